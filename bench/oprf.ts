@@ -1,0 +1,68 @@
+/**
+ * RFC 9497 OPRF micro-benchmarks. Run with `npx tsx bench/oprf.ts` (about 12 s).
+ * Prints one `name: N ops/s` line per measurement.
+ */
+
+import sodium from 'libsodium-wrappers-sumo';
+import { blind, finalize } from '../src/crypto/oprf-client.js';
+import { createOprfServer, generateKeyPair, ready } from '../src/crypto/oprf-server.js';
+
+const BUDGET_MS = 1500;
+
+/** Runs `fn` (which performs `opsPerCall` operations) for about BUDGET_MS after a short warm-up. */
+function measure(name: string, fn: () => void, opsPerCall = 1): void {
+  const warmUntil = performance.now() + 200;
+  while (performance.now() < warmUntil) fn();
+  let calls = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < BUDGET_MS) {
+    fn();
+    calls++;
+    now = performance.now();
+  }
+  const opsPerSecond = (calls * opsPerCall * 1000) / (now - start);
+  console.log(`${name}: ${Math.round(opsPerSecond)} ops/s`);
+}
+
+async function main(): Promise<void> {
+  await ready();
+  const { secretKey } = generateKeyPair();
+  const server = await createOprfServer(secretKey);
+  const input = new TextEncoder().encode('+14155550123');
+
+  const element = sodium.crypto_core_ristretto255_random();
+  measure('libsodium crypto_scalarmult_ristretto255', () => {
+    sodium.crypto_scalarmult_ristretto255(secretKey, element);
+  });
+
+  const single = [blind(input).blindedElement];
+  measure('server blindEvaluate (batch 1)', () => {
+    server.blindEvaluate(single);
+  });
+
+  const batch = Array.from({ length: 100 }, (_, i) => blind(new Uint8Array([i])).blindedElement);
+  measure('server blindEvaluate (batch 100, batches)', () => {
+    server.blindEvaluate(batch);
+  });
+  measure(
+    'server blindEvaluate (batch 100, elements)',
+    () => {
+      server.blindEvaluate(batch);
+    },
+    batch.length,
+  );
+
+  measure('server evaluate', () => {
+    server.evaluate(input);
+  });
+
+  // Finalize cost does not depend on whether the evaluated element matches this blind.
+  const evaluated = server.blindEvaluate(single)[0]!;
+  measure('noble client blind+finalize', () => {
+    const b = blind(input);
+    finalize(input, b.blind, evaluated);
+  });
+}
+
+await main();

@@ -1,0 +1,186 @@
+import { Type } from '@sinclair/typebox';
+import { generateKeyPair, type KeyPair } from '../crypto/keys.js';
+import { digest, SignPurpose, signObject } from '../crypto/sign.js';
+import { AcceptAnswer, AttestationAnswer, ChallengeStarted } from '../protocol/answers.js';
+import { nowSeconds } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
+import { parseCsi } from '../protocol/identifiers.js';
+import type {
+  Invalidation,
+  KeyRotation,
+  MappingBody,
+  PossessionAttestation,
+  Reaffirmation,
+} from '../protocol/records.js';
+import { call, type HttpOptions } from './http.js';
+
+/** What the holder hands to an MSP: its signed half of a mapping (R6). */
+export interface HolderSigned {
+  body: MappingBody;
+  attestation: PossessionAttestation;
+  holderSig: string;
+}
+
+export interface MappingDraft {
+  csi: string;
+  msp: string;
+  ssi: string;
+  tag?: string;
+  priority?: number;
+  attestation: PossessionAttestation;
+  lifetimeSeconds?: number;
+  supersedes?: string | null;
+}
+
+/**
+ * The holder's side, in the user's app: prove possession, sign mappings, opt out, invalidate,
+ * rotate the key. The holder key never leaves the device.
+ *
+ * @example
+ * const holder = new HolderClient({ baseUrl: 'https://dp.example.net' });
+ * const { challengeId } = await holder.startChallenge('+14155550101');
+ * const attestation = await holder.answerChallenge(challengeId, codeFromSms);
+ * const signed = holder.signMapping({ csi: attestation.csi, msp: 'msp1', ssi: 'mimi://msp1.example/u/bob', attestation });
+ */
+export class HolderClient {
+  key: KeyPair;
+  private readonly http: HttpOptions;
+  private readonly now: () => number;
+
+  constructor(http: HttpOptions, opts: { key?: KeyPair; now?: () => number } = {}) {
+    this.http = http;
+    this.key = opts.key ?? generateKeyPair();
+    this.now = opts.now ?? nowSeconds;
+  }
+
+  /** R1: asks the verifier to send a one-time code to the CSI. */
+  async startChallenge(csi: string) {
+    const canonical = parseCsi(csi).uri;
+    return call(this.http, 'POST', '/v1/verifier/challenges', ChallengeStarted, {
+      v: 1,
+      csi: canonical,
+      holderKey: this.key.publicKey,
+    });
+  }
+
+  /** Answers with the code; returns the verifier's signed attestation for this key. */
+  async answerChallenge(challengeId: string, code: string): Promise<PossessionAttestation> {
+    const answer = await call(
+      this.http,
+      'POST',
+      `/v1/verifier/challenges/${encodeURIComponent(challengeId)}/answer`,
+      AttestationAnswer,
+      { v: 1, code },
+    );
+    if (answer.attestation.holderKey !== this.key.publicKey) {
+      throw new MimiError('attestation-mismatch', 'the verifier attested another key');
+    }
+    return answer.attestation;
+  }
+
+  /** R6: signs a mapping body; the result goes to the MSP for its countersignature. */
+  signMapping(draft: MappingDraft): HolderSigned {
+    const now = this.now();
+    const body: MappingBody = {
+      v: 1,
+      csi: parseCsi(draft.csi).uri,
+      msp: draft.msp,
+      ssi: draft.ssi,
+      tag: draft.tag ?? 'Default',
+      priority: draft.priority ?? 0,
+      holderKey: this.key.publicKey,
+      attestation: digest(draft.attestation),
+      createdAt: now,
+      expiresAt: Math.min(now + (draft.lifetimeSeconds ?? 180 * 86_400), draft.attestation.expiresAt),
+      supersedes: draft.supersedes ?? null,
+    };
+    return {
+      body,
+      attestation: draft.attestation,
+      holderSig: signObject(SignPurpose.MappingHolder, body, this.key.privateKey),
+    };
+  }
+
+  /** R14, R25: a signed opt-out, sent straight to the DP (no MSP takes part). */
+  async optOut(attestation: PossessionAttestation, lifetimeSeconds = 180 * 86_400) {
+    const now = this.now();
+    const body: MappingBody = {
+      v: 1,
+      csi: attestation.csi,
+      msp: null,
+      ssi: null,
+      tag: 'Default',
+      priority: 0,
+      holderKey: this.key.publicKey,
+      attestation: digest(attestation),
+      createdAt: now,
+      expiresAt: Math.min(now + lifetimeSeconds, attestation.expiresAt),
+      supersedes: null,
+    };
+    const holderSig = signObject(SignPurpose.MappingHolder, body, this.key.privateKey);
+    return call(this.http, 'POST', '/v1/holder/opt-out', AcceptAnswer, { body, attestation, holderSig });
+  }
+
+  /** R19, R25: withdraws one mapping (by id) or, with null, every mapping of this holder for the CSI. */
+  async invalidate(csi: string, target: string | null) {
+    const unsigned = {
+      v: 1 as const,
+      csi: parseCsi(csi).uri,
+      holderKey: this.key.publicKey,
+      target,
+      issuedAt: this.now(),
+    };
+    const inv: Invalidation = {
+      ...unsigned,
+      sig: signObject(SignPurpose.Invalidation, unsigned, this.key.privateKey),
+    };
+    return call(
+      this.http,
+      'POST',
+      '/v1/holder/invalidate',
+      Type.Object({ invalidated: Type.Array(Type.String()) }),
+      inv,
+    );
+  }
+
+  /** R19: moves to a new key (signed by both); this client uses the new key from then on. */
+  async rotateKey(csi: string, next: KeyPair = generateKeyPair()): Promise<KeyPair> {
+    const unsigned = {
+      v: 1 as const,
+      csi: parseCsi(csi).uri,
+      oldKey: this.key.publicKey,
+      newKey: next.publicKey,
+      issuedAt: this.now(),
+    };
+    const rot: KeyRotation = {
+      ...unsigned,
+      oldSig: signObject(SignPurpose.KeyRotation, unsigned, this.key.privateKey),
+      newSig: signObject(SignPurpose.KeyRotation, unsigned, next.privateKey),
+    };
+    await call(this.http, 'POST', '/v1/holder/rotate', Type.Object({ rotated: Type.Boolean() }), rot);
+    this.key = next;
+    return next;
+  }
+
+  /** R17: answers a contest by proving possession again with a fresh attestation. */
+  async reaffirm(attestation: PossessionAttestation) {
+    const unsigned = {
+      v: 1 as const,
+      csi: attestation.csi,
+      holderKey: this.key.publicKey,
+      attestation,
+      issuedAt: this.now(),
+    };
+    const r: Reaffirmation = {
+      ...unsigned,
+      sig: signObject(SignPurpose.Reaffirmation, unsigned, this.key.privateKey),
+    };
+    return call(
+      this.http,
+      'POST',
+      '/v1/holder/reaffirm',
+      Type.Object({ lost: Type.Array(Type.String()) }),
+      r,
+    );
+  }
+}

@@ -1,0 +1,58 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+import { fromProblem, MimiError } from '../protocol/errors.js';
+import { decodeRecord } from '../protocol/records.js';
+
+export interface HttpOptions {
+  /** The DP's base URL, e.g. https://dp.example.net */
+  baseUrl: string;
+  timeoutMs?: number;
+  /** Largest answer accepted, in bytes; a larger one is refused unread. */
+  maxAnswerBytes?: number;
+}
+
+/**
+ * JSON over HTTP to a DP. Error answers become MimiErrors with the DP's code; success answers
+ * are checked against `schema` before anyone sees them.
+ */
+export async function call<S extends TSchema>(
+  opts: HttpOptions,
+  method: 'GET' | 'POST',
+  path: string,
+  schema: S,
+  body?: unknown,
+  token?: string,
+): Promise<Static<S>> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, opts.baseUrl), {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+    });
+  } catch (err) {
+    throw new MimiError('unreachable', `${opts.baseUrl} did not answer: ${(err as Error).message}`);
+  }
+  const limit = opts.maxAnswerBytes ?? 8 * 1024 * 1024;
+  const declared = Number(res.headers.get('content-length') ?? '0');
+  if (declared > limit) {
+    await res.body?.cancel();
+    throw new MimiError('body-too-large', `the answer from ${opts.baseUrl} is larger than ${limit} bytes`);
+  }
+  const text = await res.text();
+  if (Buffer.byteLength(text) > limit) throw new MimiError('body-too-large', 'the answer is too large');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new MimiError(
+      'malformed-json',
+      `${opts.baseUrl} answered something that is not JSON (HTTP ${res.status})`,
+    );
+  }
+  if (!res.ok) throw fromProblem(json, res.status);
+  return decodeRecord(schema, json, `answer to ${method} ${path}`);
+}

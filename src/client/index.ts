@@ -1,0 +1,16 @@
+export { generateKeyPair, keyPairFromJwk, keyPairToJwk } from '../crypto/keys.js';
+export { ErrorCode, MimiError } from '../protocol/errors.js';
+export { parseCsi, parseSsi } from '../protocol/identifiers.js';
+export { Registry } from '../registry/document.js';
+export type { TrustPolicy } from '../registry/policy.js';
+export { RegistrySource } from '../registry/source.js';
+export { mappingId, verifyMapping } from '../registry/verify-mapping.js';
+export { HolderClient, type HolderSigned, type MappingDraft } from './holder.js';
+export {
+  decodeCompactAnswer,
+  pickMapping,
+  type VerifiedMapping,
+  type VerifiedResult,
+  verifyVerboseAnswer,
+} from './lookup-client.js';
+export { MspAgent, type MspAgentOptions } from './msp-agent.js';

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { canonicalize } from '../crypto/jcs.js';
+import type { KeyPair } from '../crypto/keys.js';
+import { SignPurpose, signObject } from '../crypto/sign.js';
+import {
+  type AcceptAnswer,
+  AcceptAnswer as AcceptAnswerSchema,
+  CompactAnswer,
+  SessionAnswer,
+  VerboseAnswer,
+} from '../protocol/answers.js';
+import { nowSeconds } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
+import { parseCsi, parseSsi } from '../protocol/identifiers.js';
+import type { LookupFormat, MappingSubmission } from '../protocol/records.js';
+import type { Registry } from '../registry/document.js';
+import type { TrustPolicy } from '../registry/policy.js';
+import { mappingId, verifyAttestation, verifyMapping } from '../registry/verify-mapping.js';
+import type { HolderSigned } from './holder.js';
+import { call, type HttpOptions } from './http.js';
+import { decodeCompactAnswer, type VerifiedResult, verifyVerboseAnswer } from './lookup-client.js';
+
+export interface MspAgentOptions {
+  id: string;
+  key: KeyPair;
+  /** The DP this MSP submits to and asks. */
+  dp: HttpOptions & { id: string };
+  registry: () => Registry;
+  policy?: TrustPolicy;
+  /** R2: does this SSI belong to a user of ours who asked for this mapping? */
+  isOwnUser: (ssi: string) => boolean | Promise<boolean>;
+  now?: () => number;
+}
+
+/**
+ * The MSP's side, inside its own servers: confirms its users' reachability by countersigning
+ * (R2, R21), submits mappings, and looks up CSIs on behalf of its users (R9) with every answer
+ * verified before use.
+ */
+export class MspAgent {
+  private readonly opts: MspAgentOptions;
+  private readonly now: () => number;
+  private session: { token: string; expiresAt: number } | undefined;
+
+  constructor(opts: MspAgentOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? nowSeconds;
+  }
+
+  private ctx() {
+    return { registry: this.opts.registry(), policy: this.opts.policy ?? {}, now: this.now() };
+  }
+
+  /** R2, R21: checks the holder's half and that the user is ours, then countersigns. */
+  async confirm(signed: HolderSigned): Promise<MappingSubmission> {
+    const { body } = signed;
+    const self = this.opts.registry().msp(this.opts.id);
+    if (self === undefined)
+      throw new MimiError('msp-not-registered', `${this.opts.id} is not in the registry`);
+    if (body.msp !== this.opts.id || body.ssi === null || parseSsi(body.ssi).domain !== self.domain) {
+      throw new MimiError('ssi-msp-mismatch', 'this mapping is not for a user of this MSP');
+    }
+    if (!(await this.opts.isOwnUser(body.ssi)))
+      throw new MimiError('forbidden', `${body.ssi} is not our user`);
+    verifyAttestation(signed.attestation, this.ctx());
+    const mspSig = signObject(SignPurpose.MappingMsp, body, this.opts.key.privateKey);
+    return { body, attestation: signed.attestation, holderSig: signed.holderSig, mspSig };
+  }
+
+  /** R3: submits to the DP and checks that what comes back is our mapping, countersigned. */
+  async submit(sub: MappingSubmission): Promise<AcceptAnswer> {
+    const answer = await this.authed((token) =>
+      call(this.opts.dp, 'POST', '/v1/mappings', AcceptAnswerSchema, sub, token),
+    );
+    verifyMapping(answer.mapping, this.ctx());
+    if (
+      canonicalize(answer.mapping.body) !== canonicalize(sub.body) ||
+      mappingId(answer.mapping) !== answer.id
+    ) {
+      throw new MimiError('record-invalid', 'the DP returned a different mapping than the one submitted');
+    }
+    return answer;
+  }
+
+  /** Looks CSIs up for our users and verifies every mapping (R9: the DP sees us, not them). */
+  async lookup(csis: readonly string[], opts: { mspFilter?: string[] } = {}): Promise<VerifiedResult[]> {
+    const body = {
+      v: 1,
+      csis: csis.map((c) => parseCsi(c).uri),
+      format: 'verbose' satisfies LookupFormat,
+      ...opts,
+    };
+    const answer = await this.authed((token) =>
+      call(this.opts.dp, 'POST', '/v1/lookup', VerboseAnswer, body, token),
+    );
+    return verifyVerboseAnswer(answer, body.csis, this.ctx());
+  }
+
+  /** Compact lookup: which MSPs each CSI is reachable on, as bits (R15). Not verifiable per mapping. */
+  async lookupCompact(csis: readonly string[]) {
+    const body = { v: 1, csis: csis.map((c) => parseCsi(c).uri), format: 'compact' satisfies LookupFormat };
+    const answer = await this.authed((token) =>
+      call(this.opts.dp, 'POST', '/v1/lookup', CompactAnswer, body, token),
+    );
+    return decodeCompactAnswer(answer, this.opts.registry());
+  }
+
+  /** R23: one signed session request, then cheap bearer tokens; renewed when expired. */
+  private async authed<T>(fn: (token: string) => Promise<T>): Promise<T> {
+    const token = await this.token();
+    try {
+      return await fn(token);
+    } catch (err) {
+      if (!(err instanceof MimiError) || err.code !== 'unauthenticated') throw err;
+      this.session = undefined;
+      return fn(await this.token());
+    }
+  }
+
+  private async token(): Promise<string> {
+    const now = this.now();
+    if (this.session !== undefined && this.session.expiresAt > now + 30) return this.session.token;
+    const unsigned = {
+      v: 1 as const,
+      participant: this.opts.id,
+      role: 'msp' as const,
+      audience: this.opts.dp.id,
+      issuedAt: now,
+      nonce: randomBytes(16).toString('base64url'),
+    };
+    const answer = await call(this.opts.dp, 'POST', '/v1/session', SessionAnswer, {
+      ...unsigned,
+      sig: signObject(SignPurpose.Session, unsigned, this.opts.key.privateKey),
+    });
+    this.session = { token: answer.token, expiresAt: answer.expiresAt };
+    return answer.token;
+  }
+}

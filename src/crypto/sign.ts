@@ -1,0 +1,72 @@
+import { createHash, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
+import { toB64u } from '../protocol/encoding.js';
+import { canonicalize } from './jcs.js';
+import { importPublicKey } from './keys.js';
+
+/**
+ * Every signature is over "mimi-discovery/v1/" + purpose + "\n" + JCS(object without its
+ * signatures), so a signature made for one kind of record can never be replayed as another
+ * (DESIGN.md "Keys, signatures and encoding").
+ */
+export const SignPurpose = {
+  Attestation: 'attestation',
+  MappingHolder: 'mapping-holder',
+  MappingMsp: 'mapping-msp',
+  MappingDp: 'mapping-dp',
+  Invalidation: 'invalidation',
+  KeyRotation: 'key-rotation',
+  Reaffirmation: 'reaffirmation',
+  Session: 'session',
+  CsipEvent: 'csip-event',
+  Registry: 'registry',
+  Checkpoint: 'checkpoint',
+} as const;
+export type SignPurpose = (typeof SignPurpose)[keyof typeof SignPurpose];
+
+const prefix = 'mimi-discovery/v1/';
+
+export function signingInput(purpose: SignPurpose, unsigned: unknown): Buffer {
+  return signingInputOf(purpose, canonicalize(unsigned));
+}
+
+/** The same, from JSON already canonicalised (one object signed for two purposes is canonicalised once). */
+export function signingInputOf(purpose: SignPurpose, canonical: string): Buffer {
+  return Buffer.from(`${prefix}${purpose}\n${canonical}`, 'utf8');
+}
+
+/** Sign `unsigned` (the object without its signature fields) for `purpose`; base64url result. */
+export function signObject(purpose: SignPurpose, unsigned: unknown, key: KeyObject): string {
+  return toB64u(edSign(null, signingInput(purpose, unsigned), key));
+}
+
+/** True when `sig` is a valid signature by `publicKey` (base64url) over `unsigned` for `purpose`. */
+export function verifyObject(
+  purpose: SignPurpose,
+  unsigned: unknown,
+  sig: string,
+  publicKey: string,
+): boolean {
+  return verifyInput(signingInput(purpose, unsigned), sig, publicKey);
+}
+
+/** Verify over a signing input built with signingInput/signingInputOf. */
+export function verifyInput(input: Buffer, sig: string, publicKey: string): boolean {
+  // 64 bytes in 86 base64url characters, the last one with its 4 spare bits zero: one spelling only.
+  if (typeof sig !== 'string' || !/^[A-Za-z0-9_-]{85}[AQgw]$/.test(sig)) return false;
+  let key: KeyObject;
+  try {
+    key = importPublicKey(publicKey);
+  } catch {
+    return false;
+  }
+  return edVerify(null, input, key, Buffer.from(sig, 'base64url'));
+}
+
+/** SHA-256 of the canonical JSON of `value`, base64url: ids and digests of records. */
+export function digest(value: unknown): string {
+  return createHash('sha256').update(canonicalize(value)).digest('base64url');
+}
+
+export function sha256(data: string | Uint8Array): Buffer {
+  return createHash('sha256').update(data).digest();
+}

@@ -1,0 +1,350 @@
+import { createHash } from 'node:crypto';
+import { canonicalize } from '../crypto/jcs.js';
+import type { KeyPair } from '../crypto/keys.js';
+import { digest, SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
+import { nowSeconds } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
+import { assertCanonicalCsi } from '../protocol/identifiers.js';
+import {
+  DefaultTag,
+  type Invalidation,
+  type KeyRotation,
+  levelRank,
+  type Mapping,
+  type MappingSubmission,
+  type Reaffirmation,
+} from '../protocol/records.js';
+import type { Registry } from '../registry/document.js';
+import type { TrustPolicy } from '../registry/policy.js';
+import {
+  isOptOut,
+  type VerifyContext,
+  verifyAttestation,
+  verifyHolderAndMsp,
+} from '../registry/verify-mapping.js';
+import { MappingState, type Store, type StoredMapping, type StoreTx } from '../store/store.js';
+
+export interface DiscoveryProviderOptions {
+  id: string;
+  key: KeyPair;
+  store: Store;
+  /** The registry in force; called per request so a refresh takes effect at once. */
+  registry: () => Registry;
+  policy: TrustPolicy;
+  /** How long an incumbent holder has to prove possession again once contested (R17). */
+  contestWindowSeconds?: number;
+  /** How old a holder-signed request may be before it is refused as stale. */
+  requestMaxAgeSeconds?: number;
+  now?: () => number;
+}
+
+export interface AcceptResult {
+  id: string;
+  state: typeof MappingState.Active | typeof MappingState.Contested;
+  mapping: Mapping;
+  /** True when this exact body was accepted before and the earlier answer is returned. */
+  duplicate: boolean;
+}
+
+const day = 86_400;
+
+/**
+ * Discovery-provider logic, free of HTTP: accepting mappings after every check (R1-R6, R21),
+ * precedence between holders (R17), holder invalidation, replacement and key rotation (R19),
+ * opt-out (R14, R25). Every change of state happens inside one store transaction.
+ */
+export class DiscoveryProvider {
+  readonly id: string;
+  private readonly opts: DiscoveryProviderOptions;
+  private readonly now: () => number;
+
+  constructor(opts: DiscoveryProviderOptions) {
+    this.opts = opts;
+    this.id = opts.id;
+    this.now = opts.now ?? nowSeconds;
+  }
+
+  get contestWindow(): number {
+    return this.opts.contestWindowSeconds ?? 7 * day;
+  }
+
+  private context(): VerifyContext {
+    return { registry: this.opts.registry(), policy: this.opts.policy, now: this.now() };
+  }
+
+  /** R3: check a holder- and MSP-signed mapping (or a holder's opt-out), apply precedence, countersign. */
+  async accept(sub: MappingSubmission): Promise<AcceptResult> {
+    const ctx = this.context();
+    const { now, registry } = ctx;
+    verifyHolderAndMsp(sub, ctx);
+    const { body, attestation } = sub;
+    if (body.expiresAt - now > registry.doc.policy.maxMappingLifetime) {
+      throw new MimiError(
+        'mapping-lifetime-too-long',
+        `mappings may live at most ${registry.doc.policy.maxMappingLifetime} s`,
+      );
+    }
+    if (this.opts.policy.requireIndependentVerifier) {
+      const self = registry.dp(this.id);
+      if (self !== undefined && registry.issuer(attestation.issuer)?.entry.operator === self.operator) {
+        throw new MimiError('verifier-not-independent', 'the verifier is run by this DP operator');
+      }
+    }
+    const optOut = isOptOut(body);
+    const bodyDigest = digest(body);
+
+    return this.opts.store.write(async (tx) => {
+      const earlier = await tx.mappingByBodyDigest(bodyDigest);
+      if (earlier !== undefined) return this.resultOf(earlier, true);
+
+      const key = await tx.holderKey(body.csi, body.holderKey);
+      if (key?.retired) throw new MimiError('holder-key-retired', 'this holder key was rotated out (R19)');
+      const group = key?.group ?? body.holderKey;
+      const live = await liveOf(tx, body.csi, now);
+      const mine = live.filter((m) => m.holderGroup === group);
+
+      const superseded: string[] = [];
+      if (body.supersedes !== null) {
+        const target = mine.find((m) => m.id === body.supersedes);
+        if (target === undefined) {
+          throw new MimiError('supersedes-invalid', 'supersedes names no live mapping of this holder (R19)');
+        }
+        superseded.push(target.id);
+      }
+      if (!optOut) {
+        const kept = mine.filter((m) => !superseded.includes(m.id) && !m.optOut);
+        // R7: one Default per holder and CSI; a second one must replace the first.
+        if (body.tag === DefaultTag && kept.some((m) => m.tag === DefaultTag)) {
+          throw new MimiError('default-tag-taken', 'this holder already has a Default mapping; supersede it');
+        }
+        if (kept.some((m) => m.msp === body.msp && m.tag === body.tag)) {
+          throw new MimiError(
+            'mapping-exists',
+            `a mapping on ${body.msp} with tag ${body.tag} exists; supersede it`,
+          );
+        }
+      }
+
+      // R17: the incumbent (older) holder keeps precedence unless the newcomer's proof is stricter.
+      const active = live.filter((m) => m.state === MappingState.Active);
+      const incumbent = active[0]?.holderGroup;
+      let state: AcceptResult['state'] = MappingState.Active;
+      let deadline: number | null = null;
+      if (incumbent !== undefined && incumbent !== group) {
+        const incumbentLevel = Math.max(...active.map((m) => levelRank[m.level]));
+        if (levelRank[attestation.level] > incumbentLevel) {
+          await tx.setState(ids(active), MappingState.Displaced, now);
+          await tx.setState(
+            ids(mine.filter((m) => m.state === MappingState.Contested)),
+            MappingState.Active,
+            now,
+          );
+        } else {
+          state = MappingState.Contested;
+          deadline =
+            mine.find((m) => m.contestDeadline !== null)?.contestDeadline ?? now + this.contestWindow;
+        }
+      }
+      if (state === MappingState.Active) {
+        const stillActive = mine.filter((m) => !superseded.includes(m.id));
+        // R14, R25: an opt-out withdraws the holder's mappings; a new mapping withdraws the opt-out.
+        superseded.push(...ids(stillActive.filter((m) => (optOut ? true : m.optOut))));
+      }
+      await tx.setState(superseded, MappingState.Superseded, now);
+      if (key === undefined)
+        await tx.insertHolderKey({ csi: body.csi, key: body.holderKey, group, retired: false });
+
+      const unsigned: Mapping = {
+        v: 1,
+        body,
+        attestation,
+        holderSig: sub.holderSig,
+        mspSig: optOut ? null : sub.mspSig,
+        dp: this.id,
+        acceptedAt: now,
+        logIndex: null,
+      };
+      const mapping: Mapping = {
+        ...unsigned,
+        dpSig: signObject(SignPurpose.MappingDp, unsigned, this.opts.key.privateKey),
+      };
+      const json = canonicalize(mapping);
+      const row: StoredMapping = {
+        id: createHash('sha256').update(json).digest('base64url'),
+        csi: body.csi,
+        holderGroup: group,
+        holderKey: body.holderKey,
+        msp: body.msp,
+        tag: body.tag,
+        priority: body.priority,
+        optOut,
+        level: attestation.level,
+        state,
+        acceptedAt: now,
+        expiresAt: body.expiresAt,
+        contestDeadline: deadline,
+        bodyDigest,
+        json,
+      };
+      await tx.insertMapping(row);
+      return { id: row.id, state, mapping, duplicate: false };
+    });
+  }
+
+  private resultOf(row: StoredMapping, duplicate: boolean): AcceptResult {
+    const state = row.state === MappingState.Contested ? MappingState.Contested : MappingState.Active;
+    return { id: row.id, state, mapping: JSON.parse(row.json) as Mapping, duplicate };
+  }
+
+  /** Checks freshness and signature of a holder request, and that it was not seen before. */
+  private checkRequest(issuedAt: number, csi: string): void {
+    assertCanonicalCsi(csi);
+    const maxAge = this.opts.requestMaxAgeSeconds ?? 300;
+    if (Math.abs(this.now() - issuedAt) > maxAge) {
+      throw new MimiError('request-stale', `holder requests must be signed within ${maxAge} s of now`);
+    }
+  }
+
+  private async once(tx: StoreTx, request: unknown, issuedAt: number): Promise<void> {
+    const maxAge = this.opts.requestMaxAgeSeconds ?? 300;
+    if (!(await tx.rememberRequest(digest(request), issuedAt + 2 * maxAge))) {
+      throw new MimiError('replayed', 'this signed request was already used');
+    }
+  }
+
+  /** R19, R25: the holder withdraws one mapping, or all of its mappings for the CSI. */
+  async invalidate(inv: Invalidation): Promise<{ invalidated: string[] }> {
+    this.checkRequest(inv.issuedAt, inv.csi);
+    const { sig, ...unsigned } = inv;
+    if (!verifyObject(SignPurpose.Invalidation, unsigned, sig, inv.holderKey)) {
+      throw new MimiError('request-signature-invalid', 'the invalidation is not signed by its holder key');
+    }
+    const now = this.now();
+    return this.opts.store.write(async (tx) => {
+      const key = await this.currentKey(tx, inv.csi, inv.holderKey);
+      await this.once(tx, inv, inv.issuedAt);
+      const mine = (await liveOf(tx, inv.csi, now)).filter((m) => m.holderGroup === key.group);
+      const targets = inv.target === null ? mine : mine.filter((m) => m.id === inv.target);
+      if (targets.length === 0)
+        throw new MimiError('mapping-not-found', 'no live mapping of this holder matches');
+      await tx.setState(ids(targets), MappingState.Invalidated, now);
+      await this.promoteIfVacant(tx, inv.csi, now);
+      return { invalidated: ids(targets) };
+    });
+  }
+
+  /**
+   * R19: the holder moves to a new key, signed by both. The new key inherits the old one's
+   * precedence; the old key can do nothing more. Mappings signed by the old key stay valid until
+   * the holder replaces or invalidates them.
+   */
+  async rotateKey(rot: KeyRotation): Promise<void> {
+    this.checkRequest(rot.issuedAt, rot.csi);
+    const { oldSig, newSig, ...unsigned } = rot;
+    if (rot.oldKey === rot.newKey) throw new MimiError('record-invalid', 'the new key equals the old key');
+    if (
+      !verifyObject(SignPurpose.KeyRotation, unsigned, oldSig, rot.oldKey) ||
+      !verifyObject(SignPurpose.KeyRotation, unsigned, newSig, rot.newKey)
+    ) {
+      throw new MimiError(
+        'request-signature-invalid',
+        'a key rotation must be signed by the old and the new key',
+      );
+    }
+    await this.opts.store.write(async (tx) => {
+      const old = await this.currentKey(tx, rot.csi, rot.oldKey);
+      await this.once(tx, rot, rot.issuedAt);
+      if ((await tx.holderKey(rot.csi, rot.newKey)) !== undefined) {
+        throw new MimiError('record-invalid', 'the new key is already known for this CSI');
+      }
+      await tx.retireHolderKey(rot.csi, rot.oldKey);
+      await tx.insertHolderKey({ csi: rot.csi, key: rot.newKey, group: old.group, retired: false });
+    });
+  }
+
+  /** R17: the incumbent proves possession again inside its window; the contest is lost. */
+  async reaffirm(r: Reaffirmation): Promise<{ lost: string[] }> {
+    this.checkRequest(r.issuedAt, r.csi);
+    const ctx = this.context();
+    const { sig, ...unsigned } = r;
+    if (!verifyObject(SignPurpose.Reaffirmation, unsigned, sig, r.holderKey)) {
+      throw new MimiError('request-signature-invalid', 'the reaffirmation is not signed by its holder key');
+    }
+    verifyAttestation(r.attestation, ctx);
+    if (r.attestation.csi !== r.csi || r.attestation.holderKey !== r.holderKey) {
+      throw new MimiError('attestation-mismatch', 'the attestation is for another CSI or holder key');
+    }
+    return this.opts.store.write(async (tx) => {
+      const key = await this.currentKey(tx, r.csi, r.holderKey);
+      await this.once(tx, r, r.issuedAt);
+      const live = await liveOf(tx, r.csi, ctx.now);
+      if (!live.some((m) => m.holderGroup === key.group && m.state === MappingState.Active)) {
+        throw new MimiError('mapping-not-found', 'this holder has no served mapping to defend');
+      }
+      // Only a proof made after a contest began answers it.
+      const lost = live.filter(
+        (m) =>
+          m.state === MappingState.Contested &&
+          m.holderGroup !== key.group &&
+          m.acceptedAt <= r.attestation.issuedAt,
+      );
+      await tx.setState(ids(lost), MappingState.Lost, ctx.now);
+      return { lost: ids(lost) };
+    });
+  }
+
+  /** R17: contests whose window passed without a new proof are won by the newer holder. */
+  async resolveContests(): Promise<number> {
+    const now = this.now();
+    const due = await this.opts.store.write((tx) => tx.csisWithDueContests(now));
+    let resolved = 0;
+    for (const csi of due) {
+      resolved += await this.opts.store.write(async (tx) => {
+        const live = await liveOf(tx, csi, now);
+        const contested = live.filter((m) => m.state === MappingState.Contested);
+        const winner = contested.find((m) => m.contestDeadline !== null && m.contestDeadline <= now);
+        if (winner === undefined) return 0;
+        await tx.setState(
+          ids(live.filter((m) => m.state === MappingState.Active)),
+          MappingState.Displaced,
+          now,
+        );
+        await tx.setState(
+          ids(contested.filter((m) => m.holderGroup === winner.holderGroup)),
+          MappingState.Active,
+          now,
+        );
+        // Any other contender now contests the new incumbent, with a fresh window.
+        const others = contested.filter((m) => m.holderGroup !== winner.holderGroup);
+        await tx.setState(ids(others), MappingState.Contested, now, now + this.contestWindow);
+        return 1;
+      });
+    }
+    return resolved;
+  }
+
+  /** When no holder is served any more, the oldest contender takes over (R17). */
+  private async promoteIfVacant(tx: StoreTx, csi: string, now: number): Promise<void> {
+    const live = await liveOf(tx, csi, now);
+    if (live.some((m) => m.state === MappingState.Active)) return;
+    const next = live.find((m) => m.state === MappingState.Contested);
+    if (next === undefined) return;
+    await tx.setState(ids(live.filter((m) => m.holderGroup === next.holderGroup)), MappingState.Active, now);
+  }
+
+  private async currentKey(tx: StoreTx, csi: string, key: string) {
+    const row = await tx.holderKey(csi, key);
+    if (row === undefined)
+      throw new MimiError('holder-key-unknown', 'this DP knows no holder with this key for this CSI');
+    if (row.retired) throw new MimiError('holder-key-retired', 'this holder key was rotated out (R19)');
+    return row;
+  }
+}
+
+async function liveOf(tx: StoreTx, csi: string, now: number): Promise<StoredMapping[]> {
+  return (await tx.liveMappings(csi)).filter((m) => m.expiresAt > now);
+}
+
+function ids(rows: readonly StoredMapping[]): string[] {
+  return rows.map((m) => m.id);
+}

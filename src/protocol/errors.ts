@@ -1,0 +1,177 @@
+/**
+ * One error base class with a stable string `code` (STYLE.md §4). The HTTP layer renders it as
+ * RFC 9457 problem+json; tests assert the code, never the message.
+ */
+export const ErrorCode = {
+  // request shape
+  MalformedJson: 'malformed-json',
+  BodyTooLarge: 'body-too-large',
+  RecordInvalid: 'record-invalid',
+  UnknownVersion: 'unknown-version',
+  BatchTooLarge: 'batch-too-large',
+  NotFound: 'not-found',
+  // identifiers (R8)
+  InvalidPhone: 'invalid-phone',
+  InvalidEmail: 'invalid-email',
+  InvalidCsi: 'invalid-csi',
+  InvalidSsi: 'invalid-ssi',
+  CsiNotCanonical: 'csi-not-canonical',
+  // possession (R1, R5)
+  VerifierNotTrusted: 'verifier-not-trusted',
+  VerifierNotIndependent: 'verifier-not-independent',
+  AttestationSignatureInvalid: 'attestation-signature-invalid',
+  AttestationExpired: 'attestation-expired',
+  AttestationMismatch: 'attestation-mismatch',
+  ChallengeNotFound: 'challenge-not-found',
+  ChallengeExpired: 'challenge-expired',
+  CodeInvalid: 'code-invalid',
+  TooManyAttempts: 'too-many-attempts',
+  ChannelUnavailable: 'channel-unavailable',
+  ChannelFailed: 'channel-failed',
+  // mapping signatures (R2-R6, R21)
+  HolderSignatureMissing: 'holder-signature-missing',
+  HolderSignatureInvalid: 'holder-signature-invalid',
+  MspSignatureMissing: 'msp-signature-missing',
+  MspSignatureInvalid: 'msp-signature-invalid',
+  MspNotRegistered: 'msp-not-registered',
+  SsiMspMismatch: 'ssi-msp-mismatch',
+  DpNotRegistered: 'dp-not-registered',
+  DpSignatureInvalid: 'dp-signature-invalid',
+  MappingExpired: 'mapping-expired',
+  MappingTooLong: 'mapping-lifetime-too-long',
+  // DP rules (R7, R14, R17, R19, R25)
+  DefaultTagTaken: 'default-tag-taken',
+  MappingExists: 'mapping-exists',
+  SupersedesInvalid: 'supersedes-invalid',
+  MappingNotFound: 'mapping-not-found',
+  HolderKeyRetired: 'holder-key-retired',
+  HolderKeyUnknown: 'holder-key-unknown',
+  RequestSignatureInvalid: 'request-signature-invalid',
+  RequestStale: 'request-stale',
+  Replayed: 'replayed',
+  // registry (R30)
+  RegistrySignatureInvalid: 'registry-signature-invalid',
+  RegistryExpired: 'registry-expired',
+  RegistryRollback: 'registry-rollback',
+  RegistryUnavailable: 'registry-unavailable',
+  // callers (R22, R23)
+  Unauthenticated: 'unauthenticated',
+  Forbidden: 'forbidden',
+  RateLimited: 'rate-limited',
+  Unreachable: 'unreachable',
+  InsecureTransport: 'insecure-transport',
+  // configuration and everything else
+  ConfigInvalid: 'config-invalid',
+  Internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** HTTP status for each code; everything a caller did wrong is 4xx. */
+const statusOf: Record<ErrorCode, number> = {
+  'malformed-json': 400,
+  'body-too-large': 413,
+  'record-invalid': 400,
+  'unknown-version': 400,
+  'batch-too-large': 400,
+  'not-found': 404,
+  'invalid-phone': 400,
+  'invalid-email': 400,
+  'invalid-csi': 400,
+  'invalid-ssi': 400,
+  'csi-not-canonical': 400,
+  'verifier-not-trusted': 422,
+  'verifier-not-independent': 422,
+  'attestation-signature-invalid': 422,
+  'attestation-expired': 422,
+  'attestation-mismatch': 422,
+  'challenge-not-found': 404,
+  'challenge-expired': 410,
+  'code-invalid': 422,
+  'too-many-attempts': 429,
+  'channel-unavailable': 400,
+  'channel-failed': 502,
+  'holder-signature-missing': 422,
+  'holder-signature-invalid': 422,
+  'msp-signature-missing': 422,
+  'msp-signature-invalid': 422,
+  'msp-not-registered': 422,
+  'ssi-msp-mismatch': 422,
+  'dp-not-registered': 422,
+  'dp-signature-invalid': 422,
+  'mapping-expired': 422,
+  'mapping-lifetime-too-long': 422,
+  'default-tag-taken': 409,
+  'mapping-exists': 409,
+  'supersedes-invalid': 409,
+  'mapping-not-found': 404,
+  'holder-key-retired': 409,
+  'holder-key-unknown': 404,
+  'request-signature-invalid': 422,
+  'request-stale': 422,
+  replayed: 409,
+  'registry-signature-invalid': 422,
+  'registry-expired': 422,
+  'registry-rollback': 422,
+  'registry-unavailable': 503,
+  unauthenticated: 401,
+  forbidden: 403,
+  'rate-limited': 429,
+  unreachable: 503,
+  'insecure-transport': 400,
+  'config-invalid': 500,
+  internal: 500,
+};
+
+export class MimiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra machine-readable members for the problem document (never secrets). */
+  readonly extra: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, extra?: Record<string, unknown>) {
+    super(message);
+    this.name = 'MimiError';
+    this.code = code;
+    this.status = statusOf[code];
+    this.extra = extra;
+  }
+}
+
+/** RFC 9457 problem details, carrying our stable code. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  [extension: string]: unknown;
+}
+
+export const problemTypeBase = 'urn:mimi-discovery:problem:';
+
+export function toProblem(err: MimiError): Problem {
+  return {
+    ...err.extra,
+    type: `${problemTypeBase}${err.code}`,
+    title: err.code,
+    status: err.status,
+    detail: err.message,
+    code: err.code,
+  };
+}
+
+export function isMimiError(value: unknown, code?: ErrorCode): value is MimiError {
+  return value instanceof MimiError && (code === undefined || value.code === code);
+}
+
+/** Rebuild a MimiError from a problem document a peer or server sent us. */
+export function fromProblem(body: unknown, status: number): MimiError {
+  const p = body as Partial<Problem> | null;
+  const code =
+    typeof p?.code === 'string' && p.code in statusByCode ? (p.code as ErrorCode) : ErrorCode.Internal;
+  const detail = typeof p?.detail === 'string' ? p.detail : `HTTP ${status}`;
+  const { type: _t, title: _ti, status: _s, detail: _d, code: _c, ...extra } = (p ?? {}) as Problem;
+  return new MimiError(code, detail, Object.keys(extra).length > 0 ? extra : undefined);
+}
+
+const statusByCode = statusOf;

@@ -1,0 +1,133 @@
+import { domainToASCII } from 'node:url';
+import { type CountryCode, ParseError, parsePhoneNumberWithError } from 'libphonenumber-js/max';
+import { MimiError } from './errors.js';
+
+/**
+ * R8: one function parses and canonicalises every cross-service identifier. Everything else in
+ * the project takes only canonical CSIs (`tel:+14155550101`, `mailto:bob@example.org`).
+ */
+export const CsiKind = { Phone: 'tel', Email: 'mailto' } as const;
+export type CsiKind = (typeof CsiKind)[keyof typeof CsiKind];
+
+export interface Csi {
+  kind: CsiKind;
+  /** Canonical URI form: `tel:+E164` or `mailto:local@ascii-domain`. */
+  uri: string;
+}
+
+export interface ParseCsiOptions {
+  /** Lets national numbers ("(415) 555-0101") parse; without it a phone number must start with +. */
+  defaultCountry?: CountryCode;
+}
+
+const maxInputLength = 320;
+
+/** Parse a phone number or email address, with or without its `tel:`/`mailto:` scheme. */
+export function parseCsi(input: string, options: ParseCsiOptions = {}): Csi {
+  if (typeof input !== 'string') throw new TypeError('parseCsi takes a string');
+  const text = input.trim();
+  if (text.length === 0 || text.length > maxInputLength) {
+    throw new MimiError('invalid-csi', 'a CSI must be 1 to 320 characters');
+  }
+  const lower = text.toLowerCase();
+  if (lower.startsWith('tel:')) return parsePhone(text.slice(4), options);
+  if (lower.startsWith('mailto:')) return parseEmail(text.slice(7));
+  if (text.includes('@')) return parseEmail(text);
+  if (/^[+\d(][\d\s().+-]*$/.test(text)) return parsePhone(text, options);
+  throw new MimiError('invalid-csi', 'not a phone number (E.164) or an email address');
+}
+
+/** Throws unless `uri` is already in canonical form; returns its kind. */
+export function assertCanonicalCsi(uri: string): CsiKind {
+  const csi = parseCsi(uri);
+  if (csi.uri !== uri) {
+    throw new MimiError('csi-not-canonical', `CSI must be given in canonical form ${csi.uri}`, {
+      canonical: csi.uri,
+    });
+  }
+  return csi.kind;
+}
+
+function parsePhone(raw: string, options: ParseCsiOptions): Csi {
+  const text = raw.trim();
+  if (!text.startsWith('+') && options.defaultCountry === undefined) {
+    throw new MimiError('invalid-phone', 'a phone number must be in international form, starting with +');
+  }
+  try {
+    const phone = parsePhoneNumberWithError(text, options.defaultCountry);
+    if (!phone.isValid()) {
+      throw new MimiError('invalid-phone', 'not a valid phone number for its country');
+    }
+    return { kind: CsiKind.Phone, uri: `tel:${phone.number}` };
+  } catch (err) {
+    if (err instanceof MimiError) throw err;
+    const reason = err instanceof ParseError ? err.message.toLowerCase().replaceAll('_', ' ') : 'unparseable';
+    throw new MimiError('invalid-phone', `not a phone number: ${reason}`);
+  }
+}
+
+// RFC 5322 dot-atom characters; RFC 6531 adds any non-ASCII character.
+const atomChar = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+$/u;
+
+function parseEmail(raw: string): Csi {
+  const text = raw.normalize('NFC');
+  const at = text.lastIndexOf('@');
+  if (at <= 0 || at === text.length - 1) {
+    throw new MimiError('invalid-email', 'an email address needs a local part and a domain');
+  }
+  const local = text.slice(0, at);
+  const domainInput = text.slice(at + 1);
+  if (local.length > 64) throw new MimiError('invalid-email', 'the local part is longer than 64 characters');
+  if (local.startsWith('"')) throw new MimiError('invalid-email', 'quoted local parts are not supported');
+  if (!local.split('.').every((atom) => atom.length > 0 && atomChar.test(atom))) {
+    throw new MimiError('invalid-email', 'the local part has a character or dot that is not allowed');
+  }
+  const domain = canonicalDomain(domainInput);
+  if (domain === null || !domain.includes('.')) {
+    throw new MimiError('invalid-email', 'the domain is not a valid internet domain name');
+  }
+  // The design keeps the local part as given but compares its ASCII letters case-insensitively:
+  // the canonical form lower-cases exactly those letters.
+  const canonicalLocal = local.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  const uri = `mailto:${canonicalLocal}@${domain}`;
+  if (uri.length - 7 > 254) throw new MimiError('invalid-email', 'the address is longer than 254 characters');
+  return { kind: CsiKind.Email, uri };
+}
+
+const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/** Lower-cased ASCII (IDNA) domain, or null when it is not a host name. */
+export function canonicalDomain(input: string): string | null {
+  if (input.length === 0 || input.length > 253 || input.endsWith('.')) return null;
+  const ascii = domainToASCII(input);
+  if (ascii === '' || ascii.length > 253) return null;
+  return ascii.split('.').every((l) => label.test(l)) ? ascii : null;
+}
+
+/** A service-specific identifier: `mimi://<msp-domain>/u/<user>`. */
+export interface Ssi {
+  domain: string;
+  user: string;
+  uri: string;
+}
+
+const ssiUser = /^(?:[A-Za-z0-9._~-]|%[0-9A-F]{2}){1,128}$/;
+
+export function parseSsi(input: string): Ssi {
+  if (typeof input !== 'string') throw new TypeError('parseSsi takes a string');
+  const m = /^mimi:\/\/([^/]+)\/u\/([^/?#]+)$/.exec(input);
+  if (m === null) throw new MimiError('invalid-ssi', 'an SSI is written mimi://<msp-domain>/u/<user>');
+  const domain = canonicalDomain(m[1]!);
+  if (domain === null || domain !== m[1]) {
+    throw new MimiError('invalid-ssi', 'the SSI domain must be a lower-case ASCII domain name');
+  }
+  const user = m[2]!;
+  if (!ssiUser.test(user)) {
+    throw new MimiError('invalid-ssi', 'the SSI user may hold only unreserved or %-encoded characters');
+  }
+  return { domain, user, uri: input };
+}
+
+export function formatSsi(domain: string, user: string): string {
+  return parseSsi(`mimi://${domain}/u/${encodeURIComponent(user)}`).uri;
+}

@@ -1,0 +1,246 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { MimiError } from './errors.js';
+
+/**
+ * Wire records: one TypeBox schema each gives both the TypeScript type and the runtime check
+ * (STYLE.md §2). Every record carries `v`; unknown versions are rejected before anything else.
+ * Times are whole seconds since the Unix epoch.
+ */
+export const RecordVersion = 1;
+
+export const PossessionMethod = {
+  SmsOtp: 'sms-otp',
+  EmailOtp: 'email-otp',
+  CsipToken: 'csip-token',
+} as const;
+export type PossessionMethod = (typeof PossessionMethod)[keyof typeof PossessionMethod];
+
+/** Possession levels, weakest first (R17: a stricter proof can displace an older holder). */
+export const PossessionLevel = { Otp: 'otp', Csip: 'csip' } as const;
+export type PossessionLevel = (typeof PossessionLevel)[keyof typeof PossessionLevel];
+export const levelRank: Record<PossessionLevel, number> = { otp: 1, csip: 2 };
+export const levelOfMethod: Record<PossessionMethod, PossessionLevel> = {
+  'sms-otp': 'otp',
+  'email-otp': 'otp',
+  'csip-token': 'csip',
+};
+
+export const DefaultTag = 'Default';
+
+const V = Type.Literal(RecordVersion);
+export const PublicKeyB64 = Type.String({ pattern: '^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$' });
+export const SignatureB64 = Type.String({ pattern: '^[A-Za-z0-9_-]{85}[AQgw]$' });
+export const DigestB64 = Type.String({ pattern: '^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$' });
+export const ParticipantId = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9.-]{0,62}[a-z0-9])?$' });
+const CsiUri = Type.String({ minLength: 5, maxLength: 330 });
+const Time = Type.Integer({ minimum: 0, maximum: 2 ** 40 });
+const Tag = Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]*$' });
+
+export const PossessionAttestation = Type.Object(
+  {
+    v: V,
+    csi: CsiUri,
+    holderKey: PublicKeyB64,
+    method: Type.Union(Object.values(PossessionMethod).map((m) => Type.Literal(m))),
+    level: Type.Union(Object.values(PossessionLevel).map((l) => Type.Literal(l))),
+    issuer: ParticipantId,
+    issuedAt: Time,
+    expiresAt: Time,
+    sig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type PossessionAttestation = Static<typeof PossessionAttestation>;
+
+export const MappingBody = Type.Object(
+  {
+    v: V,
+    csi: CsiUri,
+    /** null together with ssi: the holder's signed opt-out (R14, R25). */
+    msp: Type.Union([ParticipantId, Type.Null()]),
+    ssi: Type.Union([Type.String({ maxLength: 400 }), Type.Null()]),
+    tag: Tag,
+    /** Lower is preferred, as in RFC 7553 URI records. */
+    priority: Type.Integer({ minimum: 0, maximum: 65535 }),
+    holderKey: PublicKeyB64,
+    /** Digest of the signed possession attestation this mapping stands on. */
+    attestation: DigestB64,
+    createdAt: Time,
+    expiresAt: Time,
+    supersedes: Type.Union([DigestB64, Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type MappingBody = Static<typeof MappingBody>;
+
+/** What an MSP (or, for an opt-out, the holder) submits to a DP. */
+export const MappingSubmission = Type.Object(
+  {
+    body: MappingBody,
+    attestation: PossessionAttestation,
+    holderSig: Type.Optional(SignatureB64),
+    mspSig: Type.Optional(Type.Union([SignatureB64, Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+export type MappingSubmission = Static<typeof MappingSubmission>;
+
+/** The verifiable mapping: body, possession evidence, holder, MSP and DP signatures (R3). */
+export const Mapping = Type.Object(
+  {
+    v: V,
+    body: MappingBody,
+    attestation: PossessionAttestation,
+    holderSig: Type.Optional(SignatureB64),
+    mspSig: Type.Optional(Type.Union([SignatureB64, Type.Null()])),
+    dp: ParticipantId,
+    acceptedAt: Time,
+    /** Position in the DP's transparency log; null until the log is enabled. */
+    logIndex: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+    dpSig: Type.Optional(SignatureB64),
+  },
+  { additionalProperties: false },
+);
+export type Mapping = Static<typeof Mapping>;
+
+export const Invalidation = Type.Object(
+  {
+    v: V,
+    csi: CsiUri,
+    holderKey: PublicKeyB64,
+    /** A mapping id, or null for every mapping the holder has for this CSI. */
+    target: Type.Union([DigestB64, Type.Null()]),
+    issuedAt: Time,
+    sig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type Invalidation = Static<typeof Invalidation>;
+
+export const KeyRotation = Type.Object(
+  {
+    v: V,
+    csi: CsiUri,
+    oldKey: PublicKeyB64,
+    newKey: PublicKeyB64,
+    issuedAt: Time,
+    oldSig: SignatureB64,
+    newSig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type KeyRotation = Static<typeof KeyRotation>;
+
+/** The incumbent holder proves possession again while a newer holder contests the CSI (R17). */
+export const Reaffirmation = Type.Object(
+  {
+    v: V,
+    csi: CsiUri,
+    holderKey: PublicKeyB64,
+    attestation: PossessionAttestation,
+    issuedAt: Time,
+    sig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type Reaffirmation = Static<typeof Reaffirmation>;
+
+export const ParticipantRole = { Msp: 'msp', Dp: 'dp' } as const;
+export type ParticipantRole = (typeof ParticipantRole)[keyof typeof ParticipantRole];
+
+/** A registered participant asks for a session token, signed once with its registry key (R23). */
+export const SessionRequest = Type.Object(
+  {
+    v: V,
+    participant: ParticipantId,
+    role: Type.Union(Object.values(ParticipantRole).map((r) => Type.Literal(r))),
+    audience: ParticipantId,
+    issuedAt: Time,
+    nonce: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }),
+    sig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type SessionRequest = Static<typeof SessionRequest>;
+
+export const LookupFormat = { Verbose: 'verbose', Compact: 'compact' } as const;
+export type LookupFormat = (typeof LookupFormat)[keyof typeof LookupFormat];
+
+export const LookupRequest = Type.Object(
+  {
+    v: V,
+    csis: Type.Array(Type.String({ minLength: 1, maxLength: 330 }), { minItems: 1 }),
+    format: Type.Optional(Type.Union([Type.Literal('verbose'), Type.Literal('compact')])),
+    mspFilter: Type.Optional(Type.Array(ParticipantId, { maxItems: 256 })),
+  },
+  { additionalProperties: false },
+);
+export type LookupRequest = Static<typeof LookupRequest>;
+
+/** R14: every answer tells these four apart. */
+export const LookupStatus = { None: 'none', OptOut: 'opt-out', One: 'one', Several: 'several' } as const;
+export type LookupStatus = (typeof LookupStatus)[keyof typeof LookupStatus];
+
+export const ChallengeRequest = Type.Object(
+  { v: V, csi: Type.String({ minLength: 1, maxLength: 330 }), holderKey: PublicKeyB64 },
+  { additionalProperties: false },
+);
+export type ChallengeRequest = Static<typeof ChallengeRequest>;
+
+export const ChallengeAnswer = Type.Object(
+  { v: V, code: Type.String({ pattern: '^[0-9]{6,10}$' }) },
+  { additionalProperties: false },
+);
+export type ChallengeAnswer = Static<typeof ChallengeAnswer>;
+
+// ---- decoding -------------------------------------------------------------------------------
+
+const compiled = new WeakMap<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
+
+/**
+ * Check `value` against `schema`: `unknown-version` when `v` is not ours, `record-invalid` naming
+ * the first offending field otherwise.
+ */
+export function decodeRecord<S extends TSchema>(schema: S, value: unknown, what: string): Static<S> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MimiError('record-invalid', `${what} must be a JSON object`);
+  }
+  const version = foreignVersion(value, 0);
+  if (version !== undefined) {
+    throw new MimiError(
+      'unknown-version',
+      `${what} has a record of version ${version}; this DP speaks v${RecordVersion}`,
+    );
+  }
+  let check = compiled.get(schema);
+  if (check === undefined) {
+    check = TypeCompiler.Compile(schema);
+    compiled.set(schema, check);
+  }
+  if (!check.Check(value)) {
+    const first = check.Errors(value).First();
+    const path = first?.path || '/';
+    throw new MimiError('record-invalid', `${what}${path}: ${first?.message ?? 'invalid'}`, {
+      pointer: path,
+    });
+  }
+  return value as Static<S>;
+}
+
+/** The first `v` that is present but not ours, in the record or the records nested in it. */
+function foreignVersion(value: unknown, depth: number): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || depth > 3) return undefined;
+  const record = value as Record<string, unknown>;
+  if ('v' in record && record.v !== RecordVersion) return JSON.stringify(record.v) ?? 'undefined';
+  for (const child of Object.values(record)) {
+    const found = foreignVersion(child, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+export function unsignedAttestation(a: PossessionAttestation): Omit<PossessionAttestation, 'sig'> {
+  const { sig: _sig, ...rest } = a;
+  return rest;
+}

@@ -1,0 +1,214 @@
+import type { KeyObject } from 'node:crypto';
+import { type Static, Type } from '@sinclair/typebox';
+import { SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
+import { MimiError } from '../protocol/errors.js';
+import { canonicalDomain } from '../protocol/identifiers.js';
+import {
+  decodeRecord,
+  ParticipantId,
+  PossessionMethod,
+  PublicKeyB64,
+  SignatureB64,
+} from '../protocol/records.js';
+
+/**
+ * R30: the signed registry lists DPs, MSPs (with compact bit positions), verifiers and CSIPs, so
+ * participants find and authenticate each other. It is trusted through one pinned registry key.
+ */
+const Keys = Type.Array(PublicKeyB64, { minItems: 1, maxItems: 4 });
+const Operator = Type.String({ minLength: 1, maxLength: 128 });
+
+export const ThroughputClass = { Low: 'low', Standard: 'standard', High: 'high' } as const;
+export type ThroughputClass = (typeof ThroughputClass)[keyof typeof ThroughputClass];
+
+export const DpEntry = Type.Object(
+  {
+    id: ParticipantId,
+    endpoint: Type.String({ pattern: '^https?://', maxLength: 512 }),
+    keys: Keys,
+    region: Type.String({ minLength: 1, maxLength: 32 }),
+    operator: Operator,
+    throughputClass: Type.Union(Object.values(ThroughputClass).map((c) => Type.Literal(c))),
+  },
+  { additionalProperties: false },
+);
+export type DpEntry = Static<typeof DpEntry>;
+
+export const MspEntry = Type.Object(
+  {
+    id: ParticipantId,
+    domain: Type.String({ minLength: 3, maxLength: 253 }),
+    keys: Keys,
+    /** Position of this MSP in compact answers (R15). */
+    bit: Type.Integer({ minimum: 0, maximum: 65535 }),
+    operator: Operator,
+    webhook: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+export type MspEntry = Static<typeof MspEntry>;
+
+export const VerifierEntry = Type.Object(
+  {
+    id: ParticipantId,
+    keys: Keys,
+    methods: Type.Array(Type.Union(Object.values(PossessionMethod).map((m) => Type.Literal(m))), {
+      minItems: 1,
+    }),
+    operator: Operator,
+    endpoint: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+export type VerifierEntry = Static<typeof VerifierEntry>;
+
+export const CsipEntry = Type.Object(
+  {
+    id: ParticipantId,
+    keys: Keys,
+    operator: Operator,
+    /** CSIs this CSIP issues: `tel:+<prefix>` or `mailto:*@<domain>`; it may vouch for no other. */
+    scope: Type.Array(Type.String({ pattern: '^(tel:\\+[0-9]{1,15}|mailto:\\*@[a-z0-9.-]+)$' }), {
+      minItems: 1,
+    }),
+  },
+  { additionalProperties: false },
+);
+export type CsipEntry = Static<typeof CsipEntry>;
+export type Issuer = { kind: 'verifier'; entry: VerifierEntry } | { kind: 'csip'; entry: CsipEntry };
+
+export const RegistryPolicy = Type.Object(
+  {
+    /** R11: the federation's agreed default for lookups. */
+    federationDefault: Type.Boolean(),
+    /** Longest lifetime a mapping may ask for, in seconds. */
+    maxMappingLifetime: Type.Integer({ minimum: 60 }),
+  },
+  { additionalProperties: false },
+);
+
+export const RegistryDocument = Type.Object(
+  {
+    v: Type.Literal(1),
+    federation: ParticipantId,
+    /** Monotonic: a node never goes back to a lower serial (rollback protection). */
+    serial: Type.Integer({ minimum: 1 }),
+    issuedAt: Type.Integer({ minimum: 0 }),
+    expiresAt: Type.Integer({ minimum: 0 }),
+    policy: RegistryPolicy,
+    dps: Type.Array(DpEntry),
+    msps: Type.Array(MspEntry),
+    verifiers: Type.Array(VerifierEntry),
+    csips: Type.Array(CsipEntry),
+    sig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type RegistryDocument = Static<typeof RegistryDocument>;
+export type UnsignedRegistry = Omit<RegistryDocument, 'sig'>;
+
+export function signRegistry(doc: UnsignedRegistry, key: KeyObject): RegistryDocument {
+  checkConsistency(doc);
+  return { ...doc, sig: signObject(SignPurpose.Registry, doc, key) };
+}
+
+/** An opened registry: the document plus indexes by id, domain and bit. Immutable. */
+export class Registry {
+  readonly doc: RegistryDocument;
+  private readonly dps: Map<string, DpEntry>;
+  private readonly msps: Map<string, MspEntry>;
+  private readonly mspsByDomain: Map<string, MspEntry>;
+  private readonly issuers: Map<string, Issuer>;
+  /** Number of bits in a compact answer: one past the highest MSP position. */
+  readonly bitLength: number;
+
+  private constructor(doc: RegistryDocument) {
+    this.doc = doc;
+    this.dps = new Map(doc.dps.map((d) => [d.id, d]));
+    this.msps = new Map(doc.msps.map((m) => [m.id, m]));
+    this.mspsByDomain = new Map(doc.msps.map((m) => [m.domain, m]));
+    this.issuers = new Map();
+    for (const v of doc.verifiers) this.issuers.set(v.id, { entry: v, kind: 'verifier' });
+    for (const c of doc.csips) this.issuers.set(c.id, { entry: c, kind: 'csip' });
+    this.bitLength = doc.msps.reduce((max, m) => Math.max(max, m.bit + 1), 0);
+  }
+
+  /**
+   * Check a registry against the pinned key: signature, expiry, consistency, and (given the
+   * serial of the one in use) no rollback. This is the only way to make a Registry.
+   */
+  static open(value: unknown, pinnedKey: string, opts: { now: number; minSerial?: number }): Registry {
+    const doc = decodeRecord(RegistryDocument, value, 'registry');
+    const { sig, ...unsigned } = doc;
+    if (!verifyObject(SignPurpose.Registry, unsigned, sig, pinnedKey)) {
+      throw new MimiError(
+        'registry-signature-invalid',
+        'the registry is not signed by the pinned registry key',
+      );
+    }
+    if (doc.expiresAt <= opts.now) {
+      throw new MimiError('registry-expired', `the registry expired at ${doc.expiresAt}`);
+    }
+    if (opts.minSerial !== undefined && doc.serial < opts.minSerial) {
+      throw new MimiError(
+        'registry-rollback',
+        `registry serial ${doc.serial} is older than ${opts.minSerial}`,
+      );
+    }
+    checkConsistency(doc);
+    return new Registry(doc);
+  }
+
+  get serial(): number {
+    return this.doc.serial;
+  }
+  dp(id: string): DpEntry | undefined {
+    return this.dps.get(id);
+  }
+  msp(id: string): MspEntry | undefined {
+    return this.msps.get(id);
+  }
+  mspByDomain(domain: string): MspEntry | undefined {
+    return this.mspsByDomain.get(domain);
+  }
+  issuer(id: string): Issuer | undefined {
+    return this.issuers.get(id);
+  }
+  allMsps(): readonly MspEntry[] {
+    return this.doc.msps;
+  }
+  allDps(): readonly DpEntry[] {
+    return this.doc.dps;
+  }
+}
+
+/** Ids unique across all roles, MSP domains and bits unique: a registry that breaks these is refused. */
+function checkConsistency(doc: UnsignedRegistry): void {
+  const ids = new Set<string>();
+  for (const p of [...doc.dps, ...doc.msps, ...doc.verifiers, ...doc.csips]) {
+    if (ids.has(p.id))
+      throw new MimiError('record-invalid', `registry: participant id ${p.id} appears twice`);
+    ids.add(p.id);
+  }
+  const bits = new Set<number>();
+  const domains = new Set<string>();
+  for (const m of doc.msps) {
+    if (bits.has(m.bit)) throw new MimiError('record-invalid', `registry: MSP bit ${m.bit} is used twice`);
+    bits.add(m.bit);
+    if (canonicalDomain(m.domain) !== m.domain) {
+      throw new MimiError('record-invalid', `registry: MSP domain ${m.domain} is not a canonical domain`);
+    }
+    if (domains.has(m.domain))
+      throw new MimiError('record-invalid', `registry: MSP domain ${m.domain} is used twice`);
+    domains.add(m.domain);
+  }
+}
+
+/** True when `csi` (canonical) falls within a CSIP's scope. */
+export function csipCovers(entry: CsipEntry, csi: string): boolean {
+  return entry.scope.some((s) =>
+    s.startsWith('tel:')
+      ? csi.startsWith(s)
+      : csi.endsWith(s.slice('mailto:*'.length)) && csi.startsWith('mailto:'),
+  );
+}

@@ -1,0 +1,144 @@
+import { canonicalize } from '../crypto/jcs.js';
+import { digest, SignPurpose, signingInputOf, verifyInput, verifyObject } from '../crypto/sign.js';
+import { MimiError } from '../protocol/errors.js';
+import { assertCanonicalCsi, parseSsi } from '../protocol/identifiers.js';
+import {
+  levelOfMethod,
+  type Mapping,
+  type MappingBody,
+  type MappingSubmission,
+  type PossessionAttestation,
+} from '../protocol/records.js';
+import { csipCovers, type Registry } from './document.js';
+import { defaultClockSkew, meetsLevel, type TrustPolicy, trustsIssuer } from './policy.js';
+
+/**
+ * The one verification function shared by the DP, the SDK and the CLI (DESIGN.md "The
+ * verifiable mapping"). Each failure throws a MimiError whose code names the first check that
+ * failed, and nothing else.
+ */
+export interface VerifyContext {
+  registry: Registry;
+  policy: TrustPolicy;
+  now: number;
+}
+
+export function isOptOut(body: MappingBody): boolean {
+  return body.msp === null && body.ssi === null;
+}
+
+/** R1, R5: the possession attestation is signed by a trusted verifier or CSIP, and still valid. */
+export function verifyAttestation(att: PossessionAttestation, ctx: VerifyContext): void {
+  const issuer = ctx.registry.issuer(att.issuer);
+  if (issuer === undefined || !trustsIssuer(ctx.policy, att.issuer)) {
+    throw new MimiError('verifier-not-trusted', `attestation issuer ${att.issuer} is not trusted`);
+  }
+  const allowed =
+    issuer.kind === 'csip'
+      ? att.method === 'csip-token' && csipCovers(issuer.entry, att.csi)
+      : issuer.entry.methods.includes(att.method);
+  if (!allowed || levelOfMethod[att.method] !== att.level || !meetsLevel(ctx.policy, att.level)) {
+    throw new MimiError(
+      'verifier-not-trusted',
+      `${att.issuer} may not attest ${att.method} at level ${att.level} here`,
+    );
+  }
+  const { sig, ...unsigned } = att;
+  if (!issuer.entry.keys.some((k) => verifyObject(SignPurpose.Attestation, unsigned, sig, k))) {
+    throw new MimiError('attestation-signature-invalid', 'the attestation signature does not verify');
+  }
+  const skew = ctx.policy.clockSkew ?? defaultClockSkew;
+  if (att.issuedAt > ctx.now + skew || att.expiresAt <= att.issuedAt) {
+    throw new MimiError('attestation-expired', 'the attestation validity window is not sane');
+  }
+  if (!ctx.policy.allowExpired && att.expiresAt <= ctx.now) {
+    throw new MimiError('attestation-expired', `the attestation expired at ${att.expiresAt}`);
+  }
+}
+
+/**
+ * Everything about a mapping that does not involve the DP: R1-R6, R21. The DP runs this before
+ * it accepts; verifyMapping runs it and then checks the DP's part.
+ */
+export function verifyHolderAndMsp(
+  sub: Pick<MappingSubmission, 'body' | 'attestation' | 'holderSig' | 'mspSig'>,
+  ctx: VerifyContext,
+): void {
+  const { body, attestation } = sub;
+  assertCanonicalCsi(body.csi);
+  if (sub.holderSig === undefined) {
+    throw new MimiError('holder-signature-missing', 'the mapping carries no holder signature (R4, R6)');
+  }
+  verifyAttestation(attestation, ctx);
+  if (attestation.csi !== body.csi || attestation.holderKey !== body.holderKey) {
+    throw new MimiError('attestation-mismatch', 'the attestation is for another CSI or holder key');
+  }
+  if (digest(attestation) !== body.attestation) {
+    throw new MimiError('attestation-mismatch', 'the mapping names a different attestation');
+  }
+  const canonicalBody = canonicalize(body);
+  if (!verifyInput(signingInputOf(SignPurpose.MappingHolder, canonicalBody), sub.holderSig, body.holderKey)) {
+    throw new MimiError('holder-signature-invalid', 'the holder signature does not verify (R6)');
+  }
+  if (isOptOut(body)) {
+    if (sub.mspSig !== undefined && sub.mspSig !== null) {
+      throw new MimiError('record-invalid', 'an opt-out carries no MSP signature');
+    }
+  } else {
+    if (body.msp === null || body.ssi === null) {
+      throw new MimiError('record-invalid', 'a mapping names both an MSP and an SSI, or neither (opt-out)');
+    }
+    const msp = ctx.registry.msp(body.msp);
+    if (msp === undefined)
+      throw new MimiError('msp-not-registered', `MSP ${body.msp} is not in the registry (R21)`);
+    // R21: an MSP can only speak for users of its own domain.
+    if (parseSsi(body.ssi).domain !== msp.domain) {
+      throw new MimiError('ssi-msp-mismatch', `SSI ${body.ssi} is not on ${msp.domain} (R21)`);
+    }
+    if (sub.mspSig === undefined || sub.mspSig === null) {
+      throw new MimiError('msp-signature-missing', 'the mapping carries no MSP signature (R2, R4)');
+    }
+    const input = signingInputOf(SignPurpose.MappingMsp, canonicalBody);
+    const mspSig = sub.mspSig;
+    if (!msp.keys.some((k) => verifyInput(input, mspSig, k))) {
+      throw new MimiError('msp-signature-invalid', 'the MSP signature does not verify (R2)');
+    }
+  }
+  const skew = ctx.policy.clockSkew ?? defaultClockSkew;
+  if (body.createdAt > ctx.now + skew || body.expiresAt <= body.createdAt) {
+    throw new MimiError('mapping-expired', 'the mapping validity window is not sane');
+  }
+  if (!ctx.policy.allowExpired && body.expiresAt <= ctx.now) {
+    throw new MimiError('mapping-expired', `the mapping expired at ${body.expiresAt}`);
+  }
+}
+
+export function unsignedMapping(m: Mapping): Omit<Mapping, 'dpSig'> {
+  const { dpSig: _dpSig, ...rest } = m;
+  return rest;
+}
+
+/** Full offline verification of a mapping a DP served (R3): possession, holder, MSP and DP. */
+export function verifyMapping(mapping: Mapping, ctx: VerifyContext): void {
+  verifyHolderAndMsp(mapping, ctx);
+  const dp = ctx.registry.dp(mapping.dp);
+  if (dp === undefined) throw new MimiError('dp-not-registered', `DP ${mapping.dp} is not in the registry`);
+  if (mapping.dpSig === undefined)
+    throw new MimiError('dp-signature-invalid', 'the mapping has no DP signature');
+  const input = signingInputOf(SignPurpose.MappingDp, canonicalize(unsignedMapping(mapping)));
+  const dpSig = mapping.dpSig;
+  if (!dp.keys.some((k) => verifyInput(input, dpSig, k))) {
+    throw new MimiError('dp-signature-invalid', 'the DP signature does not verify (R3)');
+  }
+  if (ctx.policy.requireIndependentVerifier) {
+    const issuer = ctx.registry.issuer(mapping.attestation.issuer);
+    if (issuer?.entry.operator === dp.operator) {
+      throw new MimiError('verifier-not-independent', 'the verifier is run by the DP operator');
+    }
+  }
+}
+
+/** The mapping id: SHA-256 of its canonical signed form. */
+export function mappingId(mapping: Mapping): string {
+  return digest(mapping);
+}

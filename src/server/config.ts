@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { type Static, Type } from '@sinclair/typebox';
+import { MimiError } from '../protocol/errors.js';
+import { decodeRecord, ParticipantId, PublicKeyB64 } from '../protocol/records.js';
+
+/**
+ * One config file per node (JSON), read once, validated, with a few environment overrides.
+ * Relative paths are relative to the config file. Every failure names the setting.
+ */
+const SmtpConfig = Type.Object(
+  {
+    host: Type.String({ minLength: 1 }),
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    secure: Type.Optional(Type.Boolean()),
+    allowPlaintext: Type.Optional(Type.Boolean()),
+    user: Type.Optional(Type.String()),
+    passwordEnv: Type.Optional(
+      Type.String({ description: 'name of the environment variable with the password' }),
+    ),
+    from: Type.String({ minLength: 3 }),
+  },
+  { additionalProperties: false },
+);
+
+const SmsGatewayConfig = Type.Object(
+  {
+    url: Type.String({ pattern: '^https?://' }),
+    tokenEnv: Type.Optional(Type.String()),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+export const NodeConfig = Type.Object(
+  {
+    /** Marks a development config: only then may codes go to the local outbox. */
+    dev: Type.Optional(Type.Boolean()),
+    dp: Type.Object({ id: ParticipantId, keyFile: Type.String() }, { additionalProperties: false }),
+    registry: Type.Object(
+      {
+        location: Type.String({ minLength: 1 }),
+        pinnedKey: PublicKeyB64,
+        refreshSeconds: Type.Optional(Type.Integer({ minimum: 10 })),
+      },
+      { additionalProperties: false },
+    ),
+    store: Type.Object(
+      {
+        backend: Type.Literal('sqlite'),
+        path: Type.String({ minLength: 1 }),
+        synchronous: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('full')])),
+      },
+      { additionalProperties: false },
+    ),
+    listen: Type.Object(
+      {
+        host: Type.String({ minLength: 1 }),
+        port: Type.Integer({ minimum: 0, maximum: 65535 }),
+        /** Plain HTTP on a non-loopback address is refused unless this is set (R23). */
+        allowInsecureHttp: Type.Optional(Type.Boolean()),
+        tls: Type.Optional(
+          Type.Object({ certFile: Type.String(), keyFile: Type.String() }, { additionalProperties: false }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    verifier: Type.Optional(
+      Type.Object(
+        {
+          id: ParticipantId,
+          keyFile: Type.String(),
+          /** File with 32+ random bytes (base64url) keying the code hashes; generated if missing. */
+          secretFile: Type.String(),
+          sms: Type.Optional(
+            Type.Union([Type.Object({ gateway: SmsGatewayConfig }), Type.Literal('dev-outbox')]),
+          ),
+          email: Type.Optional(Type.Union([Type.Object({ smtp: SmtpConfig }), Type.Literal('dev-outbox')])),
+          devOutboxFile: Type.Optional(Type.String()),
+          codeTtlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 3600 })),
+          maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
+          maxChallengesPerHour: Type.Optional(Type.Integer({ minimum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    policy: Type.Optional(
+      Type.Object(
+        {
+          trustedIssuers: Type.Optional(Type.Array(ParticipantId)),
+          requireIndependentVerifier: Type.Optional(Type.Boolean()),
+          contestWindowSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    limits: Type.Optional(
+      Type.Object(
+        {
+          maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
+          maxBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          /** Points per minute per authenticated caller; a lookup costs one point per CSI. */
+          callerPointsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** Requests per minute per client address on unauthenticated routes. */
+          anonymousPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type NodeConfig = Static<typeof NodeConfig>;
+
+export interface Limits {
+  maxBodyBytes: number;
+  maxBatch: number;
+  callerPointsPerMinute: number;
+  anonymousPerMinute: number;
+  requestTimeoutMs: number;
+}
+
+export function limitsOf(config: NodeConfig): Limits {
+  return {
+    maxBodyBytes: config.limits?.maxBodyBytes ?? 64 * 1024,
+    maxBatch: config.limits?.maxBatch ?? 100,
+    callerPointsPerMinute: config.limits?.callerPointsPerMinute ?? 600_000,
+    anonymousPerMinute: config.limits?.anonymousPerMinute ?? 120,
+    requestTimeoutMs: config.limits?.requestTimeoutMs ?? 10_000,
+  };
+}
+
+/** Environment overrides: the settings an operator changes per machine. */
+const envOverrides: Record<string, (c: NodeConfig, v: string) => void> = {
+  MIMI_LISTEN_HOST: (c, v) => {
+    c.listen.host = v;
+  },
+  MIMI_LISTEN_PORT: (c, v) => {
+    c.listen.port = Number(v);
+  },
+  MIMI_STORE_PATH: (c, v) => {
+    c.store.path = v;
+  },
+  MIMI_REGISTRY_LOCATION: (c, v) => {
+    c.registry.location = v;
+  },
+};
+
+export interface LoadedConfig {
+  config: NodeConfig;
+  /** Folder of the config file: relative paths resolve against it. */
+  baseDir: string;
+  path(p: string): string;
+}
+
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new MimiError('config-invalid', `cannot read config ${file}: ${(err as Error).message}`);
+  }
+  for (const [name, apply] of Object.entries(envOverrides)) {
+    const v = env[name];
+    if (v !== undefined && typeof raw === 'object' && raw !== null) apply(raw as NodeConfig, v);
+  }
+  const config = checkConfig(raw, file);
+  const baseDir = dirname(resolve(file));
+  return { config, baseDir, path: (p) => (isAbsolute(p) || p.startsWith(':') ? p : resolve(baseDir, p)) };
+}
+
+export function checkConfig(raw: unknown, where = 'config'): NodeConfig {
+  let config: NodeConfig;
+  try {
+    config = decodeRecord(NodeConfig, raw, 'config');
+  } catch (err) {
+    throw new MimiError('config-invalid', `${where}: ${(err as Error).message}`);
+  }
+  const v = config.verifier;
+  if (!config.dev && (v?.sms === 'dev-outbox' || v?.email === 'dev-outbox')) {
+    throw new MimiError(
+      'config-invalid',
+      `${where}: verifier dev-outbox channels are allowed only in a config with "dev": true`,
+    );
+  }
+  return config;
+}

@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { type KeyPair, keyPairFromJwk } from '../crypto/keys.js';
+import { DiscoveryProvider } from '../dp/provider.js';
+import { nowSeconds } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
+import type { TrustPolicy } from '../registry/policy.js';
+import { RegistrySource } from '../registry/source.js';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { Store } from '../store/store.js';
+import { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from '../verifier/channels.js';
+import { PossessionVerifier } from '../verifier/verifier.js';
+import { SessionAuthority } from './auth.js';
+import { type Limits, type LoadedConfig, limitsOf } from './config.js';
+import { MemoryRateLimiter, type RateLimiter } from './rate-limit.js';
+
+/** Everything a node runs on, built in one place (STYLE.md §11); tests override parts. */
+export interface Context {
+  config: LoadedConfig;
+  dpKey: KeyPair;
+  store: Store;
+  registry: RegistrySource;
+  policy: TrustPolicy;
+  dp: DiscoveryProvider;
+  verifier: PossessionVerifier | undefined;
+  /** Set when the verifier's channels include the development outbox. */
+  devOutbox: DevOutboxChannel | undefined;
+  sessions: SessionAuthority;
+  callerLimiter: RateLimiter;
+  anonymousLimiter: RateLimiter;
+  limits: Limits;
+  now: () => number;
+  close(): Promise<void>;
+}
+
+export interface ContextOverrides {
+  now?: () => number;
+  store?: Store;
+  channels?: { tel?: OtpChannel; mailto?: OtpChannel };
+}
+
+export function readKeyFile(path: string, setting: string): KeyPair {
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new MimiError('config-invalid', `${setting}: cannot read ${path}: ${(err as Error).message}`);
+  }
+  return keyPairFromJwk(jwk, setting);
+}
+
+function readOrCreateSecret(path: string): Uint8Array {
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600 });
+  const secret = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
+  if (secret.length < 32)
+    throw new MimiError('config-invalid', `verifier.secretFile: ${path} holds fewer than 32 bytes`);
+  return secret;
+}
+
+export async function createContext(
+  loaded: LoadedConfig,
+  overrides: ContextOverrides = {},
+): Promise<Context> {
+  const { config } = loaded;
+  const now = overrides.now ?? nowSeconds;
+  const dpKey = readKeyFile(loaded.path(config.dp.keyFile), 'dp.keyFile');
+  const registry = new RegistrySource({
+    location: /^https?:/.test(config.registry.location)
+      ? config.registry.location
+      : loaded.path(config.registry.location),
+    pinnedKey: config.registry.pinnedKey,
+    refreshSeconds: config.registry.refreshSeconds,
+    now,
+  });
+  await registry.load();
+  const self = registry.current().dp(config.dp.id);
+  if (self === undefined)
+    throw new MimiError('config-invalid', `dp.id: ${config.dp.id} is not in the registry`);
+  if (!self.keys.includes(dpKey.publicKey)) {
+    throw new MimiError('config-invalid', 'dp.keyFile: this key is not among the DP keys in the registry');
+  }
+  const store =
+    overrides.store ??
+    new SqliteStore({ path: loaded.path(config.store.path), synchronous: config.store.synchronous });
+  const policy: TrustPolicy = {
+    trustedIssuers: config.policy?.trustedIssuers,
+    requireIndependentVerifier: config.policy?.requireIndependentVerifier,
+  };
+  const dp = new DiscoveryProvider({
+    id: config.dp.id,
+    key: dpKey,
+    store,
+    registry: () => registry.current(),
+    policy,
+    contestWindowSeconds: config.policy?.contestWindowSeconds,
+    now,
+  });
+
+  let verifier: PossessionVerifier | undefined;
+  let devOutbox: DevOutboxChannel | undefined;
+  const channels: OtpChannel[] = [];
+  if (config.verifier !== undefined) {
+    const v = config.verifier;
+    const vKey = readKeyFile(loaded.path(v.keyFile), 'verifier.keyFile');
+    const entry = registry.current().issuer(v.id);
+    if (entry?.kind !== 'verifier' || !entry.entry.keys.includes(vKey.publicKey)) {
+      throw new MimiError(
+        'config-invalid',
+        `verifier.id: ${v.id} with this key is not a verifier in the registry`,
+      );
+    }
+    const outbox = () => {
+      devOutbox ??= new DevOutboxChannel(
+        v.devOutboxFile === undefined ? undefined : loaded.path(v.devOutboxFile),
+      );
+      return devOutbox;
+    };
+    const tel =
+      overrides.channels?.tel ??
+      (v.sms === 'dev-outbox'
+        ? outbox()
+        : v.sms === undefined
+          ? undefined
+          : new HttpSmsChannel({
+              url: v.sms.gateway.url,
+              token: v.sms.gateway.tokenEnv === undefined ? undefined : process.env[v.sms.gateway.tokenEnv],
+              timeoutMs: v.sms.gateway.timeoutMs,
+            }));
+    const mailto =
+      overrides.channels?.mailto ??
+      (v.email === 'dev-outbox'
+        ? outbox()
+        : v.email === undefined
+          ? undefined
+          : new SmtpChannel({
+              ...v.email.smtp,
+              password:
+                v.email.smtp.passwordEnv === undefined ? undefined : process.env[v.email.smtp.passwordEnv],
+            }));
+    for (const c of [tel, mailto]) if (c !== undefined && !channels.includes(c)) channels.push(c);
+    verifier = new PossessionVerifier({
+      id: v.id,
+      key: vKey,
+      store,
+      secret: readOrCreateSecret(loaded.path(v.secretFile)),
+      channels: { tel, mailto },
+      codeTtlSeconds: v.codeTtlSeconds,
+      maxAttempts: v.maxAttempts,
+      maxChallengesPerHour: v.maxChallengesPerHour,
+      now,
+    });
+  }
+
+  const limits = limitsOf(config);
+  registry.start();
+  const sweep = setInterval(() => {
+    dp.resolveContests().catch(() => undefined);
+  }, 60_000);
+  sweep.unref();
+
+  return {
+    config: loaded,
+    dpKey,
+    store,
+    registry,
+    policy,
+    dp,
+    verifier,
+    devOutbox,
+    sessions: new SessionAuthority(),
+    callerLimiter: new MemoryRateLimiter({ points: limits.callerPointsPerMinute, perSeconds: 60 }),
+    anonymousLimiter: new MemoryRateLimiter({ points: limits.anonymousPerMinute, perSeconds: 60 }),
+    limits,
+    now,
+    async close() {
+      clearInterval(sweep);
+      registry.close();
+      for (const c of channels) await c.close?.();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import type { FastifyInstance } from 'fastify';
+import type { Context } from '../context.js';
+
+/** R11: the DP publishes its identity, keys, defaults and limits. */
+export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
+  app.get('/.well-known/mimi-discovery', async () => {
+    const registry = ctx.registry.current();
+    const v = ctx.config.config.verifier;
+    return {
+      v: 1,
+      id: ctx.dp.id,
+      federation: registry.doc.federation,
+      keys: [ctx.dpKey.publicKey],
+      registrySerial: registry.serial,
+      modes: ['msp-proxied'],
+      formats: ['verbose', 'compact'],
+      defaults: {
+        federation: registry.doc.policy.federationDefault,
+        format: 'verbose',
+        contestWindowSeconds: ctx.dp.contestWindow,
+      },
+      limits: {
+        maxBatch: ctx.limits.maxBatch,
+        maxBodyBytes: ctx.limits.maxBodyBytes,
+        callerPointsPerMinute: ctx.limits.callerPointsPerMinute,
+        anonymousPerMinute: ctx.limits.anonymousPerMinute,
+        sessionTtlSeconds: ctx.sessions.ttlSeconds,
+        maxMappingLifetimeSeconds: registry.doc.policy.maxMappingLifetime,
+      },
+      verifier:
+        ctx.verifier === undefined || v === undefined
+          ? null
+          : {
+              id: ctx.verifier.id,
+              methods: [...(v.sms ? ['sms-otp'] : []), ...(v.email ? ['email-otp'] : [])],
+              maxAttempts: ctx.verifier.maxAttempts,
+            },
+    };
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+}

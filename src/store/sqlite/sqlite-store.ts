@@ -1,0 +1,269 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { PossessionLevel, PossessionMethod } from '../../protocol/records.js';
+import { sqliteMigrations } from '../migrations/sqlite.js';
+import type {
+  Challenge,
+  ChallengeState,
+  HolderKey,
+  MappingState,
+  Store,
+  StoredMapping,
+  StoreTx,
+} from '../store.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or ':temp:' for a throwaway database in the temp folder. */
+  path: string;
+  /**
+   * 'normal' (default): in WAL mode a commit survives a crash or kill -9 of the process, not a
+   * power loss. 'full' fsyncs every commit and survives both, at a large cost in write rate.
+   */
+  synchronous?: 'normal' | 'full';
+}
+
+interface MappingRow {
+  id: string;
+  csi: string;
+  holder_group: string;
+  holder_key: string;
+  msp: string | null;
+  tag: string;
+  priority: number;
+  opt_out: number;
+  level: string;
+  state: string;
+  accepted_at: number;
+  expires_at: number;
+  contest_deadline: number | null;
+  body_digest: string;
+  json: string;
+}
+
+const mappingColumns =
+  'id, csi, holder_group, holder_key, msp, tag, priority, opt_out, level, state, accepted_at, expires_at, contest_deadline, body_digest, json';
+
+function toMapping(r: MappingRow): StoredMapping {
+  return {
+    id: r.id,
+    csi: r.csi,
+    holderGroup: r.holder_group,
+    holderKey: r.holder_key,
+    msp: r.msp,
+    tag: r.tag,
+    priority: r.priority,
+    optOut: r.opt_out === 1,
+    level: r.level as PossessionLevel,
+    state: r.state as MappingState,
+    acceptedAt: r.accepted_at,
+    expiresAt: r.expires_at,
+    contestDeadline: r.contest_deadline,
+    bodyDigest: r.body_digest,
+    json: r.json,
+  };
+}
+
+/**
+ * The embedded store: better-sqlite3 in WAL mode. One connection writes (transactions run one at a
+ * time, behind a queue); a second connection reads, so a lookup never sees an uncommitted write.
+ */
+export class SqliteStore implements Store {
+  readonly backend = 'sqlite';
+  private readonly writer: Database.Database;
+  private readonly reader: Database.Database;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly tx: StoreTx;
+  private readonly readActive: Database.Statement<[string, number], MappingRow>;
+  private readonly readById: Database.Statement<[string], MappingRow>;
+  private closed = false;
+  private readonly tempDir: string | undefined;
+
+  constructor(opts: SqliteStoreOptions) {
+    // ':temp:' gives a throwaway file, removed on close: WAL needs a file, and tests want the real thing.
+    this.tempDir = opts.path === ':temp:' ? mkdtempSync(join(tmpdir(), 'mimi-store-')) : undefined;
+    const path = this.tempDir === undefined ? opts.path : join(this.tempDir, 'store.db');
+    this.writer = new Database(path);
+    this.writer.pragma('journal_mode = WAL');
+    this.writer.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.writer.pragma('busy_timeout = 5000');
+    this.writer.pragma('foreign_keys = ON');
+    this.migrate();
+    this.reader = new Database(path, { readonly: true });
+    this.reader.pragma('busy_timeout = 5000');
+    this.readActive = this.reader.prepare(
+      `SELECT ${mappingColumns} FROM mappings WHERE csi = ? AND state = 'active' AND expires_at > ?`,
+    );
+    this.readById = this.reader.prepare(`SELECT ${mappingColumns} FROM mappings WHERE id = ?`);
+    this.tx = this.makeTx();
+  }
+
+  /** Applies every migration newer than the database, each in its own transaction. */
+  private migrate(): void {
+    this.writer.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    const row = this.writer.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as {
+      v: number | null;
+    };
+    const current = row.v ?? 0;
+    for (const m of sqliteMigrations) {
+      if (m.version <= current) continue;
+      this.writer.transaction(() => {
+        this.writer.exec(m.sql);
+        this.writer
+          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(m.version, m.name, Math.floor(Date.now() / 1000));
+      })();
+    }
+  }
+
+  schemaVersion(): number {
+    const row = this.writer.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as {
+      v: number | null;
+    };
+    return row.v ?? 0;
+  }
+
+  private makeTx(): StoreTx {
+    const db = this.writer;
+    const q = {
+      live: db.prepare<[string], MappingRow>(
+        `SELECT ${mappingColumns} FROM mappings WHERE csi = ? AND state IN ('active', 'contested') ORDER BY accepted_at, id`,
+      ),
+      byId: db.prepare<[string], MappingRow>(`SELECT ${mappingColumns} FROM mappings WHERE id = ?`),
+      byBody: db.prepare<[string], MappingRow>(
+        `SELECT ${mappingColumns} FROM mappings WHERE body_digest = ?`,
+      ),
+      insert: db.prepare(
+        `INSERT INTO mappings (${mappingColumns}, updated_at) VALUES (@id, @csi, @holderGroup, @holderKey, @msp, @tag, @priority, @optOut, @level, @state, @acceptedAt, @expiresAt, @contestDeadline, @bodyDigest, @json, @acceptedAt)`,
+      ),
+      setState: db.prepare(
+        'UPDATE mappings SET state = ?, contest_deadline = ?, updated_at = ? WHERE id = ?',
+      ),
+      holderKey: db.prepare<[string, string], { csi: string; key: string; grp: string; retired: number }>(
+        'SELECT csi, key, grp, retired FROM holder_keys WHERE csi = ? AND key = ?',
+      ),
+      insertHolderKey: db.prepare('INSERT INTO holder_keys (csi, key, grp, retired) VALUES (?, ?, ?, ?)'),
+      retire: db.prepare('UPDATE holder_keys SET retired = 1 WHERE csi = ? AND key = ?'),
+      seen: db.prepare('INSERT OR IGNORE INTO seen_requests (id, expires_at) VALUES (?, ?)'),
+      purgeSeen: db.prepare('DELETE FROM seen_requests WHERE expires_at < ?'),
+      due: db.prepare<[number], { csi: string }>(
+        "SELECT DISTINCT csi FROM mappings WHERE state = 'contested' AND contest_deadline <= ?",
+      ),
+      insertChallenge: db.prepare(
+        'INSERT INTO challenges (id, csi, holder_key, method, code_hash, created_at, expires_at, attempts, state) VALUES (@id, @csi, @holderKey, @method, @codeHash, @createdAt, @expiresAt, @attempts, @state)',
+      ),
+      challenge: db.prepare<[string], Record<string, string | number>>(
+        'SELECT * FROM challenges WHERE id = ?',
+      ),
+      updateChallenge: db.prepare('UPDATE challenges SET attempts = ?, state = ? WHERE id = ?'),
+      countChallenges: db.prepare<[string, number], { n: number }>(
+        'SELECT COUNT(*) AS n FROM challenges WHERE csi = ? AND created_at >= ?',
+      ),
+    };
+    return {
+      liveMappings: async (csi) => q.live.all(csi).map(toMapping),
+      mapping: async (id) => {
+        const r = q.byId.get(id);
+        return r === undefined ? undefined : toMapping(r);
+      },
+      mappingByBodyDigest: async (d) => {
+        const r = q.byBody.get(d);
+        return r === undefined ? undefined : toMapping(r);
+      },
+      insertMapping: async (m) => {
+        q.insert.run({ ...m, optOut: m.optOut ? 1 : 0 });
+      },
+      setState: async (ids, state, now, contestDeadline) => {
+        const deadline = state === 'contested' ? (contestDeadline ?? null) : null;
+        for (const id of ids) q.setState.run(state, deadline, now, id);
+      },
+      holderKey: async (csi, key) => {
+        const r = q.holderKey.get(csi, key);
+        return r === undefined
+          ? undefined
+          : { csi: r.csi, key: r.key, group: r.grp, retired: r.retired === 1 };
+      },
+      insertHolderKey: async (k: HolderKey) => {
+        q.insertHolderKey.run(k.csi, k.key, k.group, k.retired ? 1 : 0);
+      },
+      retireHolderKey: async (csi, key) => {
+        q.retire.run(csi, key);
+      },
+      rememberRequest: async (id, expiresAt) => {
+        q.purgeSeen.run(Math.floor(Date.now() / 1000));
+        return q.seen.run(id, expiresAt).changes === 1;
+      },
+      csisWithDueContests: async (now) => q.due.all(now).map((r) => r.csi),
+      insertChallenge: async (c: Challenge) => {
+        q.insertChallenge.run(c);
+      },
+      challenge: async (id) => {
+        const r = q.challenge.get(id);
+        if (r === undefined) return undefined;
+        return {
+          id: r.id as string,
+          csi: r.csi as string,
+          holderKey: r.holder_key as string,
+          method: r.method as PossessionMethod,
+          codeHash: r.code_hash as string,
+          createdAt: r.created_at as number,
+          expiresAt: r.expires_at as number,
+          attempts: r.attempts as number,
+          state: r.state as ChallengeState,
+        };
+      },
+      updateChallenge: async (id, attempts, state) => {
+        q.updateChallenge.run(attempts, state, id);
+      },
+      countRecentChallenges: async (csi, since) => q.countChallenges.get(csi, since)?.n ?? 0,
+    };
+  }
+
+  write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.closed) throw new Error('store is closed');
+      this.writer.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.tx);
+        this.writer.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+        throw err;
+      }
+    };
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async activeMappings(csis: readonly string[], now: number): Promise<Map<string, StoredMapping[]>> {
+    const out = new Map<string, StoredMapping[]>();
+    for (const csi of csis) out.set(csi, this.readActive.all(csi, now).map(toMapping));
+    return out;
+  }
+
+  async mapping(id: string): Promise<StoredMapping | undefined> {
+    const r = this.readById.get(id);
+    return r === undefined ? undefined : toMapping(r);
+  }
+
+  async stats(): Promise<{ mappings: number; active: number }> {
+    const r = this.reader
+      .prepare("SELECT COUNT(*) AS mappings, SUM(state = 'active') AS active FROM mappings")
+      .get() as { mappings: number; active: number | null };
+    return { mappings: r.mappings, active: r.active ?? 0 };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    this.reader.close();
+    this.writer.close();
+    if (this.tempDir !== undefined) rmSync(this.tempDir, { recursive: true, force: true });
+  }
+}
