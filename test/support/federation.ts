@@ -1,0 +1,152 @@
+import { generateKeyPair, type KeyPair } from '../../src/crypto/keys.js';
+import { digest, SignPurpose, signObject } from '../../src/crypto/sign.js';
+import { DiscoveryProvider } from '../../src/dp/provider.js';
+import type {
+  MappingBody,
+  MappingSubmission,
+  PossessionAttestation,
+  PossessionMethod,
+} from '../../src/protocol/records.js';
+import { Registry, signRegistry, type UnsignedRegistry } from '../../src/registry/document.js';
+import type { TrustPolicy } from '../../src/registry/policy.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { signAttestation } from '../../src/verifier/attestation.js';
+import { TestClock } from './devnet.js';
+
+/** An in-process federation: registry, keys, a DP on a throwaway SQLite file, and signing helpers. */
+export class Federation {
+  readonly clock = new TestClock();
+  readonly registryKey = generateKeyPair();
+  readonly dpKey = generateKeyPair();
+  readonly verifierKey = generateKeyPair();
+  readonly csipKey = generateKeyPair();
+  readonly mspKeys: Record<string, KeyPair> = { msp1: generateKeyPair(), msp2: generateKeyPair() };
+  readonly unsigned: UnsignedRegistry;
+  readonly registry: Registry;
+  readonly store = new SqliteStore({ path: ':temp:' });
+  readonly dp: DiscoveryProvider;
+
+  constructor(policy: TrustPolicy = {}, contestWindowSeconds = 3600) {
+    const now = this.clock.now();
+    this.unsigned = {
+      v: 1,
+      federation: 'test',
+      serial: 1,
+      issuedAt: now,
+      expiresAt: now + 10 * 365 * 86_400,
+      policy: { federationDefault: false, maxMappingLifetime: 365 * 86_400 },
+      dps: [
+        {
+          id: 'dp1',
+          endpoint: 'https://dp1.example',
+          keys: [this.dpKey.publicKey],
+          region: 'us',
+          operator: 'DP Co',
+          throughputClass: 'standard',
+        },
+      ],
+      msps: [
+        {
+          id: 'msp1',
+          domain: 'chat.example',
+          keys: [this.mspKeys.msp1!.publicKey],
+          bit: 0,
+          operator: 'Chat Inc',
+        },
+        {
+          id: 'msp2',
+          domain: 'talk.example',
+          keys: [this.mspKeys.msp2!.publicKey],
+          bit: 1,
+          operator: 'Talk GmbH',
+        },
+      ],
+      verifiers: [
+        {
+          id: 'verifier1',
+          keys: [this.verifierKey.publicKey],
+          methods: ['sms-otp', 'email-otp'],
+          operator: 'Verify Ltd',
+        },
+      ],
+      csips: [{ id: 'csip1', keys: [this.csipKey.publicKey], operator: 'Telco', scope: ['tel:+1'] }],
+    };
+    this.registry = Registry.open(
+      signRegistry(this.unsigned, this.registryKey.privateKey),
+      this.registryKey.publicKey,
+      { now },
+    );
+    this.dp = new DiscoveryProvider({
+      id: 'dp1',
+      key: this.dpKey,
+      store: this.store,
+      registry: () => this.registry,
+      policy,
+      contestWindowSeconds,
+      now: this.clock.now,
+    });
+  }
+
+  attest(csi: string, holder: KeyPair, method: PossessionMethod = 'sms-otp'): PossessionAttestation {
+    const csip = method === 'csip-token';
+    return signAttestation(
+      {
+        csi,
+        holderKey: holder.publicKey,
+        method,
+        issuer: csip ? 'csip1' : 'verifier1',
+        issuedAt: this.clock.now(),
+        lifetimeSeconds: 30 * 86_400,
+      },
+      csip ? this.csipKey.privateKey : this.verifierKey.privateKey,
+    );
+  }
+
+  /** A fully signed submission (holder and MSP); `msp` null makes an opt-out. */
+  submission(
+    csi: string,
+    holder: KeyPair,
+    opts: {
+      msp?: 'msp1' | 'msp2' | null;
+      user?: string;
+      tag?: string;
+      priority?: number;
+      supersedes?: string;
+      attestation?: PossessionAttestation;
+    } = {},
+  ): MappingSubmission {
+    const attestation = opts.attestation ?? this.attest(csi, holder);
+    const msp = opts.msp === undefined ? 'msp1' : opts.msp;
+    const domain = msp === 'msp2' ? 'talk.example' : 'chat.example';
+    const now = this.clock.now();
+    const body: MappingBody = {
+      v: 1,
+      csi,
+      msp,
+      ssi: msp === null ? null : `mimi://${domain}/u/${opts.user ?? 'user'}`,
+      tag: opts.tag ?? 'Default',
+      priority: opts.priority ?? 0,
+      holderKey: holder.publicKey,
+      attestation: digest(attestation),
+      createdAt: now,
+      expiresAt: now + 20 * 86_400,
+      supersedes: opts.supersedes ?? null,
+    };
+    const holderSig = signObject(SignPurpose.MappingHolder, body, holder.privateKey);
+    if (msp === null) return { body, attestation, holderSig };
+    return {
+      body,
+      attestation,
+      holderSig,
+      mspSig: signObject(SignPurpose.MappingMsp, body, this.mspKeys[msp]!.privateKey),
+    };
+  }
+
+  async served(csi: string): Promise<string[]> {
+    return ((await this.store.activeMappings([csi], this.clock.now())).get(csi) ?? []).map((m) => m.id);
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
