@@ -1,0 +1,123 @@
+import { createPrivateKey, sign as edSign } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalize } from '../../src/crypto/jcs.js';
+import { generateKeyPair, importPublicKey, keyPairFromJwk, keyPairToJwk } from '../../src/crypto/keys.js';
+import { SignPurpose, signObject, verifyObject } from '../../src/crypto/sign.js';
+import ed from '../vectors/rfc8032-ed25519.json' with { type: 'json' };
+import jcs from '../vectors/rfc8785-jcs.json' with { type: 'json' };
+
+const b64u = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
+
+describe('RFC 8785 canonical JSON', () => {
+  it('matches the RFC sample document', () => {
+    const doc = jcs.documents[0]!;
+    expect(canonicalize(JSON.parse(doc.input))).toBe(doc.output);
+  });
+
+  it('sorts keys by UTF-16 code units (RFC 8785 section 3.2.3)', () => {
+    const doc = jcs.documents[1]!;
+    // Read the order off the text: JSON.parse would move the integer-like key "1" to the front.
+    const out = canonicalize(JSON.parse(doc.input));
+    const positions = doc.keyOrder!.map((k) => out.indexOf(`${JSON.stringify(k)}:`));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+  });
+
+  it('serialises numbers as ES6 does', () => {
+    for (const [hex, expected] of jcs.numbers as [string, string][]) {
+      const n = Buffer.from(hex, 'hex').readDoubleBE(0);
+      expect(canonicalize(n)).toBe(expected);
+    }
+  });
+
+  it('is stable: canonical output parses back to the same canonical output', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const once = canonicalize(v);
+        expect(canonicalize(JSON.parse(once))).toBe(once);
+      }),
+    );
+  });
+});
+
+describe('Ed25519 through node:crypto (RFC 8032 vectors)', () => {
+  for (const [i, v] of ed.vectors.entries()) {
+    it(`TEST ${i + 1}: our key import signs and verifies as the RFC says`, () => {
+      const pair = keyPairFromJwk({ kty: 'OKP', crv: 'Ed25519', x: b64u(v.publicKey), d: b64u(v.secretKey) });
+      const sig = edSign(null, Buffer.from(v.message, 'hex'), pair.privateKey);
+      expect(sig.toString('hex')).toBe(v.signature);
+      expect(pair.publicKey).toBe(b64u(v.publicKey));
+    });
+  }
+
+  it('refuses a JWK whose public half does not belong to its private half', () => {
+    const [a, b] = ed.vectors;
+    expect(() =>
+      keyPairFromJwk({ kty: 'OKP', crv: 'Ed25519', x: b64u(b!.publicKey), d: b64u(a!.secretKey) }),
+    ).toThrow(expect.objectContaining({ code: 'config-invalid' }));
+  });
+
+  it('round-trips keys through JWK', () => {
+    const pair = generateKeyPair();
+    const again = keyPairFromJwk(keyPairToJwk(pair));
+    expect(again.publicKey).toBe(pair.publicKey);
+    expect(createPrivateKey({ key: keyPairToJwk(pair), format: 'jwk' }).asymmetricKeyType).toBe('ed25519');
+  });
+});
+
+describe('domain-separated signatures', () => {
+  const pair = generateKeyPair();
+  const record = { v: 1, csi: 'tel:+14155550101', tag: 'Default', priority: 0 };
+  const sig = signObject(SignPurpose.MappingHolder, record, pair.privateKey);
+
+  it('verifies for its purpose, key and object', () => {
+    expect(verifyObject(SignPurpose.MappingHolder, record, sig, pair.publicKey)).toBe(true);
+    // Key order does not matter: JCS makes one form.
+    expect(
+      verifyObject(
+        SignPurpose.MappingHolder,
+        { priority: 0, tag: 'Default', csi: record.csi, v: 1 },
+        sig,
+        pair.publicKey,
+      ),
+    ).toBe(true);
+  });
+
+  it('fails for another purpose (no replay as another kind of record)', () => {
+    for (const purpose of Object.values(SignPurpose).filter((p) => p !== SignPurpose.MappingHolder)) {
+      expect(verifyObject(purpose, record, sig, pair.publicKey)).toBe(false);
+    }
+  });
+
+  it('fails when tampered, truncated, extended, or checked against a swapped key', () => {
+    expect(verifyObject(SignPurpose.MappingHolder, { ...record, tag: 'business' }, sig, pair.publicKey)).toBe(
+      false,
+    );
+    expect(verifyObject(SignPurpose.MappingHolder, record, sig.slice(0, -2), pair.publicKey)).toBe(false);
+    expect(verifyObject(SignPurpose.MappingHolder, record, `${sig}AA`, pair.publicKey)).toBe(false);
+    expect(verifyObject(SignPurpose.MappingHolder, record, sig, generateKeyPair().publicKey)).toBe(false);
+    const flipped = Buffer.from(sig, 'base64url');
+    flipped[10]! ^= 1;
+    expect(
+      verifyObject(SignPurpose.MappingHolder, record, flipped.toString('base64url'), pair.publicKey),
+    ).toBe(false);
+  });
+
+  it('refuses a second spelling of the same signature (non-zero spare bits)', () => {
+    const last = sig.at(-1)!;
+    const other = last === 'A' ? 'B' : String.fromCharCode(last.charCodeAt(0) + 1);
+    expect(
+      verifyObject(SignPurpose.MappingHolder, record, `${sig.slice(0, -1)}${other}`, pair.publicKey),
+    ).toBe(false);
+  });
+
+  it('never throws on garbage keys or signatures', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (s, k) => {
+        expect(verifyObject(SignPurpose.MappingHolder, record, s, k)).toBe(false);
+      }),
+    );
+    expect(() => importPublicKey('not a key')).toThrow(expect.objectContaining({ code: 'record-invalid' }));
+  });
+});

@@ -1,0 +1,99 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MimiError } from '../../src/protocol/errors.js';
+import { assertCanonicalCsi, formatSsi, parseCsi, parseSsi } from '../../src/protocol/identifiers.js';
+
+describe('R8: one canonical form per CSI', () => {
+  it.each([
+    ['+1 415 555 0101', 'tel:+14155550101'],
+    ['+1 (415) 555-0101', 'tel:+14155550101'],
+    ['tel:+14155550101', 'tel:+14155550101'],
+    ['TEL:+44 20 7946 0000', 'tel:+442079460000'],
+    ['+49 151 12345678', 'tel:+4915112345678'],
+    ['Bob@Example.ORG', 'mailto:bob@example.org'],
+    ['mailto:Bob.Smith+chat@EXAMPLE.org', 'mailto:bob.smith+chat@example.org'],
+    ['jörg@Bücher.Example', 'mailto:jörg@xn--bcher-kva.example'],
+    ['  alice@example.net  ', 'mailto:alice@example.net'],
+  ])('%s -> %s', (input, canonical) => {
+    expect(parseCsi(input).uri).toBe(canonical);
+    expect(() => assertCanonicalCsi(canonical)).not.toThrow();
+  });
+
+  it('accepts national numbers only with a default country', () => {
+    expect(() => parseCsi('(415) 555-0101')).toThrow(expect.objectContaining({ code: 'invalid-phone' }));
+    expect(parseCsi('(415) 555-0101', { defaultCountry: 'US' }).uri).toBe('tel:+14155550101');
+  });
+
+  it.each([
+    ['+1 415 555', 'invalid-phone'],
+    ['+999 123', 'invalid-phone'],
+    ['tel:hello', 'invalid-phone'],
+    ['bob@', 'invalid-email'],
+    ['@example.org', 'invalid-email'],
+    ['bob@@example.org', 'invalid-email'],
+    ['bob..smith@example.org', 'invalid-email'],
+    ['"bob"@example.org', 'invalid-email'],
+    ['bob@localhost', 'invalid-email'],
+    ['bob@exa mple.org', 'invalid-email'],
+    ['bob@-example.org', 'invalid-email'],
+    [`${'a'.repeat(65)}@example.org`, 'invalid-email'],
+    ['', 'invalid-csi'],
+    ['hello world', 'invalid-csi'],
+  ])('%s is refused with %s, never guessed', (input, code) => {
+    expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('says when a CSI is not in canonical form', () => {
+    expect(() => assertCanonicalCsi('mailto:Bob@example.org')).toThrow(
+      expect.objectContaining({ code: 'csi-not-canonical' }),
+    );
+    expect(() => assertCanonicalCsi('+14155550101')).toThrow(
+      expect.objectContaining({ code: 'csi-not-canonical' }),
+    );
+  });
+
+  it('is idempotent, and garbage never throws anything but a MimiError', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), (s) => {
+        try {
+          const once = parseCsi(s).uri;
+          expect(parseCsi(once).uri).toBe(once);
+        } catch (err) {
+          expect(err).toBeInstanceOf(MimiError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('canonical emails round-trip', () => {
+    fc.assert(
+      fc.property(fc.emailAddress(), (e) => {
+        try {
+          const c = parseCsi(e).uri;
+          expect(parseCsi(c).uri).toBe(c);
+        } catch (err) {
+          expect(err).toBeInstanceOf(MimiError);
+        }
+      }),
+    );
+  });
+});
+
+describe('SSIs: mimi://<msp-domain>/u/<user>', () => {
+  it('parses and formats', () => {
+    expect(parseSsi('mimi://chat.example/u/bob')).toMatchObject({ domain: 'chat.example', user: 'bob' });
+    expect(formatSsi('chat.example', 'bob smith')).toBe('mimi://chat.example/u/bob%20smith');
+  });
+
+  it.each([
+    'https://chat.example/u/bob',
+    'mimi://Chat.Example/u/bob',
+    'mimi://chat.example/bob',
+    'mimi://chat.example/u/',
+    'mimi://chat.example/u/a/b',
+    'mimi://chat.example/u/b%zz',
+  ])('%s is refused with invalid-ssi', (s) => {
+    expect(() => parseSsi(s)).toThrow(expect.objectContaining({ code: 'invalid-ssi' }));
+  });
+});
