@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromJwk, keyPairToJwk } from '../crypto/keys.js';
 import { type RegistryDocument, signRegistry } from '../registry/document.js';
 import type { NodeConfig } from '../server/config.js';
@@ -110,10 +110,30 @@ export function writeDevnet(dir: string, opts: { port: number; host?: string }):
     msps: mspKeys.map((m) => ({ id: m.id, domain: m.domain, keyFile: m.file })),
     csip: { id: 'csip1', keyFile: csipKey.file },
   };
-  writeFileSync(join(dir, 'devnet.json'), `${JSON.stringify(layout, null, 2)}\n`);
+  // Paths in devnet.json are relative to the folder, so it can be moved or reached from anywhere.
+  const rel = (p: string) => relative(dir, p);
+  const stored: DevnetLayout = {
+    ...layout,
+    dir: '.',
+    configFile: rel(configFile),
+    outboxFile: rel(layout.outboxFile),
+    msps: layout.msps.map((m) => ({ ...m, keyFile: rel(m.keyFile) })),
+    csip: { ...layout.csip, keyFile: rel(layout.csip.keyFile) },
+  };
+  writeFileSync(join(dir, 'devnet.json'), `${JSON.stringify(stored, null, 2)}\n`);
   return layout;
 }
 
+/** Reads devnet.json, with every path resolved against the folder. */
 export function readDevnet(dir: string): DevnetLayout {
-  return JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as DevnetLayout;
+  const stored = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as DevnetLayout;
+  const abs = (p: string) => resolve(dir, p);
+  return {
+    ...stored,
+    dir: resolve(dir),
+    configFile: abs(stored.configFile),
+    outboxFile: abs(stored.outboxFile),
+    msps: stored.msps.map((m) => ({ ...m, keyFile: abs(m.keyFile) })),
+    csip: { ...stored.csip, keyFile: abs(stored.csip.keyFile) },
+  };
 }

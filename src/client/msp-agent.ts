@@ -97,12 +97,22 @@ export class MspAgent {
   }
 
   /** Compact lookup: which MSPs each CSI is reachable on, as bits (R15). Not verifiable per mapping. */
-  async lookupCompact(csis: readonly string[]) {
-    const body = { v: 1, csis: csis.map((c) => parseCsi(c).uri), format: 'compact' satisfies LookupFormat };
+  async lookupCompact(csis: readonly string[], opts: { mspFilter?: string[] } = {}) {
+    const body = {
+      v: 1,
+      csis: csis.map((c) => parseCsi(c).uri),
+      format: 'compact' satisfies LookupFormat,
+      ...opts,
+    };
     const answer = await this.authed((token) =>
       call(this.opts.dp, 'POST', '/v1/lookup', CompactAnswer, body, token),
     );
     return decodeCompactAnswer(answer, this.opts.registry());
+  }
+
+  /** The current session token: the MSP's credential for the private lookup's evaluations (R22). */
+  sessionToken(): Promise<string> {
+    return this.token();
   }
 
   /** R23: one signed session request, then cheap bearer tokens; renewed when expired. */

@@ -1,0 +1,447 @@
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { HolderClient } from '../client/holder.js';
+import { MspAgent } from '../client/msp-agent.js';
+import { generateKeyPair } from '../crypto/keys.js';
+import { digest, SignPurpose, signObject } from '../crypto/sign.js';
+import { type ErrorCode, MimiError } from '../protocol/errors.js';
+import type { Mapping, MappingBody } from '../protocol/records.js';
+import { verifyHolderAndMsp } from '../registry/verify-mapping.js';
+import { readJson, readKeyFile } from './args.js';
+import { cliName, ensureDevnet } from './devnet.js';
+import { codeFromOutbox, fileNameOf, openDevnet } from './devnet-access.js';
+import { invalidate, openHolder, optOut, prove, publish, rotate, shown } from './holder.js';
+import { CliError, CliErrorCode, emit, type Io, ioOf } from './io.js';
+import { compactText, lookupCompact, lookupVerbose, verboseText } from './lookup.js';
+import { startNode } from './node.js';
+import { verifyFile } from './verify.js';
+
+/**
+ * A narrated walk through discovery for a newcomer, on a fresh devnet started in this process.
+ * Every step says what happens and why (with its requirement id), shows the evidence, and checks
+ * that the system behaved as the requirement says; the first step that does not ends the demo
+ * with exit code 1.
+ */
+const bob = '+1 415 555 0101';
+const carol = '+1 415 555 0102';
+const eve = '+1 415 555 0103';
+const nobody = '+1 415 555 0199';
+
+export interface DemoStep {
+  n: number;
+  title: string;
+  ok: boolean;
+  evidence: string[];
+  error?: string;
+}
+
+class StepFailed extends Error {}
+
+function expect(cond: boolean, what: string): void {
+  if (!cond) throw new StepFailed(what);
+}
+
+/** Runs `fn` and returns the error it must fail with; anything else fails the step. */
+async function rejected(code: ErrorCode, fn: () => unknown): Promise<MimiError> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof MimiError && err.code === code) return err;
+    const got = err instanceof MimiError ? `[${err.code}] ${err.message}` : String(err);
+    throw new StepFailed(`expected a rejection with ${code}, got ${got}`);
+  }
+  throw new StepFailed(`expected a rejection with ${code}, but it was accepted`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolvePort(typeof addr === 'object' && addr !== null ? addr.port : 0));
+    });
+  });
+}
+
+function demoDir(input: string | undefined): string {
+  if (input === undefined) return mkdtempSync(join(tmpdir(), 'mimi-demo-'));
+  const dir = resolve(input);
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      `--dir ${input} is not empty; the demo needs a fresh folder`,
+      'give a new folder, or leave --dir out to use a temporary one',
+    );
+  }
+  return dir;
+}
+
+export async function runDemo(opts: {
+  dir?: string;
+  io: Io;
+}): Promise<{ ok: boolean; dir: string; steps: DemoStep[] }> {
+  const { io } = opts;
+  const dir = demoDir(opts.dir);
+  const port = await freePort();
+  ensureDevnet(dir, { port });
+  const node = await startNode(join(dir, 'dp1.config.json'), { logLevel: 'silent' });
+  const net = openDevnet(dir);
+  const steps: DemoStep[] = [];
+  const total = 13;
+
+  io.say(`A fresh devnet is running in this process at ${node.url}, with its files in ${shown(dir)}:`);
+  io.say('one DP (dp1) that also runs a verifier, three MSPs (msp1 chat.example, msp2 talk.example,');
+  io.say(
+    'msp3 alice-msp.example) and a registry signed by a key everyone pins. Bob wants to be found by his',
+  );
+  io.say('phone number; Alice, on msp3, wants to reach him without trusting whoever answers.');
+
+  const step = async (title: string, why: string, fn: () => Promise<string[]>): Promise<void> => {
+    const n = steps.length + 1;
+    io.say();
+    io.say(`[${n}/${total}] ${title}`);
+    for (const line of why.split('\n')) io.say(`  ${line}`);
+    try {
+      const evidence = await fn();
+      for (const line of evidence) io.say(`    ${line}`);
+      io.say('  -> as expected');
+      steps.push({ n, title, ok: true, evidence });
+    } catch (err) {
+      const message = err instanceof MimiError ? `[${err.code}] ${err.message}` : (err as Error).message;
+      io.say(`  -> STEP FAILED: ${message}`);
+      steps.push({ n, title, ok: false, evidence: [], error: message });
+      throw new StepFailed(`step ${n} (${title}): ${message}`);
+    }
+  };
+
+  let ok = true;
+  try {
+    const bobCsi = 'tel:+14155550101';
+    let defaultId = '';
+    let businessId = '';
+
+    await step(
+      `Bob proves he holds ${bob}`,
+      'R1: a DP accepts a mapping only with proof that the holder has the number. The verifier sends\n' +
+        'a one-time code; on the devnet the "SMS" lands in outbox.jsonl and Bob\'s app reads it there.\n' +
+        "R5: the attestation is signed by the verifier's key, which the DP does not hold.",
+      async () => {
+        const p = await prove(net, { csi: bobCsi });
+        expect(
+          p.attestation.csi === bobCsi && p.attestation.issuer === 'verifier1',
+          'an attestation for Bob by verifier1',
+        );
+        return [
+          `challenge ${p.challengeId}: code ${p.code}, read from ${shown(net.outboxFile)}`,
+          `attestation: ${p.attestation.method} by ${p.attestation.issuer} for holder key ${p.attestation.holderKey}`,
+        ];
+      },
+    );
+
+    await step(
+      'Bob publishes on msp1 (tag "Default") and on msp2 (tag "business")',
+      'R6: Bob signs each mapping with his holder key. R2, R21: the MSP checks that Bob is its user and\n' +
+        'countersigns. R3: the DP checks every signature against the registry, then countersigns.\n' +
+        "R7: each mapping carries Bob's preference: a tag and a priority.",
+      async () => {
+        const a = await publish(net, { csi: bobCsi, msp: 'msp1', user: 'bob', tag: 'Default' });
+        const b = await publish(net, { csi: bobCsi, msp: 'msp2', user: 'bob', tag: 'business', priority: 5 });
+        expect(a.state === 'active' && b.state === 'active', 'both mappings active');
+        defaultId = a.id;
+        businessId = b.id;
+        return [
+          `msp1 ${a.mapping.body.ssi} tag Default: ${a.state}, id ${a.id}`,
+          `msp2 ${b.mapping.body.ssi} tag business priority 5: ${b.state}, id ${b.id}`,
+          `files: ${shown(a.file)}, ${shown(b.file)}`,
+        ];
+      },
+    );
+
+    await step(
+      "Alice's MSP (msp3) looks Bob up: verbose answer",
+      "R9: msp3 asks on Alice's behalf, so the DP learns that msp3 asked, not that Alice did.\n" +
+        'R14, R15: the answer says "several" and carries every mapping with all it needs to be verified;\n' +
+        'msp3 checks each one itself (R3). R7: Default comes first, then by priority.',
+      async () => {
+        const [r] = await lookupVerbose(net, 'msp3', [bob]);
+        expect(r?.status === 'several', `status several, got ${r?.status}`);
+        const tags = r!.mappings.map((m) => m.mapping.body.tag).join(',');
+        expect(tags === 'Default,business', `Default first, then business; got ${tags}`);
+        return verboseText([r!]).split('\n');
+      },
+    );
+
+    await step(
+      "Alice's MSP looks Bob up: compact answer",
+      'R15: the compact answer is one bit per MSP, at the positions the registry assigns. It is small,\n' +
+        'but it only says where Bob is reachable: it cannot be verified mapping by mapping.',
+      async () => {
+        const [r] = await lookupCompact(net, 'msp3', [bob]);
+        const msps = [...(r?.msps ?? [])].sort();
+        expect(msps.join(',') === 'msp1,msp2', `bits for msp1 and msp2, got ${msps.join(',')}`);
+        const reg = net.registry();
+        const bits = reg
+          .allMsps()
+          .map((m) => (msps.includes(m.id) ? '1' : '0'))
+          .join('');
+        return [...compactText([r!]).split('\n'), `bits ${bits} (msp1 = bit 0, msp2 = bit 1, msp3 = bit 2)`];
+      },
+    );
+
+    await step(
+      `A number nobody published answers "none"`,
+      'R14: an answer tells "no mapping" apart from an opt-out and from one or several mappings.',
+      async () => {
+        const [r] = await lookupVerbose(net, 'msp3', [nobody]);
+        expect(r?.status === 'none', `status none, got ${r?.status}`);
+        return verboseText([r!]).split('\n');
+      },
+    );
+
+    await step(
+      `Carol (${carol}) opts out`,
+      'R25: discovery is opt-in, and a holder may say no explicitly. R14: Carol proves possession and\n' +
+        'signs an opt-out with no MSP in it; lookups then answer "opt-out" rather than "none".',
+      async () => {
+        const o = await optOut(net, { csi: carol });
+        expect(o.state === 'active', 'the opt-out accepted');
+        const [r] = await lookupVerbose(net, 'msp3', [carol]);
+        expect(r?.status === 'opt-out', `status opt-out, got ${r?.status}`);
+        return [`opt-out ${o.id} accepted`, ...verboseText([r!]).split('\n')];
+      },
+    );
+
+    await step(
+      'Bob invalidates his business mapping',
+      'R19, R25: a holder withdraws a mapping with a request signed by his holder key; neither the MSP\n' +
+        'nor the DP can keep it alive. The next lookup shows only the Default mapping.',
+      async () => {
+        const ids = await invalidate(net, { csi: bobCsi, id: businessId });
+        expect(ids.length === 1 && ids[0] === businessId, 'the business mapping invalidated');
+        const [r] = await lookupVerbose(net, 'msp3', [bob]);
+        expect(
+          r?.status === 'one' && r.mappings[0]?.id === defaultId,
+          `only the Default mapping left, got ${r?.status}`,
+        );
+        return [`invalidated ${businessId}`, ...verboseText([r!]).split('\n')];
+      },
+    );
+
+    await step(
+      'Bob rotates his holder key',
+      'R19: Bob moves to a new key with a request signed by both keys. The new key keeps his place;\n' +
+        'the old one can do nothing more, so a stolen old key is useless.',
+      async () => {
+        const r = await rotate(net, { csi: bobCsi });
+        const old = new HolderClient(
+          { baseUrl: net.endpoint },
+          { key: readKeyFile(r.retiredFile, 'old key') },
+        );
+        const refused = await rejected('holder-key-retired', () => old.invalidate(bobCsi, null));
+        return [
+          `old key ${r.oldKey}`,
+          `new key ${r.newKey} (in ${shown(r.keyFile)})`,
+          `an invalidation signed with the old key: refused [${refused.code}]`,
+        ];
+      },
+    );
+
+    await step(
+      "A second holder proves Bob's number and publishes: contested, Bob keeps precedence",
+      'Someone else (Dave: a new owner of the number, or someone who intercepted a code) proves\n' +
+        "possession of Bob's number and publishes on msp2. R17: the older holder keeps precedence, so\n" +
+        "Dave's mapping is held as contested and not served; Bob has a window to prove possession again.",
+      async () => {
+        const keyFile = join(net.dir, 'holders', `dave-${fileNameOf(bobCsi)}.jwk`);
+        const d = await publish(net, { csi: bobCsi, msp: 'msp2', user: 'dave', tag: 'Default', keyFile });
+        expect(d.state === 'contested', `Dave's mapping contested, got ${d.state}`);
+        const [r] = await lookupVerbose(net, 'msp3', [bob]);
+        expect(r?.status === 'one' && r.mappings[0]?.id === defaultId, "only Bob's mapping served");
+        return [
+          `Dave proved possession (code ${d.proved?.code} from the outbox) and published: state ${d.state}`,
+          `contest window: ${node.ctx.dp.contestWindow / 86_400} days`,
+          ...verboseText([r!]).split('\n'),
+        ];
+      },
+    );
+
+    await step(
+      'A hand-edited mapping fails verification',
+      "R3, R6: anyone can verify a mapping offline, like a certificate chain. We copy Bob's Default\n" +
+        'mapping and change its tag to "business" by hand: the holder signature no longer matches.',
+      async () => {
+        const original = net.mappingFile(defaultId);
+        const edited = readJson(original, 'mapping') as Mapping;
+        edited.body.tag = 'business';
+        const tampered = join(net.dir, 'tampered-mapping.json');
+        writeFileSync(tampered, `${JSON.stringify(edited, null, 2)}\n`);
+        const source = { registryFile: join(net.dir, 'registry.json'), registryKey: net.registryKey };
+        const good = verifyFile(original, source);
+        const bad = verifyFile(tampered, source);
+        expect(good.exitCode === undefined, `the original verifies: ${good.text}`);
+        expect(
+          bad.exitCode === 1 && (bad.doc as { code?: string }).code === 'holder-signature-invalid',
+          `the edited copy fails the holder-signature check, got: ${bad.text}`,
+        );
+        return [
+          `$ ${cliName()} verify --devnet ${shown(net.dir)} ${shown(original)}`,
+          good.text.split('\n')[0]!,
+          `$ ${cliName()} verify --devnet ${shown(net.dir)} ${shown(tampered)}`,
+          bad.text,
+        ];
+      },
+    );
+
+    await step(
+      'Rejected: a forged holder signature',
+      "R4, R6: Mallory copies Bob's attestation (it is public, in every verbose answer) into a mapping\n" +
+        "that sends Bob's number to her msp1 account, and signs it with her own key. msp1 countersigns\n" +
+        "(she is its user), but the DP refuses: only Bob's key can sign for Bob.",
+      async () => {
+        const bobMapping = readJson(net.mappingFile(defaultId), 'mapping') as Mapping;
+        const att = bobMapping.attestation;
+        const now = Math.floor(Date.now() / 1000);
+        const body: MappingBody = {
+          v: 1,
+          csi: bobCsi,
+          msp: 'msp1',
+          ssi: 'mimi://chat.example/u/mallory',
+          tag: 'mallory',
+          priority: 0,
+          holderKey: att.holderKey,
+          attestation: digest(att),
+          createdAt: now,
+          expiresAt: now + 86_400,
+          supersedes: null,
+        };
+        const mallory = generateKeyPair();
+        const forged = {
+          body,
+          attestation: att,
+          holderSig: signObject(SignPurpose.MappingHolder, body, mallory.privateKey),
+        };
+        const msp1 = net.msp('msp1');
+        const err = await rejected('holder-signature-invalid', async () =>
+          msp1.submit(await msp1.confirm(forged)),
+        );
+        return [`DP answer: [${err.code}] ${err.message}`];
+      },
+    );
+
+    await step(
+      'Rejected: an MSP that is not in the registry',
+      'R21, R23: only registered MSPs may sign mappings. A rogue MSP cannot even open a session with\n' +
+        'the DP, and a mapping it signed fails the check that every DP and client runs.',
+      async () => {
+        const rogueKey = generateKeyPair();
+        const rogue = new MspAgent({
+          id: 'rogue-msp',
+          key: rogueKey,
+          dp: { baseUrl: net.endpoint, id: 'dp1' },
+          registry: () => net.registry(),
+          isOwnUser: () => true,
+        });
+        const session = await rejected('unauthenticated', () => rogue.lookup([bob]));
+        const holder = openHolder(net, bobCsi, { create: false });
+        const p = await prove(net, { csi: bobCsi });
+        const signed = holder.client.signMapping({
+          csi: bobCsi,
+          msp: 'rogue-msp',
+          ssi: 'mimi://rogue.example/u/bob',
+          attestation: p.attestation,
+        });
+        const mspSig = signObject(SignPurpose.MappingMsp, signed.body, rogueKey.privateKey);
+        const check = await rejected('msp-not-registered', () =>
+          verifyHolderAndMsp(
+            { ...signed, mspSig },
+            { registry: net.registry(), policy: {}, now: Math.floor(Date.now() / 1000) },
+          ),
+        );
+        return [
+          `session with the DP: [${session.code}] ${session.message}`,
+          `its mapping: [${check.code}] ${check.message}`,
+        ];
+      },
+    );
+
+    await step(
+      'Rejected: too many wrong codes',
+      `R1, R22: Eve tries to guess the code sent to ${eve}. Codes are tried a bounded number of times;\n` +
+        'then the challenge is spent, and even the right code no longer works.',
+      async () => {
+        const evil = openHolder(net, 'tel:+14155550103', {
+          keyFile: join(net.dir, 'holders', `eve-${fileNameOf('tel:+14155550103')}.jwk`),
+          create: true,
+        });
+        const started = await evil.client.startChallenge(eve);
+        const real = codeFromOutbox(net.outboxFile, 'tel:+14155550103');
+        expect(real !== undefined, 'a code in the outbox');
+        const wrong = String((Number(real) + 1) % 1_000_000).padStart(6, '0');
+        const max = node.ctx.verifier?.maxAttempts ?? 5;
+        const lines: string[] = [];
+        for (let i = 1; i < max; i++) {
+          const e = await rejected('code-invalid', () =>
+            evil.client.answerChallenge(started.challengeId, wrong),
+          );
+          lines.push(`guess ${i}: [${e.code}] ${e.message}, ${String(e.extra?.attemptsLeft)} left`);
+        }
+        const last = await rejected('too-many-attempts', () =>
+          evil.client.answerChallenge(started.challengeId, wrong),
+        );
+        lines.push(`guess ${max}: [${last.code}] ${last.message}`);
+        const spent = await rejected('too-many-attempts', () =>
+          evil.client.answerChallenge(started.challengeId, real!),
+        );
+        lines.push(`the right code after that: [${spent.code}] ${spent.message}`);
+        return lines;
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof StepFailed)) throw err;
+    ok = false;
+  } finally {
+    await node.close();
+  }
+
+  io.say();
+  if (ok) io.say(`All ${steps.length} steps behaved as the requirements say.`);
+  io.say(`The files are left in ${shown(dir)}:`);
+  io.say('  registry.json     the signed registry (R30); devnet.json names the key to pin');
+  io.say('  keys/             registry, DP, verifier, CSIP and MSP keys (JWK, mode 0600)');
+  io.say("  holders/          Bob's, Carol's, Dave's and Eve's holder keys and attestations");
+  io.say('  mappings/         every accepted mapping, one JSON file each: try verify on them');
+  io.say('  tampered-mapping.json   the hand-edited copy that fails verification');
+  io.say("  dp1.db            the DP's SQLite database");
+  io.say('  outbox.jsonl      every one-time code the verifier "sent"');
+  io.say(`Explore it: ${cliName()} devnet --dir ${shown(dir)}   (resumes this devnet on port ${port})`);
+  return { ok, dir, steps };
+}
+
+export function demoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'a narrated tour: publish, look up, opt out, invalidate, rotate, contest, verify, rejections',
+    )
+    .option('--dir <dir>', 'a new folder for the devnet files (default: a temporary folder)')
+    .option('--json', 'print one JSON document with every step and its evidence')
+    .action(async (opts: { dir?: string; json?: boolean }) => {
+      const io = ioOf(opts);
+      const result = await runDemo({ dir: opts.dir, io });
+      if (io.json) {
+        emit(true, { doc: result, text: '', exitCode: result.ok ? 0 : 1 });
+        return;
+      }
+      if (!result.ok) {
+        const failed = result.steps.find((s) => !s.ok);
+        throw new CliError(
+          CliErrorCode.DemoStepFailed,
+          `step ${failed?.n} (${failed?.title}) did not behave as expected: ${failed?.error}`,
+        );
+      }
+    });
+}

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { MspAgent } from '../client/msp-agent.js';
+import { MimiError } from '../protocol/errors.js';
+import { Registry } from '../registry/document.js';
+import { loadConfig } from '../server/config.js';
+import { readJson, readKeyFile, readText } from './args.js';
+import { type DevnetLayout, readDevnet } from './devnet-files.js';
+import { CliError, CliErrorCode } from './io.js';
+
+/**
+ * A devnet folder as the client-side commands see it: where the node is, the registry and its
+ * pinned key, the MSP keys (the devnet plays every MSP), the outbox, and the holders' own files.
+ * Paths are resolved against the folder, wherever the command runs from.
+ */
+export interface DevnetAccess {
+  dir: string;
+  layout: DevnetLayout;
+  endpoint: string;
+  registryKey: string;
+  registry(): Registry;
+  outboxFile: string;
+  /** The MSP `id`, with its key from the folder; it vouches for every user (the devnet is all MSPs). */
+  msp(id: string): MspAgent;
+  holderKeyFile(csi: string): string;
+  mappingFile(id: string): string;
+}
+
+export function openDevnet(dirInput: string): DevnetAccess {
+  const dir = resolve(dirInput);
+  if (!existsSync(join(dir, 'devnet.json'))) {
+    throw new CliError(
+      CliErrorCode.NotADevnet,
+      `${dirInput} is not a devnet folder (it has no devnet.json)`,
+      `start one with: mimi-discovery devnet --dir ${dirInput}`,
+    );
+  }
+  const layout = readDevnet(dir);
+  const config = loadConfig(join(dir, 'dp1.config.json'));
+  const outbox = config.config.verifier?.devOutboxFile;
+  let registry: Registry | undefined;
+  const access: DevnetAccess = {
+    dir,
+    layout,
+    endpoint: layout.endpoint,
+    registryKey: layout.registryKey,
+    outboxFile: outbox === undefined ? join(dir, 'outbox.jsonl') : config.path(outbox),
+    registry() {
+      registry ??= Registry.open(readJson(join(dir, 'registry.json'), 'registry'), layout.registryKey, {
+        now: Math.floor(Date.now() / 1000),
+      });
+      return registry;
+    },
+    msp(id) {
+      const entry = access.registry().msp(id);
+      if (entry === undefined) {
+        const known = access
+          .registry()
+          .allMsps()
+          .map((m) => m.id)
+          .join(', ');
+        throw new MimiError('msp-not-registered', `MSP ${id} is not in the registry (known: ${known})`);
+      }
+      return new MspAgent({
+        id,
+        key: readKeyFile(join(dir, 'keys', `${id}.jwk`), `key of ${id}`),
+        dp: { baseUrl: layout.endpoint, id: 'dp1' },
+        registry: () => access.registry(),
+        isOwnUser: () => true,
+      });
+    },
+    holderKeyFile: (csi) => join(dir, 'holders', `${fileNameOf(csi)}.jwk`),
+    mappingFile: (id) => join(dir, 'mappings', `${id}.json`),
+  };
+  return access;
+}
+
+/** `tel:+14155550101` -> `tel_+14155550101`; anything unusual is replaced and a short hash added. */
+export function fileNameOf(csi: string): string {
+  const plain = csi.replace(':', '_');
+  const safe = plain.replace(/[^A-Za-z0-9@._+-]/g, '_');
+  if (safe === plain) return safe;
+  return `${safe}-${createHash('sha256').update(csi).digest('hex').slice(0, 8)}`;
+}
+
+/** The newest one-time code the devnet's outbox holds for `csi`. */
+export function codeFromOutbox(outboxFile: string, csi: string): string | undefined {
+  if (!existsSync(outboxFile)) return undefined;
+  const lines = readText(outboxFile, 'outbox').split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!.trim();
+    if (line.length === 0) continue;
+    try {
+      const entry = JSON.parse(line) as { to?: unknown; code?: unknown };
+      if (entry.to === csi && typeof entry.code === 'string') return entry.code;
+    } catch {
+      // A torn last line while the node writes: skip it.
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,414 @@
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { relative } from 'node:path';
+import type { Command } from 'commander';
+import { HolderClient } from '../client/holder.js';
+import { generateKeyPair, keyPairToJwk } from '../crypto/keys.js';
+import { MimiError } from '../protocol/errors.js';
+import { formatSsi } from '../protocol/identifiers.js';
+import { decodeRecord, type Mapping, PossessionAttestation } from '../protocol/records.js';
+import { verifyAttestation } from '../registry/verify-mapping.js';
+import { csiArg, idArg, intArg, mappingIdArg, readJson, readKeyFile, writeJson } from './args.js';
+import { codeFromOutbox, type DevnetAccess, openDevnet } from './devnet-access.js';
+import { CliError, CliErrorCode, emit, isoTime, table } from './io.js';
+
+/**
+ * The holder's side against a devnet: the holder key lives in DIR/holders/<csi>.jwk (or --key),
+ * the attestation next to it. Publishing plays the MSP too, with the MSP key from the devnet.
+ */
+export interface HolderFiles {
+  client: HolderClient;
+  keyFile: string;
+  attestationFile: string;
+  challengeFile: string;
+  created: boolean;
+}
+
+/** A path as a person would type it: relative when under the working folder. */
+export function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel.length > 0 && !rel.startsWith('..') ? rel : path;
+}
+
+export function openHolder(
+  net: DevnetAccess,
+  csi: string,
+  opts: { keyFile?: string; create: boolean },
+): HolderFiles {
+  const keyFile = opts.keyFile ?? net.holderKeyFile(csi);
+  const base = keyFile.replace(/\.jwk$/, '');
+  const files = {
+    keyFile,
+    attestationFile: `${base}.attestation.json`,
+    challengeFile: `${base}.challenge.json`,
+  };
+  const http = { baseUrl: net.endpoint };
+  if (existsSync(keyFile)) {
+    return {
+      ...files,
+      client: new HolderClient(http, { key: readKeyFile(keyFile, 'holder key') }),
+      created: false,
+    };
+  }
+  if (!opts.create) {
+    throw new CliError(
+      CliErrorCode.FileNotFound,
+      `no holder key for ${csi} (looked for ${shown(keyFile)})`,
+      'a holder key is made by holder prove, holder publish or holder opt-out',
+    );
+  }
+  const key = generateKeyPair();
+  writeJson(keyFile, keyPairToJwk(key), { mode: 0o600, exclusive: true, what: 'holder key' });
+  return { ...files, client: new HolderClient(http, { key }), created: true };
+}
+
+/** The saved attestation, when it is for this CSI and key, verifies, and has a day left. */
+export function savedAttestation(
+  net: DevnetAccess,
+  h: HolderFiles,
+  csi: string,
+): PossessionAttestation | undefined {
+  if (!existsSync(h.attestationFile)) return undefined;
+  try {
+    const att = decodeRecord(
+      PossessionAttestation,
+      readJson(h.attestationFile, 'attestation'),
+      'attestation',
+    );
+    const now = Math.floor(Date.now() / 1000);
+    if (att.csi !== csi || att.holderKey !== h.client.key.publicKey || att.expiresAt < now + 86_400)
+      return undefined;
+    verifyAttestation(att, { registry: net.registry(), policy: {}, now });
+    return att;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ProveOutcome {
+  attestation: PossessionAttestation;
+  challengeId: string;
+  code: string;
+  codeFrom: 'outbox' | 'option';
+  holder: HolderFiles;
+}
+
+/** R1: a possession challenge at the devnet's verifier, answered from the outbox or with --code. */
+export async function prove(
+  net: DevnetAccess,
+  opts: { csi: string; code?: string; challenge?: string; keyFile?: string },
+): Promise<ProveOutcome> {
+  const csi = csiArg(opts.csi);
+  const holder = openHolder(net, csi, { keyFile: opts.keyFile, create: true });
+  if (opts.code !== undefined && !/^[0-9]{6,10}$/.test(opts.code)) {
+    throw new CliError(CliErrorCode.InvalidArgument, `--code must be 6 to 10 digits, got "${opts.code}"`);
+  }
+  if (opts.challenge !== undefined && !/^[A-Za-z0-9_-]{16,64}$/.test(opts.challenge)) {
+    throw new CliError(CliErrorCode.InvalidArgument, `--challenge "${opts.challenge}" is not a challenge id`);
+  }
+  if (opts.challenge !== undefined && opts.code === undefined) {
+    throw new CliError(CliErrorCode.Usage, '--challenge needs --code: the code that answers it');
+  }
+  const challengeId = opts.challenge ?? (await holder.client.startChallenge(csi)).challengeId;
+  const code = opts.code ?? codeFromOutbox(net.outboxFile, csi);
+  if (code === undefined) {
+    throw new CliError(
+      CliErrorCode.FileNotFound,
+      `the code for ${csi} is not in the devnet outbox ${shown(net.outboxFile)}`,
+      `when it reaches you, run: holder prove --csi ${csi} --challenge ${challengeId} --code <code>`,
+    );
+  }
+  let attestation: PossessionAttestation;
+  try {
+    attestation = await holder.client.answerChallenge(challengeId, code);
+  } catch (err) {
+    if (err instanceof MimiError && err.code === 'code-invalid') {
+      throw new MimiError(
+        'code-invalid',
+        `${err.message} (${String(err.extra?.attemptsLeft ?? '?')} attempts left)`,
+        {
+          ...err.extra,
+          challengeId,
+          hint: `answer again with: holder prove --csi ${csi} --challenge ${challengeId} --code <code>`,
+        },
+      );
+    }
+    throw err;
+  }
+  writeJson(holder.attestationFile, attestation);
+  return { attestation, challengeId, code, codeFrom: opts.code === undefined ? 'outbox' : 'option', holder };
+}
+
+function proveText(p: ProveOutcome): string {
+  const a = p.attestation;
+  return [
+    `proved possession of ${a.csi} (code from ${p.codeFrom === 'outbox' ? 'the devnet outbox' : '--code'})`,
+    table([
+      ['attestation', `${a.method} by ${a.issuer}, level ${a.level}, valid until ${isoTime(a.expiresAt)}`],
+      ['holder key', a.holderKey],
+      ['files', `${shown(p.holder.keyFile)}, ${shown(p.holder.attestationFile)}`],
+    ]),
+  ].join('\n');
+}
+
+/** The saved attestation, or a fresh proof through the outbox. */
+async function attestationFor(
+  net: DevnetAccess,
+  csi: string,
+  keyFile: string | undefined,
+): Promise<{ holder: HolderFiles; attestation: PossessionAttestation; proved?: ProveOutcome }> {
+  csi = csiArg(csi);
+  const holder = openHolder(net, csi, { keyFile, create: true });
+  const saved = savedAttestation(net, holder, csi);
+  if (saved !== undefined) return { holder, attestation: saved };
+  const proved = await prove(net, { csi, keyFile: holder.keyFile });
+  return { holder: proved.holder, attestation: proved.attestation, proved };
+}
+
+export interface PublishOptions {
+  csi: string;
+  msp: string;
+  user: string;
+  tag?: string;
+  priority?: number;
+  supersedes?: string;
+  keyFile?: string;
+}
+
+export interface Published {
+  id: string;
+  state: 'active' | 'contested';
+  duplicate: boolean;
+  mapping: Mapping;
+  file: string;
+  proved: ProveOutcome | undefined;
+}
+
+/** R2, R3, R6, R7: the holder signs, the MSP confirms and submits, the DP countersigns. */
+export async function publish(net: DevnetAccess, opts: PublishOptions): Promise<Published> {
+  const msp = net.registry().msp(opts.msp);
+  const agent = net.msp(opts.msp);
+  const ssi = formatSsi(msp!.domain, opts.user);
+  const { holder, attestation, proved } = await attestationFor(net, opts.csi, opts.keyFile);
+  const signed = holder.client.signMapping({
+    csi: attestation.csi,
+    msp: opts.msp,
+    ssi,
+    tag: opts.tag,
+    priority: opts.priority,
+    attestation,
+    supersedes: opts.supersedes ?? null,
+  });
+  const answer = await agent.submit(await agent.confirm(signed));
+  const file = net.mappingFile(answer.id);
+  writeJson(file, answer.mapping);
+  return {
+    id: answer.id,
+    state: answer.state,
+    duplicate: answer.duplicate,
+    mapping: answer.mapping,
+    file,
+    proved,
+  };
+}
+
+function publishedText(p: Published, what = 'published mapping'): string {
+  const b = p.mapping.body;
+  const lines = [
+    ...(p.proved === undefined ? [] : [proveText(p.proved), '']),
+    `${what} ${p.id}  state ${p.state}${p.duplicate ? ' (already accepted before)' : ''}`,
+    table([
+      ['csi', b.csi],
+      ...(b.msp === null ? [] : ([['msp', `${b.msp}  ${b.ssi}`]] as [string, string][])),
+      ['tag', `${b.tag} (priority ${b.priority})`],
+      ['expires', isoTime(b.expiresAt)],
+      ['file', shown(p.file)],
+    ]),
+  ];
+  if (p.state === 'contested') {
+    lines.push(
+      'contested: another holder published this identifier first and keeps precedence (R17). This',
+      'mapping is not served unless that holder fails to prove possession again within the contest window.',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** R14, R25: a signed opt-out, straight to the DP. */
+export async function optOut(net: DevnetAccess, opts: { csi: string; keyFile?: string }): Promise<Published> {
+  const { holder, attestation, proved } = await attestationFor(net, opts.csi, opts.keyFile);
+  const answer = await holder.client.optOut(attestation);
+  const file = net.mappingFile(answer.id);
+  writeJson(file, answer.mapping);
+  return {
+    id: answer.id,
+    state: answer.state,
+    duplicate: answer.duplicate,
+    mapping: answer.mapping,
+    file,
+    proved,
+  };
+}
+
+/** R19, R25: withdraw one mapping, or all of them. */
+export async function invalidate(
+  net: DevnetAccess,
+  opts: { csi: string; id: string | null; keyFile?: string },
+): Promise<string[]> {
+  const csi = csiArg(opts.csi);
+  const holder = openHolder(net, csi, { keyFile: opts.keyFile, create: false });
+  return (await holder.client.invalidate(csi, opts.id)).invalidated;
+}
+
+/** R19: move to a new key; the old one is kept aside as <name>.retired-<time>.jwk. */
+export async function rotate(
+  net: DevnetAccess,
+  opts: { csi: string; keyFile?: string },
+): Promise<{ oldKey: string; newKey: string; keyFile: string; retiredFile: string }> {
+  const csi = csiArg(opts.csi);
+  const holder = openHolder(net, csi, { keyFile: opts.keyFile, create: false });
+  const oldKey = holder.client.key.publicKey;
+  const next = generateKeyPair();
+  // The new key is on disk before the DP hears of it, so a crash cannot leave us without it.
+  const nextFile = holder.keyFile.replace(/\.jwk$/, '.next.jwk');
+  writeJson(nextFile, keyPairToJwk(next), { mode: 0o600 });
+  await holder.client.rotateKey(csi, next);
+  const retiredFile = holder.keyFile.replace(/\.jwk$/, `.retired-${Math.floor(Date.now() / 1000)}.jwk`);
+  renameSync(holder.keyFile, retiredFile);
+  renameSync(nextFile, holder.keyFile);
+  // The attestation named the old key; the next publish proves possession again.
+  rmSync(holder.attestationFile, { force: true });
+  return { oldKey, newKey: next.publicKey, keyFile: holder.keyFile, retiredFile };
+}
+
+// ---- commands -------------------------------------------------------------------------------
+
+interface Common {
+  devnet: string;
+  csi: string;
+  key?: string;
+  json?: boolean;
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
+    .requiredOption('--csi <csi>', 'phone number (+1 415 555 0101) or email address')
+    .option('--key <file>', 'holder key file (default: <devnet>/holders/<csi>.jwk)')
+    .option('--json', 'print one JSON document');
+}
+
+export function holderCommand(program: Command): void {
+  const holder = program
+    .command('holder')
+    .description('act as the holder of a phone number or email address, against a devnet');
+
+  common(holder.command('prove'))
+    .description('prove possession (R1): start a challenge, answer it with the code from the devnet outbox')
+    .option('--code <code>', 'answer with this code instead of reading the outbox')
+    .option('--challenge <id>', 'answer this earlier challenge (with --code) instead of starting one')
+    .action(async (opts: Common & { code?: string; challenge?: string }) => {
+      const net = openDevnet(opts.devnet);
+      const p = await prove(net, {
+        csi: csiArg(opts.csi, '--csi'),
+        code: opts.code,
+        challenge: opts.challenge,
+        keyFile: opts.key,
+      });
+      emit(opts.json === true, {
+        doc: {
+          attestation: p.attestation,
+          challengeId: p.challengeId,
+          keyFile: p.holder.keyFile,
+          attestationFile: p.holder.attestationFile,
+        },
+        text: proveText(p),
+      });
+    });
+
+  common(holder.command('publish'))
+    .description('publish a mapping (R2-R7): sign it, have the MSP confirm and submit it')
+    .requiredOption('--msp <id>', 'the MSP, e.g. msp1')
+    .requiredOption('--user <name>', 'the user name on that MSP, e.g. bob')
+    .option('--tag <tag>', 'preference tag (R7)', 'Default')
+    .option('--priority <n>', 'priority, lower is preferred', '0')
+    .option('--supersedes <id>', 'replace this earlier mapping of yours (R19)')
+    .action(
+      async (
+        opts: Common & { msp: string; user: string; tag: string; priority: string; supersedes?: string },
+      ) => {
+        const net = openDevnet(opts.devnet);
+        const p = await publish(net, {
+          csi: csiArg(opts.csi, '--csi'),
+          msp: idArg(opts.msp, '--msp'),
+          user: opts.user,
+          tag: opts.tag,
+          priority: intArg(opts.priority, '--priority', 0, 65535),
+          supersedes:
+            opts.supersedes === undefined ? undefined : mappingIdArg(opts.supersedes, '--supersedes'),
+          keyFile: opts.key,
+        });
+        emit(opts.json === true, { doc: publishedDoc(p), text: publishedText(p) });
+      },
+    );
+
+  common(holder.command('opt-out'))
+    .description('publish a signed opt-out (R14, R25): lookups then answer opt-out')
+    .action(async (opts: Common) => {
+      const net = openDevnet(opts.devnet);
+      const p = await optOut(net, { csi: csiArg(opts.csi, '--csi'), keyFile: opts.key });
+      emit(opts.json === true, { doc: publishedDoc(p), text: publishedText(p, 'published opt-out') });
+    });
+
+  common(holder.command('invalidate'))
+    .description('withdraw one of your mappings (--id) or all of them (--all) (R19, R25)')
+    .option('--id <id>', 'the mapping to withdraw')
+    .option('--all', 'withdraw every mapping you have for this identifier')
+    .action(async (opts: Common & { id?: string; all?: boolean }) => {
+      if ((opts.id === undefined) === (opts.all !== true)) {
+        throw new CliError(CliErrorCode.Usage, 'give exactly one of --id <id> or --all');
+      }
+      const net = openDevnet(opts.devnet);
+      const ids = await invalidate(net, {
+        csi: csiArg(opts.csi, '--csi'),
+        id: opts.id === undefined ? null : mappingIdArg(opts.id, '--id'),
+        keyFile: opts.key,
+      });
+      emit(opts.json === true, {
+        doc: { invalidated: ids },
+        text: [
+          `invalidated ${ids.length} mapping${ids.length === 1 ? '' : 's'}:`,
+          ...ids.map((i) => `  ${i}`),
+        ].join('\n'),
+      });
+    });
+
+  common(holder.command('rotate'))
+    .description('rotate the holder key (R19): the new key keeps your precedence, the old one stops working')
+    .action(async (opts: Common) => {
+      const net = openDevnet(opts.devnet);
+      const r = await rotate(net, { csi: csiArg(opts.csi, '--csi'), keyFile: opts.key });
+      emit(opts.json === true, {
+        doc: r,
+        text: [
+          'rotated the holder key',
+          table([
+            ['old key', `${r.oldKey} (kept in ${shown(r.retiredFile)})`],
+            ['new key', `${r.newKey} (in ${shown(r.keyFile)})`],
+          ]),
+          'Mappings signed with the old key stay until you replace or invalidate them; the next',
+          'publish proves possession again for the new key.',
+        ].join('\n'),
+      });
+    });
+}
+
+function publishedDoc(p: Published) {
+  return {
+    id: p.id,
+    state: p.state,
+    duplicate: p.duplicate,
+    file: p.file,
+    mapping: p.mapping,
+    proved: p.proved?.attestation ?? null,
+  };
+}

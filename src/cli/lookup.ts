@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import type { VerifiedResult } from '../client/lookup-client.js';
+import type { LookupStatus } from '../protocol/records.js';
+import { csiArg, idArg, listArg } from './args.js';
+import { type DevnetAccess, openDevnet } from './devnet-access.js';
+import { emit } from './io.js';
+
+export interface CompactResult {
+  csi: string;
+  status: LookupStatus;
+  msps: string[];
+}
+
+/** R9, R14, R15: an MSP asks on behalf of its user; every mapping is verified before it is shown. */
+export async function lookupVerbose(
+  net: DevnetAccess,
+  as: string,
+  csis: readonly string[],
+  mspFilter?: string[],
+): Promise<VerifiedResult[]> {
+  return net.msp(as).lookup(csis, mspFilter === undefined ? {} : { mspFilter });
+}
+
+export async function lookupCompact(
+  net: DevnetAccess,
+  as: string,
+  csis: readonly string[],
+  mspFilter?: string[],
+): Promise<CompactResult[]> {
+  return net.msp(as).lookupCompact(csis, mspFilter === undefined ? {} : { mspFilter });
+}
+
+export function verboseText(results: readonly VerifiedResult[]): string {
+  return results
+    .map((r) => {
+      const head = `${r.csi}  ${r.status}`;
+      if (r.status === 'none') return `${head}  (no mapping)`;
+      if (r.status === 'opt-out')
+        return `${head}  (the holder signed an opt-out; do not contact through discovery)`;
+      const rows = r.mappings.map((m, i) => {
+        const b = m.mapping.body;
+        return `  ${i + 1}. ${b.tag.padEnd(10)} ${String(b.msp).padEnd(6)} ${b.ssi}  priority ${b.priority}  verified, via ${m.dps.join(', ')}  id ${m.id}`;
+      });
+      return [`${head}  (${r.mappings.length} verified, in the holder's order of preference)`, ...rows].join(
+        '\n',
+      );
+    })
+    .join('\n');
+}
+
+export function compactText(results: readonly CompactResult[]): string {
+  return results
+    .map((r) => `${r.csi}  ${r.status}${r.msps.length > 0 ? `  reachable on ${r.msps.join(', ')}` : ''}`)
+    .join('\n');
+}
+
+export function lookupCommand(program: Command): void {
+  program
+    .command('lookup')
+    .description('look identifiers up as an MSP, on behalf of its user (R9); answers are verified')
+    .argument('<csi...>', 'phone numbers or email addresses')
+    .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
+    .requiredOption('--as <msp>', 'the MSP that asks, e.g. msp3')
+    .option('--compact', 'compact answer: which MSPs, as one bit per MSP (R15)')
+    .option('--msp-filter <ids>', 'only mappings on these MSPs, comma-separated (R10)')
+    .option('--json', 'print one JSON document')
+    .action(
+      async (
+        inputs: string[],
+        opts: { devnet: string; as: string; compact?: boolean; mspFilter?: string; json?: boolean },
+      ) => {
+        const csis = inputs.map((c, i) => csiArg(c, `CSI #${i + 1}`));
+        const as = idArg(opts.as, '--as');
+        const filter = opts.mspFilter === undefined ? undefined : listArg(opts.mspFilter, '--msp-filter');
+        for (const id of filter ?? []) idArg(id, '--msp-filter');
+        const net = openDevnet(opts.devnet);
+        if (opts.compact) {
+          const results = await lookupCompact(net, as, csis, filter);
+          emit(opts.json === true, { doc: { format: 'compact', results }, text: compactText(results) });
+          return;
+        }
+        const results = await lookupVerbose(net, as, csis, filter);
+        emit(opts.json === true, { doc: { format: 'verbose', results }, text: verboseText(results) });
+      },
+    );
+}

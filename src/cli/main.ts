@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { demoCommand } from './demo.js';
+import { devnetCommand } from './devnet.js';
+import { holderCommand } from './holder.js';
+import { CliError, CliErrorCode, printError } from './io.js';
+import { keygenCommand } from './keygen.js';
+import { lookupCommand } from './lookup.js';
+import { registryCommand } from './registry.js';
+import { serveCommand } from './serve.js';
+import { verifyCommand } from './verify.js';
+
+/** The `mimi-discovery` command line: one file per command, thin over client/ and server/. */
+export function buildProgram(): Command {
+  const program = new Command('mimi-discovery')
+    .description(
+      'MIMI user discovery: verifiable mappings from phone numbers and email addresses to messaging providers',
+    )
+    .version('0.1.0')
+    .showSuggestionAfterError()
+    .addHelpText(
+      'after',
+      '\nNew here? Run `mimi-discovery demo` for a narrated tour, or `mimi-discovery devnet` for a local federation.',
+    );
+  keygenCommand(program);
+  registryCommand(program);
+  serveCommand(program);
+  devnetCommand(program);
+  holderCommand(program);
+  lookupCommand(program);
+  verifyCommand(program);
+  demoCommand(program);
+  // Usage errors come back as exceptions and are printed like every other error.
+  const quiet = (cmd: Command) => {
+    cmd.exitOverride().configureOutput({ outputError: () => undefined });
+    cmd.commands.forEach(quiet);
+  };
+  quiet(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const program = buildProgram();
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return 0;
+  }
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end the run through here too.
+      if (err.exitCode === 0) return 0;
+      // A command group without its subcommand: commander has printed the group's help already.
+      if (err.code === 'commander.help') return 2;
+      const message = err.message.replace(/^error: /, '');
+      const hint = 'see mimi-discovery --help, or <command> --help';
+      return printError(new CliError(CliErrorCode.Usage, message, hint), json);
+    }
+    return printError(err, json);
+  }
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  // Only the CLI ends the process: a finished command must not wait on idle keep-alive sockets.
+  main(process.argv).then((code) => process.exit(code));
+}

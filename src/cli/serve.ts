@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { CliError, CliErrorCode, emit } from './io.js';
+import { LogLevel, startNode, untilSignal } from './node.js';
+
+export function logLevelArg(input: string): LogLevel {
+  if (!(LogLevel as readonly string[]).includes(input)) {
+    throw new CliError(CliErrorCode.InvalidArgument, `--log-level is one of ${LogLevel.join(', ')}`);
+  }
+  return input as LogLevel;
+}
+
+/** Runs a node from its config file until SIGINT or SIGTERM, then closes it cleanly. */
+export function serveCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run a DP node (with the verifier role if configured) from its config file')
+    .requiredOption('--config <file>', 'the node config (JSON); relative paths in it are relative to it')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .option('--json', 'print one JSON document when listening; logs go to stderr')
+    .action(async (opts: { config: string; logLevel: string; json?: boolean }) => {
+      const json = opts.json === true;
+      const node = await startNode(opts.config, {
+        logLevel: logLevelArg(opts.logLevel),
+        logStream: json ? process.stderr : undefined,
+      });
+      emit(json, {
+        doc: { listening: node.url, dp: node.ctx.dp.id, verifier: node.ctx.verifier?.id ?? null },
+        text: '',
+      });
+      const signal = await untilSignal();
+      node.app.log.info({ signal }, 'shutting down');
+      await node.close();
+    });
+}

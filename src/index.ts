@@ -1,0 +1,16 @@
+// The server-side API: embed a DP node, or build tooling on the protocol core.
+export * from './client/index.js';
+export { canonicalize } from './crypto/jcs.js';
+export { digest, SignPurpose, signObject, verifyObject } from './crypto/sign.js';
+export { lookupLocal, renderCompact, renderVerbose } from './dp/lookup.js';
+export { type AcceptResult, DiscoveryProvider, type DiscoveryProviderOptions } from './dp/provider.js';
+export * from './protocol/records.js';
+export { signRegistry } from './registry/document.js';
+export { buildApp, listen } from './server/app.js';
+export { checkConfig, loadConfig, type NodeConfig } from './server/config.js';
+export { type Context, createContext } from './server/context.js';
+export { SqliteStore } from './store/sqlite/sqlite-store.js';
+export type { Store, StoredMapping, StoreTx } from './store/store.js';
+export { signAttestation } from './verifier/attestation.js';
+export { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from './verifier/channels.js';
+export { PossessionVerifier } from './verifier/verifier.js';
