@@ -15,7 +15,14 @@ import { cliName, ensureDevnet } from './devnet.js';
 import { codeFromOutbox, fileNameOf, openDevnet } from './devnet-access.js';
 import { invalidate, openHolder, optOut, prove, publish, rotate, shown } from './holder.js';
 import { CliError, CliErrorCode, emit, type Io, ioOf } from './io.js';
-import { compactText, lookupCompact, lookupVerbose, verboseText } from './lookup.js';
+import {
+  compactText,
+  lookupCompact,
+  lookupPrivate,
+  lookupVerbose,
+  privateText,
+  verboseText,
+} from './lookup.js';
 import { startNode } from './node.js';
 import { verifyFile } from './verify.js';
 
@@ -91,7 +98,7 @@ export async function runDemo(opts: {
   const node = await startNode(join(dir, 'dp1.config.json'), { logLevel: 'silent' });
   const net = openDevnet(dir);
   const steps: DemoStep[] = [];
-  const total = 13;
+  const total = 14;
 
   io.say(`A fresh devnet is running in this process at ${node.url}, with its files in ${shown(dir)}:`);
   io.say('one DP (dp1) that also runs a verifier, three MSPs (msp1 chat.example, msp2 talk.example,');
@@ -189,6 +196,20 @@ export async function runDemo(opts: {
           .map((m) => (msps.includes(m.id) ? '1' : '0'))
           .join('');
         return [...compactText([r!]).split('\n'), `bits ${bits} (msp1 = bit 0, msp2 = bit 1, msp3 = bit 2)`];
+      },
+    );
+
+    await step(
+      "Alice's MSP looks Bob up privately: the DP sees bucket ids only",
+      'R9, R26: with the private lookup (RFC 9497 OPRF) the DP learns neither whom msp3 asks about nor\n' +
+        'the answer: msp3 sends a blinded element, downloads a whole k-anonymous bucket, and opens its\n' +
+        'own entry. R22: each evaluation is charged to msp3; the answer is verified like any other.',
+      async () => {
+        const { results, stats } = await lookupPrivate(net, 'msp3', [bob]);
+        const [r] = results;
+        expect(r?.status === 'several', `status several, got ${r?.status}`);
+        expect(stats.evaluated === 1 && stats.bucketIds.length === 1, 'one evaluation, one bucket');
+        return [...verboseText([r!]).split('\n'), privateText(stats)];
       },
     );
 

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import type { VerifiedResult } from '../client/lookup-client.js';
+import { PrivateLookupClient, type PrivateLookupStats } from '../client/private-lookup.js';
+import { createSodiumOprfClient } from '../crypto/oprf-client-sodium.js';
 import type { LookupStatus } from '../protocol/records.js';
 import { csiArg, idArg, listArg } from './args.js';
 import { type DevnetAccess, openDevnet } from './devnet-access.js';
-import { emit } from './io.js';
+import { CliError, CliErrorCode, emit } from './io.js';
 
 export interface CompactResult {
   csi: string;
@@ -28,6 +30,30 @@ export async function lookupCompact(
   mspFilter?: string[],
 ): Promise<CompactResult[]> {
   return net.msp(as).lookupCompact(csis, mspFilter === undefined ? {} : { mspFilter });
+}
+
+/**
+ * R9, R26: the private lookup (RFC 9497 OPRF): the DP learns neither the CSIs nor the answers,
+ * only blinded elements (charged to the MSP's credential, R22) and bucket ids.
+ */
+export async function lookupPrivate(
+  net: DevnetAccess,
+  as: string,
+  csis: readonly string[],
+): Promise<{ results: VerifiedResult[]; stats: PrivateLookupStats }> {
+  const agent = net.msp(as);
+  const client = new PrivateLookupClient({
+    dp: { baseUrl: net.endpoint, id: 'dp1' },
+    registry: () => net.registry(),
+    credential: () => agent.sessionToken(),
+    oprf: await createSodiumOprfClient(),
+  });
+  const results = await client.lookup(csis);
+  return { results, stats: client.lastStats! };
+}
+
+export function privateText(stats: PrivateLookupStats): string {
+  return `private lookup: ${stats.evaluated} evaluation(s) charged to the credential; the DP saw buckets ${stats.bucketIds.join(', ')} and no CSI`;
 }
 
 export function verboseText(results: readonly VerifiedResult[]): string {
@@ -62,18 +88,41 @@ export function lookupCommand(program: Command): void {
     .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
     .requiredOption('--as <msp>', 'the MSP that asks, e.g. msp3')
     .option('--compact', 'compact answer: which MSPs, as one bit per MSP (R15)')
+    .option('--private', 'private lookup (R9): RFC 9497 OPRF, the DP learns neither the CSI nor the answer')
     .option('--msp-filter <ids>', 'only mappings on these MSPs, comma-separated (R10)')
     .option('--json', 'print one JSON document')
     .action(
       async (
         inputs: string[],
-        opts: { devnet: string; as: string; compact?: boolean; mspFilter?: string; json?: boolean },
+        opts: {
+          devnet: string;
+          as: string;
+          compact?: boolean;
+          private?: boolean;
+          mspFilter?: string;
+          json?: boolean;
+        },
       ) => {
         const csis = inputs.map((c, i) => csiArg(c, `CSI #${i + 1}`));
         const as = idArg(opts.as, '--as');
         const filter = opts.mspFilter === undefined ? undefined : listArg(opts.mspFilter, '--msp-filter');
         for (const id of filter ?? []) idArg(id, '--msp-filter');
         const net = openDevnet(opts.devnet);
+        if (opts.private) {
+          if (opts.compact || filter !== undefined) {
+            throw new CliError(
+              CliErrorCode.InvalidArgument,
+              '--private gives verbose answers for whole CSIs',
+              'leave out --compact and --msp-filter',
+            );
+          }
+          const { results, stats } = await lookupPrivate(net, as, csis);
+          emit(opts.json === true, {
+            doc: { format: 'verbose', private: { ...stats, ms: undefined }, results },
+            text: `${verboseText(results)}\n${privateText(stats)}`,
+          });
+          return;
+        }
         if (opts.compact) {
           const results = await lookupCompact(net, as, csis, filter);
           emit(opts.json === true, { doc: { format: 'compact', results }, text: compactText(results) });

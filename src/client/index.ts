@@ -1,4 +1,9 @@
 export { generateKeyPair, keyPairFromJwk, keyPairToJwk } from '../crypto/keys.js';
+export {
+  createSodiumOprfClient,
+  nobleOprfClient,
+  type OprfClientEngine,
+} from '../crypto/oprf-client-sodium.js';
 export { ErrorCode, MimiError } from '../protocol/errors.js';
 export { parseCsi, parseSsi } from '../protocol/identifiers.js';
 export { Registry } from '../registry/document.js';
@@ -14,3 +19,12 @@ export {
   verifyVerboseAnswer,
 } from './lookup-client.js';
 export { MspAgent, type MspAgentOptions } from './msp-agent.js';
+export {
+  type FederatedPrivateResult,
+  MemoryOprfCache,
+  type OprfOutputCache,
+  PrivateLookupClient,
+  type PrivateLookupOptions,
+  type PrivateLookupStats,
+  privateLookupAcross,
+} from './private-lookup.js';

@@ -44,17 +44,27 @@ export async function lookupLocal(
   });
   const found = await store.activeMappings([...new Set(canonical)], opts.now);
   const filter = opts.mspFilter === undefined ? undefined : new Set(opts.mspFilter);
-  return canonical.map((csi, i) => {
-    const rows = found.get(csi) ?? [];
-    const optOut = rows.find((r) => r.optOut);
-    if (optOut !== undefined) return { query: queries[i]!, csi, status: LookupStatus.OptOut, rows: [optOut] };
-    const served = rows
-      .filter((r) => filter === undefined || (r.msp !== null && filter.has(r.msp)))
-      .sort(byPreference);
-    const status =
-      served.length === 0 ? LookupStatus.None : served.length === 1 ? LookupStatus.One : LookupStatus.Several;
-    return { query: queries[i]!, csi, status, rows: served };
-  });
+  return canonical.map((csi, i) => resultFor(queries[i]!, csi, found.get(csi) ?? [], filter));
+}
+
+/**
+ * One CSI's result from its served rows (R14): none, opt-out, one or several, in the holder's
+ * order of preference. Shared with the private index, which seals exactly this result (R9).
+ */
+export function resultFor(
+  query: string,
+  csi: string,
+  rows: readonly StoredMapping[],
+  filter?: ReadonlySet<string>,
+): LookupResult {
+  const optOut = rows.find((r) => r.optOut);
+  if (optOut !== undefined) return { query, csi, status: LookupStatus.OptOut, rows: [optOut] };
+  const served = rows
+    .filter((r) => filter === undefined || (r.msp !== null && filter.has(r.msp)))
+    .sort(byPreference);
+  const status =
+    served.length === 0 ? LookupStatus.None : served.length === 1 ? LookupStatus.One : LookupStatus.Several;
+  return { query, csi, status, rows: served };
 }
 
 /**

@@ -36,6 +36,12 @@ export interface DiscoveryProviderOptions {
   /** How old a holder-signed request may be before it is refused as stale. */
   requestMaxAgeSeconds?: number;
   now?: () => number;
+  /**
+   * Called inside the write transaction of every change that may alter what a CSI serves
+   * (accept, supersede, opt-out, invalidate, contest resolution), so derived indexes such as the
+   * private index (R9) commit or roll back together with the mappings.
+   */
+  onServedChange?: (tx: StoreTx, csis: readonly string[], now: number) => Promise<void>;
 }
 
 export interface AcceptResult {
@@ -187,6 +193,7 @@ export class DiscoveryProvider {
         json,
       };
       await tx.insertMapping(row);
+      await this.opts.onServedChange?.(tx, [body.csi], now);
       return { id: row.id, state, mapping, duplicate: false };
     });
   }
@@ -229,6 +236,7 @@ export class DiscoveryProvider {
         throw new MimiError('mapping-not-found', 'no live mapping of this holder matches');
       await tx.setState(ids(targets), MappingState.Invalidated, now);
       await this.promoteIfVacant(tx, inv.csi, now);
+      await this.opts.onServedChange?.(tx, [inv.csi], now);
       return { invalidated: ids(targets) };
     });
   }
@@ -317,6 +325,7 @@ export class DiscoveryProvider {
         // Any other contender now contests the new incumbent, with a fresh window.
         const others = contested.filter((m) => m.holderGroup !== winner.holderGroup);
         await tx.setState(ids(others), MappingState.Contested, now, now + this.contestWindow);
+        await this.opts.onServedChange?.(tx, [csi], now);
         return 1;
       });
     }

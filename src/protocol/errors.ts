@@ -60,6 +60,13 @@ export const ErrorCode = {
   RateLimited: 'rate-limited',
   Unreachable: 'unreachable',
   InsecureTransport: 'insecure-transport',
+  // private lookup (R9, R22, R26, R28): RFC 9497 OPRF errors keep their OprfError codes
+  OprfInvalidElement: 'oprf-invalid-element',
+  OprfIdentityElement: 'oprf-identity-element',
+  OprfInvalidInput: 'oprf-invalid-input',
+  OprfInvalidScalar: 'oprf-invalid-scalar',
+  OprfBatchTooLarge: 'oprf-batch-too-large',
+  EpochUnknown: 'epoch-unknown',
   // configuration and everything else
   ConfigInvalid: 'config-invalid',
   Internal: 'internal',
@@ -118,6 +125,12 @@ const statusOf: Record<ErrorCode, number> = {
   'rate-limited': 429,
   unreachable: 503,
   'insecure-transport': 400,
+  'oprf-invalid-element': 400,
+  'oprf-identity-element': 400,
+  'oprf-invalid-input': 400,
+  'oprf-invalid-scalar': 400,
+  'oprf-batch-too-large': 400,
+  'epoch-unknown': 404,
   'config-invalid': 500,
   internal: 500,
 };

@@ -5,13 +5,14 @@ import { MimiError, toProblem } from '../protocol/errors.js';
 import type { Context } from './context.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { mappingRoutes } from './routes/mappings.js';
+import { privateRoutes } from './routes/private.js';
 import { sessionRoutes } from './routes/session.js';
 import { verifierRoutes } from './routes/verifier.js';
 import { wellKnownRoutes } from './routes/well-known.js';
 
 export interface AppOptions {
   /** pino logger settings; false for none. Request bodies are never logged (they hold CSIs). */
-  logger?: boolean | { level: string };
+  logger?: boolean | { level: string; stream?: { write(line: string): void } };
 }
 
 /** Turns framework errors into our codes, so every error body is problem+json with a stable code. */
@@ -76,6 +77,7 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   verifierRoutes(app, ctx);
   mappingRoutes(app, ctx);
   lookupRoutes(app, ctx);
+  privateRoutes(app, ctx);
   return app;
 }
 

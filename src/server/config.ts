@@ -32,6 +32,11 @@ const SmsGatewayConfig = Type.Object(
   { additionalProperties: false },
 );
 
+const EvaluationBudget = Type.Object(
+  { points: Type.Integer({ minimum: 1 }), perSeconds: Type.Integer({ minimum: 1 }) },
+  { additionalProperties: false },
+);
+
 export const NodeConfig = Type.Object(
   {
     /** Marks a development config: only then may codes go to the local outbox. */
@@ -90,6 +95,28 @@ export const NodeConfig = Type.Object(
           trustedIssuers: Type.Optional(Type.Array(ParticipantId)),
           requireIndependentVerifier: Type.Optional(Type.Boolean()),
           contestWindowSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Private lookup (R9, R22, R26, R28): RFC 9497 OPRF, key epochs, budgets. */
+    privateLookup: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean()),
+          /** 32 random bytes (base64url) sealing the OPRF epoch keys; default oprf.kek next to the DP key. */
+          kekFile: Type.Optional(Type.String()),
+          kAnonymity: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096 })),
+          rotationSeconds: Type.Optional(Type.Integer({ minimum: 60 })),
+          overlapSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+          buildBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          maxEvaluateBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          /** Evaluations per MSP session credential per window. */
+          mspEvaluations: Type.Optional(EvaluationBudget),
+          /** Evaluations per client address without a credential, per window. */
+          anonymousEvaluations: Type.Optional(EvaluationBudget),
+          /** Bucket downloads per client address per minute. */
+          bucketRequestsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
         },
         { additionalProperties: false },
       ),

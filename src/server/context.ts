@@ -12,6 +12,7 @@ import { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from '
 import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
 import { type Limits, type LoadedConfig, limitsOf } from './config.js';
+import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limit.js';
 
 /** Everything a node runs on, built in one place (STYLE.md §11); tests override parts. */
@@ -29,6 +30,8 @@ export interface Context {
   callerLimiter: RateLimiter;
   anonymousLimiter: RateLimiter;
   limits: Limits;
+  /** The private lookup path (R9, R22, R26, R28); undefined when disabled in config. */
+  privateLookup: PrivateLookup | undefined;
   now: () => number;
   close(): Promise<void>;
 }
@@ -86,6 +89,7 @@ export async function createContext(
     trustedIssuers: config.policy?.trustedIssuers,
     requireIndependentVerifier: config.policy?.requireIndependentVerifier,
   };
+  const privateLookup = await createPrivateLookup(loaded, store, now);
   const dp = new DiscoveryProvider({
     id: config.dp.id,
     key: dpKey,
@@ -94,6 +98,7 @@ export async function createContext(
     policy,
     contestWindowSeconds: config.policy?.contestWindowSeconds,
     now,
+    onServedChange: privateLookup && ((tx, csis, at) => privateLookup.index.onServedChange(tx, csis, at)),
   });
 
   let verifier: PossessionVerifier | undefined;
@@ -153,6 +158,7 @@ export async function createContext(
 
   const limits = limitsOf(config);
   registry.start();
+  privateLookup?.index.start();
   const sweep = setInterval(() => {
     dp.resolveContests().catch(() => undefined);
   }, 60_000);
@@ -171,9 +177,11 @@ export async function createContext(
     callerLimiter: new MemoryRateLimiter({ points: limits.callerPointsPerMinute, perSeconds: 60 }),
     anonymousLimiter: new MemoryRateLimiter({ points: limits.anonymousPerMinute, perSeconds: 60 }),
     limits,
+    privateLookup,
     now,
     async close() {
       clearInterval(sweep);
+      await privateLookup?.index.close();
       registry.close();
       for (const c of channels) await c.close?.();
       await store.close();

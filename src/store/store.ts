@@ -64,6 +64,51 @@ export interface Challenge {
   state: ChallengeState;
 }
 
+/**
+ * Private lookup (R9, R22, R26, R28): the OPRF key epochs and the private index. The index holds
+ * no CSI and no OPRF output, only bucket keys, tags and sealed payloads; the epoch key is stored
+ * sealed under the node's key-encryption key.
+ */
+export const OprfEpochState = {
+  /** Its index is being built in the background; not served yet. */
+  Building: 'building',
+  /** The epoch new clients evaluate under. */
+  Active: 'active',
+  /** Replaced by a newer epoch, still served until `retireAt` so no lookup fails mid-rotation. */
+  Retiring: 'retiring',
+  /** Key and index gone. */
+  Retired: 'retired',
+} as const;
+export type OprfEpochState = (typeof OprfEpochState)[keyof typeof OprfEpochState];
+
+export interface OprfEpoch {
+  id: number;
+  state: OprfEpochState;
+  /** The RFC 9497 secret key, sealed (AEAD) under the node's key-encryption key. */
+  sealedKey: Uint8Array;
+  publicKey: Uint8Array;
+  /** Leading bits of the bucket hash that name a bucket; fixed when the epoch becomes active. */
+  bucketBits: number;
+  /** Buckets are padded with dummy entries up to this many entries. */
+  padTo: number;
+  /** Length of a dummy entry's payload (the most common real payload length). */
+  dummyLength: number;
+  /** Fewest real entries in any bucket when the epoch became active (the k-anonymity reached). */
+  minBucket: number | null;
+  /** Last CSI indexed by the background build; null before the first batch. */
+  buildCursor: string | null;
+  createdAt: number;
+  activatedAt: number | null;
+  retireAt: number | null;
+}
+
+export interface PrivateEntry {
+  /** First 32 bits of H("mimi-discovery/v1/bucket" || out), as an unsigned integer. */
+  bucketKey: number;
+  tag: Uint8Array;
+  payload: Uint8Array;
+}
+
 /** Operations inside one atomic write; either all of them land or none. */
 export interface StoreTx {
   liveMappings(csi: string): Promise<StoredMapping[]>;
@@ -82,6 +127,22 @@ export interface StoreTx {
   challenge(id: string): Promise<Challenge | undefined>;
   updateChallenge(id: string, attempts: number, state: ChallengeState): Promise<void>;
   countRecentChallenges(csi: string, since: number): Promise<number>;
+  // private lookup
+  oprfEpochs(): Promise<OprfEpoch[]>;
+  insertOprfEpoch(epoch: OprfEpoch): Promise<void>;
+  updateOprfEpoch(
+    id: number,
+    patch: Partial<Omit<OprfEpoch, 'id' | 'sealedKey' | 'publicKey' | 'createdAt'>>,
+  ): Promise<void>;
+  /** Inserts or replaces the entry with this tag in `epoch`. */
+  putPrivateEntry(epoch: number, entry: PrivateEntry, now: number): Promise<void>;
+  deletePrivateEntry(epoch: number, entry: Pick<PrivateEntry, 'bucketKey' | 'tag'>): Promise<void>;
+  /** Deletes up to `limit` entries of a retired epoch; returns how many went. */
+  dropPrivateEntries(epoch: number, limit: number): Promise<number>;
+  /** CSIs with at least one active, unexpired mapping, in order, after `after`. */
+  servedCsisAfter(after: string | null, limit: number, now: number): Promise<string[]>;
+  /** CSIs with an active mapping whose expiry falls in (from, to]. */
+  csisExpiringBetween(from: number, to: number): Promise<string[]>;
 }
 
 export interface Store {
@@ -92,5 +153,11 @@ export interface Store {
   activeMappings(csis: readonly string[], now: number): Promise<Map<string, StoredMapping[]>>;
   mapping(id: string): Promise<StoredMapping | undefined>;
   stats(): Promise<{ mappings: number; active: number }>;
+  /** Committed epochs, oldest first. */
+  oprfEpochs(): Promise<OprfEpoch[]>;
+  /** Entries of `epoch` whose bucket key lies in [fromKey, toKey], in a stable order. */
+  privateBucket(epoch: number, fromKey: number, toKey: number): Promise<PrivateEntry[]>;
+  /** Entry count per bucket for `bits` leading bits (dense, 2^bits long), and the modal payload length. */
+  privateIndexStats(epoch: number, bits: number): Promise<{ counts: number[]; modalPayloadLength: number }>;
   close(): Promise<void>;
 }

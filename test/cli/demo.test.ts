@@ -32,7 +32,8 @@ describe('demo: the narrated walk on a fresh devnet', () => {
       'DP answer: [holder-signature-invalid]',
       '[msp-not-registered]',
       '[too-many-attempts]',
-      'All 13 steps behaved as the requirements say.',
+      'the DP saw buckets',
+      'All 14 steps behaved as the requirements say.',
       `The files are left in ${dir}`,
     ]) {
       expect(out).toContain(expected);
@@ -51,7 +52,7 @@ describe('demo: the narrated walk on a fresh devnet', () => {
     ]);
     expect(run.code).toBe(0);
     expect(run.doc.ok).toBe(true);
-    expect(run.doc.steps).toHaveLength(13);
+    expect(run.doc.steps).toHaveLength(14);
     expect(run.doc.steps.every((s) => s.ok)).toBe(true);
   });
 

@@ -9,8 +9,8 @@ import { MspAgent } from '../../src/client/msp-agent.js';
 import type { KeyPair } from '../../src/crypto/keys.js';
 import type { PossessionAttestation } from '../../src/protocol/records.js';
 import { Registry } from '../../src/registry/document.js';
-import { buildApp, listen } from '../../src/server/app.js';
-import { loadConfig } from '../../src/server/config.js';
+import { type AppOptions, buildApp, listen } from '../../src/server/app.js';
+import { loadConfig, type NodeConfig } from '../../src/server/config.js';
 import { type Context, type ContextOverrides, createContext } from '../../src/server/context.js';
 
 export async function freePort(): Promise<number> {
@@ -48,14 +48,26 @@ export interface RunningDevnet {
 }
 
 /** A real devnet node on loopback: files in a temp folder, SQLite, fastify listening. */
-export async function startDevnet(overrides: ContextOverrides = {}): Promise<RunningDevnet> {
+export interface DevnetOptions {
+  /** Edits the node config before the node starts. */
+  configure?: (config: NodeConfig) => void;
+  /** fastify app options, e.g. a logger writing to a test stream. */
+  app?: AppOptions;
+}
+
+export async function startDevnet(
+  overrides: ContextOverrides = {},
+  opts: DevnetOptions = {},
+): Promise<RunningDevnet> {
   const dir = mkdtempSync(join(tmpdir(), 'mimi-devnet-'));
   const port = await freePort();
   writeDevnet(dir, { port });
   const layout = readDevnet(dir);
   const clock = new TestClock();
-  const ctx = await createContext(loadConfig(layout.configFile), { now: clock.now, ...overrides });
-  const app = buildApp(ctx);
+  const loaded = loadConfig(layout.configFile);
+  opts.configure?.(loaded.config);
+  const ctx = await createContext(loaded, { now: clock.now, ...overrides });
+  const app = buildApp(ctx, opts.app);
   await listen(app, ctx);
   const url = layout.endpoint;
   const registry = Registry.open(

@@ -12,7 +12,7 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
       federation: registry.doc.federation,
       keys: [ctx.dpKey.publicKey],
       registrySerial: registry.serial,
-      modes: ['msp-proxied'],
+      modes: ctx.privateLookup === undefined ? ['msp-proxied'] : ['msp-proxied', 'private'],
       formats: ['verbose', 'compact'],
       defaults: {
         federation: registry.doc.policy.federationDefault,
@@ -27,6 +27,15 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
         sessionTtlSeconds: ctx.sessions.ttlSeconds,
         maxMappingLifetimeSeconds: registry.doc.policy.maxMappingLifetime,
       },
+      // R11, R22: k-anonymity, bucket counts and evaluation budgets of the private path.
+      privateLookup:
+        ctx.privateLookup === undefined
+          ? null
+          : {
+              ...ctx.privateLookup.index.metadata(),
+              budgets: ctx.privateLookup.settings.budgets,
+              bucketRequestsPerMinute: ctx.privateLookup.settings.bucketRequestsPerMinute,
+            },
       verifier:
         ctx.verifier === undefined || v === undefined
           ? null

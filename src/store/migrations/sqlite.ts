@@ -61,4 +61,39 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'private lookup: OPRF key epochs and the private index (R9, R22, R28)',
+    sql: `
+      CREATE TABLE oprf_epochs (
+        id INTEGER PRIMARY KEY,
+        state TEXT NOT NULL,
+        sealed_key BLOB NOT NULL,
+        public_key BLOB NOT NULL,
+        bucket_bits INTEGER NOT NULL,
+        pad_to INTEGER NOT NULL,
+        dummy_length INTEGER NOT NULL,
+        min_bucket INTEGER,
+        build_cursor TEXT,
+        created_at INTEGER NOT NULL,
+        activated_at INTEGER,
+        retire_at INTEGER
+      ) STRICT;
+
+      -- No CSI and no OPRF output here (R28): only the bucket key, the tag and the sealed answer.
+      -- Clustered by bucket, so a bucket download reads contiguous rows. The tag and the bucket
+      -- key both derive from the OPRF output, so (epoch, tag) is unique too.
+      CREATE TABLE private_index (
+        epoch INTEGER NOT NULL,
+        bucket_key INTEGER NOT NULL,
+        tag BLOB NOT NULL,
+        payload BLOB NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (epoch, bucket_key, tag)
+      ) STRICT, WITHOUT ROWID;
+
+      -- The private index is re-sealed when a served mapping expires.
+      CREATE INDEX mappings_active_expiry ON mappings (expires_at) WHERE state = 'active';
+    `,
+  },
 ];

@@ -9,6 +9,9 @@ import type {
   ChallengeState,
   HolderKey,
   MappingState,
+  OprfEpoch,
+  OprfEpochState,
+  PrivateEntry,
   Store,
   StoredMapping,
   StoreTx,
@@ -41,6 +44,51 @@ interface MappingRow {
   body_digest: string;
   json: string;
 }
+
+interface EpochRow {
+  id: number;
+  state: string;
+  sealed_key: Buffer;
+  public_key: Buffer;
+  bucket_bits: number;
+  pad_to: number;
+  dummy_length: number;
+  min_bucket: number | null;
+  build_cursor: string | null;
+  created_at: number;
+  activated_at: number | null;
+  retire_at: number | null;
+}
+
+function toEpoch(r: EpochRow): OprfEpoch {
+  return {
+    id: r.id,
+    state: r.state as OprfEpochState,
+    sealedKey: new Uint8Array(r.sealed_key),
+    publicKey: new Uint8Array(r.public_key),
+    bucketBits: r.bucket_bits,
+    padTo: r.pad_to,
+    dummyLength: r.dummy_length,
+    minBucket: r.min_bucket,
+    buildCursor: r.build_cursor,
+    createdAt: r.created_at,
+    activatedAt: r.activated_at,
+    retireAt: r.retire_at,
+  };
+}
+
+const epochColumns: Record<string, string> = {
+  state: 'state',
+  bucketBits: 'bucket_bits',
+  padTo: 'pad_to',
+  dummyLength: 'dummy_length',
+  minBucket: 'min_bucket',
+  buildCursor: 'build_cursor',
+  activatedAt: 'activated_at',
+  retireAt: 'retire_at',
+};
+
+const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 const mappingColumns =
   'id, csi, holder_group, holder_key, msp, tag, priority, opt_out, level, state, accepted_at, expires_at, contest_deadline, body_digest, json';
@@ -77,6 +125,10 @@ export class SqliteStore implements Store {
   private readonly tx: StoreTx;
   private readonly readActive: Database.Statement<[string, number], MappingRow>;
   private readonly readById: Database.Statement<[string], MappingRow>;
+  private readonly readBucket: Database.Statement<
+    [number, number, number],
+    { bucket_key: number; tag: Buffer; payload: Buffer }
+  >;
   private closed = false;
   private readonly tempDir: string | undefined;
 
@@ -96,6 +148,9 @@ export class SqliteStore implements Store {
       `SELECT ${mappingColumns} FROM mappings WHERE csi = ? AND state = 'active' AND expires_at > ?`,
     );
     this.readById = this.reader.prepare(`SELECT ${mappingColumns} FROM mappings WHERE id = ?`);
+    this.readBucket = this.reader.prepare(
+      'SELECT bucket_key, tag, payload FROM private_index WHERE epoch = ? AND bucket_key BETWEEN ? AND ? ORDER BY bucket_key, tag',
+    );
     this.tx = this.makeTx();
   }
 
@@ -162,6 +217,23 @@ export class SqliteStore implements Store {
       countChallenges: db.prepare<[string, number], { n: number }>(
         'SELECT COUNT(*) AS n FROM challenges WHERE csi = ? AND created_at >= ?',
       ),
+      epochs: db.prepare<[], EpochRow>('SELECT * FROM oprf_epochs ORDER BY id'),
+      insertEpoch: db.prepare(
+        'INSERT INTO oprf_epochs (id, state, sealed_key, public_key, bucket_bits, pad_to, dummy_length, min_bucket, build_cursor, created_at, activated_at, retire_at) VALUES (@id, @state, @sealedKey, @publicKey, @bucketBits, @padTo, @dummyLength, @minBucket, @buildCursor, @createdAt, @activatedAt, @retireAt)',
+      ),
+      putEntry: db.prepare(
+        'INSERT INTO private_index (epoch, bucket_key, tag, payload, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (epoch, bucket_key, tag) DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at',
+      ),
+      deleteEntry: db.prepare('DELETE FROM private_index WHERE epoch = ? AND bucket_key = ? AND tag = ?'),
+      dropEntries: db.prepare(
+        'DELETE FROM private_index WHERE (epoch, bucket_key, tag) IN (SELECT epoch, bucket_key, tag FROM private_index WHERE epoch = ? LIMIT ?)',
+      ),
+      servedAfter: db.prepare<[string, number, number], { csi: string }>(
+        "SELECT DISTINCT csi FROM mappings WHERE csi > ? AND state = 'active' AND expires_at > ? ORDER BY csi LIMIT ?",
+      ),
+      expiring: db.prepare<[number, number], { csi: string }>(
+        "SELECT DISTINCT csi FROM mappings WHERE state = 'active' AND expires_at > ? AND expires_at <= ?",
+      ),
     };
     return {
       liveMappings: async (csi) => q.live.all(csi).map(toMapping),
@@ -219,6 +291,32 @@ export class SqliteStore implements Store {
         q.updateChallenge.run(attempts, state, id);
       },
       countRecentChallenges: async (csi, since) => q.countChallenges.get(csi, since)?.n ?? 0,
+      oprfEpochs: async () => q.epochs.all().map(toEpoch),
+      insertOprfEpoch: async (e: OprfEpoch) => {
+        q.insertEpoch.run({ ...e, sealedKey: bytesOf(e.sealedKey), publicKey: bytesOf(e.publicKey) });
+      },
+      updateOprfEpoch: async (id, patch) => {
+        const sets: string[] = [];
+        const values: (string | number | null)[] = [];
+        for (const [field, value] of Object.entries(patch)) {
+          const column = epochColumns[field];
+          if (column === undefined || value === undefined) continue;
+          sets.push(`${column} = ?`);
+          values.push(value as string | number | null);
+        }
+        if (sets.length > 0)
+          db.prepare(`UPDATE oprf_epochs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+      },
+      putPrivateEntry: async (epoch, e: PrivateEntry, now) => {
+        q.putEntry.run(epoch, e.bucketKey, bytesOf(e.tag), bytesOf(e.payload), now);
+      },
+      deletePrivateEntry: async (epoch, e) => {
+        q.deleteEntry.run(epoch, e.bucketKey, bytesOf(e.tag));
+      },
+      dropPrivateEntries: async (epoch, limit) => q.dropEntries.run(epoch, limit).changes,
+      servedCsisAfter: async (after, limit, now) =>
+        q.servedAfter.all(after ?? '', now, limit).map((r) => r.csi),
+      csisExpiringBetween: async (from, to) => q.expiring.all(from, to).map((r) => r.csi),
     };
   }
 
@@ -256,6 +354,35 @@ export class SqliteStore implements Store {
       .prepare("SELECT COUNT(*) AS mappings, SUM(state = 'active') AS active FROM mappings")
       .get() as { mappings: number; active: number | null };
     return { mappings: r.mappings, active: r.active ?? 0 };
+  }
+
+  async oprfEpochs(): Promise<OprfEpoch[]> {
+    return (this.reader.prepare('SELECT * FROM oprf_epochs ORDER BY id').all() as EpochRow[]).map(toEpoch);
+  }
+
+  async privateBucket(epoch: number, fromKey: number, toKey: number): Promise<PrivateEntry[]> {
+    return this.readBucket.all(epoch, fromKey, toKey).map((r) => ({
+      bucketKey: r.bucket_key,
+      tag: r.tag,
+      payload: r.payload,
+    }));
+  }
+
+  async privateIndexStats(
+    epoch: number,
+    bits: number,
+  ): Promise<{ counts: number[]; modalPayloadLength: number }> {
+    const counts = new Array<number>(2 ** bits).fill(0);
+    const rows = this.reader
+      .prepare('SELECT bucket_key >> ? AS b, COUNT(*) AS n FROM private_index WHERE epoch = ? GROUP BY b')
+      .all(32 - bits, epoch) as { b: number; n: number }[];
+    for (const r of rows) counts[r.b] = r.n;
+    const mode = this.reader
+      .prepare(
+        'SELECT length(payload) AS len, COUNT(*) AS n FROM private_index WHERE epoch = ? GROUP BY len ORDER BY n DESC, len LIMIT 1',
+      )
+      .get(epoch) as { len: number } | undefined;
+    return { counts, modalPayloadLength: mode?.len ?? 0 };
   }
 
   async close(): Promise<void> {

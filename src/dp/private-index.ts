@@ -1,0 +1,481 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { createOprfServer, generateKeyPair, type OprfServer, ready } from '../crypto/oprf-server.js';
+import {
+  bucketKeyOf,
+  bucketOf,
+  bucketRange,
+  chooseBucketBits,
+  PAYLOAD_OVERHEAD,
+  PAYLOAD_QUANTUM,
+  PRIVATE_TAG_LENGTH,
+  sealEntry,
+  tagOf,
+} from '../crypto/private-entry.js';
+import { toB64u } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
+import {
+  type Bucket,
+  type BucketEntry,
+  type EpochInfo,
+  encodeBucket,
+  PrivateSuite,
+} from '../protocol/private.js';
+import { MappingState, type OprfEpoch, OprfEpochState, type Store, type StoreTx } from '../store/store.js';
+import { renderVerbose, resultFor } from './lookup.js';
+
+/**
+ * The private index (DESIGN.md "Lookup paths and privacy"; R9, R22, R26, R28), free of HTTP.
+ *
+ * For every CSI with served records it keeps, per OPRF key epoch, one entry derived from
+ * out = OPRF(k, csi) (RFC 9497 §3.3.1 Evaluate over the canonical CSI's UTF-8): a bucket key, a tag
+ * and the CSI's verbose answer sealed under a key from out (src/crypto/private-entry.ts). A client
+ * learns out only through a blinded, rate-limited evaluation, so the DP never sees the CSI it asks
+ * about (R9, R26) and a download of every bucket decrypts nothing (R22, R28).
+ *
+ * Key epochs: the OPRF key rotates every `rotationSeconds`. A new epoch's index is built in the
+ * background in batches while the current one serves; once complete it becomes active and the old
+ * one keeps serving (as `retiring`) for `overlapSeconds`, so a client that evaluated under it can
+ * still fetch its buckets; then the old key and index are deleted. No lookup fails in a rotation.
+ */
+export interface PrivateIndexOptions {
+  store: Store;
+  /** The DP id, as written in the verbose answers the index seals. */
+  dpId: string;
+  /**
+   * 32-byte key-encryption key. Epoch keys are created at run time by rotation and must reach
+   * every DP node of a deployment, so they live in the store, sealed under this key; a copy of the
+   * database alone (backup, replica) cannot evaluate the OPRF.
+   */
+  kek: Uint8Array;
+  /** R22: every bucket should hold at least this many real entries. */
+  kAnonymity: number;
+  rotationSeconds: number;
+  overlapSeconds: number;
+  /** CSIs indexed per background transaction. */
+  buildBatch?: number;
+  maxEvaluateBatch: number;
+  now: () => number;
+  /** How often `start()` runs `tick()`, in ms. */
+  tickMs?: number;
+}
+
+/** Bucket bits are chosen at activation among 0..MAX_BUCKET_BITS. */
+export const MAX_BUCKET_BITS = 20;
+/** Buckets are padded with dummies to a multiple of this many entries. */
+const PAD_STEP = 8;
+/** Plaintext length of a dummy before any real payload length is known: one mapping. */
+const DEFAULT_DUMMY_LENGTH = 3 * PAYLOAD_QUANTUM + PAYLOAD_OVERHEAD;
+const keyLabel = 'mimi-discovery/v1/oprf-key';
+const dummyLabel = 'mimi-discovery/v1/dummy';
+const encoder = new TextEncoder();
+
+interface LoadedEpoch {
+  row: OprfEpoch;
+  server: OprfServer;
+  dummyKey: Buffer;
+}
+
+export class PrivateIndex {
+  private readonly opts: Required<Omit<PrivateIndexOptions, 'tickMs'>> & { tickMs: number };
+  private readonly loaded = new Map<number, LoadedEpoch>();
+  /** Served epochs (active and retiring), newest first, as last read from the store. */
+  private serving: OprfEpoch[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private lastSweep = 0;
+  private lastRebucketCheck = 0;
+  private closed = false;
+
+  constructor(opts: PrivateIndexOptions) {
+    if (opts.kek.length !== 32) throw new TypeError('kek must be 32 bytes');
+    this.opts = { buildBatch: 500, tickMs: 5_000, ...opts };
+  }
+
+  get kAnonymity(): number {
+    return this.opts.kAnonymity;
+  }
+
+  get maxEvaluateBatch(): number {
+    return this.opts.maxEvaluateBatch;
+  }
+
+  /** Loads the epochs; on a node without one, builds and activates the first (before serving). */
+  async open(): Promise<void> {
+    await ready();
+    this.lastSweep = this.opts.now();
+    this.lastRebucketCheck = this.lastSweep;
+    const epochs = await this.opts.store.oprfEpochs();
+    const live = epochs.filter((e) => e.state !== OprfEpochState.Retired);
+    if (!live.some((e) => e.state === OprfEpochState.Active)) {
+      const building = live.find((e) => e.state === OprfEpochState.Building) ?? (await this.createEpoch());
+      await this.buildToEnd(building.id);
+    }
+    await this.refresh();
+  }
+
+  /** Runs `tick()` in the background every `tickMs`. */
+  start(): void {
+    this.timer ??= setInterval(() => {
+      this.tick().catch(() => undefined);
+    }, this.opts.tickMs);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /**
+   * Background work, one run at a time: start a rotation when due, build a started one batch by
+   * batch, activate it, retire epochs past their overlap, and re-seal answers whose mappings
+   * expired since the last run.
+   */
+  tick(): Promise<void> {
+    this.running ??= this.work().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async work(): Promise<void> {
+    const now = this.opts.now();
+    let epochs = await this.opts.store.oprfEpochs();
+    const active = epochs.find((e) => e.state === OprfEpochState.Active);
+    let building = epochs.find((e) => e.state === OprfEpochState.Building);
+    if (building === undefined && active !== undefined && (await this.rotationDue(active, now))) {
+      building = await this.createEpoch();
+    }
+    if (building !== undefined) await this.buildToEnd(building.id);
+    epochs = await this.opts.store.oprfEpochs();
+    for (const e of epochs) {
+      if (e.state === OprfEpochState.Retiring && e.retireAt !== null && e.retireAt <= this.opts.now()) {
+        await this.retire(e.id);
+      }
+    }
+    // Served answers whose mappings expired since the last run are re-sealed without them.
+    const to = this.opts.now();
+    if (to > this.lastSweep) {
+      const from = this.lastSweep;
+      await this.opts.store.write(async (tx) =>
+        this.onServedChange(tx, await tx.csisExpiringBetween(from, to), to),
+      );
+      this.lastSweep = to;
+    }
+    await this.refresh();
+  }
+
+  /** Due on schedule, or early when the index has grown enough for two more bucket bits (R22). */
+  private async rotationDue(active: OprfEpoch, now: number): Promise<boolean> {
+    if ((active.activatedAt ?? active.createdAt) + this.opts.rotationSeconds <= now) return true;
+    if (now - this.lastRebucketCheck < 600 || active.bucketBits + 2 > MAX_BUCKET_BITS) return false;
+    this.lastRebucketCheck = now;
+    const { counts } = await this.opts.store.privateIndexStats(active.id, active.bucketBits + 2);
+    return chooseBucketBits(counts, this.opts.kAnonymity).bits >= active.bucketBits + 2;
+  }
+
+  /** Rotates now: a new key, its index built to the end, activated; the old epoch starts retiring. */
+  async rotate(): Promise<number> {
+    await this.running?.catch(() => undefined);
+    const epochs = await this.opts.store.oprfEpochs();
+    const building = epochs.find((e) => e.state === OprfEpochState.Building) ?? (await this.createEpoch());
+    await this.buildToEnd(building.id);
+    await this.refresh();
+    return building.id;
+  }
+
+  /** Retires every retiring epoch whose overlap has passed. */
+  async retireDue(): Promise<number[]> {
+    const retired: number[] = [];
+    for (const e of await this.opts.store.oprfEpochs()) {
+      if (e.state === OprfEpochState.Retiring && e.retireAt !== null && e.retireAt <= this.opts.now()) {
+        await this.retire(e.id);
+        retired.push(e.id);
+      }
+    }
+    await this.refresh();
+    return retired;
+  }
+
+  private async createEpoch(): Promise<OprfEpoch> {
+    const epochs = await this.opts.store.oprfEpochs();
+    const id = (epochs.at(-1)?.id ?? 0) + 1;
+    const { secretKey, publicKey } = generateKeyPair();
+    const row: OprfEpoch = {
+      id,
+      state: OprfEpochState.Building,
+      sealedKey: sealKey(this.opts.kek, id, secretKey),
+      publicKey,
+      bucketBits: 0,
+      padTo: 0,
+      dummyLength: DEFAULT_DUMMY_LENGTH,
+      minBucket: null,
+      buildCursor: null,
+      createdAt: this.opts.now(),
+      activatedAt: null,
+      retireAt: null,
+    };
+    secretKey.fill(0);
+    await this.opts.store.write((tx) => tx.insertOprfEpoch(row));
+    return row;
+  }
+
+  /**
+   * Builds a building epoch's index in batches of `buildBatch` CSIs, each batch one transaction,
+   * yielding to the event loop between them so lookups keep being served; then activates it.
+   * Writes made meanwhile reach the new epoch through `onServedChange`.
+   */
+  private async buildToEnd(epochId: number): Promise<void> {
+    for (;;) {
+      if (this.closed) return;
+      const done = await this.opts.store.write(async (tx) => {
+        const epoch = (await tx.oprfEpochs()).find((e) => e.id === epochId);
+        if (epoch?.state !== OprfEpochState.Building) return true;
+        const now = this.opts.now();
+        const csis = await tx.servedCsisAfter(epoch.buildCursor, this.opts.buildBatch, now);
+        if (csis.length > 0) {
+          await this.seal(tx, epoch, csis, now);
+          await tx.updateOprfEpoch(epochId, { buildCursor: csis.at(-1)! });
+        }
+        return csis.length < this.opts.buildBatch;
+      });
+      if (done) break;
+      await yieldToEventLoop();
+    }
+    await this.activate(epochId);
+  }
+
+  /** R22: fixes the bucket bits for k-anonymity and the padding, then serves the epoch. */
+  private async activate(epochId: number): Promise<void> {
+    const stats = await this.opts.store.privateIndexStats(epochId, MAX_BUCKET_BITS);
+    const { bits, min } = chooseBucketBits(stats.counts, this.opts.kAnonymity);
+    const total = stats.counts.reduce((a, b) => a + b, 0);
+    const mean = Math.ceil(total / 2 ** bits);
+    const padTo = Math.ceil(Math.max(this.opts.kAnonymity, mean) / PAD_STEP) * PAD_STEP;
+    const now = this.opts.now();
+    await this.opts.store.write(async (tx) => {
+      const epochs = await tx.oprfEpochs();
+      if (epochs.find((e) => e.id === epochId)?.state !== OprfEpochState.Building) return;
+      for (const e of epochs) {
+        if (e.state === OprfEpochState.Active) {
+          await tx.updateOprfEpoch(e.id, {
+            state: OprfEpochState.Retiring,
+            retireAt: now + this.opts.overlapSeconds,
+          });
+        }
+      }
+      await tx.updateOprfEpoch(epochId, {
+        state: OprfEpochState.Active,
+        bucketBits: bits,
+        padTo,
+        dummyLength: stats.modalPayloadLength || DEFAULT_DUMMY_LENGTH,
+        minBucket: total === 0 ? 0 : min,
+        activatedAt: now,
+        buildCursor: null,
+      });
+    });
+  }
+
+  /** Stops serving an epoch at once, forgets its key, then deletes its entries in batches. */
+  private async retire(epochId: number): Promise<void> {
+    await this.opts.store.write((tx) => tx.updateOprfEpoch(epochId, { state: OprfEpochState.Retired }));
+    this.loaded.delete(epochId);
+    this.serving = this.serving.filter((e) => e.id !== epochId);
+    while ((await this.opts.store.write((tx) => tx.dropPrivateEntries(epochId, 5_000))) > 0) {
+      await yieldToEventLoop();
+    }
+  }
+
+  private async refresh(): Promise<void> {
+    const epochs = await this.opts.store.oprfEpochs();
+    this.serving = epochs
+      .filter((e) => e.state === OprfEpochState.Active || e.state === OprfEpochState.Retiring)
+      .sort((a, b) => b.id - a.id);
+    for (const id of this.loaded.keys()) {
+      if (!epochs.some((e) => e.id === id && e.state !== OprfEpochState.Retired)) this.loaded.delete(id);
+    }
+    for (const e of this.serving) {
+      const l = this.loaded.get(e.id);
+      if (l !== undefined) l.row = e;
+    }
+  }
+
+  private async load(epoch: OprfEpoch): Promise<LoadedEpoch> {
+    const have = this.loaded.get(epoch.id);
+    if (have !== undefined) return have;
+    const secretKey = openKey(this.opts.kek, epoch.id, epoch.sealedKey);
+    const server = await createOprfServer(secretKey, { maxBatchSize: this.opts.maxEvaluateBatch });
+    const dummyKey = Buffer.from(
+      hkdfSync('sha256', secretKey, new Uint8Array(0), `${dummyLabel}/${epoch.id}`, 32),
+    );
+    secretKey.fill(0);
+    const l = { row: epoch, server, dummyKey };
+    this.loaded.set(epoch.id, l);
+    return l;
+  }
+
+  /**
+   * The write hook (R9): re-seals the entries of `csis` in every live epoch from the state inside
+   * `tx`, so the private index changes in the same transaction as the mappings. DiscoveryProvider
+   * calls it on every accept, supersede, invalidate, opt-out and contest change.
+   */
+  async onServedChange(tx: StoreTx, csis: readonly string[], now: number): Promise<void> {
+    if (csis.length === 0) return;
+    const epochs = (await tx.oprfEpochs()).filter((e) => e.state !== OprfEpochState.Retired);
+    for (const epoch of epochs) await this.seal(tx, epoch, [...new Set(csis)], now);
+  }
+
+  private async seal(tx: StoreTx, epoch: OprfEpoch, csis: readonly string[], now: number): Promise<void> {
+    const { server } = await this.load(epoch);
+    for (const csi of csis) {
+      const rows = (await tx.liveMappings(csi)).filter(
+        (m) => m.state === MappingState.Active && m.expiresAt > now,
+      );
+      const out = server.evaluate(encoder.encode(csi));
+      if (rows.length === 0) {
+        await tx.deletePrivateEntry(epoch.id, { bucketKey: bucketKeyOf(out), tag: tagOf(out) });
+      } else {
+        // Exactly the verbose answer the plain lookup gives for this CSI.
+        const json = renderVerbose(this.opts.dpId, [resultFor(csi, csi, rows)]);
+        await tx.putPrivateEntry(epoch.id, sealEntry(out, json), now);
+      }
+      out.fill(0);
+    }
+  }
+
+  // ---- serving ---------------------------------------------------------------------------------
+
+  private async servable(epochId: number): Promise<LoadedEpoch> {
+    let epoch = this.serving.find((e) => e.id === epochId);
+    if (epoch === undefined) {
+      // Another node may have rotated: look once more before refusing.
+      await this.refresh();
+      epoch = this.serving.find((e) => e.id === epochId);
+    }
+    if (epoch === undefined) {
+      throw new MimiError('epoch-unknown', `epoch ${epochId} is not served; GET /v1/private/epochs`, {
+        current: this.serving[0]?.id ?? null,
+      });
+    }
+    return this.load(epoch);
+  }
+
+  /**
+   * RFC 9497 §3.3.1 BlindEvaluate under the key of `epochId`. Throws OprfError for an invalid or
+   * identity element (RFC 9497 §2.1), before any multiplication.
+   */
+  async evaluate(epochId: number, elements: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    const { server } = await this.servable(epochId);
+    return server.blindEvaluate(elements);
+  }
+
+  /**
+   * Every entry of one bucket, real ones and deterministic dummies sorted together by tag, so the
+   * same bucket downloads identically until it changes and dummies cannot be told from real
+   * entries (AES-GCM output and the dummy stream are both pseudorandom).
+   */
+  async bucket(epochId: number, bucket: number): Promise<Buffer> {
+    const { row, dummyKey } = await this.servable(epochId);
+    const bits = row.bucketBits;
+    if (!Number.isSafeInteger(bucket) || bucket < 0 || bucket >= 2 ** bits) {
+      throw new MimiError('not-found', `epoch ${epochId} has buckets 0 to ${2 ** bits - 1}`);
+    }
+    const [from, to] = bucketRange(bucket, bits);
+    const real: BucketEntry[] = await this.opts.store.privateBucket(epochId, from, to);
+    const size = Math.max(row.padTo, Math.ceil(real.length / PAD_STEP) * PAD_STEP);
+    const entries = real.concat(dummies(dummyKey, bucket, size - real.length, row.dummyLength));
+    entries.sort((a, b) => Buffer.compare(a.tag, b.tag));
+    const b: Bucket = { epoch: epochId, bits, bucket, entries };
+    return encodeBucket(b);
+  }
+
+  /** The served epochs with their public information, newest first. */
+  epochs(): EpochInfo[] {
+    return this.serving.map((e) => ({
+      id: e.id,
+      state: e.state === OprfEpochState.Active ? 'active' : 'retiring',
+      publicKey: toB64u(e.publicKey),
+      bucketBits: e.bucketBits,
+      bucketCount: 2 ** e.bucketBits,
+      minBucket: e.minBucket,
+      activatedAt: e.activatedAt,
+      retireAt: e.retireAt,
+    }));
+  }
+
+  /** The epoch new evaluations use. */
+  current(): number {
+    const active = this.serving.find((e) => e.state === OprfEpochState.Active);
+    if (active === undefined) throw new MimiError('internal', 'no active OPRF epoch');
+    return active.id;
+  }
+
+  /** R11, R22: what /.well-known/mimi-discovery publishes about this path. */
+  metadata() {
+    return {
+      suite: PrivateSuite.Suite,
+      mode: PrivateSuite.Mode,
+      kAnonymity: this.opts.kAnonymity,
+      maxEvaluateBatch: this.opts.maxEvaluateBatch,
+      rotationSeconds: this.opts.rotationSeconds,
+      overlapSeconds: this.opts.overlapSeconds,
+      epochs: this.epochs().map((e) => ({
+        id: e.id,
+        state: e.state,
+        bucketCount: e.bucketCount,
+        minBucket: e.minBucket,
+      })),
+    };
+  }
+
+  /** The bucket a given OPRF output falls in under a served epoch (tests and tools). */
+  bucketOfOutput(epochId: number, bucketKey: number): number {
+    const e = this.serving.find((x) => x.id === epochId);
+    if (e === undefined) throw new MimiError('epoch-unknown', `epoch ${epochId} is not served`);
+    return bucketOf(bucketKey, e.bucketBits);
+  }
+}
+
+/**
+ * Deterministic dummy entries for one bucket: one AES-256-CTR stream per (epoch key, bucket), cut
+ * into entries, so dummy i is the same however many dummies the bucket needs.
+ */
+function dummies(key: Buffer, bucket: number, count: number, length: number): BucketEntry[] {
+  if (count <= 0) return [];
+  const size = PRIVATE_TAG_LENGTH + length;
+  const iv = Buffer.alloc(16);
+  iv.writeUInt32BE(bucket, 0);
+  const c = createCipheriv('aes-256-ctr', key, iv);
+  const stream = Buffer.concat([c.update(Buffer.alloc(size * count)), c.final()]);
+  const out: BucketEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = i * size;
+    out.push({
+      tag: stream.subarray(at, at + PRIVATE_TAG_LENGTH),
+      payload: stream.subarray(at + PRIVATE_TAG_LENGTH, at + size),
+    });
+  }
+  return out;
+}
+
+/** AES-256-GCM under the KEK, bound to the epoch id: nonce(12) || ciphertext || tag(16). */
+export function sealKey(kek: Uint8Array, epochId: number, secretKey: Uint8Array): Uint8Array {
+  const nonce = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', kek, nonce);
+  c.setAAD(Buffer.from(`${keyLabel}/${epochId}`));
+  return new Uint8Array(Buffer.concat([nonce, c.update(secretKey), c.final(), c.getAuthTag()]));
+}
+
+export function openKey(kek: Uint8Array, epochId: number, sealed: Uint8Array): Uint8Array {
+  const s = Buffer.from(sealed);
+  try {
+    const d = createDecipheriv('aes-256-gcm', kek, s.subarray(0, 12));
+    d.setAAD(Buffer.from(`${keyLabel}/${epochId}`));
+    d.setAuthTag(s.subarray(s.length - 16));
+    return new Uint8Array(Buffer.concat([d.update(s.subarray(12, s.length - 16)), d.final()]));
+  } catch {
+    throw new MimiError('config-invalid', `OPRF key of epoch ${epochId} does not open under this KEK`);
+  }
+}

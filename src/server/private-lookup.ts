@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { PrivateIndex } from '../dp/private-index.js';
+import { MimiError } from '../protocol/errors.js';
+import type { Store } from '../store/store.js';
+import type { LoadedConfig } from './config.js';
+import { type Budget, MemoryRateLimiter, type RateLimiter } from './rate-limit.js';
+
+/** Settings of the private lookup path, defaults filled in; published in the metadata (R11, R22). */
+export interface PrivateLookupSettings {
+  kekFile: string;
+  kAnonymity: number;
+  rotationSeconds: number;
+  overlapSeconds: number;
+  buildBatch: number;
+  maxEvaluateBatch: number;
+  budgets: { msp: Budget; anonymous: Budget };
+  bucketRequestsPerMinute: number;
+}
+
+export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettings | undefined {
+  const { config } = loaded;
+  const p = config.privateLookup ?? {};
+  if (p.enabled === false) return undefined;
+  return {
+    // Next to the DP key, deployed and protected the same way.
+    kekFile:
+      p.kekFile === undefined
+        ? join(dirname(loaded.path(config.dp.keyFile)), 'oprf.kek')
+        : loaded.path(p.kekFile),
+    kAnonymity: p.kAnonymity ?? 16,
+    rotationSeconds: p.rotationSeconds ?? 7 * 86_400,
+    overlapSeconds: p.overlapSeconds ?? 3600,
+    buildBatch: p.buildBatch ?? 500,
+    maxEvaluateBatch: p.maxEvaluateBatch ?? 1000,
+    budgets: {
+      msp: p.mspEvaluations ?? { points: 100_000, perSeconds: 86_400 },
+      anonymous: p.anonymousEvaluations ?? { points: 500, perSeconds: 86_400 },
+    },
+    bucketRequestsPerMinute: p.bucketRequestsPerMinute ?? 20_000,
+  };
+}
+
+/**
+ * R22: an evaluation budget charges a whole batch or nothing. (A plain consume would burn what
+ * is left of a budget on a batch it then refuses.)
+ */
+export class EvaluationBudget {
+  private readonly limiter: RateLimiterMemory;
+  readonly budget: Budget;
+
+  constructor(budget: Budget) {
+    this.budget = budget;
+    this.limiter = new RateLimiterMemory({ points: budget.points, duration: budget.perSeconds });
+  }
+
+  async charge(key: string, cost: number): Promise<void> {
+    try {
+      await this.limiter.consume(key, cost);
+    } catch (res) {
+      if (!(res instanceof RateLimiterRes)) throw res;
+      await this.limiter.reward(key, cost);
+      throw new MimiError('rate-limited', 'evaluation budget exhausted for this credential', {
+        retryAfter: Math.ceil(res.msBeforeNext / 1000),
+        remaining: Math.max(0, this.budget.points - (res.consumedPoints - cost)),
+      });
+    }
+  }
+
+  /** Gives back a charge for work that was refused before it was done. */
+  async refund(key: string, cost: number): Promise<void> {
+    await this.limiter.reward(key, cost);
+  }
+}
+
+export interface PrivateLookup {
+  index: PrivateIndex;
+  settings: PrivateLookupSettings;
+  evaluations: { msp: EvaluationBudget; anonymous: EvaluationBudget };
+  buckets: RateLimiter;
+}
+
+function readOrCreateKek(path: string): Uint8Array {
+  try {
+    if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600 });
+    const kek = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
+    if (kek.length !== 32) throw new Error('it must hold 32 bytes, base64url');
+    return kek;
+  } catch (err) {
+    throw new MimiError('config-invalid', `privateLookup.kekFile: ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Builds the private lookup path and opens its index (building the first epoch if needed). */
+export async function createPrivateLookup(
+  loaded: LoadedConfig,
+  store: Store,
+  now: () => number,
+): Promise<PrivateLookup | undefined> {
+  const settings = privateLookupSettings(loaded);
+  if (settings === undefined) return undefined;
+  const index = new PrivateIndex({
+    store,
+    dpId: loaded.config.dp.id,
+    kek: readOrCreateKek(settings.kekFile),
+    kAnonymity: settings.kAnonymity,
+    rotationSeconds: settings.rotationSeconds,
+    overlapSeconds: settings.overlapSeconds,
+    buildBatch: settings.buildBatch,
+    maxEvaluateBatch: settings.maxEvaluateBatch,
+    now,
+  });
+  await index.open();
+  return {
+    index,
+    settings,
+    evaluations: {
+      msp: new EvaluationBudget(settings.budgets.msp),
+      anonymous: new EvaluationBudget(settings.budgets.anonymous),
+    },
+    buckets: new MemoryRateLimiter({ points: settings.bucketRequestsPerMinute, perSeconds: 60 }),
+  };
+}

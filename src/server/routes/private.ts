@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isOprfError } from '../../crypto/oprf-errors.js';
+import { ELEMENT_LENGTH } from '../../crypto/oprf-suite.js';
+import { toB64u } from '../../protocol/encoding.js';
+import { MimiError } from '../../protocol/errors.js';
+import { BucketMediaType, EvaluateRequest, PrivateSuite } from '../../protocol/private.js';
+import type { Context } from '../context.js';
+import { bodyOf } from '../http.js';
+import type { EvaluationBudget, PrivateLookup } from '../private-lookup.js';
+
+/**
+ * The private lookup path (R9: the target CSI is hidden from the DP; R22, R28: no enumeration).
+ *
+ * - GET  /v1/private/epochs                  served OPRF epochs and their public information
+ * - POST /v1/private/evaluate                RFC 9497 §3.3.1 BlindEvaluate over a bounded batch,
+ *                                            charged per element to the caller's credential
+ * - GET  /v1/private/buckets/:epoch/:bucket  every entry of one bucket; cacheable, no credential
+ *
+ * None of these requests carries a CSI or an OPRF output, so nothing logged or stored about them
+ * can reveal one: the DP sees blinded elements and bucket ids only.
+ */
+export function privateRoutes(app: FastifyInstance, ctx: Context): void {
+  const p = ctx.privateLookup;
+  if (p === undefined) return;
+
+  app.get('/v1/private/epochs', async (req, reply) => {
+    await p.buckets.consume(`epochs:${req.ip}`);
+    reply.header('cache-control', 'public, max-age=10');
+    return {
+      v: 1,
+      suite: PrivateSuite.Suite,
+      mode: PrivateSuite.Mode,
+      current: p.index.current(),
+      kAnonymity: p.index.kAnonymity,
+      maxEvaluateBatch: p.index.maxEvaluateBatch,
+      epochs: p.index.epochs(),
+    };
+  });
+
+  // Room for a full batch of base64url elements, whatever the node-wide body limit.
+  const bodyLimit = Math.max(ctx.limits.maxBodyBytes, 1024 + 48 * p.settings.maxEvaluateBatch);
+  app.post('/v1/private/evaluate', { bodyLimit }, async (req, reply) => {
+    const { budget, key } = credentialOf(req, ctx, p);
+    const request = bodyOf(req, EvaluateRequest, 'evaluate request');
+    const n = request.elements.length;
+    // R22: batch sizes are bounded.
+    if (n > p.settings.maxEvaluateBatch) {
+      throw new MimiError(
+        'oprf-batch-too-large',
+        `at most ${p.settings.maxEvaluateBatch} elements per evaluation`,
+        { limit: p.settings.maxEvaluateBatch },
+      );
+    }
+    const elements = request.elements.map(decodeElement);
+    // R22: evaluation is the only way to learn anything, so every element is charged.
+    await budget.charge(key, n);
+    let evaluated: Uint8Array[];
+    try {
+      evaluated = await p.index.evaluate(request.epoch, elements);
+    } catch (err) {
+      await budget.refund(key, n);
+      if (isOprfError(err)) {
+        // RFC 9497 §2.1, §3.3: invalid and identity elements are refused with their own code.
+        throw new MimiError(
+          err.code,
+          err.message,
+          err.index === undefined ? undefined : { index: err.index },
+        );
+      }
+      throw err;
+    }
+    reply.header('cache-control', 'no-store');
+    return { v: 1, epoch: request.epoch, evaluated: evaluated.map(toB64u) };
+  });
+
+  app.get<{ Params: { epoch: string; bucket: string } }>(
+    '/v1/private/buckets/:epoch/:bucket',
+    async (req, reply) => {
+      await p.buckets.consume(`bucket:${req.ip}`);
+      const epoch = decimal(req.params.epoch);
+      const bucket = decimal(req.params.bucket);
+      if (epoch === undefined || bucket === undefined || epoch < 1) {
+        throw new MimiError('not-found', 'no such bucket');
+      }
+      const body = await p.index.bucket(epoch, bucket);
+      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+      reply.header('cache-control', 'public, max-age=30').header('etag', etag);
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+      return reply.code(200).type(BucketMediaType).send(body);
+    },
+  );
+}
+
+/** An MSP session token (its own budget), or else the anonymous tier keyed by client address. */
+function credentialOf(
+  req: FastifyRequest,
+  ctx: Context,
+  p: PrivateLookup,
+): { budget: EvaluationBudget; key: string } {
+  const header = req.headers.authorization;
+  if (header === undefined) return { budget: p.evaluations.anonymous, key: `addr:${req.ip}` };
+  if (!header.startsWith('Bearer ')) throw new MimiError('unauthenticated', 'use a Bearer session token');
+  const caller = ctx.sessions.check(header.slice(7), ctx.now());
+  if (caller.role !== 'msp') throw new MimiError('forbidden', 'the credentialed tier is for MSPs');
+  return { budget: p.evaluations.msp, key: `msp:${caller.participant}` };
+}
+
+function decodeElement(text: string, index: number): Uint8Array {
+  const bytes = Buffer.from(text, 'base64url');
+  if (bytes.length !== ELEMENT_LENGTH || bytes.toString('base64url') !== text) {
+    throw new MimiError(
+      'oprf-invalid-element',
+      `element ${index} is not ${ELEMENT_LENGTH} bytes of base64url`,
+      {
+        index,
+      },
+    );
+  }
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function decimal(text: string): number | undefined {
+  return /^(0|[1-9][0-9]{0,9})$/.test(text) ? Number(text) : undefined;
+}

@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, runJson, spawnCli, waitForHealth } from '../cli/run-cli.js';
+import { freePort } from '../support/devnet.js';
+
+/** `lookup --private` (R9): the same verified answer as the plain lookup; the DP saw bucket ids only. */
+describe('mimi-discovery lookup --private', () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'mimi-cli-private-')), 'net');
+  let devnet: ReturnType<typeof spawnCli>;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    devnet = spawnCli(['devnet', '--dir', dir, '--port', String(port), '--log-level', 'warn']);
+    await waitForHealth(`http://127.0.0.1:${port}`);
+    const pub = await runCli([
+      'holder',
+      'publish',
+      '--devnet',
+      dir,
+      '--csi',
+      '+1 415 555 0101',
+      '--msp',
+      'msp1',
+      '--user',
+      'bob',
+    ]);
+    expect(pub.code).toBe(0);
+  });
+  afterAll(async () => {
+    if (devnet.child.exitCode === null) devnet.child.kill('SIGKILL');
+    rmSync(join(dir, '..'), { recursive: true, force: true });
+  });
+
+  it('answers as the plain lookup does and says what the DP saw', async () => {
+    const args = ['lookup', '--devnet', dir, '--as', 'msp3', '+1 415 555 0101', '+1 415 555 0199'];
+    const plain = await runJson<{ results: unknown[] }>(args);
+    const priv = await runJson<{ results: unknown[]; private: { evaluated: number; bucketIds: string[] } }>([
+      ...args,
+      '--private',
+    ]);
+    expect(priv.code).toBe(0);
+    expect(priv.doc.results).toEqual(plain.doc.results);
+    expect(priv.doc.private.evaluated).toBe(2);
+    const text = await runCli([...args, '--private']);
+    expect(text.stdout).toContain('tel:+14155550101  one');
+    expect(text.stdout).toMatch(/the DP saw buckets \d+\/\d+/);
+    const bad = await runCli([...args, '--private', '--compact']);
+    expect(bad.code).not.toBe(0);
+  });
+});

@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryOprfCache, PrivateLookupClient } from '../../src/client/private-lookup.js';
+import { createSodiumOprfClient, type OprfClientEngine } from '../../src/crypto/oprf-client-sodium.js';
+import { type RunningDevnet, startDevnet } from '../support/devnet.js';
+
+/**
+ * R9, R14, R15: a private lookup returns exactly the verified mappings the plain (MSP-proxied)
+ * lookup returns for the same CSI: none, opt-out, one and several, over real HTTP.
+ */
+describe('private lookup matches the plain lookup', () => {
+  let net: RunningDevnet;
+  let sodium: OprfClientEngine;
+  const bob = 'tel:+14155550101';
+  const carol = 'mailto:carol@example.org';
+  const dave = 'tel:+14155550102';
+  const nobody = 'tel:+14155550150';
+
+  function client(opts: { oprf?: OprfClientEngine; cache?: MemoryOprfCache } = {}) {
+    return new PrivateLookupClient({
+      dp: { baseUrl: net.url, id: 'dp1' },
+      registry: () => net.registry,
+      now: net.clock.now,
+      ...opts,
+    });
+  }
+
+  beforeAll(async () => {
+    net = await startDevnet();
+    sodium = await createSodiumOprfClient();
+    const msp1 = net.msp('msp1');
+    const msp2 = net.msp('msp2');
+    // Bob: two MSPs (several).
+    const hb = net.holder();
+    const ab = await net.prove(hb, bob);
+    await msp1.submit(
+      await msp1.confirm(
+        hb.signMapping({ csi: bob, msp: 'msp1', ssi: 'mimi://chat.example/u/bob', attestation: ab }),
+      ),
+    );
+    await msp2.submit(
+      await msp2.confirm(
+        hb.signMapping({
+          csi: bob,
+          msp: 'msp2',
+          ssi: 'mimi://talk.example/u/bob',
+          tag: 'business',
+          priority: 3,
+          attestation: ab,
+        }),
+      ),
+    );
+    // Carol: opted out.
+    const hc = net.holder();
+    await hc.optOut(await net.prove(hc, carol));
+    // Dave: one.
+    const hd = net.holder();
+    const ad = await net.prove(hd, dave);
+    await msp2.submit(
+      await msp2.confirm(
+        hd.signMapping({ csi: dave, msp: 'msp2', ssi: 'mimi://talk.example/u/dave', attestation: ad }),
+      ),
+    );
+  });
+  afterAll(async () => {
+    await net.close();
+  });
+
+  it('R9, R14: none, opt-out, one and several, equal to the plain lookup (noble client)', async () => {
+    const asked = [bob, carol, dave, nobody];
+    const plain = await net.msp('msp3').lookup(asked);
+    const priv = await client().lookup(asked);
+    expect(priv.map((r) => r.status)).toEqual(['several', 'opt-out', 'one', 'none']);
+    expect(priv).toEqual(plain);
+  });
+
+  it('the libsodium client engine gives the same answer', async () => {
+    const asked = ['+1 415 555 0101', 'Carol@example.org'];
+    expect(await client({ oprf: sodium }).lookup(asked)).toEqual(await net.msp('msp3').lookup(asked));
+  });
+
+  it('R22: a contact sync that repeats CSIs spends evaluations on new CSIs only', async () => {
+    const cache = new MemoryOprfCache();
+    const c = client({ oprf: sodium, cache });
+    await c.lookup([bob, carol]);
+    expect(c.lastStats).toMatchObject({ evaluated: 2, cached: 0 });
+    await c.lookup([bob, carol, dave]);
+    expect(c.lastStats).toMatchObject({ evaluated: 1, cached: 2 });
+    await c.lookup([dave, bob, bob]);
+    expect(c.lastStats).toMatchObject({ evaluated: 0, cached: 2 });
+  });
+
+  it('R9: the index follows invalidation and replacement in the same transaction', async () => {
+    const csi = 'tel:+14155550103';
+    const h = net.holder();
+    const att = await net.prove(h, csi);
+    const msp1 = net.msp('msp1');
+    const first = await msp1.submit(
+      await msp1.confirm(
+        h.signMapping({ csi, msp: 'msp1', ssi: 'mimi://chat.example/u/erin', attestation: att }),
+      ),
+    );
+    const c = client({ oprf: sodium });
+    expect((await c.lookup([csi]))[0]?.mappings.map((m) => m.id)).toEqual([first.id]);
+    const second = await msp1.submit(
+      await msp1.confirm(
+        h.signMapping({
+          csi,
+          msp: 'msp1',
+          ssi: 'mimi://chat.example/u/erin2',
+          attestation: att,
+          supersedes: first.id,
+        }),
+      ),
+    );
+    expect((await c.lookup([csi]))[0]?.mappings.map((m) => m.id)).toEqual([second.id]);
+    await h.invalidate(csi, null);
+    const [after] = await c.lookup([csi]);
+    expect(after?.status).toBe('none');
+    expect(await c.lookup([csi])).toEqual(await net.msp('msp3').lookup([csi]));
+  });
+
+  it('R11, R22: the metadata publishes k, bucket counts and budgets', async () => {
+    const meta = (await (await fetch(`${net.url}/.well-known/mimi-discovery`)).json()) as {
+      modes: string[];
+      privateLookup: {
+        kAnonymity: number;
+        epochs: { bucketCount: number }[];
+        budgets: { msp: unknown; anonymous: unknown };
+      };
+    };
+    expect(meta.modes).toContain('private');
+    expect(meta.privateLookup.kAnonymity).toBeGreaterThan(0);
+    expect(meta.privateLookup.epochs[0]?.bucketCount).toBeGreaterThanOrEqual(1);
+    expect(meta.privateLookup.budgets.msp).toBeDefined();
+    expect(meta.privateLookup.budgets.anonymous).toBeDefined();
+  });
+});
