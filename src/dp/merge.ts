@@ -1,5 +1,5 @@
 import { byPreference } from '../protocol/preference.js';
-import { levelRank, LookupStatus, type PossessionLevel } from '../protocol/records.js';
+import { LookupStatus, levelRank, type PossessionLevel } from '../protocol/records.js';
 
 /** A served mapping, from the local store or a verified peer answer, with the DPs that returned it. */
 export interface ServedMapping {
@@ -22,7 +22,9 @@ export interface ServedMapping {
  * one holder per CSI; DPs that share a holder key serve the same holder; among different holders
  * the stricter possession proof wins, then the older (earliest accepted) holder.
  */
-export function mergeServed(sources: readonly { dp: string; rows: readonly ServedMapping[] }[]): ServedMapping[] {
+export function mergeServed(
+  sources: readonly { dp: string; rows: readonly ServedMapping[] }[],
+): ServedMapping[] {
   const byId = new Map<string, ServedMapping>();
   const claims: { keys: Set<string>; ids: Set<string> }[] = [];
   for (const source of sources) {
@@ -63,7 +65,10 @@ export function statusOf<T extends Omit<ServedMapping, 'dps'>>(
 ): { status: LookupStatus; rows: T[] } {
   const optOut = rows.find((r) => r.optOut);
   if (optOut !== undefined) return { status: LookupStatus.OptOut, rows: [optOut] };
-  const served = rows.filter((r) => filter === undefined || (r.msp !== null && filter.has(r.msp))).sort(byPreference);
-  const status = served.length === 0 ? LookupStatus.None : served.length === 1 ? LookupStatus.One : LookupStatus.Several;
+  const served = rows
+    .filter((r) => filter === undefined || (r.msp !== null && filter.has(r.msp)))
+    .sort(byPreference);
+  const status =
+    served.length === 0 ? LookupStatus.None : served.length === 1 ? LookupStatus.One : LookupStatus.Several;
   return { status, rows: served };
 }

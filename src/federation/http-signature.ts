@@ -1,7 +1,7 @@
-import { createHash, sign as edSign, verify as edVerify, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, sign as edSign, verify as edVerify, type KeyObject, randomBytes } from 'node:crypto';
 import { httpbis } from 'http-message-signatures';
-import { MimiError } from '../protocol/errors.js';
 import { importPublicKey } from '../crypto/keys.js';
+import { MimiError } from '../protocol/errors.js';
 import type { Registry } from '../registry/document.js';
 
 /**
@@ -33,7 +33,10 @@ export async function signPeerRequest(
   const message = {
     method: req.method,
     url: req.url,
-    headers: { 'content-type': 'application/json', 'content-digest': contentDigest(req.body) } as Record<string, string>,
+    headers: { 'content-type': 'application/json', 'content-digest': contentDigest(req.body) } as Record<
+      string,
+      string
+    >,
   };
   const signed = await httpbis.signMessage(
     {
@@ -49,7 +52,12 @@ export async function signPeerRequest(
     },
     message,
   );
-  return { method: req.method, url: req.url, headers: signed.headers as Record<string, string>, body: req.body };
+  return {
+    method: req.method,
+    url: req.url,
+    headers: signed.headers as Record<string, string>,
+    body: req.body,
+  };
 }
 
 export interface ReceivedRequest {
@@ -71,7 +79,10 @@ export async function verifyPeerRequest(
 ): Promise<{ dp: string; nonce: string }> {
   const digest = req.headers['content-digest'];
   if (typeof digest !== 'string' || digest !== contentDigest(req.rawBody)) {
-    throw new MimiError('unauthenticated', 'peer request: Content-Digest is missing or does not match the body');
+    throw new MimiError(
+      'unauthenticated',
+      'peer request: Content-Digest is missing or does not match the body',
+    );
   }
   let keyid: string | undefined;
   let nonce: string | undefined;

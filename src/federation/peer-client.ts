@@ -29,7 +29,11 @@ async function readCapped(res: Response, limit: number): Promise<string> {
   const declared = Number(res.headers.get('content-length') ?? '0');
   if (declared > limit) {
     await res.body?.cancel();
-    throw new PeerCallError(PeerStatus.Error, 'body-too-large', `answer of ${declared} bytes is over the ${limit}-byte limit`);
+    throw new PeerCallError(
+      PeerStatus.Error,
+      'body-too-large',
+      `answer of ${declared} bytes is over the ${limit}-byte limit`,
+    );
   }
   if (res.body === null) return '';
   const reader = res.body.getReader();
@@ -83,7 +87,11 @@ export async function callPeer<S extends TSchema>(
     if (err instanceof PeerCallError) throw err;
     const e = err as Error;
     if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-      throw new PeerCallError(PeerStatus.Timeout, 'timeout', `answer not complete within ${opts.timeoutMs} ms`);
+      throw new PeerCallError(
+        PeerStatus.Timeout,
+        'timeout',
+        `answer not complete within ${opts.timeoutMs} ms`,
+      );
     }
     throw new PeerCallError(PeerStatus.Error, 'unreachable', e.message);
   }
@@ -91,7 +99,11 @@ export async function callPeer<S extends TSchema>(
   try {
     json = JSON.parse(text);
   } catch {
-    throw new PeerCallError(PeerStatus.Error, 'malformed-json', `HTTP ${res.status} with a body that is not JSON`);
+    throw new PeerCallError(
+      PeerStatus.Error,
+      'malformed-json',
+      `HTTP ${res.status} with a body that is not JSON`,
+    );
   }
   if (!res.ok) {
     const problem = fromProblem(json, res.status);

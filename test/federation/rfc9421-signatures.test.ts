@@ -49,7 +49,12 @@ describe('DP-to-DP request signatures', () => {
     changes: { rawBody?: string; url?: string; headers?: Record<string, string> } = {},
   ) =>
     verifyPeerRequest(
-      { method: s.method, url: changes.url ?? s.url, headers: { ...s.headers, ...changes.headers }, rawBody: changes.rawBody ?? s.body },
+      {
+        method: s.method,
+        url: changes.url ?? s.url,
+        headers: { ...s.headers, ...changes.headers },
+        rawBody: changes.rawBody ?? s.body,
+      },
       fed.registry,
       now(),
     );
@@ -62,24 +67,36 @@ describe('DP-to-DP request signatures', () => {
 
   it('refuses a tampered body, another URL, an unknown or impersonated DP, and an old signature', async () => {
     const s = await sign();
-    await expect(receive(s, { rawBody: body.replace('0101', '0102') })).rejects.toMatchObject({ code: 'unauthenticated' });
+    await expect(receive(s, { rawBody: body.replace('0101', '0102') })).rejects.toMatchObject({
+      code: 'unauthenticated',
+    });
     await expect(receive(s, { url: 'https://dp2.example/v1/federation/events' })).rejects.toMatchObject({
       code: 'unauthenticated',
     });
     await expect(receive(await sign({ id: 'dp9' }))).rejects.toMatchObject({ code: 'unauthenticated' });
-    await expect(receive(await sign({ key: generateKeyPair() }))).rejects.toMatchObject({ code: 'unauthenticated' });
-    await expect(receive(await sign({ created: new Date(now().getTime() - 600_000) }))).rejects.toMatchObject({
+    await expect(receive(await sign({ key: generateKeyPair() }))).rejects.toMatchObject({
       code: 'unauthenticated',
     });
+    await expect(receive(await sign({ created: new Date(now().getTime() - 600_000) }))).rejects.toMatchObject(
+      {
+        code: 'unauthenticated',
+      },
+    );
   });
 
   it('refuses an unsigned request and a truncated signature', async () => {
     const s = await sign();
-    const bare = Object.fromEntries(Object.entries(s.headers).filter(([k]) => !k.toLowerCase().startsWith('signature')));
-    await expect(verifyPeerRequest({ method: 'POST', url, headers: bare, rawBody: body }, fed.registry, now())).rejects.toMatchObject({
+    const bare = Object.fromEntries(
+      Object.entries(s.headers).filter(([k]) => !k.toLowerCase().startsWith('signature')),
+    );
+    await expect(
+      verifyPeerRequest({ method: 'POST', url, headers: bare, rawBody: body }, fed.registry, now()),
+    ).rejects.toMatchObject({
       code: 'unauthenticated',
     });
     const [name, value] = Object.entries(s.headers).find(([k]) => k.toLowerCase() === 'signature')!;
-    await expect(receive(s, { headers: { [name]: `${value.slice(0, 40)}:` } })).rejects.toMatchObject({ code: 'unauthenticated' });
+    await expect(receive(s, { headers: { [name]: `${value.slice(0, 40)}:` } })).rejects.toMatchObject({
+      code: 'unauthenticated',
+    });
   });
 });
