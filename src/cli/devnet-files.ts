@@ -1,20 +1,32 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromJwk, keyPairToJwk } from '../crypto/keys.js';
-import { type RegistryDocument, signRegistry } from '../registry/document.js';
+import { type RegistryDocument, signRegistry, type UnsignedRegistry } from '../registry/document.js';
 import type { NodeConfig } from '../server/config.js';
 
 /**
- * A complete local setup in one folder: registry and its key, one DP with a verifier role, three
- * MSPs (two for Bob, one for Alice), a CSIP, and a dev config whose codes go to a local outbox.
+ * A complete local setup in one folder: a registry and its key; N DPs (dp1 also runs the
+ * verifier), each with its own SQLite file and config; three MSPs spread over the DPs (two for
+ * Bob, one for Alice); a CSIP; dev configs whose codes go to a local outbox.
  */
+export interface DevnetDp {
+  id: string;
+  endpoint: string;
+  configFile: string;
+}
+
 export interface DevnetLayout {
   dir: string;
+  /** dp1's endpoint and config: the DP that runs the verifier. */
   endpoint: string;
-  registryKey: string;
   configFile: string;
+  dps: DevnetDp[];
+  registryKey: string;
+  /** The registry signing key: devnets let tests and demos re-sign a changed registry. */
+  registryKeyFile: string;
   outboxFile: string;
-  msps: { id: string; domain: string; keyFile: string }[];
+  /** Each MSP with the DP it submits to and asks. */
+  msps: { id: string; domain: string; keyFile: string; dp: string }[];
   csip: { id: string; keyFile: string };
 }
 
@@ -35,105 +47,162 @@ export function readJwkFile(file: string): KeyPair {
   return keyPairFromJwk(JSON.parse(readFileSync(file, 'utf8')), file);
 }
 
-export function writeDevnet(dir: string, opts: { port: number; host?: string }): DevnetLayout {
+export interface DevnetOptions {
+  /** dp1's port; dp2 listens on port + 1, and so on. */
+  port: number;
+  host?: string;
+  /** How many DPs (default 1). */
+  dps?: number;
+  /** Webhooks for MSP notices, by MSP id. */
+  webhooks?: Record<string, string>;
+  /** DPs run elsewhere (tests use this for misbehaving peers): listed in the registry only. */
+  extraDps?: { id: string; endpoint: string; publicKey: string }[];
+}
+
+export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
   const host = opts.host ?? '127.0.0.1';
+  const count = opts.dps ?? 1;
   mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
   const registryKey = writeKey(dir, 'registry');
-  const dpKey = writeKey(dir, 'dp1');
+  const dpKeys = Array.from({ length: count }, (_, i) => writeKey(dir, `dp${i + 1}`));
   const verifierKey = writeKey(dir, 'verifier1');
   const csipKey = writeKey(dir, 'csip1');
-  const mspKeys = devnetMsps.map((m) => ({ ...m, ...writeKey(dir, m.id) }));
-  const endpoint = `http://${host}:${opts.port}`;
+  const mspKeys = devnetMsps.map((m, i) => ({ ...m, ...writeKey(dir, m.id), dp: `dp${(i % count) + 1}` }));
+  const endpointOf = (i: number) => `http://${host}:${opts.port + i}`;
   const now = Math.floor(Date.now() / 1000);
-  const registry: RegistryDocument = signRegistry(
-    {
-      v: 1,
-      federation: 'devnet',
-      serial: 1,
-      issuedAt: now,
-      expiresAt: now + 365 * 86_400,
-      policy: { federationDefault: false, maxMappingLifetime: 365 * 86_400 },
-      dps: [
-        {
-          id: 'dp1',
-          endpoint,
-          keys: [dpKey.pair.publicKey],
-          region: 'us',
-          operator: 'Example Discovery Co',
-          throughputClass: 'standard',
-        },
-      ],
-      msps: mspKeys.map((m, bit) => ({
-        id: m.id,
-        domain: m.domain,
-        keys: [m.pair.publicKey],
-        bit,
-        operator: m.operator,
+  const unsigned: UnsignedRegistry = {
+    v: 1,
+    federation: 'devnet',
+    serial: 1,
+    issuedAt: now,
+    expiresAt: now + 365 * 86_400,
+    policy: { federationDefault: count > 1, maxMappingLifetime: 365 * 86_400 },
+    dps: [
+      ...dpKeys.map((k, i) => ({
+        id: `dp${i + 1}`,
+        endpoint: endpointOf(i),
+        keys: [k.pair.publicKey],
+        region: 'us',
+        operator: `Example Discovery ${i + 1}`,
+        throughputClass: 'standard' as const,
       })),
-      verifiers: [
-        {
-          id: 'verifier1',
-          keys: [verifierKey.pair.publicKey],
-          methods: ['sms-otp', 'email-otp'],
-          operator: 'Example Verify Ltd',
-          endpoint,
-        },
-      ],
-      csips: [{ id: 'csip1', keys: [csipKey.pair.publicKey], operator: 'Example Telco', scope: ['tel:+1'] }],
-    },
-    registryKey.pair.privateKey,
-  );
-  writeFileSync(join(dir, 'registry.json'), `${JSON.stringify(registry, null, 2)}\n`);
-  const config: NodeConfig = {
-    dev: true,
-    dp: { id: 'dp1', keyFile: 'keys/dp1.jwk' },
-    registry: { location: 'registry.json', pinnedKey: registryKey.pair.publicKey },
-    store: { backend: 'sqlite', path: 'dp1.db' },
-    listen: { host, port: opts.port },
-    verifier: {
-      id: 'verifier1',
-      keyFile: 'keys/verifier1.jwk',
-      secretFile: 'keys/verifier1.secret',
-      sms: 'dev-outbox',
-      email: 'dev-outbox',
-      devOutboxFile: 'outbox.jsonl',
-    },
+      ...(opts.extraDps ?? []).map((d) => ({
+        id: d.id,
+        endpoint: d.endpoint,
+        keys: [d.publicKey],
+        region: 'us',
+        operator: `Other ${d.id}`,
+        throughputClass: 'standard' as const,
+      })),
+    ],
+    msps: mspKeys.map((m, bit) => ({
+      id: m.id,
+      domain: m.domain,
+      keys: [m.pair.publicKey],
+      bit,
+      operator: m.operator,
+      ...(opts.webhooks?.[m.id] === undefined ? {} : { webhook: opts.webhooks[m.id] }),
+    })),
+    verifiers: [
+      {
+        id: 'verifier1',
+        keys: [verifierKey.pair.publicKey],
+        methods: ['sms-otp', 'email-otp'],
+        operator: 'Example Verify Ltd',
+        endpoint: endpointOf(0),
+      },
+    ],
+    csips: [{ id: 'csip1', keys: [csipKey.pair.publicKey], operator: 'Example Telco', scope: ['tel:+1'] }],
   };
-  const configFile = join(dir, 'dp1.config.json');
-  writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+  const registry: RegistryDocument = signRegistry(unsigned, registryKey.pair.privateKey);
+  writeFileSync(join(dir, 'registry.json'), `${JSON.stringify(registry, null, 2)}\n`);
+  const dps: DevnetDp[] = dpKeys.map((_, i) => {
+    const id = `dp${i + 1}`;
+    const config: NodeConfig = {
+      dev: true,
+      dp: { id, keyFile: `keys/${id}.jwk` },
+      registry: { location: 'registry.json', pinnedKey: registryKey.pair.publicKey, refreshSeconds: 10 },
+      store: { backend: 'sqlite', path: `${id}.db` },
+      listen: { host, port: opts.port + i },
+      ...(count > 1
+        ? { federation: { peerTimeoutMs: 1000, outboxIntervalMs: 100, outboxMaxBackoffMs: 2000 } }
+        : {}),
+      ...(i === 0
+        ? {
+            verifier: {
+              id: 'verifier1',
+              keyFile: 'keys/verifier1.jwk',
+              secretFile: 'keys/verifier1.secret',
+              sms: 'dev-outbox' as const,
+              email: 'dev-outbox' as const,
+              devOutboxFile: 'outbox.jsonl',
+            },
+          }
+        : {}),
+    };
+    const configFile = join(dir, `${id}.config.json`);
+    writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+    return { id, endpoint: endpointOf(i), configFile };
+  });
   const layout: DevnetLayout = {
     dir,
-    endpoint,
+    endpoint: dps[0]!.endpoint,
+    configFile: dps[0]!.configFile,
+    dps,
     registryKey: registryKey.pair.publicKey,
-    configFile,
+    registryKeyFile: registryKey.file,
     outboxFile: join(dir, 'outbox.jsonl'),
-    msps: mspKeys.map((m) => ({ id: m.id, domain: m.domain, keyFile: m.file })),
+    msps: mspKeys.map((m) => ({ id: m.id, domain: m.domain, keyFile: m.file, dp: m.dp })),
     csip: { id: 'csip1', keyFile: csipKey.file },
   };
   // Paths in devnet.json are relative to the folder, so it can be moved or reached from anywhere.
-  const rel = (p: string) => relative(dir, p);
-  const stored: DevnetLayout = {
-    ...layout,
-    dir: '.',
-    configFile: rel(configFile),
-    outboxFile: rel(layout.outboxFile),
-    msps: layout.msps.map((m) => ({ ...m, keyFile: rel(m.keyFile) })),
-    csip: { ...layout.csip, keyFile: rel(layout.csip.keyFile) },
-  };
-  writeFileSync(join(dir, 'devnet.json'), `${JSON.stringify(stored, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'devnet.json'),
+    `${JSON.stringify(
+      mapPaths(layout, (p) => relative(dir, p), '.'),
+      null,
+      2,
+    )}\n`,
+  );
   return layout;
+}
+
+function mapPaths(l: DevnetLayout, f: (p: string) => string, dir: string): DevnetLayout {
+  return {
+    ...l,
+    dir,
+    configFile: f(l.configFile),
+    registryKeyFile: f(l.registryKeyFile),
+    outboxFile: f(l.outboxFile),
+    dps: l.dps.map((d) => ({ ...d, configFile: f(d.configFile) })),
+    msps: l.msps.map((m) => ({ ...m, keyFile: f(m.keyFile) })),
+    csip: { ...l.csip, keyFile: f(l.csip.keyFile) },
+  };
 }
 
 /** Reads devnet.json, with every path resolved against the folder. */
 export function readDevnet(dir: string): DevnetLayout {
   const stored = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as DevnetLayout;
-  const abs = (p: string) => resolve(dir, p);
-  return {
+  // Folders made before the federation had one DP and no dps list.
+  const withDps: DevnetLayout = {
     ...stored,
-    dir: resolve(dir),
-    configFile: abs(stored.configFile),
-    outboxFile: abs(stored.outboxFile),
-    msps: stored.msps.map((m) => ({ ...m, keyFile: abs(m.keyFile) })),
-    csip: { ...stored.csip, keyFile: abs(stored.csip.keyFile) },
+    dps: stored.dps ?? [{ id: 'dp1', endpoint: stored.endpoint, configFile: stored.configFile }],
+    registryKeyFile: stored.registryKeyFile ?? join('keys', 'registry.jwk'),
+    msps: stored.msps.map((m) => ({ ...m, dp: m.dp ?? 'dp1' })),
   };
+  return mapPaths(withDps, (p) => resolve(dir, p), resolve(dir));
+}
+
+/** Re-signs the devnet's registry after `change` (a test or demo changing the federation). */
+export function resignDevnetRegistry(
+  layout: DevnetLayout,
+  change: (doc: UnsignedRegistry) => UnsignedRegistry,
+): void {
+  const file = join(layout.dir, 'registry.json');
+  const { sig: _sig, ...unsigned } = JSON.parse(readFileSync(file, 'utf8')) as RegistryDocument;
+  const next = change({ ...unsigned, serial: unsigned.serial + 1 });
+  writeFileSync(
+    file,
+    `${JSON.stringify(signRegistry(next, readJwkFile(layout.registryKeyFile).privateKey), null, 2)}\n`,
+  );
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Static } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { SignPurpose, signObject } from '../crypto/sign.js';
@@ -6,6 +7,7 @@ import {
   type AcceptAnswer,
   AcceptAnswer as AcceptAnswerSchema,
   CompactAnswer,
+  type PeerReports,
   SessionAnswer,
   VerboseAnswer,
 } from '../protocol/answers.js';
@@ -19,6 +21,15 @@ import { mappingId, verifyAttestation, verifyMapping } from '../registry/verify-
 import type { HolderSigned } from './holder.js';
 import { call, type HttpOptions } from './http.js';
 import { decodeCompactAnswer, type VerifiedResult, verifyVerboseAnswer } from './lookup-client.js';
+
+/** R10: the lookup parameters; absent ones take the DP's published defaults (R11). */
+export interface LookupOptions {
+  mspFilter?: string[];
+  federation?: boolean;
+  dpList?: 'preferred' | 'all' | string[];
+}
+
+export type PeerReport = Static<typeof PeerReports>[number];
 
 export interface MspAgentOptions {
   id: string;
@@ -83,7 +94,18 @@ export class MspAgent {
   }
 
   /** Looks CSIs up for our users and verifies every mapping (R9: the DP sees us, not them). */
-  async lookup(csis: readonly string[], opts: { mspFilter?: string[] } = {}): Promise<VerifiedResult[]> {
+  async lookup(csis: readonly string[], opts: LookupOptions = {}): Promise<VerifiedResult[]> {
+    return (await this.lookupWithPeers(csis, opts)).results;
+  }
+
+  /**
+   * The same, also returning how each peer DP answered a federated lookup (R10, R15): `ok`,
+   * `timeout`, `error`, `rate-limited` or `unavailable`.
+   */
+  async lookupWithPeers(
+    csis: readonly string[],
+    opts: LookupOptions = {},
+  ): Promise<{ results: VerifiedResult[]; peers: PeerReport[] }> {
     const body = {
       v: 1,
       csis: csis.map((c) => parseCsi(c).uri),
@@ -93,11 +115,11 @@ export class MspAgent {
     const answer = await this.authed((token) =>
       call(this.opts.dp, 'POST', '/v1/lookup', VerboseAnswer, body, token),
     );
-    return verifyVerboseAnswer(answer, body.csis, this.ctx());
+    return { results: verifyVerboseAnswer(answer, body.csis, this.ctx()), peers: answer.peers ?? [] };
   }
 
   /** Compact lookup: which MSPs each CSI is reachable on, as bits (R15). Not verifiable per mapping. */
-  async lookupCompact(csis: readonly string[], opts: { mspFilter?: string[] } = {}) {
+  async lookupCompact(csis: readonly string[], opts: LookupOptions = {}) {
     const body = {
       v: 1,
       csis: csis.map((c) => parseCsi(c).uri),

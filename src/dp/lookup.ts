@@ -1,10 +1,10 @@
 import { toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
-import { byPreference } from '../protocol/preference.js';
-import { type LookupFormat, LookupStatus } from '../protocol/records.js';
+import type { LookupFormat, LookupStatus } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
-import type { Store, StoredMapping } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import { type ServedMapping, statusOf } from './merge.js';
 
 export interface LookupOptions {
   format: LookupFormat;
@@ -13,27 +13,32 @@ export interface LookupOptions {
   now: number;
 }
 
+/** A served mapping as an answer carries it; `dps` defaults to the answering DP. */
+export type ServedRow = Omit<ServedMapping, 'dps'> & { dps?: string[] };
+
 export interface LookupResult {
   /** The CSI as the caller wrote it, and its canonical form (R8). */
   query: string;
   csi: string;
   status: LookupStatus;
   /** Served mappings in the holder's order of preference (R7); for opt-out, the signed opt-out. */
-  rows: StoredMapping[];
+  rows: ServedRow[];
 }
 
-/** Batch lookup from the local store; answers tell none, opt-out, one and several apart (R14). */
-export async function lookupLocal(
-  store: Store,
-  queries: readonly string[],
-  opts: LookupOptions,
-): Promise<LookupResult[]> {
-  if (queries.length > opts.maxBatch) {
-    throw new MimiError('batch-too-large', `at most ${opts.maxBatch} CSIs per lookup`, {
-      limit: opts.maxBatch,
-    });
+/** How each peer fared in a federated lookup (R15: the answer says which DPs answered). */
+export interface PeerReport {
+  dp: string;
+  status: string;
+  code?: string;
+  ms?: number;
+}
+
+/** R8, R22: bounds the batch and canonicalises every CSI; a bad one fails the request with its index. */
+export function canonicalQueries(queries: readonly string[], maxBatch: number): string[] {
+  if (queries.length > maxBatch) {
+    throw new MimiError('batch-too-large', `at most ${maxBatch} CSIs per lookup`, { limit: maxBatch });
   }
-  const canonical = queries.map((q, index) => {
+  return queries.map((q, index) => {
     try {
       return parseCsi(q).uri;
     } catch (err) {
@@ -42,6 +47,15 @@ export async function lookupLocal(
       throw err;
     }
   });
+}
+
+/** Batch lookup from the local store; answers tell none, opt-out, one and several apart (R14). */
+export async function lookupLocal(
+  store: Store,
+  queries: readonly string[],
+  opts: LookupOptions,
+): Promise<LookupResult[]> {
+  const canonical = canonicalQueries(queries, opts.maxBatch);
   const found = await store.activeMappings([...new Set(canonical)], opts.now);
   const filter = opts.mspFilter === undefined ? undefined : new Set(opts.mspFilter);
   return canonical.map((csi, i) => resultFor(queries[i]!, csi, found.get(csi) ?? [], filter));
@@ -54,35 +68,38 @@ export async function lookupLocal(
 export function resultFor(
   query: string,
   csi: string,
-  rows: readonly StoredMapping[],
+  rows: readonly ServedRow[],
   filter?: ReadonlySet<string>,
 ): LookupResult {
-  const optOut = rows.find((r) => r.optOut);
-  if (optOut !== undefined) return { query, csi, status: LookupStatus.OptOut, rows: [optOut] };
-  const served = rows
-    .filter((r) => filter === undefined || (r.msp !== null && filter.has(r.msp)))
-    .sort(byPreference);
-  const status =
-    served.length === 0 ? LookupStatus.None : served.length === 1 ? LookupStatus.One : LookupStatus.Several;
-  return { query, csi, status, rows: served };
+  return { query, csi, ...statusOf(rows, filter) };
+}
+
+function peersJson(peers: readonly PeerReport[] | undefined): string {
+  return peers === undefined ? '' : `,"peers":${JSON.stringify(peers)}`;
 }
 
 /**
  * R15 verbose: each mapping with everything needed to verify it, and the DPs that returned it.
  * Stored mappings are already canonical JSON, so they are spliced in rather than re-serialised.
  */
-export function renderVerbose(dpId: string, results: readonly LookupResult[]): string {
+export function renderVerbose(
+  dpId: string,
+  results: readonly LookupResult[],
+  peers?: readonly PeerReport[],
+): string {
+  const self = JSON.stringify([dpId]);
   const parts = results.map((r) => {
     const mappings = r.rows.map(
-      (m) => `{"id":"${m.id}","dps":[${JSON.stringify(dpId)}],"mapping":${m.json}}`,
+      (m) =>
+        `{"id":"${m.id}","dps":${m.dps === undefined ? self : JSON.stringify(m.dps)},"mapping":${m.json}}`,
     );
     return `{"query":${JSON.stringify(r.query)},"csi":${JSON.stringify(r.csi)},"status":"${r.status}","mappings":[${mappings.join(',')}]}`;
   });
-  return `{"v":1,"format":"verbose","dp":${JSON.stringify(dpId)},"results":[${parts.join(',')}]}`;
+  return `{"v":1,"format":"verbose","dp":${JSON.stringify(dpId)},"results":[${parts.join(',')}]${peersJson(peers)}}`;
 }
 
 /** R15 compact: per CSI a bit string, one bit per MSP position in the registry (bit 0 = MSB of byte 0). */
-export function compactBits(registry: Registry, rows: readonly StoredMapping[]): string {
+export function compactBits(registry: Registry, rows: readonly Pick<ServedRow, 'msp'>[]): string {
   const bytes = new Uint8Array(Math.ceil(registry.bitLength / 8));
   for (const row of rows) {
     const msp = row.msp === null ? undefined : registry.msp(row.msp);
@@ -92,10 +109,15 @@ export function compactBits(registry: Registry, rows: readonly StoredMapping[]):
   return toB64u(bytes);
 }
 
-export function renderCompact(dpId: string, registry: Registry, results: readonly LookupResult[]): string {
+export function renderCompact(
+  dpId: string,
+  registry: Registry,
+  results: readonly LookupResult[],
+  peers?: readonly PeerReport[],
+): string {
   const parts = results.map(
     (r) =>
       `{"query":${JSON.stringify(r.query)},"csi":${JSON.stringify(r.csi)},"status":"${r.status}","bits":"${compactBits(registry, r.rows)}"}`,
   );
-  return `{"v":1,"format":"compact","dp":${JSON.stringify(dpId)},"registrySerial":${registry.serial},"bitLength":${registry.bitLength},"results":[${parts.join(',')}]}`;
+  return `{"v":1,"format":"compact","dp":${JSON.stringify(dpId)},"registrySerial":${registry.serial},"bitLength":${registry.bitLength},"results":[${parts.join(',')}]${peersJson(peers)}}`;
 }

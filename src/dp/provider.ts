@@ -6,21 +6,25 @@ import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { assertCanonicalCsi } from '../protocol/identifiers.js';
 import {
+  type CsipEvent,
   DefaultTag,
+  FederationEventKind,
   type Invalidation,
   type KeyRotation,
   levelRank,
   type Mapping,
   type MappingSubmission,
+  NoticeKind,
   type Reaffirmation,
 } from '../protocol/records.js';
-import type { Registry } from '../registry/document.js';
-import type { TrustPolicy } from '../registry/policy.js';
+import { csipCovers, type Registry } from '../registry/document.js';
+import { defaultClockSkew, type TrustPolicy } from '../registry/policy.js';
 import {
   isOptOut,
   type VerifyContext,
   verifyAttestation,
   verifyHolderAndMsp,
+  verifyMapping,
 } from '../registry/verify-mapping.js';
 import { MappingState, type Store, type StoredMapping, type StoreTx } from '../store/store.js';
 
@@ -42,6 +46,21 @@ export interface DiscoveryProviderOptions {
    * private index (R9) commit or roll back together with the mappings.
    */
   onServedChange?: (tx: StoreTx, csis: readonly string[], now: number) => Promise<void>;
+  /**
+   * Called inside the write transaction with what peers (R18) and MSPs (notices) must hear, so
+   * the outbox commits with the change it announces.
+   */
+  onEvent?: (tx: StoreTx, event: DpEvent) => Promise<void>;
+}
+
+/** What the DP wants delivered: a federation event (to every peer, or `to` one), or an MSP notice. */
+export type DpEvent =
+  | { kind: 'federation'; event: { kind: FederationEventKind; payload: unknown; to?: string } }
+  | { kind: 'notice'; notice: { msp: string; kind: NoticeKind; mappingId: string; deadline: number | null } };
+
+/** Holder requests relayed by a peer are applied however old they are; replays still fail. */
+export interface ApplyOptions {
+  relayed?: boolean;
 }
 
 export interface AcceptResult {
@@ -102,7 +121,14 @@ export class DiscoveryProvider {
     return this.opts.store.write(async (tx) => {
       const earlier = await tx.mappingByBodyDigest(bodyDigest);
       if (earlier !== undefined) return this.resultOf(earlier, true);
-
+      const cutoff = await tx.csipCutoff(body.csi);
+      // A proof made in the very second of the event is as void as an older one.
+      if (cutoff !== null && attestation.issuedAt <= cutoff) {
+        throw new MimiError(
+          'attestation-superseded',
+          'the number was disconnected or reassigned after this proof (R16)',
+        );
+      }
       const key = await tx.holderKey(body.csi, body.holderKey);
       if (key?.retired) throw new MimiError('holder-key-retired', 'this holder key was rotated out (R19)');
       const group = key?.group ?? body.holderKey;
@@ -131,35 +157,6 @@ export class DiscoveryProvider {
         }
       }
 
-      // R17: the incumbent (older) holder keeps precedence unless the newcomer's proof is stricter.
-      const active = live.filter((m) => m.state === MappingState.Active);
-      const incumbent = active[0]?.holderGroup;
-      let state: AcceptResult['state'] = MappingState.Active;
-      let deadline: number | null = null;
-      if (incumbent !== undefined && incumbent !== group) {
-        const incumbentLevel = Math.max(...active.map((m) => levelRank[m.level]));
-        if (levelRank[attestation.level] > incumbentLevel) {
-          await tx.setState(ids(active), MappingState.Displaced, now);
-          await tx.setState(
-            ids(mine.filter((m) => m.state === MappingState.Contested)),
-            MappingState.Active,
-            now,
-          );
-        } else {
-          state = MappingState.Contested;
-          deadline =
-            mine.find((m) => m.contestDeadline !== null)?.contestDeadline ?? now + this.contestWindow;
-        }
-      }
-      if (state === MappingState.Active) {
-        const stillActive = mine.filter((m) => !superseded.includes(m.id));
-        // R14, R25: an opt-out withdraws the holder's mappings; a new mapping withdraws the opt-out.
-        superseded.push(...ids(stillActive.filter((m) => (optOut ? true : m.optOut))));
-      }
-      await tx.setState(superseded, MappingState.Superseded, now);
-      if (key === undefined)
-        await tx.insertHolderKey({ csi: body.csi, key: body.holderKey, group, retired: false });
-
       const unsigned: Mapping = {
         v: 1,
         body,
@@ -174,28 +171,165 @@ export class DiscoveryProvider {
         ...unsigned,
         dpSig: signObject(SignPurpose.MappingDp, unsigned, this.opts.key.privateKey),
       };
-      const json = canonicalize(mapping);
-      const row: StoredMapping = {
-        id: createHash('sha256').update(json).digest('base64url'),
-        csi: body.csi,
-        holderGroup: group,
-        holderKey: body.holderKey,
-        msp: body.msp,
-        tag: body.tag,
-        priority: body.priority,
-        optOut,
-        level: attestation.level,
-        state,
-        acceptedAt: now,
-        expiresAt: body.expiresAt,
-        contestDeadline: deadline,
-        bodyDigest,
-        json,
-      };
+      const row = this.rowOf(mapping, group, bodyDigest);
+      // R17: the incumbent (older) holder keeps precedence unless the newcomer's proof is stricter.
+      const state = await this.place(tx, row, live, now, false);
+      if (state === MappingState.Active) {
+        const stillActive = mine.filter((m) => !superseded.includes(m.id));
+        // R14, R25: an opt-out withdraws the holder's mappings; a new mapping withdraws the opt-out.
+        superseded.push(...ids(stillActive.filter((m) => (optOut ? true : m.optOut))));
+      }
+      await tx.setState(superseded, MappingState.Superseded, now);
+      if (key === undefined) {
+        await tx.insertHolderKey({ csi: body.csi, key: body.holderKey, group, retired: false });
+        // R18: a new holder for this CSI: every peer applies R17 to what it holds.
+        await this.emit(tx, {
+          kind: 'federation',
+          event: { kind: FederationEventKind.Mapping, payload: mapping },
+        });
+      }
       await tx.insertMapping(row);
       await this.opts.onServedChange?.(tx, [body.csi], now);
-      return { id: row.id, state, mapping, duplicate: false };
+      return { id: row.id, state: row.state as AcceptResult['state'], mapping, duplicate: false };
     });
+  }
+
+  /**
+   * R18, R17: a peer announced a new holder's mapping (or answered ours with an older holder).
+   * It is verified in full, kept as a copy, and takes its place by the same precedence rules, the
+   * older holder being the one accepted first wherever that was. When we hold the older holder, we
+   * tell the origin, so both DPs reach the same state.
+   */
+  async acceptForeign(
+    mapping: Mapping,
+    origin: string,
+  ): Promise<{ state: MappingState | 'ignored'; duplicate: boolean }> {
+    const ctx = this.context();
+    verifyMapping(mapping, ctx);
+    const { body, attestation } = mapping;
+    const bodyDigest = digest(body);
+    const now = ctx.now;
+    return this.opts.store.write(async (tx) => {
+      if ((await tx.mappingByBodyDigest(bodyDigest)) !== undefined)
+        return { state: 'ignored' as const, duplicate: true };
+      const cutoff = await tx.csipCutoff(body.csi);
+      if (cutoff !== null && attestation.issuedAt <= cutoff)
+        return { state: 'ignored' as const, duplicate: false };
+      const key = await tx.holderKey(body.csi, body.holderKey);
+      if (key?.retired) return { state: 'ignored' as const, duplicate: false };
+      const group = key?.group ?? body.holderKey;
+      const live = await liveOf(tx, body.csi, now);
+      // R18: peers apply the rules to what they hold; holding nothing for this CSI, there is no contest.
+      if (live.length === 0 || live.every((m) => m.holderGroup === group)) {
+        return { state: 'ignored' as const, duplicate: false };
+      }
+      const row = this.rowOf(mapping, group, bodyDigest);
+      const state = await this.place(tx, row, live, now, true);
+      if (key === undefined)
+        await tx.insertHolderKey({ csi: body.csi, key: body.holderKey, group, retired: false });
+      await tx.insertMapping(row);
+      if (state === MappingState.Contested) {
+        // We hold the older holder: say so to the origin, which then holds ours as the incumbent.
+        const incumbent = live
+          .filter((m) => m.state === MappingState.Active)
+          .sort((a, b) => a.acceptedAt - b.acceptedAt)[0];
+        if (incumbent !== undefined) {
+          await this.emit(tx, {
+            kind: 'federation',
+            event: { kind: FederationEventKind.Mapping, payload: JSON.parse(incumbent.json), to: origin },
+          });
+        }
+      }
+      await this.opts.onServedChange?.(tx, [body.csi], now);
+      return { state, duplicate: false };
+    });
+  }
+
+  private rowOf(mapping: Mapping, group: string, bodyDigest: string): StoredMapping {
+    const json = canonicalize(mapping);
+    const { body } = mapping;
+    return {
+      id: createHash('sha256').update(json).digest('base64url'),
+      csi: body.csi,
+      holderGroup: group,
+      holderKey: body.holderKey,
+      msp: body.msp,
+      tag: body.tag,
+      priority: body.priority,
+      optOut: isOptOut(body),
+      level: mapping.attestation.level,
+      state: MappingState.Active,
+      acceptedAt: mapping.acceptedAt,
+      expiresAt: body.expiresAt,
+      contestDeadline: null,
+      bodyDigest,
+      json,
+    };
+  }
+
+  /**
+   * R17 between the holder of `row` and the incumbent holder of the CSI: a stricter possession
+   * proof wins at once; otherwise the older holder keeps precedence and the newer one is held
+   * as contested until its window ends. Sets `row.state` and returns it; moves the incumbent's
+   * mappings when they lose, and tells their MSPs.
+   */
+  private async place(
+    tx: StoreTx,
+    row: StoredMapping,
+    live: readonly StoredMapping[],
+    now: number,
+    foreign: boolean,
+  ): Promise<MappingState> {
+    const mine = live.filter((m) => m.holderGroup === row.holderGroup);
+    const active = live.filter((m) => m.state === MappingState.Active);
+    const incumbent = active[0]?.holderGroup;
+    if (incumbent === undefined || incumbent === row.holderGroup) {
+      row.state = MappingState.Active;
+      return row.state;
+    }
+    const incumbentLevel = Math.max(...active.map((m) => levelRank[m.level]));
+    const incumbentSince = Math.min(...active.map((m) => m.acceptedAt));
+    const newcomerLevel = levelRank[row.level];
+    if (newcomerLevel > incumbentLevel) {
+      await tx.setState(ids(active), MappingState.Displaced, now);
+      await this.notify(tx, active, NoticeKind.Displaced, null);
+      await tx.setState(
+        ids(mine.filter((m) => m.state === MappingState.Contested)),
+        MappingState.Active,
+        now,
+      );
+      row.state = MappingState.Active;
+      return row.state;
+    }
+    const deadline =
+      mine.find((m) => m.contestDeadline !== null)?.contestDeadline ?? now + this.contestWindow;
+    if (foreign && newcomerLevel === incumbentLevel && row.acceptedAt < incumbentSince) {
+      // The peer's holder was accepted first: ours becomes the contender.
+      await tx.setState(ids(active), MappingState.Contested, now, deadline);
+      row.state = MappingState.Active;
+      return row.state;
+    }
+    row.state = MappingState.Contested;
+    row.contestDeadline = deadline;
+    await this.notify(tx, active, NoticeKind.Contested, deadline);
+    return row.state;
+  }
+
+  private async emit(tx: StoreTx, event: DpEvent): Promise<void> {
+    await this.opts.onEvent?.(tx, event);
+  }
+
+  /** Notices go to the MSP of each mapping concerned; they carry the mapping id and nothing else. */
+  private async notify(
+    tx: StoreTx,
+    rows: readonly StoredMapping[],
+    kind: NoticeKind,
+    deadline: number | null,
+  ): Promise<void> {
+    for (const m of rows) {
+      if (m.msp !== null)
+        await this.emit(tx, { kind: 'notice', notice: { msp: m.msp, kind, mappingId: m.id, deadline } });
+    }
   }
 
   private resultOf(row: StoredMapping, duplicate: boolean): AcceptResult {
@@ -203,25 +337,30 @@ export class DiscoveryProvider {
     return { id: row.id, state, mapping: JSON.parse(row.json) as Mapping, duplicate };
   }
 
-  /** Checks freshness and signature of a holder request, and that it was not seen before. */
-  private checkRequest(issuedAt: number, csi: string): void {
+  /** Checks the CSI and the freshness of a holder request (relayed ones may be old: replays still fail). */
+  private checkRequest(issuedAt: number, csi: string, opts: ApplyOptions): void {
     assertCanonicalCsi(csi);
     const maxAge = this.opts.requestMaxAgeSeconds ?? 300;
-    if (Math.abs(this.now() - issuedAt) > maxAge) {
+    if (!opts.relayed && Math.abs(this.now() - issuedAt) > maxAge) {
       throw new MimiError('request-stale', `holder requests must be signed within ${maxAge} s of now`);
     }
+    if (issuedAt > this.now() + maxAge)
+      throw new MimiError('request-stale', 'this request is signed in the future');
   }
 
   private async once(tx: StoreTx, request: unknown, issuedAt: number): Promise<void> {
     const maxAge = this.opts.requestMaxAgeSeconds ?? 300;
-    if (!(await tx.rememberRequest(digest(request), issuedAt + 2 * maxAge))) {
+    // Relayed requests can arrive late, so ids are kept long enough to outlast any retry.
+    if (
+      !(await tx.rememberRequest(digest(request), Math.max(issuedAt, this.now()) + 30 * day + 2 * maxAge))
+    ) {
       throw new MimiError('replayed', 'this signed request was already used');
     }
   }
 
   /** R19, R25: the holder withdraws one mapping, or all of its mappings for the CSI. */
-  async invalidate(inv: Invalidation): Promise<{ invalidated: string[] }> {
-    this.checkRequest(inv.issuedAt, inv.csi);
+  async invalidate(inv: Invalidation, opts: ApplyOptions = {}): Promise<{ invalidated: string[] }> {
+    this.checkRequest(inv.issuedAt, inv.csi, opts);
     const { sig, ...unsigned } = inv;
     if (!verifyObject(SignPurpose.Invalidation, unsigned, sig, inv.holderKey)) {
       throw new MimiError('request-signature-invalid', 'the invalidation is not signed by its holder key');
@@ -230,13 +369,22 @@ export class DiscoveryProvider {
     return this.opts.store.write(async (tx) => {
       const key = await this.currentKey(tx, inv.csi, inv.holderKey);
       await this.once(tx, inv, inv.issuedAt);
-      const mine = (await liveOf(tx, inv.csi, now)).filter((m) => m.holderGroup === key.group);
+      // A withdrawal covers what the holder had published when signing it, not later mappings.
+      const skew = this.opts.policy.clockSkew ?? defaultClockSkew;
+      const mine = (await liveOf(tx, inv.csi, now)).filter(
+        (m) => m.holderGroup === key.group && m.acceptedAt <= inv.issuedAt + skew,
+      );
       const targets = inv.target === null ? mine : mine.filter((m) => m.id === inv.target);
       if (targets.length === 0)
         throw new MimiError('mapping-not-found', 'no live mapping of this holder matches');
       await tx.setState(ids(targets), MappingState.Invalidated, now);
       await this.promoteIfVacant(tx, inv.csi, now);
       await this.opts.onServedChange?.(tx, [inv.csi], now);
+      if (!opts.relayed)
+        await this.emit(tx, {
+          kind: 'federation',
+          event: { kind: FederationEventKind.Invalidation, payload: inv },
+        });
       return { invalidated: ids(targets) };
     });
   }
@@ -246,8 +394,8 @@ export class DiscoveryProvider {
    * precedence; the old key can do nothing more. Mappings signed by the old key stay valid until
    * the holder replaces or invalidates them.
    */
-  async rotateKey(rot: KeyRotation): Promise<void> {
-    this.checkRequest(rot.issuedAt, rot.csi);
+  async rotateKey(rot: KeyRotation, opts: ApplyOptions = {}): Promise<void> {
+    this.checkRequest(rot.issuedAt, rot.csi, opts);
     const { oldSig, newSig, ...unsigned } = rot;
     if (rot.oldKey === rot.newKey) throw new MimiError('record-invalid', 'the new key equals the old key');
     if (
@@ -267,13 +415,20 @@ export class DiscoveryProvider {
       }
       await tx.retireHolderKey(rot.csi, rot.oldKey);
       await tx.insertHolderKey({ csi: rot.csi, key: rot.newKey, group: old.group, retired: false });
+      if (!opts.relayed)
+        await this.emit(tx, {
+          kind: 'federation',
+          event: { kind: FederationEventKind.KeyRotation, payload: rot },
+        });
     });
   }
 
   /** R17: the incumbent proves possession again inside its window; the contest is lost. */
-  async reaffirm(r: Reaffirmation): Promise<{ lost: string[] }> {
-    this.checkRequest(r.issuedAt, r.csi);
-    const ctx = this.context();
+  async reaffirm(r: Reaffirmation, opts: ApplyOptions = {}): Promise<{ lost: string[] }> {
+    this.checkRequest(r.issuedAt, r.csi, opts);
+    const ctx = opts.relayed
+      ? { ...this.context(), policy: { ...this.opts.policy, allowExpired: true } }
+      : this.context();
     const { sig, ...unsigned } = r;
     if (!verifyObject(SignPurpose.Reaffirmation, unsigned, sig, r.holderKey)) {
       throw new MimiError('request-signature-invalid', 'the reaffirmation is not signed by its holder key');
@@ -297,7 +452,64 @@ export class DiscoveryProvider {
           m.acceptedAt <= r.attestation.issuedAt,
       );
       await tx.setState(ids(lost), MappingState.Lost, ctx.now);
+      if (!opts.relayed)
+        await this.emit(tx, {
+          kind: 'federation',
+          event: { kind: FederationEventKind.Reaffirmation, payload: r },
+        });
       return { lost: ids(lost) };
+    });
+  }
+
+  /**
+   * R16, R24: a number event signed by the CSIP of the CSI. Disconnection and reassignment void
+   * every mapping whose possession proof is older than the event; a port removes the mappings of
+   * the donor when the donor is an MSP (the recipient MSP may then add one; neither: no change).
+   * A contender whose proof is newer is served at once. Applied once per event, then relayed.
+   */
+  async applyCsipEvent(
+    ev: CsipEvent,
+    opts: ApplyOptions = {},
+  ): Promise<{ removed: string[]; duplicate: boolean }> {
+    assertCanonicalCsi(ev.csi);
+    const registry = this.opts.registry();
+    const issuer = registry.issuer(ev.issuer);
+    if (issuer?.kind !== 'csip' || !csipCovers(issuer.entry, ev.csi)) {
+      throw new MimiError(
+        'csip-not-registered',
+        `${ev.issuer} is not a registered CSIP for this identifier (R16)`,
+      );
+    }
+    const { sig, ...unsigned } = ev;
+    if (!issuer.entry.keys.some((k) => verifyObject(SignPurpose.CsipEvent, unsigned, sig, k))) {
+      throw new MimiError('csip-signature-invalid', 'the number event is not signed by its CSIP');
+    }
+    const now = this.now();
+    if (ev.at > now + (this.opts.policy.clockSkew ?? defaultClockSkew)) {
+      throw new MimiError('request-stale', 'this number event is dated in the future');
+    }
+    const id = digest(ev);
+    return this.opts.store.write(async (tx) => {
+      const fresh = await tx.insertCsipEvent(
+        { id, csi: ev.csi, kind: ev.kind, at: ev.at, json: canonicalize(ev) },
+        now,
+      );
+      if (!fresh) return { removed: [], duplicate: true };
+      const live = await liveOf(tx, ev.csi, now);
+      const stale =
+        ev.kind === 'ported'
+          ? live.filter((m) => ev.donor != null && registry.msp(ev.donor) !== undefined && m.msp === ev.donor)
+          : live.filter((m) => (JSON.parse(m.json) as Mapping).attestation.issuedAt <= ev.at);
+      await tx.setState(ids(stale), MappingState.Removed, now);
+      await this.notify(tx, stale, NoticeKind.Removed, null);
+      await this.promoteIfVacant(tx, ev.csi, now);
+      await this.opts.onServedChange?.(tx, [ev.csi], now);
+      if (!opts.relayed)
+        await this.emit(tx, {
+          kind: 'federation',
+          event: { kind: FederationEventKind.CsipEvent, payload: ev },
+        });
+      return { removed: ids(stale), duplicate: false };
     });
   }
 
@@ -312,11 +524,9 @@ export class DiscoveryProvider {
         const contested = live.filter((m) => m.state === MappingState.Contested);
         const winner = contested.find((m) => m.contestDeadline !== null && m.contestDeadline <= now);
         if (winner === undefined) return 0;
-        await tx.setState(
-          ids(live.filter((m) => m.state === MappingState.Active)),
-          MappingState.Displaced,
-          now,
-        );
+        const losers = live.filter((m) => m.state === MappingState.Active);
+        await tx.setState(ids(losers), MappingState.Displaced, now);
+        await this.notify(tx, losers, NoticeKind.Displaced, null);
         await tx.setState(
           ids(contested.filter((m) => m.holderGroup === winner.holderGroup)),
           MappingState.Active,

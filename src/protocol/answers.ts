@@ -2,6 +2,17 @@ import { type Static, Type } from '@sinclair/typebox';
 import { DigestB64, Mapping, ParticipantId, PossessionAttestation } from './records.js';
 
 /** Lookup answers as they travel (R14, R15); the SDK checks every answer against these. */
+/** R15: which DPs answered a federated lookup, and how (ok, timeout, error, rate-limited, unavailable). */
+export const PeerReports = Type.Array(
+  Type.Object({
+    dp: ParticipantId,
+    status: Type.String({ maxLength: 32 }),
+    code: Type.Optional(Type.String({ maxLength: 64 })),
+    ms: Type.Optional(Type.Number()),
+  }),
+  { maxItems: 256 },
+);
+
 const Status = Type.Union([
   Type.Literal('none'),
   Type.Literal('opt-out'),
@@ -23,6 +34,7 @@ export const VerboseAnswer = Type.Object({
       ),
     }),
   ),
+  peers: Type.Optional(PeerReports),
 });
 export type VerboseAnswer = Static<typeof VerboseAnswer>;
 
@@ -40,6 +52,7 @@ export const CompactAnswer = Type.Object({
       bits: Type.String({ pattern: '^[A-Za-z0-9_-]*$' }),
     }),
   ),
+  peers: Type.Optional(PeerReports),
 });
 export type CompactAnswer = Static<typeof CompactAnswer>;
 

@@ -173,10 +173,112 @@ export const LookupRequest = Type.Object(
     csis: Type.Array(Type.String({ minLength: 1, maxLength: 330 }), { minItems: 1 }),
     format: Type.Optional(Type.Union([Type.Literal('verbose'), Type.Literal('compact')])),
     mspFilter: Type.Optional(Type.Array(ParticipantId, { maxItems: 256 })),
+    /** R10: ask the federation's other DPs too; absent means the DP's published default (R11). */
+    federation: Type.Optional(Type.Boolean()),
+    /** R10: which DPs: the DP's preferred peers, every DP of the registry, or these ids. */
+    dpList: Type.Optional(
+      Type.Union([
+        Type.Literal('preferred'),
+        Type.Literal('all'),
+        Type.Array(ParticipantId, { minItems: 1, maxItems: 64 }),
+      ]),
+    ),
   },
   { additionalProperties: false },
 );
 export type LookupRequest = Static<typeof LookupRequest>;
+
+/** A lookup one DP forwards to a peer: answered from the peer's own store only (one hop). */
+export const ForwardedLookup = Type.Object(
+  {
+    v: V,
+    origin: ParticipantId,
+    csis: Type.Array(CsiUri, { minItems: 1 }),
+    mspFilter: Type.Optional(Type.Array(ParticipantId, { maxItems: 256 })),
+    /** What the origin may still spend; 0 hops: the peer must not forward it again. */
+    budget: Type.Object({ hops: Type.Literal(0) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+export type ForwardedLookup = Static<typeof ForwardedLookup>;
+
+export const CsipEventKind = {
+  Disconnected: 'disconnected',
+  Reassigned: 'reassigned',
+  Ported: 'ported',
+} as const;
+export type CsipEventKind = (typeof CsipEventKind)[keyof typeof CsipEventKind];
+
+/**
+ * R16, R24: a number event signed by the CSIP that issues the CSI. `at` is when it happened:
+ * possession proved before it no longer counts (disconnected, reassigned). A port names the
+ * donor and recipient number providers; those that are MSPs of the registry lose or may gain.
+ */
+export const CsipEvent = Type.Object(
+  {
+    v: V,
+    csi: CsiUri,
+    kind: Type.Union(Object.values(CsipEventKind).map((k) => Type.Literal(k))),
+    at: Time,
+    issuer: ParticipantId,
+    donor: Type.Optional(Type.Union([ParticipantId, Type.Null()])),
+    recipient: Type.Optional(Type.Union([ParticipantId, Type.Null()])),
+    sig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type CsipEvent = Static<typeof CsipEvent>;
+
+export const FederationEventKind = {
+  /** R18: the first mapping of a new holder, or the reply "an older holder is here". */
+  Mapping: 'mapping',
+  Invalidation: 'invalidation',
+  KeyRotation: 'key-rotation',
+  Reaffirmation: 'reaffirmation',
+  CsipEvent: 'csip-event',
+} as const;
+export type FederationEventKind = (typeof FederationEventKind)[keyof typeof FederationEventKind];
+
+/**
+ * What DPs send each other through the outbox. The payload is a record signed by the party who
+ * made it (DP, holder or CSIP), so a peer verifies it without trusting the DP that relays it.
+ */
+export const FederationEvent = Type.Object(
+  {
+    v: V,
+    /** Digest of kind and payload: the same event has the same id everywhere (idempotence). */
+    id: DigestB64,
+    origin: ParticipantId,
+    kind: Type.Union(Object.values(FederationEventKind).map((k) => Type.Literal(k))),
+    payload: Type.Unknown(),
+    issuedAt: Time,
+  },
+  { additionalProperties: false },
+);
+export type FederationEvent = Static<typeof FederationEvent>;
+
+export const NoticeKind = { Contested: 'contested', Displaced: 'displaced', Removed: 'removed' } as const;
+export type NoticeKind = (typeof NoticeKind)[keyof typeof NoticeKind];
+
+/**
+ * What a DP tells an MSP about one of its users' mappings: the mapping id and what happened,
+ * nothing more (no CSI, no SSI); the MSP knows which user the id belongs to.
+ */
+export const Notice = Type.Object(
+  {
+    v: V,
+    id: DigestB64,
+    dp: ParticipantId,
+    msp: ParticipantId,
+    kind: Type.Union(Object.values(NoticeKind).map((k) => Type.Literal(k))),
+    mappingId: DigestB64,
+    /** For a contest: until when the holder can prove possession again. */
+    deadline: Type.Union([Time, Type.Null()]),
+    at: Time,
+  },
+  { additionalProperties: false },
+);
+export type Notice = Static<typeof Notice>;
 
 /** R14: every answer tells these four apart. */
 export const LookupStatus = { None: 'none', OptOut: 'opt-out', One: 'one', Several: 'several' } as const;

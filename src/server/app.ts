@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { MimiError, toProblem } from '../protocol/errors.js';
 import type { Context } from './context.js';
+import { federationRoutes, type RawBodyRequest } from './routes/federation.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { mappingRoutes } from './routes/mappings.js';
 import { privateRoutes } from './routes/private.js';
@@ -72,7 +73,16 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
     return reply.code(404).type('application/problem+json').send(toProblem(err));
   });
 
+  // Keep the raw body beside the parse: peer requests are signed over its digest (RFC 9421/9530).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    (req as RawBodyRequest).rawBody = body as string;
+    parseJson(req, body as string, done);
+  });
+
   wellKnownRoutes(app, ctx);
+  federationRoutes(app, ctx);
   sessionRoutes(app, ctx);
   verifierRoutes(app, ctx);
   mappingRoutes(app, ctx);

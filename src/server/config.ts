@@ -99,6 +99,23 @@ export const NodeConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Federation with the registry's other DPs (R10-R13, R18, R20). */
+    federation: Type.Optional(
+      Type.Object(
+        {
+          /** What `dpList: "preferred"` means; default: every other DP of the registry. */
+          preferredPeers: Type.Optional(Type.Array(ParticipantId)),
+          peerTimeoutMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 30_000 })),
+          breakerFailures: Type.Optional(Type.Integer({ minimum: 1 })),
+          breakerCooldownMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          /** Largest peer answer accepted per CSI asked, in bytes. */
+          maxAnswerBytesPerCsi: Type.Optional(Type.Integer({ minimum: 1024 })),
+          outboxIntervalMs: Type.Optional(Type.Integer({ minimum: 10 })),
+          outboxMaxBackoffMs: Type.Optional(Type.Integer({ minimum: 100 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Private lookup (R9, R22, R26, R28): RFC 9497 OPRF, key epochs, budgets. */
     privateLookup: Type.Optional(
       Type.Object(
@@ -128,6 +145,10 @@ export const NodeConfig = Type.Object(
           maxBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
           /** Points per minute per authenticated caller; a lookup costs one point per CSI. */
           callerPointsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** R12: points per minute per caller for non-default (federated) lookups, one per CSI. */
+          nonDefaultPointsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** R13: CSIs per minute one peer DP may have us look up for it. */
+          peerPointsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
           /** Requests per minute per client address on unauthenticated routes. */
           anonymousPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
           requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
@@ -145,6 +166,8 @@ export interface Limits {
   maxBatch: number;
   callerPointsPerMinute: number;
   anonymousPerMinute: number;
+  nonDefaultPointsPerMinute: number;
+  peerPointsPerMinute: number;
   requestTimeoutMs: number;
 }
 
@@ -154,6 +177,8 @@ export function limitsOf(config: NodeConfig): Limits {
     maxBatch: config.limits?.maxBatch ?? 100,
     callerPointsPerMinute: config.limits?.callerPointsPerMinute ?? 600_000,
     anonymousPerMinute: config.limits?.anonymousPerMinute ?? 120,
+    nonDefaultPointsPerMinute: config.limits?.nonDefaultPointsPerMinute ?? 60_000,
+    peerPointsPerMinute: config.limits?.peerPointsPerMinute ?? 600_000,
     requestTimeoutMs: config.limits?.requestTimeoutMs ?? 10_000,
   };
 }

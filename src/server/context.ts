@@ -2,10 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type KeyPair, keyPairFromJwk } from '../crypto/keys.js';
 import { DiscoveryProvider } from '../dp/provider.js';
+import { Fanout } from '../federation/fanout.js';
+import { NonceCache } from '../federation/nonce-cache.js';
+import { enqueueDpEvent, OutboxWorker } from '../federation/outbox.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { RegistrySource } from '../registry/source.js';
+import { MemoryRateLimiter, type RateLimiter } from '../store/rate-limit.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from '../verifier/channels.js';
@@ -13,7 +17,6 @@ import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
 import { type Limits, type LoadedConfig, limitsOf } from './config.js';
 import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
-import { MemoryRateLimiter, type RateLimiter } from './rate-limit.js';
 
 /** Everything a node runs on, built in one place (STYLE.md §11); tests override parts. */
 export interface Context {
@@ -29,6 +32,13 @@ export interface Context {
   sessions: SessionAuthority;
   callerLimiter: RateLimiter;
   anonymousLimiter: RateLimiter;
+  /** R12: the smaller budget of non-default (federated) lookups. */
+  nonDefaultLimiter: RateLimiter;
+  /** R13: what each peer DP may have us look up for it. */
+  peerLimiter: RateLimiter;
+  peerNonces: NonceCache;
+  fanout: Fanout;
+  outbox: OutboxWorker;
   limits: Limits;
   /** The private lookup path (R9, R22, R26, R28); undefined when disabled in config. */
   privateLookup: PrivateLookup | undefined;
@@ -76,10 +86,10 @@ export async function createContext(
     now,
   });
   await registry.load();
-  const self = registry.current().dp(config.dp.id);
-  if (self === undefined)
+  const entry = registry.current().dp(config.dp.id);
+  if (entry === undefined)
     throw new MimiError('config-invalid', `dp.id: ${config.dp.id} is not in the registry`);
-  if (!self.keys.includes(dpKey.publicKey)) {
+  if (!entry.keys.includes(dpKey.publicKey)) {
     throw new MimiError('config-invalid', 'dp.keyFile: this key is not among the DP keys in the registry');
   }
   const store =
@@ -99,6 +109,31 @@ export async function createContext(
     contestWindowSeconds: config.policy?.contestWindowSeconds,
     now,
     onServedChange: privateLookup && ((tx, csis, at) => privateLookup.index.onServedChange(tx, csis, at)),
+    onEvent: async (tx, event) => {
+      await enqueueDpEvent(tx, event, { self: config.dp.id, registry: registry.current(), now: now() });
+      // After the commit: the queued rows are delivered at once rather than at the next tick.
+      setImmediate(() => outbox.kick());
+    },
+  });
+  const fed = config.federation ?? {};
+  const self = { id: config.dp.id, key: dpKey.privateKey };
+  const fanout = new Fanout({
+    self,
+    registry: () => registry.current(),
+    policy,
+    now,
+    preferredPeers: fed.preferredPeers,
+    timeoutMs: fed.peerTimeoutMs,
+    maxAnswerBytesPerCsi: fed.maxAnswerBytesPerCsi,
+    breakerFailures: fed.breakerFailures,
+    breakerCooldownMs: fed.breakerCooldownMs,
+  });
+  const outbox = new OutboxWorker({
+    store,
+    registry: () => registry.current(),
+    self,
+    intervalMs: fed.outboxIntervalMs,
+    maxBackoffMs: fed.outboxMaxBackoffMs,
   });
 
   let verifier: PossessionVerifier | undefined;
@@ -159,6 +194,7 @@ export async function createContext(
   const limits = limitsOf(config);
   registry.start();
   privateLookup?.index.start();
+  outbox.start();
   const sweep = setInterval(() => {
     dp.resolveContests().catch(() => undefined);
   }, 60_000);
@@ -176,11 +212,17 @@ export async function createContext(
     sessions: new SessionAuthority(),
     callerLimiter: new MemoryRateLimiter({ points: limits.callerPointsPerMinute, perSeconds: 60 }),
     anonymousLimiter: new MemoryRateLimiter({ points: limits.anonymousPerMinute, perSeconds: 60 }),
+    nonDefaultLimiter: new MemoryRateLimiter({ points: limits.nonDefaultPointsPerMinute, perSeconds: 60 }),
+    peerLimiter: new MemoryRateLimiter({ points: limits.peerPointsPerMinute, perSeconds: 60 }),
+    peerNonces: new NonceCache(),
+    fanout,
+    outbox,
     limits,
     privateLookup,
     now,
     async close() {
       clearInterval(sweep);
+      await outbox.close();
       await privateLookup?.index.close();
       registry.close();
       for (const c of channels) await c.close?.();

@@ -17,6 +17,8 @@ export const MappingState = {
   Displaced: 'displaced',
   /** A contest the incumbent won by proving possession again (R17). */
   Lost: 'lost',
+  /** Made stale by a CSIP event: disconnection, reassignment or a port away from its MSP (R16, R24). */
+  Removed: 'removed',
 } as const;
 export type MappingState = (typeof MappingState)[keyof typeof MappingState];
 
@@ -109,6 +111,25 @@ export interface PrivateEntry {
   payload: Uint8Array;
 }
 
+/** One event for one target (a peer DP id, or `webhook:<msp id>`), as the outbox keeps it. */
+export interface OutboxItem {
+  id: number;
+  target: string;
+  eventId: string;
+  body: string;
+  attempts: number;
+  /** Milliseconds since the epoch. */
+  nextAt: number;
+}
+
+export interface CsipEventRow {
+  id: string;
+  csi: string;
+  kind: string;
+  at: number;
+  json: string;
+}
+
 /** Operations inside one atomic write; either all of them land or none. */
 export interface StoreTx {
   liveMappings(csi: string): Promise<StoredMapping[]>;
@@ -143,6 +164,16 @@ export interface StoreTx {
   servedCsisAfter(after: string | null, limit: number, now: number): Promise<string[]>;
   /** CSIs with an active mapping whose expiry falls in (from, to]. */
   csisExpiringBetween(from: number, to: number): Promise<string[]>;
+  // federation
+  /** Queues events; a (target, event) pair already queued is left as it is. */
+  enqueue(items: readonly { target: string; eventId: string; body: string }[], nowMs: number): Promise<void>;
+  dueOutbox(nowMs: number, limit: number): Promise<OutboxItem[]>;
+  outboxDelivered(id: number, nowMs: number): Promise<void>;
+  outboxRetry(id: number, attempts: number, nextAtMs: number, error: string): Promise<void>;
+  /** False when the event was recorded before. */
+  insertCsipEvent(row: CsipEventRow, now: number): Promise<boolean>;
+  /** When possession proved before is void: the latest disconnection or reassignment of the CSI. */
+  csipCutoff(csi: string): Promise<number | null>;
 }
 
 export interface Store {
@@ -153,6 +184,8 @@ export interface Store {
   activeMappings(csis: readonly string[], now: number): Promise<Map<string, StoredMapping[]>>;
   mapping(id: string): Promise<StoredMapping | undefined>;
   stats(): Promise<{ mappings: number; active: number }>;
+  /** Undelivered outbox items per target. */
+  outboxDepth(): Promise<Record<string, number>>;
   /** Committed epochs, oldest first. */
   oprfEpochs(): Promise<OprfEpoch[]>;
   /** Entries of `epoch` whose bucket key lies in [fromKey, toKey], in a stable order. */

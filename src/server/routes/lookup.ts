@@ -1,11 +1,22 @@
 import type { FastifyInstance } from 'fastify';
-import { lookupLocal, renderCompact, renderVerbose } from '../../dp/lookup.js';
+import {
+  canonicalQueries,
+  type LookupResult,
+  lookupLocal,
+  renderCompact,
+  renderVerbose,
+  resultFor,
+} from '../../dp/lookup.js';
+import { mergeServed, type ServedMapping } from '../../dp/merge.js';
 import { MimiError } from '../../protocol/errors.js';
 import { LookupRequest } from '../../protocol/records.js';
 import type { Context } from '../context.js';
 import { authenticate, bodyOf, sendJson } from '../http.js';
 
-/** MSP-proxied lookup (R9: the DP sees the MSP, not its user), verbose or compact (R15). */
+/**
+ * MSP-proxied lookup (R9: the DP sees the MSP, not its user), verbose or compact (R15), local
+ * or across the federation (R10) with the federation's default when the caller does not say (R11).
+ */
 export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
   app.post('/v1/lookup', async (req, reply) => {
     const body = req.body as { csis?: unknown } | null;
@@ -15,16 +26,43 @@ export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
     if (caller.role !== 'msp') throw new MimiError('forbidden', 'lookups are made by MSPs for their users');
     const request = bodyOf(req, LookupRequest, 'lookup');
     const format = request.format ?? 'verbose';
-    const results = await lookupLocal(ctx.store, request.csis, {
-      format,
-      mspFilter: request.mspFilter,
-      maxBatch: ctx.limits.maxBatch,
-      now: ctx.now(),
-    });
+    const registry = ctx.registry.current();
+    const federationDefault = registry.doc.policy.federationDefault;
+    const federated = request.federation ?? federationDefault;
+    let results: LookupResult[];
+    let peers: Awaited<ReturnType<typeof ctx.fanout.lookup>>['peers'] | undefined;
+    if (!federated) {
+      results = await lookupLocal(ctx.store, request.csis, {
+        format,
+        mspFilter: request.mspFilter,
+        maxBatch: ctx.limits.maxBatch,
+        now: ctx.now(),
+      });
+    } else {
+      const dpList = request.dpList ?? 'preferred';
+      // R12: anything but the default behaviour draws on a separate, smaller budget.
+      if (!federationDefault || dpList !== 'preferred') {
+        await ctx.nonDefaultLimiter.consume(`${caller.role}:${caller.participant}`, cost);
+      }
+      const csis = canonicalQueries(request.csis, ctx.limits.maxBatch);
+      const unique = [...new Set(csis)];
+      const [local, fanned] = await Promise.all([
+        ctx.store.activeMappings(unique, ctx.now()),
+        ctx.fanout.lookup(unique, ctx.fanout.peersFor(dpList)),
+      ]);
+      peers = fanned.peers;
+      const filter = request.mspFilter === undefined ? undefined : new Set(request.mspFilter);
+      results = csis.map((csi, i) => {
+        const u = unique.indexOf(csi);
+        const own: ServedMapping[] = (local.get(csi) ?? []).map((m) => ({ ...m, dps: [ctx.dp.id] }));
+        const merged = mergeServed([{ dp: ctx.dp.id, rows: own }, ...fanned.sources[u]!]);
+        return resultFor(request.csis[i]!, csi, merged, filter);
+      });
+    }
     const json =
       format === 'verbose'
-        ? renderVerbose(ctx.dp.id, results)
-        : renderCompact(ctx.dp.id, ctx.registry.current(), results);
+        ? renderVerbose(ctx.dp.id, results, peers)
+        : renderCompact(ctx.dp.id, registry, results, peers);
     return sendJson(reply, 200, json);
   });
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { forwardBudget } from '../../federation/fanout.js';
 import type { Context } from '../context.js';
 
 /** R11: the DP publishes its identity, keys, defaults and limits. */
@@ -26,6 +27,20 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
         anonymousPerMinute: ctx.limits.anonymousPerMinute,
         sessionTtlSeconds: ctx.sessions.ttlSeconds,
         maxMappingLifetimeSeconds: registry.doc.policy.maxMappingLifetime,
+      },
+      // R11-R13, R20: how this DP federates: defaults, budgets, peers, and what waits to be sent.
+      peering: {
+        peers: ctx.fanout.peersFor('all').map((id) => ({
+          id,
+          preferred: ctx.fanout.peersFor('preferred').includes(id),
+          throughputClass: registry.dp(id)?.throughputClass,
+          circuit: ctx.fanout.breakerState(id),
+        })),
+        peerTimeoutMs: ctx.fanout.timeoutMs,
+        forwardBudgetPerMinute: forwardBudget,
+        nonDefaultPointsPerMinute: ctx.limits.nonDefaultPointsPerMinute,
+        peerPointsPerMinute: ctx.limits.peerPointsPerMinute,
+        outbox: await ctx.store.outboxDepth(),
       },
       // R11, R22: k-anonymity, bucket counts and evaluation budgets of the private path.
       privateLookup:

@@ -96,4 +96,35 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX mappings_active_expiry ON mappings (expires_at) WHERE state = 'active';
     `,
   },
+  {
+    version: 3,
+    name: 'federation: durable outbox and CSIP number events (R16, R18, R24)',
+    sql: `
+      -- One row per event and target (a peer DP, or an MSP webhook), written in the same
+      -- transaction as the change it announces; retried with backoff until acknowledged.
+      CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        delivered_at INTEGER,
+        last_error TEXT,
+        UNIQUE (target, event_id)
+      ) STRICT;
+      CREATE INDEX outbox_due ON outbox (next_at) WHERE delivered_at IS NULL;
+
+      CREATE TABLE csip_events (
+        id TEXT PRIMARY KEY,
+        csi TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        json TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX csip_events_csi ON csip_events (csi, at);
+    `,
+  },
 ];

@@ -235,6 +235,25 @@ export class SqliteStore implements Store {
         "SELECT DISTINCT csi FROM mappings WHERE state = 'active' AND expires_at > ? AND expires_at <= ?",
       ),
     };
+    const fed = {
+      enqueue: db.prepare(
+        'INSERT OR IGNORE INTO outbox (target, event_id, body, next_at, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      due: db.prepare<
+        [number, number],
+        { id: number; target: string; event_id: string; body: string; attempts: number; next_at: number }
+      >(
+        'SELECT id, target, event_id, body, attempts, next_at FROM outbox WHERE delivered_at IS NULL AND next_at <= ? ORDER BY next_at, id LIMIT ?',
+      ),
+      delivered: db.prepare('UPDATE outbox SET delivered_at = ?, last_error = NULL WHERE id = ?'),
+      retry: db.prepare('UPDATE outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?'),
+      csipInsert: db.prepare(
+        'INSERT OR IGNORE INTO csip_events (id, csi, kind, at, json, received_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      csipCutoff: db.prepare<[string], { at: number | null }>(
+        "SELECT MAX(at) AS at FROM csip_events WHERE csi = ? AND kind IN ('disconnected', 'reassigned')",
+      ),
+    };
     return {
       liveMappings: async (csi) => q.live.all(csi).map(toMapping),
       mapping: async (id) => {
@@ -317,6 +336,27 @@ export class SqliteStore implements Store {
       servedCsisAfter: async (after, limit, now) =>
         q.servedAfter.all(after ?? '', now, limit).map((r) => r.csi),
       csisExpiringBetween: async (from, to) => q.expiring.all(from, to).map((r) => r.csi),
+      enqueue: async (items, nowMs) => {
+        for (const it of items) fed.enqueue.run(it.target, it.eventId, it.body, nowMs, nowMs);
+      },
+      dueOutbox: async (nowMs, limit) =>
+        fed.due.all(nowMs, limit).map((r) => ({
+          id: r.id,
+          target: r.target,
+          eventId: r.event_id,
+          body: r.body,
+          attempts: r.attempts,
+          nextAt: r.next_at,
+        })),
+      outboxDelivered: async (id, nowMs) => {
+        fed.delivered.run(nowMs, id);
+      },
+      outboxRetry: async (id, attempts, nextAtMs, error) => {
+        fed.retry.run(attempts, nextAtMs, error.slice(0, 500), id);
+      },
+      insertCsipEvent: async (row, now) =>
+        fed.csipInsert.run(row.id, row.csi, row.kind, row.at, row.json, now).changes === 1,
+      csipCutoff: async (csi) => fed.csipCutoff.get(csi)?.at ?? null,
     };
   }
 
@@ -347,6 +387,13 @@ export class SqliteStore implements Store {
   async mapping(id: string): Promise<StoredMapping | undefined> {
     const r = this.readById.get(id);
     return r === undefined ? undefined : toMapping(r);
+  }
+
+  async outboxDepth(): Promise<Record<string, number>> {
+    const rows = this.reader
+      .prepare('SELECT target, COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL GROUP BY target')
+      .all() as { target: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.target, r.n]));
   }
 
   async stats(): Promise<{ mappings: number; active: number }> {

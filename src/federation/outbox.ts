@@ -1,0 +1,177 @@
+import type { KeyObject } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import { digest } from '../crypto/sign.js';
+import type { DpEvent } from '../dp/provider.js';
+import type { FederationEvent, Notice } from '../protocol/records.js';
+import type { Registry } from '../registry/document.js';
+import type { OutboxItem, Store, StoreTx } from '../store/store.js';
+import { signPeerRequest } from './http-signature.js';
+import { callPeer, PeerCallError } from './peer-client.js';
+
+const webhookPrefix = 'webhook:';
+
+export const EventAck = Type.Object({ id: Type.String(), outcome: Type.String() });
+
+/**
+ * Turns what the DP wants said (R18 events, MSP notices) into outbox rows, in the transaction of
+ * the change itself: a committed change always has its announcements queued, and a rolled-back
+ * one never does.
+ */
+export async function enqueueDpEvent(
+  tx: StoreTx,
+  event: DpEvent,
+  ctx: { self: string; registry: Registry; now: number },
+): Promise<void> {
+  const nowMs = ctx.now * 1000;
+  if (event.kind === 'federation') {
+    const { kind, payload, to } = event.event;
+    const envelope: FederationEvent = {
+      v: 1,
+      id: digest({ kind, payload }),
+      origin: ctx.self,
+      kind,
+      payload,
+      issuedAt: ctx.now,
+    };
+    const targets = ctx.registry
+      .allDps()
+      .map((d) => d.id)
+      .filter((id) => id !== ctx.self && (to === undefined || id === to));
+    const body = JSON.stringify(envelope);
+    await tx.enqueue(
+      targets.map((target) => ({ target, eventId: envelope.id, body })),
+      nowMs,
+    );
+    return;
+  }
+  const msp = ctx.registry.msp(event.notice.msp);
+  if (msp?.webhook === undefined) return;
+  const unsigned = { v: 1 as const, dp: ctx.self, ...event.notice, at: ctx.now };
+  const notice: Notice = { ...unsigned, id: digest(unsigned) };
+  await tx.enqueue(
+    [{ target: `${webhookPrefix}${msp.id}`, eventId: notice.id, body: JSON.stringify(notice) }],
+    nowMs,
+  );
+}
+
+export interface OutboxOptions {
+  store: Store;
+  registry: () => Registry;
+  self: { id: string; key: KeyObject };
+  intervalMs?: number;
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  timeoutMs?: number;
+  onDelivered?: (item: OutboxItem, ms: number) => void;
+  onError?: (item: OutboxItem, err: unknown) => void;
+  clockMs?: () => number;
+}
+
+/**
+ * Delivers the outbox: each target's events in order, targets in parallel, retried with
+ * exponential backoff (and jitter) until acknowledged. Receivers are idempotent by event id, so
+ * a delivery that was acknowledged but not recorded here is simply sent again.
+ */
+export class OutboxWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+  private readonly opts: OutboxOptions;
+  private readonly clock: () => number;
+
+  constructor(opts: OutboxOptions) {
+    this.opts = opts;
+    this.clock = opts.clockMs ?? Date.now;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.opts.intervalMs ?? 250);
+    this.timer.unref();
+  }
+
+  /** Run a delivery round now (after a commit that queued something), or right after the current one. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.running !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.running = this.round()
+      .catch(() => undefined)
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** One round: everything due, delivered. Resolves when the round is over. */
+  async round(): Promise<void> {
+    const due = await this.opts.store.write((tx) => tx.dueOutbox(this.clock(), 500));
+    const byTarget = new Map<string, OutboxItem[]>();
+    for (const item of due) byTarget.set(item.target, [...(byTarget.get(item.target) ?? []), item]);
+    await Promise.all([...byTarget.values()].map((items) => this.deliverInOrder(items)));
+  }
+
+  private async deliverInOrder(items: OutboxItem[]): Promise<void> {
+    for (const item of items) {
+      const started = this.clock();
+      try {
+        await this.deliver(item);
+        await this.opts.store.write((tx) => tx.outboxDelivered(item.id, this.clock()));
+        this.opts.onDelivered?.(item, this.clock() - started);
+      } catch (err) {
+        const attempts = item.attempts + 1;
+        const base = this.opts.baseBackoffMs ?? 250;
+        const backoff = Math.min(this.opts.maxBackoffMs ?? 60_000, base * 2 ** Math.min(attempts, 20));
+        const next = this.clock() + backoff / 2 + Math.random() * (backoff / 2);
+        await this.opts.store.write((tx) => tx.outboxRetry(item.id, attempts, next, (err as Error).message));
+        this.opts.onError?.(item, err);
+        return; // keep this target's order: later events wait for this one
+      }
+    }
+  }
+
+  private async deliver(item: OutboxItem): Promise<void> {
+    const registry = this.opts.registry();
+    const timeoutMs = this.opts.timeoutMs ?? 5000;
+    if (item.target.startsWith(webhookPrefix)) {
+      const msp = registry.msp(item.target.slice(webhookPrefix.length));
+      if (msp?.webhook === undefined) return; // no webhook any more: nothing to deliver
+      const signed = await signPeerRequest(
+        { method: 'POST', url: msp.webhook, body: item.body },
+        this.opts.self,
+      );
+      const res = await fetch(msp.webhook, {
+        method: 'POST',
+        headers: signed.headers,
+        body: signed.body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`webhook answered HTTP ${res.status}`);
+      return;
+    }
+    const peer = registry.dp(item.target);
+    if (peer === undefined) return; // left the federation: drop
+    try {
+      await callPeer(peer.endpoint, '/v1/federation/events', JSON.parse(item.body), EventAck, {
+        self: this.opts.self,
+        timeoutMs,
+        maxAnswerBytes: 64 * 1024,
+      });
+    } catch (err) {
+      if (err instanceof PeerCallError) throw new Error(`${err.status} ${err.code}: ${err.message}`);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.running;
+  }
+}

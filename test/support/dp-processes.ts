@@ -1,0 +1,167 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { codeFromOutbox } from '../../src/cli/devnet-access.js';
+import {
+  type DevnetLayout,
+  type DevnetOptions,
+  readDevnet,
+  readJwkFile,
+  writeDevnet,
+} from '../../src/cli/devnet-files.js';
+import { HolderClient } from '../../src/client/holder.js';
+import { MspAgent } from '../../src/client/msp-agent.js';
+import { SignPurpose, signObject } from '../../src/crypto/sign.js';
+import type { CsipEvent, PossessionAttestation } from '../../src/protocol/records.js';
+import { RegistrySource } from '../../src/registry/source.js';
+import { freePort } from './devnet.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+/** Waits until `check` returns something truthy, polling; throws after `ms`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  ms = 10_000,
+  what = 'condition',
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await check().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Sleeps into the next whole second (records carry whole seconds). */
+export async function nextSecond(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+}
+
+/** Several real DP processes on loopback, each with its own SQLite file, as a devnet folder describes. */
+export class DpProcesses {
+  readonly layout: DevnetLayout;
+  private readonly children = new Map<string, ChildProcess>();
+  private readonly registry: RegistrySource;
+
+  private constructor(layout: DevnetLayout) {
+    this.layout = layout;
+    this.registry = new RegistrySource({
+      location: join(layout.dir, 'registry.json'),
+      pinnedKey: layout.registryKey,
+    });
+  }
+
+  static async start(count: number, opts: Omit<DevnetOptions, 'port' | 'dps'> = {}): Promise<DpProcesses> {
+    const dir = mkdtempSync(join(tmpdir(), 'mimi-fed-'));
+    // Consecutive free ports: take a free one and hope its neighbours are free too (they are, on loopback here).
+    const port = await freePort();
+    writeDevnet(dir, { ...opts, port, dps: count });
+    const net = new DpProcesses(readDevnet(dir));
+    await net.registry.load();
+    await Promise.all(net.layout.dps.map((d) => net.startDp(d.id)));
+    return net;
+  }
+
+  async startDp(id: string): Promise<void> {
+    const dp = this.layout.dps.find((d) => d.id === id)!;
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/support/serve-process.ts', dp.configFile],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    this.children.set(id, child);
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('listening')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`${id} exited with ${code} before listening`)));
+    });
+  }
+
+  /** kill -9. */
+  async kill(id: string): Promise<void> {
+    const child = this.children.get(id);
+    if (child === undefined || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+    this.children.delete(id);
+  }
+
+  endpoint(dp: string): string {
+    return this.layout.dps.find((d) => d.id === dp)!.endpoint;
+  }
+
+  /** The MSP's agent, talking to its home DP (or `dp`). */
+  msp(id: string, dp?: string): MspAgent {
+    const m = this.layout.msps.find((x) => x.id === id)!;
+    const home = dp ?? m.dp;
+    return new MspAgent({
+      id,
+      key: readJwkFile(m.keyFile),
+      dp: { id: home, baseUrl: this.endpoint(home), timeoutMs: 15_000 },
+      registry: () => this.registry.current(),
+      isOwnUser: () => true,
+    });
+  }
+
+  holder(): HolderClient {
+    return new HolderClient({ baseUrl: this.layout.endpoint });
+  }
+
+  /** A whole possession challenge at dp1's verifier, the code read from the dev outbox file. */
+  async prove(holder: HolderClient, csi: string): Promise<PossessionAttestation> {
+    const started = await holder.startChallenge(csi);
+    const code = await eventually(
+      async () => codeFromOutbox(this.layout.outboxFile, csi),
+      5000,
+      'the one-time code',
+    );
+    return holder.answerChallenge(started.challengeId, code);
+  }
+
+  /** Publishes a holder's mapping through an MSP at its home DP. */
+  async publish(
+    holder: HolderClient,
+    att: PossessionAttestation,
+    msp: string,
+    user: string,
+    tag = 'Default',
+  ) {
+    const agent = this.msp(msp);
+    const domain = this.layout.msps.find((m) => m.id === msp)!.domain;
+    return agent.submit(
+      await agent.confirm(
+        holder.signMapping({ csi: att.csi, msp, ssi: `mimi://${domain}/u/${user}`, tag, attestation: att }),
+      ),
+    );
+  }
+
+  /** A CSIP-signed number event, posted to `dp`. */
+  async csipEvent(dp: string, ev: Omit<CsipEvent, 'v' | 'issuer' | 'sig'>): Promise<Response> {
+    const unsigned = { v: 1 as const, issuer: 'csip1', ...ev };
+    const signed = {
+      ...unsigned,
+      sig: signObject(SignPurpose.CsipEvent, unsigned, readJwkFile(this.layout.csip.keyFile).privateKey),
+    };
+    return fetch(`${this.endpoint(dp)}/v1/csip/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(signed),
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.children.keys()].map((id) => this.kill(id)));
+    this.registry.close();
+    rmSync(this.layout.dir, { recursive: true, force: true });
+  }
+}
