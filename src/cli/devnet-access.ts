@@ -62,10 +62,13 @@ export function openDevnet(dirInput: string): DevnetAccess {
           .join(', ');
         throw new MimiError('msp-not-registered', `MSP ${id} is not in the registry (known: ${known})`);
       }
+      // Each MSP submits to and asks its own DP; with one DP that is dp1 for all.
+      const home = layout.msps.find((m) => m.id === id)?.dp ?? 'dp1';
+      const dp = layout.dps.find((d) => d.id === home) ?? layout.dps[0]!;
       return new MspAgent({
         id,
         key: readKeyFile(join(dir, 'keys', `${id}.jwk`), `key of ${id}`),
-        dp: { baseUrl: layout.endpoint, id: 'dp1' },
+        dp: { baseUrl: dp.endpoint, id: dp.id },
         registry: () => access.registry(),
         isOwnUser: () => true,
       });

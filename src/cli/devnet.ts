@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -5,7 +6,7 @@ import { intArg } from './args.js';
 import { type DevnetLayout, devnetMsps, readDevnet, writeDevnet } from './devnet-files.js';
 import { shown } from './holder.js';
 import { CliError, CliErrorCode, emit } from './io.js';
-import { startNode, untilSignal } from './node.js';
+import { untilSignal } from './node.js';
 import { logLevelArg } from './serve.js';
 
 export const defaultDevnetPort = 7300;
@@ -28,7 +29,7 @@ function quoted(path: string): string {
  */
 export function ensureDevnet(
   dirInput: string,
-  opts: { port?: number; reset?: boolean },
+  opts: { port?: number; reset?: boolean; dps?: number },
 ): { layout: DevnetLayout; created: boolean } {
   const dir = resolve(dirInput);
   const marker = join(dir, 'devnet.json');
@@ -59,36 +60,105 @@ export function ensureDevnet(
       'choose an empty or new folder with --dir',
     );
   }
-  return { layout: writeDevnet(dir, { port: opts.port ?? defaultDevnetPort }), created: true };
+  return {
+    layout: writeDevnet(dir, { port: opts.port ?? defaultDevnetPort, dps: opts.dps ?? 1 }),
+    created: true,
+  };
+}
+
+/** Runs one DP of the devnet as its own process (`serve`), its logs prefixed on stderr. */
+function spawnDp(configFile: string, id: string, logLevel: string): ChildProcess {
+  const entry = process.argv[1] ?? '';
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, entry, 'serve', '--config', configFile, '--log-level', logLevel],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n'))
+        if (line.length > 0) process.stderr.write(`${id} | ${line}\n`);
+    });
+  }
+  return child;
+}
+
+async function untilHealthy(endpoint: string, child: ChildProcess, id: string): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new CliError(CliErrorCode.NodeFailed, `${id} exited with code ${child.exitCode}`);
+    try {
+      if ((await fetch(`${endpoint}/healthz`, { signal: AbortSignal.timeout(1000) })).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until)
+      throw new CliError(CliErrorCode.NodeFailed, `${id} did not come up at ${endpoint}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export function devnetCommand(program: Command): void {
   program
     .command('devnet')
-    .description('run a complete local federation in one process: registry, DP, verifier, 3 MSPs')
+    .description('run a complete local federation: registry, N DPs as separate processes, a verifier, 3 MSPs')
     .option('--dir <dir>', 'the devnet folder; made on first use', '.devnet')
     .option(
       '--port <port>',
-      `port on 127.0.0.1 (default ${defaultDevnetPort}; fixed when the folder is made)`,
+      `port of dp1 on 127.0.0.1; dp2 takes the next one, and so on (default ${defaultDevnetPort}; fixed when the folder is made)`,
+    )
+    .option(
+      '--dps <n>',
+      'how many DPs, each its own process and SQLite file (fixed when the folder is made)',
+      '3',
     )
     .option('--reset', 'throw the folder away and start a fresh devnet')
-    .option('--log-level <level>', 'pino log level of the node', 'info')
+    .option('--log-level <level>', 'pino log level of the nodes', 'info')
     .option('--json', 'print one JSON document when listening; logs go to stderr')
     .action(
-      async (opts: { dir: string; port?: string; reset?: boolean; logLevel: string; json?: boolean }) => {
+      async (opts: {
+        dir: string;
+        port?: string;
+        dps: string;
+        reset?: boolean;
+        logLevel: string;
+        json?: boolean;
+      }) => {
         const json = opts.json === true;
         const logLevel = logLevelArg(opts.logLevel);
         const port = opts.port === undefined ? undefined : intArg(opts.port, '--port', 1, 65535);
-        const { layout, created } = ensureDevnet(opts.dir, { port, reset: opts.reset });
-        const node = await startNode(join(resolve(opts.dir), 'dp1.config.json'), {
-          logLevel,
-          logStream: process.stderr,
-        });
+        const dps = intArg(opts.dps, '--dps', 1, 9);
+        const { layout, created } = ensureDevnet(opts.dir, { port, reset: opts.reset, dps });
+        const children = layout.dps.map((d) => ({ ...d, child: spawnDp(d.configFile, d.id, logLevel) }));
+        const stopAll = async () => {
+          await Promise.all(
+            children.map(
+              (c) =>
+                new Promise<void>((r) => {
+                  if (c.child.exitCode !== null) return r();
+                  c.child.once('exit', () => r());
+                  c.child.kill('SIGTERM');
+                }),
+            ),
+          );
+        };
+        try {
+          await Promise.all(children.map((c) => untilHealthy(c.endpoint, c.child, c.id)));
+        } catch (err) {
+          await stopAll();
+          throw err;
+        }
         const dir = quoted(shown(resolve(opts.dir)));
         const cli = cliName();
+        const mspLine = (id: string) =>
+          layout.msps.filter((m) => m.dp === id).map((m) => `${m.id} ${m.domain}`);
         emit(json, {
           doc: {
-            endpoint: node.url,
+            endpoint: layout.endpoint,
+            dps: layout.dps.map((d) => ({ id: d.id, endpoint: d.endpoint, msps: mspLine(d.id) })),
             dir: resolve(opts.dir),
             created,
             registryKey: layout.registryKey,
@@ -96,12 +166,14 @@ export function devnetCommand(program: Command): void {
           },
           text: [
             '',
-            `mimi-discovery devnet ${created ? '(new)' : '(resumed)'}: one DP with a verifier, three MSPs, a signed registry`,
+            `mimi-discovery devnet ${created ? '(new)' : '(resumed)'}: ${layout.dps.length} DP${layout.dps.length > 1 ? 's, each its own process,' : ''} a verifier, three MSPs, a signed registry`,
             '',
-            `  endpoint      ${node.url}   (DP dp1, verifier verifier1)`,
-            `  folder        ${dir}   (registry.json, keys/, dp1.db, outbox.jsonl)`,
+            ...layout.dps.map(
+              (d, i) =>
+                `  ${d.id}  ${d.endpoint}${i === 0 ? '  (also verifier1)' : ''}   MSPs here: ${mspLine(d.id).join(', ') || 'none'}`,
+            ),
+            `  folder        ${dir}   (registry.json, keys/, dpN.db, outbox.jsonl)`,
             `  registry key  ${layout.registryKey}`,
-            `  MSPs          ${devnetMsps.map((m) => `${m.id} ${m.domain}`).join(', ')}`,
             `  codes         nothing is sent by SMS or email here: one-time codes land in ${join(dir, 'outbox.jsonl')}`,
             '',
             'Try, in another terminal:',
@@ -114,9 +186,8 @@ export function devnetCommand(program: Command): void {
             '',
           ].join('\n'),
         });
-        const signal = await untilSignal();
-        node.app.log.info({ signal }, 'shutting down');
-        await node.close();
+        await untilSignal();
+        await stopAll();
         if (!json) process.stdout.write('devnet stopped\n');
       },
     );

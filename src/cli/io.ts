@@ -13,6 +13,8 @@ export const CliErrorCode = {
   FileExists: 'file-exists',
   NotADevnet: 'not-a-devnet',
   AddressInUse: 'address-in-use',
+  /** A devnet DP process did not start or died. */
+  NodeFailed: 'node-failed',
   DemoStepFailed: 'demo-step-failed',
 } as const;
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];

@@ -1,4 +1,4 @@
-import { byPreference } from '../protocol/preference.js';
+import { byPreference, olderFirst } from '../protocol/preference.js';
 import { LookupStatus, levelRank, type PossessionLevel } from '../protocol/records.js';
 
 /** A served mapping, from the local store or a verified peer answer, with the DPs that returned it. */
@@ -50,11 +50,11 @@ export function mergeServed(
     const rows = [...c.ids].map((id) => byId.get(id)!);
     return {
       level: Math.max(...rows.map((r) => levelRank[r.level])),
-      since: Math.min(...rows.map((r) => r.acceptedAt)),
+      first: rows.reduce((a, b) => (olderFirst(b, a) < 0 ? b : a)),
       rows,
     };
   };
-  const ranked = claims.map(rank).sort((a, b) => b.level - a.level || a.since - b.since);
+  const ranked = claims.map(rank).sort((a, b) => b.level - a.level || olderFirst(a.first, b.first));
   return ranked[0]!.rows;
 }
 

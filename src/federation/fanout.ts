@@ -68,6 +68,13 @@ export class Fanout {
   private readonly opts: FanoutOptions;
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly limiters: Record<ThroughputClass, RateLimiter>;
+  /**
+   * Ids of mappings already verified under this registry serial, with when they stop being
+   * valid. An id is the hash of the whole signed mapping, so the same id is the same bytes:
+   * checking it again would only repeat four signature checks.
+   */
+  private verified = new Map<string, number>();
+  private verifiedSerial = 0;
 
   constructor(opts: FanoutOptions) {
     this.opts = opts;
@@ -170,14 +177,27 @@ export class Fanout {
       throw new MimiError('record-invalid', `${dp} answered another question`);
     }
     const ctx = { registry: this.opts.registry(), policy: this.opts.policy, now: this.opts.now() };
+    if (ctx.registry.serial !== this.verifiedSerial) {
+      this.verified = new Map();
+      this.verifiedSerial = ctx.registry.serial;
+    }
     return answer.results.map((r, i) => {
       if (r.csi !== csis[i]) throw new MimiError('record-invalid', `${dp} answered for another CSI`);
       return r.mappings.map((m) => {
-        verifyMapping(m.mapping, ctx);
-        if (m.mapping.body.csi !== r.csi || mappingId(m.mapping) !== m.id) {
-          throw new MimiError('record-invalid', `${dp} sent a mapping for another CSI or under another id`);
+        if (m.mapping.body.csi !== r.csi)
+          throw new MimiError('record-invalid', `${dp} sent a mapping for another CSI`);
+        const until = this.verified.get(m.id);
+        // A cached id still has to be the hash of what arrived; only the signatures are skipped.
+        const known = until !== undefined && until > ctx.now && mappingId(m.mapping) === m.id;
+        if (!known) {
+          verifyMapping(m.mapping, ctx);
+          if (mappingId(m.mapping) !== m.id)
+            throw new MimiError('record-invalid', `${dp} sent a mapping under another id`);
+          if (this.verified.size >= 100_000) this.verified.delete(this.verified.keys().next().value!);
+          this.verified.set(m.id, Math.min(m.mapping.body.expiresAt, m.mapping.attestation.expiresAt));
         }
-        return servedFrom(m.mapping, m.id, dp);
+        const served = servedFrom(m.mapping, m.id, dp);
+        return served;
       });
     });
   }

@@ -27,7 +27,8 @@ export async function enqueueDpEvent(
     const { kind, payload, to } = event.event;
     const envelope: FederationEvent = {
       v: 1,
-      id: digest({ kind, payload }),
+      // A reply to one peer is another event than the same record broadcast to all.
+      id: digest({ kind, payload, to: to ?? null }),
       origin: ctx.self,
       kind,
       payload,

@@ -33,7 +33,7 @@ describe('demo: the narrated walk on a fresh devnet', () => {
       '[msp-not-registered]',
       '[too-many-attempts]',
       'the DP saw buckets',
-      'All 14 steps behaved as the requirements say.',
+      'All 17 steps behaved as the requirements say.',
       `The files are left in ${dir}`,
     ]) {
       expect(out).toContain(expected);
@@ -52,7 +52,7 @@ describe('demo: the narrated walk on a fresh devnet', () => {
     ]);
     expect(run.code).toBe(0);
     expect(run.doc.ok).toBe(true);
-    expect(run.doc.steps).toHaveLength(14);
+    expect(run.doc.steps).toHaveLength(17);
     expect(run.doc.steps.every((s) => s.ok)).toBe(true);
   });
 

@@ -21,8 +21,13 @@ describe('devnet, holder, lookup and verify as child processes', () => {
     rmSync(join(dir, '..'), { recursive: true, force: true });
   });
 
-  it('prints a banner with the endpoint, the folder, the registry key and next commands', () => {
+  it('prints a banner with the endpoints, the folder, the registry key and next commands', async () => {
+    // The banner follows once every DP answers.
+    for (let i = 0; i < 100 && !devnet.output().includes('demo'); i++)
+      await new Promise((r) => setTimeout(r, 100));
     const banner = devnet.output();
+    expect(banner).toMatch(/dp1 +http:\/\/127\.0\.0\.1:\d+ +\(also verifier1\)/);
+    expect(banner).toContain('dp3');
     const { registryKey } = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8'));
     expect(banner).toContain(registryKey);
     expect(banner).toContain('holder publish --devnet');
@@ -129,7 +134,22 @@ describe('devnet, holder, lookup and verify as child processes', () => {
       '+1 415 555 0101',
       '--all',
     ]);
-    expect(inv.doc.invalidated).toHaveLength(2);
+    // dp1 withdraws the msp1 mapping it holds; the holder-signed request is relayed to dp2, which
+    // withdraws the msp2 one, so a federated lookup soon finds nothing.
+    expect(inv.doc.invalidated).toHaveLength(1);
+    let status = '';
+    for (let i = 0; i < 50 && status !== 'none'; i++) {
+      const r = await runJson<{ results: { status: string }[] }>([
+        'lookup',
+        '--devnet',
+        dir,
+        '--as',
+        'msp3',
+        '+1 415 555 0101',
+      ]);
+      status = r.doc.results[0]?.status ?? '';
+    }
+    expect(status).toBe('none');
     const opt = await runJson<{ state: string }>([
       'holder',
       'opt-out',

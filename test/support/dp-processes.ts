@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { codeFromOutbox } from '../../src/cli/devnet-access.js';
@@ -15,6 +15,7 @@ import { MspAgent } from '../../src/client/msp-agent.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
 import type { CsipEvent, PossessionAttestation } from '../../src/protocol/records.js';
 import { RegistrySource } from '../../src/registry/source.js';
+import type { NodeConfig } from '../../src/server/config.js';
 import { freePort } from './devnet.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -53,11 +54,21 @@ export class DpProcesses {
     });
   }
 
-  static async start(count: number, opts: Omit<DevnetOptions, 'port' | 'dps'> = {}): Promise<DpProcesses> {
+  static async start(
+    count: number,
+    opts: Omit<DevnetOptions, 'port' | 'dps'> & {
+      configure?: (dp: string, config: NodeConfig) => NodeConfig;
+    } = {},
+  ): Promise<DpProcesses> {
     const dir = mkdtempSync(join(tmpdir(), 'mimi-fed-'));
     // Consecutive free ports: take a free one and hope its neighbours are free too (they are, on loopback here).
     const port = await freePort();
-    writeDevnet(dir, { ...opts, port, dps: count });
+    const layout = writeDevnet(dir, { ...opts, port, dps: count });
+    for (const dp of layout.dps) {
+      if (opts.configure === undefined) break;
+      const config = JSON.parse(readFileSync(dp.configFile, 'utf8')) as NodeConfig;
+      writeFileSync(dp.configFile, JSON.stringify(opts.configure(dp.id, config), null, 2));
+    }
     const net = new DpProcesses(readDevnet(dir));
     await net.registry.load();
     await Promise.all(net.layout.dps.map((d) => net.startDp(d.id)));

@@ -1,0 +1,115 @@
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyPeerRequest } from '../../src/federation/http-signature.js';
+import { decodeRecord, Notice } from '../../src/protocol/records.js';
+import { RegistrySource } from '../../src/registry/source.js';
+import { freePort } from '../support/devnet.js';
+import { DpProcesses, eventually, nextSecond } from '../support/dp-processes.js';
+
+describe('R18, R17 across DPs: a second holder at another DP, and the MSPs told', () => {
+  let net: DpProcesses;
+  let hook: Server;
+  const notices: { from: string; notice: Notice; raw: string }[] = [];
+  let registry: RegistrySource;
+  const csi = 'tel:+14155550171';
+
+  beforeAll(async () => {
+    const port = await freePort();
+    hook = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c: Buffer) => {
+        raw += c.toString();
+      });
+      req.on('end', async () => {
+        try {
+          // The MSP checks the DP's RFC 9421 signature against the registry before believing it.
+          const { dp } = await verifyPeerRequest(
+            { method: 'POST', url: `http://127.0.0.1:${port}${req.url}`, headers: req.headers, rawBody: raw },
+            registry.current(),
+            new Date(),
+          );
+          notices.push({ from: dp, notice: decodeRecord(Notice, JSON.parse(raw), 'notice'), raw });
+          res.statusCode = 204;
+        } catch {
+          res.statusCode = 401;
+        }
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(port, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${port}/notices`;
+    net = await DpProcesses.start(3, { webhooks: { msp1: url, msp2: url } });
+    registry = new RegistrySource({
+      location: `${net.layout.dir}/registry.json`,
+      pinnedKey: net.layout.registryKey,
+    });
+    await registry.load();
+  });
+  afterAll(async () => {
+    await net.close();
+    hook.close();
+  });
+
+  const ssis = async (via: string, federation: boolean) => {
+    const agent = net.msp(via === 'dp1' ? 'msp1' : via === 'dp2' ? 'msp2' : 'msp3');
+    return (await agent.lookup([csi], { federation, dpList: 'all' }))[0]!.mappings.map(
+      (m) => m.mapping.body.ssi,
+    );
+  };
+
+  it('both DPs agree the older holder keeps precedence; the MSPs hear of it by signed notice', async () => {
+    const bob = net.holder();
+    const attBob = await net.prove(bob, csi);
+    const bobsMapping = await net.publish(bob, attBob, 'msp1', 'bob'); // dp1
+
+    // A later second: within one second, which holder is older is decided by mapping id.
+    await nextSecond();
+    const eve = net.holder();
+    const attEve = await net.prove(eve, csi);
+    const evesMapping = await net.publish(eve, attEve, 'msp2', 'eve'); // dp2: the first holder it sees
+    expect(evesMapping.state).toBe('active');
+
+    // dp2 tells dp1 (R18); dp1 holds the older holder and says so; dp2 then holds Eve as contested.
+    await eventually(
+      async () => (await ssis('dp2', false)).join() === 'mimi://chat.example/u/bob',
+      10_000,
+      'dp2 to defer to Bob',
+    );
+    expect(await ssis('dp1', false)).toEqual(['mimi://chat.example/u/bob']);
+    expect(await ssis('dp3', true)).toEqual(['mimi://chat.example/u/bob']);
+
+    // Bob's MSP is told his mapping is contested, with the deadline; Eve's MSP that hers is.
+    const toMsp1 = await eventually(
+      async () => notices.find((n) => n.notice.msp === 'msp1'),
+      10_000,
+      'a notice to msp1',
+    );
+    expect(toMsp1.notice).toMatchObject({ kind: 'contested', mappingId: bobsMapping.id, dp: 'dp1' });
+    expect(toMsp1.notice.deadline).toBeGreaterThan(Math.floor(Date.now() / 1000));
+    const toMsp2 = await eventually(
+      async () => notices.find((n) => n.notice.msp === 'msp2'),
+      10_000,
+      'a notice to msp2',
+    );
+    expect(toMsp2.notice).toMatchObject({ kind: 'contested', mappingId: evesMapping.id, dp: 'dp2' });
+    // No more personal data than needed: no CSI, no SSI, no key.
+    for (const n of notices) {
+      expect(n.raw).not.toContain('14155550171');
+      expect(n.raw).not.toContain('mimi://');
+    }
+
+    // Bob proves possession again at dp1; the reaffirmation is relayed and Eve's contest is lost everywhere.
+    const fresh = await net.prove(bob, csi);
+    expect((await bob.reaffirm(fresh)).lost.length).toBe(1);
+    await eventually(
+      async () => {
+        const res = await fetch(`${net.endpoint('dp2')}/.well-known/mimi-discovery`);
+        const meta = (await res.json()) as { peering: { outbox: Record<string, number> } };
+        return Object.values(meta.peering.outbox).every((n) => n === 0);
+      },
+      10_000,
+      'outboxes to drain',
+    );
+    expect(await ssis('dp3', true)).toEqual(['mimi://chat.example/u/bob']);
+  });
+});
