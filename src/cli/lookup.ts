@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { VerifiedResult } from '../client/lookup-client.js';
+import type { LookupOptions } from '../client/msp-agent.js';
 import { PrivateLookupClient, type PrivateLookupStats } from '../client/private-lookup.js';
 import { createSodiumOprfClient } from '../crypto/oprf-client-sodium.js';
 import type { LookupStatus } from '../protocol/records.js';
@@ -18,18 +19,18 @@ export async function lookupVerbose(
   net: DevnetAccess,
   as: string,
   csis: readonly string[],
-  mspFilter?: string[],
+  opts: LookupOptions = {},
 ): Promise<VerifiedResult[]> {
-  return net.msp(as).lookup(csis, mspFilter === undefined ? {} : { mspFilter });
+  return net.msp(as).lookup(csis, opts);
 }
 
 export async function lookupCompact(
   net: DevnetAccess,
   as: string,
   csis: readonly string[],
-  mspFilter?: string[],
+  opts: LookupOptions = {},
 ): Promise<CompactResult[]> {
-  return net.msp(as).lookupCompact(csis, mspFilter === undefined ? {} : { mspFilter });
+  return net.msp(as).lookupCompact(csis, opts);
 }
 
 /**
@@ -42,8 +43,10 @@ export async function lookupPrivate(
   csis: readonly string[],
 ): Promise<{ results: VerifiedResult[]; stats: PrivateLookupStats }> {
   const agent = net.msp(as);
+  // The credential is a session with the MSP's own DP, so that is the DP asked.
+  const home = net.layout.dps.find((d) => d.id === (net.layout.msps.find((m) => m.id === as)?.dp ?? 'dp1'))!;
   const client = new PrivateLookupClient({
-    dp: { baseUrl: net.endpoint, id: 'dp1' },
+    dp: { baseUrl: home.endpoint, id: home.id },
     registry: () => net.registry(),
     credential: () => agent.sessionToken(),
     oprf: await createSodiumOprfClient(),
@@ -90,6 +93,8 @@ export function lookupCommand(program: Command): void {
     .option('--compact', 'compact answer: which MSPs, as one bit per MSP (R15)')
     .option('--private', 'private lookup (R9): RFC 9497 OPRF, the DP learns neither the CSI nor the answer')
     .option('--msp-filter <ids>', 'only mappings on these MSPs, comma-separated (R10)')
+    .option('--federation <on|off>', "ask the other DPs too (R10); default: the federation's published default (R11)")
+    .option('--dp-list <list>', 'which DPs: preferred, all, or DP ids comma-separated (R10)')
     .option('--json', 'print one JSON document')
     .action(
       async (
@@ -100,6 +105,8 @@ export function lookupCommand(program: Command): void {
           compact?: boolean;
           private?: boolean;
           mspFilter?: string;
+          federation?: string;
+          dpList?: string;
           json?: boolean;
         },
       ) => {
@@ -107,6 +114,18 @@ export function lookupCommand(program: Command): void {
         const as = idArg(opts.as, '--as');
         const filter = opts.mspFilter === undefined ? undefined : listArg(opts.mspFilter, '--msp-filter');
         for (const id of filter ?? []) idArg(id, '--msp-filter');
+        if (opts.federation !== undefined && !['on', 'off'].includes(opts.federation)) {
+          throw new CliError(CliErrorCode.InvalidArgument, '--federation takes on or off');
+        }
+        const dpList =
+          opts.dpList === undefined || opts.dpList === 'preferred' || opts.dpList === 'all'
+            ? opts.dpList
+            : listArg(opts.dpList, '--dp-list').map((id) => idArg(id, '--dp-list'));
+        const params: LookupOptions = {
+          ...(filter === undefined ? {} : { mspFilter: filter }),
+          ...(opts.federation === undefined ? {} : { federation: opts.federation === 'on' }),
+          ...(dpList === undefined ? {} : { dpList }),
+        };
         const net = openDevnet(opts.devnet);
         if (opts.private) {
           if (opts.compact || filter !== undefined) {
@@ -124,11 +143,11 @@ export function lookupCommand(program: Command): void {
           return;
         }
         if (opts.compact) {
-          const results = await lookupCompact(net, as, csis, filter);
+          const results = await lookupCompact(net, as, csis, params);
           emit(opts.json === true, { doc: { format: 'compact', results }, text: compactText(results) });
           return;
         }
-        const results = await lookupVerbose(net, as, csis, filter);
+        const results = await lookupVerbose(net, as, csis, params);
         emit(opts.json === true, { doc: { format: 'verbose', results }, text: verboseText(results) });
       },
     );
