@@ -10,11 +10,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readDevnet, readJwkFile, writeDevnet } from '../src/cli/devnet-files.js';
+import { freePort } from '../src/cli/ports.js';
 import { HolderClient } from '../src/client/holder.js';
 import { MspAgent } from '../src/client/msp-agent.js';
 import { SignPurpose, signObject } from '../src/crypto/sign.js';
@@ -33,16 +33,6 @@ const csiCount = Number(values.csis);
 const seconds = Number(values.seconds);
 const eventCount = Number(values.events);
 const root = new URL('../', import.meta.url).pathname;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function startDp(configFile: string): Promise<ChildProcess> {
   const child = spawn(

@@ -1,5 +1,4 @@
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -24,6 +23,7 @@ import {
   verboseText,
 } from './lookup.js';
 import { startNode } from './node.js';
+import { freePort } from './ports.js';
 import { verifyFile } from './verify.js';
 
 /**
@@ -61,17 +61,6 @@ async function rejected(code: ErrorCode, fn: () => unknown): Promise<MimiError> 
     throw new StepFailed(`expected a rejection with ${code}, got ${got}`);
   }
   throw new StepFailed(`expected a rejection with ${code}, but it was accepted`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolvePort(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
 }
 
 function demoDir(input: string | undefined): string {

@@ -1,5 +1,4 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -8,21 +7,14 @@ import { HolderClient } from '../../src/client/holder.js';
 import { MspAgent } from '../../src/client/msp-agent.js';
 import type { KeyPair } from '../../src/crypto/keys.js';
 import type { PossessionAttestation } from '../../src/protocol/records.js';
+
+export { freePort } from '../../src/cli/ports.js';
+
+import { freePort } from '../../src/cli/ports.js';
 import { Registry } from '../../src/registry/document.js';
 import { type AppOptions, buildApp, listen } from '../../src/server/app.js';
 import { loadConfig, type NodeConfig } from '../../src/server/config.js';
 import { type Context, type ContextOverrides, createContext } from '../../src/server/context.js';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 /** A settable clock, in seconds. */
 export class TestClock {
