@@ -212,7 +212,7 @@ describe('a DP killed mid-test (R20: failures are survived, nothing lost or dupl
   });
   afterAll(() => net.close());
 
-  it('lookups answer within the timeout with the dead peer marked; what was sent meanwhile arrives after restart', async () => {
+  it('lookups answer within the timeout with the dead peer marked; what was sent meanwhile arrives after both restart', async () => {
     const csi = 'tel:+14155550141';
     const bob = net.holder();
     const att = await net.prove(bob, csi);
@@ -230,8 +230,11 @@ describe('a DP killed mid-test (R20: failures are survived, nothing lost or dupl
     expect(['error', 'timeout', 'unavailable']).toContain(dp2?.status);
     expect(peers.find((p) => p.dp === 'dp1')?.status).toBe('ok');
 
-    // Bob withdraws everything at dp1 while dp2 is down; the relay waits in dp1's outbox.
+    // Bob withdraws everything at dp1 while dp2 is down; the relay waits in dp1's outbox, and
+    // survives dp1 itself being killed and restarted before dp2 comes back.
     await bob.invalidate(csi, null);
+    await net.kill('dp1');
+    await net.startDp('dp1');
     await net.startDp('dp2');
     await eventually(
       async () => (await net.msp('msp2').lookup([csi], { federation: false }))[0]?.status === 'none',
