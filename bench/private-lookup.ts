@@ -9,10 +9,16 @@
  *      evaluate, finalise, download buckets, open, verify every mapping (target under 0.5 s).
  *      The 1,000 CSIs are real signed mappings; the other 999,000 index entries are synthetic
  *      (random tags and payloads of the real size, written straight into the index).
+ *      Printed with its phase breakdown (the phases overlap: each is when it finished, from the
+ *      start) and the client thread's CPU time per step. Two set-ups: `contact_sync_1000`, the
+ *      client pinned to core 1 and verifying on its own thread (as before the verify pool);
+ *      `contact_sync_1000_workers`, the client allowed both cores (the server stays pinned to
+ *      core 0, so they share it) with two verify worker threads.
  *   4. the index build rate of a key rotation, over real mappings
  *
  * The server runs in a child process (`--serve <config>`) pinned to core 0 when `taskset` exists;
- * this process, the client, pins itself to core 1.
+ * this process, the client, pins itself to core 1 (and to both cores for `contact_sync_1000_workers`).
+ * BENCH_PROFILE_DIR=<dir> writes a CPU profile of the server there.
  */
 
 import { execFileSync, spawn } from 'node:child_process';
@@ -25,7 +31,11 @@ import sodium from 'libsodium-wrappers-sumo';
 import { readDevnet, readJwkFile, writeDevnet } from '../src/cli/devnet-files.js';
 import { verifyVerboseAnswer } from '../src/client/lookup-client.js';
 import { MspAgent } from '../src/client/msp-agent.js';
-import { MemoryOprfCache, PrivateLookupClient } from '../src/client/private-lookup.js';
+import {
+  MemoryOprfCache,
+  PrivateLookupClient,
+  type PrivateLookupOptions,
+} from '../src/client/private-lookup.js';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { createSodiumOprfClient, nobleOprfClient } from '../src/crypto/oprf-client-sodium.js';
 import { createOprfServer, generateKeyPair as oprfKeyPair, ready } from '../src/crypto/oprf-server.js';
@@ -66,9 +76,9 @@ function freePortish(): Promise<number> {
   });
 }
 
-function pin(pid: number, core: number): void {
+function pin(pid: number, cores: number | string): void {
   try {
-    execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-cp', String(cores), String(pid)], { stdio: 'ignore' });
   } catch {
     // No taskset: unpinned.
   }
@@ -225,8 +235,22 @@ async function main(): Promise<void> {
   line(
     'setup_bucket_bits',
     bits,
-    `(${2 ** bits} buckets, k=${K}, smallest bucket ${min}, padded to ${padTo})`,
+    `(${2 ** bits} buckets, k=${K}, smallest bucket ${min}, padded to ${padTo}; entries of ${modalPayloadLength + 18} bytes)`,
   );
+  // What one more bit would do: half the download, but the smallest bucket below k real entries
+  // (dummies do not count: the DP knows which entries are dummies).
+  if (bits < MAX_BUCKET_BITS) {
+    const shift = MAX_BUCKET_BITS - (bits + 1);
+    const finer = new Array<number>(2 ** (bits + 1)).fill(0);
+    stats.counts.forEach((n, i) => {
+      finer[i >>> shift]! += n;
+    });
+    line(
+      'setup_bucket_bits_plus_one',
+      bits + 1,
+      `(not used: smallest bucket would hold ${Math.min(...finer)} real entries, ${finer.filter((n) => n < K).length} buckets below k=${K})`,
+    );
+  }
   await ctx.close();
   const dbBytes = ['dp1.db', 'dp1.db-wal'].reduce((a, f) => {
     try {
@@ -240,7 +264,17 @@ async function main(): Promise<void> {
   // The server under test, in its own process.
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', layout.configFile],
+    [
+      // BENCH_PROFILE_DIR=dir: a CPU profile of the server (written when it stops).
+      ...(process.env.BENCH_PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+        : []),
+      '--import',
+      'tsx',
+      new URL(import.meta.url).pathname,
+      '--serve',
+      layout.configFile,
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -296,38 +330,62 @@ async function main(): Promise<void> {
 
     // 3. Contact sync, 1,000 real CSIs among STORED entries, cold cache, libsodium client engine.
     const sync = csis.slice(0, SYNC);
-    const runSync = async (engine: typeof sodiumClient, cache = new MemoryOprfCache()) => {
+    type Stats = NonNullable<PrivateLookupClient['lastStats']>;
+    const phases = (s: Stats) =>
+      `evaluate done ${s.ms.evaluate.toFixed(0)} ms, buckets done ${s.ms.buckets.toFixed(0)} ms, verify done ${s.ms.verify.toFixed(0)} ms; ` +
+      `client thread: blind ${s.ms.cpu.blind.toFixed(0)} ms, finalize ${s.ms.cpu.finalize.toFixed(0)} ms, open+verify ${s.ms.cpu.verify.toFixed(0)} ms` +
+      (s.ms.cpu.workers > 0 ? `, on workers ${s.ms.cpu.workers.toFixed(0)} ms (wall)` : '') +
+      `; ${s.buckets} buckets in ${s.bucketRequests} requests, ${(s.bytes / 2 ** 20).toFixed(1)} MiB`;
+    // One client per set-up: a warm-up sync (JIT, connections, worker threads), then a cold one
+    // (its cache emptied), then a repeat on the filled cache.
+    const syncs = async (engine: typeof sodiumClient, extra: Partial<PrivateLookupOptions>) => {
+      const cache = new MemoryOprfCache();
       const client = new PrivateLookupClient({
         dp,
         registry: () => registry,
         credential: () => token,
         cache,
         oprf: engine,
-        concurrency: 16,
+        ...extra,
       });
-      const ts = performance.now();
-      const results = await client.lookup(sync);
-      const seconds = (performance.now() - ts) / 1000;
-      if (results.some((r) => r.status !== 'one')) throw new Error('a synced CSI was not found');
-      return { seconds, stats: client.lastStats!, cache };
+      const run = async () => {
+        const ts = performance.now();
+        const results = await client.lookup(sync);
+        const seconds = (performance.now() - ts) / 1000;
+        if (results.some((r) => r.status !== 'one')) throw new Error('a synced CSI was not found');
+        return { seconds, stats: client.lastStats! };
+      };
+      try {
+        await run();
+        cache.retain('dp1', []);
+        const cold = await run();
+        const again = await run();
+        return { cold, again };
+      } finally {
+        await client.close();
+      }
     };
-    await runSync(sodiumClient); // warm-up (JIT, connections)
-    const cold = await runSync(sodiumClient);
-    const phases = (s: typeof cold.stats) =>
-      `evaluate ${s.ms.evaluate.toFixed(0)} ms, buckets ${s.ms.buckets.toFixed(0)} ms, open+verify ${s.ms.verify.toFixed(0)} ms`;
+    const one = await syncs(sodiumClient, {});
+    pin(process.pid, '0,1');
+    const both = await syncs(sodiumClient, { verifyThreads: 2 });
+    pin(process.pid, 1);
     line(
       'contact_sync_1000',
-      cold.seconds,
-      `s (libsodium client; target < 0.5 s; ${cold.stats.buckets} buckets, ${(cold.stats.bytes / 2 ** 20).toFixed(1)} MiB; ${phases(cold.stats)})`,
+      one.cold.seconds,
+      `s (libsodium client on core 1, verifying on its own thread; target < 0.5 s; ${phases(one.cold.stats)})`,
     );
-    const again = await runSync(sodiumClient, cold.cache);
     line(
       'contact_sync_1000_repeat',
-      again.seconds,
-      `s (cached outputs: ${again.stats.evaluated} evaluations charged; ${phases(again.stats)})`,
+      one.again.seconds,
+      `s (cached outputs: ${one.again.stats.evaluated} evaluations charged; ${phases(one.again.stats)})`,
     );
-    const noble = await runSync(nobleOprfClient);
-    line('contact_sync_1000_noble', noble.seconds, 's (pure-JS noble client)');
+    line(
+      'contact_sync_1000_workers',
+      both.cold.seconds,
+      `s (client allowed both cores, sharing core 0 with the server, 2 verify workers; ${phases(both.cold.stats)})`,
+    );
+    const noble = await syncs(nobleOprfClient, {});
+    line('contact_sync_1000_noble', noble.cold.seconds, 's (pure-JS noble client, core 1)');
 
     // Where a cold sync's client time goes (measured here, on the client core).
     const inputs = sync.map((c) => new TextEncoder().encode(c));

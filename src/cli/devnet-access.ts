@@ -21,8 +21,11 @@ export interface DevnetAccess {
   registryKey: string;
   registry(): Registry;
   outboxFile: string;
-  /** The MSP `id`, with its key from the folder; it vouches for every user (the devnet is all MSPs). */
-  msp(id: string): MspAgent;
+  /**
+   * The MSP `id`, with its key from the folder, talking to its own DP (or to `dp`); it vouches
+   * for every user (the devnet plays every MSP).
+   */
+  msp(id: string, dp?: string): MspAgent;
   holderKeyFile(csi: string): string;
   mappingFile(id: string): string;
 }
@@ -52,7 +55,7 @@ export function openDevnet(dirInput: string): DevnetAccess {
       });
       return registry;
     },
-    msp(id) {
+    msp(id, at) {
       const entry = access.registry().msp(id);
       if (entry === undefined) {
         const known = access
@@ -63,7 +66,7 @@ export function openDevnet(dirInput: string): DevnetAccess {
         throw new MimiError('msp-not-registered', `MSP ${id} is not in the registry (known: ${known})`);
       }
       // Each MSP submits to and asks its own DP; with one DP that is dp1 for all.
-      const home = layout.msps.find((m) => m.id === id)?.dp ?? 'dp1';
+      const home = at ?? layout.msps.find((m) => m.id === id)?.dp ?? 'dp1';
       const dp = layout.dps.find((d) => d.id === home) ?? layout.dps[0]!;
       return new MspAgent({
         id,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { VerifiedResult } from '../client/lookup-client.js';
 import type { LookupOptions } from '../client/msp-agent.js';
-import { PrivateLookupClient, type PrivateLookupStats } from '../client/private-lookup.js';
+import { type PrivateLookupStats, privateLookupAcross } from '../client/private-lookup.js';
 import { createSodiumOprfClient } from '../crypto/oprf-client-sodium.js';
 import type { LookupStatus } from '../protocol/records.js';
 import { csiArg, idArg, listArg } from './args.js';
@@ -42,21 +42,31 @@ export async function lookupPrivate(
   as: string,
   csis: readonly string[],
 ): Promise<{ results: VerifiedResult[]; stats: PrivateLookupStats }> {
-  const agent = net.msp(as);
-  // The credential is a session with the MSP's own DP, so that is the DP asked.
-  const home = net.layout.dps.find((d) => d.id === (net.layout.msps.find((m) => m.id === as)?.dp ?? 'dp1'))!;
-  const client = new PrivateLookupClient({
-    dp: { baseUrl: home.endpoint, id: home.id },
+  // Every DP of the devnet, in parallel; each evaluation is charged to the MSP's session there.
+  const agents = new Map(net.layout.dps.map((d) => [d.id, net.msp(as, d.id)]));
+  const { results, dps } = await privateLookupAcross(csis, {
     registry: () => net.registry(),
-    credential: () => agent.sessionToken(),
+    dps: 'all',
+    credential: (dp) => agents.get(dp)?.sessionToken(),
     oprf: await createSodiumOprfClient(),
   });
-  const results = await client.lookup(csis);
-  return { results, stats: client.lastStats! };
+  const failed = dps.find((d) => d.status === 'error');
+  if (failed?.error !== undefined) throw failed.error;
+  const all = dps.flatMap((d) => (d.stats === undefined ? [] : [{ dp: d.dp, stats: d.stats }]));
+  const stats: PrivateLookupStats = {
+    ...all[0]!.stats,
+    evaluated: all.reduce((n, d) => n + d.stats.evaluated, 0),
+    cached: all.reduce((n, d) => n + d.stats.cached, 0),
+    buckets: all.reduce((n, d) => n + d.stats.buckets, 0),
+    bytes: all.reduce((n, d) => n + d.stats.bytes, 0),
+    bucketRequests: all.reduce((n, d) => n + d.stats.bucketRequests, 0),
+    bucketIds: all.flatMap((d) => d.stats.bucketIds.map((b) => `${d.dp}:${b}`)),
+  };
+  return { results, stats };
 }
 
 export function privateText(stats: PrivateLookupStats): string {
-  return `private lookup: ${stats.evaluated} evaluation(s) charged to the credential; the DP saw buckets ${stats.bucketIds.join(', ')} and no CSI`;
+  return `private lookup: ${stats.evaluated} evaluation(s) charged to the credential; the DPs saw buckets ${stats.bucketIds.join(', ')} and no CSI`;
 }
 
 export function verboseText(results: readonly VerifiedResult[]): string {
@@ -93,7 +103,10 @@ export function lookupCommand(program: Command): void {
     .option('--compact', 'compact answer: which MSPs, as one bit per MSP (R15)')
     .option('--private', 'private lookup (R9): RFC 9497 OPRF, the DP learns neither the CSI nor the answer')
     .option('--msp-filter <ids>', 'only mappings on these MSPs, comma-separated (R10)')
-    .option('--federation <on|off>', "ask the other DPs too (R10); default: the federation's published default (R11)")
+    .option(
+      '--federation <on|off>',
+      "ask the other DPs too (R10); default: the federation's published default (R11)",
+    )
     .option('--dp-list <list>', 'which DPs: preferred, all, or DP ids comma-separated (R10)')
     .option('--json', 'print one JSON document')
     .action(

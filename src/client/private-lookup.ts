@@ -1,16 +1,24 @@
 import { nobleOprfClient, type OprfClientEngine } from '../crypto/oprf-client-sodium.js';
-import { bucketKeyOf, bucketOf, openEntry, tagOf } from '../crypto/private-entry.js';
-import { VerboseAnswer } from '../protocol/answers.js';
+import { bucketKeyOf, bucketOf, tagOf } from '../crypto/private-entry.js';
 import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
-import { decodeBucket, EpochsAnswer, EvaluateAnswer } from '../protocol/private.js';
-import { decodeRecord, type LookupStatus } from '../protocol/records.js';
+import { winningHolder } from '../protocol/preference.js';
+import { EpochsAnswer, EvaluateAnswer, findInBucket, splitBuckets } from '../protocol/private.js';
+import { levelRank } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { isOptOut } from '../registry/verify-mapping.js';
 import { call, type HttpOptions } from './http.js';
-import { type VerifiedMapping, type VerifiedResult, verifyVerboseAnswer } from './lookup-client.js';
+import type { VerifiedMapping, VerifiedResult } from './lookup-client.js';
+import {
+  type OpenItem,
+  openAndVerify,
+  PoolUnavailable,
+  statusOf,
+  type VerifyContextData,
+  VerifyPool,
+} from './private-verify.js';
 
 /**
  * Where a client keeps OPRF outputs, per DP and epoch, so a contact sync that repeats CSIs it
@@ -72,8 +80,26 @@ export interface PrivateLookupOptions {
   cache?: OprfOutputCache;
   /** OPRF client engine: noble (default, pure JS) or `await createSodiumOprfClient()`. */
   oprf?: OprfClientEngine;
-  /** Bucket downloads in flight at once (default 16). */
+  /** Bucket requests in flight at once (default 16). */
   concurrency?: number;
+  /**
+   * Fetch buckets in batches (POST /v1/private/buckets) when the DP offers it (default true);
+   * false: one GET per bucket, which HTTP caches can serve.
+   */
+  bucketBatch?: boolean;
+  /**
+   * CSIs per evaluation request (default: a quarter of a large sync, at least 64 and at most the
+   * DP's maxEvaluateBatch). Smaller requests let the phases overlap: buckets of the first are
+   * fetched and verified while later ones are blinded and evaluated. Only new CSIs are charged,
+   * however they are split.
+   */
+  evaluateChunk?: number;
+  /**
+   * Worker threads that open and verify entries (default 0: on the calling thread). Same
+   * verification either way; if the workers cannot start, the client verifies on its own thread.
+   * Call {@link PrivateLookupClient.close} to stop them.
+   */
+  verifyThreads?: number;
   now?: () => number;
 }
 
@@ -84,15 +110,35 @@ export interface PrivateLookupStats {
   cached: number;
   buckets: number;
   bytes: number;
+  /** HTTP requests for buckets (batches or single GETs). */
+  bucketRequests: number;
   epochs: number[];
   /** What the DP saw of this lookup besides blinded elements: the buckets fetched, as `epoch/bucket`. */
   bucketIds: string[];
-  /** Wall time of each phase, in ms: blind/evaluate/finalise, bucket downloads, open and verify. */
-  ms: { evaluate: number; buckets: number; verify: number };
+  /**
+   * Wall time in ms. The phases overlap (pipelined), so each is its span from the lookup's
+   * start: `evaluate` until the last output was finalised, `buckets` until the last bucket
+   * arrived, `verify` until the last entry was verified; `total` is the whole lookup.
+   * `cpu` is time spent on the calling thread blinding, finalising, opening and verifying
+   * (`verify` is 0 when worker threads did it; `workers` is then the wall time of their tasks).
+   */
+  ms: {
+    evaluate: number;
+    buckets: number;
+    verify: number;
+    total: number;
+    cpu: { blind: number; finalize: number; verify: number; workers: number };
+  };
 }
 
 const encoder = new TextEncoder();
 const maxAttempts = 3;
+
+interface Where {
+  epoch: number;
+  bucket: number;
+  bits: number;
+}
 
 /**
  * The private lookup (R9: the DP learns neither the CSI asked nor the answer; R26). For each CSI:
@@ -100,6 +146,10 @@ const maxAttempts = 3;
  * of out (k-anonymous), find out's tag, open the sealed answer with a key from out, and verify it
  * with verifyVerboseAnswer exactly as the plain lookup does. A key rotation on the DP never fails a
  * lookup: an epoch that stops being served mid-lookup makes the client start over once.
+ *
+ * A large sync is pipelined: evaluations go in a few requests, and the buckets of each are
+ * fetched (in batches, POST /v1/private/buckets) and their entries verified while later ones are
+ * still being evaluated. The DP sees the same things either way: blinded elements and bucket ids.
  *
  * @example
  * const client = new PrivateLookupClient({ dp: { baseUrl: 'https://dp1.example', id: 'dp1' }, registry: () => registry });
@@ -111,6 +161,7 @@ export class PrivateLookupClient {
   lastStats: PrivateLookupStats | undefined;
   private readonly opts: PrivateLookupOptions;
   private readonly oprf: OprfClientEngine;
+  private pool: VerifyPool | undefined;
 
   constructor(opts: PrivateLookupOptions) {
     this.opts = opts;
@@ -140,7 +191,26 @@ export class PrivateLookupClient {
     }
   }
 
+  /** Stops the verify worker threads, if any. */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
+  }
+
+  private verifyPool(): VerifyPool | undefined {
+    const n = this.opts.verifyThreads ?? 0;
+    if (n <= 0 || this.pool?.isBroken) return undefined;
+    try {
+      this.pool ??= new VerifyPool(n);
+    } catch {
+      return undefined;
+    }
+    return this.pool;
+  }
+
   private async attempt(canonical: readonly string[]): Promise<VerifiedResult[]> {
+    const t0 = performance.now();
     const dp = this.opts.dp.id;
     const info = await this.epochs();
     const served = new Map(info.epochs.map((e) => [e.id, e]));
@@ -158,150 +228,265 @@ export class PrivateLookupClient {
       else fresh.push(csi);
     }
     const cached = unique.length - fresh.length;
-    const t0 = performance.now();
-    for (let i = 0; i < fresh.length; i += info.maxEvaluateBatch) {
-      const batch = fresh.slice(i, i + info.maxEvaluateBatch);
-      const evaluated = await this.evaluate(info.current, batch);
-      batch.forEach((csi, j) => {
-        outs.set(csi, { epoch: info.current, out: evaluated[j]! });
-        this.cache.set(dp, info.current, csi, evaluated[j]!);
-      });
-    }
-
-    // Group by (epoch, bucket): each bucket is downloaded once, whoever asks for it.
-    const wanted = new Map<string, { epoch: number; bucket: number; bits: number }>();
-    const bucketOfCsi = new Map<string, string>();
-    for (const [csi, { epoch, out }] of outs) {
-      const bits = served.get(epoch)!.bucketBits;
-      const bucket = bucketOf(bucketKeyOf(out), bits);
-      const id = `${epoch}/${bucket}`;
-      wanted.set(id, { epoch, bucket, bits });
-      bucketOfCsi.set(csi, id);
-    }
-    const t1 = performance.now();
-    const buckets = new Map<string, Map<string, Uint8Array>>();
-    let bytes = 0;
-    const jobs = [...wanted.entries()];
-    let next = 0;
-    const worker = async () => {
-      while (next < jobs.length) {
-        const [id, where] = jobs[next++]!;
-        const body = await this.fetchBucket(where.epoch, where.bucket);
-        bytes += body.length;
-        const decoded = decodeBucket(body, where);
-        buckets.set(id, new Map(decoded.entries.map((e) => [toB64u(e.tag), e.payload])));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency ?? 16, jobs.length) }, worker));
-
-    const t2 = performance.now();
-    const ctx = {
+    const ctx: VerifyContextData = {
+      dp,
       registry: this.opts.registry(),
       policy: this.opts.policy ?? {},
       now: (this.opts.now ?? nowSeconds)(),
     };
+    const pool = this.verifyPool();
+    const cpu = { blind: 0, finalize: 0, verify: 0, workers: 0 };
+    const mark = { evaluate: 0, buckets: 0, verify: 0 };
+    const maxBatch =
+      this.opts.bucketBatch === false || info.maxBucketBatch === undefined ? 0 : info.maxBucketBatch;
+
+    // Buckets: each (epoch, bucket) requested once, whoever asks for it.
+    const bodies = new Map<string, Promise<Uint8Array>>();
+    const wanted = new Map<string, Where>();
+    let bytes = 0;
+    let bucketRequests = 0;
+    const limit = makeLimiter(this.opts.concurrency ?? 16);
+    const received = (b: Uint8Array) => {
+      bytes += b.length;
+      mark.buckets = performance.now() - t0;
+      return b;
+    };
+    const request = (ids: readonly string[]) => {
+      const byEpoch = new Map<number, string[]>();
+      for (const id of ids) {
+        const epoch = wanted.get(id)!.epoch;
+        byEpoch.set(epoch, [...(byEpoch.get(epoch) ?? []), id]);
+      }
+      for (const [epoch, list] of byEpoch) {
+        if (maxBatch === 0) {
+          for (const id of list) {
+            bucketRequests++;
+            const w = wanted.get(id)!;
+            bodies.set(id, limit(() => this.fetchBucket(w.epoch, w.bucket)).then(received));
+          }
+          continue;
+        }
+        for (let i = 0; i < list.length; i += maxBatch) {
+          const part = list.slice(i, i + maxBatch);
+          bucketRequests++;
+          const batch = limit(() =>
+            this.fetchBuckets(
+              epoch,
+              part.map((id) => wanted.get(id)!.bucket),
+            ),
+          ).then((b) => splitBuckets(received(b), part.length));
+          part.forEach((id, j) => {
+            bodies.set(
+              id,
+              batch.then((split) => split[j]!),
+            );
+          });
+        }
+      }
+    };
+
+    // Open and verify: per bucket, the CSIs that fell in it; one verify task per chunk of CSIs.
     const byCsi = new Map<string, VerifiedResult>();
-    for (const csi of unique) {
-      const { out } = outs.get(csi)!;
-      const tag = tagOf(out);
-      const payload = buckets.get(bucketOfCsi.get(csi)!)!.get(toB64u(tag));
-      if (payload === undefined) {
-        byCsi.set(csi, { query: csi, csi, status: 'none', mappings: [] });
-        continue;
+    const verifying: Promise<void>[] = [];
+    const settle = (csis: readonly string[]) => {
+      const groups = new Map<string, string[]>();
+      const newIds: string[] = [];
+      for (const csi of csis) {
+        const { epoch, out } = outs.get(csi)!;
+        const bits = served.get(epoch)!.bucketBits;
+        const bucket = bucketOf(bucketKeyOf(out), bits);
+        const id = `${epoch}/${bucket}`;
+        if (!wanted.has(id)) {
+          wanted.set(id, { epoch, bucket, bits });
+          newIds.push(id);
+        }
+        groups.set(id, [...(groups.get(id) ?? []), csi]);
       }
-      const answer = decodeRecord(VerboseAnswer, JSON.parse(openEntry(out, tag, payload)), 'private answer');
-      if (answer.dp !== this.opts.dp.id || answer.results[0]?.csi !== csi) {
-        throw new MimiError('record-invalid', 'the private answer is for another DP or CSI');
-      }
-      // Exactly the plain lookup's verification, after dropping what expired since it was sealed.
-      const [result] = verifyVerboseAnswer(withoutExpired(answer, ctx.now), [csi], ctx);
-      byCsi.set(csi, result!);
+      request(newIds);
+      const items: OpenItem[] = [];
+      const ready = [...groups].map(([id, group]) =>
+        bodies.get(id)!.then((body) => {
+          const tags = group.map((csi) => tagOf(outs.get(csi)!.out));
+          const found = findInBucket(body, wanted.get(id)!, tags);
+          group.forEach((csi, j) => {
+            const payload = found[j];
+            if (payload === undefined) byCsi.set(csi, { query: csi, csi, status: 'none', mappings: [] });
+            else items.push({ csi, out: outs.get(csi)!.out, tag: tags[j]!, payload });
+          });
+        }),
+      );
+      const task = Promise.all(ready).then(async () => {
+        const ts = performance.now();
+        const { results, onPool } = await this.openAll(items, ctx, pool);
+        if (onPool) cpu.workers += performance.now() - ts;
+        else cpu.verify += performance.now() - ts;
+        items.forEach((item, j) => {
+          byCsi.set(item.csi, results[j]!);
+        });
+        mark.verify = performance.now() - t0;
+      });
+      // Awaited below, all together; a failure is reported from there.
+      task.catch(() => undefined);
+      verifying.push(task);
+    };
+
+    if (outs.size > 0) settle([...outs.keys()]);
+    const chunk = Math.max(
+      1,
+      Math.min(info.maxEvaluateBatch, this.opts.evaluateChunk ?? Math.max(64, Math.ceil(fresh.length / 4))),
+    );
+    const chunks: string[][] = [];
+    for (let i = 0; i < fresh.length; i += chunk) chunks.push(fresh.slice(i, i + chunk));
+    // Blind and send every chunk first (the DP evaluates one while the next is blinded), then
+    // finalise each as it comes back and start on its buckets at once.
+    const sent = chunks.map((batch) => {
+      const tb = performance.now();
+      const inputs = batch.map((c) => encoder.encode(c));
+      const blinded = this.oprf.blindBatch(inputs);
+      cpu.blind += performance.now() - tb;
+      const answer = this.evaluate(
+        info.current,
+        blinded.map((b) => b.blindedElement),
+      );
+      // Awaited in order below; this only keeps a later failure from going unhandled meanwhile.
+      answer.catch(() => undefined);
+      return { batch, inputs, blinded, answer };
+    });
+    for (const { batch, inputs, blinded, answer } of sent) {
+      const evaluated = await answer;
+      const tf = performance.now();
+      const finalized = this.oprf.finalizeBatch(
+        inputs,
+        blinded.map((b) => b.blind),
+        evaluated,
+      );
+      cpu.finalize += performance.now() - tf;
+      batch.forEach((csi, j) => {
+        outs.set(csi, { epoch: info.current, out: finalized[j]! });
+        this.cache.set(dp, info.current, csi, finalized[j]!);
+      });
+      settle(batch);
     }
+    mark.evaluate = performance.now() - t0;
+    await Promise.all(verifying);
+
     this.lastStats = {
       csis: unique.length,
       evaluated: fresh.length,
       cached,
       buckets: wanted.size,
       bytes,
+      bucketRequests,
       epochs: [...new Set([...outs.values()].map((o) => o.epoch))],
       bucketIds: [...wanted.keys()],
-      ms: { evaluate: t1 - t0, buckets: t2 - t1, verify: performance.now() - t2 },
+      ms: { ...mark, total: performance.now() - t0, cpu },
     };
     return canonical.map((csi) => byCsi.get(csi)!);
   }
 
-  /** Blind, evaluate (one charged request), finalise. */
-  private async evaluate(epoch: number, csis: readonly string[]): Promise<Uint8Array[]> {
-    const inputs = csis.map((c) => encoder.encode(c));
-    const blinded = this.oprf.blindBatch(inputs);
+  /** Opens and verifies entries, on the pool when there is one (else, or if it fails, here). */
+  private async openAll(
+    items: OpenItem[],
+    ctx: VerifyContextData,
+    pool: VerifyPool | undefined,
+  ): Promise<{ results: VerifiedResult[]; onPool: boolean }> {
+    if (items.length === 0) return { results: [], onPool: false };
+    if (pool !== undefined && !pool.isBroken) {
+      // Split so that every worker gets a share.
+      const parts = Math.min(pool.size, items.length);
+      const size = Math.ceil(items.length / parts);
+      // Payloads are views into whole batch bodies: copy them, or each message would clone the body.
+      const own = items.map((item) => ({ ...item, payload: item.payload.slice() }));
+      try {
+        const done = await Promise.all(
+          Array.from({ length: parts }, (_, i) => pool.run(own.slice(i * size, (i + 1) * size), ctx)),
+        );
+        return { results: done.flat(), onPool: true };
+      } catch (err) {
+        if (!(err instanceof PoolUnavailable)) throw err;
+      }
+    }
+    return { results: items.map((item) => openAndVerify(item, ctx)), onPool: false };
+  }
+
+  /** One charged evaluation request; the evaluated elements, decoded. */
+  private async evaluate(epoch: number, blinded: readonly Uint8Array[]): Promise<Uint8Array[]> {
     const token = await this.opts.credential?.();
     const answer = await call(
       this.opts.dp,
       'POST',
       '/v1/private/evaluate',
       EvaluateAnswer,
-      { v: 1, epoch, elements: blinded.map((b) => toB64u(b.blindedElement)) },
+      { v: 1, epoch, elements: blinded.map((b) => toB64u(b)) },
       token,
     );
     if (answer.epoch !== epoch) throw new MimiError('record-invalid', 'evaluated under another epoch');
-    const evaluated = answer.evaluated.map((e, i) => fromB64u(e, `evaluated[${i}]`));
-    return this.oprf.finalizeBatch(
-      inputs,
-      blinded.map((b) => b.blind),
-      evaluated,
-    );
+    return answer.evaluated.map((e, i) => fromB64u(e, `evaluated[${i}]`));
   }
 
-  private async fetchBucket(epoch: number, bucket: number): Promise<Uint8Array> {
+  private fetchBucket(epoch: number, bucket: number): Promise<Uint8Array> {
+    return this.fetchBinary(`/v1/private/buckets/${epoch}/${bucket}`);
+  }
+
+  private fetchBuckets(epoch: number, buckets: number[]): Promise<Uint8Array> {
+    // A batch holds up to maxBucketBatch buckets, so it may be that many answers long.
+    return this.fetchBinary('/v1/private/buckets', { v: 1, epoch, buckets }, buckets.length);
+  }
+
+  private async fetchBinary(path: string, json?: unknown, buckets = 1): Promise<Uint8Array> {
     const { baseUrl, timeoutMs, maxAnswerBytes } = this.opts.dp;
     let res: Response;
     try {
-      res = await fetch(new URL(`/v1/private/buckets/${epoch}/${bucket}`, baseUrl), {
+      res = await fetch(new URL(path, baseUrl), {
         signal: AbortSignal.timeout(timeoutMs ?? 10_000),
+        ...(json === undefined
+          ? {}
+          : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) }),
       });
     } catch (err) {
       throw new MimiError('unreachable', `${baseUrl} did not answer: ${(err as Error).message}`);
     }
     const body = new Uint8Array(await res.arrayBuffer());
-    if (body.length > (maxAnswerBytes ?? 8 * 1024 * 1024))
+    if (body.length > (maxAnswerBytes ?? 8 * 1024 * 1024) * buckets)
       throw new MimiError('body-too-large', 'bucket too large');
     if (!res.ok) {
-      let json: unknown;
+      let parsed: unknown;
       try {
-        json = JSON.parse(Buffer.from(body).toString('utf8'));
+        parsed = JSON.parse(Buffer.from(body).toString('utf8'));
       } catch {
         throw new MimiError('malformed-json', `${baseUrl} answered HTTP ${res.status}`);
       }
-      throw fromProblem(json, res.status);
+      throw fromProblem(parsed, res.status);
     }
     return body;
   }
 }
 
-/** The answer as the plain lookup would give it now: expired mappings dropped, status recomputed (R14). */
-function withoutExpired(answer: VerboseAnswer, now: number): VerboseAnswer {
-  return {
-    ...answer,
-    results: answer.results.map((r) => {
-      const mappings = r.mappings.filter((m) => m.mapping.body.expiresAt > now);
-      if (mappings.length === r.mappings.length) return r;
-      return { ...r, mappings, status: statusOf(mappings) };
-    }),
-  };
-}
-
-function statusOf(
-  mappings: readonly { mapping: VerboseAnswer['results'][number]['mappings'][number]['mapping'] }[],
-): LookupStatus {
-  if (mappings.some((m) => isOptOut(m.mapping.body))) return 'opt-out';
-  return mappings.length === 0 ? 'none' : mappings.length === 1 ? 'one' : 'several';
+/** Runs at most `n` tasks at once. */
+function makeLimiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return (task) =>
+    new Promise((resolve, reject) => {
+      const run = () => {
+        active++;
+        task()
+          .then(resolve, reject)
+          .finally(() => {
+            active--;
+            queue.shift()?.();
+          });
+      };
+      if (active < n) run();
+      else queue.push(run);
+    });
 }
 
 export interface FederatedPrivateResult {
   /** Per CSI, the verified mappings of every DP that answered, merged by mapping id (R15: `dps`). */
   results: VerifiedResult[];
   /** How each DP fared. */
-  dps: { dp: string; status: 'ok' | 'error'; error?: MimiError }[];
+  dps: { dp: string; status: 'ok' | 'error'; error?: MimiError; stats?: PrivateLookupStats }[];
 }
 
 /**
@@ -328,8 +513,8 @@ export async function privateLookupAcross(
   const registry = opts.registry();
   const entries = registry.doc.dps.filter((d) => opts.dps === 'all' || opts.dps.includes(d.id));
   const cache = opts.cache ?? new MemoryOprfCache();
-  const settled = await Promise.allSettled(
-    entries.map((d) =>
+  const clients = entries.map(
+    (d) =>
       new PrivateLookupClient({
         dp: { baseUrl: d.endpoint, id: d.id, timeoutMs: opts.timeoutMs },
         registry: opts.registry,
@@ -338,9 +523,9 @@ export async function privateLookupAcross(
         oprf: opts.oprf,
         credential: opts.credential === undefined ? undefined : () => opts.credential!(d.id),
         now: opts.now,
-      }).lookup(csis),
-    ),
+      }),
   );
+  const settled = await Promise.allSettled(clients.map((c) => c.lookup(csis)));
   const canonical = csis.map((c) => parseCsi(c).uri);
   const merged = canonical.map((csi) => ({ csi, byId: new Map<string, VerifiedMapping>() }));
   const dps: FederatedPrivateResult['dps'] = [];
@@ -351,7 +536,7 @@ export async function privateLookupAcross(
       dps.push({ dp, status: 'error', error });
       return;
     }
-    dps.push({ dp, status: 'ok' });
+    dps.push({ dp, status: 'ok', stats: clients[i]!.lastStats });
     s.value.forEach((r, j) => {
       for (const m of r.mappings) {
         const have = merged[j]!.byId.get(m.id);
@@ -361,7 +546,21 @@ export async function privateLookupAcross(
     });
   });
   const results = merged.map(({ csi, byId }) => {
-    const all = [...byId.values()];
+    // R17 across DPs: one holder per CSI, as the federated plain lookup does (mergeServed).
+    const perDp = settled.map((s, i) =>
+      s.status !== 'fulfilled'
+        ? []
+        : [...byId.values()]
+            .filter((m) => m.dps.includes(entries[i]!.id))
+            .map((m) => ({
+              id: m.id,
+              holderKey: m.mapping.body.holderKey,
+              acceptedAt: m.mapping.acceptedAt,
+              levelRank: levelRank[m.mapping.attestation.level],
+            })),
+    );
+    const winner = winningHolder(perDp);
+    const all = [...byId.values()].filter((m) => winner.has(m.id));
     const optOut = all.filter((m) => isOptOut(m.mapping.body));
     // A holder's opt-out wins over mappings a lagging DP still serves (R14, R25).
     const mappings = optOut.length > 0 ? optOut.slice(0, 1) : all;

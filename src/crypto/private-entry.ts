@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { MimiError } from '../protocol/errors.js';
+import { digest } from './sign.js';
 
 /**
  * What the private index derives from an RFC 9497 OPRF output `out` (DESIGN.md "Lookup paths and
@@ -13,9 +14,24 @@ import { MimiError } from '../protocol/errors.js';
  *   payload   = nonce(12) || AES-256-GCM(key, nonce, padded plaintext, aad = tag)
  *
  * A 128-bit tag keeps accidental collisions out of reach (2^-64 at 2^32 entries) at half the size.
- * The plaintext is the CSI's verbose answer, raw-deflated, length-prefixed and zero-padded to a
- * multiple of 256 bytes, so a payload's length says roughly how many mappings it holds and nothing
- * more. Without `out`, which only a rate-limited evaluation yields (R22), a payload is noise.
+ * Without `out`, which only a rate-limited evaluation yields (R22), a payload is noise.
+ *
+ * Two plaintext formats, told apart by the first byte:
+ *
+ * - v1 (`sealEntry`): u32 length (so a 0x00 first byte) || raw deflate of the CSI's verbose answer
+ *   || zeros, padded to a multiple of 256 bytes.
+ * - v2 (`sealAnswer`, what the DP seals now): 0x02 || u16 length || raw deflate, with the preset
+ *   dictionary {@link ANSWER_DICTIONARY}, of `{"m":[mapping, ...]}` || zeros, padded to a
+ *   multiple of {@link PAYLOAD_QUANTUM} (64) bytes. The mappings are the ones the plain lookup
+ *   serves for the CSI, in its order, minus what the client already has or rebuilds: the CSI
+ *   (`body.csi`, `attestation.csi`), the attestation digest (`body.attestation`), the holder key
+ *   repeated in the attestation (`attestation.holderKey`) and the DP id (`dp`), each left out only
+ *   when it has exactly the value the client rebuilds; the answer's envelope, mapping ids and
+ *   status are rebuilt too. Every rebuilt field is covered by the mapping's signatures, so a wrong
+ *   rebuild fails verification: nothing is trusted that was not signed. A one-mapping entry is
+ *   about 500 bytes on the wire instead of about 810.
+ *
+ * Payload lengths say roughly how many mappings an entry holds and nothing more.
  */
 export const PrivateLabel = {
   Bucket: 'mimi-discovery/v1/bucket',
@@ -26,8 +42,11 @@ export const PrivateLabel = {
 export const PRIVATE_TAG_LENGTH = 16;
 const NONCE_LENGTH = 12;
 const GCM_TAG_LENGTH = 16;
-/** Plaintexts are padded to a multiple of this. */
-export const PAYLOAD_QUANTUM = 256;
+/** v2 plaintexts are padded to a multiple of this. */
+export const PAYLOAD_QUANTUM = 64;
+/** v1 plaintexts were padded to a multiple of this. */
+export const PAYLOAD_QUANTUM_V1 = 256;
+const FORMAT_V2 = 0x02;
 /** Payload overhead: nonce and GCM tag. */
 export const PAYLOAD_OVERHEAD = NONCE_LENGTH + GCM_TAG_LENGTH;
 
@@ -67,10 +86,10 @@ function payloadKey(out: Uint8Array): Buffer {
   return Buffer.from(hkdfSync('sha256', out, new Uint8Array(0), PrivateLabel.Payload, 32));
 }
 
-/** Deflated, length-prefixed, zero-padded plaintext. */
+/** v1: deflated, length-prefixed, zero-padded plaintext. */
 function pad(json: string): Buffer {
   const packed = deflateRawSync(Buffer.from(json, 'utf8'));
-  const size = Math.ceil((packed.length + 4) / PAYLOAD_QUANTUM) * PAYLOAD_QUANTUM;
+  const size = Math.ceil((packed.length + 4) / PAYLOAD_QUANTUM_V1) * PAYLOAD_QUANTUM_V1;
   const plain = Buffer.alloc(size);
   plain.writeUInt32BE(packed.length, 0);
   packed.copy(plain, 4);
@@ -83,8 +102,21 @@ export interface SealedEntry {
   payload: Uint8Array;
 }
 
+function sealPlain(out: Uint8Array, plain: Buffer, rng: (n: number) => Uint8Array): SealedEntry {
+  const tag = tagOf(out);
+  const nonce = rng(NONCE_LENGTH);
+  const cipher = createCipheriv('aes-256-gcm', payloadKey(out), nonce, { authTagLength: GCM_TAG_LENGTH });
+  cipher.setAAD(tag);
+  const body = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  return {
+    bucketKey: bucketKeyOf(out),
+    tag,
+    payload: new Uint8Array(body.buffer, body.byteOffset, body.length),
+  };
+}
+
 /**
- * Seals a CSI's verbose answer under its OPRF output.
+ * Seals a CSI's verbose answer under its OPRF output (plaintext v1).
  *
  * @param out - the 64-byte OPRF output of the canonical CSI
  * @param json - the verbose answer for that CSI, as the plain lookup renders it
@@ -95,49 +127,192 @@ export function sealEntry(
   json: string,
   rng: (n: number) => Uint8Array = randomBytes,
 ): SealedEntry {
-  const tag = tagOf(out);
-  const nonce = rng(NONCE_LENGTH);
-  const cipher = createCipheriv('aes-256-gcm', payloadKey(out), nonce, { authTagLength: GCM_TAG_LENGTH });
-  cipher.setAAD(tag);
-  const body = Buffer.concat([nonce, cipher.update(pad(json)), cipher.final(), cipher.getAuthTag()]);
-  return {
-    bucketKey: bucketKeyOf(out),
-    tag,
-    payload: new Uint8Array(body.buffer, body.byteOffset, body.length),
-  };
+  return sealPlain(out, pad(json), rng);
 }
 
 /**
- * Opens a payload with the OPRF output it was sealed under. Any failure (wrong key, tampering,
- * bad padding) is one opaque `record-invalid`: it says which check failed, nothing secret.
+ * Preset deflate dictionary of plaintext v2: the skeleton of a mapping as canonical JSON (RFC 8785
+ * sorts the keys), so field names and common values cost next to nothing. Part of the format:
+ * changing it needs a new format byte.
  */
-export function openEntry(out: Uint8Array, tag: Uint8Array, payload: Uint8Array): string {
+export const ANSWER_DICTIONARY = Buffer.from(
+  '"method":"email-otp","level":"csip","method":"csip-token",' +
+    '"supersedes":"","tag":"Work","priority":1,' +
+    '{"m":[{"acceptedAt":1700000000,"attestation":{"expiresAt":1700000000,"issuedAt":1700000000,' +
+    '"issuer":"verifier1","level":"otp","method":"sms-otp","sig":"","v":1},"body":{"createdAt":' +
+    '1700000000,"expiresAt":1700000000,"holderKey":"","msp":"msp1","priority":0,"ssi":"mimi://' +
+    '.example/u/","supersedes":null,"tag":"Default","v":1},"dpSig":"","holderSig":"","logIndex":' +
+    'null,"mspSig":"","v":1}]}',
+  'utf8',
+);
+
+type Json = Record<string, unknown>;
+const isObject = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** What the client has or rebuilds for one mapping; also what the DP may leave out. */
+interface Rebuild {
+  csi: string;
+  dp: string;
+}
+
+/** Removes from a mapping each field that holds exactly the value {@link rebuildMapping} restores. */
+function stripMapping(m: Json, r: Rebuild): Json {
+  const body = m.body;
+  const att = m.attestation;
+  if (!isObject(body) || !isObject(att)) return m;
+  const b = { ...body };
+  const a = { ...att };
+  if (b.attestation === digest(att)) delete b.attestation;
+  if (a.holderKey === b.holderKey) delete a.holderKey;
+  if (b.csi === r.csi) delete b.csi;
+  if (a.csi === r.csi) delete a.csi;
+  const out: Json = { ...m, body: b, attestation: a };
+  if (out.dp === r.dp) delete out.dp;
+  return out;
+}
+
+/** The same object with its keys in RFC 8785 order, as the plain lookup serves mappings. */
+function sortedKeys(o: Json): Json {
+  const out: Json = {};
+  for (const k of Object.keys(o).sort()) out[k] = o[k];
+  return out;
+}
+
+/** Restores the fields {@link stripMapping} left out; present fields are kept as they are. */
+function rebuildMapping(m: unknown, r: Rebuild): unknown {
+  if (!isObject(m) || !isObject(m.body) || !isObject(m.attestation)) return m;
+  const body = m.body;
+  const att = m.attestation;
+  if (!('csi' in att)) att.csi = r.csi;
+  if (!('holderKey' in att)) att.holderKey = body.holderKey;
+  if (!('csi' in body)) body.csi = r.csi;
+  const attestation = sortedKeys(att);
+  if (!('attestation' in body)) body.attestation = digest(attestation);
+  if (!('dp' in m)) m.dp = r.dp;
+  return sortedKeys({ ...m, body: sortedKeys(body), attestation });
+}
+
+/**
+ * Seals the answer for one CSI under its OPRF output (plaintext v2, module comment).
+ *
+ * @param out - the 64-byte OPRF output of the canonical CSI
+ * @param mappings - the mappings the plain lookup serves for it, in its order, as JSON
+ * @param r - the canonical CSI and the DP id, which the client knows
+ * @param rng - nonce source (tests inject one)
+ */
+export function sealAnswer(
+  out: Uint8Array,
+  mappings: readonly string[],
+  r: Rebuild,
+  rng: (n: number) => Uint8Array = randomBytes,
+): SealedEntry {
+  const m = mappings.map((j) => {
+    const parsed: unknown = JSON.parse(j);
+    return isObject(parsed) ? stripMapping(parsed, r) : parsed;
+  });
+  const packed = deflateRawSync(Buffer.from(JSON.stringify({ m }), 'utf8'), {
+    dictionary: ANSWER_DICTIONARY,
+    level: 9,
+  });
+  if (packed.length > 0xffff) throw new MimiError('record-invalid', 'private answer too large');
+  const size = Math.ceil((packed.length + 3) / PAYLOAD_QUANTUM) * PAYLOAD_QUANTUM;
+  const plain = Buffer.alloc(size);
+  plain[0] = FORMAT_V2;
+  plain.writeUInt16BE(packed.length, 1);
+  packed.copy(plain, 3);
+  return sealPlain(out, plain, rng);
+}
+
+/** AES-GCM open; any failure is one opaque record-invalid. */
+function openPlain(out: Uint8Array, tag: Uint8Array, payload: Uint8Array): Buffer {
   checkOut(out);
   if (payload.length < PAYLOAD_OVERHEAD + 4) throw new MimiError('record-invalid', 'private entry too short');
   const p = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  let plain: Buffer;
   try {
     const decipher = createDecipheriv('aes-256-gcm', payloadKey(out), p.subarray(0, NONCE_LENGTH), {
       authTagLength: GCM_TAG_LENGTH,
     });
     decipher.setAAD(tag);
     decipher.setAuthTag(p.subarray(p.length - GCM_TAG_LENGTH));
-    plain = Buffer.concat([
+    return Buffer.concat([
       decipher.update(p.subarray(NONCE_LENGTH, p.length - GCM_TAG_LENGTH)),
       decipher.final(),
     ]);
   } catch {
     throw new MimiError('record-invalid', 'private entry does not open under this OPRF output');
   }
-  const length = plain.readUInt32BE(0);
-  if (length > plain.length - 4 || plain.subarray(4 + length).some((b) => b !== 0)) {
+}
+
+/** The plaintext's format and its inflated JSON text. */
+function unpack(plain: Buffer): { version: 1 | 2; text: string } {
+  const version = plain[0] === FORMAT_V2 ? 2 : 1;
+  const header = version === 2 ? 3 : 4;
+  const length = version === 2 ? plain.readUInt16BE(1) : plain.readUInt32BE(0);
+  if (length > plain.length - header || plain.subarray(header + length).some((b) => b !== 0)) {
     throw new MimiError('record-invalid', 'private entry padding is malformed');
   }
   try {
-    return inflateRawSync(plain.subarray(4, 4 + length), { maxOutputLength: 1 << 20 }).toString('utf8');
+    const packed = plain.subarray(header, header + length);
+    const opts = { maxOutputLength: 1 << 20, ...(version === 2 ? { dictionary: ANSWER_DICTIONARY } : {}) };
+    return { version, text: inflateRawSync(packed, opts).toString('utf8') };
   } catch {
     throw new MimiError('record-invalid', 'private entry does not inflate');
   }
+}
+
+/**
+ * Opens a payload with the OPRF output it was sealed under and returns the CSI's verbose answer,
+ * not yet verified, as parsed JSON. A v2 entry is rebuilt with `r` (the CSI asked and the DP
+ * asked). Any failure (wrong key, tampering, bad padding) is one opaque `record-invalid`: it says
+ * which check failed, nothing secret.
+ */
+export function openAnswer(out: Uint8Array, tag: Uint8Array, payload: Uint8Array, r: Rebuild): unknown {
+  return answerOf(openPlain(out, tag, payload), r);
+}
+
+function answerOf(plain: Buffer, r: Rebuild): unknown {
+  const { version, text } = unpack(plain);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new MimiError('record-invalid', 'private entry is not JSON');
+  }
+  if (version === 1) return parsed;
+  if (!isObject(parsed) || !Array.isArray(parsed.m)) {
+    throw new MimiError('record-invalid', 'private entry v2 has no mapping list');
+  }
+  const mappings = parsed.m.map((m) => {
+    const mapping = rebuildMapping(m, r);
+    return { id: digest(mapping), dps: [r.dp], mapping };
+  });
+  return {
+    v: 1,
+    format: 'verbose',
+    dp: r.dp,
+    // The status is what verification will insist on; verifyVerboseAnswer recomputes it anyway.
+    results: [{ query: r.csi, csi: r.csi, status: statusOfJson(mappings), mappings }],
+  };
+}
+
+function statusOfJson(mappings: readonly { mapping: unknown }[]): string {
+  const optOut = mappings.some((x) => {
+    const body = isObject(x.mapping) ? x.mapping.body : undefined;
+    return isObject(body) && body.msp === null && body.ssi === null;
+  });
+  if (optOut) return 'opt-out';
+  return mappings.length === 0 ? 'none' : mappings.length === 1 ? 'one' : 'several';
+}
+
+/**
+ * Opens a payload and returns the verbose answer as JSON text: a v1 entry as sealed, a v2 entry
+ * rebuilt with `r` (required for v2). See {@link openAnswer}.
+ */
+export function openEntry(out: Uint8Array, tag: Uint8Array, payload: Uint8Array, r?: Rebuild): string {
+  const plain = openPlain(out, tag, payload);
+  if (plain[0] !== FORMAT_V2) return unpack(plain).text;
+  if (r === undefined) throw new TypeError('a v2 private entry needs the CSI and DP id to rebuild');
+  return JSON.stringify(answerOf(plain, r));
 }
 
 /**

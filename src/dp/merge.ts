@@ -1,4 +1,4 @@
-import { byPreference, olderFirst } from '../protocol/preference.js';
+import { byPreference, winningHolder } from '../protocol/preference.js';
 import { LookupStatus, levelRank, type PossessionLevel } from '../protocol/records.js';
 
 /** A served mapping, from the local store or a verified peer answer, with the DPs that returned it. */
@@ -14,6 +14,8 @@ export interface ServedMapping {
   level: PossessionLevel;
   optOut: boolean;
   dps: string[];
+  /** MappingLogProof JSON: the mapping's inclusion proof in its DP's log (R3), when known. */
+  log?: string;
 }
 
 /**
@@ -26,36 +28,20 @@ export function mergeServed(
   sources: readonly { dp: string; rows: readonly ServedMapping[] }[],
 ): ServedMapping[] {
   const byId = new Map<string, ServedMapping>();
-  const claims: { keys: Set<string>; ids: Set<string> }[] = [];
   for (const source of sources) {
-    if (source.rows.length === 0) continue;
-    const claim = { keys: new Set(source.rows.map((r) => r.holderKey)), ids: new Set<string>() };
     for (const row of source.rows) {
       const seen = byId.get(row.id);
       if (seen === undefined) byId.set(row.id, { ...row, dps: [...new Set([...row.dps, source.dp])] });
-      else for (const dp of [...row.dps, source.dp]) if (!seen.dps.includes(dp)) seen.dps.push(dp);
-      claim.ids.add(row.id);
+      else {
+        for (const dp of [...row.dps, source.dp]) if (!seen.dps.includes(dp)) seen.dps.push(dp);
+        seen.log ??= row.log;
+      }
     }
-    // Claims that share a holder key belong to one holder.
-    const same = claims.filter((c) => [...claim.keys].some((k) => c.keys.has(k)));
-    for (const c of same) {
-      for (const k of c.keys) claim.keys.add(k);
-      for (const id of c.ids) claim.ids.add(id);
-      claims.splice(claims.indexOf(c), 1);
-    }
-    claims.push(claim);
   }
-  if (claims.length === 0) return [];
-  const rank = (c: (typeof claims)[number]) => {
-    const rows = [...c.ids].map((id) => byId.get(id)!);
-    return {
-      level: Math.max(...rows.map((r) => levelRank[r.level])),
-      first: rows.reduce((a, b) => (olderFirst(b, a) < 0 ? b : a)),
-      rows,
-    };
-  };
-  const ranked = claims.map(rank).sort((a, b) => b.level - a.level || olderFirst(a.first, b.first));
-  return ranked[0]!.rows;
+  const winner = winningHolder(
+    sources.map((s) => s.rows.map((r) => ({ ...r, levelRank: levelRank[r.level] }))),
+  );
+  return [...byId.values()].filter((r) => winner.has(r.id));
 }
 
 /** R14: the status and order of one CSI's served mappings, after an optional MSP filter. */

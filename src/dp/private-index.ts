@@ -9,7 +9,7 @@ import {
   PAYLOAD_OVERHEAD,
   PAYLOAD_QUANTUM,
   PRIVATE_TAG_LENGTH,
-  sealEntry,
+  sealAnswer,
   tagOf,
 } from '../crypto/private-entry.js';
 import { toB64u } from '../protocol/encoding.js';
@@ -19,10 +19,12 @@ import {
   type BucketEntry,
   type EpochInfo,
   encodeBucket,
+  encodeBuckets,
+  MAX_BUCKET_BATCH,
   PrivateSuite,
 } from '../protocol/private.js';
 import { MappingState, type OprfEpoch, OprfEpochState, type Store, type StoreTx } from '../store/store.js';
-import { renderVerbose, resultFor } from './lookup.js';
+import { resultFor } from './lookup.js';
 
 /**
  * The private index (DESIGN.md "Lookup paths and privacy"; R9, R22, R26, R28), free of HTTP.
@@ -64,8 +66,8 @@ export interface PrivateIndexOptions {
 export const MAX_BUCKET_BITS = 20;
 /** Buckets are padded with dummies to a multiple of this many entries. */
 const PAD_STEP = 8;
-/** Plaintext length of a dummy before any real payload length is known: one mapping. */
-const DEFAULT_DUMMY_LENGTH = 3 * PAYLOAD_QUANTUM + PAYLOAD_OVERHEAD;
+/** Payload length of a dummy before any real payload length is known: one mapping (v2). */
+const DEFAULT_DUMMY_LENGTH = 7 * PAYLOAD_QUANTUM + PAYLOAD_OVERHEAD;
 const keyLabel = 'mimi-discovery/v1/oprf-key';
 const dummyLabel = 'mimi-discovery/v1/dummy';
 const encoder = new TextEncoder();
@@ -337,9 +339,14 @@ export class PrivateIndex {
       if (rows.length === 0) {
         await tx.deletePrivateEntry(epoch.id, { bucketKey: bucketKeyOf(out), tag: tagOf(out) });
       } else {
-        // Exactly the verbose answer the plain lookup gives for this CSI.
-        const json = renderVerbose(this.opts.dpId, [resultFor(csi, csi, rows)]);
-        await tx.putPrivateEntry(epoch.id, sealEntry(out, json), now);
+        // Exactly the mappings the plain lookup serves for this CSI, in its order (plaintext v2).
+        const { rows: served } = resultFor(csi, csi, rows);
+        const sealed = sealAnswer(
+          out,
+          served.map((m) => m.json),
+          { csi, dp: this.opts.dpId },
+        );
+        await tx.putPrivateEntry(epoch.id, sealed, now);
       }
       out.fill(0);
     }
@@ -377,18 +384,41 @@ export class PrivateIndex {
    * entries (AES-GCM output and the dummy stream are both pseudorandom).
    */
   async bucket(epochId: number, bucket: number): Promise<Buffer> {
-    const { row, dummyKey } = await this.servable(epochId);
-    const bits = row.bucketBits;
-    if (!Number.isSafeInteger(bucket) || bucket < 0 || bucket >= 2 ** bits) {
-      throw new MimiError('not-found', `epoch ${epochId} has buckets 0 to ${2 ** bits - 1}`);
+    const loaded = await this.servable(epochId);
+    checkBucket(loaded.row, bucket);
+    return encodeBucket(await this.bucketOf(loaded, bucket));
+  }
+
+  /**
+   * Several buckets of one epoch in one body (POST /v1/private/buckets), each exactly as
+   * {@link bucket} serves it, in the order asked. At most {@link MAX_BUCKET_BATCH} distinct
+   * buckets, all checked before any is read; reveals the same bucket ids as separate requests.
+   */
+  async buckets(epochId: number, buckets: readonly number[]): Promise<Buffer> {
+    if (buckets.length > MAX_BUCKET_BATCH) {
+      throw new MimiError('batch-too-large', `at most ${MAX_BUCKET_BATCH} buckets per request`, {
+        limit: MAX_BUCKET_BATCH,
+      });
     }
+    if (new Set(buckets).size !== buckets.length) {
+      throw new MimiError('record-invalid', 'a bucket is asked twice');
+    }
+    const loaded = await this.servable(epochId);
+    for (const b of buckets) checkBucket(loaded.row, b);
+    const out: Bucket[] = [];
+    for (const b of buckets) out.push(await this.bucketOf(loaded, b));
+    return encodeBuckets(out);
+  }
+
+  private async bucketOf({ row, dummyKey }: LoadedEpoch, bucket: number): Promise<Bucket> {
+    const epochId = row.id;
+    const bits = row.bucketBits;
     const [from, to] = bucketRange(bucket, bits);
     const real: BucketEntry[] = await this.opts.store.privateBucket(epochId, from, to);
     const size = Math.max(row.padTo, Math.ceil(real.length / PAD_STEP) * PAD_STEP);
     const entries = real.concat(dummies(dummyKey, bucket, size - real.length, row.dummyLength));
     entries.sort((a, b) => Buffer.compare(a.tag, b.tag));
-    const b: Bucket = { epoch: epochId, bits, bucket, entries };
-    return encodeBucket(b);
+    return { epoch: epochId, bits, bucket, entries };
   }
 
   /** The served epochs with their public information, newest first. */
@@ -419,6 +449,7 @@ export class PrivateIndex {
       mode: PrivateSuite.Mode,
       kAnonymity: this.opts.kAnonymity,
       maxEvaluateBatch: this.opts.maxEvaluateBatch,
+      maxBucketBatch: MAX_BUCKET_BATCH,
       rotationSeconds: this.opts.rotationSeconds,
       overlapSeconds: this.opts.overlapSeconds,
       epochs: this.epochs().map((e) => ({
@@ -435,6 +466,13 @@ export class PrivateIndex {
     const e = this.serving.find((x) => x.id === epochId);
     if (e === undefined) throw new MimiError('epoch-unknown', `epoch ${epochId} is not served`);
     return bucketOf(bucketKey, e.bucketBits);
+  }
+}
+
+function checkBucket(row: OprfEpoch, bucket: number): void {
+  const bits = row.bucketBits;
+  if (!Number.isSafeInteger(bucket) || bucket < 0 || bucket >= 2 ** bits) {
+    throw new MimiError('not-found', `epoch ${row.id} has buckets 0 to ${2 ** bits - 1}`, { bucket });
   }
 }
 

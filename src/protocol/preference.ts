@@ -24,3 +24,43 @@ export function olderFirst(
 ): number {
   return a.acceptedAt - b.acceptedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
+
+/** What R17 needs to know of a served mapping to pick between holders. */
+export interface Claimable {
+  id: string;
+  holderKey: string;
+  acceptedAt: number;
+  /** levelRank of its possession proof: higher is stricter. */
+  levelRank: number;
+}
+
+/**
+ * R17 across DPs: each DP serves one holder per CSI, and DPs whose served mappings share a
+ * holder key serve the same holder. Between holders the stricter possession proof wins, then the
+ * holder accepted first (`olderFirst`). Returns the winning holder's mapping ids, so a federated
+ * answer never shows two holders of one CSI.
+ */
+export function winningHolder(sources: readonly (readonly Claimable[])[]): Set<string> {
+  const claims: { keys: Set<string>; rows: Map<string, Claimable> }[] = [];
+  for (const rows of sources) {
+    if (rows.length === 0) continue;
+    const claim = { keys: new Set(rows.map((r) => r.holderKey)), rows: new Map(rows.map((r) => [r.id, r])) };
+    for (const c of claims.filter((c) => [...claim.keys].some((k) => c.keys.has(k)))) {
+      for (const k of c.keys) claim.keys.add(k);
+      for (const [id, r] of c.rows) claim.rows.set(id, r);
+      claims.splice(claims.indexOf(c), 1);
+    }
+    claims.push(claim);
+  }
+  if (claims.length === 0) return new Set();
+  const ranked = claims.map((c) => {
+    const rows = [...c.rows.values()];
+    return {
+      ids: new Set(c.rows.keys()),
+      level: Math.max(...rows.map((r) => r.levelRank)),
+      first: rows.reduce((a, b) => (olderFirst(b, a) < 0 ? b : a)),
+    };
+  });
+  ranked.sort((a, b) => b.level - a.level || olderFirst(a.first, b.first));
+  return ranked[0]!.ids;
+}

@@ -55,9 +55,29 @@ export const EpochsAnswer = Type.Object({
   current: Epoch,
   kAnonymity: Type.Integer({ minimum: 1 }),
   maxEvaluateBatch: Type.Integer({ minimum: 1 }),
+  /** Most buckets per POST /v1/private/buckets; absent on a DP without that endpoint. */
+  maxBucketBatch: Type.Optional(Type.Integer({ minimum: 1 })),
   epochs: Type.Array(EpochInfo, { minItems: 1 }),
 });
 export type EpochsAnswer = Static<typeof EpochsAnswer>;
+
+/** Most buckets one POST /v1/private/buckets may ask for (R22: batch sizes are bounded). */
+export const MAX_BUCKET_BATCH = 128;
+
+/** POST /v1/private/buckets: several buckets of one epoch, distinct, in the order wanted. */
+export const BucketsRequest = Type.Object(
+  {
+    v: Type.Literal(1),
+    epoch: Epoch,
+    // The schema admits a little more than the limit, so an oversize batch gets batch-too-large.
+    buckets: Type.Array(Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 }), {
+      minItems: 1,
+      maxItems: 4 * MAX_BUCKET_BATCH,
+    }),
+  },
+  { additionalProperties: false },
+);
+export type BucketsRequest = Static<typeof BucketsRequest>;
 
 // ---- bucket wire format -----------------------------------------------------------------------
 
@@ -135,4 +155,86 @@ export function decodeBucket(
   }
   if (o !== buf.length) throw bad('trailing bytes');
   return { epoch, bits, bucket, entries };
+}
+
+/**
+ * POST /v1/private/buckets answers with the buckets asked, in order, each framed by its length:
+ *
+ *   "MDBN" | count u32 | count x (length u32 | bucket body as GET serves it)
+ */
+export const BucketsMediaType = 'application/vnd.mimi-discovery.buckets';
+const batchMagic = Buffer.from('MDBN');
+
+export function encodeBuckets(buckets: readonly Bucket[]): Buffer {
+  const bodies = buckets.map(encodeBucket);
+  const head = Buffer.allocUnsafe(8);
+  batchMagic.copy(head, 0);
+  head.writeUInt32BE(bodies.length, 4);
+  const parts: Buffer[] = [head];
+  for (const b of bodies) {
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32BE(b.length, 0);
+    parts.push(len, b);
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * Splits a batch body into its bucket bodies, checking the framing and the count; each body is
+ * then checked against the bucket asked by {@link decodeBucket} or {@link findInBucket}.
+ */
+export function splitBuckets(bytes: Uint8Array, count: number): Uint8Array[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bad = (why: string) => new MimiError('record-invalid', `buckets: ${why}`);
+  if (buf.length < 8 || !buf.subarray(0, 4).equals(batchMagic)) throw bad('not a bucket batch');
+  if (buf.readUInt32BE(4) !== count) throw bad(`expected ${count} buckets`);
+  const out: Uint8Array[] = [];
+  let o = 8;
+  for (let i = 0; i < count; i++) {
+    if (o + 4 > buf.length) throw bad('truncated');
+    const len = buf.readUInt32BE(o);
+    if (o + 4 + len > buf.length) throw bad('truncated');
+    out.push(buf.subarray(o + 4, o + 4 + len));
+    o += 4 + len;
+  }
+  if (o !== buf.length) throw bad('trailing bytes');
+  return out;
+}
+
+/**
+ * The payloads of the entries with the given tags in one bucket body (undefined where absent),
+ * with the same strict checks as {@link decodeBucket} but without materialising every entry.
+ */
+export function findInBucket(
+  bytes: Uint8Array,
+  expect: { epoch: number; bits: number; bucket: number },
+  tags: readonly Uint8Array[],
+): (Uint8Array | undefined)[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bad = (why: string) => new MimiError('record-invalid', `bucket: ${why}`);
+  if (buf.length < headerLength || !buf.subarray(0, 4).equals(magic)) throw bad('not a bucket');
+  if (
+    buf.readUInt32BE(4) !== expect.epoch ||
+    buf.readUInt8(8) !== expect.bits ||
+    buf.readUInt32BE(9) !== expect.bucket
+  ) {
+    throw bad('answers another bucket');
+  }
+  const count = buf.readUInt32BE(13);
+  const found = new Array<Uint8Array | undefined>(tags.length).fill(undefined);
+  const wanted = tags.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength));
+  let o = headerLength;
+  for (let i = 0; i < count; i++) {
+    if (o + tagLength + 2 > buf.length) throw bad('truncated');
+    const len = buf.readUInt16BE(o + tagLength);
+    if (o + tagLength + 2 + len > buf.length) throw bad('truncated');
+    for (let j = 0; j < wanted.length; j++) {
+      if (found[j] === undefined && buf.compare(wanted[j]!, 0, tagLength, o, o + tagLength) === 0) {
+        found[j] = buf.subarray(o + tagLength + 2, o + tagLength + 2 + len);
+      }
+    }
+    o += tagLength + 2 + len;
+  }
+  if (o !== buf.length) throw bad('trailing bytes');
+  return found;
 }

@@ -4,9 +4,9 @@ import { dirname, join } from 'node:path';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { PrivateIndex } from '../dp/private-index.js';
 import { MimiError } from '../protocol/errors.js';
+import { type Budget, MemoryRateLimiter, type RateLimiter } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
-import { type Budget, MemoryRateLimiter, type RateLimiter } from './rate-limit.js';
 
 /** Settings of the private lookup path, defaults filled in; published in the metadata (R11, R22). */
 export interface PrivateLookupSettings {

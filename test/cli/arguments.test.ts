@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, runJson } from './run-cli.js';
 
-describe('argument validation: typed errors, non-zero exit', () => {
+describe('argument validation: typed errors, non-zero exit', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'mimi-cli-args-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

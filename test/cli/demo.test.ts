@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, runJson } from './run-cli.js';
 
-describe('demo: the narrated walk on a fresh devnet', () => {
+describe('demo: the narrated walk on a fresh devnet', { timeout: 120_000 }, () => {
   const parent = mkdtempSync(join(tmpdir(), 'mimi-cli-demo-'));
   afterAll(() => rmSync(parent, { recursive: true, force: true }));
 
@@ -32,7 +32,7 @@ describe('demo: the narrated walk on a fresh devnet', () => {
       'DP answer: [holder-signature-invalid]',
       '[msp-not-registered]',
       '[too-many-attempts]',
-      'the DP saw buckets',
+      'the DPs saw buckets',
       'All 17 steps behaved as the requirements say.',
       `The files are left in ${dir}`,
     ]) {

@@ -6,7 +6,7 @@ import { freePort } from '../support/devnet.js';
 import { runCli, runJson, spawnCli, waitForHealth } from './run-cli.js';
 
 /** A devnet as a newcomer starts it, driven by the holder, lookup and verify commands. */
-describe('devnet, holder, lookup and verify as child processes', () => {
+describe('devnet, holder, lookup and verify as child processes', { timeout: 120_000 }, () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'mimi-cli-devnet-')), 'net');
   let devnet: ReturnType<typeof spawnCli>;
   let mappingFile = '';

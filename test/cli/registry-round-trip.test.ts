@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, runJson } from './run-cli.js';
 
-describe('keygen and registry create/add/sign/show (R30)', () => {
+describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'mimi-cli-registry-'));
   const f = (name: string) => join(dir, name);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

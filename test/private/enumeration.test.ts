@@ -4,6 +4,7 @@ import { finalizeHash, hashToGroupUniform } from '../../src/crypto/oprf-suite.js
 import { bucketKeyOf, bucketOf, openEntry, tagOf } from '../../src/crypto/private-entry.js';
 import { fromB64u, toB64u } from '../../src/protocol/encoding.js';
 import { decodeBucket, type EpochsAnswer } from '../../src/protocol/private.js';
+import { verifyMapping } from '../../src/registry/verify-mapping.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
 /**
@@ -96,7 +97,14 @@ describe('enumeration from one credential is bounded by its budget', () => {
       }
       const payload = buckets.get(b)!.get(toB64u(tagOf(out)));
       if (payload !== undefined) {
-        expect(JSON.parse(openEntry(out, tagOf(out), payload)).results[0].csi).toBe(number(i));
+        // The entry rebuilds, for this CSI only, into a mapping whose signatures verify.
+        const answer = JSON.parse(openEntry(out, tagOf(out), payload, { csi: number(i), dp: 'dp1' }));
+        expect(answer.results[0].csi).toBe(number(i));
+        verifyMapping(answer.results[0].mappings[0].mapping, {
+          registry: net.registry,
+          policy: {},
+          now: net.clock.now(),
+        });
         learnt.push(i);
       }
     }

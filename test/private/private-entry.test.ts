@@ -1,16 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { canonicalize } from '../../src/crypto/jcs.js';
 import {
   bucketKeyOf,
   bucketOf,
   bucketRange,
   chooseBucketBits,
+  openAnswer,
   openEntry,
+  PAYLOAD_OVERHEAD,
   PAYLOAD_QUANTUM,
+  PAYLOAD_QUANTUM_V1,
+  sealAnswer,
   sealEntry,
   tagOf,
 } from '../../src/crypto/private-entry.js';
+import { digest } from '../../src/crypto/sign.js';
 import { MimiError } from '../../src/protocol/errors.js';
 import { decodeBucket, encodeBucket } from '../../src/protocol/private.js';
 
@@ -25,12 +31,97 @@ describe('private entry derivation and sealing', () => {
     expect(e.tag).toEqual(tagOf(out));
     expect(e.bucketKey).toBe(bucketKeyOf(out));
     expect(openEntry(out, e.tag, e.payload)).toBe(json);
-    expect((e.payload.length - 28) % PAYLOAD_QUANTUM).toBe(0);
+    expect((e.payload.length - 28) % PAYLOAD_QUANTUM_V1).toBe(0);
     expect(() => openEntry(randomBytes(64), e.tag, e.payload)).toThrow(MimiError);
     expect(() => openEntry(out, tagOf(randomBytes(64)), e.payload)).toThrow(MimiError);
     const flipped = Uint8Array.from(e.payload);
     flipped[40]! ^= 1;
     expect(() => openEntry(out, e.tag, flipped)).toThrow(MimiError);
+  });
+
+  // The shape of a stored mapping, canonical JSON as the DP keeps it (signatures are not checked here).
+  const csi = 'tel:+14155550101';
+  const sig = (c: string) => `${c.repeat(85)}A`;
+  const attestation = {
+    v: 1,
+    csi,
+    holderKey: 'H'.repeat(43),
+    method: 'sms-otp',
+    level: 'otp',
+    issuer: 'verifier1',
+    issuedAt: 1_700_000_000,
+    expiresAt: 1_702_592_000,
+    sig: sig('a'),
+  };
+  const mapping = (dp: string) => ({
+    v: 1,
+    body: {
+      v: 1,
+      csi,
+      msp: 'msp1',
+      ssi: 'mimi://chat.example/u/bob',
+      tag: 'Default',
+      priority: 0,
+      holderKey: 'H'.repeat(43),
+      attestation: digest(attestation),
+      createdAt: 1_700_000_000,
+      expiresAt: 1_701_728_000,
+      supersedes: null,
+    },
+    attestation,
+    holderSig: sig('h'),
+    mspSig: sig('m'),
+    dp,
+    acceptedAt: 1_700_000_001,
+    logIndex: null,
+    dpSig: sig('d'),
+  });
+
+  it('v2 seals the mappings without what the client rebuilds, and opens to the verbose answer', () => {
+    const out = randomBytes(64);
+    const m = mapping('dp1');
+    const e = sealAnswer(out, [canonicalize(m)], { csi, dp: 'dp1' });
+    expect((e.payload.length - PAYLOAD_OVERHEAD) % PAYLOAD_QUANTUM).toBe(0);
+    // One mapping fits in 448 bytes of plaintext (v1 took 768).
+    expect(e.payload.length).toBeLessThanOrEqual(7 * PAYLOAD_QUANTUM + PAYLOAD_OVERHEAD);
+    const answer = openAnswer(out, e.tag, e.payload, { csi, dp: 'dp1' });
+    const expected = {
+      v: 1,
+      format: 'verbose',
+      dp: 'dp1',
+      results: [{ query: csi, csi, status: 'one', mappings: [{ id: digest(m), dps: ['dp1'], mapping: m }] }],
+    };
+    expect(answer).toEqual(expected);
+    // Same text as the plain lookup's rendering: keys in canonical order.
+    expect(JSON.stringify((answer as typeof expected).results[0]!.mappings[0]!.mapping)).toBe(
+      canonicalize(m),
+    );
+    expect(JSON.parse(openEntry(out, e.tag, e.payload, { csi, dp: 'dp1' }))).toEqual(expected);
+    expect(() => openEntry(out, e.tag, e.payload)).toThrow(TypeError);
+    // Rebuilt for another CSI or DP, the mapping changes, so its signatures would not verify.
+    const other = openAnswer(out, e.tag, e.payload, {
+      csi: 'tel:+14155550102',
+      dp: 'dp2',
+    }) as typeof expected;
+    expect(digest(other.results[0]!.mappings[0]!.mapping)).not.toBe(digest(m));
+    expect(() => openAnswer(randomBytes(64), e.tag, e.payload, { csi, dp: 'dp1' })).toThrow(MimiError);
+  });
+
+  it('v2 leaves a field in when it differs from what the client would rebuild', () => {
+    const out = randomBytes(64);
+    const m = mapping('dp2'); // served by dp1, accepted by dp2
+    const e = sealAnswer(out, [canonicalize(m)], { csi, dp: 'dp1' });
+    const answer = openAnswer(out, e.tag, e.payload, { csi, dp: 'dp1' }) as {
+      results: { mappings: { mapping: unknown }[] }[];
+    };
+    expect(answer.results[0]!.mappings[0]!.mapping).toEqual(m);
+  });
+
+  it('v1 entries (sealed before v2) still open', () => {
+    const out = randomBytes(64);
+    const json = JSON.stringify({ v: 1, format: 'verbose', dp: 'dp1', results: [] });
+    const e = sealEntry(out, json);
+    expect(openAnswer(out, e.tag, e.payload, { csi, dp: 'dp1' })).toEqual(JSON.parse(json));
   });
 
   it('buckets partition the 32-bit key space', () => {

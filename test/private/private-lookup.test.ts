@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryOprfCache, PrivateLookupClient } from '../../src/client/private-lookup.js';
+import {
+  MemoryOprfCache,
+  PrivateLookupClient,
+  type PrivateLookupOptions,
+} from '../../src/client/private-lookup.js';
 import { createSodiumOprfClient, type OprfClientEngine } from '../../src/crypto/oprf-client-sodium.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
@@ -15,7 +19,7 @@ describe('private lookup matches the plain lookup', () => {
   const dave = 'tel:+14155550102';
   const nobody = 'tel:+14155550150';
 
-  function client(opts: { oprf?: OprfClientEngine; cache?: MemoryOprfCache } = {}) {
+  function client(opts: Partial<PrivateLookupOptions> = {}) {
     return new PrivateLookupClient({
       dp: { baseUrl: net.url, id: 'dp1' },
       registry: () => net.registry,
@@ -76,6 +80,31 @@ describe('private lookup matches the plain lookup', () => {
   it('the libsodium client engine gives the same answer', async () => {
     const asked = ['+1 415 555 0101', 'Carol@example.org'];
     expect(await client({ oprf: sodium }).lookup(asked)).toEqual(await net.msp('msp3').lookup(asked));
+  });
+
+  it('pipelined, batched, single-GET and worker-verified lookups all give the plain answer', async () => {
+    const asked = [bob, carol, dave, nobody, bob];
+    const plain = await net.msp('msp3').lookup(asked);
+    // One CSI per evaluation request: four requests, each settled as soon as it is back.
+    const chunked = client({ oprf: sodium, evaluateChunk: 1 });
+    expect(await chunked.lookup(asked)).toEqual(plain);
+    expect(chunked.lastStats).toMatchObject({ evaluated: 4, cached: 0 });
+    const single = client({ oprf: sodium, bucketBatch: false });
+    expect(await single.lookup(asked)).toEqual(plain);
+    expect(single.lastStats!.bucketRequests).toBe(single.lastStats!.buckets);
+    const batched = client({ oprf: sodium });
+    expect(await batched.lookup(asked)).toEqual(plain);
+    expect(batched.lastStats!.bucketRequests).toBe(1);
+    expect(batched.lastStats!.bucketIds.sort()).toEqual(single.lastStats!.bucketIds.sort());
+    // Verified on worker threads: the same openAndVerify, the same answer.
+    const threaded = client({ oprf: sodium, verifyThreads: 2, evaluateChunk: 2 });
+    try {
+      expect(await threaded.lookup(asked)).toEqual(plain);
+      expect(threaded.lastStats!.ms.cpu.verify).toBe(0);
+      expect(threaded.lastStats!.ms.cpu.workers).toBeGreaterThan(0);
+    } finally {
+      await threaded.close();
+    }
   });
 
   it('R22: a contact sync that repeats CSIs spends evaluations on new CSIs only', async () => {

@@ -4,7 +4,14 @@ import { isOprfError } from '../../crypto/oprf-errors.js';
 import { ELEMENT_LENGTH } from '../../crypto/oprf-suite.js';
 import { toB64u } from '../../protocol/encoding.js';
 import { MimiError } from '../../protocol/errors.js';
-import { BucketMediaType, EvaluateRequest, PrivateSuite } from '../../protocol/private.js';
+import {
+  BucketMediaType,
+  BucketsMediaType,
+  BucketsRequest,
+  EvaluateRequest,
+  MAX_BUCKET_BATCH,
+  PrivateSuite,
+} from '../../protocol/private.js';
 import type { Context } from '../context.js';
 import { bodyOf } from '../http.js';
 import type { EvaluationBudget, PrivateLookup } from '../private-lookup.js';
@@ -16,6 +23,9 @@ import type { EvaluationBudget, PrivateLookup } from '../private-lookup.js';
  * - POST /v1/private/evaluate                RFC 9497 §3.3.1 BlindEvaluate over a bounded batch,
  *                                            charged per element to the caller's credential
  * - GET  /v1/private/buckets/:epoch/:bucket  every entry of one bucket; cacheable, no credential
+ * - POST /v1/private/buckets                 up to MAX_BUCKET_BATCH buckets of one epoch in one
+ *                                            body, no credential; each bucket counts against the
+ *                                            same per-address bucket limit as a GET
  *
  * None of these requests carries a CSI or an OPRF output, so nothing logged or stored about them
  * can reveal one: the DP sees blinded elements and bucket ids only.
@@ -34,6 +44,7 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
       current: p.index.current(),
       kAnonymity: p.index.kAnonymity,
       maxEvaluateBatch: p.index.maxEvaluateBatch,
+      maxBucketBatch: MAX_BUCKET_BATCH,
       epochs: p.index.epochs(),
     };
   });
@@ -90,6 +101,22 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
       return reply.code(200).type(BucketMediaType).send(body);
     },
   );
+
+  // A contact sync needs about a thousand buckets: one request per few hundred saves the per-request
+  // cost on both sides. Same bucket ids revealed as separate GETs; not cacheable (POST).
+  app.post('/v1/private/buckets', async (req, reply) => {
+    const request = bodyOf(req, BucketsRequest, 'buckets request');
+    const n = request.buckets.length;
+    if (n > MAX_BUCKET_BATCH) {
+      throw new MimiError('batch-too-large', `at most ${MAX_BUCKET_BATCH} buckets per request`, {
+        limit: MAX_BUCKET_BATCH,
+      });
+    }
+    await p.buckets.consume(`bucket:${req.ip}`, n);
+    const body = await p.index.buckets(request.epoch, request.buckets);
+    reply.header('cache-control', 'no-store');
+    return reply.code(200).type(BucketsMediaType).send(body);
+  });
 }
 
 /** An MSP session token (its own budget), or else the anonymous tier keyed by client address. */

@@ -1,0 +1,192 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { openAnswer } from '../crypto/private-entry.js';
+import { VerboseAnswer } from '../protocol/answers.js';
+import { type ErrorCode, MimiError } from '../protocol/errors.js';
+import { decodeRecord, type LookupStatus } from '../protocol/records.js';
+import type { Registry, RegistryDocument } from '../registry/document.js';
+import type { TrustPolicy } from '../registry/policy.js';
+import { isOptOut } from '../registry/verify-mapping.js';
+import { type VerifiedResult, verifyVerboseAnswer } from './lookup-client.js';
+
+/**
+ * Opening and verifying private lookup entries, on the calling thread or on a small pool of
+ * worker threads (DESIGN.md "Lookup paths and privacy"). Either way each entry is opened with its
+ * OPRF output and its answer goes through verifyVerboseAnswer, exactly the plain lookup's
+ * verification (verifyMapping: every signature checked with node:crypto Ed25519).
+ */
+export interface OpenItem {
+  /** The canonical CSI asked. */
+  csi: string;
+  out: Uint8Array;
+  tag: Uint8Array;
+  payload: Uint8Array;
+}
+
+export interface VerifyContextData {
+  /** The DP asked. */
+  dp: string;
+  registry: Registry;
+  policy: TrustPolicy;
+  now: number;
+}
+
+/** Opens and verifies one entry: the CSI's answer as the plain lookup would give it now. */
+export function openAndVerify(item: OpenItem, ctx: VerifyContextData): VerifiedResult {
+  const { csi, out, tag, payload } = item;
+  const answer = decodeRecord(
+    VerboseAnswer,
+    openAnswer(out, tag, payload, { csi, dp: ctx.dp }),
+    'private answer',
+  );
+  if (answer.dp !== ctx.dp || answer.results.length !== 1 || answer.results[0]!.csi !== csi) {
+    throw new MimiError('record-invalid', 'the private answer is for another DP or CSI');
+  }
+  // Exactly the plain lookup's verification, after dropping what expired since it was sealed.
+  // A sealed answer carries no log proofs: fetching one by leaf index would tell the DP which CSI
+  // was looked up (R9). The signatures are checked as always.
+  const unlogged = { ...ctx, policy: { ...ctx.policy, allowUnlogged: true } };
+  const [result] = verifyVerboseAnswer(withoutExpired(answer, ctx.now), [csi], unlogged);
+  return result!;
+}
+
+/** The answer as the plain lookup would give it now: expired mappings dropped, status recomputed (R14). */
+export function withoutExpired(answer: VerboseAnswer, now: number): VerboseAnswer {
+  return {
+    ...answer,
+    results: answer.results.map((r) => {
+      const mappings = r.mappings.filter((m) => m.mapping.body.expiresAt > now);
+      if (mappings.length === r.mappings.length) return r;
+      return { ...r, mappings, status: statusOf(mappings) };
+    }),
+  };
+}
+
+export function statusOf(
+  mappings: readonly { mapping: VerboseAnswer['results'][number]['mappings'][number]['mapping'] }[],
+): LookupStatus {
+  if (mappings.some((m) => isOptOut(m.mapping.body))) return 'opt-out';
+  return mappings.length === 0 ? 'none' : mappings.length === 1 ? 'one' : 'several';
+}
+
+// ---- worker pool ------------------------------------------------------------------------------
+
+/** Messages to a worker: the registry once per serial, then batches of entries. */
+export type ToWorker =
+  | { kind: 'registry'; doc: RegistryDocument }
+  | {
+      kind: 'verify';
+      id: number;
+      dp: string;
+      serial: number;
+      policy: TrustPolicy;
+      now: number;
+      items: OpenItem[];
+    };
+
+export type FromWorker =
+  | { id: number; ok: true; results: VerifiedResult[] }
+  | { id: number; ok: false; code: string; message: string };
+
+interface Slot {
+  worker: Worker;
+  serial: number;
+  busy: number;
+}
+
+/**
+ * A small pool of worker threads that open and verify entries. A pool that cannot start its
+ * workers (or loses one) reports it through the promise; PrivateLookupClient then verifies on its
+ * own thread, so a lookup never depends on threads being available.
+ */
+export class VerifyPool {
+  private readonly slots: Slot[] = [];
+  private readonly waiting = new Map<
+    number,
+    { resolve: (r: VerifiedResult[]) => void; reject: (e: Error) => void }
+  >();
+  private nextId = 1;
+  private broken: Error | undefined;
+
+  constructor(readonly size: number) {
+    for (let i = 0; i < size; i++) {
+      const worker = spawnVerifyWorker();
+      worker.unref();
+      const slot: Slot = { worker, serial: -1, busy: 0 };
+      worker.on('message', (msg: FromWorker) => {
+        slot.busy--;
+        const w = this.waiting.get(msg.id);
+        this.waiting.delete(msg.id);
+        if (w === undefined) return;
+        if (msg.ok) w.resolve(msg.results);
+        else w.reject(new MimiError(msg.code as ErrorCode, msg.message));
+      });
+      const fail = (err: Error) => {
+        this.broken ??= err;
+        for (const [id, w] of this.waiting) {
+          this.waiting.delete(id);
+          w.reject(new PoolUnavailable(err));
+        }
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => {
+        if (code !== 0) fail(new Error(`verify worker exited with code ${code}`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  /** Whether the pool lost a worker; a broken pool is not used again. */
+  get isBroken(): boolean {
+    return this.broken !== undefined;
+  }
+
+  /** Opens and verifies `items` on the least busy worker; results in order. */
+  run(items: OpenItem[], ctx: VerifyContextData): Promise<VerifiedResult[]> {
+    if (this.broken !== undefined) return Promise.reject(new PoolUnavailable(this.broken));
+    const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    if (slot.serial !== ctx.registry.serial) {
+      slot.worker.postMessage({ kind: 'registry', doc: ctx.registry.doc } satisfies ToWorker);
+      slot.serial = ctx.registry.serial;
+    }
+    const id = this.nextId++;
+    slot.busy++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      slot.worker.postMessage({
+        kind: 'verify',
+        id,
+        dp: ctx.dp,
+        serial: ctx.registry.serial,
+        policy: ctx.policy,
+        now: ctx.now,
+        items,
+      } satisfies ToWorker);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/** The pool failed (not the entries): verify on the calling thread instead. */
+export class PoolUnavailable extends Error {
+  constructor(readonly reason: Error) {
+    super(`verify pool unavailable: ${reason.message}`);
+  }
+}
+
+/** Starts a worker on verify-worker.js, or on verify-worker.ts through tsx when run from source. */
+function spawnVerifyWorker(): Worker {
+  const here = import.meta.url;
+  if (here.endsWith('.js')) return new Worker(new URL('./verify-worker.js', here));
+  const entry = new URL('./verify-worker.ts', here).href;
+  // tsx's ESM API (its `import` export); the worker registers it before loading the entry.
+  const tsxRoot = dirname(createRequire(here).resolve('tsx/package.json'));
+  const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(code, { eval: true });
+}
