@@ -153,6 +153,7 @@ async function main(): Promise<void> {
   const config = JSON.parse(readFileSync(layout.configFile, 'utf8')) as NodeConfig;
   config.limits = { ...config.limits, ...raisedLimits };
   writeFileSync(layout.configFile, `${JSON.stringify(config, null, 2)}\n`);
+  if (config.store.backend !== 'sqlite') throw new Error('the single-node bench preloads a SQLite store');
   const dbPath = join(dir, config.store.path);
   console.log(
     `config: bench copy of the devnet config in ${dir}; limits raised so the rate limiter never caps the run: ` +

@@ -9,6 +9,8 @@ export { signRegistry } from './registry/document.js';
 export { buildApp, listen } from './server/app.js';
 export { checkConfig, loadConfig, type NodeConfig } from './server/config.js';
 export { type Context, createContext } from './server/context.js';
+export { PostgresStore, type PostgresStoreOptions } from './store/postgres/postgres-store.js';
+export { MemoryRateLimiter, type RateLimiter, RedisRateLimiter } from './store/rate-limit.js';
 export { SqliteStore } from './store/sqlite/sqlite-store.js';
 export type { Store, StoredMapping, StoreTx } from './store/store.js';
 export { signAttestation } from './verifier/attestation.js';

@@ -7,6 +7,7 @@ import { devnetCommand } from './devnet.js';
 import { holderCommand } from './holder.js';
 import { CliError, CliErrorCode, printError } from './io.js';
 import { keygenCommand } from './keygen.js';
+import { logCommand } from './log.js';
 import { lookupCommand } from './lookup.js';
 import { registryCommand } from './registry.js';
 import { serveCommand } from './serve.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   holderCommand(program);
   lookupCommand(program);
   verifyCommand(program);
+  logCommand(program);
   demoCommand(program);
   // Usage errors come back as exceptions and are printed like every other error.
   const quiet = (cmd: Command) => {

@@ -11,6 +11,7 @@ export type { TrustPolicy } from '../registry/policy.js';
 export { RegistrySource } from '../registry/source.js';
 export { mappingId, verifyMapping } from '../registry/verify-mapping.js';
 export { HolderClient, type HolderSigned, type MappingDraft } from './holder.js';
+export { openDpCheckpoint, verifyMappingLogged } from './log-verify.js';
 export {
   decodeCompactAnswer,
   pickMapping,

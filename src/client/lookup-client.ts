@@ -6,6 +6,7 @@ import type { LookupStatus, Mapping } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { isOptOut, mappingId, verifyMapping } from '../registry/verify-mapping.js';
+import { verifyMappingLogged } from './log-verify.js';
 
 export interface VerifiedMapping {
   id: string;
@@ -24,8 +25,13 @@ export interface VerifiedResult {
 
 /**
  * Verifies a verbose answer completely: every mapping with the shared verifyMapping, its id, its
- * CSI against the question, and the status against what was found. Nothing unverified gets out;
- * a DP that lies is caught, whoever it is.
+ * CSI against the question, its inclusion proof in the transparency log of the DP that accepted it
+ * (R3; strict unless the policy says `allowUnlogged`, and with `minCosignatures` witness
+ * cosignatures when the policy asks), and the status against what was found. Nothing unverified
+ * gets out; a DP that lies is caught, whoever it is.
+ *
+ * @example
+ * const results = verifyVerboseAnswer(answer, ['tel:+14155550101'], { registry, policy: {}, now });
  */
 export function verifyVerboseAnswer(
   answer: VerboseAnswer,
@@ -45,6 +51,7 @@ export function verifyVerboseAnswer(
       if (mappingId(m.mapping) !== m.id)
         throw new MimiError('record-invalid', 'a mapping id does not match its mapping');
       if (m.mapping.body.csi !== r.csi) throw new MimiError('record-invalid', 'a mapping is for another CSI');
+      verifyMappingLogged(m.mapping, m.id, m.log, ctx);
     }
     const optOuts = r.mappings.filter((m) => isOptOut(m.mapping.body)).length;
     const expected: LookupStatus =
@@ -61,7 +68,9 @@ export function verifyVerboseAnswer(
         `result ${i} says ${r.status} but carries ${r.mappings.length} mappings`,
       );
     }
-    return { query: r.query, csi: r.csi, status: r.status, mappings: [...r.mappings].sort(preference) };
+    // The proof was checked above; results carry the verified mappings only.
+    const mappings = r.mappings.map((m) => ({ id: m.id, dps: m.dps, mapping: m.mapping }));
+    return { query: r.query, csi: r.csi, status: r.status, mappings: mappings.sort(preference) };
   });
 }
 

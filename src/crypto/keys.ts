@@ -46,14 +46,20 @@ export function keyPairToJwk(pair: KeyPair): Ed25519Jwk {
 }
 
 // Building a KeyObject costs more than a verify; keys repeat (registry participants), so keep
-// a bounded cache of them.
+// a bounded cache of them, least recently used out first: a stream of one-off holder keys then
+// never evicts the registry keys that every request uses (a Map iterates in insertion order, so
+// a hit is moved to the end and the first entry is the least recently used).
 const publicKeyCache = new Map<string, KeyObject>();
 const publicKeyCacheLimit = 10_000;
 
 /** The node KeyObject of a base64url Ed25519 public key; throws record-invalid on a bad encoding. */
 export function importPublicKey(b64u: string, field = 'key'): KeyObject {
   const cached = publicKeyCache.get(b64u);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    publicKeyCache.delete(b64u);
+    publicKeyCache.set(b64u, cached);
+    return cached;
+  }
   fromB64u(b64u, field, 32);
   let key: KeyObject;
   try {
@@ -61,7 +67,9 @@ export function importPublicKey(b64u: string, field = 'key'): KeyObject {
   } catch {
     throw new MimiError('record-invalid', `${field} is not an Ed25519 public key`);
   }
-  if (publicKeyCache.size >= publicKeyCacheLimit) publicKeyCache.clear();
+  if (publicKeyCache.size >= publicKeyCacheLimit) {
+    publicKeyCache.delete(publicKeyCache.keys().next().value as string);
+  }
   publicKeyCache.set(b64u, key);
   return key;
 }

@@ -39,6 +39,11 @@ export function signObject(purpose: SignPurpose, unsigned: unknown, key: KeyObje
   return toB64u(edSign(null, signingInput(purpose, unsigned), key));
 }
 
+/** The same over JSON already canonicalised (see signingInputOf). */
+export function signCanonical(purpose: SignPurpose, canonical: string, key: KeyObject): string {
+  return toB64u(edSign(null, signingInputOf(purpose, canonical), key));
+}
+
 /** True when `sig` is a valid signature by `publicKey` (base64url) over `unsigned` for `purpose`. */
 export function verifyObject(
   purpose: SignPurpose,

@@ -35,28 +35,53 @@ export interface PeerReport {
 
 /** R8, R22: bounds the batch and canonicalises every CSI; a bad one fails the request with its index. */
 export function canonicalQueries(queries: readonly string[], maxBatch: number): string[] {
+  checkBatch(queries, maxBatch);
+  return queries.map(canonicalQuery);
+}
+
+function checkBatch(queries: readonly string[], maxBatch: number): void {
   if (queries.length > maxBatch) {
     throw new MimiError('batch-too-large', `at most ${maxBatch} CSIs per lookup`, { limit: maxBatch });
   }
-  return queries.map((q, index) => {
-    try {
-      return parseCsi(q).uri;
-    } catch (err) {
-      if (err instanceof MimiError)
-        throw new MimiError(err.code, `csis[${index}]: ${err.message}`, { index });
-      throw err;
-    }
-  });
 }
 
-/** Batch lookup from the local store; answers tell none, opt-out, one and several apart (R14). */
+function canonicalQuery(q: string, index: number): string {
+  try {
+    return parseCsi(q).uri;
+  } catch (err) {
+    if (err instanceof MimiError) throw new MimiError(err.code, `csis[${index}]: ${err.message}`, { index });
+    throw err;
+  }
+}
+
+/** Could be a stored CSI as written: worth a store read before any parsing. */
+function maybeCanonical(q: string): boolean {
+  return typeof q === 'string' && q.length <= 330 && (q.startsWith('tel:+') || q.startsWith('mailto:'));
+}
+
+/**
+ * Batch lookup from the local store; answers tell none, opt-out, one and several apart (R14).
+ *
+ * Only canonical CSIs are ever stored (every accept checks it), so a query found as written is
+ * canonical and valid, and needs no parsing: the store is asked first for the queries that look
+ * canonical, in one read. Only the others, and those with nothing served, go through parseCsi,
+ * which canonicalises them (R8) or fails with their own error code and index, as before.
+ */
 export async function lookupLocal(
   store: Store,
   queries: readonly string[],
   opts: LookupOptions,
 ): Promise<LookupResult[]> {
-  const canonical = canonicalQueries(queries, opts.maxBatch);
-  const found = await store.activeMappings([...new Set(canonical)], opts.now);
+  checkBatch(queries, opts.maxBatch);
+  const direct = [...new Set(queries.filter(maybeCanonical))];
+  const found =
+    direct.length > 0 ? await store.servedMappings(direct, opts.now) : new Map<string, ServedRow[]>();
+  const canonical = queries.map((q, index) =>
+    (found.get(q)?.length ?? 0) > 0 ? q : canonicalQuery(q, index),
+  );
+  const rest = [...new Set(canonical.filter((c) => !found.has(c)))];
+  if (rest.length > 0)
+    for (const [csi, rows] of await store.servedMappings(rest, opts.now)) found.set(csi, rows);
   const filter = opts.mspFilter === undefined ? undefined : new Set(opts.mspFilter);
   return canonical.map((csi, i) => resultFor(queries[i]!, csi, found.get(csi) ?? [], filter));
 }
@@ -91,7 +116,7 @@ export function renderVerbose(
   const parts = results.map((r) => {
     const mappings = r.rows.map(
       (m) =>
-        `{"id":"${m.id}","dps":${m.dps === undefined ? self : JSON.stringify(m.dps)},"mapping":${m.json}}`,
+        `{"id":"${m.id}","dps":${m.dps === undefined ? self : JSON.stringify(m.dps)},"mapping":${m.json}${m.log === undefined ? '' : `,"log":${m.log}`}}`,
     );
     return `{"query":${JSON.stringify(r.query)},"csi":${JSON.stringify(r.csi)},"status":"${r.status}","mappings":[${mappings.join(',')}]}`;
   });

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
-import { digest, SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
+import { digest, SignPurpose, sha256, signCanonical, verifyObject } from '../crypto/sign.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { assertCanonicalCsi } from '../protocol/identifiers.js';
+import { olderFirst } from '../protocol/preference.js';
 import {
   type CsipEvent,
   DefaultTag,
@@ -27,6 +28,8 @@ import {
   verifyMapping,
 } from '../registry/verify-mapping.js';
 import { MappingState, type Store, type StoredMapping, type StoreTx } from '../store/store.js';
+import { LogLeafKind } from '../tlog/leaf.js';
+import type { LogEntry } from './transparency-log.js';
 
 export interface DiscoveryProviderOptions {
   id: string;
@@ -51,6 +54,19 @@ export interface DiscoveryProviderOptions {
    * the outbox commits with the change it announces.
    */
   onEvent?: (tx: StoreTx, event: DpEvent) => Promise<void>;
+  /**
+   * The transparency log (R3, R28): every accepted mapping, replacement, opt-out, invalidation,
+   * key rotation, contest, contest resolution and CSIP removal appends a leaf inside the write
+   * transaction of the change; a mapping's `logIndex` is its leaf's index, signed by the DP.
+   */
+  log?: DpLog;
+}
+
+/** What the provider needs of the log (TransparencyLog implements it). */
+export interface DpLog {
+  /** The index the next leaf appended in `tx` gets. */
+  nextIndex(tx: StoreTx): Promise<number>;
+  append(tx: StoreTx, entry: LogEntry): Promise<number>;
 }
 
 /** What the DP wants delivered: a federation event (to every peer, or `to` one), or an MSP notice. */
@@ -67,6 +83,8 @@ export interface AcceptResult {
   id: string;
   state: typeof MappingState.Active | typeof MappingState.Contested;
   mapping: Mapping;
+  /** The mapping's canonical JSON, as stored and served. */
+  json: string;
   /** True when this exact body was accepted before and the earlier answer is returned. */
   duplicate: boolean;
 }
@@ -101,7 +119,7 @@ export class DiscoveryProvider {
   async accept(sub: MappingSubmission): Promise<AcceptResult> {
     const ctx = this.context();
     const { now, registry } = ctx;
-    verifyHolderAndMsp(sub, ctx);
+    const canonical = verifyHolderAndMsp(sub, ctx);
     const { body, attestation } = sub;
     if (body.expiresAt - now > registry.doc.policy.maxMappingLifetime) {
       throw new MimiError(
@@ -116,7 +134,9 @@ export class DiscoveryProvider {
       }
     }
     const optOut = isOptOut(body);
-    const bodyDigest = digest(body);
+    // Each part is canonicalised once, in verifyHolderAndMsp; the mapping's canonical JSON is
+    // spliced from them (canonicalMappingJson), signed, stored and answered as it is.
+    const bodyDigest = sha256(canonical.body).toString('base64url');
 
     return this.opts.store.write(async (tx) => {
       const earlier = await tx.mappingByBodyDigest(bodyDigest);
@@ -165,15 +185,42 @@ export class DiscoveryProvider {
         mspSig: optOut ? null : sub.mspSig,
         dp: this.id,
         acceptedAt: now,
-        logIndex: null,
+        // R3: the leaf's index is known before the DP signs (one writer at a time).
+        logIndex: this.opts.log === undefined ? null : await this.opts.log.nextIndex(tx),
       };
-      const mapping: Mapping = {
-        ...unsigned,
-        dpSig: signObject(SignPurpose.MappingDp, unsigned, this.opts.key.privateKey),
+      const parts = {
+        ...canonical,
+        holderSig: sub.holderSig,
+        mspSig: unsigned.mspSig,
+        dp: this.id,
+        now,
+        logIndex: unsigned.logIndex,
       };
-      const row = this.rowOf(mapping, group, bodyDigest);
+      const dpSig = signCanonical(
+        SignPurpose.MappingDp,
+        canonicalMappingJson(parts, undefined),
+        this.opts.key.privateKey,
+      );
+      const mapping: Mapping = { ...unsigned, dpSig };
+      const row = this.rowOf(mapping, group, bodyDigest, canonicalMappingJson(parts, dpSig));
+      const kind = optOut
+        ? LogLeafKind.OptOut
+        : body.supersedes !== null
+          ? LogLeafKind.Replacement
+          : LogLeafKind.Mapping;
+      const at = await this.logRecord(tx, kind, body.csi, now, row.json);
+      if ((at ?? null) !== unsigned.logIndex) {
+        throw new MimiError('internal', 'the log index moved under the signature');
+      }
       // R17: the incumbent (older) holder keeps precedence unless the newcomer's proof is stricter.
       const state = await this.place(tx, row, live, now, false);
+      if (state === MappingState.Contested) {
+        await this.logStatement(tx, LogLeafKind.Contest, body.csi, now, {
+          event: 'contest',
+          mapping: row.id,
+          deadline: row.contestDeadline,
+        });
+      }
       if (state === MappingState.Active) {
         const stillActive = mine.filter((m) => !superseded.includes(m.id));
         // R14, R25: an opt-out withdraws the holder's mappings; a new mapping withdraws the opt-out.
@@ -190,7 +237,13 @@ export class DiscoveryProvider {
       }
       await tx.insertMapping(row);
       await this.opts.onServedChange?.(tx, [body.csi], now);
-      return { id: row.id, state: row.state as AcceptResult['state'], mapping, duplicate: false };
+      return {
+        id: row.id,
+        state: row.state as AcceptResult['state'],
+        mapping,
+        json: row.json,
+        duplicate: false,
+      };
     });
   }
 
@@ -225,6 +278,13 @@ export class DiscoveryProvider {
       }
       const row = this.rowOf(mapping, group, bodyDigest);
       const state = await this.place(tx, row, live, now, true);
+      // R17 across DPs: the peer's holder contests ours, or ours now contests the peer's.
+      await this.logStatement(tx, LogLeafKind.Contest, body.csi, now, {
+        event: 'contest',
+        mapping: row.id,
+        origin,
+        state,
+      });
       if (key === undefined)
         await tx.insertHolderKey({ csi: body.csi, key: body.holderKey, group, retired: false });
       await tx.insertMapping(row);
@@ -245,8 +305,12 @@ export class DiscoveryProvider {
     });
   }
 
-  private rowOf(mapping: Mapping, group: string, bodyDigest: string): StoredMapping {
-    const json = canonicalize(mapping);
+  private rowOf(
+    mapping: Mapping,
+    group: string,
+    bodyDigest: string,
+    json = canonicalize(mapping),
+  ): StoredMapping {
     const { body } = mapping;
     return {
       id: createHash('sha256').update(json).digest('base64url'),
@@ -288,7 +352,7 @@ export class DiscoveryProvider {
       return row.state;
     }
     const incumbentLevel = Math.max(...active.map((m) => levelRank[m.level]));
-    const incumbentSince = Math.min(...active.map((m) => m.acceptedAt));
+    const incumbentFirst = active.reduce((a, b) => (olderFirst(b, a) < 0 ? b : a));
     const newcomerLevel = levelRank[row.level];
     if (newcomerLevel > incumbentLevel) {
       await tx.setState(ids(active), MappingState.Displaced, now);
@@ -303,9 +367,10 @@ export class DiscoveryProvider {
     }
     const deadline =
       mine.find((m) => m.contestDeadline !== null)?.contestDeadline ?? now + this.contestWindow;
-    if (foreign && newcomerLevel === incumbentLevel && row.acceptedAt < incumbentSince) {
+    if (foreign && newcomerLevel === incumbentLevel && olderFirst(row, incumbentFirst) < 0) {
       // The peer's holder was accepted first: ours becomes the contender.
       await tx.setState(ids(active), MappingState.Contested, now, deadline);
+      await this.notify(tx, active, NoticeKind.Contested, deadline);
       row.state = MappingState.Active;
       return row.state;
     }
@@ -334,7 +399,30 @@ export class DiscoveryProvider {
 
   private resultOf(row: StoredMapping, duplicate: boolean): AcceptResult {
     const state = row.state === MappingState.Contested ? MappingState.Contested : MappingState.Active;
-    return { id: row.id, state, mapping: JSON.parse(row.json) as Mapping, duplicate };
+    return { id: row.id, state, mapping: JSON.parse(row.json) as Mapping, json: row.json, duplicate };
+  }
+
+  /** Appends a leaf committing to a record's canonical JSON (R3); its index, or undefined without a log. */
+  private async logRecord(
+    tx: StoreTx,
+    kind: LogEntry['kind'],
+    csi: string,
+    time: number,
+    canonicalJson: string,
+  ): Promise<number | undefined> {
+    return this.opts.log?.append(tx, { kind, csi, time, commitment: sha256(canonicalJson) });
+  }
+
+  /** A change with no signed record of its own (contests, their outcome): the leaf commits to a statement of it. */
+  private async logStatement(
+    tx: StoreTx,
+    kind: LogEntry['kind'],
+    csi: string,
+    time: number,
+    statement: Record<string, unknown>,
+  ): Promise<void> {
+    if (this.opts.log === undefined) return;
+    await this.logRecord(tx, kind, csi, time, canonicalize({ v: 1, dp: this.id, at: time, ...statement }));
   }
 
   /** Checks the CSI and the freshness of a holder request (relayed ones may be old: replays still fail). */
@@ -378,6 +466,7 @@ export class DiscoveryProvider {
       if (targets.length === 0)
         throw new MimiError('mapping-not-found', 'no live mapping of this holder matches');
       await tx.setState(ids(targets), MappingState.Invalidated, now);
+      await this.logRecord(tx, LogLeafKind.Invalidation, inv.csi, now, canonicalize(inv));
       await this.promoteIfVacant(tx, inv.csi, now);
       await this.opts.onServedChange?.(tx, [inv.csi], now);
       if (!opts.relayed)
@@ -415,6 +504,7 @@ export class DiscoveryProvider {
       }
       await tx.retireHolderKey(rot.csi, rot.oldKey);
       await tx.insertHolderKey({ csi: rot.csi, key: rot.newKey, group: old.group, retired: false });
+      await this.logRecord(tx, LogLeafKind.KeyRotation, rot.csi, this.now(), canonicalize(rot));
       if (!opts.relayed)
         await this.emit(tx, {
           kind: 'federation',
@@ -452,6 +542,13 @@ export class DiscoveryProvider {
           m.acceptedAt <= r.attestation.issuedAt,
       );
       await tx.setState(ids(lost), MappingState.Lost, ctx.now);
+      if (lost.length > 0) {
+        await this.logStatement(tx, LogLeafKind.ContestResolution, r.csi, ctx.now, {
+          event: 'reaffirmed',
+          reaffirmation: digest(r),
+          lost: ids(lost),
+        });
+      }
       if (!opts.relayed)
         await this.emit(tx, {
           kind: 'federation',
@@ -501,6 +598,8 @@ export class DiscoveryProvider {
           ? live.filter((m) => ev.donor != null && registry.msp(ev.donor) !== undefined && m.msp === ev.donor)
           : live.filter((m) => (JSON.parse(m.json) as Mapping).attestation.issuedAt <= ev.at);
       await tx.setState(ids(stale), MappingState.Removed, now);
+      // R16, R24: the signed number event is the record; the leaf commits to it.
+      await this.logRecord(tx, LogLeafKind.Removal, ev.csi, now, canonicalize(ev));
       await this.notify(tx, stale, NoticeKind.Removed, null);
       await this.promoteIfVacant(tx, ev.csi, now);
       await this.opts.onServedChange?.(tx, [ev.csi], now);
@@ -535,6 +634,11 @@ export class DiscoveryProvider {
         // Any other contender now contests the new incumbent, with a fresh window.
         const others = contested.filter((m) => m.holderGroup !== winner.holderGroup);
         await tx.setState(ids(others), MappingState.Contested, now, now + this.contestWindow);
+        await this.logStatement(tx, LogLeafKind.ContestResolution, csi, now, {
+          event: 'contest-won',
+          winner: winner.id,
+          displaced: ids(losers),
+        });
         await this.opts.onServedChange?.(tx, [csi], now);
         return 1;
       });
@@ -558,6 +662,34 @@ export class DiscoveryProvider {
     if (row.retired) throw new MimiError('holder-key-retired', 'this holder key was rotated out (R19)');
     return row;
   }
+}
+
+/**
+ * RFC 8785 canonical JSON of a mapping, spliced from its parts' canonical JSON: equal to
+ * canonicalize() of the Mapping object (keys in JCS order; the strings are base64url and
+ * participant ids, the numbers integers, which JSON.stringify writes as JCS does), without
+ * walking the body and attestation again. Without `dpSig`: the DP's signing input.
+ */
+export function canonicalMappingJson(
+  p: {
+    body: string;
+    attestation: string;
+    holderSig: string | undefined;
+    mspSig: string | null | undefined;
+    dp: string;
+    now: number;
+    /** The mapping's leaf index in the DP's transparency log; null without a log. */
+    logIndex?: number | null;
+  },
+  dpSig: string | undefined,
+): string {
+  const field = (name: string, value: string | null | undefined) =>
+    value === undefined ? '' : `,"${name}":${JSON.stringify(value)}`;
+  return (
+    `{"acceptedAt":${JSON.stringify(p.now)},"attestation":${p.attestation},"body":${p.body}` +
+    `${field('dp', p.dp)}${field('dpSig', dpSig)}${field('holderSig', p.holderSig)},"logIndex":${JSON.stringify(p.logIndex ?? null)}` +
+    `${field('mspSig', p.mspSig)},"v":1}`
+  );
 }
 
 async function liveOf(tx: StoreTx, csi: string, now: number): Promise<StoredMapping[]> {

@@ -197,6 +197,8 @@ export class Fanout {
           this.verified.set(m.id, Math.min(m.mapping.body.expiresAt, m.mapping.attestation.expiresAt));
         }
         const served = servedFrom(m.mapping, m.id, dp);
+        // Passed on unchecked: whoever relies on it verifies it against the logging DP's key (R3).
+        if (m.log !== undefined) served.log = JSON.stringify(m.log);
         return served;
       });
     });

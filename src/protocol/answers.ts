@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { DigestB64, Mapping, ParticipantId, PossessionAttestation } from './records.js';
+import { MappingLogProof } from './transparency.js';
 
 /** Lookup answers as they travel (R14, R15); the SDK checks every answer against these. */
 /** R15: which DPs answered a federated lookup, and how (ok, timeout, error, rate-limited, unavailable). */
@@ -30,7 +31,13 @@ export const VerboseAnswer = Type.Object({
       csi: Type.String(),
       status: Status,
       mappings: Type.Array(
-        Type.Object({ id: DigestB64, dps: Type.Array(ParticipantId, { minItems: 1 }), mapping: Mapping }),
+        Type.Object({
+          id: DigestB64,
+          dps: Type.Array(ParticipantId, { minItems: 1 }),
+          mapping: Mapping,
+          /** R3: the mapping's inclusion proof in the log of the DP that accepted it. */
+          log: Type.Optional(MappingLogProof),
+        }),
       ),
     }),
   ),

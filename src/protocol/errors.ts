@@ -70,6 +70,14 @@ export const ErrorCode = {
   OprfInvalidScalar: 'oprf-invalid-scalar',
   OprfBatchTooLarge: 'oprf-batch-too-large',
   EpochUnknown: 'epoch-unknown',
+  // transparency log (R3, R28)
+  LogProofMissing: 'log-proof-missing',
+  LogProofInvalid: 'log-proof-invalid',
+  LogCheckpointInvalid: 'log-checkpoint-invalid',
+  LogCosignaturesMissing: 'log-cosignatures-missing',
+  LogInconsistent: 'log-inconsistent',
+  // storage (retryable: the request may be repeated as it is once the store answers again)
+  StoreUnavailable: 'store-unavailable',
   // configuration and everything else
   ConfigInvalid: 'config-invalid',
   Internal: 'internal',
@@ -137,6 +145,12 @@ const statusOf: Record<ErrorCode, number> = {
   'oprf-invalid-scalar': 400,
   'oprf-batch-too-large': 400,
   'epoch-unknown': 404,
+  'log-proof-missing': 422,
+  'log-proof-invalid': 422,
+  'log-checkpoint-invalid': 422,
+  'log-cosignatures-missing': 422,
+  'log-inconsistent': 422,
+  'store-unavailable': 503,
   'config-invalid': 500,
   internal: 500,
 };

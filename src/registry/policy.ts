@@ -15,6 +15,15 @@ export interface TrustPolicy {
   allowExpired?: boolean;
   /** Tolerated clock skew for times in the future, in seconds. */
   clockSkew?: number;
+  /**
+   * Accept mappings in a verbose answer without a valid inclusion proof in their DP's
+   * transparency log (R3). Off by default: an unlogged mapping may have been shown to you alone.
+   */
+  allowUnlogged?: boolean;
+  /** Cosignatures from witness DPs the proof's checkpoint must carry (default 0). */
+  minCosignatures?: number;
+  /** DP ids whose cosignatures count; undefined means every other DP of the registry. */
+  witnesses?: readonly string[];
 }
 
 export const defaultClockSkew = 300;

@@ -1,5 +1,5 @@
 import { canonicalize } from '../crypto/jcs.js';
-import { digest, SignPurpose, signingInputOf, verifyInput, verifyObject } from '../crypto/sign.js';
+import { digest, SignPurpose, sha256, signingInputOf, verifyInput, verifyObject } from '../crypto/sign.js';
 import { MimiError } from '../protocol/errors.js';
 import { assertCanonicalCsi, parseSsi } from '../protocol/identifiers.js';
 import {
@@ -60,10 +60,16 @@ export function verifyAttestation(att: PossessionAttestation, ctx: VerifyContext
  * Everything about a mapping that does not involve the DP: R1-R6, R21. The DP runs this before
  * it accepts; verifyMapping runs it and then checks the DP's part.
  */
+/** The canonical JSON (RFC 8785) of a checked mapping's parts, for callers that sign or store them. */
+export interface CanonicalParts {
+  body: string;
+  attestation: string;
+}
+
 export function verifyHolderAndMsp(
   sub: Pick<MappingSubmission, 'body' | 'attestation' | 'holderSig' | 'mspSig'>,
   ctx: VerifyContext,
-): void {
+): CanonicalParts {
   const { body, attestation } = sub;
   assertCanonicalCsi(body.csi);
   if (sub.holderSig === undefined) {
@@ -73,7 +79,8 @@ export function verifyHolderAndMsp(
   if (attestation.csi !== body.csi || attestation.holderKey !== body.holderKey) {
     throw new MimiError('attestation-mismatch', 'the attestation is for another CSI or holder key');
   }
-  if (digest(attestation) !== body.attestation) {
+  const canonicalAttestation = canonicalize(attestation);
+  if (sha256(canonicalAttestation).toString('base64url') !== body.attestation) {
     throw new MimiError('attestation-mismatch', 'the mapping names a different attestation');
   }
   const canonicalBody = canonicalize(body);
@@ -111,6 +118,7 @@ export function verifyHolderAndMsp(
   if (!ctx.policy.allowExpired && body.expiresAt <= ctx.now) {
     throw new MimiError('mapping-expired', `the mapping expired at ${body.expiresAt}`);
   }
+  return { body: canonicalBody, attestation: canonicalAttestation };
 }
 
 export function unsignedMapping(m: Mapping): Omit<Mapping, 'dpSig'> {

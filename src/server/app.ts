@@ -4,6 +4,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { MimiError, toProblem } from '../protocol/errors.js';
 import type { Context } from './context.js';
 import { federationRoutes, type RawBodyRequest } from './routes/federation.js';
+import { logRoutes } from './routes/log.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { mappingRoutes } from './routes/mappings.js';
 import { privateRoutes } from './routes/private.js';
@@ -63,7 +64,8 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
       const internal = new MimiError('internal', 'internal error');
       return reply.code(500).type('application/problem+json').send(toProblem(internal));
     }
-    if (mimi.code === 'rate-limited' && typeof mimi.extra?.retryAfter === 'number') {
+    // rate-limited, store-unavailable: the caller may repeat the request after this many seconds.
+    if (typeof mimi.extra?.retryAfter === 'number') {
       reply.header('retry-after', String(mimi.extra.retryAfter));
     }
     return reply.code(mimi.status).type('application/problem+json').send(toProblem(mimi));
@@ -88,6 +90,7 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   mappingRoutes(app, ctx);
   lookupRoutes(app, ctx);
   privateRoutes(app, ctx);
+  logRoutes(app, ctx);
   return app;
 }
 

@@ -4,6 +4,8 @@ import { MimiError } from '../protocol/errors.js';
 import type { ParticipantRole, SessionRequest } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 
+const checkedLimit = 4096;
+
 export interface Caller {
   participant: string;
   role: ParticipantRole;
@@ -18,6 +20,8 @@ export interface Caller {
 export class SessionAuthority {
   private readonly secret: Buffer;
   readonly ttlSeconds: number;
+  /** Tokens already checked, with their callers; bounded, emptied when full. */
+  private readonly checked = new Map<string, Caller>();
 
   constructor(opts: { secret?: Uint8Array; ttlSeconds?: number } = {}) {
     this.secret = Buffer.from(opts.secret ?? randomBytes(32));
@@ -56,6 +60,21 @@ export class SessionAuthority {
 
   /** The caller behind a bearer token, or an `unauthenticated` error. */
   check(token: string, now: number): Caller {
+    // A token whose MAC checked once maps to its caller until it expires: the secret never
+    // changes, so the answer cannot either (the HMAC is a few percent of a small lookup).
+    const known = this.checked.get(token);
+    if (known !== undefined) {
+      if (known.expiresAt <= now)
+        throw new MimiError('unauthenticated', 'the session expired; open a new one');
+      return { ...known };
+    }
+    const caller = this.verify(token, now);
+    if (this.checked.size >= checkedLimit) this.checked.clear();
+    this.checked.set(token, { ...caller });
+    return caller;
+  }
+
+  private verify(token: string, now: number): Caller {
     const dot = token.indexOf('.');
     if (dot <= 0 || token.length > 512) throw new MimiError('unauthenticated', 'malformed session token');
     const payload = token.slice(0, dot);

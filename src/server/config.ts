@@ -37,6 +37,38 @@ const EvaluationBudget = Type.Object(
   { additionalProperties: false },
 );
 
+const SqliteStoreConfig = Type.Object(
+  {
+    backend: Type.Literal('sqlite'),
+    path: Type.String({ minLength: 1 }),
+    synchronous: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('full')])),
+  },
+  { additionalProperties: false },
+);
+
+/** Many nodes share one PostgreSQL (docs/operations.md). */
+const PostgresStoreConfig = Type.Object(
+  {
+    backend: Type.Literal('postgres'),
+    /** postgres://user@host:port/database; give the password in PGPASSWORD rather than here. */
+    url: Type.String({ pattern: '^postgres(ql)?://' }),
+    /** Connections this node keeps at most (default 10). */
+    poolSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    /** Schema of the tables, created if missing (default public). */
+    schema: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$' })),
+    connectionTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+    /** Session settings, e.g. { "statement_timeout": "10s", "lock_timeout": "5s" }. */
+    settings: Type.Optional(
+      Type.Record(Type.RegExp(/^[a-z_][a-z0-9_.]*$/), Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), {
+        additionalProperties: false,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const storeSchemas = { sqlite: SqliteStoreConfig, postgres: PostgresStoreConfig } as const;
+
 export const NodeConfig = Type.Object(
   {
     /** Marks a development config: only then may codes go to the local outbox. */
@@ -50,14 +82,7 @@ export const NodeConfig = Type.Object(
       },
       { additionalProperties: false },
     ),
-    store: Type.Object(
-      {
-        backend: Type.Literal('sqlite'),
-        path: Type.String({ minLength: 1 }),
-        synchronous: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('full')])),
-      },
-      { additionalProperties: false },
-    ),
+    store: Type.Union([SqliteStoreConfig, PostgresStoreConfig]),
     listen: Type.Object(
       {
         host: Type.String({ minLength: 1 }),
@@ -138,6 +163,35 @@ export const NodeConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Transparency log (R3, R6, R19, R28): checkpoints, pseudonyms, witnessing of peers. */
+    log: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean()),
+          /** A checkpoint is signed this often while the tree grows (and on demand), in ms. */
+          checkpointIntervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
+          /** 32 random bytes (base64url) keying pseudonyms when the private lookup is off; generated if missing. */
+          pseudonymKeyFile: Type.Optional(Type.String()),
+          /** Witness peers' logs: fetch, check consistency, cosign (default on). */
+          witness: Type.Optional(Type.Boolean()),
+          witnessIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          /** Public log reads (checkpoints, leaves, proofs) per client address per minute. */
+          requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Where rate-limit counters live: in memory per node by default, in Redis to share them between nodes. */
+    rateLimits: Type.Optional(
+      Type.Object(
+        {
+          redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+          /** Prefix of the counter keys; every node of one DP must use the same (default mimi:<dp id>). */
+          keyPrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     limits: Type.Optional(
       Type.Object(
         {
@@ -192,7 +246,17 @@ const envOverrides: Record<string, (c: NodeConfig, v: string) => void> = {
     c.listen.port = Number(v);
   },
   MIMI_STORE_PATH: (c, v) => {
-    c.store.path = v;
+    if (c.store?.backend === 'postgres')
+      throw new MimiError('config-invalid', 'MIMI_STORE_PATH: store.backend is postgres; set MIMI_STORE_URL');
+    if (c.store !== undefined) c.store.path = v;
+  },
+  MIMI_STORE_URL: (c, v) => {
+    if (c.store?.backend !== 'postgres')
+      throw new MimiError('config-invalid', 'MIMI_STORE_URL: applies only when store.backend is postgres');
+    c.store.url = v;
+  },
+  MIMI_REDIS_URL: (c, v) => {
+    c.rateLimits = { ...c.rateLimits, redisUrl: v };
   },
   MIMI_REGISTRY_LOCATION: (c, v) => {
     c.registry.location = v;
@@ -225,6 +289,13 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 export function checkConfig(raw: unknown, where = 'config'): NodeConfig {
   let config: NodeConfig;
   try {
+    // The store first, against its backend's schema: an error then names the setting, not "union".
+    const store = (raw as { store?: { backend?: unknown } } | null)?.store;
+    const schema = storeSchemas[store?.backend as keyof typeof storeSchemas];
+    if (typeof store === 'object' && store !== null && schema === undefined) {
+      throw new Error('config/store/backend: must be "sqlite" or "postgres"');
+    }
+    if (schema !== undefined) decodeRecord(schema, store, 'config/store');
     config = decodeRecord(NodeConfig, raw, 'config');
   } catch (err) {
     throw new MimiError('config-invalid', `${where}: ${(err as Error).message}`);

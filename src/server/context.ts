@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { type KeyPair, keyPairFromJwk } from '../crypto/keys.js';
 import { DiscoveryProvider } from '../dp/provider.js';
 import { Fanout } from '../federation/fanout.js';
@@ -9,14 +8,17 @@ import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { RegistrySource } from '../registry/source.js';
-import { MemoryRateLimiter, type RateLimiter } from '../store/rate-limit.js';
+import { PostgresStore } from '../store/postgres/postgres-store.js';
+import { connectRedis, MemoryRateLimiter, type RateLimiter, RedisRateLimiter } from '../store/rate-limit.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from '../verifier/channels.js';
 import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
-import { type Limits, type LoadedConfig, limitsOf } from './config.js';
+import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './config.js';
 import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
+import { readOrCreateSecretFile } from './secret-file.js';
+import { createTransparency, type Transparency } from './transparency.js';
 
 /** Everything a node runs on, built in one place (STYLE.md §11); tests override parts. */
 export interface Context {
@@ -42,6 +44,8 @@ export interface Context {
   limits: Limits;
   /** The private lookup path (R9, R22, R26, R28); undefined when disabled in config. */
   privateLookup: PrivateLookup | undefined;
+  /** The transparency log and the witness of peers' logs (R3, R28); undefined when disabled. */
+  transparency: Transparency | undefined;
   now: () => number;
   close(): Promise<void>;
 }
@@ -63,11 +67,47 @@ export function readKeyFile(path: string, setting: string): KeyPair {
 }
 
 function readOrCreateSecret(path: string): Uint8Array {
-  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600 });
-  const secret = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
-  if (secret.length < 32)
-    throw new MimiError('config-invalid', `verifier.secretFile: ${path} holds fewer than 32 bytes`);
-  return secret;
+  try {
+    return readOrCreateSecretFile(path);
+  } catch (err) {
+    throw new MimiError('config-invalid', `verifier.secretFile: ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The store the config names: SQLite for one node, PostgreSQL for one or many. */
+export async function openStore(loaded: LoadedConfig): Promise<Store> {
+  const s = loaded.config.store;
+  if (s.backend === 'postgres') {
+    return PostgresStore.open({
+      url: s.url,
+      poolSize: s.poolSize,
+      schema: s.schema,
+      connectionTimeoutMs: s.connectionTimeoutMs,
+      settings: s.settings,
+    });
+  }
+  return new SqliteStore({ path: loaded.path(s.path), synchronous: s.synchronous });
+}
+
+/** Rate limiters in memory (one node), or in Redis when rateLimits.redisUrl is set (many nodes). */
+async function rateLimiters(config: NodeConfig, limits: Limits) {
+  const url = config.rateLimits?.redisUrl;
+  const redis = url === undefined ? undefined : await connectRedis(url);
+  const prefix = config.rateLimits?.keyPrefix ?? `mimi:${config.dp.id}`;
+  // Each budget has its own keys: one caller id may appear in several budgets.
+  const limiter = (name: string, points: number): RateLimiter =>
+    redis === undefined
+      ? new MemoryRateLimiter({ points, perSeconds: 60 })
+      : new RedisRateLimiter(redis, { points, perSeconds: 60 }, `${prefix}:${name}`);
+  return {
+    callerLimiter: limiter('caller', limits.callerPointsPerMinute),
+    anonymousLimiter: limiter('anonymous', limits.anonymousPerMinute),
+    nonDefaultLimiter: limiter('non-default', limits.nonDefaultPointsPerMinute),
+    peerLimiter: limiter('peer', limits.peerPointsPerMinute),
+    async close() {
+      await redis?.quit().catch(() => redis.disconnect());
+    },
+  };
 }
 
 export async function createContext(
@@ -92,14 +132,13 @@ export async function createContext(
   if (!entry.keys.includes(dpKey.publicKey)) {
     throw new MimiError('config-invalid', 'dp.keyFile: this key is not among the DP keys in the registry');
   }
-  const store =
-    overrides.store ??
-    new SqliteStore({ path: loaded.path(config.store.path), synchronous: config.store.synchronous });
+  const store = overrides.store ?? (await openStore(loaded));
   const policy: TrustPolicy = {
     trustedIssuers: config.policy?.trustedIssuers,
     requireIndependentVerifier: config.policy?.requireIndependentVerifier,
   };
   const privateLookup = await createPrivateLookup(loaded, store, now);
+  const transparency = createTransparency(loaded, { store, dpKey, registry, privateLookup, now });
   const dp = new DiscoveryProvider({
     id: config.dp.id,
     key: dpKey,
@@ -108,8 +147,19 @@ export async function createContext(
     policy,
     contestWindowSeconds: config.policy?.contestWindowSeconds,
     now,
+    log: transparency?.log,
     onServedChange: privateLookup && ((tx, csis, at) => privateLookup.index.onServedChange(tx, csis, at)),
     onEvent: async (tx, event) => {
+      // A lone DP has no peer to tell: skip building and digesting an envelope with no target.
+      if (
+        event.kind === 'federation' &&
+        !registry
+          .current()
+          .allDps()
+          .some((d) => d.id !== config.dp.id)
+      ) {
+        return;
+      }
       await enqueueDpEvent(tx, event, { self: config.dp.id, registry: registry.current(), now: now() });
       // After the commit: the queued rows are delivered at once rather than at the next tick.
       setImmediate(() => outbox.kick());
@@ -192,8 +242,12 @@ export async function createContext(
   }
 
   const limits = limitsOf(config);
+  const limiters = await rateLimiters(config, limits);
   registry.start();
   privateLookup?.index.start();
+  await transparency?.log.open();
+  transparency?.log.start();
+  transparency?.witness?.start();
   outbox.start();
   const sweep = setInterval(() => {
     dp.resolveContests().catch(() => undefined);
@@ -210,22 +264,25 @@ export async function createContext(
     verifier,
     devOutbox,
     sessions: new SessionAuthority(),
-    callerLimiter: new MemoryRateLimiter({ points: limits.callerPointsPerMinute, perSeconds: 60 }),
-    anonymousLimiter: new MemoryRateLimiter({ points: limits.anonymousPerMinute, perSeconds: 60 }),
-    nonDefaultLimiter: new MemoryRateLimiter({ points: limits.nonDefaultPointsPerMinute, perSeconds: 60 }),
-    peerLimiter: new MemoryRateLimiter({ points: limits.peerPointsPerMinute, perSeconds: 60 }),
+    callerLimiter: limiters.callerLimiter,
+    anonymousLimiter: limiters.anonymousLimiter,
+    nonDefaultLimiter: limiters.nonDefaultLimiter,
+    peerLimiter: limiters.peerLimiter,
     peerNonces: new NonceCache(),
     fanout,
     outbox,
     limits,
     privateLookup,
+    transparency,
     now,
     async close() {
+      await transparency?.close();
       clearInterval(sweep);
       await outbox.close();
       await privateLookup?.index.close();
       registry.close();
       for (const c of channels) await c.close?.();
+      await limiters.close();
       await store.close();
     },
   };

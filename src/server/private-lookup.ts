@@ -1,12 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { PrivateIndex } from '../dp/private-index.js';
 import { MimiError } from '../protocol/errors.js';
 import { type Budget, MemoryRateLimiter, type RateLimiter } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
+import { readOrCreateSecretFile } from './secret-file.js';
 
 /** Settings of the private lookup path, defaults filled in; published in the metadata (R11, R22). */
 export interface PrivateLookupSettings {
@@ -28,7 +26,8 @@ export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettin
     // Next to the DP key, deployed and protected the same way.
     kekFile:
       p.kekFile === undefined
-        ? join(dirname(loaded.path(config.dp.keyFile)), 'oprf.kek')
+        ? // Beside the DP key and named after it: DPs sharing a key folder each have their own.
+          loaded.path(config.dp.keyFile).replace(/(\.jwk)?$/, '.oprf.kek')
         : loaded.path(p.kekFile),
     kAnonymity: p.kAnonymity ?? 16,
     rotationSeconds: p.rotationSeconds ?? 7 * 86_400,
@@ -84,8 +83,7 @@ export interface PrivateLookup {
 
 function readOrCreateKek(path: string): Uint8Array {
   try {
-    if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600 });
-    const kek = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
+    const kek = readOrCreateSecretFile(path);
     if (kek.length !== 32) throw new Error('it must hold 32 bytes, base64url');
     return kek;
   } catch (err) {

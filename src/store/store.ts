@@ -43,6 +43,12 @@ export interface StoredMapping {
   json: string;
 }
 
+/** The part of a stored mapping that a lookup answer uses. */
+export type ServedStoredMapping = Pick<
+  StoredMapping,
+  'id' | 'json' | 'holderKey' | 'msp' | 'tag' | 'priority' | 'acceptedAt' | 'level' | 'optOut'
+>;
+
 export interface HolderKey {
   csi: string;
   key: string;
@@ -130,6 +136,57 @@ export interface CsipEventRow {
   json: string;
 }
 
+/** Transparency log (R3, R28): the compact range of the whole tree (one root per set bit of size). */
+export interface LogHead {
+  size: number;
+  edge: Uint8Array[];
+}
+
+export interface LogLeafRow {
+  index: number;
+  /** The leaf bytes (canonical JSON, no CSI). */
+  data: Uint8Array;
+  /** RFC 9162 leaf hash, SHA-256(0x00 || data). */
+  hash: Uint8Array;
+  time: number;
+}
+
+/** A complete subtree of 2^level leaves starting at leaf `index << level` (level >= 1). */
+export interface LogNode {
+  level: number;
+  index: number;
+  hash: Uint8Array;
+}
+
+export interface LogCheckpointRow {
+  size: number;
+  rootHash: Uint8Array;
+  /** The DP-signed note, without cosignatures. */
+  note: string;
+  createdAt: number;
+  /** Cosignature lines from witnesses (C2SP tlog-cosignature), in the order received. */
+  cosignatures: string[];
+}
+
+/** As a witness: the last consistent checkpoint seen of a peer's log. */
+export interface WitnessedRow {
+  dp: string;
+  size: number;
+  rootHash: Uint8Array;
+  note: string;
+  seenAt: number;
+}
+
+/** Evidence that a peer showed a log inconsistent with what it showed before. */
+export interface LogForkRow {
+  id: number;
+  dp: string;
+  detectedAt: number;
+  reason: string;
+  /** JSON: both checkpoints and the proof (or its absence). */
+  evidence: string;
+}
+
 /** Operations inside one atomic write; either all of them land or none. */
 export interface StoreTx {
   liveMappings(csi: string): Promise<StoredMapping[]>;
@@ -174,14 +231,31 @@ export interface StoreTx {
   insertCsipEvent(row: CsipEventRow, now: number): Promise<boolean>;
   /** When possession proved before is void: the latest disconnection or reassignment of the CSI. */
   csipCutoff(csi: string): Promise<number | null>;
+  // transparency log: appends land in the same transaction as the change they log (R3)
+  logHead(): Promise<LogHead>;
+  /** Writes leaves (consecutive, from the head's size), the subtrees they complete, and the new head. */
+  appendLog(leaves: readonly LogLeafRow[], nodes: readonly LogNode[], head: LogHead): Promise<void>;
+  /** False when a checkpoint of this size exists already. */
+  insertCheckpoint(row: Omit<LogCheckpointRow, 'cosignatures'>): Promise<boolean>;
+  /** Stores (or replaces) a witness's cosignature line on the checkpoint of `size`. */
+  addCosignature(size: number, witness: string, line: string, at: number): Promise<void>;
+  witnessed(dp: string): Promise<WitnessedRow | undefined>;
+  setWitnessed(row: WitnessedRow): Promise<void>;
+  insertLogFork(row: Omit<LogForkRow, 'id'>): Promise<void>;
 }
 
 export interface Store {
   readonly backend: string;
-  /** Run `fn` as one serialisable transaction; a thrown error rolls everything back. */
+  /**
+   * Run `fn` as one serialisable transaction; a thrown error rolls everything back. A backend may
+   * roll back and run `fn` again when it lost a race to another node (PostgreSQL), so `fn` acts
+   * only through `tx`, or does only what is safe to repeat.
+   */
   write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Served mappings of each CSI: active and unexpired at `now`, from committed state only. */
   activeMappings(csis: readonly string[], now: number): Promise<Map<string, StoredMapping[]>>;
+  /** The same rows as activeMappings, with only what a lookup answer needs (a cheaper read). */
+  servedMappings(csis: readonly string[], now: number): Promise<Map<string, ServedStoredMapping[]>>;
   mapping(id: string): Promise<StoredMapping | undefined>;
   stats(): Promise<{ mappings: number; active: number }>;
   /** Undelivered outbox items per target. */
@@ -192,5 +266,19 @@ export interface Store {
   privateBucket(epoch: number, fromKey: number, toKey: number): Promise<PrivateEntry[]>;
   /** Entry count per bucket for `bits` leading bits (dense, 2^bits long), and the modal payload length. */
   privateIndexStats(epoch: number, bits: number): Promise<{ counts: number[]; modalPayloadLength: number }>;
+  // transparency log, committed state only
+  logHead(): Promise<LogHead>;
+  /** Leaves [start, end), in order (fewer if the log is shorter). */
+  logLeaves(start: number, end: number): Promise<LogLeafRow[]>;
+  /** Index of the first leaf with this leaf hash. */
+  logLeafIndex(hash: Uint8Array): Promise<number | undefined>;
+  /** Hashes of complete, aligned subtrees [start, end) (end - start a power of two), in order. */
+  logSubtrees(ranges: readonly (readonly [number, number])[]): Promise<Uint8Array[]>;
+  latestCheckpoint(): Promise<LogCheckpointRow | undefined>;
+  /** The newest checkpoint that carries at least one cosignature. */
+  latestCosignedCheckpoint(): Promise<LogCheckpointRow | undefined>;
+  checkpointAt(size: number): Promise<LogCheckpointRow | undefined>;
+  witnessedLogs(): Promise<WitnessedRow[]>;
+  logForks(): Promise<LogForkRow[]>;
   close(): Promise<void>;
 }

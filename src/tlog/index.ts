@@ -26,8 +26,25 @@ export {
   signCheckpoint,
   signNote,
 } from './checkpoint.js';
+export type { Cosignature } from './cosignature.js';
+export {
+  COSIGNATURE_V1_TYPE,
+  cosignatureKeyId,
+  cosignNote,
+  signatureLines,
+  verifyCosignatures,
+} from './cosignature.js';
 export type { TlogErrorCode } from './errors.js';
 export { isTlogError, TlogError } from './errors.js';
+export {
+  commitmentOf,
+  decodeLeaf,
+  encodeLeaf,
+  LogLeaf,
+  LogLeafKind,
+  mappingLeafKinds,
+  pseudonymFromOprfOutput,
+} from './leaf.js';
 export type { AccumulatorState, LeafHashFn, SubtreeHashFn, TreeSource } from './merkle.js';
 export {
   arraySubtreeHasher,

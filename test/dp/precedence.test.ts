@@ -2,13 +2,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
 import { Federation } from '../support/federation.js';
+import { availableStoreBackends } from '../support/stores.js';
 
 const csi = 'tel:+14155550199';
 
-describe('R17 precedence between holders of one CSI', () => {
+// The DP's rules on every store backend (PostgreSQL when MIMI_TEST_POSTGRES_URL is set).
+const backends = availableStoreBackends();
+
+describe.each(backends)('R17 precedence between holders of one CSI ($name)', (backend) => {
   let fed: Federation;
-  beforeEach(() => {
-    fed = new Federation({}, 3600);
+  beforeEach(async () => {
+    fed = new Federation({}, 3600, await backend.open());
   });
   afterEach(async () => {
     await fed.close();
@@ -99,10 +103,10 @@ describe('R17 precedence between holders of one CSI', () => {
   });
 });
 
-describe("R7, R19: one holder's own mappings", () => {
+describe.each(backends)("R7, R19: one holder's own mappings ($name)", (backend) => {
   let fed: Federation;
-  beforeEach(() => {
-    fed = new Federation();
+  beforeEach(async () => {
+    fed = new Federation({}, 3600, await backend.open());
   });
   afterEach(async () => {
     await fed.close();

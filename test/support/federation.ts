@@ -10,10 +10,11 @@ import type {
 import { Registry, signRegistry, type UnsignedRegistry } from '../../src/registry/document.js';
 import type { TrustPolicy } from '../../src/registry/policy.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/store.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
 import { TestClock } from './devnet.js';
 
-/** An in-process federation: registry, keys, a DP on a throwaway SQLite file, and signing helpers. */
+/** An in-process federation: registry, keys, a DP on a throwaway store, and signing helpers. */
 export class Federation {
   readonly clock = new TestClock();
   readonly registryKey = generateKeyPair();
@@ -23,10 +24,12 @@ export class Federation {
   readonly mspKeys: Record<string, KeyPair> = { msp1: generateKeyPair(), msp2: generateKeyPair() };
   readonly unsigned: UnsignedRegistry;
   readonly registry: Registry;
-  readonly store = new SqliteStore({ path: ':temp:' });
+  readonly store: Store;
   readonly dp: DiscoveryProvider;
 
-  constructor(policy: TrustPolicy = {}, contestWindowSeconds = 3600) {
+  /** `store`: another backend (test/support/stores.ts); default a throwaway SQLite file. */
+  constructor(policy: TrustPolicy = {}, contestWindowSeconds = 3600, store?: Store) {
+    this.store = store ?? new SqliteStore({ path: ':temp:' });
     const now = this.clock.now();
     this.unsigned = {
       v: 1,

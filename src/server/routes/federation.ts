@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { canonicalQueries, renderVerbose, resultFor } from '../../dp/lookup.js';
+import { withProofs } from '../../dp/transparency-log.js';
 import { verifyPeerRequest } from '../../federation/http-signature.js';
 import { isMimiError, MimiError } from '../../protocol/errors.js';
 import {
@@ -21,7 +22,7 @@ export interface RawBodyRequest extends FastifyRequest {
 }
 
 /** R23: the DP that signed this request (RFC 9421), once per nonce. */
-async function peerOf(req: RawBodyRequest, ctx: Context): Promise<string> {
+export async function peerOf(req: RawBodyRequest, ctx: Context): Promise<string> {
   const url = `${req.protocol}://${req.host}${req.url}`;
   const { dp, nonce } = await verifyPeerRequest(
     { method: req.method, url, headers: req.headers, rawBody: req.rawBody ?? '' },
@@ -50,7 +51,9 @@ export function federationRoutes(app: FastifyInstance, ctx: Context): void {
     const found = await ctx.store.activeMappings([...new Set(csis)], ctx.now());
     const filter = request.mspFilter === undefined ? undefined : new Set(request.mspFilter);
     const results = csis.map((csi) => resultFor(csi, csi, found.get(csi) ?? [], filter));
-    return sendJson(reply, 200, renderVerbose(ctx.dp.id, results));
+    const t = ctx.transparency;
+    const proved = await withProofs(t?.log, ctx.dp.id, results, t?.peerProofs.proofFor);
+    return sendJson(reply, 200, renderVerbose(ctx.dp.id, proved));
   });
 
   app.post('/v1/federation/events', async (req) => {

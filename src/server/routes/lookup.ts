@@ -8,6 +8,7 @@ import {
   resultFor,
 } from '../../dp/lookup.js';
 import { mergeServed, type ServedMapping } from '../../dp/merge.js';
+import { withProofs } from '../../dp/transparency-log.js';
 import { MimiError } from '../../protocol/errors.js';
 import { LookupRequest } from '../../protocol/records.js';
 import type { Context } from '../context.js';
@@ -47,7 +48,7 @@ export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
       const csis = canonicalQueries(request.csis, ctx.limits.maxBatch);
       const unique = [...new Set(csis)];
       const [local, fanned] = await Promise.all([
-        ctx.store.activeMappings(unique, ctx.now()),
+        ctx.store.servedMappings(unique, ctx.now()),
         ctx.fanout.lookup(unique, ctx.fanout.peersFor(dpList)),
       ]);
       peers = fanned.peers;
@@ -61,7 +62,17 @@ export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
     }
     const json =
       format === 'verbose'
-        ? renderVerbose(ctx.dp.id, results, peers)
+        ? // R3: each mapping this DP logged carries its inclusion proof.
+          renderVerbose(
+            ctx.dp.id,
+            await withProofs(
+              ctx.transparency?.log,
+              ctx.dp.id,
+              results,
+              ctx.transparency?.peerProofs.proofFor,
+            ),
+            peers,
+          )
         : renderCompact(ctx.dp.id, registry, results, peers);
     return sendJson(reply, 200, json);
   });

@@ -1,9 +1,19 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { AcceptResult } from '../../dp/provider.js';
 import { MimiError } from '../../protocol/errors.js';
 import { Invalidation, KeyRotation, MappingSubmission, Reaffirmation } from '../../protocol/records.js';
 import { isOptOut } from '../../registry/verify-mapping.js';
 import type { Context } from '../context.js';
 import { authenticate, bodyOf, limitAnonymous, sendJson } from '../http.js';
+
+/** The accept answer, with the mapping spliced in as stored (canonical JSON) rather than re-serialised. */
+function sendAccepted(reply: FastifyReply, r: AcceptResult): FastifyReply {
+  return sendJson(
+    reply,
+    r.duplicate ? 200 : 201,
+    `{"id":"${r.id}","state":"${r.state}","mapping":${r.json},"duplicate":${r.duplicate}}`,
+  );
+}
 
 /**
  * Mapping submission by MSPs (R2, R3, R21), and the holder's own signed requests: opt-out (R14,
@@ -17,8 +27,7 @@ export function mappingRoutes(app: FastifyInstance, ctx: Context): void {
     if (caller.role !== 'msp' || (sub.body.msp !== null && sub.body.msp !== caller.participant)) {
       throw new MimiError('forbidden', 'an MSP submits only mappings on its own service');
     }
-    const result = await ctx.dp.accept(sub);
-    return reply.code(result.duplicate ? 200 : 201).send(result);
+    return sendAccepted(reply, await ctx.dp.accept(sub));
   });
 
   app.get<{ Params: { id: string } }>('/v1/mappings/:id', async (req, reply) => {
@@ -32,8 +41,7 @@ export function mappingRoutes(app: FastifyInstance, ctx: Context): void {
     await limitAnonymous(req, ctx, 'holder');
     const sub = bodyOf(req, MappingSubmission, 'opt-out');
     if (!isOptOut(sub.body)) throw new MimiError('record-invalid', 'an opt-out names no MSP and no SSI');
-    const result = await ctx.dp.accept(sub);
-    return reply.code(result.duplicate ? 200 : 201).send(result);
+    return sendAccepted(reply, await ctx.dp.accept(sub));
   });
 
   app.post('/v1/holder/invalidate', async (req) => {

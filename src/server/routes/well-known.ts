@@ -51,6 +51,23 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
               budgets: ctx.privateLookup.settings.budgets,
               bucketRequestsPerMinute: ctx.privateLookup.settings.bucketRequestsPerMinute,
             },
+      // R3, R28: the transparency log, how pseudonyms are made, and any fork seen as a witness.
+      transparency:
+        ctx.transparency === undefined
+          ? null
+          : {
+              origin: ctx.transparency.log.origin,
+              checkpoint: '/v1/log/checkpoint',
+              checkpointIntervalMs: ctx.transparency.settings.checkpointIntervalMs,
+              size: (await ctx.transparency.log.latestCheckpoint()).size,
+              pseudonyms: ctx.transparency.oprf ? 'oprf' : 'keyed-hash',
+              witnessIntervalMs: ctx.transparency.settings.witnessIntervalMs,
+              forks: (await ctx.store.logForks()).map((f) => ({
+                dp: f.dp,
+                detectedAt: f.detectedAt,
+                reason: f.reason,
+              })),
+            },
       verifier:
         ctx.verifier === undefined || v === undefined
           ? null

@@ -127,4 +127,67 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX csip_events_csi ON csip_events (csi, at);
     `,
   },
+  {
+    version: 4,
+    name: 'transparency log: leaves, tree state, subtree cache, checkpoints, witnessing (R3, R28)',
+    sql: `
+      -- One row per leaf, appended in the same transaction as the change it logs. No CSI here (R28).
+      CREATE TABLE log_leaves (
+        idx INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL,
+        data BLOB NOT NULL,
+        time INTEGER NOT NULL
+      ) STRICT;
+      -- RFC 9162 get-proof-by-hash.
+      CREATE INDEX log_leaves_hash ON log_leaves (hash);
+
+      -- Hashes of complete subtrees of 2^level leaves (level >= 1), written as the tree grows, so a
+      -- proof at any size is O(log n) point reads. id = level * 2^47 + (first leaf >> level).
+      CREATE TABLE log_nodes (
+        id INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL
+      ) STRICT;
+
+      -- The compact range (right edge) of the whole tree: one 32-byte root per set bit of size.
+      CREATE TABLE log_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        size INTEGER NOT NULL,
+        edge BLOB NOT NULL
+      ) STRICT;
+      INSERT INTO log_head (id, size, edge) VALUES (1, 0, x'');
+
+      -- Every signed checkpoint (C2SP signed note), and the witnesses' cosignature lines on it.
+      CREATE TABLE log_checkpoints (
+        size INTEGER PRIMARY KEY,
+        root BLOB NOT NULL,
+        note TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        cosigned INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      CREATE INDEX log_checkpoints_cosigned ON log_checkpoints (size) WHERE cosigned > 0;
+      CREATE TABLE log_cosignatures (
+        size INTEGER NOT NULL,
+        witness TEXT NOT NULL,
+        line TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (size, witness)
+      ) STRICT;
+
+      -- As a witness: the last consistent checkpoint seen of each peer's log, and fork evidence.
+      CREATE TABLE log_witnessed (
+        dp TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        note TEXT NOT NULL,
+        seen_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE log_forks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        dp TEXT NOT NULL,
+        detected_at INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        evidence TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

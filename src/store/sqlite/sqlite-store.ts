@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { PossessionLevel, PossessionMethod } from '../../protocol/records.js';
 import { sqliteMigrations } from '../migrations/sqlite.js';
@@ -8,14 +10,21 @@ import type {
   Challenge,
   ChallengeState,
   HolderKey,
+  LogCheckpointRow,
+  LogForkRow,
+  LogHead,
+  LogLeafRow,
   MappingState,
   OprfEpoch,
   OprfEpochState,
   PrivateEntry,
+  ServedStoredMapping,
   Store,
   StoredMapping,
   StoreTx,
+  WitnessedRow,
 } from '../store.js';
+import { SqliteLogReader, sqliteLogTx } from './sqlite-log.js';
 
 export interface SqliteStoreOptions {
   /** File path, or ':temp:' for a throwaway database in the temp folder. */
@@ -93,6 +102,15 @@ const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b
 const mappingColumns =
   'id, csi, holder_group, holder_key, msp, tag, priority, opt_out, level, state, accepted_at, expires_at, contest_deadline, body_digest, json';
 
+/** What a lookup answer needs of a row (see ServedStoredMapping). */
+const servedColumns = 'id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, json';
+type ServedRow = Pick<
+  MappingRow,
+  'id' | 'csi' | 'holder_key' | 'msp' | 'tag' | 'priority' | 'opt_out' | 'level' | 'accepted_at' | 'json'
+>;
+/** SQLite allows 32,766 bound values; lookups are far smaller, but stay well below. */
+const maxIn = 500;
+
 function toMapping(r: MappingRow): StoredMapping {
   return {
     id: r.id,
@@ -113,6 +131,79 @@ function toMapping(r: MappingRow): StoredMapping {
   };
 }
 
+interface PendingWrite {
+  fn: (tx: StoreTx) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Nothing in the group landed: each caller gets its own error, or the one that undid its write. */
+function failAll(settled: readonly { w: PendingWrite; ok: boolean; value: unknown }[], err: unknown): void {
+  for (const s of settled) s.w.reject(s.ok ? err : s.value);
+}
+
+/** At most this many writes share one transaction (bounds the latency of the last one). */
+const maxGroup = 256;
+
+/** A checkpoint is asked for after this many committed writes (about 1,000 WAL pages of accepts). */
+const checkpointEvery = 200;
+/** SQLite's own checkpoint, at commit, when the checkpointer falls this far behind (pages). */
+const backstopPages = 8000;
+
+interface Checkpointer {
+  worker: Worker;
+  request(): void;
+  close(): Promise<void>;
+}
+
+const checkpointerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 5000');
+parentPort.on('message', (m) => {
+  if (m === 'close') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {}
+  parentPort.postMessage('done');
+});
+`;
+
+function startCheckpointer(path: string): Checkpointer {
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(checkpointerSource, { eval: true, workerData: { driver, path } });
+  worker.unref();
+  let busy = false;
+  let again = false;
+  worker.on('message', () => {
+    busy = again;
+    if (again) worker.postMessage('checkpoint');
+    again = false;
+  });
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.on('error', () => undefined);
+  return {
+    worker,
+    request() {
+      if (busy) {
+        again = true;
+        return;
+      }
+      busy = true;
+      worker.postMessage('checkpoint');
+    },
+    async close() {
+      worker.postMessage('close');
+      await exited;
+    },
+  };
+}
+
 /**
  * The embedded store: better-sqlite3 in WAL mode. One connection writes (transactions run one at a
  * time, behind a queue); a second connection reads, so a lookup never sees an uncommitted write.
@@ -121,15 +212,28 @@ export class SqliteStore implements Store {
   readonly backend = 'sqlite';
   private readonly writer: Database.Database;
   private readonly reader: Database.Database;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly pending: PendingWrite[] = [];
+  private scheduled = false;
+  private draining: Promise<void> | undefined;
   private readonly tx: StoreTx;
-  private readonly readActive: Database.Statement<[string, number], MappingRow>;
+  /** Transaction control, prepared once (exec would compile it on every write). */
+  private readonly control: Record<
+    'begin' | 'commit' | 'savepoint' | 'release' | 'rollbackTo',
+    Database.Statement
+  >;
+  /** Active-mapping reads by CSI count: positive keys select every column, negative the served ones. */
+  private readonly readActive = new Map<number, Database.Statement<unknown[], MappingRow | ServedRow>>();
   private readonly readById: Database.Statement<[string], MappingRow>;
   private readonly readBucket: Database.Statement<
     [number, number, number],
     { bucket_key: number; tag: Buffer; payload: Buffer }
   >;
   private closed = false;
+  /** Transparency-log reads (committed state). */
+  private readonly log: SqliteLogReader;
+  private readonly path: string;
+  private checkpointer: Checkpointer | undefined;
+  private writesSinceCheckpoint = 0;
   private readonly tempDir: string | undefined;
 
   constructor(opts: SqliteStoreOptions) {
@@ -144,14 +248,24 @@ export class SqliteStore implements Store {
     this.migrate();
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
-    this.readActive = this.reader.prepare(
-      `SELECT ${mappingColumns} FROM mappings WHERE csi = ? AND state = 'active' AND expires_at > ?`,
-    );
+    // Lookups read a few pages per CSI at random: keep the hot part of the file in memory.
+    this.reader.pragma('cache_size = -65536');
+    this.reader.pragma('mmap_size = 1073741824');
     this.readById = this.reader.prepare(`SELECT ${mappingColumns} FROM mappings WHERE id = ?`);
     this.readBucket = this.reader.prepare(
       'SELECT bucket_key, tag, payload FROM private_index WHERE epoch = ? AND bucket_key BETWEEN ? AND ? ORDER BY bucket_key, tag',
     );
     this.tx = this.makeTx();
+    this.log = new SqliteLogReader(this.reader);
+    const control = (sql: string) => this.writer.prepare(sql);
+    this.control = {
+      begin: control('BEGIN IMMEDIATE'),
+      commit: control('COMMIT'),
+      savepoint: control('SAVEPOINT w'),
+      release: control('RELEASE w'),
+      rollbackTo: control('ROLLBACK TO w'),
+    };
+    this.path = path;
   }
 
   /** Applies every migration newer than the database, each in its own transaction. */
@@ -357,31 +471,190 @@ export class SqliteStore implements Store {
       insertCsipEvent: async (row, now) =>
         fed.csipInsert.run(row.id, row.csi, row.kind, row.at, row.json, now).changes === 1,
       csipCutoff: async (csi) => fed.csipCutoff.get(csi)?.at ?? null,
+      ...sqliteLogTx(db),
     };
   }
 
+  /**
+   * Group commit: writes queued while the event loop was busy run together, in order, in one
+   * BEGIN IMMEDIATE ... COMMIT, each inside its own SAVEPOINT. A write that throws rolls back to its
+   * savepoint, so it undoes only its own work and rejects only its own caller; the others see
+   * exactly the state they would have seen one transaction at a time. Every caller is settled
+   * only after the COMMIT, so an acknowledged write is as durable as before (kill -9 safe).
+   */
   write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      if (this.closed) throw new Error('store is closed');
-      this.writer.exec('BEGIN IMMEDIATE');
-      try {
-        const result = await fn(this.tx);
-        this.writer.exec('COMMIT');
-        return result;
-      } catch (err) {
-        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
-        throw err;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.draining !== undefined || this.scheduled) return;
+    this.scheduled = true;
+    // After the current I/O phase: every request read in it gets to queue its write first.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.draining = this.drain().finally(() => {
+        this.draining = undefined;
+        // Callers settled by the last group may have queued more before this ran.
+        if (this.pending.length > 0) this.schedule();
+      });
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      if (this.closed) {
+        for (const w of this.pending.splice(0)) w.reject(new Error('store is closed'));
+        return;
       }
-    };
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => undefined);
-    return next;
+      await this.commitGroup();
+    }
+  }
+
+  /** One transaction over as many queued writes as are waiting (up to maxGroup). */
+  private async commitGroup(): Promise<void> {
+    const db = this.writer;
+    const settled: { w: PendingWrite; ok: boolean; value: unknown }[] = [];
+    try {
+      this.control.begin.run();
+    } catch (err) {
+      for (const w of this.pending.splice(0, maxGroup)) w.reject(err);
+      return;
+    }
+    while (this.pending.length > 0 && settled.length < maxGroup && !this.closed) {
+      const w = this.pending.shift()!;
+      let inSavepoint = false;
+      try {
+        this.control.savepoint.run();
+        inSavepoint = true;
+        const value = await w.fn(this.tx);
+        this.control.release.run();
+        settled.push({ w, ok: true, value });
+      } catch (err) {
+        if (db.inTransaction) {
+          if (inSavepoint) {
+            try {
+              this.control.rollbackTo.run();
+              this.control.release.run();
+            } catch (rollbackErr) {
+              // The transaction is unusable: nothing in it can be committed.
+              if (db.inTransaction) db.exec('ROLLBACK');
+              w.reject(err);
+              failAll(settled, rollbackErr);
+              return;
+            }
+          }
+          settled.push({ w, ok: false, value: err });
+        } else {
+          // SQLite rolled the whole transaction back (I/O error, full disk): the writes before
+          // this one are lost with it, so their callers must not be told they landed.
+          w.reject(err);
+          failAll(settled, err);
+          return;
+        }
+      }
+    }
+    try {
+      this.control.commit.run();
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      failAll(settled, err);
+      return;
+    }
+    for (const s of settled) {
+      if (s.ok) s.w.resolve(s.value);
+      else s.w.reject(s.value);
+    }
+    this.writesSinceCheckpoint += settled.length;
+    if (this.writesSinceCheckpoint >= checkpointEvery) {
+      this.writesSinceCheckpoint = 0;
+      this.checkpoint();
+    }
+  }
+
+  /**
+   * WAL checkpoints off the commit path. SQLite's automatic checkpoint runs inside the COMMIT
+   * that crosses wal_autocheckpoint pages and blocks the event loop on its two fsyncs; a busy
+   * store instead asks a checkpointer thread with its own connection for a PASSIVE checkpoint
+   * (which never blocks the writer) every checkpointEvery writes. The thread only copies WAL
+   * pages and waits on fsync; the automatic checkpoint stays on, at a higher mark, as a backstop.
+   * Started on first need, so a store that writes little never starts it.
+   */
+  private checkpoint(): void {
+    if (this.closed) return;
+    if (this.checkpointer === undefined) {
+      try {
+        this.checkpointer = startCheckpointer(this.path);
+      } catch {
+        return; // the automatic checkpoint keeps doing the work
+      }
+      this.checkpointer.worker.once('error', () => {
+        this.checkpointer = undefined;
+        if (!this.closed) this.writer.pragma('wal_autocheckpoint = 1000');
+      });
+      this.writer.pragma(`wal_autocheckpoint = ${backstopPages}`);
+    }
+    this.checkpointer.request();
   }
 
   async activeMappings(csis: readonly string[], now: number): Promise<Map<string, StoredMapping[]>> {
     const out = new Map<string, StoredMapping[]>();
-    for (const csi of csis) out.set(csi, this.readActive.all(csi, now).map(toMapping));
+    for (const csi of csis) out.set(csi, []);
+    for (const r of this.readMany('full', csis, now)) out.get(r.csi)?.push(toMapping(r as MappingRow));
     return out;
+  }
+
+  async servedMappings(csis: readonly string[], now: number): Promise<Map<string, ServedStoredMapping[]>> {
+    const out = new Map<string, ServedStoredMapping[]>();
+    for (const csi of csis) out.set(csi, []);
+    for (const r of this.readMany('served', csis, now) as ServedRow[]) {
+      out.get(r.csi)?.push({
+        id: r.id,
+        json: r.json,
+        holderKey: r.holder_key,
+        msp: r.msp,
+        tag: r.tag,
+        priority: r.priority,
+        acceptedAt: r.accepted_at,
+        level: r.level as PossessionLevel,
+        optOut: r.opt_out === 1,
+      });
+    }
+    return out;
+  }
+
+  /** Active, unexpired rows of every CSI in `csis`, in one statement (one per chunk of maxIn). */
+  private readMany(
+    kind: 'full' | 'served',
+    csis: readonly string[],
+    now: number,
+  ): (MappingRow | ServedRow)[] {
+    if (csis.length === 1) return this.readStatement(kind, 1).all(csis[0], now);
+    const rows: (MappingRow | ServedRow)[] = [];
+    for (let at = 0; at < csis.length; at += maxIn) {
+      const chunk = csis.slice(at, at + maxIn);
+      for (const r of this.readStatement(kind, chunk.length).all(...chunk, now)) rows.push(r);
+    }
+    return rows;
+  }
+
+  private readStatement(
+    kind: 'full' | 'served',
+    n: number,
+  ): Database.Statement<unknown[], MappingRow | ServedRow> {
+    const key = kind === 'full' ? n : -n;
+    let stmt = this.readActive.get(key);
+    if (stmt === undefined) {
+      const columns = kind === 'full' ? mappingColumns : servedColumns;
+      const where = n === 1 ? 'csi = ?' : `csi IN (${new Array(n).fill('?').join(',')})`;
+      stmt = this.reader.prepare(
+        `SELECT ${columns} FROM mappings WHERE ${where} AND state = 'active' AND expires_at > ?`,
+      );
+      this.readActive.set(key, stmt);
+    }
+    return stmt;
   }
 
   async mapping(id: string): Promise<StoredMapping | undefined> {
@@ -415,6 +688,42 @@ export class SqliteStore implements Store {
     }));
   }
 
+  async logHead(): Promise<LogHead> {
+    return this.log.head();
+  }
+
+  async logLeaves(start: number, end: number): Promise<LogLeafRow[]> {
+    return this.log.leaves(start, end);
+  }
+
+  async logLeafIndex(hash: Uint8Array): Promise<number | undefined> {
+    return this.log.leafIndex(hash);
+  }
+
+  async logSubtrees(ranges: readonly (readonly [number, number])[]): Promise<Uint8Array[]> {
+    return this.log.subtrees(ranges);
+  }
+
+  async latestCheckpoint(): Promise<LogCheckpointRow | undefined> {
+    return this.log.latest();
+  }
+
+  async latestCosignedCheckpoint(): Promise<LogCheckpointRow | undefined> {
+    return this.log.latestCosigned();
+  }
+
+  async checkpointAt(size: number): Promise<LogCheckpointRow | undefined> {
+    return this.log.at(size);
+  }
+
+  async witnessedLogs(): Promise<WitnessedRow[]> {
+    return this.log.witnessed();
+  }
+
+  async logForks(): Promise<LogForkRow[]> {
+    return this.log.forks();
+  }
+
   async privateIndexStats(
     epoch: number,
     bits: number,
@@ -435,7 +744,11 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    // The group in flight finishes; writes still queued are refused, as later ones are.
+    while (this.draining !== undefined || this.scheduled) {
+      await (this.draining ?? new Promise((r) => setImmediate(r)));
+    }
+    await this.checkpointer?.close();
     this.reader.close();
     this.writer.close();
     if (this.tempDir !== undefined) rmSync(this.tempDir, { recursive: true, force: true });

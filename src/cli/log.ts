@@ -1,0 +1,437 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { openDpCheckpoint } from '../client/log-verify.js';
+import { canonicalize } from '../crypto/jcs.js';
+import { blind, finalize } from '../crypto/oprf-client.js';
+import { fromB64u, toB64u } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
+import { parseCsi } from '../protocol/identifiers.js';
+import { EpochsAnswer, EvaluateAnswer } from '../protocol/private.js';
+import { decodeRecord, Mapping } from '../protocol/records.js';
+import { ConsistencyAnswer, LeavesAnswer, MAX_LEAVES_PER_REQUEST } from '../protocol/transparency.js';
+import { Registry } from '../registry/document.js';
+import type { Checkpoint } from '../tlog/checkpoint.js';
+import { isTlogError } from '../tlog/errors.js';
+import { decodeLeaf, type LogLeaf, mappingLeafKinds, pseudonymFromOprfOutput } from '../tlog/leaf.js';
+import { leafHash, MerkleAccumulator, verifyConsistency } from '../tlog/merkle.js';
+import { idArg, publicKeyOrFileArg, readJson, readKeyFile, writeJson } from './args.js';
+import { openDevnet } from './devnet-access.js';
+import { CliError, CliErrorCode, type CommandResult, emit } from './io.js';
+
+/** What an auditor or monitor keeps between runs: the last verified checkpoint, and the tree edge. */
+interface AuditState {
+  v: 1;
+  dp: string;
+  origin: string;
+  size: number;
+  rootHash: string;
+  checkpoint: string;
+  /** Compact range at `size` (present once the tree was recomputed from leaves). */
+  edge?: string[];
+}
+
+interface LogSource {
+  dp: string;
+  baseUrl: string;
+  registry: Registry;
+}
+
+async function getText(url: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw new MimiError('unreachable', `${url} did not answer: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  if (!res.ok) throw new MimiError('unreachable', `${url}: HTTP ${res.status}`);
+  return text;
+}
+
+async function getJson<T>(url: string, schema: Parameters<typeof decodeRecord>[0], what: string): Promise<T> {
+  return decodeRecord(schema, JSON.parse(await getText(url)), what) as T;
+}
+
+/** A progress bar on stderr while a long job runs, for people only (a terminal, no --json). */
+function progress(enabled: boolean, total: number) {
+  const on = enabled && process.stderr.isTTY === true && total >= MAX_LEAVES_PER_REQUEST;
+  return {
+    update(done: number) {
+      if (!on) return;
+      const width = 30;
+      const filled = Math.round((done / total) * width);
+      process.stderr.write(
+        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor((done / total) * 100)}% ${done}/${total} leaves`,
+      );
+    },
+    end() {
+      if (on) process.stderr.write('\n');
+    },
+  };
+}
+
+export interface FollowResult {
+  checkpoint: Checkpoint;
+  note: string;
+  previous: AuditState | undefined;
+  /** Why the log is not an extension of what was seen before; undefined when it is. */
+  fork: string | undefined;
+  consistency: string[] | null;
+  edge: Uint8Array[] | undefined;
+  leavesRead: number;
+}
+
+/**
+ * Follows a DP's log from a saved state (DESIGN.md "Transparency log"): the latest checkpoint,
+ * signed by the DP's registry key; its consistency with the last one seen (RFC 9162 §2.1.4.2);
+ * and, with `recompute`, every new leaf fetched, checked and hashed into the tree, whose root must
+ * be the checkpoint's. `onLeaf` sees each new leaf (the monitor uses it).
+ */
+export async function followLog(
+  src: LogSource,
+  previous: AuditState | undefined,
+  opts: { recompute: boolean; onLeaf?: (index: number, leaf: LogLeaf) => void; showProgress: boolean },
+): Promise<FollowResult> {
+  const note = await getText(`${src.baseUrl}/v1/log/checkpoint`);
+  const { checkpoint } = openDpCheckpoint(note, src.dp, src.registry);
+  const result: FollowResult = {
+    checkpoint,
+    note,
+    previous,
+    fork: undefined,
+    consistency: null,
+    edge: undefined,
+    leavesRead: 0,
+  };
+  if (previous !== undefined) {
+    const oldRoot = fromB64u(previous.rootHash, 'state.rootHash', 32);
+    if (checkpoint.size < previous.size) {
+      result.fork = `the log shrank from ${previous.size} to ${checkpoint.size} leaves`;
+    } else if (checkpoint.size === previous.size) {
+      if (toB64u(checkpoint.rootHash) !== previous.rootHash)
+        result.fork = `two roots for ${checkpoint.size} leaves`;
+    } else if (previous.size > 0) {
+      const answer = await getJson<ConsistencyAnswer>(
+        `${src.baseUrl}/v1/log/proof/consistency?from=${previous.size}&to=${checkpoint.size}`,
+        ConsistencyAnswer,
+        'consistency proof',
+      );
+      result.consistency = answer.proof;
+      try {
+        verifyConsistency(
+          previous.size,
+          checkpoint.size,
+          oldRoot,
+          checkpoint.rootHash,
+          answer.proof.map((p, i) => fromB64u(p, `proof[${i}]`, 32)),
+        );
+      } catch (err) {
+        if (!isTlogError(err)) throw err;
+        result.fork = `not consistent with the checkpoint of ${previous.size} leaves (${err.message})`;
+      }
+    }
+  }
+  if (result.fork !== undefined || !opts.recompute) return result;
+  // Recompute from the saved edge when there is one, else from the first leaf.
+  const resume = previous?.edge !== undefined && previous.size <= checkpoint.size;
+  const acc = resume
+    ? MerkleAccumulator.fromState({
+        size: previous!.size,
+        edge: previous!.edge!.map((h, i) => fromB64u(h, `state.edge[${i}]`, 32)),
+      })
+    : new MerkleAccumulator();
+  const bar = progress(opts.showProgress, checkpoint.size - acc.size);
+  const from = acc.size;
+  while (acc.size < checkpoint.size) {
+    const end = Math.min(checkpoint.size, acc.size + MAX_LEAVES_PER_REQUEST);
+    const page = await getJson<LeavesAnswer>(
+      `${src.baseUrl}/v1/log/leaves?start=${acc.size}&end=${end}`,
+      LeavesAnswer,
+      'leaves',
+    );
+    if (page.start !== acc.size || page.leaves.length !== end - acc.size) {
+      throw new MimiError('record-invalid', `the DP sent the wrong leaves for [${acc.size}, ${end})`);
+    }
+    for (const l of page.leaves) {
+      const bytes = fromB64u(l, 'leaf');
+      const leaf = decodeLeaf(bytes); // R28: schema-checked, so nothing but the six fields
+      opts.onLeaf?.(acc.size, leaf);
+      acc.append(leafHash(bytes));
+    }
+    result.leavesRead = acc.size - from;
+    bar.update(result.leavesRead);
+  }
+  bar.end();
+  if (toB64u(acc.root()) !== toB64u(checkpoint.rootHash)) {
+    result.fork = `the leaves served do not hash to the signed root of ${checkpoint.size} leaves`;
+  }
+  result.edge = acc.state().edge.slice();
+  return result;
+}
+
+function stateOf(src: LogSource, r: FollowResult): AuditState {
+  return {
+    v: 1,
+    dp: src.dp,
+    origin: r.checkpoint.origin,
+    size: r.checkpoint.size,
+    rootHash: toB64u(r.checkpoint.rootHash),
+    checkpoint: r.note,
+    ...(r.edge === undefined ? {} : { edge: r.edge.map(toB64u) }),
+  };
+}
+
+function readState(file: string | undefined, dp: string): AuditState | undefined {
+  if (file === undefined || !existsSync(file)) return undefined;
+  const s = readJson(file, 'state') as AuditState;
+  if (s.v !== 1 || s.dp !== dp || typeof s.size !== 'number' || typeof s.rootHash !== 'string') {
+    throw new CliError(CliErrorCode.InvalidArgument, `${file} is not a log state of ${dp}`);
+  }
+  return s;
+}
+
+/** Keeps the evidence of a fork next to the state file, and reports it. */
+function forkResult(src: LogSource, r: FollowResult, stateFile: string | undefined): CommandResult {
+  const evidence = {
+    dp: src.dp,
+    reason: r.fork,
+    previous: r.previous?.checkpoint ?? null,
+    presented: r.note,
+    consistency: r.consistency,
+    detectedAt: Math.floor(Date.now() / 1000),
+  };
+  const file = stateFile === undefined ? undefined : `${stateFile}.fork.json`;
+  if (file !== undefined) writeJson(file, evidence);
+  return {
+    doc: { ok: false, fork: true, ...evidence, evidenceFile: file ?? null },
+    text: [
+      `FORK in the log of ${src.dp}: ${r.fork}`,
+      `  last seen   ${r.previous?.size ?? '-'} leaves, root ${r.previous?.rootHash ?? '-'}`,
+      `  now shown   ${r.checkpoint.size} leaves, root ${toB64u(r.checkpoint.rootHash)}`,
+      ...(file === undefined ? [] : [`  evidence    ${file}`]),
+    ].join('\n'),
+    exitCode: 1,
+  };
+}
+
+export async function auditLog(
+  src: LogSource,
+  opts: { stateFile?: string; recompute?: boolean; json?: boolean },
+): Promise<CommandResult> {
+  const previous = readState(opts.stateFile, src.dp);
+  const r = await followLog(src, previous, { recompute: opts.recompute === true, showProgress: !opts.json });
+  if (r.fork !== undefined) return forkResult(src, r, opts.stateFile);
+  const state = stateOf(src, r);
+  // Keep an edge computed earlier only if nothing new was recomputed and the size is the same.
+  if (state.edge === undefined && previous?.edge !== undefined && previous.size === state.size) {
+    state.edge = previous.edge;
+  }
+  if (opts.stateFile !== undefined) writeJson(opts.stateFile, state);
+  const grew = previous === undefined ? null : r.checkpoint.size - previous.size;
+  return {
+    doc: {
+      ok: true,
+      dp: src.dp,
+      origin: r.checkpoint.origin,
+      size: r.checkpoint.size,
+      rootHash: state.rootHash,
+      previousSize: previous?.size ?? null,
+      consistent: previous === undefined ? null : true,
+      recomputed: opts.recompute === true,
+      leavesRead: r.leavesRead,
+    },
+    text: [
+      `ok  log ${r.checkpoint.origin}: ${r.checkpoint.size} leaves, root ${state.rootHash}`,
+      previous === undefined
+        ? '  first checkpoint seen (signature ok); later runs check consistency from here'
+        : `  consistent with the ${previous.size} leaves seen before (+${grew})`,
+      ...(opts.recompute ? [`  recomputed the tree from ${r.leavesRead} new leaves: root matches`] : []),
+    ].join('\n'),
+  };
+}
+
+/** R28: the holder's pseudonym in a DP's log, from a blinded OPRF evaluation (RFC 9497). */
+async function pseudonymsOf(baseUrl: string, csi: string): Promise<Map<number, string>> {
+  let epochs: EpochsAnswer;
+  try {
+    epochs = await getJson<EpochsAnswer>(`${baseUrl}/v1/private/epochs`, EpochsAnswer, 'epochs');
+  } catch {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      'this DP offers no OPRF evaluation, so its log pseudonyms cannot be recomputed here',
+    );
+  }
+  const input = new TextEncoder().encode(csi);
+  const out = new Map<number, string>();
+  for (const e of epochs.epochs) {
+    const b = blind(input);
+    const res = await fetch(`${baseUrl}/v1/private/evaluate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ v: 1, epoch: e.id, elements: [toB64u(b.blindedElement)] }),
+    });
+    const answer = decodeRecord(EvaluateAnswer, await res.json(), 'evaluation');
+    const o = finalize(input, b.blind, fromB64u(answer.evaluated[0]!, 'evaluated', 32));
+    out.set(e.id, toB64u(pseudonymFromOprfOutput(o)));
+  }
+  return out;
+}
+
+interface Finding {
+  index: number;
+  kind: string;
+  time: number;
+  commitment: string;
+  verdict: 'mine' | 'not-mine' | 'contest' | 'event' | 'holder-signed';
+}
+
+/**
+ * `log monitor`: a holder follows a DP's log and finds every entry about their CSI by its
+ * pseudonym; mapping entries are matched against the holder's own mapping files (signed with one
+ * of their keys), so a mapping they did not make, or a contest by another holder, is reported.
+ */
+export async function monitorLog(
+  src: LogSource,
+  opts: { csi: string; keys: string[]; mappingDir: string; stateFile?: string; json?: boolean },
+): Promise<CommandResult> {
+  const mine = new Set<string>();
+  if (existsSync(opts.mappingDir)) {
+    for (const f of readdirSync(opts.mappingDir).filter((n) => n.endsWith('.json'))) {
+      const m = decodeRecord(Mapping, readJson(join(opts.mappingDir, f), 'mapping'), 'mapping');
+      if (m.body.csi === opts.csi && opts.keys.includes(m.body.holderKey)) {
+        const { createHash } = await import('node:crypto');
+        mine.add(createHash('sha256').update(canonicalize(m)).digest('base64url'));
+      }
+    }
+  }
+  const pseudonyms = await pseudonymsOf(src.baseUrl, opts.csi);
+  const previous = readState(opts.stateFile, src.dp);
+  const findings: Finding[] = [];
+  const r = await followLog(src, previous, {
+    recompute: true,
+    showProgress: !opts.json,
+    onLeaf: (index, leaf) => {
+      if (pseudonyms.get(leaf.epoch) !== leaf.pseudonym) return;
+      const verdict: Finding['verdict'] = mappingLeafKinds.includes(leaf.kind)
+        ? mine.has(leaf.commitment)
+          ? 'mine'
+          : 'not-mine'
+        : leaf.kind === 'contest'
+          ? 'contest'
+          : leaf.kind === 'invalidation' || leaf.kind === 'key-rotation'
+            ? 'holder-signed'
+            : 'event';
+      findings.push({ index, kind: leaf.kind, time: leaf.time, commitment: leaf.commitment, verdict });
+    },
+  });
+  if (r.fork !== undefined) return forkResult(src, r, opts.stateFile);
+  if (opts.stateFile !== undefined) writeJson(opts.stateFile, stateOf(src, r));
+  const alarms = findings.filter((f) => f.verdict === 'not-mine' || f.verdict === 'contest');
+  const say: Record<Finding['verdict'], string> = {
+    mine: 'yours',
+    'not-mine': 'NOT YOURS: a mapping for your identifier you did not make',
+    contest: 'CONTEST: another holder claims your identifier',
+    'holder-signed': 'signed with a holder key of this identifier (yours if you made it)',
+    event: 'an event of the DP or the number provider',
+  };
+  return {
+    doc: { ok: alarms.length === 0, dp: src.dp, csi: opts.csi, size: r.checkpoint.size, findings },
+    text: [
+      `${alarms.length === 0 ? 'ok' : 'ALERT'}  ${findings.length} entr${findings.length === 1 ? 'y' : 'ies'} about ${opts.csi} in ${r.checkpoint.origin} (leaves ${previous?.size ?? 0} to ${r.checkpoint.size})`,
+      ...findings.map((f) => `  #${f.index}  ${f.kind.padEnd(18)} ${say[f.verdict]}  ${f.commitment}`),
+    ].join('\n'),
+    exitCode: alarms.length === 0 ? 0 : 1,
+  };
+}
+
+function sourceOf(opts: {
+  devnet?: string;
+  dp?: string;
+  url?: string;
+  registry?: string;
+  registryKey?: string;
+}): LogSource {
+  const dp = idArg(opts.dp ?? 'dp1', '--dp');
+  if (opts.devnet !== undefined) {
+    const net = openDevnet(opts.devnet);
+    const entry = net.layout.dps.find((d) => d.id === dp);
+    if (entry === undefined) throw new CliError(CliErrorCode.InvalidArgument, `the devnet has no DP ${dp}`);
+    return { dp, baseUrl: opts.url ?? entry.endpoint, registry: net.registry() };
+  }
+  if (opts.url === undefined || opts.registry === undefined || opts.registryKey === undefined) {
+    throw new CliError(
+      CliErrorCode.Usage,
+      'say which log and registry: --devnet <dir>, or --url <dp> --registry <file> --registry-key <key>',
+    );
+  }
+  const registry = Registry.open(
+    readJson(opts.registry, 'registry'),
+    publicKeyOrFileArg(opts.registryKey, '--registry-key'),
+    { now: Math.floor(Date.now() / 1000) },
+  );
+  return { dp, baseUrl: opts.url, registry };
+}
+
+export function logCommand(program: Command): void {
+  const log = program
+    .command('log')
+    .description("audit a DP's transparency log, or watch your own entries in it");
+  const common = (c: Command) =>
+    c
+      .option('--devnet <dir>', 'a devnet folder (its registry and DPs)')
+      .option('--dp <id>', 'the DP whose log to follow', 'dp1')
+      .option('--url <url>', "the DP's base URL (with --registry and --registry-key outside a devnet)")
+      .option('--registry <file>', 'the signed registry')
+      .option('--registry-key <key>', 'the pinned registry key, or a JWK file holding it')
+      .option('--state <file>', 'where the last verified checkpoint is kept between runs')
+      .option('--json', 'print one JSON document');
+
+  common(log.command('audit'))
+    .description('check the latest checkpoint against the last one seen (consistency proof); report any fork')
+    .option('--recompute', 'also fetch every new leaf and recompute the tree root')
+    .action(
+      async (
+        opts: Parameters<typeof sourceOf>[0] & { state?: string; recompute?: boolean; json?: boolean },
+      ) => {
+        emit(
+          opts.json === true,
+          await auditLog(sourceOf(opts), {
+            stateFile: opts.state,
+            recompute: opts.recompute,
+            json: opts.json,
+          }),
+        );
+      },
+    );
+
+  common(log.command('monitor'))
+    .description("as a holder: find your identifier's entries by pseudonym; report any you did not make")
+    .requiredOption('--csi <csi>', 'your phone number or email address')
+    .option('--key <file>', 'your holder key (default: <devnet>/holders/<csi>.jwk)')
+    .option('--mappings <dir>', 'your mapping files (default: <devnet>/mappings)')
+    .action(
+      async (
+        opts: Parameters<typeof sourceOf>[0] & {
+          csi: string;
+          key?: string;
+          mappings?: string;
+          state?: string;
+          json?: boolean;
+        },
+      ) => {
+        const csi = parseCsi(opts.csi).uri;
+        const net = opts.devnet === undefined ? undefined : openDevnet(opts.devnet);
+        const keyFile = opts.key ?? net?.holderKeyFile(csi);
+        const mappingDir = opts.mappings ?? (net === undefined ? undefined : join(net.dir, 'mappings'));
+        if (keyFile === undefined || mappingDir === undefined) {
+          throw new CliError(CliErrorCode.Usage, 'give --key and --mappings (or --devnet)');
+        }
+        const keys = [readKeyFile(keyFile, 'holder key').publicKey];
+        emit(
+          opts.json === true,
+          await monitorLog(sourceOf(opts), { csi, keys, mappingDir, stateFile: opts.state, json: opts.json }),
+        );
+      },
+    );
+}

@@ -1,0 +1,110 @@
+import { importPublicKey } from '../crypto/keys.js';
+import { fromB64u } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
+import type { Mapping } from '../protocol/records.js';
+import { logOrigin, type MappingLogProof, witnessName } from '../protocol/transparency.js';
+import type { Registry } from '../registry/document.js';
+import type { TrustPolicy } from '../registry/policy.js';
+import { type Checkpoint, type NoteVerifier, openCheckpoint } from '../tlog/checkpoint.js';
+import { verifyCosignatures } from '../tlog/cosignature.js';
+import { isTlogError } from '../tlog/errors.js';
+import { decodeLeaf, mappingLeafKinds } from '../tlog/leaf.js';
+import { leafHash, verifyInclusion } from '../tlog/merkle.js';
+
+/** The DP's keys in the registry, as verifiers of its checkpoints (key name = log origin). */
+function dpVerifiers(registry: Registry, dp: string): NoteVerifier[] {
+  const name = logOrigin(registry.doc.federation, dp);
+  return (registry.dp(dp)?.keys ?? []).map((k) => ({ name, publicKey: importPublicKey(k) }));
+}
+
+/** Registry DPs other than the log's own, as tlog-cosignature cosigners. */
+function cosigners(registry: Registry, logDp: string, only?: readonly string[]): NoteVerifier[] {
+  return registry.doc.dps
+    .filter((d) => d.id !== logDp && (only === undefined || only.includes(d.id)))
+    .flatMap((d) =>
+      d.keys.map((k) => ({
+        name: witnessName(registry.doc.federation, d.id),
+        publicKey: importPublicKey(k),
+      })),
+    );
+}
+
+/**
+ * Opens a DP's signed checkpoint against the registry (R3): its signature by one of the DP's keys,
+ * its origin, and at least `minCosignatures` witness cosignatures (C2SP tlog-cosignature).
+ *
+ * @throws {MimiError} `log-checkpoint-invalid` or `log-cosignatures-missing`.
+ */
+export function openDpCheckpoint(
+  note: string,
+  dp: string,
+  registry: Registry,
+  policy: Pick<TrustPolicy, 'minCosignatures' | 'witnesses'> = {},
+): { checkpoint: Checkpoint; cosignedBy: string[] } {
+  let checkpoint: Checkpoint;
+  let cosignedBy: string[];
+  try {
+    checkpoint = openCheckpoint(note, dpVerifiers(registry, dp), {
+      origin: logOrigin(registry.doc.federation, dp),
+    }).checkpoint;
+    cosignedBy = verifyCosignatures(note, cosigners(registry, dp, policy.witnesses)).map((c) => c.name);
+  } catch (err) {
+    if (isTlogError(err)) throw new MimiError('log-checkpoint-invalid', `checkpoint of ${dp}: ${err.code}`);
+    throw err;
+  }
+  const need = policy.minCosignatures ?? 0;
+  if (cosignedBy.length < need) {
+    throw new MimiError(
+      'log-cosignatures-missing',
+      `the checkpoint of ${dp} carries ${cosignedBy.length} witness cosignatures, policy needs ${need}`,
+    );
+  }
+  return { checkpoint, cosignedBy };
+}
+
+/**
+ * R3: checks that a mapping is in the transparency log of the DP that accepted it: the leaf
+ * commits to exactly this mapping (its id) at `mapping.logIndex`, and the audit path leads to the
+ * root of a checkpoint signed by that DP's registry key (with the cosignatures the policy asks for).
+ * Strict by default: a mapping without a proof fails unless the policy says `allowUnlogged`.
+ *
+ * @throws {MimiError} `log-proof-missing`, `log-proof-invalid`, `log-checkpoint-invalid`,
+ *   `log-cosignatures-missing`.
+ */
+export function verifyMappingLogged(
+  mapping: Mapping,
+  id: string,
+  log: MappingLogProof | undefined,
+  ctx: { registry: Registry; policy: TrustPolicy },
+): void {
+  const { policy } = ctx;
+  if (log === undefined || mapping.logIndex === null) {
+    if (policy.allowUnlogged) return;
+    throw new MimiError('log-proof-missing', `mapping ${id} comes without a transparency-log proof`);
+  }
+  const { checkpoint } = openDpCheckpoint(log.checkpoint, mapping.dp, ctx.registry, policy);
+  const invalid = (why: string) => new MimiError('log-proof-invalid', `mapping ${id}: ${why}`);
+  let bytes: Uint8Array;
+  let proof: Uint8Array[];
+  try {
+    bytes = fromB64u(log.leaf, 'log.leaf');
+    proof = log.proof.map((p, i) => fromB64u(p, `log.proof[${i}]`, 32));
+  } catch {
+    throw invalid('the proof is not base64url');
+  }
+  let leaf: ReturnType<typeof decodeLeaf>;
+  try {
+    leaf = decodeLeaf(bytes);
+  } catch {
+    throw invalid('the leaf is malformed');
+  }
+  if (!mappingLeafKinds.includes(leaf.kind) || leaf.commitment !== id) {
+    throw invalid('the leaf does not commit to this mapping');
+  }
+  try {
+    verifyInclusion(leafHash(bytes), mapping.logIndex, checkpoint.size, proof, checkpoint.rootHash);
+  } catch (err) {
+    if (isTlogError(err)) throw invalid('the inclusion proof does not verify');
+    throw err;
+  }
+}

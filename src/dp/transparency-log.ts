@@ -1,0 +1,320 @@
+import { toB64u } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
+import type { LogCheckpointRow, LogLeafRow, LogNode, Store, StoreTx } from '../store/store.js';
+import type { NoteSigner } from '../tlog/checkpoint.js';
+import { signCheckpoint } from '../tlog/checkpoint.js';
+import { encodeLeaf, type LogLeafKind } from '../tlog/leaf.js';
+import {
+  consistencyProof,
+  inclusionProof,
+  leafHash,
+  MerkleAccumulator,
+  nodeHash,
+  type TreeSource,
+} from '../tlog/merkle.js';
+import type { PseudonymSource } from './log-pseudonym.js';
+
+/** One change to log: its kind, the CSI it concerns (never written: only its pseudonym), its record. */
+export interface LogEntry {
+  kind: LogLeafKind;
+  csi: string;
+  time: number;
+  /** SHA-256 of the record's canonical JSON. */
+  commitment: Uint8Array;
+}
+
+export interface TransparencyLogOptions {
+  store: Store;
+  /** `mimi-discovery/<federation>/<dp id>` (logOrigin). */
+  origin: string;
+  /** The DP's Ed25519 key, named after the origin. */
+  signer: NoteSigner;
+  pseudonyms: PseudonymSource;
+  /** How often a checkpoint is made when the tree grew, in ms (default 1000). */
+  checkpointIntervalMs?: number;
+  now: () => number;
+}
+
+const ZERO = new Uint8Array(32);
+
+/**
+ * The DP's transparency log (DESIGN.md "Transparency log"; R3, R6, R19, R28), free of HTTP.
+ *
+ * Sequencer: `append` runs inside the store transaction of the change it logs, so a leaf and its
+ * change commit or roll back together; the index is the tree size read inside that transaction
+ * (one writer at a time), so a mapping can carry its `logIndex` under the DP's signature.
+ * The tree state (compact range) and every completed subtree hash are written with the leaf.
+ *
+ * Checkpointer: a C2SP signed checkpoint every `checkpointIntervalMs` when the tree grew, and on
+ * demand. Proofs: inclusion and consistency from the stored subtree hashes, O(log n) reads.
+ */
+export class TransparencyLog {
+  readonly origin: string;
+  private readonly opts: TransparencyLogOptions;
+  private timer: NodeJS.Timeout | undefined;
+  private making: Promise<LogCheckpointRow> | undefined;
+  private latest: LogCheckpointRow | undefined;
+  private latestCosigned: LogCheckpointRow | undefined;
+  /** Complete subtree hashes never change once committed: a bounded cache keyed "start:end". */
+  private readonly nodes = new Map<string, Uint8Array>();
+  private readonly proofs = new Map<string, string>();
+
+  constructor(opts: TransparencyLogOptions) {
+    this.opts = opts;
+    this.origin = opts.origin;
+  }
+
+  // ---- sequencer (inside the write transaction) -------------------------------------------------
+
+  /** The index the next leaf appended in `tx` gets. */
+  async nextIndex(tx: StoreTx): Promise<number> {
+    return (await tx.logHead()).size;
+  }
+
+  /** Appends one leaf in `tx`; returns its index. */
+  async append(tx: StoreTx, entry: LogEntry): Promise<number> {
+    return (await this.appendMany(tx, [entry]))[0]!;
+  }
+
+  /** Appends leaves in order in `tx` (one head read and one head write for the batch). */
+  async appendMany(tx: StoreTx, entries: readonly LogEntry[]): Promise<number[]> {
+    if (entries.length === 0) return [];
+    const head = await tx.logHead();
+    const edge = head.edge.slice();
+    let size = head.size;
+    const leaves: LogLeafRow[] = [];
+    const nodes: LogNode[] = [];
+    for (const e of entries) {
+      const { epoch, pseudonym } = await this.opts.pseudonyms.pseudonymFor(tx, e.csi);
+      const data = encodeLeaf({
+        v: 1,
+        kind: e.kind,
+        time: e.time,
+        commitment: toB64u(e.commitment),
+        pseudonym: toB64u(pseudonym),
+        epoch,
+      });
+      const hash = leafHash(data);
+      leaves.push({ index: size, data, hash, time: e.time });
+      // Merge equal-sized perfect subtrees (one per trailing 1-bit of size); each merge completes
+      // a subtree whose hash is kept for proofs.
+      let h = hash;
+      let level = 0;
+      for (let s = size; s % 2 === 1; s = Math.floor(s / 2)) {
+        h = nodeHash(edge.pop()!, h);
+        level++;
+        nodes.push({ level, index: Math.floor((size + 1) / 2 ** level) - 1, hash: h });
+      }
+      edge.push(h);
+      size++;
+    }
+    await tx.appendLog(leaves, nodes, { size, edge });
+    return leaves.map((l) => l.index);
+  }
+
+  // ---- checkpoints ------------------------------------------------------------------------------
+
+  /** Loads the latest checkpoints and makes checkpoints every interval while the tree grows. */
+  async open(): Promise<void> {
+    this.latest = await this.opts.store.latestCheckpoint();
+    this.latestCosigned = await this.opts.store.latestCosignedCheckpoint();
+    if (this.latest === undefined) await this.checkpoint();
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => {
+      this.tick().catch(() => undefined);
+    }, this.opts.checkpointIntervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.making?.catch(() => undefined);
+  }
+
+  /** One interval's work: a checkpoint if the committed tree grew past the latest one. */
+  async tick(): Promise<void> {
+    const head = await this.opts.store.logHead();
+    if (this.latest === undefined || head.size > this.latest.size) await this.checkpoint();
+  }
+
+  /**
+   * Signs the committed tree as it is now (on demand); concurrent callers share one checkpoint.
+   * A tree that did not grow gets no new checkpoint: the latest one is returned.
+   */
+  checkpoint(): Promise<LogCheckpointRow> {
+    this.making ??= this.makeCheckpoint().finally(() => {
+      this.making = undefined;
+    });
+    return this.making;
+  }
+
+  private async makeCheckpoint(): Promise<LogCheckpointRow> {
+    const row = await this.opts.store.write(async (tx) => {
+      const head = await tx.logHead();
+      if (this.latest !== undefined && this.latest.size >= head.size) return undefined;
+      const rootHash = MerkleAccumulator.fromState(head).root();
+      const note = signCheckpoint({ origin: this.origin, size: head.size, rootHash }, this.opts.signer);
+      const made = { size: head.size, rootHash, note, createdAt: this.opts.now(), cosignatures: [] };
+      // Another node may have signed this size already: keep the one stored.
+      return (await tx.insertCheckpoint(made)) ? made : undefined;
+    });
+    if (row !== undefined) this.latest = row;
+    else this.latest = (await this.opts.store.latestCheckpoint()) ?? this.latest;
+    return this.latest!;
+  }
+
+  /** The latest checkpoint, with its cosignatures, as a signed note. */
+  async latestCheckpoint(): Promise<LogCheckpointRow> {
+    const stored = await this.opts.store.latestCheckpoint();
+    if (stored !== undefined) this.latest = stored;
+    return this.latest ?? this.checkpoint();
+  }
+
+  /** Called after a witness's cosignature was stored: proofs may now use that checkpoint. */
+  noteCosigned(row: LogCheckpointRow): void {
+    if (this.latestCosigned === undefined || row.size >= this.latestCosigned.size) {
+      this.latestCosigned = row;
+      this.proofs.clear();
+    }
+  }
+
+  /**
+   * The checkpoint a proof for leaf `index` is made against: the newest cosigned one that covers
+   * it (so a sender requiring cosignatures can check it), else the latest, else a new one now.
+   */
+  async checkpointCovering(index: number): Promise<LogCheckpointRow> {
+    if (this.latestCosigned !== undefined && this.latestCosigned.size > index) return this.latestCosigned;
+    if (this.latest !== undefined && this.latest.size > index) return this.latest;
+    const made = await this.checkpoint();
+    if (made.size > index) return made;
+    // The leaf committed after the checkpoint began: one more.
+    const again = await this.checkpoint();
+    if (again.size <= index) throw new MimiError('internal', `leaf ${index} is not in the log`);
+    return again;
+  }
+
+  // ---- proofs -----------------------------------------------------------------------------------
+
+  /**
+   * Runs a proof algorithm over stored subtree hashes: a first pass records which complete
+   * subtrees it needs (which depends on sizes only), one batched read fetches the missing ones,
+   * a second pass computes. The store interface is asynchronous; the algorithms are not.
+   */
+  private async withTree<T>(size: number, run: (src: TreeSource) => T): Promise<T> {
+    const wanted: [number, number][] = [];
+    run({
+      size,
+      subtreeHash: (s, e) => {
+        if (!this.nodes.has(`${s}:${e}`)) wanted.push([s, e]);
+        return ZERO;
+      },
+    });
+    if (wanted.length > 0) {
+      const hashes = await this.opts.store.logSubtrees(wanted);
+      if (this.nodes.size + hashes.length > 500_000) this.nodes.clear();
+      wanted.forEach(([s, e], i) => {
+        this.nodes.set(`${s}:${e}`, hashes[i]!);
+      });
+    }
+    return run({ size, subtreeHash: (s, e) => this.nodes.get(`${s}:${e}`)! });
+  }
+
+  private async checkSize(size: number): Promise<void> {
+    // A size no larger than a signed checkpoint is committed: no read needed.
+    if (Number.isSafeInteger(size) && size >= 1 && this.latest !== undefined && size <= this.latest.size)
+      return;
+    const head = await this.opts.store.logHead();
+    if (!Number.isSafeInteger(size) || size < 1 || size > head.size) {
+      throw new MimiError('not-found', `the log has ${head.size} leaves`, { size: head.size });
+    }
+  }
+
+  /** RFC 9162 §2.1.3.1 audit path of leaf `index` in the tree of `size` leaves. */
+  async inclusion(index: number, size: number): Promise<Uint8Array[]> {
+    await this.checkSize(size);
+    if (!Number.isSafeInteger(index) || index < 0 || index >= size) {
+      throw new MimiError('not-found', `leaf ${index} is not in a tree of ${size} leaves`);
+    }
+    return this.withTree(size, (src) => inclusionProof(index, src));
+  }
+
+  /** RFC 9162 §2.1.4.1 consistency proof between the trees of `from` and `to` leaves. */
+  async consistency(from: number, to: number): Promise<Uint8Array[]> {
+    await this.checkSize(to);
+    if (!Number.isSafeInteger(from) || from < 1 || from > to) {
+      throw new MimiError('record-invalid', 'need 0 < from <= to');
+    }
+    return this.withTree(to, (src) => consistencyProof(from, src));
+  }
+
+  async leafIndexOf(hash: Uint8Array): Promise<number | undefined> {
+    return this.opts.store.logLeafIndex(hash);
+  }
+
+  /**
+   * The `log` member of a verbose answer for the mapping at `index` (MappingLogProof), as JSON:
+   * its leaf, its audit path and the signed checkpoint (with cosignatures) it leads to.
+   */
+  async mappingProofJson(index: number): Promise<string> {
+    const cp = await this.checkpointCovering(index);
+    const key = `${index}@${cp.size}`;
+    const hit = this.proofs.get(key);
+    if (hit !== undefined) return hit;
+    const [leaf] = await this.opts.store.logLeaves(index, index + 1);
+    if (leaf === undefined) throw new MimiError('internal', `leaf ${index} is not stored`);
+    const proof = await this.withTree(cp.size, (src) => inclusionProof(index, src));
+    const json = `{"checkpoint":${JSON.stringify(noteOf(cp))},"leaf":"${toB64u(leaf.data)}","proof":${JSON.stringify(proof.map(toB64u))}}`;
+    if (this.proofs.size >= 50_000) this.proofs.clear();
+    this.proofs.set(key, json);
+    return json;
+  }
+}
+
+/** A checkpoint note with its witnesses' cosignature lines appended (C2SP tlog-cosignature). */
+export function noteOf(cp: LogCheckpointRow): string {
+  return cp.note + cp.cosignatures.join('');
+}
+
+/**
+ * Where a stored mapping is logged: the DP that accepted it and its leaf index. The mapping is
+ * canonical JSON in which `"dp":` and `"logIndex":` occur only as top-level keys (string values
+ * escape their quotes), so the lookup path needs no parse.
+ */
+export function logPosition(json: string): { dp: string; index: number } | undefined {
+  const dp = /"dp":"([a-z0-9.-]+)"/.exec(json);
+  const at = /"logIndex":(\d+)/.exec(json);
+  return dp === null || at === null ? undefined : { dp: dp[1]!, index: Number(at[1]) };
+}
+
+/** Gets a peer's proof for a mapping it logged (a foreign copy served here, R17/R18). */
+export type PeerProofSource = (dp: string, index: number) => Promise<string | undefined>;
+
+/**
+ * The same results with each mapping carrying its inclusion proof (R3): from this DP's log for
+ * the mappings it accepted, from the accepting peer for foreign copies (when `peers` is given).
+ * Rows are copied, never changed in place (the store may share them between answers).
+ */
+export async function withProofs<R extends { rows: readonly { json: string; log?: string }[] }>(
+  log: TransparencyLog | undefined,
+  dpId: string,
+  results: readonly R[],
+  peers?: PeerProofSource,
+): Promise<R[]> {
+  if (log === undefined) return [...results];
+  const out: R[] = [];
+  for (const r of results) {
+    const rows = [];
+    for (const row of r.rows) {
+      const at = row.log === undefined ? logPosition(row.json) : undefined;
+      let proof: string | undefined;
+      if (at !== undefined && at.dp === dpId) proof = await log.mappingProofJson(at.index);
+      else if (at !== undefined && peers !== undefined) proof = await peers(at.dp, at.index);
+      rows.push(proof === undefined ? row : { ...row, log: proof });
+    }
+    out.push({ ...r, rows });
+  }
+  return out;
+}

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { KeyPair } from '../crypto/keys.js';
+import { KeyedPseudonyms, OprfPseudonyms, type PseudonymSource } from '../dp/log-pseudonym.js';
+import { TransparencyLog } from '../dp/transparency-log.js';
+import { PeerProofs, Witness } from '../federation/witness.js';
+import { MimiError } from '../protocol/errors.js';
+import { logOrigin } from '../protocol/transparency.js';
+import type { RegistrySource } from '../registry/source.js';
+import { MemoryRateLimiter, type RateLimiter } from '../store/rate-limit.js';
+import type { Store } from '../store/store.js';
+import type { LoadedConfig } from './config.js';
+import type { PrivateLookup } from './private-lookup.js';
+
+/** The transparency log of a node, its witness of peers, and the limit on public log reads. */
+export interface Transparency {
+  log: TransparencyLog;
+  witness: Witness | undefined;
+  /** Proofs of foreign copies, from the peers that logged them. */
+  peerProofs: PeerProofs;
+  /** Keyed-hash pseudonyms (epoch 0): what a holder is told when the private lookup is off. */
+  keyed: KeyedPseudonyms;
+  /** True when pseudonyms come from the private lookup's OPRF. */
+  oprf: boolean;
+  reads: RateLimiter;
+  settings: { checkpointIntervalMs: number; witnessIntervalMs: number | null; requestsPerMinute: number };
+  close(): Promise<void>;
+}
+
+function readOrCreateKey(path: string, setting: string): Uint8Array {
+  try {
+    if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600 });
+    const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
+    if (key.length < 32) throw new Error('it must hold 32 bytes, base64url');
+    return key;
+  } catch (err) {
+    throw new MimiError('config-invalid', `${setting}: ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Builds the log (undefined when `log.enabled` is false); open() and start() are the caller's. */
+export function createTransparency(
+  loaded: LoadedConfig,
+  deps: {
+    store: Store;
+    dpKey: KeyPair;
+    registry: RegistrySource;
+    privateLookup: PrivateLookup | undefined;
+    now: () => number;
+  },
+): Transparency | undefined {
+  const { config } = loaded;
+  const c = config.log ?? {};
+  if (c.enabled === false) return undefined;
+  const keyFile =
+    c.pseudonymKeyFile === undefined
+      ? join(dirname(loaded.path(config.dp.keyFile)), 'log-pseudonym.key')
+      : loaded.path(c.pseudonymKeyFile);
+  const keyed = new KeyedPseudonyms(readOrCreateKey(keyFile, 'log.pseudonymKeyFile'));
+  // R28: one function gives pseudonyms; the OPRF's when the private lookup runs.
+  const pl = deps.privateLookup;
+  const pseudonyms: PseudonymSource =
+    pl === undefined
+      ? keyed
+      : new OprfPseudonyms(readOrCreateKey(pl.settings.kekFile, 'privateLookup.kekFile'), keyed);
+  const origin = logOrigin(deps.registry.current().doc.federation, config.dp.id);
+  const checkpointIntervalMs = c.checkpointIntervalMs ?? 1000;
+  const log = new TransparencyLog({
+    store: deps.store,
+    origin,
+    signer: { name: origin, privateKey: deps.dpKey.privateKey },
+    pseudonyms,
+    checkpointIntervalMs,
+    now: deps.now,
+  });
+  const witnessIntervalMs = c.witness === false ? null : (c.witnessIntervalMs ?? 10_000);
+  const witness =
+    witnessIntervalMs === null
+      ? undefined
+      : new Witness({
+          store: deps.store,
+          registry: () => deps.registry.current(),
+          self: { id: config.dp.id, key: deps.dpKey.privateKey },
+          intervalMs: witnessIntervalMs,
+          timeoutMs: config.federation?.peerTimeoutMs,
+          now: deps.now,
+        });
+  const requestsPerMinute = c.requestsPerMinute ?? 6000;
+  return {
+    log,
+    witness,
+    peerProofs: new PeerProofs({
+      registry: () => deps.registry.current(),
+      self: { id: config.dp.id, key: deps.dpKey.privateKey },
+      timeoutMs: config.federation?.peerTimeoutMs,
+    }),
+    keyed,
+    oprf: pl !== undefined,
+    reads: new MemoryRateLimiter({ points: requestsPerMinute, perSeconds: 60 }),
+    settings: { checkpointIntervalMs, witnessIntervalMs, requestsPerMinute },
+    async close() {
+      await witness?.close();
+      await log.close();
+    },
+  };
+}

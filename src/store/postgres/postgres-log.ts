@@ -1,0 +1,286 @@
+import type pg from 'pg';
+import { nodeId } from '../sqlite/sqlite-log.js';
+import type { LogCheckpointRow, LogForkRow, LogHead, LogLeafRow, LogNode, WitnessedRow } from '../store.js';
+
+/**
+ * The transparency log's tables on PostgreSQL (migration 4), as functions over a statement
+ * runner: the write side runs on a write()'s connection, the read side on the pool. Same node id
+ * scheme as SQLite (nodeId).
+ */
+export type Run = <R extends Record<string, unknown>>(
+  name: string | undefined,
+  text: string,
+  values: unknown[],
+) => Promise<pg.QueryResult<R>>;
+
+const HASH = 32;
+const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+function splitEdge(blob: Buffer): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at + HASH <= blob.length; at += HASH)
+    out.push(new Uint8Array(blob.subarray(at, at + HASH)));
+  return out;
+}
+
+interface CheckpointDbRow {
+  [column: string]: unknown;
+  size: number;
+  root: Buffer;
+  note: string;
+  created_at: number;
+}
+
+interface WitnessedDbRow {
+  [column: string]: unknown;
+  dp: string;
+  size: number;
+  root: Buffer;
+  note: string;
+  seen_at: number;
+}
+
+const toWitnessed = (r: WitnessedDbRow): WitnessedRow => ({
+  dp: r.dp,
+  size: r.size,
+  rootHash: new Uint8Array(r.root),
+  note: r.note,
+  seenAt: r.seen_at,
+});
+
+/**
+ * The head, in a write: `FOR UPDATE` makes every append, from any node, wait for the one before
+ * it to commit and then read the head it left. The log is one sequence; this row is its turnstile.
+ */
+export async function logHead(run: Run, forUpdate: boolean): Promise<LogHead> {
+  const { rows } = await run<{ size: number; edge: Buffer }>(
+    forUpdate ? 'log-head-lock' : 'log-head',
+    `SELECT size, edge FROM log_head WHERE id = 1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [],
+  );
+  const r = rows[0];
+  return r === undefined ? { size: 0, edge: [] } : { size: r.size, edge: splitEdge(r.edge) };
+}
+
+export async function appendLog(
+  run: Run,
+  leaves: readonly LogLeafRow[],
+  nodes: readonly LogNode[],
+  head: LogHead,
+): Promise<void> {
+  if (leaves.length > 0) {
+    await run(
+      'log-leaves',
+      'INSERT INTO log_leaves (idx, hash, data, time) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[])',
+      [
+        leaves.map((l) => l.index),
+        leaves.map((l) => bytesOf(l.hash)),
+        leaves.map((l) => bytesOf(l.data)),
+        leaves.map((l) => l.time),
+      ],
+    );
+  }
+  if (nodes.length > 0) {
+    await run(
+      'log-nodes',
+      'INSERT INTO log_nodes (id, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[]) ON CONFLICT (id) DO UPDATE SET hash = EXCLUDED.hash',
+      [nodes.map((n) => nodeId(n.level, n.index)), nodes.map((n) => bytesOf(n.hash))],
+    );
+  }
+  await run('log-set-head', 'UPDATE log_head SET size = $1, edge = $2 WHERE id = 1', [
+    head.size,
+    Buffer.concat(head.edge.map(bytesOf)),
+  ]);
+}
+
+export async function insertCheckpoint(
+  run: Run,
+  row: Omit<LogCheckpointRow, 'cosignatures'>,
+): Promise<boolean> {
+  const r = await run(
+    'log-checkpoint',
+    'INSERT INTO log_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING',
+    [row.size, bytesOf(row.rootHash), row.note, row.createdAt],
+  );
+  return r.rowCount === 1;
+}
+
+export async function addCosignature(run: Run, size: number, witness: string, line: string, at: number) {
+  await run(
+    'log-cosign',
+    'INSERT INTO log_cosignatures (size, witness, line, at) VALUES ($1, $2, $3, $4) ON CONFLICT (size, witness) DO UPDATE SET line = EXCLUDED.line, at = EXCLUDED.at',
+    [size, witness, line, at],
+  );
+  await run(
+    'log-cosigned',
+    'UPDATE log_checkpoints SET cosigned = (SELECT count(*) FROM log_cosignatures WHERE size = $1) WHERE size = $1',
+    [size],
+  );
+}
+
+export async function witnessed(run: Run, dp: string): Promise<WitnessedRow | undefined> {
+  const { rows } = await run<WitnessedDbRow>(
+    'log-witnessed',
+    'SELECT dp, size, root, note, seen_at FROM log_witnessed WHERE dp = $1',
+    [dp],
+  );
+  return rows[0] === undefined ? undefined : toWitnessed(rows[0]);
+}
+
+export async function setWitnessed(run: Run, row: WitnessedRow): Promise<void> {
+  await run(
+    'log-set-witnessed',
+    'INSERT INTO log_witnessed (dp, size, root, note, seen_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dp) DO UPDATE SET size = EXCLUDED.size, root = EXCLUDED.root, note = EXCLUDED.note, seen_at = EXCLUDED.seen_at',
+    [row.dp, row.size, bytesOf(row.rootHash), row.note, row.seenAt],
+  );
+}
+
+export async function insertLogFork(run: Run, row: Omit<LogForkRow, 'id'>): Promise<void> {
+  await run('log-fork', 'INSERT INTO log_forks (dp, detected_at, reason, evidence) VALUES ($1, $2, $3, $4)', [
+    row.dp,
+    row.detectedAt,
+    row.reason,
+    row.evidence,
+  ]);
+}
+
+// read side (committed state)
+
+export async function logLeaves(run: Run, start: number, end: number): Promise<LogLeafRow[]> {
+  const { rows } = await run<{ idx: number; hash: Buffer; data: Buffer; time: number }>(
+    'log-read-leaves',
+    'SELECT idx, hash, data, time FROM log_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx',
+    [start, end],
+  );
+  return rows.map((r) => ({
+    index: r.idx,
+    hash: new Uint8Array(r.hash),
+    data: new Uint8Array(r.data),
+    time: r.time,
+  }));
+}
+
+export async function logLeafIndex(run: Run, hash: Uint8Array): Promise<number | undefined> {
+  const { rows } = await run<{ idx: number }>(
+    'log-leaf-index',
+    'SELECT idx FROM log_leaves WHERE hash = $1 ORDER BY idx LIMIT 1',
+    [bytesOf(hash)],
+  );
+  return rows[0]?.idx;
+}
+
+/** Each range must be complete and aligned; a missing one is an error (the cache is complete). */
+export async function logSubtrees(
+  run: Run,
+  ranges: readonly (readonly [number, number])[],
+): Promise<Uint8Array[]> {
+  const leafIdx: number[] = [];
+  const nodeIds: number[] = [];
+  const keys = ranges.map(([start, end]) => {
+    const n = end - start;
+    if (n === 1) {
+      leafIdx.push(start);
+      return `l${start}`;
+    }
+    const id = nodeId(Math.log2(n), Math.floor(start / n));
+    nodeIds.push(id);
+    return `n${id}`;
+  });
+  const found = new Map<string, Buffer>();
+  // Two statements in all, however many ranges a proof needs.
+  if (leafIdx.length > 0) {
+    const { rows } = await run<{ idx: number; hash: Buffer }>(
+      'log-leaf-hashes',
+      'SELECT idx, hash FROM log_leaves WHERE idx = ANY($1::bigint[])',
+      [leafIdx],
+    );
+    for (const r of rows) found.set(`l${r.idx}`, r.hash);
+  }
+  if (nodeIds.length > 0) {
+    const { rows } = await run<{ id: number; hash: Buffer }>(
+      'log-node-hashes',
+      'SELECT id, hash FROM log_nodes WHERE id = ANY($1::bigint[])',
+      [nodeIds],
+    );
+    for (const r of rows) found.set(`n${r.id}`, r.hash);
+  }
+  return keys.map((k, i) => {
+    const hash = found.get(k);
+    if (hash === undefined) {
+      const [start, end] = ranges[i]!;
+      throw new RangeError(`no stored subtree [${start}, ${end})`);
+    }
+    return new Uint8Array(hash);
+  });
+}
+
+const checkpointColumns = 'size, root, note, created_at';
+
+async function checkpointOf(run: Run, r: CheckpointDbRow | undefined): Promise<LogCheckpointRow | undefined> {
+  if (r === undefined) return undefined;
+  const { rows } = await run<{ line: string }>(
+    'log-cosignatures',
+    'SELECT line FROM log_cosignatures WHERE size = $1 ORDER BY at, witness',
+    [r.size],
+  );
+  return {
+    size: r.size,
+    rootHash: new Uint8Array(r.root),
+    note: r.note,
+    createdAt: r.created_at,
+    cosignatures: rows.map((c) => c.line),
+  };
+}
+
+export async function latestCheckpoint(run: Run): Promise<LogCheckpointRow | undefined> {
+  const { rows } = await run<CheckpointDbRow>(
+    'log-latest',
+    `SELECT ${checkpointColumns} FROM log_checkpoints ORDER BY size DESC LIMIT 1`,
+    [],
+  );
+  return checkpointOf(run, rows[0]);
+}
+
+export async function latestCosignedCheckpoint(run: Run): Promise<LogCheckpointRow | undefined> {
+  const { rows } = await run<CheckpointDbRow>(
+    'log-latest-cosigned',
+    `SELECT ${checkpointColumns} FROM log_checkpoints WHERE cosigned > 0 ORDER BY size DESC LIMIT 1`,
+    [],
+  );
+  return checkpointOf(run, rows[0]);
+}
+
+export async function checkpointAt(run: Run, size: number): Promise<LogCheckpointRow | undefined> {
+  const { rows } = await run<CheckpointDbRow>(
+    'log-checkpoint-at',
+    `SELECT ${checkpointColumns} FROM log_checkpoints WHERE size = $1`,
+    [size],
+  );
+  return checkpointOf(run, rows[0]);
+}
+
+export async function witnessedLogs(run: Run): Promise<WitnessedRow[]> {
+  const { rows } = await run<WitnessedDbRow>(
+    'log-witnessed-all',
+    'SELECT dp, size, root, note, seen_at FROM log_witnessed ORDER BY dp',
+    [],
+  );
+  return rows.map(toWitnessed);
+}
+
+export async function logForks(run: Run): Promise<LogForkRow[]> {
+  const { rows } = await run<{
+    id: number;
+    dp: string;
+    detected_at: number;
+    reason: string;
+    evidence: string;
+  }>('log-forks', 'SELECT id, dp, detected_at, reason, evidence FROM log_forks ORDER BY id', []);
+  return rows.map((r) => ({
+    id: r.id,
+    dp: r.dp,
+    detectedAt: r.detected_at,
+    reason: r.reason,
+    evidence: r.evidence,
+  }));
+}

@@ -1,0 +1,112 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/devnet.js';
+import { runCli, runJson, spawnCli, waitForHealth } from './run-cli.js';
+
+/** `log audit` follows a DP's log and reports forks; `log monitor` finds a holder's entries by pseudonym. */
+describe('mimi-discovery log audit and log monitor', () => {
+  const base = mkdtempSync(join(tmpdir(), 'mimi-cli-log-'));
+  const dir = join(base, 'net');
+  const state = join(base, 'audit.json');
+  let devnet: ReturnType<typeof spawnCli>;
+  const publish = (csi: string, user: string, extra: string[] = []) =>
+    runCli(['holder', 'publish', '--devnet', dir, '--csi', csi, '--msp', 'msp1', '--user', user, ...extra]);
+
+  beforeAll(async () => {
+    const port = await freePort();
+    devnet = spawnCli(['devnet', '--dir', dir, '--port', String(port), '--log-level', 'warn']);
+    await waitForHealth(`http://127.0.0.1:${port}`);
+    expect((await publish('+1 415 555 0101', 'bob')).code).toBe(0);
+  });
+  afterAll(() => {
+    if (devnet.child.exitCode === null) devnet.child.kill('SIGKILL');
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  it('audit: first checkpoint, then consistency and a recomputed root; a fork is reported with evidence', async () => {
+    const first = await runJson<{ ok: boolean; size: number }>([
+      'log',
+      'audit',
+      '--devnet',
+      dir,
+      '--state',
+      state,
+    ]);
+    expect(first.code).toBe(0);
+    expect(first.doc).toMatchObject({ ok: true, previousSize: null });
+    expect((await publish('+1 415 555 0102', 'carol')).code).toBe(0);
+    // Checkpoints are signed every second (and on demand by lookups).
+    await new Promise((r) => setTimeout(r, 1200));
+    const second = await runJson<{ ok: boolean; size: number; leavesRead: number }>([
+      'log',
+      'audit',
+      '--devnet',
+      dir,
+      '--state',
+      state,
+      '--recompute',
+    ]);
+    expect(second.code).toBe(0);
+    expect(second.doc).toMatchObject({
+      ok: true,
+      consistent: true,
+      recomputed: true,
+      previousSize: first.doc.size,
+    });
+    expect(second.doc.size).toBeGreaterThan(first.doc.size);
+    expect(JSON.parse(readFileSync(state, 'utf8')).edge.length).toBeGreaterThan(0);
+    const text = await runCli(['log', 'audit', '--devnet', dir, '--state', state]);
+    expect(text.stdout).toContain('consistent with the');
+
+    // A view the auditor saw before that the log does not extend: a fork.
+    const saved = JSON.parse(readFileSync(state, 'utf8'));
+    writeFileSync(state, JSON.stringify({ ...saved, rootHash: 'A'.repeat(43), edge: undefined }));
+    const fork = await runJson<{ fork: boolean; reason: string }>([
+      'log',
+      'audit',
+      '--devnet',
+      dir,
+      '--state',
+      state,
+    ]);
+    expect(fork.code).toBe(1);
+    expect(fork.doc).toMatchObject({ fork: true });
+    expect(existsSync(`${state}.fork.json`)).toBe(true);
+  });
+
+  it('monitor: the holder sees its own entries, and an entry it did not make is reported', async () => {
+    const mine = await runJson<{ ok: boolean; findings: { verdict: string }[] }>([
+      'log',
+      'monitor',
+      '--devnet',
+      dir,
+      '--csi',
+      '+1 415 555 0101',
+    ]);
+    expect(mine.code).toBe(0);
+    expect(mine.doc.findings.map((f) => f.verdict)).toEqual(['mine']);
+    // Another holder (another key) claims Bob's number: a mapping and a contest Bob did not make.
+    const other = await publish('+1 415 555 0101', 'mallory', [
+      '--key',
+      join(base, 'mallory.jwk'),
+      '--tag',
+      'work',
+    ]);
+    expect(other.code).toBe(0);
+    const alarm = await runJson<{ ok: boolean; findings: { verdict: string; kind: string }[] }>([
+      'log',
+      'monitor',
+      '--devnet',
+      dir,
+      '--csi',
+      '+1 415 555 0101',
+    ]);
+    expect(alarm.code).toBe(1);
+    expect(alarm.doc.ok).toBe(false);
+    expect(alarm.doc.findings.map((f) => f.verdict)).toEqual(['mine', 'not-mine', 'contest']);
+    // Carol's entries carry another pseudonym: Bob's monitor never sees them.
+    expect(alarm.doc.findings).toHaveLength(3);
+  });
+});

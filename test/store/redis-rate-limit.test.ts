@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isMimiError } from '../../src/protocol/errors.js';
+import { connectRedis, RedisRateLimiter } from '../../src/store/rate-limit.js';
+
+const redisUrl = process.env.MIMI_TEST_REDIS_URL || undefined;
+if (redisUrl === undefined)
+  console.warn('Redis rate-limit tests SKIPPED: MIMI_TEST_REDIS_URL is not set (.ci/run sets it)');
+
+const budget = { points: 5, perSeconds: 60 };
+
+async function refusal(p: Promise<void>): Promise<unknown> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+describe.skipIf(redisUrl === undefined)('R22 across nodes: rate limits counted in Redis', () => {
+  const clients: Redis[] = [];
+  const prefix = `mimi-test-${randomBytes(6).toString('hex')}`;
+  afterEach(async () => {
+    const [first] = clients;
+    if (first !== undefined) {
+      const keys = await first.keys(`${prefix}*`);
+      if (keys.length > 0) await first.del(...keys);
+    }
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+
+  /** One limiter per "node", each with its own Redis connection. */
+  async function nodes(n: number, keyPrefix = `${prefix}:caller`): Promise<RedisRateLimiter[]> {
+    const out: RedisRateLimiter[] = [];
+    for (let i = 0; i < n; i++) {
+      const client = await connectRedis(redisUrl!);
+      expect(client.status).toBe('ready');
+      clients.push(client);
+      out.push(new RedisRateLimiter(client, budget, keyPrefix));
+    }
+    return out;
+  }
+
+  it('two nodes grant one budget between them, not one each', async () => {
+    const [a, b] = await nodes(2);
+    await a!.consume('msp:msp1', 2);
+    await b!.consume('msp:msp1');
+    await a!.consume('msp:msp1');
+    await b!.consume('msp:msp1');
+    for (const node of [a!, b!]) {
+      const err = await refusal(node.consume('msp:msp1'));
+      expect(isMimiError(err, 'rate-limited')).toBe(true);
+      expect((err as { extra: { retryAfter: number } }).extra.retryAfter).toBeGreaterThan(0);
+    }
+  });
+
+  it('keys and budgets are counted apart', async () => {
+    const [a, b] = await nodes(2);
+    const [other] = await nodes(1, `${prefix}:peer`);
+    await a!.consume('msp:msp1', 5);
+    await b!.consume('msp:msp2', 5);
+    await other!.consume('msp:msp1', 5);
+    expect(isMimiError(await refusal(b!.consume('msp:msp1')), 'rate-limited')).toBe(true);
+  });
+
+  it('a cost larger than the budget is refused at once', async () => {
+    const [a] = await nodes(1);
+    expect(isMimiError(await refusal(a!.consume('msp:big', 6)), 'rate-limited')).toBe(true);
+  });
+});
+
+describe('Redis rate limits when Redis is unreachable', () => {
+  it('each node falls back to its own in-memory count of the same budget', async () => {
+    const client = await connectRedis('redis://127.0.0.1:1', 300);
+    try {
+      expect(client.status).not.toBe('ready');
+      const limiter = new RedisRateLimiter(client, budget, 'mimi-test-down');
+      await limiter.consume('k', 5);
+      expect(isMimiError(await refusal(limiter.consume('k')), 'rate-limited')).toBe(true);
+    } finally {
+      client.disconnect();
+    }
+  });
+});

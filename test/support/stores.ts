@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/postgres-store.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/store.js';
+
+/**
+ * Every Store backend, for suites that must pass on each (STYLE.md §10). PostgreSQL comes from
+ * MIMI_TEST_POSTGRES_URL (set by .ci/run); each store opened gets a schema of its own,
+ * mimi_test_<random>, dropped when the store is closed.
+ */
+export interface StoreBackend {
+  name: 'sqlite' | 'postgres';
+  /** False when the backend's service is not configured: its tests are skipped, visibly. */
+  available: boolean;
+  /** A fresh, empty, migrated store; its close() also removes what it stored. */
+  open(options?: Partial<PostgresStoreOptions>): Promise<Store>;
+}
+
+export const postgresUrl = process.env.MIMI_TEST_POSTGRES_URL || undefined;
+
+let warned = false;
+function warnSkip(): void {
+  if (warned || postgresUrl !== undefined) return;
+  warned = true;
+  console.warn('PostgreSQL store tests SKIPPED: MIMI_TEST_POSTGRES_URL is not set (.ci/run sets it)');
+}
+
+/** True when PostgreSQL tests can run; says on the console when they cannot. */
+export function postgresAvailable(): boolean {
+  warnSkip();
+  return postgresUrl !== undefined;
+}
+
+/** A throwaway schema name; tests in parallel files never share one. */
+export const testSchema = () => `mimi_test_${randomBytes(6).toString('hex')}`;
+
+export async function dropSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Opens a PostgreSQL store on a new schema; closing it drops the schema. */
+export async function openPostgresTestStore(
+  options: Partial<PostgresStoreOptions> = {},
+): Promise<PostgresStore> {
+  if (postgresUrl === undefined) throw new Error('MIMI_TEST_POSTGRES_URL is not set');
+  const url = postgresUrl;
+  const schema = options.schema ?? testSchema();
+  // Tests need no durability across a server crash; without the commit fsync a schema's
+  // migrations take half the time.
+  const store = await PostgresStore.open({
+    poolSize: 4,
+    ...options,
+    url,
+    schema,
+    settings: { synchronous_commit: 'off', ...options.settings },
+  });
+  const close = store.close.bind(store);
+  let dropped = false;
+  store.close = async () => {
+    await close();
+    if (dropped) return;
+    dropped = true;
+    await dropSchema(url, schema);
+  };
+  return store;
+}
+
+export function storeBackends(): StoreBackend[] {
+  warnSkip();
+  return [
+    { name: 'sqlite', available: true, open: async () => new SqliteStore({ path: ':temp:' }) },
+    { name: 'postgres', available: postgresUrl !== undefined, open: (o) => openPostgresTestStore(o) },
+  ];
+}
+
+/** The backends whose service is there, for suites that only run the available ones. */
+export function availableStoreBackends(): StoreBackend[] {
+  return storeBackends().filter((b) => b.available);
+}
