@@ -75,7 +75,6 @@ export const ErrorCode = {
   LogProofInvalid: 'log-proof-invalid',
   LogCheckpointInvalid: 'log-checkpoint-invalid',
   LogCosignaturesMissing: 'log-cosignatures-missing',
-  LogInconsistent: 'log-inconsistent',
   // storage (retryable: the request may be repeated as it is once the store answers again)
   StoreUnavailable: 'store-unavailable',
   // configuration and everything else
@@ -149,7 +148,6 @@ const statusOf: Record<ErrorCode, number> = {
   'log-proof-invalid': 422,
   'log-checkpoint-invalid': 422,
   'log-cosignatures-missing': 422,
-  'log-inconsistent': 422,
   'store-unavailable': 503,
   'config-invalid': 500,
   internal: 500,

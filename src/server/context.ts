@@ -66,14 +66,6 @@ export function readKeyFile(path: string, setting: string): KeyPair {
   return keyPairFromJwk(jwk, setting);
 }
 
-function readOrCreateSecret(path: string): Uint8Array {
-  try {
-    return readOrCreateSecretFile(path);
-  } catch (err) {
-    throw new MimiError('config-invalid', `verifier.secretFile: ${path}: ${(err as Error).message}`);
-  }
-}
-
 /** The store the config names: SQLite for one node, PostgreSQL for one or many. */
 export async function openStore(loaded: LoadedConfig): Promise<Store> {
   const s = loaded.config.store;
@@ -232,7 +224,7 @@ export async function createContext(
       id: v.id,
       key: vKey,
       store,
-      secret: readOrCreateSecret(loaded.path(v.secretFile)),
+      secret: readOrCreateSecretFile(loaded.path(v.secretFile), 'verifier.secretFile'),
       channels: { tel, mailto },
       codeTtlSeconds: v.codeTtlSeconds,
       maxAttempts: v.maxAttempts,

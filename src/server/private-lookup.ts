@@ -4,7 +4,7 @@ import { MimiError } from '../protocol/errors.js';
 import { type Budget, MemoryRateLimiter, type RateLimiter } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
-import { readOrCreateSecretFile } from './secret-file.js';
+import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
 
 /** Settings of the private lookup path, defaults filled in; published in the metadata (R11, R22). */
 export interface PrivateLookupSettings {
@@ -24,11 +24,7 @@ export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettin
   if (p.enabled === false) return undefined;
   return {
     // Next to the DP key, deployed and protected the same way.
-    kekFile:
-      p.kekFile === undefined
-        ? // Beside the DP key and named after it: DPs sharing a key folder each have their own.
-          loaded.path(config.dp.keyFile).replace(/(\.jwk)?$/, '.oprf.kek')
-        : loaded.path(p.kekFile),
+    kekFile: p.kekFile === undefined ? besideDpKey(loaded, 'oprf.kek') : loaded.path(p.kekFile),
     kAnonymity: p.kAnonymity ?? 16,
     rotationSeconds: p.rotationSeconds ?? 7 * 86_400,
     overlapSeconds: p.overlapSeconds ?? 3600,
@@ -81,16 +77,6 @@ export interface PrivateLookup {
   buckets: RateLimiter;
 }
 
-function readOrCreateKek(path: string): Uint8Array {
-  try {
-    const kek = readOrCreateSecretFile(path);
-    if (kek.length !== 32) throw new Error('it must hold 32 bytes, base64url');
-    return kek;
-  } catch (err) {
-    throw new MimiError('config-invalid', `privateLookup.kekFile: ${path}: ${(err as Error).message}`);
-  }
-}
-
 /** Builds the private lookup path and opens its index (building the first epoch if needed). */
 export async function createPrivateLookup(
   loaded: LoadedConfig,
@@ -102,7 +88,7 @@ export async function createPrivateLookup(
   const index = new PrivateIndex({
     store,
     dpId: loaded.config.dp.id,
-    kek: readOrCreateKek(settings.kekFile),
+    kek: readOrCreateSecretFile(settings.kekFile, 'privateLookup.kekFile'),
     kAnonymity: settings.kAnonymity,
     rotationSeconds: settings.rotationSeconds,
     overlapSeconds: settings.overlapSeconds,

@@ -1,17 +1,14 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { KeyPair } from '../crypto/keys.js';
 import { KeyedPseudonyms, OprfPseudonyms, type PseudonymSource } from '../dp/log-pseudonym.js';
 import { TransparencyLog } from '../dp/transparency-log.js';
 import { PeerProofs, Witness } from '../federation/witness.js';
-import { MimiError } from '../protocol/errors.js';
 import { logOrigin } from '../protocol/transparency.js';
 import type { RegistrySource } from '../registry/source.js';
 import { MemoryRateLimiter, type RateLimiter } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
 import type { PrivateLookup } from './private-lookup.js';
+import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
 
 /** The transparency log of a node, its witness of peers, and the limit on public log reads. */
 export interface Transparency {
@@ -26,17 +23,6 @@ export interface Transparency {
   reads: RateLimiter;
   settings: { checkpointIntervalMs: number; witnessIntervalMs: number | null; requestsPerMinute: number };
   close(): Promise<void>;
-}
-
-function readOrCreateKey(path: string, setting: string): Uint8Array {
-  try {
-    if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600 });
-    const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
-    if (key.length < 32) throw new Error('it must hold 32 bytes, base64url');
-    return key;
-  } catch (err) {
-    throw new MimiError('config-invalid', `${setting}: ${path}: ${(err as Error).message}`);
-  }
 }
 
 /** Builds the log (undefined when `log.enabled` is false); open() and start() are the caller's. */
@@ -55,15 +41,15 @@ export function createTransparency(
   if (c.enabled === false) return undefined;
   const keyFile =
     c.pseudonymKeyFile === undefined
-      ? join(dirname(loaded.path(config.dp.keyFile)), 'log-pseudonym.key')
+      ? besideDpKey(loaded, 'log-pseudonym.key')
       : loaded.path(c.pseudonymKeyFile);
-  const keyed = new KeyedPseudonyms(readOrCreateKey(keyFile, 'log.pseudonymKeyFile'));
+  const keyed = new KeyedPseudonyms(readOrCreateSecretFile(keyFile, 'log.pseudonymKeyFile'));
   // R28: one function gives pseudonyms; the OPRF's when the private lookup runs.
   const pl = deps.privateLookup;
   const pseudonyms: PseudonymSource =
     pl === undefined
       ? keyed
-      : new OprfPseudonyms(readOrCreateKey(pl.settings.kekFile, 'privateLookup.kekFile'), keyed);
+      : new OprfPseudonyms(readOrCreateSecretFile(pl.settings.kekFile, 'privateLookup.kekFile'), keyed);
   const origin = logOrigin(deps.registry.current().doc.federation, config.dp.id);
   const checkpointIntervalMs = c.checkpointIntervalMs ?? 1000;
   const log = new TransparencyLog({

@@ -198,6 +198,8 @@ function startCheckpointer(path: string): Checkpointer {
       worker.postMessage('checkpoint');
     },
     async close() {
+      // Held while closing: an unref'd thread would let the process end with close() pending.
+      worker.ref();
       worker.postMessage('close');
       await exited;
     },
