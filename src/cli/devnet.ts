@@ -71,7 +71,16 @@ function spawnDp(configFile: string, id: string, logLevel: string): ChildProcess
   const entry = process.argv[1] ?? '';
   const child = spawn(
     process.execPath,
-    [...process.execArgv, entry, 'serve', '--config', configFile, '--log-level', logLevel],
+    [
+      ...process.execArgv,
+      entry,
+      'serve',
+      '--config',
+      configFile,
+      '--log-level',
+      logLevel,
+      '--exit-with-parent',
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },

@@ -17,12 +17,21 @@ export function serveCommand(program: Command): void {
     .requiredOption('--config <file>', 'the node config (JSON); relative paths in it are relative to it')
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--json', 'print one JSON document when listening; logs go to stderr')
-    .action(async (opts: { config: string; logLevel: string; json?: boolean }) => {
+    .option('--exit-with-parent', 'stop when the process that started this one is gone (devnet uses it)')
+    .action(async (opts: { config: string; logLevel: string; json?: boolean; exitWithParent?: boolean }) => {
       const json = opts.json === true;
       const node = await startNode(opts.config, {
         logLevel: logLevelArg(opts.logLevel),
         logStream: json ? process.stderr : undefined,
       });
+      if (opts.exitWithParent) {
+        // A devnet killed with SIGKILL cannot stop its DPs; they notice they were orphaned instead.
+        const parent = process.ppid;
+        const watch = setInterval(() => {
+          if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+        }, 500);
+        watch.unref();
+      }
       emit(json, {
         doc: { listening: node.url, dp: node.ctx.dp.id, verifier: node.ctx.verifier?.id ?? null },
         text: '',

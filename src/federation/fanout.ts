@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { canonicalize } from '../crypto/jcs.js';
 import type { PeerReport } from '../dp/lookup.js';
 import type { ServedMapping } from '../dp/merge.js';
@@ -7,7 +7,7 @@ import { MimiError } from '../protocol/errors.js';
 import type { ForwardedLookup } from '../protocol/records.js';
 import type { Registry, ThroughputClass } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
-import { isOptOut, mappingId, verifyMapping } from '../registry/verify-mapping.js';
+import { isOptOut, verifyMapping } from '../registry/verify-mapping.js';
 import { MemoryRateLimiter, type RateLimiter } from '../store/rate-limit.js';
 import { CircuitBreaker } from './breaker.js';
 import { callPeer, PeerCallError, PeerStatus } from './peer-client.js';
@@ -41,12 +41,13 @@ export interface FanoutResult {
 function servedFrom(
   mapping: VerboseAnswer['results'][number]['mappings'][number]['mapping'],
   id: string,
+  json: string,
   dp: string,
 ): ServedMapping {
   const { body } = mapping;
   return {
     id,
-    json: canonicalize(mapping),
+    json,
     holderKey: body.holderKey,
     msp: body.msp,
     tag: body.tag,
@@ -186,17 +187,19 @@ export class Fanout {
       return r.mappings.map((m) => {
         if (m.mapping.body.csi !== r.csi)
           throw new MimiError('record-invalid', `${dp} sent a mapping for another CSI`);
+        // Canonicalised once: its hash must be the id, and it is what the answer carries on.
+        const json = canonicalize(m.mapping);
+        if (createHash('sha256').update(json).digest('base64url') !== m.id) {
+          throw new MimiError('record-invalid', `${dp} sent a mapping under another id`);
+        }
+        // The id is the hash of the whole signed mapping: a verified id need not be verified again.
         const until = this.verified.get(m.id);
-        // A cached id still has to be the hash of what arrived; only the signatures are skipped.
-        const known = until !== undefined && until > ctx.now && mappingId(m.mapping) === m.id;
-        if (!known) {
+        if (until === undefined || until <= ctx.now) {
           verifyMapping(m.mapping, ctx);
-          if (mappingId(m.mapping) !== m.id)
-            throw new MimiError('record-invalid', `${dp} sent a mapping under another id`);
           if (this.verified.size >= 100_000) this.verified.delete(this.verified.keys().next().value!);
           this.verified.set(m.id, Math.min(m.mapping.body.expiresAt, m.mapping.attestation.expiresAt));
         }
-        const served = servedFrom(m.mapping, m.id, dp);
+        const served = servedFrom(m.mapping, m.id, json, dp);
         // Passed on unchecked: whoever relies on it verifies it against the logging DP's key (R3).
         if (m.log !== undefined) served.log = JSON.stringify(m.log);
         return served;

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import { signPeerRequest } from '../../src/federation/http-signature.js';
+import { mappingId } from '../../src/registry/verify-mapping.js';
 import { freePort } from '../support/devnet.js';
 import { DpProcesses } from '../support/dp-processes.js';
 
@@ -26,7 +27,12 @@ describe('hostile and broken peers', () => {
         res.setHeader('content-type', 'application/json');
         if (mode === 'garbage') res.end('<html>surprise</html>');
         else if (mode === 'forged') res.end(realAnswer.replace('"tag":"Default"', '"tag":"business"'));
-        else if (mode === 'huge')
+        else if (mode === 'forged-rehashed') {
+          // A forger who also recomputes the id: caught by the holder signature.
+          const a = JSON.parse(realAnswer.replace('"tag":"Default"', '"tag":"business"'));
+          for (const r of a.results) for (const m of r.mappings) m.id = mappingId(m.mapping);
+          res.end(JSON.stringify(a));
+        } else if (mode === 'huge')
           res.end(`{"v":1,"format":"verbose","dp":"dp4","results":[],"pad":"${'x'.repeat(10 * 64 * 1024)}"}`);
         else if (mode === 'slow') setTimeout(() => res.end(realAnswer), 3000);
         else if (mode === 'wrong-csi') res.end(realAnswer.replaceAll(csi, 'tel:+14155550162'));
@@ -89,7 +95,8 @@ describe('hostile and broken peers', () => {
 
   it.each([
     ['garbage', 'error', 'malformed-json'],
-    ['forged', 'error', 'holder-signature-invalid'],
+    ['forged', 'error', 'record-invalid'],
+    ['forged-rehashed', 'error', 'holder-signature-invalid'],
     ['huge', 'error', 'body-too-large'],
     ['wrong-csi', 'error', 'record-invalid'],
   ])('a peer answering %s is reported as %s/%s and its answer is not used', async (m, status, code) => {
