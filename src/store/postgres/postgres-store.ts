@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { MimiError } from '../../protocol/errors.js';
 import type { PossessionLevel, PossessionMethod } from '../../protocol/records.js';
+import { type EpochRow, epochColumns, toEpoch } from '../epoch-rows.js';
 import { postgresMigrations } from '../migrations/postgres.js';
 import type {
   Challenge,
@@ -14,7 +15,6 @@ import type {
   LogNode,
   MappingState,
   OprfEpoch,
-  OprfEpochState,
   OutboxItem,
   PrivateEntry,
   ServedStoredMapping,
@@ -67,21 +67,6 @@ interface MappingRow {
   json: string;
 }
 
-interface EpochRow {
-  id: number;
-  state: string;
-  sealed_key: Buffer;
-  public_key: Buffer;
-  bucket_bits: number;
-  pad_to: number;
-  dummy_length: number;
-  min_bucket: number | null;
-  build_cursor: string | null;
-  created_at: number;
-  activated_at: number | null;
-  retire_at: number | null;
-}
-
 const mappingColumns =
   'id, csi, holder_group, holder_key, msp, tag, priority, opt_out, level, state, accepted_at, expires_at, contest_deadline, body_digest, json';
 const servedColumns = 'id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, json';
@@ -105,34 +90,6 @@ function toMapping(r: MappingRow): StoredMapping {
     json: r.json,
   };
 }
-
-function toEpoch(r: EpochRow): OprfEpoch {
-  return {
-    id: r.id,
-    state: r.state as OprfEpochState,
-    sealedKey: new Uint8Array(r.sealed_key),
-    publicKey: new Uint8Array(r.public_key),
-    bucketBits: r.bucket_bits,
-    padTo: r.pad_to,
-    dummyLength: r.dummy_length,
-    minBucket: r.min_bucket,
-    buildCursor: r.build_cursor,
-    createdAt: r.created_at,
-    activatedAt: r.activated_at,
-    retireAt: r.retire_at,
-  };
-}
-
-const epochColumns: Record<string, string> = {
-  state: 'state',
-  bucketBits: 'bucket_bits',
-  padTo: 'pad_to',
-  dummyLength: 'dummy_length',
-  minBucket: 'min_bucket',
-  buildCursor: 'build_cursor',
-  activatedAt: 'activated_at',
-  retireAt: 'retire_at',
-};
 
 // Columns named, never `*`: a prepared `SELECT *` fails on every open connection ("cached plan
 // must not change result type") once a newer node's migration adds a column (rolling upgrade).

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { PossessionLevel, PossessionMethod } from '../../protocol/records.js';
+import { type EpochRow, epochColumns, toEpoch } from '../epoch-rows.js';
 import { sqliteMigrations } from '../migrations/sqlite.js';
 import type {
   Challenge,
@@ -16,7 +17,6 @@ import type {
   LogLeafRow,
   MappingState,
   OprfEpoch,
-  OprfEpochState,
   PrivateEntry,
   ServedStoredMapping,
   Store,
@@ -53,49 +53,6 @@ interface MappingRow {
   body_digest: string;
   json: string;
 }
-
-interface EpochRow {
-  id: number;
-  state: string;
-  sealed_key: Buffer;
-  public_key: Buffer;
-  bucket_bits: number;
-  pad_to: number;
-  dummy_length: number;
-  min_bucket: number | null;
-  build_cursor: string | null;
-  created_at: number;
-  activated_at: number | null;
-  retire_at: number | null;
-}
-
-function toEpoch(r: EpochRow): OprfEpoch {
-  return {
-    id: r.id,
-    state: r.state as OprfEpochState,
-    sealedKey: new Uint8Array(r.sealed_key),
-    publicKey: new Uint8Array(r.public_key),
-    bucketBits: r.bucket_bits,
-    padTo: r.pad_to,
-    dummyLength: r.dummy_length,
-    minBucket: r.min_bucket,
-    buildCursor: r.build_cursor,
-    createdAt: r.created_at,
-    activatedAt: r.activated_at,
-    retireAt: r.retire_at,
-  };
-}
-
-const epochColumns: Record<string, string> = {
-  state: 'state',
-  bucketBits: 'bucket_bits',
-  padTo: 'pad_to',
-  dummyLength: 'dummy_length',
-  minBucket: 'min_bucket',
-  buildCursor: 'build_cursor',
-  activatedAt: 'activated_at',
-  retireAt: 'retire_at',
-};
 
 const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
