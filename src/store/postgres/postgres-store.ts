@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { MimiError } from '../../protocol/errors.js';
-import type { PossessionLevel, PossessionMethod } from '../../protocol/records.js';
-import { type EpochRow, epochColumns, toEpoch } from '../epoch-rows.js';
+import type { PossessionLevel } from '../../protocol/records.js';
 import { postgresMigrations } from '../migrations/postgres.js';
+import { type EpochRow, epochColumns, toChallenge, toEpoch } from '../rows.js';
 import type {
   Challenge,
   ChallengeState,
@@ -654,17 +654,7 @@ class PgTx implements StoreTx {
       [id],
     );
     if (r === undefined) return undefined;
-    return {
-      id: r.id as string,
-      csi: r.csi as string,
-      holderKey: r.holder_key as string,
-      method: r.method as PossessionMethod,
-      codeHash: r.code_hash as string,
-      createdAt: r.created_at as number,
-      expiresAt: r.expires_at as number,
-      attempts: r.attempts as number,
-      state: r.state as ChallengeState,
-    };
+    return toChallenge(r);
   }
 
   async updateChallenge(id: string, attempts: number, state: ChallengeState): Promise<void> {

@@ -4,12 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { PossessionLevel, PossessionMethod } from '../../protocol/records.js';
-import { type EpochRow, epochColumns, toEpoch } from '../epoch-rows.js';
+import type { PossessionLevel } from '../../protocol/records.js';
 import { sqliteMigrations } from '../migrations/sqlite.js';
+import { type EpochRow, epochColumns, toChallenge, toEpoch } from '../rows.js';
 import type {
   Challenge,
-  ChallengeState,
   HolderKey,
   LogCheckpointRow,
   LogForkRow,
@@ -367,17 +366,7 @@ export class SqliteStore implements Store {
       challenge: async (id) => {
         const r = q.challenge.get(id);
         if (r === undefined) return undefined;
-        return {
-          id: r.id as string,
-          csi: r.csi as string,
-          holderKey: r.holder_key as string,
-          method: r.method as PossessionMethod,
-          codeHash: r.code_hash as string,
-          createdAt: r.created_at as number,
-          expiresAt: r.expires_at as number,
-          attempts: r.attempts as number,
-          state: r.state as ChallengeState,
-        };
+        return toChallenge(r);
       },
       updateChallenge: async (id, attempts, state) => {
         q.updateChallenge.run(attempts, state, id);

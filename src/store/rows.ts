@@ -1,4 +1,5 @@
-import type { OprfEpoch, OprfEpochState } from './store.js';
+import type { PossessionMethod } from '../protocol/records.js';
+import type { Challenge, ChallengeState, OprfEpoch, OprfEpochState } from './store.js';
 
 /** An OPRF epoch row as both backends store it (same column names and types). */
 export interface EpochRow {
@@ -44,3 +45,18 @@ export const epochColumns: Record<string, string> = {
   activatedAt: 'activated_at',
   retireAt: 'retire_at',
 };
+
+/** A challenge row as both backends store it. */
+export function toChallenge(r: Record<string, unknown>): Challenge {
+  return {
+    id: r.id as string,
+    csi: r.csi as string,
+    holderKey: r.holder_key as string,
+    method: r.method as PossessionMethod,
+    codeHash: r.code_hash as string,
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    attempts: r.attempts as number,
+    state: r.state as ChallengeState,
+  };
+}
