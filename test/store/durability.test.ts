@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,30 +7,7 @@ import { HolderClient } from '../../src/client/holder.js';
 import { MspAgent } from '../../src/client/msp-agent.js';
 import { Registry } from '../../src/registry/document.js';
 import { freePort } from '../support/devnet.js';
-
-const root = new URL('../../', import.meta.url).pathname;
-
-function startNode(config: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/serve-process.ts', config], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('listening')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`node exited with ${code} before listening`)));
-  });
-}
-
-function kill9(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
+import { kill9, startNode } from '../support/node-process.js';
 
 describe('a mapping acknowledged to the caller survives kill -9 (SQLite WAL)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mimi-kill-'));

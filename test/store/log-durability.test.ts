@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,31 +14,7 @@ import { decodeLeaf, mappingLeafKinds } from '../../src/tlog/leaf.js';
 import { MerkleAccumulator, nodeHash, rootFromLeafHashes } from '../../src/tlog/merkle.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
 import { freePort } from '../support/devnet.js';
-
-const root = new URL('../../', import.meta.url).pathname;
-
-function startNode(config: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/serve-process.ts', config], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('listening')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`node exited with ${code} before listening`)));
-  });
-}
-
-function kill9(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
+import { kill9, startNode } from '../support/node-process.js';
 
 /** The log and the store agree, read straight from the database file of a killed node. */
 function checkAgreement(dbFile: string): { leaves: number; mappings: number } {

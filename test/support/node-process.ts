@@ -1,0 +1,28 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+/** One DP node from a config file in its own process (test/support/serve-process.ts), once listening. */
+export function startNode(config: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/serve-process.ts', config], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('listening')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`node exited with ${code} before listening`)));
+  });
+}
+
+/** kill -9, resolved once the process is gone. */
+export function kill9(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
