@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +17,8 @@ import type { CsipEvent, PossessionAttestation } from '../../src/protocol/record
 import { RegistrySource } from '../../src/registry/source.js';
 import type { NodeConfig } from '../../src/server/config.js';
 import { freePort } from './devnet.js';
+import { kill9, startNode } from './node-process.js';
 
-const root = new URL('../../', import.meta.url).pathname;
 
 /** Waits until `check` returns something truthy, polling; throws after `ms`. */
 export async function eventually<T>(
@@ -77,33 +77,14 @@ export class DpProcesses {
 
   async startDp(id: string): Promise<void> {
     const dp = this.layout.dps.find((d) => d.id === id)!;
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'test/support/serve-process.ts', dp.configFile],
-      {
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    this.children.set(id, child);
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('listening')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`${id} exited with ${code} before listening`)));
-    });
+    this.children.set(id, await startNode(dp.configFile));
   }
 
   /** kill -9. */
   async kill(id: string): Promise<void> {
     const child = this.children.get(id);
-    if (child === undefined || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
+    if (child === undefined) return;
+    await kill9(child);
     this.children.delete(id);
   }
 
