@@ -19,7 +19,6 @@ import type { NodeConfig } from '../../src/server/config.js';
 import { freePort } from './devnet.js';
 import { kill9, startNode } from './node-process.js';
 
-
 /** Waits until `check` returns something truthy, polling; throws after `ms`. */
 export async function eventually<T>(
   check: () => Promise<T | undefined | false>,
