@@ -1,12 +1,14 @@
-import { existsSync, renameSync, rmSync } from 'node:fs';
-import { relative } from 'node:path';
+import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { Command } from 'commander';
 import { HolderClient } from '../client/holder.js';
 import { generateKeyPair, keyPairToJwk } from '../crypto/keys.js';
+import { SignPurpose, signObject } from '../crypto/sign.js';
 import { MimiError } from '../protocol/errors.js';
 import { formatSsi } from '../protocol/identifiers.js';
 import { decodeRecord, type Mapping, PossessionAttestation } from '../protocol/records.js';
 import { verifyAttestation } from '../registry/verify-mapping.js';
+import { signAttestation } from '../verifier/attestation.js';
 import { csiArg, idArg, intArg, mappingIdArg, readJson, readKeyFile, writeJson } from './args.js';
 import { codeFromOutbox, type DevnetAccess, openDevnet } from './devnet-access.js';
 import { CliError, CliErrorCode, emit, isoTime, table } from './io.js';
@@ -280,6 +282,85 @@ export async function rotate(
   return { oldKey, newKey: next.publicKey, keyFile: holder.keyFile, retiredFile };
 }
 
+/**
+ * Sample data for bulk onboarding (`import`): `count` signed submissions for consecutive phone
+ * numbers from `first`, each with its own new holder key, a possession token from the devnet's
+ * CSIP (R1, R5, R16: method csip-token), the holder's signature (R6) and the MSP's countersignature
+ * (R2, R21), one JSON submission per line: what POST /v1/mappings takes. The holder keys are not
+ * kept: these holders can publish nothing more.
+ */
+export function exportSubmissions(
+  net: DevnetAccess,
+  opts: { msp: string; count: number; first: string; out: string; force?: boolean },
+): { file: string; count: number; first: string; last: string } {
+  const registry = net.registry();
+  const msp = registry.msp(opts.msp);
+  if (msp === undefined) throw new MimiError('msp-not-registered', `MSP ${opts.msp} is not in the registry`);
+  const csip = net.layout.csip;
+  const csipKey = readKeyFile(csip.keyFile, `key of ${csip.id}`);
+  const mspKey = readKeyFile(join(net.dir, 'keys', `${opts.msp}.jwk`), `key of ${opts.msp}`);
+  const first = csiArg(opts.first, '--first');
+  if (!first.startsWith('tel:+')) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      `--first must be a phone number (the CSIP's scope), got ${first}`,
+    );
+  }
+  const start = BigInt(first.slice(5));
+  const csiAt = (i: number) => csiArg(`+${start + BigInt(i)}`, `number #${i + 1} from --first`);
+  const last = csiAt(opts.count - 1);
+  let fd: number;
+  try {
+    fd = openSync(opts.out, opts.force ? 'w' : 'wx', 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new CliError(
+        CliErrorCode.FileExists,
+        `--out: ${opts.out} exists already`,
+        'pass --force to replace it',
+      );
+    }
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      `--out: cannot write ${opts.out}: ${(err as Error).message}`,
+    );
+  }
+  try {
+    const now = Math.floor(Date.now() / 1000);
+    let chunk: string[] = [];
+    for (let i = 0; i < opts.count; i++) {
+      const csi = csiAt(i);
+      const holder = new HolderClient({ baseUrl: net.endpoint });
+      const attestation = signAttestation(
+        {
+          csi,
+          holderKey: holder.key.publicKey,
+          method: 'csip-token',
+          issuer: csip.id,
+          issuedAt: now,
+          lifetimeSeconds: 365 * 86_400,
+        },
+        csipKey.privateKey,
+      );
+      const signed = holder.signMapping({
+        csi,
+        msp: opts.msp,
+        ssi: formatSsi(msp.domain, `u${csi.slice(5)}`),
+        attestation,
+      });
+      const sub = { ...signed, mspSig: signObject(SignPurpose.MappingMsp, signed.body, mspKey.privateKey) };
+      chunk.push(JSON.stringify(sub));
+      if (chunk.length === 1000 || i === opts.count - 1) {
+        writeSync(fd, `${chunk.join('\n')}\n`);
+        chunk = [];
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { file: opts.out, count: opts.count, first: csiAt(0), last };
+}
+
 // ---- commands -------------------------------------------------------------------------------
 
 interface Common {
@@ -381,6 +462,41 @@ export function holderCommand(program: Command): void {
         ].join('\n'),
       });
     });
+
+  holder
+    .command('export')
+    .description('write N signed submissions for new holders as NDJSON, to try bulk onboarding (import)')
+    .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
+    .requiredOption('--msp <id>', 'the MSP that countersigns them, e.g. msp2')
+    .requiredOption('--count <n>', 'how many submissions')
+    .requiredOption('--out <file>', 'the NDJSON file to write')
+    .option('--first <number>', 'the first phone number; the others follow it', '+1 415 200 0000')
+    .option('--force', 'replace --out if it exists')
+    .option('--json', 'print one JSON document')
+    .action(
+      (opts: {
+        devnet: string;
+        msp: string;
+        count: string;
+        out: string;
+        first: string;
+        force?: boolean;
+        json?: boolean;
+      }) => {
+        const msp = idArg(opts.msp, '--msp');
+        const count = intArg(opts.count, '--count', 1, 1_000_000);
+        const net = openDevnet(opts.devnet);
+        const r = exportSubmissions(net, { msp, count, first: opts.first, out: opts.out, force: opts.force });
+        emit(opts.json === true, {
+          doc: r,
+          text: [
+            `wrote ${r.count} signed submission${r.count === 1 ? '' : 's'} on ${msp} to ${shown(r.file)}`,
+            `  numbers  ${r.first} to ${r.last} (possession tokens from ${net.layout.csip.id})`,
+            `next: mimi-discovery import --devnet ${shown(net.dir)} --as ${msp} --file ${shown(r.file)}`,
+          ].join('\n'),
+        });
+      },
+    );
 
   common(holder.command('rotate'))
     .description('rotate the holder key (R19): the new key keeps your precedence, the old one stops working')

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { demoCommand } from './demo.js';
 import { devnetCommand } from './devnet.js';
 import { holderCommand } from './holder.js';
+import { importCommand } from './import.js';
 import { CliError, CliErrorCode, printError } from './io.js';
 import { keygenCommand } from './keygen.js';
 import { logCommand } from './log.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   serveCommand(program);
   devnetCommand(program);
   holderCommand(program);
+  importCommand(program);
   lookupCommand(program);
   verifyCommand(program);
   logCommand(program);

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp, listen } from '../server/app.js';
+import { buildApp, buildOperationsApp, listen, listenOperations } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
 import { type Context, createContext } from '../server/context.js';
 import { CliError, CliErrorCode } from './io.js';
@@ -11,7 +11,30 @@ export interface RunningNode {
   ctx: Context;
   app: FastifyInstance;
   url: string;
+  /** The operations listener (/metrics, /healthz, /readyz) when `operations.listen` is set. */
+  operationsUrl: string | undefined;
+  /**
+   * Graceful shutdown: /readyz turns 503, the listener stops accepting connections, requests in
+   * flight finish (those still running after `operations.shutdownTimeoutMs`, default 30 s, have
+   * their connections closed), then the context closes (jobs stop, the store closes).
+   */
   close(): Promise<void>;
+}
+
+/** Closes `app` once its in-flight requests are answered, or cuts its connections after `timeoutMs`. */
+async function drain(app: FastifyInstance, timeoutMs: number): Promise<void> {
+  // fastify stops accepting, answers 503 to requests arriving on open connections, and waits for
+  // the connections to end. A keep-alive connection whose request finishes after close began is
+  // not closed by node itself: close the idle ones as they appear, and all of them at the deadline.
+  const closed = app.close();
+  const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+  const deadline = setTimeout(() => app.server.closeAllConnections(), timeoutMs);
+  try {
+    await closed;
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(deadline);
+  }
 }
 
 /** loadConfig + createContext + buildApp + listen; on failure nothing is left open. */
@@ -26,14 +49,24 @@ export async function startNode(
       ? false
       : { level: opts.logLevel, ...(opts.logStream === undefined ? {} : { stream: opts.logStream }) };
   const app = buildApp(ctx, { logger });
+  const ops = ctx.config.config.operations?.listen === undefined ? undefined : buildOperationsApp(ctx);
   let url: string;
+  let operationsUrl: string | undefined;
+  let mainListening = false;
   try {
     url = await listen(app, ctx);
+    mainListening = true;
+    if (ops !== undefined) operationsUrl = await listenOperations(ops, ctx);
   } catch (err) {
     await app.close().catch(() => undefined);
+    await ops?.close().catch(() => undefined);
     await ctx.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      const { host, port } = ctx.config.config.listen;
+      const o = ctx.config.config.operations?.listen;
+      const { host, port } =
+        mainListening && o !== undefined
+          ? { host: o.host ?? '127.0.0.1', port: o.port }
+          : ctx.config.config.listen;
       throw new CliError(
         CliErrorCode.AddressInUse,
         `${host}:${port} is in use by another process`,
@@ -47,10 +80,14 @@ export async function startNode(
     ctx,
     app,
     url,
+    operationsUrl,
     async close() {
       if (closed) return;
       closed = true;
-      await app.close();
+      ctx.lifecycle.draining = true;
+      await drain(app, ctx.config.config.operations?.shutdownTimeoutMs ?? 30_000);
+      // The operations listener last: /readyz says 503 to the load balancer while draining.
+      await ops?.close();
       await ctx.close();
     },
   };

@@ -33,11 +33,19 @@ export function serveCommand(program: Command): void {
         watch.unref();
       }
       emit(json, {
-        doc: { listening: node.url, dp: node.ctx.dp.id, verifier: node.ctx.verifier?.id ?? null },
+        doc: {
+          listening: node.url,
+          operations: node.operationsUrl ?? null,
+          dp: node.ctx.dp.id,
+          verifier: node.ctx.verifier?.id ?? null,
+        },
         text: '',
       });
       const signal = await untilSignal();
+      // Graceful: readiness 503, no new connections, in-flight requests answered, then the store
+      // closes (RunningNode.close). A second signal during the drain ends the process at once.
       node.app.log.info({ signal }, 'shutting down');
       await node.close();
+      node.app.log.info('shut down');
     });
 }

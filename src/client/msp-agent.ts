@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Static } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { SignPurpose, signObject } from '../crypto/sign.js';
@@ -12,9 +12,9 @@ import {
   VerboseAnswer,
 } from '../protocol/answers.js';
 import { nowSeconds } from '../protocol/encoding.js';
-import { MimiError } from '../protocol/errors.js';
+import { fromProblem, MimiError } from '../protocol/errors.js';
 import { parseCsi, parseSsi } from '../protocol/identifiers.js';
-import type { LookupFormat, MappingSubmission } from '../protocol/records.js';
+import { DigestB64, type LookupFormat, Mapping, type MappingSubmission } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { mappingId, verifyAttestation, verifyMapping } from '../registry/verify-mapping.js';
@@ -30,6 +30,38 @@ export interface LookupOptions {
 }
 
 export type PeerReport = Static<typeof PeerReports>[number];
+
+/** The answer to POST /v1/mappings/batch: one result per submission, in request order. */
+const BatchAnswer = Type.Object({
+  v: Type.Literal(1),
+  accepted: Type.Integer({ minimum: 0 }),
+  duplicates: Type.Integer({ minimum: 0 }),
+  rejected: Type.Integer({ minimum: 0 }),
+  results: Type.Array(
+    Type.Union([
+      Type.Object({
+        index: Type.Integer({ minimum: 0 }),
+        status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate')]),
+        id: DigestB64,
+        state: Type.Union([Type.Literal('active'), Type.Literal('contested')]),
+        mapping: Mapping,
+      }),
+      Type.Object({
+        index: Type.Integer({ minimum: 0 }),
+        status: Type.Literal('rejected'),
+        problem: Type.Object({ code: Type.String(), detail: Type.String(), status: Type.Integer() }),
+      }),
+    ]),
+  ),
+});
+
+/**
+ * One submission's outcome in a batch: `accepted` now, `duplicate` (this exact body was accepted
+ * before: resubmitting is harmless), or `rejected` with the DP's error (its stable code).
+ */
+export type BatchItemResult =
+  | { status: 'accepted' | 'duplicate'; id: string; state: 'active' | 'contested'; mapping: Mapping }
+  | { status: 'rejected'; error: MimiError };
 
 export interface MspAgentOptions {
   id: string;
@@ -91,6 +123,40 @@ export class MspAgent {
       throw new MimiError('record-invalid', 'the DP returned a different mapping than the one submitted');
     }
     return answer;
+  }
+
+  /**
+   * Bulk onboarding: submits many mappings in one request (at most the DP's maxSubmissionBatch;
+   * the request may take a while, so it waits up to 2 minutes unless `dp.timeoutMs` says otherwise).
+   * Each is accepted or rejected on its own; the results come in the order of `subs`. Every
+   * accepted mapping is checked as in submit (R3): ours, countersigned by the DP. A DP answer that
+   * fails those checks throws (the DP misbehaves), as does a refusal of the whole request
+   * (`batch-too-large`, `body-too-large`, `rate-limited`, ...).
+   */
+  async submitBatch(subs: readonly MappingSubmission[]): Promise<BatchItemResult[]> {
+    const answer = await this.authed((token) =>
+      call(
+        { maxAnswerBytes: 64 * 1024 * 1024, timeoutMs: 120_000, ...this.opts.dp },
+        'POST',
+        '/v1/mappings/batch',
+        BatchAnswer,
+        { v: 1, submissions: subs },
+        token,
+      ),
+    );
+    if (answer.results.length !== subs.length || answer.results.some((r, i) => r.index !== i)) {
+      throw new MimiError('record-invalid', 'the DP answered a batch with results out of order');
+    }
+    const ctx = this.ctx();
+    return answer.results.map((r, i): BatchItemResult => {
+      if (r.status === 'rejected')
+        return { status: 'rejected', error: fromProblem(r.problem, r.problem.status) };
+      verifyMapping(r.mapping, ctx);
+      if (canonicalize(r.mapping.body) !== canonicalize(subs[i]!.body) || mappingId(r.mapping) !== r.id) {
+        throw new MimiError('record-invalid', `the DP returned a different mapping than submission ${i}`);
+      }
+      return { status: r.status, id: r.id, state: r.state, mapping: r.mapping };
+    });
   }
 
   /** Looks CSIs up for our users and verifies every mapping (R9: the DP sees us, not them). */

@@ -88,6 +88,8 @@ export class PrivateIndex {
   private lastSweep = 0;
   private lastRebucketCheck = 0;
   private closed = false;
+  /** Set by stop(): a background build in progress ends after its current batch. */
+  private stopped = false;
 
   constructor(opts: PrivateIndexOptions) {
     if (opts.kek.length !== 32) throw new TypeError('kek must be 32 bytes');
@@ -110,24 +112,38 @@ export class PrivateIndex {
     const epochs = await this.opts.store.oprfEpochs();
     const live = epochs.filter((e) => e.state !== OprfEpochState.Retired);
     if (!live.some((e) => e.state === OprfEpochState.Active)) {
-      const building = live.find((e) => e.state === OprfEpochState.Building) ?? (await this.createEpoch());
+      const building =
+        live.find((e) => e.state === OprfEpochState.Building) ?? (await this.createEpoch(true));
       await this.buildToEnd(building.id);
     }
     await this.refresh();
   }
 
-  /** Runs `tick()` in the background every `tickMs`. */
+  /**
+   * Runs `tick()` in the background every `tickMs`, until stop(). With many nodes (R22) only the
+   * node leading `LeaderRole.PrivateIndex` runs it (src/store/leadership.ts), so one node builds,
+   * rotates and retires epochs; every node serves them (`servable` re-reads the epochs when a
+   * client names one it has not seen).
+   */
   start(): void {
+    this.stopped = false;
     this.timer ??= setInterval(() => {
       this.tick().catch(() => undefined);
     }, this.opts.tickMs);
     this.timer.unref();
   }
 
+  /** Stops the background work: a build ends after its current batch (another node resumes it from its cursor). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.stop();
   }
 
   /**
@@ -150,7 +166,8 @@ export class PrivateIndex {
     if (building === undefined && active !== undefined && (await this.rotationDue(active, now))) {
       building = await this.createEpoch();
     }
-    if (building !== undefined) await this.buildToEnd(building.id);
+    if (building !== undefined) await this.buildToEnd(building.id, () => this.stopped);
+    if (this.stopped || this.closed) return;
     epochs = await this.opts.store.oprfEpochs();
     for (const e of epochs) {
       if (e.state === OprfEpochState.Retiring && e.retireAt !== null && e.retireAt <= this.opts.now()) {
@@ -201,26 +218,40 @@ export class PrivateIndex {
     return retired;
   }
 
-  private async createEpoch(): Promise<OprfEpoch> {
-    const epochs = await this.opts.store.oprfEpochs();
-    const id = (epochs.at(-1)?.id ?? 0) + 1;
+  /**
+   * A new building epoch, or the one another node created meanwhile: nodes starting together on
+   * an empty database all call this from open(); the epoch ids collide, the losers' writes run
+   * again (PostgreSQL retries a unique violation) and find the winner's epoch (or, with
+   * `unlessActive`, the active one it has built meanwhile).
+   */
+  private async createEpoch(unlessActive = false): Promise<OprfEpoch> {
     const { secretKey, publicKey } = generateKeyPair();
-    const row: OprfEpoch = {
-      id,
-      state: OprfEpochState.Building,
-      sealedKey: sealKey(this.opts.kek, id, secretKey),
-      publicKey,
-      bucketBits: 0,
-      padTo: 0,
-      dummyLength: DEFAULT_DUMMY_LENGTH,
-      minBucket: null,
-      buildCursor: null,
-      createdAt: this.opts.now(),
-      activatedAt: null,
-      retireAt: null,
-    };
+    const created = this.opts.now();
+    const row = await this.opts.store.write(async (tx) => {
+      const epochs = await tx.oprfEpochs();
+      const building = epochs.find(
+        (e) => e.state === OprfEpochState.Building || (unlessActive && e.state === OprfEpochState.Active),
+      );
+      if (building !== undefined) return building;
+      const id = (epochs.at(-1)?.id ?? 0) + 1;
+      const fresh: OprfEpoch = {
+        id,
+        state: OprfEpochState.Building,
+        sealedKey: sealKey(this.opts.kek, id, secretKey),
+        publicKey,
+        bucketBits: 0,
+        padTo: 0,
+        dummyLength: DEFAULT_DUMMY_LENGTH,
+        minBucket: null,
+        buildCursor: null,
+        createdAt: created,
+        activatedAt: null,
+        retireAt: null,
+      };
+      await tx.insertOprfEpoch(fresh);
+      return fresh;
+    });
     secretKey.fill(0);
-    await this.opts.store.write((tx) => tx.insertOprfEpoch(row));
     return row;
   }
 
@@ -229,9 +260,9 @@ export class PrivateIndex {
    * yielding to the event loop between them so lookups keep being served; then activates it.
    * Writes made meanwhile reach the new epoch through `onServedChange`.
    */
-  private async buildToEnd(epochId: number): Promise<void> {
+  private async buildToEnd(epochId: number, halted: () => boolean = () => false): Promise<void> {
     for (;;) {
-      if (this.closed) return;
+      if (this.closed || halted()) return;
       const done = await this.opts.store.write(async (tx) => {
         const epoch = (await tx.oprfEpochs()).find((e) => e.id === epochId);
         if (epoch?.state !== OprfEpochState.Building) return true;

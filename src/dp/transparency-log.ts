@@ -121,6 +121,16 @@ export class TransparencyLog {
     if (this.latest === undefined) await this.checkpoint();
   }
 
+  /**
+   * Signs checkpoints every interval until stop(). With many nodes (R22) only the node leading
+   * `LeaderRole.Checkpoints` runs this timer (src/store/leadership.ts). Appends need no such
+   * role: they run in the write transaction of the change they log on whichever node took the
+   * request, and the head row read `FOR UPDATE` orders them into one sequence across nodes
+   * (src/store/postgres/postgres-log.ts). An advisory lock around appends would serialise the
+   * same transactions on the same single row a second time, for one more round trip each.
+   * On-demand checkpoints (a proof for a leaf newer than the latest) are signed by any node; a
+   * size signed twice is stored once.
+   */
   start(): void {
     this.timer ??= setInterval(() => {
       this.tick().catch(() => undefined);
@@ -128,10 +138,15 @@ export class TransparencyLog {
     this.timer.unref();
   }
 
-  async close(): Promise<void> {
+  /** Stops the interval; resolves when a checkpoint being signed is stored. start() may follow. */
+  async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     await this.making?.catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
   }
 
   /** One interval's work: a checkpoint if the committed tree grew past the latest one. */

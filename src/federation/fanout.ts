@@ -29,6 +29,8 @@ export interface FanoutOptions {
   maxAnswerBytesPerCsi?: number;
   breakerFailures?: number;
   breakerCooldownMs?: number;
+  /** Told of every peer's outcome of every fan-out (the per-peer metrics). */
+  onReport?: (report: PeerReport) => void;
 }
 
 export interface FanoutResult {
@@ -123,6 +125,7 @@ export class Fanout {
   async lookup(csis: readonly string[], peers: readonly string[]): Promise<FanoutResult> {
     const sources: FanoutResult['sources'] = csis.map(() => []);
     const reports = await Promise.all(peers.map((dp) => this.ask(dp, csis, sources)));
+    for (const r of reports) this.opts.onReport?.(r);
     return { sources, peers: reports };
   }
 

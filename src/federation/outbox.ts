@@ -72,11 +72,19 @@ export interface OutboxOptions {
  * Delivers the outbox: each target's events in order, targets in parallel, retried with
  * exponential backoff (and jitter) until acknowledged. Receivers are idempotent by event id, so
  * a delivery that was acknowledged but not recorded here is simply sent again.
+ *
+ * Many nodes (R22): the worker runs only on the node leading `LeaderRole.Outbox`
+ * (src/store/leadership.ts), which calls start() when the node gains the role and stop() when it
+ * loses it; on the other nodes kick() does nothing and their queued rows wait for the leader's
+ * next round (one interval). Should two nodes ever overlap (a leader cut off from the database
+ * still finishing a round), an item is at worst delivered twice, which receivers ignore.
  */
 export class OutboxWorker {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  /** True between start() and stop(): only then do rounds run. */
+  private active = false;
   private closed = false;
   private readonly opts: OutboxOptions;
   private readonly clock: () => number;
@@ -86,14 +94,27 @@ export class OutboxWorker {
     this.clock = opts.clockMs ?? Date.now;
   }
 
+  /** Delivers every interval (and on kick) until stop(). */
   start(): void {
+    if (this.closed || this.active) return;
+    this.active = true;
     this.timer = setInterval(() => this.kick(), this.opts.intervalMs ?? 250);
     this.timer.unref();
+    this.kick();
+  }
+
+  /** No new round starts; resolves when the round under way is over. start() may follow. */
+  async stop(): Promise<void> {
+    this.active = false;
+    this.again = false;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
   }
 
   /** Run a delivery round now (after a commit that queued something), or right after the current one. */
   kick(): void {
-    if (this.closed) return;
+    if (this.closed || !this.active) return;
     if (this.running !== undefined) {
       this.again = true;
       return;
@@ -172,7 +193,6 @@ export class OutboxWorker {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
-    await this.running;
+    await this.stop();
   }
 }

@@ -69,6 +69,11 @@ export class Witness {
     this.opts = opts;
   }
 
+  /**
+   * Witnesses every interval until stop(). With many nodes (R22) only the node leading
+   * `LeaderRole.Witness` runs it (src/store/leadership.ts): peers are fetched and cosigned once
+   * per interval by the DP, not once per node.
+   */
   start(): void {
     this.timer ??= setInterval(() => {
       this.round().catch(() => undefined);
@@ -76,10 +81,15 @@ export class Witness {
     this.timer.unref();
   }
 
-  async close(): Promise<void> {
+  /** Stops the interval; resolves when the round under way is over. start() may follow. */
+  async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     await this.running?.catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
   }
 
   /** One round over every peer in the registry; one at a time per node. */

@@ -77,6 +77,8 @@ export const ErrorCode = {
   LogCosignaturesMissing: 'log-cosignatures-missing',
   // storage (retryable: the request may be repeated as it is once the store answers again)
   StoreUnavailable: 'store-unavailable',
+  // operations: the node is draining after SIGTERM; send new requests to another node
+  ShuttingDown: 'shutting-down',
   // configuration and everything else
   ConfigInvalid: 'config-invalid',
   Internal: 'internal',
@@ -149,6 +151,7 @@ const statusOf: Record<ErrorCode, number> = {
   'log-checkpoint-invalid': 422,
   'log-cosignatures-missing': 422,
   'store-unavailable': 503,
+  'shutting-down': 503,
   'config-invalid': 500,
   internal: 500,
 };

@@ -3,7 +3,9 @@ import { isIP } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { MimiError, toProblem } from '../protocol/errors.js';
 import type { Context } from './context.js';
+import { type LogOption, loggerOptions } from './logging.js';
 import { federationRoutes, type RawBodyRequest } from './routes/federation.js';
+import { healthRoutes, metricsRoute } from './routes/health.js';
 import { logRoutes } from './routes/log.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { mappingRoutes } from './routes/mappings.js';
@@ -13,8 +15,11 @@ import { verifierRoutes } from './routes/verifier.js';
 import { wellKnownRoutes } from './routes/well-known.js';
 
 export interface AppOptions {
-  /** pino logger settings; false for none. Request bodies are never logged (they hold CSIs). */
-  logger?: boolean | { level: string; stream?: { write(line: string): void } };
+  /**
+   * pino logger settings; false for none. Request bodies are never logged, and no line holds a
+   * CSI in clear (src/server/logging.ts).
+   */
+  logger?: LogOption;
 }
 
 /** Turns framework errors into our codes, so every error body is problem+json with a stable code. */
@@ -43,10 +48,14 @@ function asMimiError(err: FastifyError | Error): MimiError | undefined {
 export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   const tls = ctx.config.config.listen.tls;
   const app = Fastify({
-    logger: opts.logger ?? false,
+    logger: loggerOptions(opts.logger),
     bodyLimit: ctx.limits.maxBodyBytes,
     requestTimeout: ctx.limits.requestTimeoutMs,
     keepAliveTimeout: 65_000,
+    // Behind a proxy: req.ip is the client from X-Forwarded-For, when the hop is a trusted proxy.
+    ...(ctx.config.config.listen.trustProxy === undefined
+      ? {}
+      : { trustProxy: ctx.config.config.listen.trustProxy }),
     ...(tls === undefined
       ? {}
       : {
@@ -57,8 +66,16 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
         }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
+  // Metrics by route pattern (never the URL asked: it may hold a CSI), method and status.
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? '(no route)';
+    ctx.metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
+    ctx.metrics.requestSeconds.observe({ route, method: req.method }, reply.elapsedTime / 1000);
+  });
+
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const mimi = asMimiError(err);
+    ctx.metrics.rejects.inc({ code: mimi?.code ?? 'internal' });
     if (mimi === undefined) {
       req.log.error({ err }, 'internal error');
       const internal = new MimiError('internal', 'internal error');
@@ -72,6 +89,7 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   });
   app.setNotFoundHandler((_req, reply) => {
     const err = new MimiError('not-found', 'no such endpoint');
+    ctx.metrics.rejects.inc({ code: err.code });
     return reply.code(404).type('application/problem+json').send(toProblem(err));
   });
 
@@ -91,7 +109,33 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   lookupRoutes(app, ctx);
   privateRoutes(app, ctx);
   logRoutes(app, ctx);
+  // /healthz is served with the metadata (well-known.ts); /readyz for load balancers.
+  healthRoutes(app, ctx, { liveness: false });
   return app;
+}
+
+/**
+ * The operations listener (`operations.listen`): /metrics, /healthz and /readyz on an address of
+ * their own (loopback by default), so metrics are not served on the public port.
+ */
+export function buildOperationsApp(ctx: Context): FastifyInstance {
+  const app = Fastify({ logger: false }) as unknown as FastifyInstance;
+  app.setNotFoundHandler((_req, reply) =>
+    reply
+      .code(404)
+      .type('application/problem+json')
+      .send(toProblem(new MimiError('not-found', 'no such endpoint'))),
+  );
+  metricsRoute(app, ctx);
+  healthRoutes(app, ctx, { liveness: true });
+  return app;
+}
+
+/** Starts the operations listener when `operations.listen` is configured; its URL, or undefined. */
+export async function listenOperations(app: FastifyInstance, ctx: Context): Promise<string | undefined> {
+  const l = ctx.config.config.operations?.listen;
+  if (l === undefined) return undefined;
+  return app.listen({ host: l.host ?? '127.0.0.1', port: l.port });
 }
 
 export function isLoopback(host: string): boolean {

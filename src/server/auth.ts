@@ -16,6 +16,10 @@ export interface Caller {
  * R23: callers authenticate with their registry key once, by signing a session request; they
  * get a short-lived token that the DP checks with one HMAC. An Ed25519 verify costs ~70 us, an
  * HMAC ~1 us, so a request never pays for a signature check.
+ *
+ * Many nodes (R22): a token carries no node; every node of a DP is given the same secret
+ * (`sessions.secretFile`), so any node accepts what another issued. Without a secret (tests)
+ * each instance draws its own.
  */
 export class SessionAuthority {
   private readonly secret: Buffer;

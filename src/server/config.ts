@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { MimiError } from '../protocol/errors.js';
 import { decodeRecord, ParticipantId, PublicKeyB64 } from '../protocol/records.js';
+import { checkResidencyRules } from '../store/residency/rules.js';
 
 /**
  * One config file per node (JSON), read once, validated, with a few environment overrides.
@@ -69,6 +70,30 @@ const PostgresStoreConfig = Type.Object(
 
 const storeSchemas = { sqlite: SqliteStoreConfig, postgres: PostgresStoreConfig } as const;
 
+/** Data residency (R27): each region's CSIs in a store of its own (src/store/residency, docs/operations.md). */
+const ResidencyConfig = Type.Object(
+  {
+    /** The region whose store is the main `store` (DP-wide state, and CSIs no rule matches). */
+    default: Type.String({ minLength: 1 }),
+    regions: Type.Array(
+      Type.Object(
+        {
+          id: Type.String({ minLength: 1 }),
+          /** Absent for the default region only. */
+          store: Type.Optional(Type.Union([SqliteStoreConfig, PostgresStoreConfig])),
+          /** Country calling codes without +, e.g. "33". */
+          callingCodes: Type.Optional(Type.Array(Type.String())),
+          /** Email domains, matched exactly. */
+          emailDomains: Type.Optional(Type.Array(Type.String())),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const NodeConfig = Type.Object(
   {
     /** Marks a development config: only then may codes go to the local outbox. */
@@ -83,12 +108,18 @@ export const NodeConfig = Type.Object(
       { additionalProperties: false },
     ),
     store: Type.Union([SqliteStoreConfig, PostgresStoreConfig]),
+    residency: Type.Optional(ResidencyConfig),
     listen: Type.Object(
       {
         host: Type.String({ minLength: 1 }),
         port: Type.Integer({ minimum: 0, maximum: 65535 }),
         /** Plain HTTP on a non-loopback address is refused unless this is set (R23). */
         allowInsecureHttp: Type.Optional(Type.Boolean()),
+        /**
+         * Addresses (or CIDR ranges) of the TLS-terminating proxies whose X-Forwarded-For is
+         * believed: per-address limits then count the client, not the proxy.
+         */
+        trustProxy: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
         tls: Type.Optional(
           Type.Object({ certFile: Type.String(), keyFile: Type.String() }, { additionalProperties: false }),
         ),
@@ -181,6 +212,43 @@ export const NodeConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** R23 session tokens. */
+    sessions: Type.Optional(
+      Type.Object(
+        {
+          /**
+           * 32 random bytes (base64url) keying the session tokens' HMAC; generated if missing
+           * (default: beside the DP key, `<key>.session.key`). Every node of a DP needs the same
+           * file, so a token issued by one node is accepted by all.
+           */
+          secretFile: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Metrics, health and shutdown (docs/operations.md, "Metrics, logs and health" and "Shutdown"). */
+    operations: Type.Optional(
+      Type.Object(
+        {
+          /** A second listener for /metrics, /healthz and /readyz; none when absent. */
+          listen: Type.Optional(
+            Type.Object(
+              {
+                /** Default 127.0.0.1: metrics are for the operator, not the public. */
+                host: Type.Optional(Type.String({ minLength: 1 })),
+                port: Type.Integer({ minimum: 0, maximum: 65535 }),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+          /** How long in-flight requests may run on after SIGTERM before their connections are closed. */
+          shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
+          /** How long /readyz waits for the store's answer before calling it unavailable. */
+          readyTimeoutMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Where rate-limit counters live: in memory per node by default, in Redis to share them between nodes. */
     rateLimits: Type.Optional(
       Type.Object(
@@ -197,6 +265,10 @@ export const NodeConfig = Type.Object(
         {
           maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
           maxBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          /** Submissions per POST /v1/mappings/batch (bulk onboarding). */
+          maxSubmissionBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          /** Body limit of POST /v1/mappings/batch, in bytes (other routes keep maxBodyBytes). */
+          maxSubmissionBatchBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 })),
           /** Points per minute per authenticated caller; a lookup costs one point per CSI. */
           callerPointsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
           /** R12: points per minute per caller for non-default (federated) lookups, one per CSI. */
@@ -218,6 +290,8 @@ export type NodeConfig = Static<typeof NodeConfig>;
 export interface Limits {
   maxBodyBytes: number;
   maxBatch: number;
+  maxSubmissionBatch: number;
+  maxSubmissionBatchBytes: number;
   callerPointsPerMinute: number;
   anonymousPerMinute: number;
   nonDefaultPointsPerMinute: number;
@@ -229,6 +303,8 @@ export function limitsOf(config: NodeConfig): Limits {
   return {
     maxBodyBytes: config.limits?.maxBodyBytes ?? 64 * 1024,
     maxBatch: config.limits?.maxBatch ?? 100,
+    maxSubmissionBatch: config.limits?.maxSubmissionBatch ?? 500,
+    maxSubmissionBatchBytes: config.limits?.maxSubmissionBatchBytes ?? 2 * 1024 * 1024,
     callerPointsPerMinute: config.limits?.callerPointsPerMinute ?? 600_000,
     anonymousPerMinute: config.limits?.anonymousPerMinute ?? 120,
     nonDefaultPointsPerMinute: config.limits?.nonDefaultPointsPerMinute ?? 60_000,
@@ -260,6 +336,17 @@ const envOverrides: Record<string, (c: NodeConfig, v: string) => void> = {
   },
   MIMI_REGISTRY_LOCATION: (c, v) => {
     c.registry.location = v;
+  },
+  MIMI_OPERATIONS_HOST: (c, v) => {
+    // Without a port (in the file or MIMI_OPERATIONS_PORT) the config check names the missing setting.
+    const listen = { ...c.operations?.listen, host: v } as { host: string; port: number };
+    c.operations = { ...c.operations, listen };
+  },
+  MIMI_OPERATIONS_PORT: (c, v) => {
+    c.operations = { ...c.operations, listen: { ...c.operations?.listen, port: Number(v) } };
+  },
+  MIMI_SHUTDOWN_TIMEOUT_MS: (c, v) => {
+    c.operations = { ...c.operations, shutdownTimeoutMs: Number(v) };
   },
 };
 
@@ -296,10 +383,18 @@ export function checkConfig(raw: unknown, where = 'config'): NodeConfig {
       throw new Error('config/store/backend: must be "sqlite" or "postgres"');
     }
     if (schema !== undefined) decodeRecord(schema, store, 'config/store');
+    const regions = (raw as { residency?: { regions?: unknown } } | null)?.residency?.regions;
+    if (Array.isArray(regions)) {
+      regions.forEach((r: { store?: { backend?: unknown } } | null, i) => {
+        const s = storeSchemas[r?.store?.backend as keyof typeof storeSchemas];
+        if (s !== undefined) decodeRecord(s, r?.store, `config/residency/regions/${i}/store`);
+      });
+    }
     config = decodeRecord(NodeConfig, raw, 'config');
   } catch (err) {
     throw new MimiError('config-invalid', `${where}: ${(err as Error).message}`);
   }
+  if (config.residency !== undefined) checkResidencyRules(config.residency, `${where}: residency`);
   const v = config.verifier;
   if (!config.dev && (v?.sms === 'dev-outbox' || v?.email === 'dev-outbox')) {
     throw new MimiError(

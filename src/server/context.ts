@@ -1,23 +1,36 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { type KeyPair, keyPairFromJwk } from '../crypto/keys.js';
 import { DiscoveryProvider } from '../dp/provider.js';
 import { Fanout } from '../federation/fanout.js';
-import { NonceCache } from '../federation/nonce-cache.js';
+import { NonceCache, type PeerNonces, RedisNonceCache } from '../federation/nonce-cache.js';
 import { enqueueDpEvent, OutboxWorker } from '../federation/outbox.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { RegistrySource } from '../registry/source.js';
+import { LeaderRole, type Leadership, SingleNodeLeadership } from '../store/leadership.js';
+import { PostgresLeadership } from '../store/postgres/leadership.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
-import { connectRedis, MemoryRateLimiter, type RateLimiter, RedisRateLimiter } from '../store/rate-limit.js';
+import {
+  connectRedis,
+  countingLimiter,
+  MemoryRateLimiter,
+  type RateLimiter,
+  RedisRateLimiter,
+} from '../store/rate-limit.js';
+import { ResidencyStore } from '../store/residency/residency-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
+import { timedStore } from '../store/timed.js';
 import { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from '../verifier/channels.js';
 import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
 import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './config.js';
-import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
-import { readOrCreateSecretFile } from './secret-file.js';
+import { NodeMetrics } from './metrics.js';
+import { createPrivateLookup, type PrivateLookup, type SharedCounters } from './private-lookup.js';
+import { readiness } from './routes/health.js';
+import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
 import { createTransparency, type Transparency } from './transparency.js';
 
 /** Everything a node runs on, built in one place (STYLE.md §11); tests override parts. */
@@ -38,12 +51,22 @@ export interface Context {
   nonDefaultLimiter: RateLimiter;
   /** R13: what each peer DP may have us look up for it. */
   peerLimiter: RateLimiter;
-  peerNonces: NonceCache;
+  /** R23: nonces of signed peer requests, in Redis when it is configured (shared by the DP's nodes). */
+  peerNonces: PeerNonces;
+  /**
+   * Which single-at-a-time jobs (LeaderRole) this node runs now: all of them on SQLite, the roles
+   * whose PostgreSQL lease it holds when many nodes share one database (R22).
+   */
+  leadership: Leadership;
   fanout: Fanout;
   outbox: OutboxWorker;
   limits: Limits;
   /** The private lookup path (R9, R22, R26, R28); undefined when disabled in config. */
   privateLookup: PrivateLookup | undefined;
+  /** Prometheus metrics of this node (src/server/metrics.ts). */
+  metrics: NodeMetrics;
+  /** Set when shutdown begins: /readyz answers 503 from then on. */
+  lifecycle: { draining: boolean };
   /** The transparency log and the witness of peers' logs (R3, R28); undefined when disabled. */
   transparency: Transparency | undefined;
   now: () => number;
@@ -66,9 +89,27 @@ export function readKeyFile(path: string, setting: string): KeyPair {
   return keyPairFromJwk(jwk, setting);
 }
 
-/** The store the config names: SQLite for one node, PostgreSQL for one or many. */
+/**
+ * The store the config names: SQLite for one node, PostgreSQL for one or many; with `residency`
+ * (R27), a store routing each CSI's records to its region's store (src/store/residency).
+ */
 export async function openStore(loaded: LoadedConfig): Promise<Store> {
-  const s = loaded.config.store;
+  const { store, residency } = loaded.config;
+  if (residency === undefined) return openStoreOf(loaded, store);
+  return ResidencyStore.open({
+    rules: residency,
+    home: store,
+    open: (s) => openStoreOf(loaded, s),
+    where: (s) =>
+      s.backend === 'postgres'
+        ? `${s.url.replace(/\?.*$/, '')} schema ${s.schema ?? 'public'}`
+        : s.path.startsWith(':')
+          ? undefined
+          : loaded.path(s.path),
+  });
+}
+
+async function openStoreOf(loaded: LoadedConfig, s: NodeConfig['store']): Promise<Store> {
   if (s.backend === 'postgres') {
     return PostgresStore.open({
       url: s.url,
@@ -81,11 +122,39 @@ export async function openStore(loaded: LoadedConfig): Promise<Store> {
   return new SqliteStore({ path: loaded.path(s.path), synchronous: s.synchronous });
 }
 
-/** Rate limiters in memory (one node), or in Redis when rateLimits.redisUrl is set (many nodes). */
-async function rateLimiters(config: NodeConfig, limits: Limits) {
+/** Where counters shared by the DP's nodes live: Redis when rateLimits.redisUrl is set. */
+async function sharedCounters(config: NodeConfig): Promise<SharedCounters | undefined> {
   const url = config.rateLimits?.redisUrl;
-  const redis = url === undefined ? undefined : await connectRedis(url);
-  const prefix = config.rateLimits?.keyPrefix ?? `mimi:${config.dp.id}`;
+  if (url === undefined) return undefined;
+  return {
+    redis: await connectRedis(url),
+    keyPrefix: config.rateLimits?.keyPrefix ?? `mimi:${config.dp.id}`,
+  };
+}
+
+/**
+ * Leadership of the single-at-a-time jobs: PostgreSQL advisory-lock leases when nodes share a
+ * database, every role on this node with SQLite. The node's name (its pg application_name)
+ * says which DP, process and machine it is.
+ */
+function leadershipFor(config: NodeConfig): Leadership {
+  const nodeName = `mimi:${config.dp.id}:${process.pid}@${hostname()}`;
+  const s = config.store;
+  return s.backend === 'postgres'
+    ? new PostgresLeadership({
+        url: s.url,
+        schema: s.schema,
+        settings: s.settings,
+        connectionTimeoutMs: s.connectionTimeoutMs,
+        nodeName,
+      })
+    : new SingleNodeLeadership(nodeName);
+}
+
+/** Rate limiters in memory (one node), or in Redis when rateLimits.redisUrl is set (many nodes). */
+function rateLimiters(shared: SharedCounters | undefined, limits: Limits) {
+  const redis = shared?.redis;
+  const prefix = shared?.keyPrefix;
   // Each budget has its own keys: one caller id may appear in several budgets.
   const limiter = (name: string, points: number): RateLimiter =>
     redis === undefined
@@ -109,6 +178,14 @@ export async function createContext(
   const { config } = loaded;
   const now = overrides.now ?? nowSeconds;
   const dpKey = readKeyFile(loaded.path(config.dp.keyFile), 'dp.keyFile');
+  // R23: one secret for every node of the DP, so a token from one node is good on all.
+  const sessionSecretFile =
+    config.sessions?.secretFile === undefined
+      ? besideDpKey(loaded, 'session.key')
+      : loaded.path(config.sessions.secretFile);
+  const sessions = new SessionAuthority({
+    secret: readOrCreateSecretFile(sessionSecretFile, 'sessions.secretFile'),
+  });
   const registry = new RegistrySource({
     location: /^https?:/.test(config.registry.location)
       ? config.registry.location
@@ -124,13 +201,40 @@ export async function createContext(
   if (!entry.keys.includes(dpKey.publicKey)) {
     throw new MimiError('config-invalid', 'dp.keyFile: this key is not among the DP keys in the registry');
   }
-  const store = overrides.store ?? (await openStore(loaded));
+  let built: Context | undefined;
+  const metrics = new NodeMetrics({
+    outboxDepth: () => store.outboxDepth(),
+    peers: () => {
+      try {
+        return fanout.peersFor('all').map((peer) => ({ peer, state: fanout.breakerState(peer) }));
+      } catch {
+        return []; // no registry yet
+      }
+    },
+    ready: async () => built !== undefined && (await readiness(built)).ready,
+    leadership: () => leadership.roles(),
+  });
+  // Every store call is timed (mimi_store_operation_duration_seconds).
+  const store = timedStore(overrides.store ?? (await openStore(loaded)), (op, run) =>
+    metrics.timeStore(op, run),
+  );
   const policy: TrustPolicy = {
     trustedIssuers: config.policy?.trustedIssuers,
     requireIndependentVerifier: config.policy?.requireIndependentVerifier,
   };
-  const privateLookup = await createPrivateLookup(loaded, store, now);
+  const shared = await sharedCounters(config);
+  const privateLookup = await createPrivateLookup(loaded, store, now, shared);
+  if (privateLookup !== undefined) {
+    privateLookup.buckets = countingLimiter(privateLookup.buckets, () =>
+      metrics.countRateLimited('private-buckets'),
+    );
+    privateLookup.evaluations.msp.onLimited = () => metrics.countRateLimited('private-msp');
+    privateLookup.evaluations.anonymous.onLimited = () => metrics.countRateLimited('private-anonymous');
+  }
   const transparency = createTransparency(loaded, { store, dpKey, registry, privateLookup, now });
+  if (transparency !== undefined) {
+    transparency.reads = countingLimiter(transparency.reads, () => metrics.countRateLimited('log-reads'));
+  }
   const dp = new DiscoveryProvider({
     id: config.dp.id,
     key: dpKey,
@@ -169,6 +273,7 @@ export async function createContext(
     maxAnswerBytesPerCsi: fed.maxAnswerBytesPerCsi,
     breakerFailures: fed.breakerFailures,
     breakerCooldownMs: fed.breakerCooldownMs,
+    onReport: (r) => metrics.peerCalls.inc({ peer: r.dp, outcome: r.status }),
   });
   const outbox = new OutboxWorker({
     store,
@@ -176,6 +281,8 @@ export async function createContext(
     self,
     intervalMs: fed.outboxIntervalMs,
     maxBackoffMs: fed.outboxMaxBackoffMs,
+    onDelivered: (item) => metrics.outboxDeliveries.inc({ target: item.target, outcome: 'delivered' }),
+    onError: (item) => metrics.outboxDeliveries.inc({ target: item.target, outcome: 'failed' }),
   });
 
   let verifier: PossessionVerifier | undefined;
@@ -234,19 +341,30 @@ export async function createContext(
   }
 
   const limits = limitsOf(config);
-  const limiters = await rateLimiters(config, limits);
+  const limiters = rateLimiters(shared, limits);
   registry.start();
-  privateLookup?.index.start();
   await transparency?.log.open();
-  transparency?.log.start();
-  transparency?.witness?.start();
-  outbox.start();
-  const sweep = setInterval(() => {
-    dp.resolveContests().catch(() => undefined);
-  }, 60_000);
-  sweep.unref();
+  // R22: background jobs run on the node leading their role (one node of the DP at a time).
+  const leadership = leadershipFor(config);
+  leadership.add(LeaderRole.Outbox, outbox);
+  if (transparency !== undefined) leadership.add(LeaderRole.Checkpoints, transparency.log);
+  if (transparency?.witness !== undefined) leadership.add(LeaderRole.Witness, transparency.witness);
+  if (privateLookup !== undefined) leadership.add(LeaderRole.PrivateIndex, privateLookup.index);
+  let sweep: NodeJS.Timeout | undefined;
+  leadership.add(LeaderRole.Contests, {
+    start() {
+      sweep = setInterval(() => {
+        dp.resolveContests().catch(() => undefined);
+      }, 60_000);
+      sweep.unref();
+    },
+    stop() {
+      clearInterval(sweep);
+    },
+  });
+  await leadership.start();
 
-  return {
+  built = {
     config: loaded,
     dpKey,
     store,
@@ -255,21 +373,31 @@ export async function createContext(
     dp,
     verifier,
     devOutbox,
-    sessions: new SessionAuthority(),
-    callerLimiter: limiters.callerLimiter,
-    anonymousLimiter: limiters.anonymousLimiter,
-    nonDefaultLimiter: limiters.nonDefaultLimiter,
-    peerLimiter: limiters.peerLimiter,
-    peerNonces: new NonceCache(),
+    sessions,
+    // R22: every refusal is counted by budget (mimi_rate_limited_total).
+    callerLimiter: countingLimiter(limiters.callerLimiter, () => metrics.countRateLimited('caller')),
+    anonymousLimiter: countingLimiter(limiters.anonymousLimiter, () => metrics.countRateLimited('anonymous')),
+    nonDefaultLimiter: countingLimiter(limiters.nonDefaultLimiter, () =>
+      metrics.countRateLimited('non-default'),
+    ),
+    peerLimiter: countingLimiter(limiters.peerLimiter, () => metrics.countRateLimited('peer')),
+    peerNonces:
+      shared === undefined
+        ? new NonceCache()
+        : new RedisNonceCache(shared.redis, `${shared.keyPrefix}:nonce`),
+    leadership,
     fanout,
     outbox,
     limits,
     privateLookup,
     transparency,
+    metrics,
+    lifecycle: { draining: false },
     now,
     async close() {
+      // Jobs stop here first; their roles are handed over only then.
+      await leadership.close();
       await transparency?.close();
-      clearInterval(sweep);
       await outbox.close();
       await privateLookup?.index.close();
       registry.close();
@@ -278,4 +406,5 @@ export async function createContext(
       await store.close();
     },
   };
+  return built;
 }

@@ -1,7 +1,14 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { PrivateIndex } from '../dp/private-index.js';
 import { MimiError } from '../protocol/errors.js';
-import { type Budget, MemoryRateLimiter, type RateLimiter } from '../store/rate-limit.js';
+import {
+  type Budget,
+  MemoryRateLimiter,
+  type RateLimiter,
+  RedisRateLimiter,
+  redisLimiter,
+} from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
 import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
@@ -38,17 +45,30 @@ export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettin
   };
 }
 
+/** Where budgets are counted when many nodes share them (R22): a Redis connection and the DP's key prefix. */
+export interface SharedCounters {
+  redis: Redis;
+  /** `rateLimits.keyPrefix` (default `mimi:<dp id>`); each budget adds `:<name>`. */
+  keyPrefix: string;
+}
+
 /**
  * R22: an evaluation budget charges a whole batch or nothing. (A plain consume would burn what
- * is left of a budget on a batch it then refuses.)
+ * is left of a budget on a batch it then refuses.) Counted in memory on one node, in Redis
+ * under `<keyPrefix>:<name>` when `shared` is given, so every node of the DP draws on one budget.
  */
 export class EvaluationBudget {
-  private readonly limiter: RateLimiterMemory;
+  private readonly limiter: RateLimiterAbstract;
   readonly budget: Budget;
+  /** Told of each refusal (the rate-limit metrics by budget). */
+  onLimited: (() => void) | undefined;
 
-  constructor(budget: Budget) {
+  constructor(budget: Budget, shared?: SharedCounters & { name: string }) {
     this.budget = budget;
-    this.limiter = new RateLimiterMemory({ points: budget.points, duration: budget.perSeconds });
+    this.limiter =
+      shared === undefined
+        ? new RateLimiterMemory({ points: budget.points, duration: budget.perSeconds })
+        : redisLimiter(shared.redis, budget, `${shared.keyPrefix}:${shared.name}`);
   }
 
   async charge(key: string, cost: number): Promise<void> {
@@ -57,6 +77,7 @@ export class EvaluationBudget {
     } catch (res) {
       if (!(res instanceof RateLimiterRes)) throw res;
       await this.limiter.reward(key, cost);
+      this.onLimited?.();
       throw new MimiError('rate-limited', 'evaluation budget exhausted for this credential', {
         retryAfter: Math.ceil(res.msBeforeNext / 1000),
         remaining: Math.max(0, this.budget.points - (res.consumedPoints - cost)),
@@ -77,11 +98,15 @@ export interface PrivateLookup {
   buckets: RateLimiter;
 }
 
-/** Builds the private lookup path and opens its index (building the first epoch if needed). */
+/**
+ * Builds the private lookup path and opens its index (building the first epoch if needed). With
+ * `shared`, its budgets are counted in Redis, like the HTTP rate limits (context.ts rateLimiters()).
+ */
 export async function createPrivateLookup(
   loaded: LoadedConfig,
   store: Store,
   now: () => number,
+  shared?: SharedCounters,
 ): Promise<PrivateLookup | undefined> {
   const settings = privateLookupSettings(loaded);
   if (settings === undefined) return undefined;
@@ -101,9 +126,19 @@ export async function createPrivateLookup(
     index,
     settings,
     evaluations: {
-      msp: new EvaluationBudget(settings.budgets.msp),
-      anonymous: new EvaluationBudget(settings.budgets.anonymous),
+      msp: new EvaluationBudget(settings.budgets.msp, shared && { ...shared, name: 'private-msp' }),
+      anonymous: new EvaluationBudget(
+        settings.budgets.anonymous,
+        shared && { ...shared, name: 'private-anonymous' },
+      ),
     },
-    buckets: new MemoryRateLimiter({ points: settings.bucketRequestsPerMinute, perSeconds: 60 }),
+    buckets:
+      shared === undefined
+        ? new MemoryRateLimiter({ points: settings.bucketRequestsPerMinute, perSeconds: 60 })
+        : new RedisRateLimiter(
+            shared.redis,
+            { points: settings.bucketRequestsPerMinute, perSeconds: 60 },
+            `${shared.keyPrefix}:private-buckets`,
+          ),
   };
 }

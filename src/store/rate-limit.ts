@@ -31,6 +31,23 @@ async function consumeOrThrow(limiter: RateLimiterAbstract, key: string, cost: n
   }
 }
 
+/**
+ * `limiter`, telling `onLimited` each time it refuses (the rate-limit metrics by budget). The
+ * result inherits from `limiter`, so it is still what it was (`instanceof RedisRateLimiter`).
+ */
+export function countingLimiter<L extends RateLimiter>(limiter: L, onLimited: () => void): L {
+  const counted = Object.create(limiter) as L;
+  counted.consume = async (key, cost) => {
+    try {
+      await limiter.consume(key, cost);
+    } catch (err) {
+      if (err instanceof MimiError && err.code === 'rate-limited') onLimited();
+      throw err;
+    }
+  };
+  return counted;
+}
+
 export class MemoryRateLimiter implements RateLimiter {
   private readonly limiter: RateLimiterMemory;
 
@@ -54,19 +71,28 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** `keyPrefix` names the budget: nodes sharing it share the counts; budgets must not share one. */
   constructor(client: Redis, budget: Budget, keyPrefix: string) {
-    const common = { points: budget.points, duration: budget.perSeconds, keyPrefix };
-    this.limiter = new RateLimiterRedis({
-      ...common,
-      storeClient: client,
-      // Not ready (down, reconnecting): go to the fallback at once instead of queueing.
-      rejectIfRedisNotReady: true,
-      insuranceLimiter: new RateLimiterMemory(common),
-    });
+    this.limiter = redisLimiter(client, budget, keyPrefix);
   }
 
   consume(key: string, cost = 1): Promise<void> {
     return consumeOrThrow(this.limiter, key, cost);
   }
+}
+
+/**
+ * The rate-limiter-flexible limiter behind RedisRateLimiter, for budgets that need more than
+ * consume (the private lookup's whole-batch charges): counted in Redis, in memory while Redis is
+ * away.
+ */
+export function redisLimiter(client: Redis, budget: Budget, keyPrefix: string): RateLimiterRedis {
+  const common = { points: budget.points, duration: budget.perSeconds, keyPrefix };
+  return new RateLimiterRedis({
+    ...common,
+    storeClient: client,
+    // Not ready (down, reconnecting): go to the fallback at once instead of queueing.
+    rejectIfRedisNotReady: true,
+    insuranceLimiter: new RateLimiterMemory(common),
+  });
 }
 
 /**

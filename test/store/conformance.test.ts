@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { postgresMigrations } from '../../src/store/migrations/postgres.js';
 import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
 import type { OprfEpoch, Store, StoredMapping, StoreTx } from '../../src/store/store.js';
-import { storeBackends } from '../support/stores.js';
+import { residencyStoreBackends, storeBackends } from '../support/stores.js';
 
 /**
  * The Store contract (STYLE.md §10): the same behaviour, test for test, on every backend.
@@ -68,7 +68,7 @@ describe('migrations', () => {
   });
 });
 
-for (const backend of storeBackends()) {
+for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
   describe.skipIf(!backend.available)(`Store conformance: ${backend.name}`, () => {
     let store: Store;
     const write = <T>(fn: (tx: StoreTx) => Promise<T>) => store.write(fn);

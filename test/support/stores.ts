@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/postgres-store.js';
+import { ResidencyStore } from '../../src/store/residency/residency-store.js';
+import type { ResidencyRules } from '../../src/store/residency/rules.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 
@@ -10,7 +12,7 @@ import type { Store } from '../../src/store/store.js';
  * mimi_test_<random>, dropped when the store is closed.
  */
 export interface StoreBackend {
-  name: 'sqlite' | 'postgres';
+  name: 'sqlite' | 'postgres' | 'residency:sqlite' | 'residency:postgres';
   /** False when the backend's service is not configured: its tests are skipped, visibly. */
   available: boolean;
   /** A fresh, empty, migrated store; its close() also removes what it stored. */
@@ -83,4 +85,54 @@ export function storeBackends(): StoreBackend[] {
 /** The backends whose service is there, for suites that only run the available ones. */
 export function availableStoreBackends(): StoreBackend[] {
   return storeBackends().filter((b) => b.available);
+}
+
+/**
+ * R27: the residency store routing over one store per region, each a backend of its own (a
+ * SQLite file, or a PostgreSQL schema): `na` (+1 and example.org, the conformance suite's
+ * CSIs), `eu` (+33, +49) and `home` (the default, holding DP-wide state).
+ */
+export const testResidencyRules: ResidencyRules = {
+  default: 'home',
+  regions: [
+    { id: 'na', store: {}, callingCodes: ['1'], emailDomains: ['example.org'] },
+    { id: 'eu', store: {}, callingCodes: ['33', '49'], emailDomains: ['example.de'] },
+    { id: 'home' },
+  ],
+};
+
+async function openResidency(open: () => Promise<Store>): Promise<ResidencyStore> {
+  const opened: Store[] = [];
+  const next = async () => {
+    const s = await open();
+    opened.push(s);
+    return s;
+  };
+  try {
+    return new ResidencyStore({
+      rules: testResidencyRules,
+      home: await next(),
+      regions: { na: await next(), eu: await next() },
+    });
+  } catch (err) {
+    await Promise.allSettled(opened.map((s) => s.close()));
+    throw err;
+  }
+}
+
+/** The residency store over each backend: the Store contract must hold when routed (R27). */
+export function residencyStoreBackends(): StoreBackend[] {
+  warnSkip();
+  return [
+    {
+      name: 'residency:sqlite',
+      available: true,
+      open: () => openResidency(async () => new SqliteStore({ path: ':temp:' })),
+    },
+    {
+      name: 'residency:postgres',
+      available: postgresUrl !== undefined,
+      open: (o) => openResidency(() => openPostgresTestStore(o)),
+    },
+  ];
 }

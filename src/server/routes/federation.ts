@@ -30,7 +30,7 @@ export async function peerOf(req: RawBodyRequest, ctx: Context): Promise<string>
     new Date(ctx.now() * 1000),
   );
   if (dp === ctx.dp.id) throw new MimiError('forbidden', 'a DP does not call itself');
-  if (!ctx.peerNonces.add(`${dp}:${nonce}`))
+  if (!(await ctx.peerNonces.add(`${dp}:${nonce}`)))
     throw new MimiError('replayed', 'this signed peer request was already used');
   return dp;
 }

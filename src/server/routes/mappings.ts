@@ -1,10 +1,81 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import type { AcceptResult } from '../../dp/provider.js';
-import { MimiError } from '../../protocol/errors.js';
-import { Invalidation, KeyRotation, MappingSubmission, Reaffirmation } from '../../protocol/records.js';
+import { MimiError, toProblem } from '../../protocol/errors.js';
+import {
+  decodeRecord,
+  Invalidation,
+  KeyRotation,
+  MappingSubmission,
+  Reaffirmation,
+} from '../../protocol/records.js';
 import { isOptOut } from '../../registry/verify-mapping.js';
+import type { Caller } from '../auth.js';
 import type { Context } from '../context.js';
 import { authenticate, bodyOf, limitAnonymous, sendJson } from '../http.js';
+
+/** The batch request's envelope; each submission is decoded on its own, so one bad item fails alone. */
+const SubmissionBatch = Type.Object(
+  { v: Type.Literal(1), submissions: Type.Array(Type.Unknown()) },
+  { additionalProperties: false },
+);
+
+/** An MSP submits only mappings on its own service (an opt-out names no MSP). */
+function checkSubmitter(caller: Caller, sub: MappingSubmission): void {
+  if (caller.role !== 'msp' || (sub.body.msp !== null && sub.body.msp !== caller.participant)) {
+    throw new MimiError('forbidden', 'an MSP submits only mappings on its own service');
+  }
+}
+
+/** One item of a batch answer, as JSON: accepted, duplicate (accepted before), or rejected with its problem. */
+function itemJson(index: number, outcome: AcceptResult | MimiError): string {
+  if (outcome instanceof MimiError) {
+    return `{"index":${index},"status":"rejected","problem":${JSON.stringify(toProblem(outcome))}}`;
+  }
+  const status = outcome.duplicate ? 'duplicate' : 'accepted';
+  return `{"index":${index},"status":"${status}","id":"${outcome.id}","state":"${outcome.state}","mapping":${outcome.json}}`;
+}
+
+/**
+ * Bulk onboarding: every submission goes through the same checks as a single one (decode, the
+ * submitter rule, then DiscoveryProvider.accept: every signature, R1-R6, R17 precedence), and
+ * is accepted or rejected on its own. Submissions for one CSI run one after the other, in
+ * request order (a later one may supersede an earlier one); different CSIs are independent.
+ * All accepts are started before any is awaited, so on SQLite they share the group commit's
+ * transactions (each in its own savepoint: a rejected item undoes only itself).
+ */
+async function acceptBatch(
+  ctx: Context,
+  caller: Caller,
+  items: readonly unknown[],
+  log: FastifyBaseLogger,
+): Promise<(AcceptResult | MimiError)[]> {
+  const tails = new Map<string, Promise<unknown>>();
+  const outcomes = items.map((item, i): Promise<AcceptResult | MimiError> => {
+    let sub: MappingSubmission;
+    try {
+      sub = decodeRecord(MappingSubmission, item, `submission ${i}`);
+      checkSubmitter(caller, sub);
+    } catch (err) {
+      return Promise.resolve(asItemError(err, log));
+    }
+    const before = tails.get(sub.body.csi);
+    const run = before === undefined ? ctx.dp.accept(sub) : before.then(() => ctx.dp.accept(sub));
+    tails.set(
+      sub.body.csi,
+      run.catch(() => undefined),
+    );
+    return run.catch((err: unknown) => asItemError(err, log));
+  });
+  return Promise.all(outcomes);
+}
+
+/** A rejected item's error; anything unexpected is logged and answered as `internal` for that item. */
+function asItemError(err: unknown, log: FastifyBaseLogger): MimiError {
+  if (err instanceof MimiError) return err;
+  log.error({ err }, 'internal error in a batch item');
+  return new MimiError('internal', 'internal error');
+}
 
 /** The accept answer, with the mapping spliced in as stored (canonical JSON) rather than re-serialised. */
 function sendAccepted(reply: FastifyReply, r: AcceptResult): FastifyReply {
@@ -24,10 +95,35 @@ export function mappingRoutes(app: FastifyInstance, ctx: Context): void {
   app.post('/v1/mappings', async (req, reply) => {
     const caller = await authenticate(req, ctx);
     const sub = bodyOf(req, MappingSubmission, 'mapping submission');
-    if (caller.role !== 'msp' || (sub.body.msp !== null && sub.body.msp !== caller.participant)) {
-      throw new MimiError('forbidden', 'an MSP submits only mappings on its own service');
-    }
+    checkSubmitter(caller, sub);
     return sendAccepted(reply, await ctx.dp.accept(sub));
+  });
+
+  // Bulk onboarding: its own body limit (malformed JSON or a larger body is refused whole, before
+  // anything is checked or stored); R22: one rate-limit point per submission.
+  app.post('/v1/mappings/batch', { bodyLimit: ctx.limits.maxSubmissionBatchBytes }, async (req, reply) => {
+    const raw = req.body as { submissions?: unknown } | null;
+    const max = ctx.limits.maxSubmissionBatch;
+    const count = Array.isArray(raw?.submissions) ? raw.submissions.length : 1;
+    const caller = await authenticate(req, ctx, Math.max(1, Math.min(count, max)));
+    if (caller.role !== 'msp') throw new MimiError('forbidden', 'mappings are submitted by MSPs');
+    const batch = bodyOf(req, SubmissionBatch, 'submission batch');
+    if (batch.submissions.length === 0) {
+      throw new MimiError('record-invalid', 'a batch holds at least one submission');
+    }
+    if (batch.submissions.length > max) {
+      throw new MimiError('batch-too-large', `at most ${max} submissions per batch`, { maxBatch: max });
+    }
+    const outcomes = await acceptBatch(ctx, caller, batch.submissions, req.log);
+    const rejected = outcomes.filter((o) => o instanceof MimiError).length;
+    const duplicates = outcomes.filter((o) => !(o instanceof MimiError) && o.duplicate).length;
+    const accepted = outcomes.length - rejected - duplicates;
+    const results = outcomes.map((o, i) => itemJson(i, o)).join(',');
+    return sendJson(
+      reply,
+      200,
+      `{"v":1,"accepted":${accepted},"duplicates":${duplicates},"rejected":${rejected},"results":[${results}]}`,
+    );
   });
 
   app.get<{ Params: { id: string } }>('/v1/mappings/:id', async (req, reply) => {

@@ -11,5 +11,11 @@ export const LockSpace = {
   Csi: 0x4d4d0002,
   /** As a witness, one peer DP's log; key: hashtext(dp id). Transaction lock. */
   Witness: 0x4d4d0003,
+  /**
+   * Leadership of one of the node's single-at-a-time jobs (src/store/postgres/leadership.ts);
+   * key: hashtext('<schema>/<role>'). Session lock, held on the leadership connection for as
+   * long as the node leads the role.
+   */
+  Leader: 0x4d4d0004,
 } as const;
 export type LockSpace = (typeof LockSpace)[keyof typeof LockSpace];

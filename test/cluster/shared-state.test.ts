@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { RedisNonceCache } from '../../src/federation/nonce-cache.js';
+import { isMimiError } from '../../src/protocol/errors.js';
+import { SessionAuthority } from '../../src/server/auth.js';
+import { EvaluationBudget } from '../../src/server/private-lookup.js';
+import { readOrCreateSecretFile } from '../../src/server/secret-file.js';
+import { connectRedis } from '../../src/store/rate-limit.js';
+
+/**
+ * R22, R23 across nodes: what one node remembers, every node of the DP must know. Each "node"
+ * here has its own objects and its own Redis connection, as separate processes do.
+ */
+
+const redisUrl = process.env.MIMI_TEST_REDIS_URL || undefined;
+if (redisUrl === undefined)
+  console.warn('Shared-state Redis tests SKIPPED: MIMI_TEST_REDIS_URL is not set (.ci/run sets it)');
+
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
+describe('R23: session tokens under one secret file are good on every node', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mimi-sessions-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a token issued by one node is accepted by another reading the same file, refused under another file', () => {
+    const file = join(dir, 'sessions.secret');
+    const a = new SessionAuthority({ secret: readOrCreateSecretFile(file, 'sessions.secretFile') });
+    const b = new SessionAuthority({ secret: readOrCreateSecretFile(file, 'sessions.secretFile') });
+    const other = new SessionAuthority({
+      secret: readOrCreateSecretFile(join(dir, 'other.secret'), 'sessions.secretFile'),
+    });
+    const now = 1_000_000;
+    const token = a.issue({ participant: 'msp1', role: 'msp', expiresAt: now + 60 });
+    expect(b.check(token, now)).toEqual({ participant: 'msp1', role: 'msp', expiresAt: now + 60 });
+    const err = (() => {
+      try {
+        other.check(token, now);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isMimiError(err, 'unauthenticated')).toBe(true);
+  });
+});
+
+describe.skipIf(redisUrl === undefined)('R22, R23: nonces and private-lookup budgets in Redis', () => {
+  const clients: Redis[] = [];
+  const prefix = `mimi-test-${randomBytes(6).toString('hex')}`;
+  afterEach(async () => {
+    const [first] = clients;
+    if (first !== undefined) {
+      const keys = await first.keys(`${prefix}*`);
+      if (keys.length > 0) await first.del(...keys);
+    }
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+
+  async function redis(): Promise<Redis> {
+    const c = await connectRedis(redisUrl!);
+    expect(c.status).toBe('ready');
+    clients.push(c);
+    return c;
+  }
+
+  it('a peer nonce seen by one node is a replay on another; keys expire by themselves', async () => {
+    const a = new RedisNonceCache(await redis(), `${prefix}:nonce`, 60_000);
+    const b = new RedisNonceCache(await redis(), `${prefix}:nonce`, 60_000);
+    expect(await a.add('dp2:n1')).toBe(true);
+    expect(await b.add('dp2:n1')).toBe(false);
+    expect(await a.add('dp2:n1')).toBe(false);
+    expect(await b.add('dp2:n2')).toBe(true);
+    const ttl = await clients[0]!.pttl(`${prefix}:nonce:dp2:n1`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    // Another DP (another prefix) keeps its own.
+    const elsewhere = new RedisNonceCache(await redis(), `${prefix}:other:nonce`, 60_000);
+    expect(await elsewhere.add('dp2:n1')).toBe(true);
+  });
+
+  it('an evaluation budget is shared by the nodes and still charges a whole batch or nothing', async () => {
+    const budget = { points: 10, perSeconds: 3600 };
+    const shared = { keyPrefix: prefix, name: 'private-msp' };
+    const a = new EvaluationBudget(budget, { ...shared, redis: await redis() });
+    const b = new EvaluationBudget(budget, { ...shared, redis: await redis() });
+    await a.charge('msp:msp1', 6);
+    const err = await refusal(b.charge('msp:msp1', 6));
+    expect(isMimiError(err, 'rate-limited')).toBe(true);
+    expect((err as { extra: { remaining: number } }).extra.remaining).toBe(4);
+    // The refused batch cost nothing: the 4 points left are there, on either node.
+    await b.charge('msp:msp1', 4);
+    expect(isMimiError(await refusal(a.charge('msp:msp1', 1)), 'rate-limited')).toBe(true);
+    // A refund on one node is seen by the other.
+    await a.refund('msp:msp1', 2);
+    await b.charge('msp:msp1', 2);
+    // Another credential has its own budget.
+    await b.charge('msp:msp2', 10);
+  });
+});
