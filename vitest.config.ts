@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The CLI tests run dist/cli/main.js: built once here, from the sources under test.
+    globalSetup: ['./test/support/build-cli.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

@@ -79,8 +79,17 @@ export function signedSubmission(signers: Signers, i: number, now: number): Mapp
   return { ...signed, mspSig };
 }
 
-/** The row DiscoveryProvider.accept stores for a first-holder submission, countersigned by the DP. */
-export function acceptedRow(signers: Signers, sub: MappingSubmission, now: number): StoredMapping {
+/**
+ * The row DiscoveryProvider.accept stores for a first-holder submission, countersigned by the DP.
+ * `logIndex` is the index of the mapping's transparency-log leaf (null without a log), signed
+ * with the rest as accept does.
+ */
+export function acceptedRow(
+  signers: Signers,
+  sub: MappingSubmission,
+  now: number,
+  logIndex: number | null = null,
+): StoredMapping {
   const { body, attestation } = sub;
   const unsigned: Mapping = {
     v: 1,
@@ -90,7 +99,7 @@ export function acceptedRow(signers: Signers, sub: MappingSubmission, now: numbe
     mspSig: sub.mspSig,
     dp: signers.dpId,
     acceptedAt: now,
-    logIndex: null,
+    logIndex,
   };
   const mapping: Mapping = {
     ...unsigned,

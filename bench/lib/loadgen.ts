@@ -16,8 +16,11 @@ export interface LoadOptions {
   warmupMs: number;
   /** The measured window. */
   durationMs: number;
-  /** The next raw request; undefined when there are no more (then the run ends early). */
-  next: () => Buffer | undefined;
+  /**
+   * The next raw request for connection `conn` (0..connections-1); undefined when there are no
+   * more (then the run ends early).
+   */
+  next: (conn: number) => Buffer | undefined;
   /** Statuses that count as success; anything else counts as an error. */
   okStatus?: (status: number) => boolean;
   /** Called with every `inspectEvery`-th response body (including during warm-up), to check it. */
@@ -25,6 +28,12 @@ export interface LoadOptions {
   inspectEvery?: number;
   /** The server's pid, to report its CPU use over the window. */
   serverPid?: number;
+  /** Several servers (e.g. nodes behind one DP): connection i goes to ports[i % ports.length]. */
+  ports?: number[];
+  /** Every server process: their CPU is summed into serverCpu (with serverPid if given). */
+  serverPids?: number[];
+  /** Other processes to account apart, by name (e.g. the database's), each summed over its pids. */
+  groups?: Record<string, () => number[]>;
 }
 
 export interface LoadResult {
@@ -45,6 +54,8 @@ export interface LoadResult {
   serverCpu: number | undefined;
   /** CPU used by every other process on the machine over the window, in cores (Linux only). */
   otherCpu: number | undefined;
+  /** CPU of each of `groups` over the window, in cores (their pids as found at its start). */
+  groupCpu: Record<string, number>;
 }
 
 /** Busy CPU seconds of the whole machine so far, from /proc/stat; undefined off Linux. */
@@ -81,8 +92,18 @@ export function rawPost(path: string, body: string, headers: Record<string, stri
 
 const headerEnd = Buffer.from('\r\n\r\n', 'latin1');
 
+/** Summed CPU seconds of `pids` (those gone count as 0). */
+function pidsCpuSeconds(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + (processCpuSeconds(pid) ?? 0), 0);
+}
+
 export function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const okStatus = opts.okStatus ?? ((s: number) => s >= 200 && s < 300);
+  const serverPids = [...(opts.serverPid === undefined ? [] : [opts.serverPid]), ...(opts.serverPids ?? [])];
+  const serverCpuNow = () => (serverPids.length === 0 ? undefined : pidsCpuSeconds(serverPids));
+  let groupPids: Record<string, number[]> = {};
+  const groupAtStart: Record<string, number> = {};
+  const groupAtEnd: Record<string, number> = {};
   const inspectEvery = opts.inspectEvery ?? 1000;
   const latency = new LatencyHistogram();
   const statuses: Record<number, number> = {};
@@ -106,13 +127,16 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const mark = () => {
     cpuAtEnd = process.cpuUsage(cpuAtStart);
     machineAtEnd = machineBusySeconds();
-    serverCpuAtEnd = opts.serverPid === undefined ? undefined : processCpuSeconds(opts.serverPid);
+    serverCpuAtEnd = serverCpuNow();
+    for (const [name, pids] of Object.entries(groupPids)) groupAtEnd[name] = pidsCpuSeconds(pids);
     windowEnd = performance.now();
   };
   const startTimer = setTimeout(() => {
     cpuAtStart = process.cpuUsage();
     machineAtStart = machineBusySeconds();
-    serverCpuAtStart = opts.serverPid === undefined ? undefined : processCpuSeconds(opts.serverPid);
+    serverCpuAtStart = serverCpuNow();
+    groupPids = Object.fromEntries(Object.entries(opts.groups ?? {}).map(([name, pids]) => [name, pids()]));
+    for (const [name, pids] of Object.entries(groupPids)) groupAtStart[name] = pidsCpuSeconds(pids);
   }, opts.warmupMs);
 
   return new Promise<LoadResult>((resolve, reject) => {
@@ -138,10 +162,18 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
         serverCpuAtStart === undefined || serverCpuAtEnd === undefined
           ? undefined
           : (serverCpuAtEnd - serverCpuAtStart) / cpuSeconds;
+      const groupCpu: Record<string, number> = {};
+      for (const name of Object.keys(groupPids)) {
+        groupCpu[name] = ((groupAtEnd[name] ?? 0) - (groupAtStart[name] ?? 0)) / cpuSeconds;
+      }
+      const groupsTotal = Object.values(groupCpu).reduce((a, b) => a + b, 0);
       const otherCpu =
         machineAtStart === undefined || machineAtEnd === undefined || serverCpu === undefined
           ? undefined
-          : Math.max(0, (machineAtEnd - machineAtStart) / cpuSeconds - serverCpu - generatorCpu);
+          : Math.max(
+              0,
+              (machineAtEnd - machineAtStart) / cpuSeconds - serverCpu - generatorCpu - groupsTotal,
+            );
       resolve({
         requests,
         errors,
@@ -154,6 +186,7 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
         generatorCpu,
         serverCpu,
         otherCpu,
+        groupCpu,
       });
     };
     const sockets: Socket[] = [];
@@ -162,7 +195,7 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
       mark();
     }, measureEnd - t0);
 
-    const start = (socket: Socket) => {
+    const start = (socket: Socket, conn: number) => {
       let sentAt = 0;
       let head: Buffer | undefined;
       let remaining = -1;
@@ -173,7 +206,7 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
 
       const send = () => {
         if (stopping) return done();
-        const req = opts.next();
+        const req = opts.next(conn);
         if (req === undefined) {
           if (!stopping) mark();
           exhausted = true;
@@ -248,10 +281,11 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
     };
 
     for (let i = 0; i < opts.connections; i++) {
-      const socket = connect({ host: opts.host ?? '127.0.0.1', port: opts.port, noDelay: true });
+      const port = opts.ports === undefined ? opts.port : opts.ports[i % opts.ports.length]!;
+      const socket = connect({ host: opts.host ?? '127.0.0.1', port, noDelay: true });
       sockets.push(socket);
       open++;
-      socket.on('connect', () => start(socket));
+      socket.on('connect', () => start(socket, i));
       socket.on('error', (err) => {
         if (!stopping) fail(err);
       });

@@ -1,6 +1,6 @@
 /**
  * Forked by bench/lib/prepare.ts: signs one slice of the fixtures and writes it to a file, one
- * JSON per line: accepted mapping rows (`preload`, which the parent inserts) or signed
+ * JSON per line: accepted mapping rows (`preload`, which the parent inserts; row i has log index i) or signed
  * submissions (`submissions`, for the acceptance run). Only the parent writes to SQLite.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -23,7 +23,7 @@ async function run(job: PrepareJob): Promise<void> {
     let lines: string[] = [];
     for (let i = job.from; i < job.to; i++) {
       const sub = signedSubmission(signers, i, job.now);
-      lines.push(JSON.stringify(job.kind === 'submissions' ? sub : acceptedRow(signers, sub, job.now)));
+      lines.push(JSON.stringify(job.kind === 'submissions' ? sub : acceptedRow(signers, sub, job.now, i)));
       if (lines.length === 1000 || i === job.to - 1) {
         writeSync(out, `${lines.join('\n')}\n`);
         lines = [];

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { MappingSubmission } from '../../src/protocol/records.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { StoredMapping } from '../../src/store/store.js';
+import { benchLog, devnetLogKeys, writeRows } from './mapping-db.js';
 import type { PrepareJob } from './prepare-child.js';
 
 const childScript = fileURLToPath(new URL('./prepare-child.ts', import.meta.url));
@@ -86,6 +87,9 @@ export async function preloadMappings(opts: {
   const signSeconds = (performance.now() - t) / 1000;
   t = performance.now();
   const store = new SqliteStore({ path: opts.dbPath });
+  // Each mapping with its log leaf, as accept writes it: lookups then carry inclusion proofs.
+  const log = benchLog(store, devnetLogKeys(opts.dir), opts.now);
+  let written = 0;
   try {
     for (const part of parts) {
       const lines = readFileSync(part.path, 'utf8').split('\n');
@@ -94,17 +98,8 @@ export async function preloadMappings(opts: {
           .slice(start, start + 2000)
           .filter((l) => l.length > 0)
           .map((l) => JSON.parse(l) as StoredMapping);
-        await store.write(async (tx) => {
-          for (const row of rows) {
-            await tx.insertHolderKey({
-              csi: row.csi,
-              key: row.holderKey,
-              group: row.holderGroup,
-              retired: false,
-            });
-            await tx.insertMapping(row);
-          }
-        });
+        await writeRows(store, log, rows, written);
+        written += rows.length;
       }
       rmSync(part.path);
     }

@@ -1,4 +1,10 @@
-import { nobleOprfClient, type OprfClientEngine } from '../crypto/oprf-client-sodium.js';
+import { availableParallelism } from 'node:os';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import {
+  createSodiumOprfClient,
+  nobleOprfClient,
+  type OprfClientEngine,
+} from '../crypto/oprf-client-sodium.js';
 import { bucketKeyOf, bucketOf, tagOf } from '../crypto/private-entry.js';
 import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
@@ -16,6 +22,7 @@ import {
   openAndVerify,
   PoolUnavailable,
   statusOf,
+  VerifiedEntries,
   type VerifyContextData,
   VerifyPool,
 } from './private-verify.js';
@@ -78,7 +85,10 @@ export interface PrivateLookupOptions {
    */
   credential?: () => Promise<string | undefined> | string | undefined;
   cache?: OprfOutputCache;
-  /** OPRF client engine: noble (default, pure JS) or `await createSodiumOprfClient()`. */
+  /**
+   * OPRF client engine (default: libsodium, made once; noble if libsodium cannot load). Pass
+   * `nobleOprfClient` to stay in pure JS.
+   */
   oprf?: OprfClientEngine;
   /** Bucket requests in flight at once (default 16). */
   concurrency?: number;
@@ -88,18 +98,20 @@ export interface PrivateLookupOptions {
    */
   bucketBatch?: boolean;
   /**
-   * CSIs per evaluation request (default: a quarter of a large sync, at least 64 and at most the
-   * DP's maxEvaluateBatch). Smaller requests let the phases overlap: buckets of the first are
-   * fetched and verified while later ones are blinded and evaluated. Only new CSIs are charged,
-   * however they are split.
+   * CSIs per evaluation request (default: the DP's maxBucketBatch, so that each request's buckets
+   * come in one batch; at most the DP's maxEvaluateBatch). Smaller requests let the phases
+   * overlap: buckets of the first are fetched and verified while later ones are blinded and
+   * evaluated. Only new CSIs are charged, however they are split.
    */
   evaluateChunk?: number;
   /**
-   * Worker threads that open and verify entries (default 0: on the calling thread). Same
-   * verification either way; if the workers cannot start, the client verifies on its own thread.
-   * Call {@link PrivateLookupClient.close} to stop them.
+   * Worker threads that open and verify entries (default 0: on the calling thread). `'auto'`: one
+   * fewer than the cores this process may run on (at most 4), the calling thread keeping the
+   * OPRF and the downloads; none on a single core. Same verification either way; if the workers
+   * cannot start, the client verifies on its own thread. Call {@link PrivateLookupClient.close} to
+   * stop them.
    */
-  verifyThreads?: number;
+  verifyThreads?: number | 'auto';
   now?: () => number;
 }
 
@@ -108,6 +120,11 @@ export interface PrivateLookupStats {
   csis: number;
   evaluated: number;
   cached: number;
+  /**
+   * Entries found byte for byte as verified before under the same registry serial (and still
+   * valid), whose verified answer was reused instead of checking their signatures again.
+   */
+  verifiedBefore: number;
   buckets: number;
   bytes: number;
   /** HTTP requests for buckets (batches or single GETs). */
@@ -120,7 +137,8 @@ export interface PrivateLookupStats {
    * start: `evaluate` until the last output was finalised, `buckets` until the last bucket
    * arrived, `verify` until the last entry was verified; `total` is the whole lookup.
    * `cpu` is time spent on the calling thread blinding, finalising, opening and verifying
-   * (`verify` is 0 when worker threads did it; `workers` is then the wall time of their tasks).
+   * (`verify` is 0 when worker threads did it; `workers` is then the wall time during which at
+   * least one worker task was under way).
    */
   ms: {
     evaluate: number;
@@ -133,6 +151,12 @@ export interface PrivateLookupStats {
 
 const encoder = new TextEncoder();
 const maxAttempts = 3;
+/** CSIs per evaluation request when the DP has no bucket batches to match. */
+const defaultChunk = 128;
+/** Entries opened and verified on the calling thread between two turns of the event loop. */
+const verifySlice = 16;
+/** The default OPRF engine, made once per process. */
+let defaultEngine: Promise<OprfClientEngine> | undefined;
 
 interface Where {
   epoch: number;
@@ -147,9 +171,12 @@ interface Where {
  * with verifyVerboseAnswer exactly as the plain lookup does. A key rotation on the DP never fails a
  * lookup: an epoch that stops being served mid-lookup makes the client start over once.
  *
- * A large sync is pipelined: evaluations go in a few requests, and the buckets of each are
- * fetched (in batches, POST /v1/private/buckets) and their entries verified while later ones are
- * still being evaluated. The DP sees the same things either way: blinded elements and bucket ids.
+ * A large sync is pipelined: evaluations go in requests of one bucket batch each; each answer is
+ * finalised as it arrives and its buckets requested at once (POST /v1/private/buckets), and each
+ * bucket request's entries are opened and verified as soon as it is back, in slices, while later
+ * requests are blinded, evaluated and served. An entry found byte for byte as verified before
+ * (same OPRF output, same sealed payload, same registry serial, nothing in it expired) reuses that
+ * verified answer. The DP sees the same things either way: blinded elements and bucket ids.
  *
  * @example
  * const client = new PrivateLookupClient({ dp: { baseUrl: 'https://dp1.example', id: 'dp1' }, registry: () => registry });
@@ -160,13 +187,12 @@ export class PrivateLookupClient {
   readonly cache: OprfOutputCache;
   lastStats: PrivateLookupStats | undefined;
   private readonly opts: PrivateLookupOptions;
-  private readonly oprf: OprfClientEngine;
   private pool: VerifyPool | undefined;
+  private readonly verified = new VerifiedEntries();
 
   constructor(opts: PrivateLookupOptions) {
     this.opts = opts;
     this.cache = opts.cache ?? new MemoryOprfCache();
-    this.oprf = opts.oprf ?? nobleOprfClient;
   }
 
   get dpId(): string {
@@ -199,7 +225,8 @@ export class PrivateLookupClient {
   }
 
   private verifyPool(): VerifyPool | undefined {
-    const n = this.opts.verifyThreads ?? 0;
+    const wanted = this.opts.verifyThreads ?? 0;
+    const n = wanted === 'auto' ? Math.min(4, availableParallelism() - 1) : wanted;
     if (n <= 0 || this.pool?.isBroken) return undefined;
     try {
       this.pool ??= new VerifyPool(n);
@@ -209,10 +236,19 @@ export class PrivateLookupClient {
     return this.pool;
   }
 
+  /** The OPRF engine: the one given, else libsodium (noble when libsodium cannot load). */
+  private engine(): Promise<OprfClientEngine> {
+    if (this.opts.oprf !== undefined) return Promise.resolve(this.opts.oprf);
+    // Both engines give the same outputs (RFC 9497 vectors, test/private/oprf-client-engines.test.ts);
+    // libsodium is several times faster, noble needs no WebAssembly.
+    defaultEngine ??= createSodiumOprfClient().catch(() => nobleOprfClient);
+    return defaultEngine;
+  }
+
   private async attempt(canonical: readonly string[]): Promise<VerifiedResult[]> {
     const t0 = performance.now();
     const dp = this.opts.dp.id;
-    const info = await this.epochs();
+    const [info, oprf] = await Promise.all([this.epochs(), this.engine()]);
     const served = new Map(info.epochs.map((e) => [e.id, e]));
     this.cache.retain(dp, [...served.keys()]);
     const unique = [...new Set(canonical)];
@@ -236,12 +272,14 @@ export class PrivateLookupClient {
     };
     const pool = this.verifyPool();
     const cpu = { blind: 0, finalize: 0, verify: 0, workers: 0 };
+    const workersBusy = { pending: 0, since: 0 };
     const mark = { evaluate: 0, buckets: 0, verify: 0 };
     const maxBatch =
       this.opts.bucketBatch === false || info.maxBucketBatch === undefined ? 0 : info.maxBucketBatch;
 
-    // Buckets: each (epoch, bucket) requested once, whoever asks for it.
-    const bodies = new Map<string, Promise<Uint8Array>>();
+    // Buckets: each (epoch, bucket) requested once, whoever asks for it. A request answers its
+    // buckets in order: `sources` says which request and where in it.
+    const sources = new Map<string, { body: Promise<Uint8Array[]>; index: number }>();
     const wanted = new Map<string, Where>();
     let bytes = 0;
     let bucketRequests = 0;
@@ -258,36 +296,29 @@ export class PrivateLookupClient {
         byEpoch.set(epoch, [...(byEpoch.get(epoch) ?? []), id]);
       }
       for (const [epoch, list] of byEpoch) {
-        if (maxBatch === 0) {
-          for (const id of list) {
-            bucketRequests++;
-            const w = wanted.get(id)!;
-            bodies.set(id, limit(() => this.fetchBucket(w.epoch, w.bucket)).then(received));
-          }
-          continue;
-        }
-        for (let i = 0; i < list.length; i += maxBatch) {
-          const part = list.slice(i, i + maxBatch);
+        for (let i = 0; i < list.length; i += Math.max(1, maxBatch)) {
+          const part = list.slice(i, i + Math.max(1, maxBatch));
+          const buckets = part.map((id) => wanted.get(id)!.bucket);
           bucketRequests++;
-          const batch = limit(() =>
-            this.fetchBuckets(
-              epoch,
-              part.map((id) => wanted.get(id)!.bucket),
-            ),
-          ).then((b) => splitBuckets(received(b), part.length));
-          part.forEach((id, j) => {
-            bodies.set(
-              id,
-              batch.then((split) => split[j]!),
-            );
+          const body =
+            maxBatch === 0
+              ? limit(() => this.fetchBucket(epoch, buckets[0]!)).then((b) => [received(b)])
+              : limit(() => this.fetchBuckets(epoch, buckets)).then((b) =>
+                  splitBuckets(received(b), part.length),
+                );
+          // Awaited through the tasks below; this only keeps a failure from going unhandled meanwhile.
+          body.catch(() => undefined);
+          part.forEach((id, index) => {
+            sources.set(id, { body, index });
           });
         }
       }
     };
 
-    // Open and verify: per bucket, the CSIs that fell in it; one verify task per chunk of CSIs.
+    // Open and verify: as each bucket request arrives, the CSIs whose buckets it holds.
     const byCsi = new Map<string, VerifiedResult>();
     const verifying: Promise<void>[] = [];
+    let verifiedBefore = 0;
     const settle = (csis: readonly string[]) => {
       const groups = new Map<string, string[]>();
       const newIds: string[] = [];
@@ -303,77 +334,100 @@ export class PrivateLookupClient {
         groups.set(id, [...(groups.get(id) ?? []), csi]);
       }
       request(newIds);
-      const items: OpenItem[] = [];
-      const ready = [...groups].map(([id, group]) =>
-        bodies.get(id)!.then((body) => {
-          const tags = group.map((csi) => tagOf(outs.get(csi)!.out));
-          const found = findInBucket(body, wanted.get(id)!, tags);
-          group.forEach((csi, j) => {
-            const payload = found[j];
-            if (payload === undefined) byCsi.set(csi, { query: csi, csi, status: 'none', mappings: [] });
-            else items.push({ csi, out: outs.get(csi)!.out, tag: tags[j]!, payload });
+      const byRequest = new Map<Promise<Uint8Array[]>, [string, string[]][]>();
+      for (const [id, group] of groups) {
+        const { body } = sources.get(id)!;
+        byRequest.set(body, [...(byRequest.get(body) ?? []), [id, group]]);
+      }
+      for (const [body, list] of byRequest) {
+        const task = body.then(async (split) => {
+          const items: OpenItem[] = [];
+          const keys: string[] = [];
+          for (const [id, group] of list) {
+            const tags = group.map((csi) => tagOf(outs.get(csi)!.out));
+            const found = findInBucket(split[sources.get(id)!.index]!, wanted.get(id)!, tags);
+            group.forEach((csi, j) => {
+              const payload = found[j];
+              if (payload === undefined) {
+                byCsi.set(csi, { query: csi, csi, status: 'none', mappings: [] });
+                return;
+              }
+              const item = { csi, out: outs.get(csi)!.out, tag: tags[j]!, payload };
+              const key = VerifiedEntries.keyOf(item);
+              const before = this.verified.get(key, ctx);
+              if (before !== undefined) {
+                byCsi.set(csi, before);
+                verifiedBefore++;
+              } else {
+                items.push(item);
+                keys.push(key);
+              }
+            });
+          }
+          const results = await this.openAll(items, ctx, pool, cpu, workersBusy);
+          items.forEach((item, j) => {
+            byCsi.set(item.csi, results[j]!);
+            this.verified.set(keys[j]!, results[j]!, ctx);
           });
-        }),
-      );
-      const task = Promise.all(ready).then(async () => {
-        const ts = performance.now();
-        const { results, onPool } = await this.openAll(items, ctx, pool);
-        if (onPool) cpu.workers += performance.now() - ts;
-        else cpu.verify += performance.now() - ts;
-        items.forEach((item, j) => {
-          byCsi.set(item.csi, results[j]!);
+          mark.verify = performance.now() - t0;
         });
-        mark.verify = performance.now() - t0;
-      });
-      // Awaited below, all together; a failure is reported from there.
-      task.catch(() => undefined);
-      verifying.push(task);
+        // Awaited below, all together; a failure is reported from there.
+        task.catch(() => undefined);
+        verifying.push(task);
+      }
     };
 
     if (outs.size > 0) settle([...outs.keys()]);
+    // Evaluations in chunks of one bucket batch: each chunk is blinded and sent, then the next is
+    // blinded while the DP evaluates it; each answer is finalised as it arrives and its buckets
+    // requested at once, so the DP serves buckets of early chunks while later ones are verified.
     const chunk = Math.max(
       1,
-      Math.min(info.maxEvaluateBatch, this.opts.evaluateChunk ?? Math.max(64, Math.ceil(fresh.length / 4))),
+      Math.min(info.maxEvaluateBatch, this.opts.evaluateChunk ?? (maxBatch || defaultChunk)),
     );
-    const chunks: string[][] = [];
-    for (let i = 0; i < fresh.length; i += chunk) chunks.push(fresh.slice(i, i + chunk));
-    // Blind and send every chunk first (the DP evaluates one while the next is blinded), then
-    // finalise each as it comes back and start on its buckets at once.
-    const sent = chunks.map((batch) => {
+    const finalizing: Promise<void>[] = [];
+    let failed = false;
+    for (let i = 0; i < fresh.length; i += chunk) {
+      const batch = fresh.slice(i, i + chunk);
       const tb = performance.now();
       const inputs = batch.map((c) => encoder.encode(c));
-      const blinded = this.oprf.blindBatch(inputs);
+      const blinded = oprf.blindBatch(inputs);
       cpu.blind += performance.now() - tb;
-      const answer = this.evaluate(
+      const done = this.evaluate(
         info.current,
         blinded.map((b) => b.blindedElement),
-      );
-      // Awaited in order below; this only keeps a later failure from going unhandled meanwhile.
-      answer.catch(() => undefined);
-      return { batch, inputs, blinded, answer };
-    });
-    for (const { batch, inputs, blinded, answer } of sent) {
-      const evaluated = await answer;
-      const tf = performance.now();
-      const finalized = this.oprf.finalizeBatch(
-        inputs,
-        blinded.map((b) => b.blind),
-        evaluated,
-      );
-      cpu.finalize += performance.now() - tf;
-      batch.forEach((csi, j) => {
-        outs.set(csi, { epoch: info.current, out: finalized[j]! });
-        this.cache.set(dp, info.current, csi, finalized[j]!);
+      ).then((evaluated) => {
+        const tf = performance.now();
+        const finalized = oprf.finalizeBatch(
+          inputs,
+          blinded.map((b) => b.blind),
+          evaluated,
+        );
+        cpu.finalize += performance.now() - tf;
+        batch.forEach((csi, j) => {
+          outs.set(csi, { epoch: info.current, out: finalized[j]! });
+          this.cache.set(dp, info.current, csi, finalized[j]!);
+        });
+        settle(batch);
+        mark.evaluate = performance.now() - t0;
       });
-      settle(batch);
+      // Awaited below; meanwhile a failure (rotation, budget) stops further chunks being sent.
+      done.catch(() => {
+        failed = true;
+      });
+      finalizing.push(done);
+      // Let the request leave, and answers already back be finalised, before the next chunk.
+      if (i + chunk < fresh.length) await yieldToEventLoop();
+      if (failed) break;
     }
-    mark.evaluate = performance.now() - t0;
+    await Promise.all(finalizing);
     await Promise.all(verifying);
 
     this.lastStats = {
       csis: unique.length,
       evaluated: fresh.length,
       cached,
+      verifiedBefore,
       buckets: wanted.size,
       bytes,
       bucketRequests,
@@ -384,14 +438,20 @@ export class PrivateLookupClient {
     return canonical.map((csi) => byCsi.get(csi)!);
   }
 
-  /** Opens and verifies entries, on the pool when there is one (else, or if it fails, here). */
+  /**
+   * Opens and verifies entries, on the pool when there is one (else, or if it fails, here). On
+   * this thread it works in slices, letting answers that arrive meanwhile be handled between them.
+   */
   private async openAll(
     items: OpenItem[],
     ctx: VerifyContextData,
     pool: VerifyPool | undefined,
-  ): Promise<{ results: VerifiedResult[]; onPool: boolean }> {
-    if (items.length === 0) return { results: [], onPool: false };
+    cpu: PrivateLookupStats['ms']['cpu'],
+    busy: { pending: number; since: number },
+  ): Promise<VerifiedResult[]> {
+    if (items.length === 0) return [];
     if (pool !== undefined && !pool.isBroken) {
+      if (busy.pending++ === 0) busy.since = performance.now();
       // Split so that every worker gets a share.
       const parts = Math.min(pool.size, items.length);
       const size = Math.ceil(items.length / parts);
@@ -401,12 +461,21 @@ export class PrivateLookupClient {
         const done = await Promise.all(
           Array.from({ length: parts }, (_, i) => pool.run(own.slice(i * size, (i + 1) * size), ctx)),
         );
-        return { results: done.flat(), onPool: true };
+        return done.flat();
       } catch (err) {
         if (!(err instanceof PoolUnavailable)) throw err;
+      } finally {
+        if (--busy.pending === 0) cpu.workers += performance.now() - busy.since;
       }
     }
-    return { results: items.map((item) => openAndVerify(item, ctx)), onPool: false };
+    const results: VerifiedResult[] = [];
+    for (let i = 0; i < items.length; i += verifySlice) {
+      if (i > 0) await yieldToEventLoop();
+      const ts = performance.now();
+      for (const item of items.slice(i, i + verifySlice)) results.push(openAndVerify(item, ctx));
+      cpu.verify += performance.now() - ts;
+    }
+    return results;
   }
 
   /** One charged evaluation request; the evaluated elements, decoded. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -69,6 +70,50 @@ export function statusOf(
 ): LookupStatus {
   if (mappings.some((m) => isOptOut(m.mapping.body))) return 'opt-out';
   return mappings.length === 0 ? 'none' : mappings.length === 1 ? 'one' : 'several';
+}
+
+/**
+ * Entries already opened and verified under one registry serial, so that a repeated contact sync
+ * does not check the same signatures again (as the federation's verified-mapping cache does,
+ * src/federation/fanout.ts). The key is SHA-256 of the OPRF output and the sealed payload: the same
+ * output and the same payload bytes open to the same answer, so the same verification result
+ * holds until the registry changes or one of its mappings or attestations expires. A payload the
+ * DP re-sealed (fresh nonce) is a new key and is verified in full. Bounded; oldest out first.
+ */
+export class VerifiedEntries {
+  private entries = new Map<string, { result: VerifiedResult; until: number }>();
+  private serial = -1;
+
+  constructor(private readonly max = 100_000) {}
+
+  static keyOf(item: Pick<OpenItem, 'out' | 'payload'>): string {
+    return createHash('sha256').update(item.out).update(item.payload).digest('base64url');
+  }
+
+  /** The result verified before for this key under `ctx`'s registry, still valid at `ctx.now`. */
+  get(key: string, ctx: VerifyContextData): VerifiedResult | undefined {
+    if (ctx.registry.serial !== this.serial) return undefined;
+    const hit = this.entries.get(key);
+    if (hit === undefined || hit.until <= ctx.now) return undefined;
+    return structuredClone(hit.result);
+  }
+
+  set(key: string, result: VerifiedResult, ctx: VerifyContextData): void {
+    if (ctx.registry.serial !== this.serial) {
+      this.entries = new Map();
+      this.serial = ctx.registry.serial;
+    }
+    let until = Number.POSITIVE_INFINITY;
+    for (const m of result.mappings) {
+      until = Math.min(until, m.mapping.body.expiresAt, m.mapping.attestation.expiresAt);
+    }
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, { result: structuredClone(result), until });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
 }
 
 // ---- worker pool ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 import { ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
 import { OprfError } from './oprf-errors.js';
+import { type BlindResult, blindBatchWith, type FinalizeGroup, finalizeBatchWith } from './oprf-finalize.js';
 import {
   checkElementFraming,
   checkInput,
@@ -17,16 +18,10 @@ import {
   randomScalar,
 } from './oprf-suite.js';
 
+export type { BlindResult } from './oprf-finalize.js';
+
 const Point = ristretto255.Point;
 type RistrettoPoint = InstanceType<typeof Point>;
-
-/** Client state for one input: keep `blind` secret until {@link finalize}. */
-export interface BlindResult {
-  /** The blinding scalar r, 32 bytes little-endian; secret, needed by `finalize`. */
-  blind: Uint8Array;
-  /** SerializeElement(r * HashToGroup(input)), 32 bytes; sent to the server. */
-  blindedElement: Uint8Array;
-}
 
 function deriveToCurve(uniform: Uint8Array): RistrettoPoint {
   const derive = ristretto255_hasher.deriveToCurve;
@@ -85,23 +80,17 @@ export function blind(input: Uint8Array, rng?: RandomSource): BlindResult {
  * @throws as {@link blind}; OprfError errors carry the input's `index`
  */
 export function blindBatch(inputs: readonly Uint8Array[], rng?: RandomSource): BlindResult[] {
-  if (!Array.isArray(inputs)) throw new TypeError('inputs must be an array');
-  return inputs.map((input, index) => {
-    try {
-      return blind(input, rng);
-    } catch (err) {
-      if (err instanceof OprfError) throw new OprfError(err.code, err.message, index);
-      throw err;
-    }
-  });
+  return blindBatchWith(blind, inputs, rng);
 }
 
-/** Inputs must already be validated. */
-function finalizeWithPoint(input: Uint8Array, r: bigint, evaluated: RistrettoPoint): Uint8Array {
-  // RFC 9497 §3.3.1 Finalize: N = G.ScalarInverse(blind) * evaluatedElement.
-  const unblinded = evaluated.multiply(Point.Fn.inv(r));
-  return finalizeHash(input, unblinded.toBytes());
-}
+/** Finalize's group arithmetic on @noble/curves: scalars as bigints, elements as points. */
+const nobleGroup: FinalizeGroup<bigint, RistrettoPoint> = {
+  scalar: (_bytes, value) => value,
+  element: deserializeElement,
+  mul: (a, b) => Point.Fn.mul(a, b),
+  invert: (a) => Point.Fn.inv(a),
+  unblind: (inverse, element) => element.multiply(inverse).toBytes(),
+};
 
 /**
  * RFC 9497 §3.3.1 Finalize: unblinds the server's evaluated element and hashes
@@ -121,7 +110,9 @@ export function finalize(
 ): Uint8Array {
   checkInput(input);
   const r = decodeScalar(blindScalar, 'blind');
-  return finalizeWithPoint(input, r, deserializeElement(evaluatedElement));
+  // RFC 9497 §3.3.1 Finalize: N = G.ScalarInverse(blind) * evaluatedElement.
+  const unblinded = nobleGroup.unblind(Point.Fn.inv(r), deserializeElement(evaluatedElement));
+  return finalizeHash(input, unblinded);
 }
 
 /**
@@ -140,21 +131,5 @@ export function finalizeBatch(
   blinds: readonly Uint8Array[],
   evaluatedElements: readonly Uint8Array[],
 ): Uint8Array[] {
-  if (!Array.isArray(inputs) || !Array.isArray(blinds))
-    throw new TypeError('inputs and blinds must be arrays');
-  if (inputs.length !== blinds.length) throw new TypeError('inputs and blinds differ in length');
-  if (!Array.isArray(evaluatedElements)) throw new TypeError('evaluatedElements must be an array');
-  if (evaluatedElements.length !== inputs.length) {
-    throw new OprfError(
-      'oprf-invalid-element',
-      `expected ${inputs.length} evaluated elements, got ${evaluatedElements.length}`,
-    );
-  }
-  const scalars = inputs.map((input, i) => {
-    checkInput(input);
-    return decodeScalar(blinds[i], `blinds[${i}]`);
-  });
-  // Validate the whole response before doing any scalar multiplication.
-  const points = evaluatedElements.map((e, i) => deserializeElement(e, i));
-  return points.map((point, i) => finalizeWithPoint(inputs[i]!, scalars[i]!, point));
+  return finalizeBatchWith(nobleGroup, inputs, blinds, evaluatedElements);
 }

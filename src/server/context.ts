@@ -13,11 +13,11 @@ import { LeaderRole, type Leadership, SingleNodeLeadership } from '../store/lead
 import { PostgresLeadership } from '../store/postgres/leadership.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
 import {
+  budgetLimiter,
   connectRedis,
   countingLimiter,
-  MemoryRateLimiter,
   type RateLimiter,
-  RedisRateLimiter,
+  type SharedCounters,
 } from '../store/rate-limit.js';
 import { ResidencyStore } from '../store/residency/residency-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
@@ -28,7 +28,7 @@ import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
 import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './config.js';
 import { NodeMetrics } from './metrics.js';
-import { createPrivateLookup, type PrivateLookup, type SharedCounters } from './private-lookup.js';
+import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
 import { readiness } from './routes/health.js';
 import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
 import { createTransparency, type Transparency } from './transparency.js';
@@ -122,7 +122,7 @@ async function openStoreOf(loaded: LoadedConfig, s: NodeConfig['store']): Promis
   return new SqliteStore({ path: loaded.path(s.path), synchronous: s.synchronous });
 }
 
-/** Where counters shared by the DP's nodes live: Redis when rateLimits.redisUrl is set. */
+/** Redis for the counters shared by the DP's nodes, when rateLimits.redisUrl is set. */
 async function sharedCounters(config: NodeConfig): Promise<SharedCounters | undefined> {
   const url = config.rateLimits?.redisUrl;
   if (url === undefined) return undefined;
@@ -152,21 +152,19 @@ function leadershipFor(config: NodeConfig): Leadership {
 }
 
 /** Rate limiters in memory (one node), or in Redis when rateLimits.redisUrl is set (many nodes). */
-function rateLimiters(shared: SharedCounters | undefined, limits: Limits) {
-  const redis = shared?.redis;
-  const prefix = shared?.keyPrefix;
-  // Each budget has its own keys: one caller id may appear in several budgets.
+function rateLimiters(shared: SharedCounters | undefined, limits: Limits, metrics: NodeMetrics) {
+  // R22: every refusal is counted by budget (mimi_rate_limited_total).
   const limiter = (name: string, points: number): RateLimiter =>
-    redis === undefined
-      ? new MemoryRateLimiter({ points, perSeconds: 60 })
-      : new RedisRateLimiter(redis, { points, perSeconds: 60 }, `${prefix}:${name}`);
+    countingLimiter(budgetLimiter(shared, name, { points, perSeconds: 60 }), () =>
+      metrics.countRateLimited(name),
+    );
   return {
     callerLimiter: limiter('caller', limits.callerPointsPerMinute),
     anonymousLimiter: limiter('anonymous', limits.anonymousPerMinute),
     nonDefaultLimiter: limiter('non-default', limits.nonDefaultPointsPerMinute),
     peerLimiter: limiter('peer', limits.peerPointsPerMinute),
     async close() {
-      await redis?.quit().catch(() => redis.disconnect());
+      await shared?.redis.quit().catch(() => shared.redis.disconnect());
     },
   };
 }
@@ -231,7 +229,7 @@ export async function createContext(
     privateLookup.evaluations.msp.onLimited = () => metrics.countRateLimited('private-msp');
     privateLookup.evaluations.anonymous.onLimited = () => metrics.countRateLimited('private-anonymous');
   }
-  const transparency = createTransparency(loaded, { store, dpKey, registry, privateLookup, now });
+  const transparency = createTransparency(loaded, { store, dpKey, registry, privateLookup, shared, now });
   if (transparency !== undefined) {
     transparency.reads = countingLimiter(transparency.reads, () => metrics.countRateLimited('log-reads'));
   }
@@ -341,7 +339,7 @@ export async function createContext(
   }
 
   const limits = limitsOf(config);
-  const limiters = rateLimiters(shared, limits);
+  const limiters = rateLimiters(shared, limits, metrics);
   registry.start();
   await transparency?.log.open();
   // R22: background jobs run on the node leading their role (one node of the DP at a time).
@@ -374,13 +372,10 @@ export async function createContext(
     verifier,
     devOutbox,
     sessions,
-    // R22: every refusal is counted by budget (mimi_rate_limited_total).
-    callerLimiter: countingLimiter(limiters.callerLimiter, () => metrics.countRateLimited('caller')),
-    anonymousLimiter: countingLimiter(limiters.anonymousLimiter, () => metrics.countRateLimited('anonymous')),
-    nonDefaultLimiter: countingLimiter(limiters.nonDefaultLimiter, () =>
-      metrics.countRateLimited('non-default'),
-    ),
-    peerLimiter: countingLimiter(limiters.peerLimiter, () => metrics.countRateLimited('peer')),
+    callerLimiter: limiters.callerLimiter,
+    anonymousLimiter: limiters.anonymousLimiter,
+    nonDefaultLimiter: limiters.nonDefaultLimiter,
+    peerLimiter: limiters.peerLimiter,
     peerNonces:
       shared === undefined
         ? new NonceCache()

@@ -1,13 +1,12 @@
-import type { Redis } from 'ioredis';
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { PrivateIndex } from '../dp/private-index.js';
 import { MimiError } from '../protocol/errors.js';
 import {
   type Budget,
-  MemoryRateLimiter,
+  budgetLimiter,
   type RateLimiter,
-  RedisRateLimiter,
   redisLimiter,
+  type SharedCounters,
 } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
@@ -46,12 +45,6 @@ export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettin
 }
 
 /** Where budgets are counted when many nodes share them (R22): a Redis connection and the DP's key prefix. */
-export interface SharedCounters {
-  redis: Redis;
-  /** `rateLimits.keyPrefix` (default `mimi:<dp id>`); each budget adds `:<name>`. */
-  keyPrefix: string;
-}
-
 /**
  * R22: an evaluation budget charges a whole batch or nothing. (A plain consume would burn what
  * is left of a budget on a batch it then refuses.) Counted in memory on one node, in Redis
@@ -132,13 +125,9 @@ export async function createPrivateLookup(
         shared && { ...shared, name: 'private-anonymous' },
       ),
     },
-    buckets:
-      shared === undefined
-        ? new MemoryRateLimiter({ points: settings.bucketRequestsPerMinute, perSeconds: 60 })
-        : new RedisRateLimiter(
-            shared.redis,
-            { points: settings.bucketRequestsPerMinute, perSeconds: 60 },
-            `${shared.keyPrefix}:private-buckets`,
-          ),
+    buckets: budgetLimiter(shared, 'private-buckets', {
+      points: settings.bucketRequestsPerMinute,
+      perSeconds: 60,
+    }),
   };
 }

@@ -18,6 +18,23 @@ export interface Budget {
   perSeconds: number;
 }
 
+/** Where counters shared by the DP's nodes live: Redis when rateLimits.redisUrl is set (R22). */
+export interface SharedCounters {
+  redis: Redis;
+  /** `rateLimits.keyPrefix` (default `mimi:<dp id>`); each budget adds `:<name>`. */
+  keyPrefix: string;
+}
+
+/**
+ * One named budget: counted in memory on one node, in Redis under `<keyPrefix>:<name>` when
+ * `shared` is given. Each budget has its own keys: one caller id may appear in several budgets.
+ */
+export function budgetLimiter(shared: SharedCounters | undefined, name: string, budget: Budget): RateLimiter {
+  return shared === undefined
+    ? new MemoryRateLimiter(budget)
+    : new RedisRateLimiter(shared.redis, budget, `${shared.keyPrefix}:${name}`);
+}
+
 async function consumeOrThrow(limiter: RateLimiterAbstract, key: string, cost: number): Promise<void> {
   try {
     await limiter.consume(key, cost);

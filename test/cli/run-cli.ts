@@ -1,9 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
-/** The real CLI as a child process: `node --import tsx src/cli/main.ts ...`. */
+/** The real CLI as a child process: `node dist/cli/main.js ...`, built by test/support/build-cli.ts. */
 const root = resolve(import.meta.dirname, '../..');
-const main = join(root, 'src/cli/main.ts');
+const main = join(root, 'dist/cli/main.js');
 
 export interface CliRun {
   code: number;
@@ -15,7 +15,7 @@ export function runCli(args: readonly string[], opts: { timeoutMs?: number } = {
   return new Promise((done) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', main, ...args],
+      [main, ...args],
       { cwd: root, timeout: opts.timeoutMs ?? 30_000, env: { ...process.env, NO_COLOR: '1' } },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
@@ -45,7 +45,7 @@ export function spawnCli(args: readonly string[]): {
   output: () => string;
   exited: Promise<number | null>;
 } {
-  const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: root, stdio: 'pipe' });
+  const child = spawn(process.execPath, [main, ...args], { cwd: root, stdio: 'pipe' });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => {
     output += d.toString();

@@ -22,7 +22,8 @@ import type { EvaluationBudget, PrivateLookup } from '../private-lookup.js';
  * - GET  /v1/private/epochs                  served OPRF epochs and their public information
  * - POST /v1/private/evaluate                RFC 9497 §3.3.1 BlindEvaluate over a bounded batch,
  *                                            charged per element to the caller's credential
- * - GET  /v1/private/buckets/:epoch/:bucket  every entry of one bucket; cacheable, no credential
+ * - GET  /v1/private/buckets/:epoch/:bucket  every entry of one bucket; cacheable with revalidation
+ *                                            (ETag), no credential
  * - POST /v1/private/buckets                 up to MAX_BUCKET_BATCH buckets of one epoch in one
  *                                            body, no credential; each bucket counts against the
  *                                            same per-address bucket limit as a GET
@@ -96,7 +97,10 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
       }
       const body = await p.index.bucket(epoch, bucket);
       const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-      reply.header('cache-control', 'public, max-age=30').header('etag', etag);
+      // Cacheable, but revalidated on every use (304 while unchanged): a bucket changes in the
+      // transaction that changes a mapping in it, and a cache must not answer "none" for a CSI
+      // published a moment ago.
+      reply.header('cache-control', 'public, no-cache').header('etag', etag);
       if (req.headers['if-none-match'] === etag) return reply.code(304).send();
       return reply.code(200).type(BucketMediaType).send(body);
     },

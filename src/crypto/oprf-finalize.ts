@@ -1,0 +1,122 @@
+/**
+ * RFC 9497 §3.3.1 Blind and Finalize over batches, shared by both OPRF client engines
+ * (`oprf-client.ts` on @noble/curves, `oprf-client-sodium.ts` on libsodium). Each engine supplies
+ * only its group arithmetic; the argument checks, the order of validation, the error codes and
+ * indexes, the batch inversion of the blinds and the final hash live here once, so the engines
+ * can only disagree on arithmetic (and the RFC 9497 Appendix A vectors pin that).
+ */
+
+import { OprfError } from './oprf-errors.js';
+import {
+  checkElementFraming,
+  checkInput,
+  decodeScalar,
+  finalizeHash,
+  type RandomSource,
+} from './oprf-suite.js';
+
+/** Client state for one input: keep `blind` secret until Finalize. */
+export interface BlindResult {
+  /** The blinding scalar r, 32 bytes little-endian; secret, needed by Finalize. */
+  blind: Uint8Array;
+  /** SerializeElement(r * HashToGroup(input)), 32 bytes; sent to the server. */
+  blindedElement: Uint8Array;
+}
+
+/**
+ * {@link BlindResult}s for a batch, in order, from an engine's one-input Blind. An OprfError from
+ * input i is re-thrown with index i.
+ *
+ * @throws TypeError if `inputs` is not an array; as `blindOne` otherwise
+ */
+export function blindBatchWith(
+  blindOne: (input: Uint8Array, rng?: RandomSource) => BlindResult,
+  inputs: readonly Uint8Array[],
+  rng?: RandomSource,
+): BlindResult[] {
+  if (!Array.isArray(inputs)) throw new TypeError('inputs must be an array');
+  return inputs.map((input, index) => {
+    try {
+      return blindOne(input, rng);
+    } catch (err) {
+      if (err instanceof OprfError) throw new OprfError(err.code, err.message, index);
+      throw err;
+    }
+  });
+}
+
+/** The group arithmetic Finalize needs, in an engine's own representations (S scalars, E elements). */
+export interface FinalizeGroup<S extends {}, E> {
+  /** The blind `bytes` as a scalar; `value` is the same scalar already checked 0 < r < L. */
+  scalar(bytes: Uint8Array, value: bigint): S;
+  /**
+   * RFC 9497 §2.1 DeserializeElement of 32 bytes that are not the identity's encoding (checked
+   * before): curve membership and canonical encoding; throws OprfError 'oprf-invalid-element'
+   * (or 'oprf-identity-element') with `index`.
+   */
+  element(bytes: Uint8Array, index: number): E;
+  /** a * b modulo the group order. */
+  mul(a: S, b: S): S;
+  /** a^-1 modulo the group order (a is never zero). */
+  invert(a: S): S;
+  /** SerializeElement(inverse * element). */
+  unblind(inverse: S, element: E): Uint8Array;
+}
+
+/**
+ * RFC 9497 §3.3.1 Finalize over a batch: N = blind^-1 * evaluatedElement, then
+ * SHA-512(I2OSP(len(input), 2) || input || I2OSP(32, 2) || N || "Finalize"). The whole response
+ * is validated (RFC 9497 §2.1) before any multiplication; every blind is inverted with one
+ * inversion (Montgomery's batch trick: prefix products, one inversion, walk back).
+ *
+ * @param inputs - PRF inputs, as given to Blind
+ * @param blinds - the blinds from Blind, same length as `inputs`
+ * @param evaluatedElements - the server's response, untrusted: one element per input, in order
+ * @returns one 64-byte output per input
+ * @throws OprfError 'oprf-invalid-element' for a response of the wrong length or an invalid
+ *   element, 'oprf-identity-element' for an identity (with the element's index),
+ *   'oprf-invalid-scalar' for a bad blind, 'oprf-invalid-input' for an oversize input;
+ *   TypeError on misuse
+ */
+export function finalizeBatchWith<S extends {}, E>(
+  group: FinalizeGroup<S, E>,
+  inputs: readonly Uint8Array[],
+  blinds: readonly Uint8Array[],
+  evaluatedElements: readonly Uint8Array[],
+): Uint8Array[] {
+  if (!Array.isArray(inputs) || !Array.isArray(blinds))
+    throw new TypeError('inputs and blinds must be arrays');
+  if (inputs.length !== blinds.length) throw new TypeError('inputs and blinds differ in length');
+  if (!Array.isArray(evaluatedElements)) throw new TypeError('evaluatedElements must be an array');
+  if (evaluatedElements.length !== inputs.length) {
+    throw new OprfError(
+      'oprf-invalid-element',
+      `expected ${inputs.length} evaluated elements, got ${evaluatedElements.length}`,
+    );
+  }
+  const scalars = inputs.map((input, i) => {
+    checkInput(input);
+    const name = `blinds[${i}]`;
+    return group.scalar(blinds[i]!, decodeScalar(blinds[i], name));
+  });
+  const elements = evaluatedElements.map((e, i) => {
+    checkElementFraming(e, i);
+    return group.element(e, i);
+  });
+  if (scalars.length === 0) return [];
+  const prefix = new Array<S>(scalars.length);
+  let acc = scalars[0]!;
+  prefix[0] = acc;
+  for (let i = 1; i < scalars.length; i++) {
+    acc = group.mul(acc, scalars[i]!);
+    prefix[i] = acc;
+  }
+  let inv = group.invert(acc);
+  const inverses = new Array<S>(scalars.length);
+  for (let i = scalars.length - 1; i > 0; i--) {
+    inverses[i] = group.mul(inv, prefix[i - 1]!);
+    inv = group.mul(inv, scalars[i]!);
+  }
+  inverses[0] = inv;
+  return inputs.map((input, i) => finalizeHash(input, group.unblind(inverses[i]!, elements[i]!)));
+}
