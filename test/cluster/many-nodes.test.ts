@@ -168,7 +168,7 @@ describe.skipIf(!available)(
         store: { backend: 'postgres', url: postgresUrl!, schema, poolSize: 4 },
         rateLimits: { redisUrl: redisUrl!, keyPrefix: prefix },
         sessions: { secretFile: 'keys/dp1.sessions.secret' },
-        log: { checkpointIntervalMs: 200 },
+        log: { checkpointIntervalMs: 200, requestsPerMinute: 6 },
         federation: { outboxIntervalMs: 100, outboxMaxBackoffMs: 1000 },
         limits: { nonDefaultPointsPerMinute: 6 },
       };
@@ -262,6 +262,26 @@ describe.skipIf(!available)(
         const res = await federated(node);
         expect(res.status, node.name).toBe(429);
         expect(await res.json()).toMatchObject({ code: 'rate-limited' });
+      }
+    });
+
+    it('the public log-read limit is one budget across the nodes too (Redis)', async () => {
+      // log.requestsPerMinute is 6 per client address for the DP, whichever node answers.
+      const read = (node: Node) => fetch(`${node.url}/v1/log/checkpoint`);
+      for (const node of [...nodes, ...nodes]) expect((await read(node)).status, node.name).toBe(200);
+      for (const node of nodes) {
+        const res = await read(node);
+        expect(res.status, node.name).toBe(429);
+        expect(await res.json()).toMatchObject({ code: 'rate-limited' });
+      }
+      // The counts are in Redis under the DP's prefix; clear them for the reads that follow.
+      const redis = new Redis(redisUrl!);
+      try {
+        const keys = await redis.keys(`${prefix}:log-reads*`);
+        expect(keys.length).toBeGreaterThan(0);
+        await redis.del(...keys);
+      } finally {
+        await redis.quit();
       }
     });
 
