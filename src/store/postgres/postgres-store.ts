@@ -158,7 +158,7 @@ function storeError(err: unknown, outcomeUnknown = false): unknown {
  * lock, such as a mapping's body digest, was committed meanwhile; run again, the write sees it).
  */
 const raceCodes = new Set(['40001', '40P01', '23505']);
-const isRace = (err: unknown) =>
+export const isRace = (err: unknown): boolean =>
   typeof err === 'object' && err !== null && raceCodes.has((err as { code?: unknown }).code as string);
 
 const identifier = /^[a-z_][a-z0-9_]{0,62}$/;

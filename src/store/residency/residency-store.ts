@@ -1,4 +1,5 @@
 import { MimiError } from '../../protocol/errors.js';
+import { isRace } from '../postgres/postgres-store.js';
 import type {
   HolderKey,
   LogCheckpointRow,
@@ -23,15 +24,6 @@ export interface ResidencyStoreOptions {
   /** The store of each other region, by region id (each its own database, file or schema). */
   regions: Readonly<Record<string, Store>>;
 }
-
-/**
- * PostgreSQL's races a write may win when run again (the same list as PostgresStore.write:
- * serialization failure, deadlock, a unique row committed meanwhile). A region's transaction
- * is never re-run by its PostgresStore (see openTx); the whole routed write is, here.
- */
-const raceCodes = new Set(['40001', '40P01', '23505']);
-const isRace = (err: unknown) =>
-  typeof err === 'object' && err !== null && raceCodes.has((err as { code?: unknown }).code as string);
 
 /**
  * Routed writes that lose a race, or must open their stores in another order, run again; a
