@@ -164,7 +164,7 @@ async function main(): Promise<void> {
 
   try {
     // 5. Preload: real signed mappings (verifier, holder, MSP, DP signatures), signed by two
-    // processes, written through the store's insertMapping in 2,000-row transactions.
+    // processes, written with their log leaves (bench/lib/mapping-db.ts) in 2,000-row transactions.
     const now = nowSeconds();
     let t = performance.now();
     const { signSeconds, insertSeconds } = await preloadMappings({
