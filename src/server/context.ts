@@ -13,9 +13,9 @@ import { LeaderRole, type Leadership, SingleNodeLeadership } from '../store/lead
 import { PostgresLeadership } from '../store/postgres/leadership.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
 import {
+  type Budgets,
   budgetLimiter,
   connectRedis,
-  countingLimiter,
   type RateLimiter,
   type SharedCounters,
 } from '../store/rate-limit.js';
@@ -152,19 +152,17 @@ function leadershipFor(config: NodeConfig): Leadership {
 }
 
 /** Rate limiters in memory (one node), or in Redis when rateLimits.redisUrl is set (many nodes). */
-function rateLimiters(shared: SharedCounters | undefined, limits: Limits, metrics: NodeMetrics) {
-  // R22: every refusal is counted by budget (mimi_rate_limited_total).
+function rateLimiters(budgets: Budgets, limits: Limits) {
   const limiter = (name: string, points: number): RateLimiter =>
-    countingLimiter(budgetLimiter(shared, name, { points, perSeconds: 60 }), () =>
-      metrics.countRateLimited(name),
-    );
+    budgetLimiter(budgets, name, { points, perSeconds: 60 });
   return {
     callerLimiter: limiter('caller', limits.callerPointsPerMinute),
     anonymousLimiter: limiter('anonymous', limits.anonymousPerMinute),
     nonDefaultLimiter: limiter('non-default', limits.nonDefaultPointsPerMinute),
     peerLimiter: limiter('peer', limits.peerPointsPerMinute),
     async close() {
-      await shared?.redis.quit().catch(() => shared.redis.disconnect());
+      const redis = budgets.shared?.redis;
+      await redis?.quit().catch(() => redis.disconnect());
     },
   };
 }
@@ -221,18 +219,11 @@ export async function createContext(
     requireIndependentVerifier: config.policy?.requireIndependentVerifier,
   };
   const shared = await sharedCounters(config);
-  const privateLookup = await createPrivateLookup(loaded, store, now, shared);
-  if (privateLookup !== undefined) {
-    privateLookup.buckets = countingLimiter(privateLookup.buckets, () =>
-      metrics.countRateLimited('private-buckets'),
-    );
-    privateLookup.evaluations.msp.onLimited = () => metrics.countRateLimited('private-msp');
-    privateLookup.evaluations.anonymous.onLimited = () => metrics.countRateLimited('private-anonymous');
-  }
-  const transparency = createTransparency(loaded, { store, dpKey, registry, privateLookup, shared, now });
-  if (transparency !== undefined) {
-    transparency.reads = countingLimiter(transparency.reads, () => metrics.countRateLimited('log-reads'));
-  }
+  // R22: every budget is one for the DP when shared, and each refusal is counted by budget
+  // (mimi_rate_limited_total).
+  const budgets: Budgets = { shared, onLimited: (name) => metrics.countRateLimited(name) };
+  const privateLookup = await createPrivateLookup(loaded, store, now, budgets);
+  const transparency = createTransparency(loaded, { store, dpKey, registry, privateLookup, budgets, now });
   const dp = new DiscoveryProvider({
     id: config.dp.id,
     key: dpKey,
@@ -339,7 +330,7 @@ export async function createContext(
   }
 
   const limits = limitsOf(config);
-  const limiters = rateLimiters(shared, limits, metrics);
+  const limiters = rateLimiters(budgets, limits);
   registry.start();
   await transparency?.log.open();
   // R22: background jobs run on the node leading their role (one node of the DP at a time).

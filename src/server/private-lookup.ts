@@ -3,10 +3,10 @@ import { PrivateIndex } from '../dp/private-index.js';
 import { MimiError } from '../protocol/errors.js';
 import {
   type Budget,
+  type Budgets,
   budgetLimiter,
   type RateLimiter,
   redisLimiter,
-  type SharedCounters,
 } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
@@ -54,14 +54,15 @@ export class EvaluationBudget {
   private readonly limiter: RateLimiterAbstract;
   readonly budget: Budget;
   /** Told of each refusal (the rate-limit metrics by budget). */
-  onLimited: (() => void) | undefined;
+  private readonly onLimited: (() => void) | undefined;
 
-  constructor(budget: Budget, shared?: SharedCounters & { name: string }) {
+  constructor(budget: Budget, name: string, { shared, onLimited }: Budgets = {}) {
     this.budget = budget;
     this.limiter =
       shared === undefined
         ? new RateLimiterMemory({ points: budget.points, duration: budget.perSeconds })
-        : redisLimiter(shared.redis, budget, `${shared.keyPrefix}:${shared.name}`);
+        : redisLimiter(shared.redis, budget, `${shared.keyPrefix}:${name}`);
+    this.onLimited = onLimited && (() => onLimited(name));
   }
 
   async charge(key: string, cost: number): Promise<void> {
@@ -99,7 +100,7 @@ export async function createPrivateLookup(
   loaded: LoadedConfig,
   store: Store,
   now: () => number,
-  shared?: SharedCounters,
+  budgets: Budgets = {},
 ): Promise<PrivateLookup | undefined> {
   const settings = privateLookupSettings(loaded);
   if (settings === undefined) return undefined;
@@ -119,13 +120,10 @@ export async function createPrivateLookup(
     index,
     settings,
     evaluations: {
-      msp: new EvaluationBudget(settings.budgets.msp, shared && { ...shared, name: 'private-msp' }),
-      anonymous: new EvaluationBudget(
-        settings.budgets.anonymous,
-        shared && { ...shared, name: 'private-anonymous' },
-      ),
+      msp: new EvaluationBudget(settings.budgets.msp, 'private-msp', budgets),
+      anonymous: new EvaluationBudget(settings.budgets.anonymous, 'private-anonymous', budgets),
     },
-    buckets: budgetLimiter(shared, 'private-buckets', {
+    buckets: budgetLimiter(budgets, 'private-buckets', {
       points: settings.bucketRequestsPerMinute,
       perSeconds: 60,
     }),

@@ -4,7 +4,7 @@ import { TransparencyLog } from '../dp/transparency-log.js';
 import { PeerProofs, Witness } from '../federation/witness.js';
 import { logOrigin } from '../protocol/transparency.js';
 import type { RegistrySource } from '../registry/source.js';
-import { budgetLimiter, type RateLimiter, type SharedCounters } from '../store/rate-limit.js';
+import { type Budgets, budgetLimiter, type RateLimiter } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
 import type { PrivateLookup } from './private-lookup.js';
@@ -34,7 +34,7 @@ export function createTransparency(
     registry: RegistrySource;
     privateLookup: PrivateLookup | undefined;
     /** R22: public log reads counted in Redis, shared by the DP's nodes, when configured. */
-    shared?: SharedCounters;
+    budgets?: Budgets;
     now: () => number;
   },
 ): Transparency | undefined {
@@ -85,7 +85,7 @@ export function createTransparency(
     }),
     keyed,
     oprf: pl !== undefined,
-    reads: budgetLimiter(deps.shared, 'log-reads', { points: requestsPerMinute, perSeconds: 60 }),
+    reads: budgetLimiter(deps.budgets ?? {}, 'log-reads', { points: requestsPerMinute, perSeconds: 60 }),
     settings: { checkpointIntervalMs, witnessIntervalMs, requestsPerMinute },
     async close() {
       await witness?.close();

@@ -25,14 +25,25 @@ export interface SharedCounters {
   keyPrefix: string;
 }
 
+/** How a node's named budgets are kept and watched. */
+export interface Budgets {
+  /** Redis shared by the DP's nodes (R22); without it each node counts alone, in memory. */
+  shared?: SharedCounters;
+  /** Told of each refusal, by budget name (the rate-limit metrics). */
+  onLimited?: (name: string) => void;
+}
+
 /**
  * One named budget: counted in memory on one node, in Redis under `<keyPrefix>:<name>` when
- * `shared` is given. Each budget has its own keys: one caller id may appear in several budgets.
+ * shared. Each budget has its own keys: one caller id may appear in several budgets.
  */
-export function budgetLimiter(shared: SharedCounters | undefined, name: string, budget: Budget): RateLimiter {
-  return shared === undefined
-    ? new MemoryRateLimiter(budget)
-    : new RedisRateLimiter(shared.redis, budget, `${shared.keyPrefix}:${name}`);
+export function budgetLimiter(budgets: Budgets, name: string, budget: Budget): RateLimiter {
+  const { shared, onLimited } = budgets;
+  const limiter =
+    shared === undefined
+      ? new MemoryRateLimiter(budget)
+      : new RedisRateLimiter(shared.redis, budget, `${shared.keyPrefix}:${name}`);
+  return onLimited === undefined ? limiter : countingLimiter(limiter, () => onLimited(name));
 }
 
 async function consumeOrThrow(limiter: RateLimiterAbstract, key: string, cost: number): Promise<void> {

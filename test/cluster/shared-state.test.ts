@@ -87,9 +87,12 @@ describe.skipIf(redisUrl === undefined)('R22, R23: nonces and private-lookup bud
 
   it('an evaluation budget is shared by the nodes and still charges a whole batch or nothing', async () => {
     const budget = { points: 10, perSeconds: 3600 };
-    const shared = { keyPrefix: prefix, name: 'private-msp' };
-    const a = new EvaluationBudget(budget, { ...shared, redis: await redis() });
-    const b = new EvaluationBudget(budget, { ...shared, redis: await redis() });
+    const a = new EvaluationBudget(budget, 'private-msp', {
+      shared: { keyPrefix: prefix, redis: await redis() },
+    });
+    const b = new EvaluationBudget(budget, 'private-msp', {
+      shared: { keyPrefix: prefix, redis: await redis() },
+    });
     await a.charge('msp:msp1', 6);
     const err = await refusal(b.charge('msp:msp1', 6));
     expect(isMimiError(err, 'rate-limited')).toBe(true);
