@@ -1,5 +1,67 @@
-import type { PossessionMethod } from '../protocol/records.js';
-import type { Challenge, ChallengeState, OprfEpoch, OprfEpochState } from './store.js';
+import type { PossessionLevel, PossessionMethod } from '../protocol/records.js';
+import type {
+  Challenge,
+  ChallengeState,
+  MappingState,
+  OprfEpoch,
+  OprfEpochState,
+  ServedStoredMapping,
+  StoredMapping,
+} from './store.js';
+
+/** A mapping row as both backends store it; `opt_out` is 0/1 in SQLite, a boolean in PostgreSQL. */
+export interface MappingRow {
+  id: string;
+  csi: string;
+  holder_group: string;
+  holder_key: string;
+  msp: string | null;
+  tag: string;
+  priority: number;
+  opt_out: number | boolean;
+  level: string;
+  state: string;
+  accepted_at: number;
+  expires_at: number;
+  contest_deadline: number | null;
+  body_digest: string;
+  json: string;
+}
+
+export const mappingColumns =
+  'id, csi, holder_group, holder_key, msp, tag, priority, opt_out, level, state, accepted_at, expires_at, contest_deadline, body_digest, json';
+/** What a lookup answer needs of a row (see ServedStoredMapping). */
+export const servedColumns = 'id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, json';
+export type ServedRow = Pick<
+  MappingRow,
+  'id' | 'csi' | 'holder_key' | 'msp' | 'tag' | 'priority' | 'opt_out' | 'level' | 'accepted_at' | 'json'
+>;
+
+export function toServed(r: ServedRow): ServedStoredMapping {
+  return {
+    id: r.id,
+    json: r.json,
+    holderKey: r.holder_key,
+    msp: r.msp,
+    tag: r.tag,
+    priority: r.priority,
+    acceptedAt: r.accepted_at,
+    level: r.level as PossessionLevel,
+    optOut: r.opt_out === true || r.opt_out === 1,
+  };
+}
+
+export function toMapping(r: MappingRow): StoredMapping {
+  return {
+    ...toServed(r),
+    csi: r.csi,
+    holderGroup: r.holder_group,
+    state: r.state as MappingState,
+    expiresAt: r.expires_at,
+    contestDeadline: r.contest_deadline,
+    bodyDigest: r.body_digest,
+  };
+}
 
 /** An OPRF epoch row as both backends store it (same column names and types). */
 export interface EpochRow {

@@ -1,8 +1,17 @@
 import pg from 'pg';
 import { MimiError } from '../../protocol/errors.js';
-import type { PossessionLevel } from '../../protocol/records.js';
 import { postgresMigrations } from '../migrations/postgres.js';
-import { type EpochRow, epochColumns, toChallenge, toEpoch } from '../rows.js';
+import {
+  type EpochRow,
+  epochColumns,
+  type MappingRow,
+  mappingColumns,
+  servedColumns,
+  toChallenge,
+  toEpoch,
+  toMapping,
+  toServed,
+} from '../rows.js';
 import type {
   Challenge,
   ChallengeState,
@@ -48,48 +57,6 @@ export interface PostgresStoreOptions {
 }
 
 type Row = Record<string, unknown>;
-
-interface MappingRow {
-  id: string;
-  csi: string;
-  holder_group: string;
-  holder_key: string;
-  msp: string | null;
-  tag: string;
-  priority: number;
-  opt_out: boolean;
-  level: string;
-  state: string;
-  accepted_at: number;
-  expires_at: number;
-  contest_deadline: number | null;
-  body_digest: string;
-  json: string;
-}
-
-const mappingColumns =
-  'id, csi, holder_group, holder_key, msp, tag, priority, opt_out, level, state, accepted_at, expires_at, contest_deadline, body_digest, json';
-const servedColumns = 'id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, json';
-
-function toMapping(r: MappingRow): StoredMapping {
-  return {
-    id: r.id,
-    csi: r.csi,
-    holderGroup: r.holder_group,
-    holderKey: r.holder_key,
-    msp: r.msp,
-    tag: r.tag,
-    priority: r.priority,
-    optOut: r.opt_out,
-    level: r.level as PossessionLevel,
-    state: r.state as MappingState,
-    acceptedAt: r.accepted_at,
-    expiresAt: r.expires_at,
-    contestDeadline: r.contest_deadline,
-    bodyDigest: r.body_digest,
-    json: r.json,
-  };
-}
 
 // Columns named, never `*`: a prepared `SELECT *` fails on every open connection ("cached plan
 // must not change result type") once a newer node's migration adds a column (rolling upgrade).
@@ -365,17 +332,7 @@ export class PostgresStore implements Store {
       [csis, now],
     );
     for (const r of rows) {
-      out.get(r.csi)?.push({
-        id: r.id,
-        json: r.json,
-        holderKey: r.holder_key,
-        msp: r.msp,
-        tag: r.tag,
-        priority: r.priority,
-        acceptedAt: r.accepted_at,
-        level: r.level as PossessionLevel,
-        optOut: r.opt_out,
-      });
+      out.get(r.csi)?.push(toServed(r));
     }
     return out;
   }

@@ -4,9 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { PossessionLevel } from '../../protocol/records.js';
 import { sqliteMigrations } from '../migrations/sqlite.js';
-import { type EpochRow, epochColumns, toChallenge, toEpoch } from '../rows.js';
+import {
+  type EpochRow,
+  epochColumns,
+  type MappingRow,
+  mappingColumns,
+  type ServedRow,
+  servedColumns,
+  toChallenge,
+  toEpoch,
+  toMapping,
+  toServed,
+} from '../rows.js';
 import type {
   Challenge,
   HolderKey,
@@ -14,7 +24,6 @@ import type {
   LogForkRow,
   LogHead,
   LogLeafRow,
-  MappingState,
   OprfEpoch,
   PrivateEntry,
   ServedStoredMapping,
@@ -35,57 +44,10 @@ export interface SqliteStoreOptions {
   synchronous?: 'normal' | 'full';
 }
 
-interface MappingRow {
-  id: string;
-  csi: string;
-  holder_group: string;
-  holder_key: string;
-  msp: string | null;
-  tag: string;
-  priority: number;
-  opt_out: number;
-  level: string;
-  state: string;
-  accepted_at: number;
-  expires_at: number;
-  contest_deadline: number | null;
-  body_digest: string;
-  json: string;
-}
-
 const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
-const mappingColumns =
-  'id, csi, holder_group, holder_key, msp, tag, priority, opt_out, level, state, accepted_at, expires_at, contest_deadline, body_digest, json';
-
-/** What a lookup answer needs of a row (see ServedStoredMapping). */
-const servedColumns = 'id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, json';
-type ServedRow = Pick<
-  MappingRow,
-  'id' | 'csi' | 'holder_key' | 'msp' | 'tag' | 'priority' | 'opt_out' | 'level' | 'accepted_at' | 'json'
->;
 /** SQLite allows 32,766 bound values; lookups are far smaller, but stay well below. */
 const maxIn = 500;
-
-function toMapping(r: MappingRow): StoredMapping {
-  return {
-    id: r.id,
-    csi: r.csi,
-    holderGroup: r.holder_group,
-    holderKey: r.holder_key,
-    msp: r.msp,
-    tag: r.tag,
-    priority: r.priority,
-    optOut: r.opt_out === 1,
-    level: r.level as PossessionLevel,
-    state: r.state as MappingState,
-    acceptedAt: r.accepted_at,
-    expiresAt: r.expires_at,
-    contestDeadline: r.contest_deadline,
-    bodyDigest: r.body_digest,
-    json: r.json,
-  };
-}
 
 interface PendingWrite {
   fn: (tx: StoreTx) => Promise<unknown>;
@@ -558,17 +520,7 @@ export class SqliteStore implements Store {
     const out = new Map<string, ServedStoredMapping[]>();
     for (const csi of csis) out.set(csi, []);
     for (const r of this.readMany('served', csis, now) as ServedRow[]) {
-      out.get(r.csi)?.push({
-        id: r.id,
-        json: r.json,
-        holderKey: r.holder_key,
-        msp: r.msp,
-        tag: r.tag,
-        priority: r.priority,
-        acceptedAt: r.accepted_at,
-        level: r.level as PossessionLevel,
-        optOut: r.opt_out === 1,
-      });
+      out.get(r.csi)?.push(toServed(r));
     }
     return out;
   }
