@@ -38,6 +38,13 @@ export interface TransparencyLogOptions {
 const ZERO = new Uint8Array(32);
 
 /**
+ * Subtrees of fewer leaves are read for each proof and not cached: random proofs seldom share
+ * them, and at a million leaves caching them would keep evicting the upper levels every proof
+ * shares. The ones kept number about size / 32.
+ */
+const CACHED_SUBTREE_MIN = 64;
+
+/**
  * The DP's transparency log (DESIGN.md "Transparency log"; R3, R6, R19, R28), free of HTTP.
  *
  * Sequencer: `append` runs inside the store transaction of the change it logs, so a leaf and its
@@ -57,6 +64,8 @@ export class TransparencyLog {
   private latestCosigned: LogCheckpointRow | undefined;
   /** Complete subtree hashes never change once committed: a bounded cache keyed "start:end". */
   private readonly nodes = new Map<string, Uint8Array>();
+  /** Hashes of right-edge (incomplete) ranges, keyed "start:end": just as immutable. */
+  private readonly ranges = new Map<string, Uint8Array>();
   private readonly proofs = new Map<string, string>();
 
   constructor(opts: TransparencyLogOptions) {
@@ -217,13 +226,21 @@ export class TransparencyLog {
    * Runs a proof algorithm over stored subtree hashes: a first pass records which complete
    * subtrees it needs (which depends on sizes only), one batched read fetches the missing ones,
    * a second pass computes. The store interface is asynchronous; the algorithms are not.
+   * Right-edge (incomplete) range hashes are memoised too: every proof against one checkpoint
+   * shares them, and they never change.
    */
   private async withTree<T>(size: number, run: (src: TreeSource) => T): Promise<T> {
+    const known = new Map<string, Uint8Array>();
     const wanted: [number, number][] = [];
     run({
       size,
+      // Read-only here: this pass hashes placeholders, which must not be remembered.
+      ranges: { get: (k) => this.ranges.get(k), set: () => undefined },
       subtreeHash: (s, e) => {
-        if (!this.nodes.has(`${s}:${e}`)) wanted.push([s, e]);
+        const key = `${s}:${e}`;
+        const h = this.nodes.get(key);
+        if (h === undefined) wanted.push([s, e]);
+        else known.set(key, h);
         return ZERO;
       },
     });
@@ -231,10 +248,13 @@ export class TransparencyLog {
       const hashes = await this.opts.store.logSubtrees(wanted);
       if (this.nodes.size + hashes.length > 500_000) this.nodes.clear();
       wanted.forEach(([s, e], i) => {
-        this.nodes.set(`${s}:${e}`, hashes[i]!);
+        const key = `${s}:${e}`;
+        known.set(key, hashes[i]!);
+        if (e - s >= CACHED_SUBTREE_MIN) this.nodes.set(key, hashes[i]!);
       });
     }
-    return run({ size, subtreeHash: (s, e) => this.nodes.get(`${s}:${e}`)! });
+    if (this.ranges.size > 10_000) this.ranges.clear();
+    return run({ size, ranges: this.ranges, subtreeHash: (s, e) => known.get(`${s}:${e}`)! });
   }
 
   private async checkSize(size: number): Promise<void> {
@@ -278,9 +298,12 @@ export class TransparencyLog {
     const key = `${index}@${cp.size}`;
     const hit = this.proofs.get(key);
     if (hit !== undefined) return hit;
-    const [leaf] = await this.opts.store.logLeaves(index, index + 1);
+    // Independent reads: on PostgreSQL they go out on two connections at once.
+    const [[leaf], proof] = await Promise.all([
+      this.opts.store.logLeaves(index, index + 1),
+      this.withTree(cp.size, (src) => inclusionProof(index, src)),
+    ]);
     if (leaf === undefined) throw new MimiError('internal', `leaf ${index} is not stored`);
-    const proof = await this.withTree(cp.size, (src) => inclusionProof(index, src));
     const json = `{"checkpoint":${JSON.stringify(noteOf(cp))},"leaf":"${toB64u(leaf.data)}","proof":${JSON.stringify(proof.map(toB64u))}}`;
     if (this.proofs.size >= 50_000) this.proofs.clear();
     this.proofs.set(key, json);

@@ -39,7 +39,17 @@ export type LeafHashFn = (index: number) => Uint8Array;
 export type TreeSource =
   | readonly Uint8Array[]
   | { readonly size: number; readonly getLeafHash: LeafHashFn }
-  | { readonly size: number; readonly subtreeHash: SubtreeHashFn };
+  | { readonly size: number; readonly subtreeHash: SubtreeHashFn; readonly ranges?: RangeMemo };
+
+/**
+ * Hashes of incomplete (right-edge) ranges, keyed `"start:end"`, that `rangeHash` reads before
+ * composing a range and fills after. MTH(D[start:end]) never changes in an append-only log, so a
+ * memo may outlive one tree size; proofs against one checkpoint all share its right edge.
+ */
+export interface RangeMemo {
+  get(key: string): Uint8Array | undefined;
+  set(key: string, hash: Uint8Array): unknown;
+}
 
 /** Persistable state of a {@link MerkleAccumulator}. */
 export interface AccumulatorState {
@@ -153,11 +163,13 @@ interface NormalizedSource {
   readonly size: number;
   /** Hash of a complete, aligned subtree. */
   readonly complete: SubtreeHashFn;
+  readonly ranges?: RangeMemo | undefined;
 }
 
 function normalizeSource(tree: TreeSource): NormalizedSource {
   let size: number;
   let complete: SubtreeHashFn;
+  let ranges: RangeMemo | undefined;
   if (Array.isArray(tree)) {
     const arr = tree as readonly Uint8Array[];
     size = arr.length;
@@ -167,6 +179,7 @@ function normalizeSource(tree: TreeSource): NormalizedSource {
     const fn = tree.subtreeHash;
     if (typeof fn !== 'function') throw new TypeError('subtreeHash must be a function');
     complete = fn;
+    ranges = tree.ranges;
   } else if (typeof tree === 'object' && tree !== null && 'getLeafHash' in tree) {
     size = tree.size;
     const fn = tree.getLeafHash;
@@ -178,6 +191,7 @@ function normalizeSource(tree: TreeSource): NormalizedSource {
   assertCount(size, 'tree size');
   return {
     size,
+    ranges,
     complete: (s, e) => {
       const h = complete(s, e);
       if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) {
@@ -196,8 +210,13 @@ function normalizeSource(tree: TreeSource): NormalizedSource {
 function rangeHash(src: NormalizedSource, start: number, end: number): Uint8Array {
   const n = end - start;
   if (n === 1 || (isPowerOfTwo(n) && start % n === 0)) return src.complete(start, end);
+  const key = src.ranges === undefined ? '' : `${start}:${end}`;
+  const known = src.ranges?.get(key);
+  if (known !== undefined) return known;
   const k = splitPoint(n);
-  return nodeHash(rangeHash(src, start, start + k), rangeHash(src, start + k, end));
+  const h = nodeHash(rangeHash(src, start, start + k), rangeHash(src, start + k, end));
+  src.ranges?.set(key, h);
+  return h;
 }
 
 /**

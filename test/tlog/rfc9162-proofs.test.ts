@@ -294,6 +294,27 @@ describe('RFC 9162 §2.1.3 inclusion proofs', () => {
     expect(calls.length).toBeGreaterThan(0);
   });
 
+  it('memoises right-edge range hashes: same proofs, and a memo hit asks the source nothing', () => {
+    const memo = new Map<string, Uint8Array>();
+    let asked = 0;
+    const counted: SubtreeHashFn = (s, e) => {
+      asked++;
+      return arraySubtreeHasher(refLeafHashes)(s, e);
+    };
+    // 7 leaves: [4,7) is the incomplete right edge, composed from [4,6) and [6,7).
+    const want = hexes(inclusionProof(1, refLeafHashes.slice(0, 7)));
+    expect(hexes(inclusionProof(1, { size: 7, subtreeHash: counted, ranges: memo }))).toEqual(want);
+    expect([...memo.keys()]).toEqual(['4:7']);
+    const first = asked;
+    expect(hexes(inclusionProof(1, { size: 7, subtreeHash: counted, ranges: memo }))).toEqual(want);
+    expect(first).toBe(4); // [4,6), [6,7), [2,4), [0,1)
+    expect(asked - first).toBe(2); // [4,7) comes from the memo: only [2,4) and [0,1) are asked
+    // A wrong memo entry changes the proof: the memo is really read (a verifier then rejects it).
+    memo.set('4:7', new Uint8Array(32));
+    const bad = inclusionProof(1, { size: 7, subtreeHash: counted, ranges: memo });
+    expect(() => verifyInclusion(refLeafHashes[1]!, 1, 7, bad, unhex(V.roots[7]!))).toThrow();
+  });
+
   it('rejects bad requests: out-of-range index is tlog-bad-range, misuse is RangeError', () => {
     expectTlogError(() => inclusionProof(8, refLeafHashes), 'tlog-bad-range');
     expectTlogError(() => inclusionProof(0, []), 'tlog-bad-range');
