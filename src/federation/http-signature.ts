@@ -1,6 +1,6 @@
-import { createHash, sign as edSign, verify as edVerify, type KeyObject, randomBytes } from 'node:crypto';
+import { createHash, sign as edSign, type KeyObject, randomBytes } from 'node:crypto';
 import { httpbis } from 'http-message-signatures';
-import { importPublicKey } from '../crypto/keys.js';
+import { verifyEd25519 } from '../crypto/sign.js';
 import { MimiError } from '../protocol/errors.js';
 import type { Registry } from '../registry/document.js';
 
@@ -101,7 +101,7 @@ export async function verifyPeerRequest(
             id: dp.id,
             algs: ['ed25519'],
             verify: async (data: Buffer, signature: Buffer) =>
-              dp.keys.some((k) => edVerify(null, data, importPublicKey(k), signature)),
+              dp.keys.some((k) => verifyEd25519(data, signature, k)),
           };
         },
         requiredFields: [...peerSignatureFields],

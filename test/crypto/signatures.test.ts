@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalize } from '../../src/crypto/jcs.js';
 import { generateKeyPair, importPublicKey, keyPairFromJwk, keyPairToJwk } from '../../src/crypto/keys.js';
-import { SignPurpose, signObject, verifyObject } from '../../src/crypto/sign.js';
+import { SignPurpose, signObject, verifyInput, verifyObject } from '../../src/crypto/sign.js';
 import ed from '../vectors/rfc8032-ed25519.json' with { type: 'json' };
 import jcs from '../vectors/rfc8785-jcs.json' with { type: 'json' };
 
@@ -65,6 +65,49 @@ describe('Ed25519 through node:crypto (RFC 8032 vectors)', () => {
     expect(createPrivateKey({ key: { ...keyPairToJwk(pair) }, format: 'jwk' }).asymmetricKeyType).toBe(
       'ed25519',
     );
+  });
+});
+
+describe('Ed25519 verification through libsodium (verifyInput)', () => {
+  // The group order L, little-endian as S is encoded (RFC 8032 §5.1).
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const le = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex').reverse();
+  const sOf = (sig: Buffer) => BigInt(`0x${Buffer.from(sig.subarray(32)).reverse().toString('hex')}`);
+
+  for (const [i, v] of ed.vectors.entries()) {
+    it(`TEST ${i + 1}: the RFC signature verifies, and fails for another message or key`, () => {
+      const msg = Buffer.from(v.message, 'hex');
+      expect(verifyInput(msg, b64u(v.signature), b64u(v.publicKey))).toBe(true);
+      expect(verifyInput(Buffer.concat([msg, Buffer.from([0])]), b64u(v.signature), b64u(v.publicKey))).toBe(
+        false,
+      );
+      const other = ed.vectors[(i + 1) % ed.vectors.length]!;
+      expect(verifyInput(msg, b64u(v.signature), b64u(other.publicKey))).toBe(false);
+    });
+  }
+
+  it('refuses S + L, the malleated second form of a valid signature (RFC 8032 §5.1.7)', () => {
+    const v = ed.vectors[1]!;
+    const sig = Buffer.from(v.signature, 'hex');
+    const malleated = Buffer.concat([sig.subarray(0, 32), le(sOf(sig) + L)]);
+    expect(
+      verifyInput(Buffer.from(v.message, 'hex'), malleated.toString('base64url'), b64u(v.publicKey)),
+    ).toBe(false);
+  });
+
+  it('refuses the identity key, under which R = identity, S = 0 "signs" every message', () => {
+    // The cofactorless equation [S]B = R + [k]A holds for A = R = identity and S = 0 whatever
+    // the message: a verifier must refuse small-order keys (libsodium does).
+    const identity = Buffer.alloc(32);
+    identity[0] = 1;
+    const forged = Buffer.concat([identity, Buffer.alloc(32)]).toString('base64url');
+    expect(verifyInput(Buffer.from('any message'), forged, identity.toString('base64url'))).toBe(false);
+  });
+
+  it('refuses a key that is not 32 bytes or not canonical base64url', () => {
+    const v = ed.vectors[0]!;
+    expect(verifyInput(Buffer.alloc(0), b64u(v.signature), b64u(v.publicKey).slice(0, -2))).toBe(false);
+    expect(verifyInput(Buffer.alloc(0), b64u(v.signature), `${b64u(v.publicKey)}AA`)).toBe(false);
   });
 });
 
