@@ -22,8 +22,22 @@ export interface ParseCsiOptions {
 
 const maxInputLength = 320;
 
+/**
+ * Canonical CSIs seen by parseCsi, so that assertCanonicalCsi need not run libphonenumber again
+ * on one it made (a contact sync parses each number when asking and checks it again in every
+ * mapping it verifies). parseCsi is deterministic and its output parses to itself. Bounded.
+ */
+const canonicalKinds = new Map<string, CsiKind>();
+
 /** Parse a phone number or email address, with or without its `tel:`/`mailto:` scheme. */
 export function parseCsi(input: string, options: ParseCsiOptions = {}): Csi {
+  const csi = parseCsiUncached(input, options);
+  if (canonicalKinds.size >= 100_000) canonicalKinds.clear();
+  canonicalKinds.set(csi.uri, csi.kind);
+  return csi;
+}
+
+function parseCsiUncached(input: string, options: ParseCsiOptions): Csi {
   if (typeof input !== 'string') throw new TypeError('parseCsi takes a string');
   const text = input.trim();
   if (text.length === 0 || text.length > maxInputLength) {
@@ -39,6 +53,8 @@ export function parseCsi(input: string, options: ParseCsiOptions = {}): Csi {
 
 /** Throws unless `uri` is already in canonical form; returns its kind. */
 export function assertCanonicalCsi(uri: string): CsiKind {
+  const known = canonicalKinds.get(uri);
+  if (known !== undefined) return known;
   const csi = parseCsi(uri);
   if (csi.uri !== uri) {
     throw new MimiError('csi-not-canonical', `CSI must be given in canonical form ${csi.uri}`, {

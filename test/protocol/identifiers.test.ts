@@ -43,7 +43,10 @@ describe('R8: one canonical form per CSI', () => {
     expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code }));
   });
 
-  it('says when a CSI is not in canonical form', () => {
+  it('says when a CSI is not in canonical form, also after its canonical form was parsed', () => {
+    // parseCsi remembers the canonical forms it made; only exactly those skip the re-parse.
+    expect(assertCanonicalCsi(parseCsi('mailto:Bob@example.org').uri)).toBe('mailto');
+    expect(assertCanonicalCsi(parseCsi('+1 415 555 0101').uri)).toBe('tel');
     expect(() => assertCanonicalCsi('mailto:Bob@example.org')).toThrow(
       expect.objectContaining({ code: 'csi-not-canonical' }),
     );
