@@ -121,6 +121,14 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
       statuses.push(res.status);
     }
     expect(statuses).toEqual([400, 400, 400, 429]);
+    // A batch answered 200 with one rejected item: the item counts as a rejected submission would.
+    const batch = await fetch(new URL('/v1/mappings/batch', endpoint), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await msp.sessionToken()}` },
+      body: JSON.stringify({ v: 1, submissions: [{ v: 1 }] }),
+    });
+    expect(batch.status).toBe(200);
+    expect(((await batch.json()) as { rejected: number }).rejected).toBe(1);
 
     const text = await scrape();
     expect(
@@ -138,7 +146,7 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
     expect(sample(text, 'mimi_rejects_total', { code: 'invalid-phone' })).toBe(1);
     expect(sample(text, 'mimi_rejects_total', { code: 'not-found' })).toBe(1);
     expect(sample(text, 'mimi_rejects_total', { code: 'rate-limited' })).toBe(1);
-    expect(sample(text, 'mimi_rejects_total', { code: 'record-invalid' })).toBe(3);
+    expect(sample(text, 'mimi_rejects_total', { code: 'record-invalid' })).toBe(4); // 3 holder bodies, 1 batch item
     expect(sample(text, 'mimi_rate_limited_total', { budget: 'anonymous' })).toBe(1);
     expect(sample(text, 'mimi_rate_limited_total', { budget: 'caller' })).toBeUndefined();
     expect(

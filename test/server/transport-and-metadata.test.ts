@@ -24,7 +24,7 @@ describe('R11: published defaults and limits', () => {
       federation: 'devnet',
       keys: [net.ctx.dpKey.publicKey],
       defaults: { federation: false, format: 'verbose' },
-      limits: { maxBatch: 100, maxBodyBytes: 65536 },
+      limits: { maxBatch: 100, maxBodyBytes: 65536, maxSubmissionBatch: 500 },
       verifier: { id: 'verifier1', methods: ['sms-otp', 'email-otp'] },
     });
   });

@@ -115,6 +115,8 @@ export function mappingRoutes(app: FastifyInstance, ctx: Context): void {
       throw new MimiError('batch-too-large', `at most ${max} submissions per batch`, { maxBatch: max });
     }
     const outcomes = await acceptBatch(ctx, caller, batch.submissions, req.log);
+    // Each rejected item counts in mimi_rejects_total as a rejected single submission does.
+    for (const o of outcomes) if (o instanceof MimiError) ctx.metrics.rejects.inc({ code: o.code });
     const rejected = outcomes.filter((o) => o instanceof MimiError).length;
     const duplicates = outcomes.filter((o) => !(o instanceof MimiError) && o.duplicate).length;
     const accepted = outcomes.length - rejected - duplicates;

@@ -23,6 +23,9 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
       limits: {
         maxBatch: ctx.limits.maxBatch,
         maxBodyBytes: ctx.limits.maxBodyBytes,
+        // POST /v1/mappings/batch (bulk onboarding): submissions and bytes per request.
+        maxSubmissionBatch: ctx.limits.maxSubmissionBatch,
+        maxSubmissionBatchBytes: ctx.limits.maxSubmissionBatchBytes,
         callerPointsPerMinute: ctx.limits.callerPointsPerMinute,
         anonymousPerMinute: ctx.limits.anonymousPerMinute,
         sessionTtlSeconds: ctx.sessions.ttlSeconds,
