@@ -66,6 +66,9 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
         }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
+  // The background jobs (outbox, peers, leadership) write through this node's logger too.
+  if (opts.logger !== undefined && opts.logger !== false) ctx.log.attach(app.log);
+
   // Metrics by route pattern (never the URL asked: it may hold a CSI), method and status.
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? '(no route)';

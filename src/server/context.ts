@@ -5,6 +5,7 @@ import { DiscoveryProvider } from '../dp/provider.js';
 import { Fanout } from '../federation/fanout.js';
 import { NonceCache, type PeerNonces, RedisNonceCache } from '../federation/nonce-cache.js';
 import { enqueueDpEvent, OutboxWorker } from '../federation/outbox.js';
+import { PeerStatus } from '../federation/peer-client.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import type { TrustPolicy } from '../registry/policy.js';
@@ -27,6 +28,7 @@ import { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from '
 import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
 import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './config.js';
+import { BackgroundLog } from './logging.js';
 import { NodeMetrics } from './metrics.js';
 import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
 import { readiness } from './routes/health.js';
@@ -67,6 +69,8 @@ export interface Context {
   metrics: NodeMetrics;
   /** Set when shutdown begins: /readyz answers 503 from then on. */
   lifecycle: { draining: boolean };
+  /** Log lines of the background jobs; buildApp attaches the node's logger. */
+  log: BackgroundLog;
   /** The transparency log and the witness of peers' logs (R3, R28); undefined when disabled. */
   transparency: Transparency | undefined;
   now: () => number;
@@ -137,7 +141,7 @@ async function sharedCounters(config: NodeConfig): Promise<SharedCounters | unde
  * database, every role on this node with SQLite. The node's name (its pg application_name)
  * says which DP, process and machine it is.
  */
-function leadershipFor(config: NodeConfig): Leadership {
+function leadershipFor(config: NodeConfig, log: BackgroundLog): Leadership {
   const nodeName = `mimi:${config.dp.id}:${process.pid}@${hostname()}`;
   const s = config.store;
   return s.backend === 'postgres'
@@ -147,6 +151,8 @@ function leadershipFor(config: NodeConfig): Leadership {
         settings: s.settings,
         connectionTimeoutMs: s.connectionTimeoutMs,
         nodeName,
+        onChange: (role, leading) =>
+          log.info({ role, node: nodeName }, leading ? 'took the role' : 'no longer holds the role'),
       })
     : new SingleNodeLeadership(nodeName);
 }
@@ -198,6 +204,7 @@ export async function createContext(
     throw new MimiError('config-invalid', 'dp.keyFile: this key is not among the DP keys in the registry');
   }
   let built: Context | undefined;
+  const log = new BackgroundLog();
   const metrics = new NodeMetrics({
     outboxDepth: () => store.outboxDepth(),
     peers: () => {
@@ -262,7 +269,14 @@ export async function createContext(
     maxAnswerBytesPerCsi: fed.maxAnswerBytesPerCsi,
     breakerFailures: fed.breakerFailures,
     breakerCooldownMs: fed.breakerCooldownMs,
-    onReport: (r) => metrics.peerCalls.inc({ peer: r.dp, outcome: r.status }),
+    onReport: (r) => {
+      metrics.peerCalls.inc({ peer: r.dp, outcome: r.status });
+      // Failures only, and not the calls an open breaker skips: at most breakerFailures lines,
+      // then one per probe after each cooldown, while a peer is down.
+      if (r.status !== PeerStatus.Ok && r.code !== 'circuit-open') {
+        log.warn({ peer: r.dp, outcome: r.status, code: r.code }, 'peer lookup failed');
+      }
+    },
   });
   const outbox = new OutboxWorker({
     store,
@@ -271,7 +285,13 @@ export async function createContext(
     intervalMs: fed.outboxIntervalMs,
     maxBackoffMs: fed.outboxMaxBackoffMs,
     onDelivered: (item) => metrics.outboxDeliveries.inc({ target: item.target, outcome: 'delivered' }),
-    onError: (item) => metrics.outboxDeliveries.inc({ target: item.target, outcome: 'failed' }),
+    onError: (item, err) => {
+      metrics.outboxDeliveries.inc({ target: item.target, outcome: 'failed' });
+      log.warn(
+        { target: item.target, attempts: item.attempts + 1, reason: (err as Error).message },
+        'outbox delivery failed; retried with backoff',
+      );
+    },
   });
 
   let verifier: PossessionVerifier | undefined;
@@ -334,7 +354,7 @@ export async function createContext(
   registry.start();
   await transparency?.log.open();
   // R22: background jobs run on the node leading their role (one node of the DP at a time).
-  const leadership = leadershipFor(config);
+  const leadership = leadershipFor(config, log);
   leadership.add(LeaderRole.Outbox, outbox);
   if (transparency !== undefined) leadership.add(LeaderRole.Checkpoints, transparency.log);
   if (transparency?.witness !== undefined) leadership.add(LeaderRole.Witness, transparency.witness);
@@ -379,6 +399,7 @@ export async function createContext(
     transparency,
     metrics,
     lifecycle: { draining: false },
+    log,
     now,
     async close() {
       // Jobs stop here first; their roles are handed over only then.

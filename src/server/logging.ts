@@ -65,3 +65,31 @@ export function loggerOptions(option: LogOption | undefined): false | Record<str
     hooks: { streamWrite: scrubLogLine },
   };
 }
+
+/** What a background job's log line goes through: a pino logger's `info` and `warn`. */
+interface LineLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  child(bindings: Record<string, unknown>): LineLogger;
+}
+
+/**
+ * Where the node's background jobs write (outbox deliveries, peer calls, leadership): they are
+ * made before the HTTP app and its logger, so the app attaches its logger here when it is built
+ * (buildApp), with the same serializers and CSI scrubbing; until then lines are dropped.
+ */
+export class BackgroundLog {
+  private logger: LineLogger | undefined;
+
+  attach(logger: LineLogger): void {
+    this.logger = logger.child({ component: 'background' });
+  }
+
+  info(obj: object, msg: string): void {
+    this.logger?.info(obj, msg);
+  }
+
+  warn(obj: object, msg: string): void {
+    this.logger?.warn(obj, msg);
+  }
+}

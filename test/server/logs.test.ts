@@ -157,3 +157,26 @@ describe('structured logs never contain a CSI', () => {
     );
   });
 });
+
+describe('background jobs log through the node logger', () => {
+  it('a failed peer lookup is a warning naming the peer and its outcome, never the CSI', async () => {
+    const lines: string[] = [];
+    const net = await startDevnet(
+      {},
+      { dps: 2, app: { logger: { level: 'info', stream: { write: (l: string) => lines.push(l) } } } },
+    );
+    try {
+      const msp1 = net.msp('msp1');
+      // dp2 is in the registry but not running: the federated lookup still answers from dp1.
+      const [r] = await msp1.lookup(['tel:+14155550101'], { federation: true, dpList: 'all' });
+      expect(r?.status).toBe('none');
+      const background = lines.map((l) => JSON.parse(l)).filter((l) => l.component === 'background');
+      expect(background).toContainEqual(
+        expect.objectContaining({ level: 40, peer: 'dp2', msg: 'peer lookup failed' }),
+      );
+      expect(lines.join('')).not.toContain('4155550101');
+    } finally {
+      await net.close();
+    }
+  });
+});

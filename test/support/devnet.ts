@@ -45,6 +45,8 @@ export interface DevnetOptions {
   configure?: (config: NodeConfig) => void;
   /** fastify app options, e.g. a logger writing to a test stream. */
   app?: AppOptions;
+  /** DPs in the registry (default 1); only dp1 runs, so the others are peers that are down. */
+  dps?: number;
 }
 
 export async function startDevnet(
@@ -53,7 +55,7 @@ export async function startDevnet(
 ): Promise<RunningDevnet> {
   const dir = mkdtempSync(join(tmpdir(), 'mimi-devnet-'));
   const port = await freePort();
-  writeDevnet(dir, { port });
+  writeDevnet(dir, { port, dps: opts.dps });
   const layout = readDevnet(dir);
   const clock = new TestClock();
   const loaded = loadConfig(layout.configFile);
