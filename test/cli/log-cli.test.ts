@@ -77,14 +77,17 @@ describe('mimi-discovery log audit and log monitor', () => {
   });
 
   it('monitor: the holder sees its own entries, and an entry it did not make is reported', async () => {
-    const mine = await runJson<{ ok: boolean; findings: { verdict: string }[] }>([
-      'log',
-      'monitor',
-      '--devnet',
-      dir,
-      '--csi',
-      '+1 415 555 0101',
-    ]);
+    type Monitor = { ok: boolean; findings: { verdict: string; kind: string }[] };
+    // The monitor reads up to the latest signed checkpoint, made every second: a leaf committed a
+    // moment ago may not be in it yet, so ask again (at most 10 s) until `count` findings show.
+    const monitor = async (count: number) => {
+      for (let i = 0; ; i++) {
+        const r = await runJson<Monitor>(['log', 'monitor', '--devnet', dir, '--csi', '+1 415 555 0101']);
+        if (r.doc.findings.length >= count || i === 20) return r;
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    };
+    const mine = await monitor(1);
     expect(mine.code).toBe(0);
     expect(mine.doc.findings.map((f) => f.verdict)).toEqual(['mine']);
     // Another holder (another key) claims Bob's number: a mapping and a contest Bob did not make.
@@ -95,18 +98,9 @@ describe('mimi-discovery log audit and log monitor', () => {
       'work',
     ]);
     expect(other.code).toBe(0);
-    const alarm = await runJson<{ ok: boolean; findings: { verdict: string; kind: string }[] }>([
-      'log',
-      'monitor',
-      '--devnet',
-      dir,
-      '--csi',
-      '+1 415 555 0101',
-    ]);
+    const alarm = await monitor(3);
     expect(alarm.code).toBe(1);
     expect(alarm.doc.ok).toBe(false);
     expect(alarm.doc.findings.map((f) => f.verdict)).toEqual(['mine', 'not-mine', 'contest']);
-    // Carol's entries carry another pseudonym: Bob's monitor never sees them.
-    expect(alarm.doc.findings).toHaveLength(3);
   });
 });
