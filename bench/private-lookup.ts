@@ -3,8 +3,8 @@
  * machine; BENCH_DIR, below, skips the set-up on later runs).
  * Prints plain `name: value unit` lines:
  *
- *   1. baseline: raw libsodium crypto_scalarmult_ristretto255 per second, one core (and node:crypto
- *      Ed25519 verifications per second, the client's other big cost: four per mapping)
+ *   1. baseline: raw libsodium crypto_scalarmult_ristretto255 per second, one core (and libsodium
+ *      Ed25519 verifications per second, the client's other big cost: four per mapping; node:crypto beside it)
  *   2. server evaluations per second through POST /v1/private/evaluate, batches of 1,000, from a
  *      separate client process (ratio to 1; target at least 70%)
  *   3. a 1,000-CSI contact sync end to end on loopback against 1,000,000 stored CSIs: blind,

@@ -26,7 +26,7 @@ describe('mimi-discovery lookup --private', { timeout: 120_000 }, () => {
       '--user',
       'bob',
     ]);
-    expect(pub.code).toBe(0);
+    expect(pub.code, `holder publish failed: ${pub.stderr}`).toBe(0);
   });
   afterAll(async () => {
     if (devnet.child.exitCode === null) devnet.child.kill('SIGKILL');
