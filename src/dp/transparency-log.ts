@@ -230,12 +230,22 @@ export class TransparencyLog {
    * shares them, and they never change.
    */
   private async withTree<T>(size: number, run: (src: TreeSource) => T): Promise<T> {
+    // What the first pass found in the caches is kept here for the second: another proof may
+    // clear a cache while this one waits for the store.
     const known = new Map<string, Uint8Array>();
+    const hits = new Map<string, Uint8Array>();
     const wanted: [number, number][] = [];
     run({
       size,
       // Read-only here: this pass hashes placeholders, which must not be remembered.
-      ranges: { get: (k) => this.ranges.get(k), set: () => undefined },
+      ranges: {
+        get: (k) => {
+          const h = this.ranges.get(k);
+          if (h !== undefined) hits.set(k, h);
+          return h;
+        },
+        set: () => undefined,
+      },
       subtreeHash: (s, e) => {
         const key = `${s}:${e}`;
         const h = this.nodes.get(key);
@@ -254,7 +264,11 @@ export class TransparencyLog {
       });
     }
     if (this.ranges.size > 10_000) this.ranges.clear();
-    return run({ size, ranges: this.ranges, subtreeHash: (s, e) => known.get(`${s}:${e}`)! });
+    return run({
+      size,
+      ranges: { get: (k) => hits.get(k) ?? this.ranges.get(k), set: (k, h) => this.ranges.set(k, h) },
+      subtreeHash: (s, e) => known.get(`${s}:${e}`)!,
+    });
   }
 
   private async checkSize(size: number): Promise<void> {
