@@ -29,6 +29,17 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
   const dir = () => net.layout.dir;
   const mappings = async () => (await net.ctx.store.stats()).mappings;
   const lines = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n');
+  /** `import --devnet <dir> --as <msp> --file <file> ...extra`. */
+  const importArgs = (msp: string, file: string, ...extra: string[]) => [
+    'import',
+    '--devnet',
+    dir(),
+    '--as',
+    msp,
+    '--file',
+    file,
+    ...extra,
+  ];
 
   async function exportFile(name: string, msp: string, count: number, first: string): Promise<string> {
     const file = join(work, name);
@@ -69,17 +80,7 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
     writeFileSync(file, `${content.join('\n')}\n`);
     const before = await mappings();
 
-    const run = await runJson<ImportSummary>([
-      'import',
-      '--devnet',
-      dir(),
-      '--as',
-      'msp2',
-      '--file',
-      file,
-      '--batch-size',
-      '7',
-    ]);
+    const run = await runJson<ImportSummary>(importArgs('msp2', file, '--batch-size', '7'));
     // Every line processed, some rejected: exit 3 (0 only when nothing was rejected).
     expect(run.code).toBe(3);
     expect(run.doc).toMatchObject({
@@ -103,23 +104,14 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
     expect(served.map((r) => r.status)).toEqual(['one', 'none']);
 
     // Text mode: the summary names the rejects; a finished import sends nothing again.
-    const again = await runCli(['import', '--devnet', dir(), '--as', 'msp2', '--file', file]);
+    const again = await runCli(importArgs('msp2', file));
     expect(again.code).toBe(3);
     expect(again.stdout).toMatch(/29 line|32 lines/);
     expect(again.stdout).toContain('0 sent');
     expect(again.stderr).toMatch(/import: 100% {2}line 33: 29 accepted, 0 already, 3 rejected/);
 
     // --restart sends everything again: resubmission is idempotent, nothing is stored twice.
-    const restarted = await runJson<ImportSummary>([
-      'import',
-      '--devnet',
-      dir(),
-      '--as',
-      'msp2',
-      '--file',
-      file,
-      '--restart',
-    ]);
+    const restarted = await runJson<ImportSummary>(importArgs('msp2', file, '--restart'));
     expect(restarted.doc).toMatchObject({ accepted: 0, duplicates: 29, rejected: 3 });
     expect(lines(`${file}.rejects.ndjson`)).toHaveLength(3);
     expect(await mappings()).toBe(before + 29);
@@ -130,17 +122,7 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
     const file = await exportFile('big.ndjson', 'msp1', total, '+1 415 202 0000');
     const before = await mappings();
     const progressFile = `${file}.progress.json`;
-    const first = spawnCli([
-      'import',
-      '--devnet',
-      dir(),
-      '--as',
-      'msp1',
-      '--file',
-      file,
-      '--batch-size',
-      '5',
-    ]);
+    const first = spawnCli(importArgs('msp1', file, '--batch-size', '5'));
     let line = 0;
     while (line < 40) {
       await new Promise((r) => setTimeout(r, 5));
@@ -157,15 +139,7 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
     expect(atKill.line).toBeGreaterThan(0);
     expect(atKill.line).toBeLessThan(total);
 
-    const second = await runJson<ImportSummary>([
-      'import',
-      '--devnet',
-      dir(),
-      '--as',
-      'msp1',
-      '--file',
-      file,
-    ]);
+    const second = await runJson<ImportSummary>(importArgs('msp1', file));
     expect(second.code).toBe(0);
     expect(second.doc.resumedAfterLine).toBe(atKill.line);
     expect(second.doc).toMatchObject({ lines: total, rejected: 0 });
@@ -185,31 +159,13 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
     const where = await runCli(['import', '--as', 'msp1', '--file', file]);
     expect(where.code).toBe(2);
     expect(where.stderr).toContain('error [usage]');
-    const size = await runJson([
-      'import',
-      '--devnet',
-      dir(),
-      '--as',
-      'msp1',
-      '--file',
-      file,
-      '--batch-size',
-      '0',
-    ]);
+    const size = await runJson(importArgs('msp1', file, '--batch-size', '0'));
     expect([size.code, size.doc.code]).toEqual([1, 'invalid-argument']);
-    const missing = await runJson([
-      'import',
-      '--devnet',
-      dir(),
-      '--as',
-      'msp1',
-      '--file',
-      join(work, 'nope'),
-    ]);
+    const missing = await runJson(importArgs('msp1', join(work, 'nope')));
     expect([missing.code, missing.doc.code]).toEqual([1, 'file-not-found']);
     // The one line is rejected (exit 3); a progress file of an import as msp1 is not taken for msp2.
-    expect((await runJson(['import', '--devnet', dir(), '--as', 'msp1', '--file', file])).code).toBe(3);
-    const other = await runJson(['import', '--devnet', dir(), '--as', 'msp2', '--file', file]);
+    expect((await runJson(importArgs('msp1', file))).code).toBe(3);
+    const other = await runJson(importArgs('msp2', file));
     expect([other.code, other.doc.code]).toEqual([1, 'invalid-argument']);
     expect(existsSync(`${file}.progress.json`)).toBe(true);
   });
