@@ -1,15 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RedisNonceCache } from '../../src/federation/nonce-cache.js';
 import { isMimiError } from '../../src/protocol/errors.js';
 import { SessionAuthority } from '../../src/server/auth.js';
 import { EvaluationBudget } from '../../src/server/private-lookup.js';
 import { readOrCreateSecretFile } from '../../src/server/secret-file.js';
-import { connectRedis } from '../../src/store/rate-limit.js';
+import { testRedis } from '../support/redis.js';
 
 /**
  * R22, R23 across nodes: what one node remembers, every node of the DP must know. Each "node"
@@ -52,23 +50,7 @@ describe('R23: session tokens under one secret file are good on every node', () 
 });
 
 describe.skipIf(redisUrl === undefined)('R22, R23: nonces and private-lookup budgets in Redis', () => {
-  const clients: Redis[] = [];
-  const prefix = `mimi-test-${randomBytes(6).toString('hex')}`;
-  afterEach(async () => {
-    const [first] = clients;
-    if (first !== undefined) {
-      const keys = await first.keys(`${prefix}*`);
-      if (keys.length > 0) await first.del(...keys);
-    }
-    for (const c of clients.splice(0)) c.disconnect();
-  });
-
-  async function redis(): Promise<Redis> {
-    const c = await connectRedis(redisUrl!);
-    expect(c.status).toBe('ready');
-    clients.push(c);
-    return c;
-  }
+  const { prefix, connect: redis, clients } = testRedis(redisUrl!);
 
   it('a peer nonce seen by one node is a replay on another; keys expire by themselves', async () => {
     const a = new RedisNonceCache(await redis(), `${prefix}:nonce`, 60_000);

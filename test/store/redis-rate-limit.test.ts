@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isMimiError } from '../../src/protocol/errors.js';
 import { connectRedis, RedisRateLimiter } from '../../src/store/rate-limit.js';
+import { testRedis } from '../support/redis.js';
 
 const redisUrl = process.env.MIMI_TEST_REDIS_URL || undefined;
 if (redisUrl === undefined)
@@ -18,25 +17,13 @@ async function refusal(p: Promise<void>): Promise<unknown> {
 }
 
 describe.skipIf(redisUrl === undefined)('R22 across nodes: rate limits counted in Redis', () => {
-  const clients: Redis[] = [];
-  const prefix = `mimi-test-${randomBytes(6).toString('hex')}`;
-  afterEach(async () => {
-    const [first] = clients;
-    if (first !== undefined) {
-      const keys = await first.keys(`${prefix}*`);
-      if (keys.length > 0) await first.del(...keys);
-    }
-    for (const c of clients.splice(0)) c.disconnect();
-  });
+  const { prefix, connect } = testRedis(redisUrl!);
 
   /** One limiter per "node", each with its own Redis connection. */
   async function nodes(n: number, keyPrefix = `${prefix}:caller`): Promise<RedisRateLimiter[]> {
     const out: RedisRateLimiter[] = [];
     for (let i = 0; i < n; i++) {
-      const client = await connectRedis(redisUrl!);
-      expect(client.status).toBe('ready');
-      clients.push(client);
-      out.push(new RedisRateLimiter(client, budget, keyPrefix));
+      out.push(new RedisRateLimiter(await connect(), budget, keyPrefix));
     }
     return out;
   }
