@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -12,9 +11,7 @@ import { type DevnetLayout, readDevnet, readJwkFile, writeDevnet } from '../../s
 import { HolderClient } from '../../src/client/holder.js';
 import { MspAgent } from '../../src/client/msp-agent.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
-import { verifyPeerRequest } from '../../src/federation/http-signature.js';
 import { logVerifiers } from '../../src/federation/witness.js';
-import { decodeRecord, Notice } from '../../src/protocol/records.js';
 import { logOrigin } from '../../src/protocol/transparency.js';
 import { RegistrySource } from '../../src/registry/source.js';
 import type { NodeConfig } from '../../src/server/config.js';
@@ -24,6 +21,7 @@ import { openCheckpoint } from '../../src/tlog/checkpoint.js';
 import { freePort } from '../support/devnet.js';
 import { eventually } from '../support/dp-processes.js';
 import { kill9, startNode } from '../support/node-process.js';
+import { startNoticeHook } from '../support/notice-hook.js';
 import { dropSchema, postgresAvailable, postgresUrl, testSchema } from '../support/stores.js';
 
 /**
@@ -56,11 +54,10 @@ describe.skipIf(!available)(
   () => {
     const schema = testSchema();
     const prefix = `mimi-test-${randomBytes(6).toString('hex')}`;
-    const notices: Notice[] = [];
     let dir: string;
     let layout: DevnetLayout;
     let registry: RegistrySource;
-    let hook: Server;
+    let hook: Awaited<ReturnType<typeof startNoticeHook>>;
     let db: pg.Client;
     const nodes: Node[] = [];
     let files: string[] = [];
@@ -123,40 +120,14 @@ describe.skipIf(!available)(
     }
 
     beforeAll(async () => {
-      const hookPort = await freePort();
-      hook = createServer((req, res) => {
-        let raw = '';
-        req.on('data', (c: Buffer) => {
-          raw += c.toString();
-        });
-        req.on('end', async () => {
-          try {
-            await verifyPeerRequest(
-              {
-                method: 'POST',
-                url: `http://127.0.0.1:${hookPort}${req.url}`,
-                headers: req.headers,
-                rawBody: raw,
-              },
-              registry.current(),
-              new Date(),
-            );
-            notices.push(decodeRecord(Notice, JSON.parse(raw), 'notice'));
-            res.statusCode = 204;
-          } catch {
-            res.statusCode = 401;
-          }
-          res.end();
-        });
-      });
-      await new Promise<void>((r) => hook.listen(hookPort, '127.0.0.1', r));
+      hook = await startNoticeHook(() => registry.current());
 
       dir = mkdtempSync(join(tmpdir(), 'mimi-cluster-'));
       const ports = [await freePort(), await freePort(), await freePort()];
       writeDevnet(dir, {
         port: ports[0]!,
         dps: 1,
-        webhooks: { msp1: `http://127.0.0.1:${hookPort}/notices` },
+        webhooks: { msp1: hook.url },
       });
       layout = readDevnet(dir);
       registry = new RegistrySource({ location: join(dir, 'registry.json'), pinnedKey: layout.registryKey });
@@ -360,7 +331,7 @@ describe.skipIf(!available)(
       expect(removed).toHaveLength(1);
 
       const notice = await eventually(
-        async () => notices.find((n) => n.mappingId === removed[0]),
+        async () => hook.notices.find((n) => n.notice.mappingId === removed[0])?.notice,
         15_000,
         'the removal notice',
       );

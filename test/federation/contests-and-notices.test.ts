@@ -1,43 +1,17 @@
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyPeerRequest } from '../../src/federation/http-signature.js';
-import { decodeRecord, Notice } from '../../src/protocol/records.js';
 import { RegistrySource } from '../../src/registry/source.js';
-import { freePort } from '../support/devnet.js';
 import { DpProcesses, eventually, nextSecond } from '../support/dp-processes.js';
+import { startNoticeHook } from '../support/notice-hook.js';
 
 describe('R18, R17 across DPs: a second holder at another DP, and the MSPs told', () => {
   let net: DpProcesses;
-  let hook: Server;
-  const notices: { from: string; notice: Notice; raw: string }[] = [];
+  let hook: Awaited<ReturnType<typeof startNoticeHook>>;
   let registry: RegistrySource;
   const csi = 'tel:+14155550171';
 
   beforeAll(async () => {
-    const port = await freePort();
-    hook = createServer((req, res) => {
-      let raw = '';
-      req.on('data', (c: Buffer) => {
-        raw += c.toString();
-      });
-      req.on('end', async () => {
-        try {
-          // The MSP checks the DP's RFC 9421 signature against the registry before believing it.
-          const { dp } = await verifyPeerRequest(
-            { method: 'POST', url: `http://127.0.0.1:${port}${req.url}`, headers: req.headers, rawBody: raw },
-            registry.current(),
-            new Date(),
-          );
-          notices.push({ from: dp, notice: decodeRecord(Notice, JSON.parse(raw), 'notice'), raw });
-          res.statusCode = 204;
-        } catch {
-          res.statusCode = 401;
-        }
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => hook.listen(port, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${port}/notices`;
+    hook = await startNoticeHook(() => registry.current());
+    const url = hook.url;
     net = await DpProcesses.start(3, { webhooks: { msp1: url, msp2: url } });
     registry = new RegistrySource({
       location: `${net.layout.dir}/registry.json`,
@@ -80,20 +54,20 @@ describe('R18, R17 across DPs: a second holder at another DP, and the MSPs told'
 
     // Bob's MSP is told his mapping is contested, with the deadline; Eve's MSP that hers is.
     const toMsp1 = await eventually(
-      async () => notices.find((n) => n.notice.msp === 'msp1'),
+      async () => hook.notices.find((n) => n.notice.msp === 'msp1'),
       10_000,
       'a notice to msp1',
     );
     expect(toMsp1.notice).toMatchObject({ kind: 'contested', mappingId: bobsMapping.id, dp: 'dp1' });
     expect(toMsp1.notice.deadline).toBeGreaterThan(Math.floor(Date.now() / 1000));
     const toMsp2 = await eventually(
-      async () => notices.find((n) => n.notice.msp === 'msp2'),
+      async () => hook.notices.find((n) => n.notice.msp === 'msp2'),
       10_000,
       'a notice to msp2',
     );
     expect(toMsp2.notice).toMatchObject({ kind: 'contested', mappingId: evesMapping.id, dp: 'dp2' });
     // No more personal data than needed: no CSI, no SSI, no key.
-    for (const n of notices) {
+    for (const n of hook.notices) {
       expect(n.raw).not.toContain('14155550171');
       expect(n.raw).not.toContain('mimi://');
     }
