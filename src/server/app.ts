@@ -112,8 +112,7 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   lookupRoutes(app, ctx);
   privateRoutes(app, ctx);
   logRoutes(app, ctx);
-  // /healthz is served with the metadata (well-known.ts); /readyz for load balancers.
-  healthRoutes(app, ctx, { liveness: false });
+  healthRoutes(app, ctx);
   return app;
 }
 
@@ -130,7 +129,7 @@ export function buildOperationsApp(ctx: Context): FastifyInstance {
       .send(toProblem(new MimiError('not-found', 'no such endpoint'))),
   );
   metricsRoute(app, ctx);
-  healthRoutes(app, ctx, { liveness: true });
+  healthRoutes(app, ctx);
   return app;
 }
 

@@ -62,8 +62,8 @@ export async function readiness(ctx: Context): Promise<Readiness> {
  * never triggered by the database being away). GET /readyz: whether to send it traffic; 503
  * problem+json with the failing check's code, and every check's result in `checks`.
  */
-export function healthRoutes(app: FastifyInstance, ctx: Context, opts: { liveness: boolean }): void {
-  if (opts.liveness) app.get('/healthz', async () => ({ ok: true }));
+export function healthRoutes(app: FastifyInstance, ctx: Context): void {
+  app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     const r = await readiness(ctx);
     reply.header('cache-control', 'no-store');

@@ -81,6 +81,4 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
             },
     };
   });
-
-  app.get('/healthz', async () => ({ ok: true }));
 }
