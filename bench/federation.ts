@@ -63,7 +63,7 @@ async function healthy(endpoint: string): Promise<void> {
 const dir = mkdtempSync(join(tmpdir(), 'mimi-bench-fed-'));
 const children: ChildProcess[] = [];
 try {
-  writeDevnet(dir, { port: await freePort(), dps: 3 });
+  writeDevnet(dir, { port: await freePort(3), dps: 3 });
   const layout = readDevnet(dir);
   for (const dp of layout.dps) {
     const config = JSON.parse(readFileSync(dp.configFile, 'utf8'));

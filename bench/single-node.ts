@@ -15,6 +15,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readDevnet, writeDevnet } from '../src/cli/devnet-files.js';
+import { freePort } from '../src/cli/ports.js';
 import { call } from '../src/client/http.js';
 import { MspAgent } from '../src/client/msp-agent.js';
 import { SignPurpose, signObject } from '../src/crypto/sign.js';
@@ -26,7 +27,7 @@ import { benchCsi, devnetSigners, type Signers } from './lib/fixtures.js';
 import { type LoadResult, rawPost, runLoad } from './lib/loadgen.js';
 import { preloadMappings, prepareSubmissions } from './lib/prepare.js';
 import { summarise } from './lib/profile-summary.js';
-import { canPin, freePort, pinSelf, type ServerProcess, startServer } from './lib/server.js';
+import { canPin, pinSelf, type ServerProcess, startServer } from './lib/server.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -414,7 +414,7 @@ export async function runDemo(opts: {
 
     // Federation: three DPs, each in this process on its own port and SQLite file.
     const fedDir = join(dir, 'federation');
-    ensureDevnet(fedDir, { port: await freePort(), dps: 3 });
+    ensureDevnet(fedDir, { port: await freePort(3), dps: 3 });
     const fed = openDevnet(fedDir);
     for (const d of fed.layout.dps) fedNodes.push(await startNode(d.configFile, { logLevel: 'silent' }));
     const bobFed = 'tel:+14155550111';

@@ -1,13 +1,38 @@
-import { createServer } from 'node:net';
+import { randomInt } from 'node:crypto';
+import { createServer, type Server } from 'node:net';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (for devnets, demos, tests and benchmarks). */
-export function freePort(): Promise<number> {
+/**
+ * Ports are drawn from below Linux's default ephemeral range (32768-60999). The kernel hands out
+ * ephemeral ports to every outgoing connection (to PostgreSQL, Redis, other DPs), so a port
+ * freed there a moment ago, or its neighbour, can be taken before a child process binds it.
+ */
+const LOW = 20_000;
+const HIGH = 32_768;
+
+function bind(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
+    srv.listen(port, '127.0.0.1', () => resolve(srv));
   });
+}
+
+/**
+ * The first of `count` consecutive TCP ports on 127.0.0.1 that were all free a moment ago (a
+ * devnet's DPs listen on port, port + 1, ...). For devnets, demos, tests and benchmarks.
+ */
+export async function freePort(count = 1): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = LOW + randomInt(HIGH - LOW - count);
+    const held: Server[] = [];
+    try {
+      for (let i = 0; i < count; i++) held.push(await bind(base + i));
+      return base;
+    } catch {
+      // One of the run is taken: try another.
+    } finally {
+      await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+    }
+  }
+  throw new Error(`no run of ${count} free ports found on 127.0.0.1`);
 }

@@ -16,7 +16,7 @@ import { type VerifiedResult, verifyVerboseAnswer } from './lookup-client.js';
  * Opening and verifying private lookup entries, on the calling thread or on a small pool of
  * worker threads (DESIGN.md "Lookup paths and privacy"). Either way each entry is opened with its
  * OPRF output and its answer goes through verifyVerboseAnswer, exactly the plain lookup's
- * verification (verifyMapping: every signature checked with node:crypto Ed25519).
+ * verification (verifyMapping: every signature checked, Ed25519 by libsodium).
  */
 export interface OpenItem {
   /** The canonical CSI asked. */

@@ -214,8 +214,9 @@ export function sealAnswer(
     dictionary: ANSWER_DICTIONARY,
     level: 9,
   });
-  if (packed.length > 0xffff) throw new MimiError('record-invalid', 'private answer too large');
   const size = Math.ceil((packed.length + 3) / PAYLOAD_QUANTUM) * PAYLOAD_QUANTUM;
+  // A bucket frames each payload with a 16-bit length (protocol/private.ts).
+  if (size + PAYLOAD_OVERHEAD > 0xffff) throw new MimiError('record-invalid', 'private answer too large');
   const plain = Buffer.alloc(size);
   plain[0] = FORMAT_V2;
   plain.writeUInt16BE(packed.length, 1);

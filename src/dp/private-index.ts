@@ -15,12 +15,13 @@ import {
 import { toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import {
-  type Bucket,
   type BucketEntry,
   type EpochInfo,
-  encodeBucket,
+  encodeBucketFrames,
   encodeBuckets,
+  frameEntries,
   MAX_BUCKET_BATCH,
+  mergeFrames,
   PrivateSuite,
 } from '../protocol/private.js';
 import { MappingState, type OprfEpoch, OprfEpochState, type Store, type StoreTx } from '../store/store.js';
@@ -256,25 +257,41 @@ export class PrivateIndex {
   }
 
   /**
-   * Builds a building epoch's index in batches of `buildBatch` CSIs, each batch one transaction,
-   * yielding to the event loop between them so lookups keep being served; then activates it.
-   * Writes made meanwhile reach the new epoch through `onServedChange`.
+   * Builds a building epoch's index in batches of `buildBatch` CSIs, yielding to the event loop
+   * between them so lookups keep being served; then activates it. Writes made meanwhile reach the
+   * new epoch through `onServedChange`.
+   *
+   * Each batch is two writes: its entries, then the cursor past them. With data residency the
+   * entries live in the CSIs' regions and the cursor in the home store, which commits first
+   * within one write, so a single write could move the cursor past entries that then failed to
+   * land, leaving those CSIs out of the epoch. A batch redone after a failure between the two
+   * writes seals the same CSIs again (an entry is replaced, not added). The cursor moves only from
+   * where the batch started, so a build that lost a race to another node never moves it back.
    */
   private async buildToEnd(epochId: number, halted: () => boolean = () => false): Promise<void> {
+    const building = (tx: StoreTx) =>
+      tx
+        .oprfEpochs()
+        .then((epochs) => epochs.find((e) => e.id === epochId && e.state === OprfEpochState.Building));
     for (;;) {
       if (this.closed || halted()) return;
-      const done = await this.opts.store.write(async (tx) => {
-        const epoch = (await tx.oprfEpochs()).find((e) => e.id === epochId);
-        if (epoch?.state !== OprfEpochState.Building) return true;
+      const batch = await this.opts.store.write(async (tx) => {
+        const epoch = await building(tx);
+        if (epoch === undefined) return undefined;
         const now = this.opts.now();
         const csis = await tx.servedCsisAfter(epoch.buildCursor, this.opts.buildBatch, now);
-        if (csis.length > 0) {
-          await this.seal(tx, epoch, csis, now);
-          await tx.updateOprfEpoch(epochId, { buildCursor: csis.at(-1)! });
-        }
-        return csis.length < this.opts.buildBatch;
+        await this.seal(tx, epoch, csis, now);
+        return { from: epoch.buildCursor, csis };
       });
-      if (done) break;
+      if (batch === undefined) break;
+      const last = batch.csis.at(-1);
+      if (last !== undefined) {
+        await this.opts.store.write(async (tx) => {
+          if ((await building(tx))?.buildCursor === batch.from)
+            await tx.updateOprfEpoch(epochId, { buildCursor: last });
+        });
+      }
+      if (batch.csis.length < this.opts.buildBatch) break;
       await yieldToEventLoop();
     }
     await this.activate(epochId);
@@ -417,7 +434,7 @@ export class PrivateIndex {
   async bucket(epochId: number, bucket: number): Promise<Buffer> {
     const loaded = await this.servable(epochId);
     checkBucket(loaded.row, bucket);
-    return encodeBucket(await this.bucketOf(loaded, bucket));
+    return this.bucketOf(loaded, bucket);
   }
 
   /**
@@ -436,20 +453,19 @@ export class PrivateIndex {
     }
     const loaded = await this.servable(epochId);
     for (const b of buckets) checkBucket(loaded.row, b);
-    const out: Bucket[] = [];
-    for (const b of buckets) out.push(await this.bucketOf(loaded, b));
-    return encodeBuckets(out);
+    const bodies: Buffer[] = [];
+    for (const b of buckets) bodies.push(await this.bucketOf(loaded, b));
+    return encodeBuckets(bodies);
   }
 
-  private async bucketOf({ row, dummyKey }: LoadedEpoch, bucket: number): Promise<Bucket> {
-    const epochId = row.id;
+  /** One bucket body: the stored entries and this bucket's dummies, merged by tag. */
+  private async bucketOf({ row, dummyKey }: LoadedEpoch, bucket: number): Promise<Buffer> {
     const bits = row.bucketBits;
     const [from, to] = bucketRange(bucket, bits);
-    const real: BucketEntry[] = await this.opts.store.privateBucket(epochId, from, to);
-    const size = Math.max(row.padTo, Math.ceil(real.length / PAD_STEP) * PAD_STEP);
-    const entries = real.concat(dummies(dummyKey, bucket, size - real.length, row.dummyLength));
-    entries.sort((a, b) => Buffer.compare(a.tag, b.tag));
-    return { epoch: epochId, bits, bucket, entries };
+    const real = await this.opts.store.privateBucket(row.id, from, to);
+    const size = Math.max(row.padTo, Math.ceil(real.count / PAD_STEP) * PAD_STEP);
+    const padding = frameEntries(dummies(dummyKey, bucket, size - real.count, row.dummyLength));
+    return encodeBucketFrames({ epoch: row.id, bits, bucket }, mergeFrames([real, padding]));
   }
 
   /** The served epochs with their public information, newest first. */

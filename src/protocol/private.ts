@@ -106,24 +106,118 @@ export interface Bucket {
   entries: BucketEntry[];
 }
 
-export function encodeBucket(b: Bucket): Buffer {
-  let size = headerLength;
-  for (const e of b.entries) size += tagLength + 2 + e.payload.length;
+/**
+ * Entries in their wire framing, `tag[16] | len u16 | payload[len]` each, sorted by tag: a bucket
+ * body without its header. Stores read a bucket's real entries this way in one piece
+ * (Store.privateBucket), so serving a bucket makes no object per entry.
+ */
+export interface EntryFrames {
+  count: number;
+  bytes: Uint8Array;
+}
+
+const noFrames: EntryFrames = { count: 0, bytes: new Uint8Array(0) };
+
+/** Frames entries, sorted by tag. */
+export function frameEntries(entries: readonly BucketEntry[]): EntryFrames {
+  if (entries.length === 0) return noFrames;
+  const sorted = [...entries].sort((a, b) => Buffer.compare(a.tag, b.tag));
+  let size = 0;
+  for (const e of sorted) size += tagLength + 2 + e.payload.length;
   const out = Buffer.allocUnsafe(size);
-  magic.copy(out, 0);
-  out.writeUInt32BE(b.epoch, 4);
-  out.writeUInt8(b.bits, 8);
-  out.writeUInt32BE(b.bucket, 9);
-  out.writeUInt32BE(b.entries.length, 13);
-  let o = headerLength;
-  for (const e of b.entries) {
+  let o = 0;
+  for (const e of sorted) {
     if (e.tag.length !== tagLength || e.payload.length > 0xffff) throw new TypeError('bad bucket entry');
     out.set(e.tag, o);
     out.writeUInt16BE(e.payload.length, o + tagLength);
     out.set(e.payload, o + tagLength + 2);
     o += tagLength + 2 + e.payload.length;
   }
+  return { count: sorted.length, bytes: out };
+}
+
+/**
+ * Start offsets of the `count` framed entries from `start`, which must end exactly at the end of
+ * `buf`; `bad` makes the error for a framing that does not hold.
+ */
+function entryOffsets(buf: Buffer, start: number, count: number, bad: (why: string) => Error): number[] {
+  const at: number[] = [];
+  let o = start;
+  for (let i = 0; i < count; i++) {
+    if (o + tagLength + 2 > buf.length) throw bad('truncated');
+    const next = o + tagLength + 2 + buf.readUInt16BE(o + tagLength);
+    if (next > buf.length) throw bad('truncated');
+    at.push(o);
+    o = next;
+  }
+  if (o !== buf.length) throw bad('trailing bytes');
+  return at;
+}
+
+const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+/** The entry framed at `o`, as views into `buf`. */
+function entryAt(buf: Buffer, o: number): BucketEntry {
+  const end = o + tagLength + 2 + buf.readUInt16BE(o + tagLength);
+  return { tag: buf.subarray(o, o + tagLength), payload: buf.subarray(o + tagLength + 2, end) };
+}
+
+/** Stored frames that do not parse are the store's fault, not the peer's: a plain error. */
+const badFrames = (why: string) => new TypeError(`entry frames: ${why}`);
+
+/** The entries of framed runs, as views into them. */
+export function entriesOf(f: EntryFrames): BucketEntry[] {
+  const buf = asBuffer(f.bytes);
+  return entryOffsets(buf, 0, f.count, badFrames).map((o) => entryAt(buf, o));
+}
+
+/**
+ * Merges framed runs, each sorted by tag, into one sorted run (a bucket's parts: regions,
+ * dummies). Every part's framing is checked, so a bad stored run fails here, not at the client.
+ */
+export function mergeFrames(parts: readonly EntryFrames[]): EntryFrames {
+  const runs = parts.map((p) => {
+    const buf = asBuffer(p.bytes);
+    return { buf, at: entryOffsets(buf, 0, p.count, badFrames), next: 0 };
+  });
+  const filled = parts.filter((p) => p.count > 0);
+  if (filled.length <= 1) return filled[0] ?? noFrames;
+  const out = Buffer.allocUnsafe(runs.reduce((n, r) => n + r.buf.length, 0));
+  let o = 0;
+  for (;;) {
+    let best: (typeof runs)[number] | undefined;
+    for (const r of runs) {
+      if (r.next === r.at.length) continue;
+      const a = r.at[r.next]!;
+      if (best === undefined) best = r;
+      else {
+        const b = best.at[best.next]!;
+        if (r.buf.compare(best.buf, b, b + tagLength, a, a + tagLength) < 0) best = r;
+      }
+    }
+    if (best === undefined) break;
+    const start = best.at[best.next++]!;
+    const end = best.next < best.at.length ? best.at[best.next]! : best.buf.length;
+    o += best.buf.copy(out, o, start, end);
+  }
+  return { count: runs.reduce((n, r) => n + r.at.length, 0), bytes: out };
+}
+
+/** A bucket body from its framed entries (all of them: real and dummy). */
+export function encodeBucketFrames(head: Omit<Bucket, 'entries'>, frames: EntryFrames): Buffer {
+  const out = Buffer.allocUnsafe(headerLength + frames.bytes.length);
+  magic.copy(out, 0);
+  out.writeUInt32BE(head.epoch, 4);
+  out.writeUInt8(head.bits, 8);
+  out.writeUInt32BE(head.bucket, 9);
+  out.writeUInt32BE(frames.count, 13);
+  out.set(frames.bytes, headerLength);
   return out;
+}
+
+/** A bucket body, entries sorted by tag. */
+export function encodeBucket(b: Bucket): Buffer {
+  return encodeBucketFrames(b, frameEntries(b.entries));
 }
 
 /** Strict decoder: any framing error, or a bucket other than the one asked for, is `record-invalid`. */
@@ -131,30 +225,27 @@ export function decodeBucket(
   bytes: Uint8Array,
   expect: { epoch: number; bits: number; bucket: number },
 ): Bucket {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { buf, at } = bucketOffsets(bytes, expect);
+  const { epoch, bits, bucket } = expect;
+  return { epoch, bits, bucket, entries: at.map((o) => entryAt(buf, o)) };
+}
+
+/** Checks a bucket body's header against the bucket asked and its framing; the entries' offsets. */
+function bucketOffsets(
+  bytes: Uint8Array,
+  expect: { epoch: number; bits: number; bucket: number },
+): { buf: Buffer; at: number[] } {
+  const buf = asBuffer(bytes);
   const bad = (why: string) => new MimiError('record-invalid', `bucket: ${why}`);
   if (buf.length < headerLength || !buf.subarray(0, 4).equals(magic)) throw bad('not a bucket');
-  const epoch = buf.readUInt32BE(4);
-  const bits = buf.readUInt8(8);
-  const bucket = buf.readUInt32BE(9);
-  const count = buf.readUInt32BE(13);
-  if (epoch !== expect.epoch || bits !== expect.bits || bucket !== expect.bucket) {
+  if (
+    buf.readUInt32BE(4) !== expect.epoch ||
+    buf.readUInt8(8) !== expect.bits ||
+    buf.readUInt32BE(9) !== expect.bucket
+  ) {
     throw bad('answers another bucket');
   }
-  const entries: BucketEntry[] = [];
-  let o = headerLength;
-  for (let i = 0; i < count; i++) {
-    if (o + tagLength + 2 > buf.length) throw bad('truncated');
-    const len = buf.readUInt16BE(o + tagLength);
-    if (o + tagLength + 2 + len > buf.length) throw bad('truncated');
-    entries.push({
-      tag: buf.subarray(o, o + tagLength),
-      payload: buf.subarray(o + tagLength + 2, o + tagLength + 2 + len),
-    });
-    o += tagLength + 2 + len;
-  }
-  if (o !== buf.length) throw bad('trailing bytes');
-  return { epoch, bits, bucket, entries };
+  return { buf, at: entryOffsets(buf, headerLength, buf.readUInt32BE(13), bad) };
 }
 
 /**
@@ -165,18 +256,18 @@ export function decodeBucket(
 export const BucketsMediaType = 'application/vnd.mimi-discovery.buckets';
 const batchMagic = Buffer.from('MDBN');
 
-export function encodeBuckets(buckets: readonly Bucket[]): Buffer {
-  const bodies = buckets.map(encodeBucket);
-  const head = Buffer.allocUnsafe(8);
-  batchMagic.copy(head, 0);
-  head.writeUInt32BE(bodies.length, 4);
-  const parts: Buffer[] = [head];
+/** A batch body from bucket bodies (as {@link encodeBucketFrames} makes them), in the order asked. */
+export function encodeBuckets(bodies: readonly Uint8Array[]): Buffer {
+  const out = Buffer.allocUnsafe(8 + bodies.reduce((n, b) => n + 4 + b.length, 0));
+  batchMagic.copy(out, 0);
+  out.writeUInt32BE(bodies.length, 4);
+  let o = 8;
   for (const b of bodies) {
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32BE(b.length, 0);
-    parts.push(len, b);
+    out.writeUInt32BE(b.length, o);
+    out.set(b, o + 4);
+    o += 4 + b.length;
   }
-  return Buffer.concat(parts);
+  return out;
 }
 
 /**
@@ -184,7 +275,7 @@ export function encodeBuckets(buckets: readonly Bucket[]): Buffer {
  * then checked against the bucket asked by {@link decodeBucket} or {@link findInBucket}.
  */
 export function splitBuckets(bytes: Uint8Array, count: number): Uint8Array[] {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   const bad = (why: string) => new MimiError('record-invalid', `buckets: ${why}`);
   if (buf.length < 8 || !buf.subarray(0, 4).equals(batchMagic)) throw bad('not a bucket batch');
   if (buf.readUInt32BE(4) !== count) throw bad(`expected ${count} buckets`);
@@ -210,31 +301,15 @@ export function findInBucket(
   expect: { epoch: number; bits: number; bucket: number },
   tags: readonly Uint8Array[],
 ): (Uint8Array | undefined)[] {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bad = (why: string) => new MimiError('record-invalid', `bucket: ${why}`);
-  if (buf.length < headerLength || !buf.subarray(0, 4).equals(magic)) throw bad('not a bucket');
-  if (
-    buf.readUInt32BE(4) !== expect.epoch ||
-    buf.readUInt8(8) !== expect.bits ||
-    buf.readUInt32BE(9) !== expect.bucket
-  ) {
-    throw bad('answers another bucket');
-  }
-  const count = buf.readUInt32BE(13);
+  const { buf, at } = bucketOffsets(bytes, expect);
   const found = new Array<Uint8Array | undefined>(tags.length).fill(undefined);
-  const wanted = tags.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength));
-  let o = headerLength;
-  for (let i = 0; i < count; i++) {
-    if (o + tagLength + 2 > buf.length) throw bad('truncated');
-    const len = buf.readUInt16BE(o + tagLength);
-    if (o + tagLength + 2 + len > buf.length) throw bad('truncated');
+  const wanted = tags.map(asBuffer);
+  for (const o of at) {
     for (let j = 0; j < wanted.length; j++) {
       if (found[j] === undefined && buf.compare(wanted[j]!, 0, tagLength, o, o + tagLength) === 0) {
-        found[j] = buf.subarray(o + tagLength + 2, o + tagLength + 2 + len);
+        found[j] = entryAt(buf, o).payload;
       }
     }
-    o += tagLength + 2 + len;
   }
-  if (o !== buf.length) throw bad('trailing bytes');
   return found;
 }

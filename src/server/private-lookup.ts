@@ -44,7 +44,6 @@ export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettin
   };
 }
 
-/** Where budgets are counted when many nodes share them (R22): a Redis connection and the DP's key prefix. */
 /**
  * R22: an evaluation budget charges a whole batch or nothing. (A plain consume would burn what
  * is left of a budget on a batch it then refuses.) Counted in memory on one node, in Redis

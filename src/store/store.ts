@@ -1,3 +1,4 @@
+import type { EntryFrames } from '../protocol/private.js';
 import type { PossessionLevel, PossessionMethod } from '../protocol/records.js';
 
 /**
@@ -262,8 +263,12 @@ export interface Store {
   outboxDepth(): Promise<Record<string, number>>;
   /** Committed epochs, oldest first. */
   oprfEpochs(): Promise<OprfEpoch[]>;
-  /** Entries of `epoch` whose bucket key lies in [fromKey, toKey], in a stable order. */
-  privateBucket(epoch: number, fromKey: number, toKey: number): Promise<PrivateEntry[]>;
+  /**
+   * Entries of `epoch` whose bucket key lies in [fromKey, toKey], framed as on the wire and sorted
+   * by tag (protocol/private.ts EntryFrames): read in one piece, since a contact sync downloads
+   * about a thousand buckets of dozens of entries.
+   */
+  privateBucket(epoch: number, fromKey: number, toKey: number): Promise<EntryFrames>;
   /** Entry count per bucket for `bits` leading bits (dense, 2^bits long), and the modal payload length. */
   privateIndexStats(epoch: number, bits: number): Promise<{ counts: number[]; modalPayloadLength: number }>;
   // transparency log, committed state only

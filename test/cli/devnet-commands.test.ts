@@ -12,7 +12,7 @@ describe('devnet, holder, lookup and verify as child processes', { timeout: 120_
   let mappingFile = '';
 
   beforeAll(async () => {
-    const port = await freePort();
+    const port = await freePort(3); // the devnet's three DPs
     devnet = spawnCli(['devnet', '--dir', dir, '--port', String(port), '--log-level', 'warn']);
     await waitForHealth(`http://127.0.0.1:${port}`);
   });

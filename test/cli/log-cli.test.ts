@@ -15,7 +15,7 @@ describe('mimi-discovery log audit and log monitor', () => {
     runCli(['holder', 'publish', '--devnet', dir, '--csi', csi, '--msp', 'msp1', '--user', user, ...extra]);
 
   beforeAll(async () => {
-    const port = await freePort();
+    const port = await freePort(3); // the devnet's three DPs
     devnet = spawnCli(['devnet', '--dir', dir, '--port', String(port), '--log-level', 'warn']);
     await waitForHealth(`http://127.0.0.1:${port}`);
     expect((await publish('+1 415 555 0101', 'bob')).code).toBe(0);

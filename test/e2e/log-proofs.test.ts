@@ -29,7 +29,7 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
   const csi = 'tel:+14155550177';
 
   beforeAll(async () => {
-    const port = await freePort();
+    const port = await freePort(2);
     const layout = writeDevnet(dir, { port, dps: 2 });
     for (const dp of layout.dps) {
       const loaded = loadConfig(dp.configFile);

@@ -11,7 +11,7 @@ describe('mimi-discovery lookup --private', { timeout: 120_000 }, () => {
   let devnet: ReturnType<typeof spawnCli>;
 
   beforeAll(async () => {
-    const port = await freePort();
+    const port = await freePort(3); // the devnet's three DPs
     devnet = spawnCli(['devnet', '--dir', dir, '--port', String(port), '--log-level', 'warn']);
     await waitForHealth(`http://127.0.0.1:${port}`);
     const pub = await runCli([

@@ -18,7 +18,16 @@ import {
 } from '../../src/crypto/private-entry.js';
 import { digest } from '../../src/crypto/sign.js';
 import { MimiError } from '../../src/protocol/errors.js';
-import { decodeBucket, encodeBucket } from '../../src/protocol/private.js';
+import {
+  type BucketEntry,
+  decodeBucket,
+  encodeBucket,
+  encodeBuckets,
+  entriesOf,
+  frameEntries,
+  mergeFrames,
+  splitBuckets,
+} from '../../src/protocol/private.js';
 
 describe('private entry derivation and sealing', () => {
   it('opens under its own output only; payload lengths are padded to the quantum', () => {
@@ -117,6 +126,28 @@ describe('private entry derivation and sealing', () => {
     expect(answer.results[0]!.mappings[0]!.mapping).toEqual(m);
   });
 
+  it('an answer whose payload would not fit the 16-bit length of a bucket entry is refused', () => {
+    const out = randomBytes(64);
+    const junk = randomBytes(80_000).toString('base64');
+    const seal = (n: number) =>
+      sealAnswer(out, [JSON.stringify({ junk: junk.slice(0, n) })], { csi, dp: 'dp1' });
+    expect(() => seal(junk.length)).toThrow(/private answer too large/);
+    // The largest answer that still seals, found by bisection, frames with a 16-bit length.
+    let [lo, hi] = [0, junk.length];
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      try {
+        seal(mid);
+        lo = mid;
+      } catch {
+        hi = mid;
+      }
+    }
+    const largest = seal(lo).payload.length;
+    expect(largest).toBeLessThanOrEqual(0xffff);
+    expect(largest).toBeGreaterThan(0xffff - 64 - 28);
+  });
+
   it('v1 entries (sealed before v2) still open', () => {
     const out = randomBytes(64);
     const json = JSON.stringify({ v: 1, format: 'verbose', dp: 'dp1', results: [] });
@@ -147,21 +178,38 @@ describe('bucket wire format', () => {
     tag: fc.uint8Array({ minLength: 16, maxLength: 16 }),
     payload: fc.uint8Array({ maxLength: 300 }),
   });
-  it('decode(encode(x)) = x', () => {
+  const same = (a: readonly BucketEntry[], b: readonly BucketEntry[]) =>
+    a.length === b.length &&
+    a.every(
+      (e, i) =>
+        Buffer.from(e.tag).equals(Buffer.from(b[i]!.tag)) &&
+        Buffer.from(e.payload).equals(Buffer.from(b[i]!.payload)),
+    );
+  const byTag = (entries: readonly BucketEntry[]) =>
+    [...entries].sort((a, b) => Buffer.compare(Buffer.from(a.tag), Buffer.from(b.tag)));
+  it('decode(encode(x)) = x in tag order', () => {
     fc.assert(
       fc.property(fc.array(entry, { maxLength: 20 }), fc.integer({ min: 1, max: 1000 }), (entries, epoch) => {
         const b = { epoch, bits: 3, bucket: 5, entries };
-        const d = decodeBucket(encodeBucket(b), b);
-        return (
-          d.entries.length === entries.length &&
-          d.entries.every(
-            (e, i) =>
-              Buffer.from(e.tag).equals(Buffer.from(entries[i]!.tag)) &&
-              Buffer.from(e.payload).equals(Buffer.from(entries[i]!.payload)),
-          )
-        );
+        return same(decodeBucket(encodeBucket(b), b).entries, byTag(entries));
       }),
     );
+  });
+  it('merging framed runs gives the frames of all their entries, in tag order', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(entry, { maxLength: 10 }), { maxLength: 4 }), (parts) => {
+        const merged = mergeFrames(parts.map(frameEntries));
+        const all = byTag(parts.flat());
+        return merged.count === all.length && same(entriesOf(merged), all);
+      }),
+    );
+  });
+  it('framed runs whose framing does not hold are refused', () => {
+    const good = frameEntries([{ tag: new Uint8Array(16), payload: new Uint8Array(3) }]);
+    const other = frameEntries([{ tag: new Uint8Array(16).fill(1), payload: new Uint8Array(1) }]);
+    expect(() => mergeFrames([{ count: 1, bytes: good.bytes.subarray(1) }, other])).toThrow(/truncated/);
+    expect(() => mergeFrames([{ count: 2, bytes: good.bytes }, other])).toThrow(/truncated/);
+    expect(() => entriesOf({ count: 0, bytes: good.bytes })).toThrow(/trailing bytes/);
   });
   it('garbage and truncations only ever raise record-invalid', () => {
     const valid = encodeBucket({
@@ -187,5 +235,29 @@ describe('bucket wire format', () => {
       ),
     );
     expect(() => decodeBucket(valid, { epoch: 2, bits: 0, bucket: 0 })).toThrow(/another bucket/);
+  });
+  it('a bucket batch cut anywhere, with bytes after it, or with another count is record-invalid', () => {
+    const bodies = [0, 1, 2].map((bucket) =>
+      encodeBucket({
+        epoch: 1,
+        bits: 2,
+        bucket,
+        entries: [{ tag: new Uint8Array(16).fill(bucket), payload: new Uint8Array(4) }],
+      }),
+    );
+    const batch = encodeBuckets(bodies);
+    expect(splitBuckets(batch, 3).map((b) => Buffer.from(b))).toEqual(bodies);
+    const code = (bytes: Uint8Array, count: number) => {
+      try {
+        splitBuckets(bytes, count);
+        return 'split';
+      } catch (err) {
+        return err instanceof MimiError ? err.code : String(err);
+      }
+    };
+    for (let n = 0; n < batch.length; n++) expect(code(batch.subarray(0, n), 3)).toBe('record-invalid');
+    expect(code(Buffer.concat([batch, Buffer.from([0])]), 3)).toBe('record-invalid');
+    expect(code(batch, 2)).toBe('record-invalid');
+    expect(code(batch, 4)).toBe('record-invalid');
   });
 });

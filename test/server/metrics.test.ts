@@ -42,7 +42,7 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
   const carol = 'mailto:carol@example.org';
 
   beforeAll(async () => {
-    const port = await freePort();
+    const port = await freePort(2);
     writeDevnet(dir, { port, dps: 2 });
     const layout = readDevnet(dir);
     endpoint = layout.endpoint;

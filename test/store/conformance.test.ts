@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type EntryFrames, entriesOf } from '../../src/protocol/private.js';
 import { postgresMigrations } from '../../src/store/migrations/postgres.js';
 import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
 import type { OprfEpoch, Store, StoredMapping, StoreTx } from '../../src/store/store.js';
@@ -59,6 +60,14 @@ const bytes = (...v: number[]) => Uint8Array.from(v);
 /** A view into a larger buffer: stores must write only the view's bytes. */
 const view = (...v: number[]) => Uint8Array.from([0xee, ...v, 0xee]).subarray(1, v.length + 1);
 const hash = (b: number) => new Uint8Array(32).fill(b);
+/** A 16-byte private-index tag starting with `v`. */
+const tag = (...v: number[]) => {
+  const t = new Uint8Array(16);
+  t.set(v);
+  return t;
+};
+/** A bucket's entries as [first two tag bytes, payload]. */
+const entries = (f: EntryFrames) => entriesOf(f).map((e) => [[...e.tag.subarray(0, 2)], [...e.payload]]);
 
 describe('migrations', () => {
   it('PostgreSQL has the same versions, in the same order and with the same names, as SQLite', () => {
@@ -409,34 +418,52 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
         });
       });
 
-      it('puts, replaces and deletes entries; buckets are read by key range in a stable order', async () => {
+      it('puts, replaces and deletes entries; buckets are read by key range, framed in tag order', async () => {
         const top = 0xffff_ffff;
         await write(async (tx) => {
-          await tx.putPrivateEntry(1, { bucketKey: 0x1000_0000, tag: bytes(2), payload: view(1, 1) }, 10);
-          await tx.putPrivateEntry(1, { bucketKey: 0x1000_0000, tag: bytes(1), payload: view(2, 2) }, 10);
-          await tx.putPrivateEntry(1, { bucketKey: top, tag: bytes(3), payload: bytes(3, 3, 3) }, 10);
-          await tx.putPrivateEntry(2, { bucketKey: 0x1000_0000, tag: bytes(9), payload: bytes(9) }, 10);
+          await tx.putPrivateEntry(1, { bucketKey: 0x1000_0000, tag: tag(2), payload: view(1, 1) }, 10);
+          await tx.putPrivateEntry(1, { bucketKey: 0x1000_0000, tag: tag(1), payload: view(2, 2) }, 10);
+          await tx.putPrivateEntry(1, { bucketKey: top, tag: tag(3), payload: bytes(3, 3, 3) }, 10);
+          await tx.putPrivateEntry(2, { bucketKey: 0x1000_0000, tag: tag(9), payload: bytes(9) }, 10);
           // Same tag again: replaced, not added.
-          await tx.putPrivateEntry(1, { bucketKey: 0x1000_0000, tag: bytes(2), payload: bytes(7, 7) }, 11);
+          await tx.putPrivateEntry(1, { bucketKey: 0x1000_0000, tag: tag(2), payload: bytes(7, 7) }, 11);
         });
         const bucket = await store.privateBucket(1, 0x1000_0000, 0x1fff_ffff);
-        expect(bucket.map((e) => [e.bucketKey, [...e.tag], [...e.payload]])).toEqual([
-          [0x1000_0000, [1], [2, 2]],
-          [0x1000_0000, [2], [7, 7]],
+        // Byte for byte the wire framing: tag | u16 length | payload, in tag order.
+        expect(bucket.count).toBe(2);
+        expect([...bucket.bytes]).toEqual([...tag(1), 0, 2, 2, 2, ...tag(2), 0, 2, 7, 7]);
+        expect(entries(await store.privateBucket(1, top, top))).toEqual([
+          [
+            [3, 0],
+            [3, 3, 3],
+          ],
         ]);
-        expect((await store.privateBucket(1, top, top)).map((e) => e.bucketKey)).toEqual([top]);
-        expect(await store.privateBucket(1, 0, 0x0fff_ffff)).toEqual([]);
-        await write((tx) => tx.deletePrivateEntry(1, { bucketKey: 0x1000_0000, tag: view(1) }));
-        expect((await store.privateBucket(1, 0, top)).map((e) => [...e.tag])).toEqual([[2], [3]]);
+        expect(await store.privateBucket(1, 0, 0x0fff_ffff)).toEqual({ count: 0, bytes: new Uint8Array(0) });
+        await write((tx) => tx.deletePrivateEntry(1, { bucketKey: 0x1000_0000, tag: tag(1) }));
+        // A range over several bucket keys is still one run in tag order.
+        await write((tx) =>
+          tx.putPrivateEntry(1, { bucketKey: 0x2000_0000, tag: tag(0, 9), payload: bytes(5) }, 12),
+        );
+        expect(entries(await store.privateBucket(1, 0, top))).toEqual([
+          [[0, 9], [5]],
+          [
+            [2, 0],
+            [7, 7],
+          ],
+          [
+            [3, 0],
+            [3, 3, 3],
+          ],
+        ]);
       });
 
       it('reports counts per bucket and the modal payload length', async () => {
         await write(async (tx) => {
-          await tx.putPrivateEntry(5, { bucketKey: 0x0000_0001, tag: bytes(1), payload: bytes(1, 1) }, 1);
-          await tx.putPrivateEntry(5, { bucketKey: 0x4000_0000, tag: bytes(2), payload: bytes(1, 1) }, 1);
-          await tx.putPrivateEntry(5, { bucketKey: 0x7fff_ffff, tag: bytes(3), payload: bytes(1, 1, 1) }, 1);
-          await tx.putPrivateEntry(5, { bucketKey: 0xffff_ffff, tag: bytes(4), payload: bytes(1, 1, 1) }, 1);
-          await tx.putPrivateEntry(5, { bucketKey: 0xc000_0000, tag: bytes(5), payload: bytes(1) }, 1);
+          await tx.putPrivateEntry(5, { bucketKey: 0x0000_0001, tag: tag(1), payload: bytes(1, 1) }, 1);
+          await tx.putPrivateEntry(5, { bucketKey: 0x4000_0000, tag: tag(2), payload: bytes(1, 1) }, 1);
+          await tx.putPrivateEntry(5, { bucketKey: 0x7fff_ffff, tag: tag(3), payload: bytes(1, 1, 1) }, 1);
+          await tx.putPrivateEntry(5, { bucketKey: 0xffff_ffff, tag: tag(4), payload: bytes(1, 1, 1) }, 1);
+          await tx.putPrivateEntry(5, { bucketKey: 0xc000_0000, tag: tag(5), payload: bytes(1) }, 1);
         });
         // Two modal lengths (2 and 3, twice each): the shorter wins.
         expect(await store.privateIndexStats(5, 2)).toEqual({ counts: [1, 2, 0, 2], modalPayloadLength: 2 });
@@ -446,13 +473,13 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
       it('drops a retired epoch in batches', async () => {
         await write(async (tx) => {
           for (let i = 0; i < 7; i++)
-            await tx.putPrivateEntry(3, { bucketKey: i, tag: bytes(i), payload: bytes(i) }, 1);
-          await tx.putPrivateEntry(4, { bucketKey: 1, tag: bytes(1), payload: bytes(1) }, 1);
+            await tx.putPrivateEntry(3, { bucketKey: i, tag: tag(i), payload: bytes(i) }, 1);
+          await tx.putPrivateEntry(4, { bucketKey: 1, tag: tag(1), payload: bytes(1) }, 1);
         });
         expect(await write((tx) => tx.dropPrivateEntries(3, 5))).toBe(5);
         expect(await write((tx) => tx.dropPrivateEntries(3, 5))).toBe(2);
         expect(await write((tx) => tx.dropPrivateEntries(3, 5))).toBe(0);
-        expect(await store.privateBucket(4, 0, 10)).toHaveLength(1);
+        expect((await store.privateBucket(4, 0, 10)).count).toBe(1);
       });
 
       it('lists served CSIs after a cursor, in order, and CSIs expiring in a window', async () => {
@@ -597,7 +624,7 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
             await tx.enqueue([{ target: 'dp2', eventId: 'e', body: 'b' }], 1);
             await tx.insertCsipEvent({ id: 'ev', csi: csiA, kind: 'disconnected', at: 1, json: '{}' }, 1);
             await tx.insertOprfEpoch(epoch(1));
-            await tx.putPrivateEntry(1, { bucketKey: 1, tag: bytes(1), payload: bytes(1) }, 1);
+            await tx.putPrivateEntry(1, { bucketKey: 1, tag: tag(1), payload: bytes(1) }, 1);
             await tx.insertChallenge({
               id: 'c',
               csi: csiA,
@@ -624,7 +651,7 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
         expect(await store.stats()).toEqual({ mappings: 1, active: 1 });
         expect(await store.outboxDepth()).toEqual({});
         expect(await store.oprfEpochs()).toEqual([]);
-        expect(await store.privateBucket(1, 0, 10)).toEqual([]);
+        expect((await store.privateBucket(1, 0, 10)).count).toBe(0);
         expect(await store.logHead()).toEqual({ size: 0, edge: [] });
         expect(await store.latestCheckpoint()).toBeUndefined();
         expect(await store.witnessedLogs()).toEqual([]);

@@ -7,6 +7,7 @@ import { readJwkFile } from '../../src/cli/devnet-files.js';
 import { PrivateLookupClient } from '../../src/client/private-lookup.js';
 import { canonicalize } from '../../src/crypto/jcs.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
+import { PrivateIndex } from '../../src/dp/private-index.js';
 import { MimiError } from '../../src/protocol/errors.js';
 import { formatSsi } from '../../src/protocol/identifiers.js';
 import type { CsipEvent, PossessionAttestation } from '../../src/protocol/records.js';
@@ -15,7 +16,7 @@ import { openStore } from '../../src/server/context.js';
 import { LockSpace } from '../../src/store/postgres/locks.js';
 import { ResidencyStore } from '../../src/store/residency/residency-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import type { StoredMapping } from '../../src/store/store.js';
+import type { StoredMapping, StoreTx } from '../../src/store/store.js';
 import { decodeLeaf } from '../../src/tlog/leaf.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 import {
@@ -373,8 +374,32 @@ describe('R27: residency configuration', () => {
   });
 });
 
+/** A region store that, once armed, rolls back the next write that puts a private-index entry, as if the region were lost at commit. */
+class LosingStore extends SqliteStore {
+  armed = false;
+  override write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return super.write(async (tx) => {
+      let puts = false;
+      const watched = new Proxy(tx, {
+        get(target, prop) {
+          if (prop === 'putPrivateEntry') puts = true;
+          const value = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const result = await fn(watched);
+      if (puts && this.armed) {
+        this.armed = false;
+        throw new Error('region lost at commit');
+      }
+      return result;
+    });
+  }
+}
+
 describe('R27: routed writes', () => {
   let store: ResidencyStore;
+  let eu: LosingStore;
   const euCsi = 'tel:+33612345678';
   const naCsi = 'tel:+14155550100';
   const homeCsi = 'tel:+447911123456';
@@ -401,10 +426,11 @@ describe('R27: routed writes', () => {
   };
 
   beforeEach(() => {
+    eu = new LosingStore({ path: ':temp:' });
     store = new ResidencyStore({
       rules: testResidencyRules,
       home: new SqliteStore({ path: ':temp:' }),
-      regions: { na: new SqliteStore({ path: ':temp:' }), eu: new SqliteStore({ path: ':temp:' }) },
+      regions: { na: new SqliteStore({ path: ':temp:' }), eu },
     });
   });
   afterEach(async () => {
@@ -471,6 +497,37 @@ describe('R27: routed writes', () => {
       expect(await store.storeOfRegion(region)!.mapping(row.id)).toEqual(row);
     }
     expect(await store.stats()).toEqual({ mappings: 90, active: 90 });
+  });
+  it('R22: a build batch whose region is lost at commit is built again, so the epoch misses no CSI', async () => {
+    const csis = [
+      ...['tel:+14155550101', 'tel:+14155550102', 'tel:+14155550103'],
+      ...['tel:+33612345601', 'tel:+33612345602', 'tel:+33612345603'],
+    ];
+    for (const csi of csis) await store.write((tx) => tx.insertMapping(mapping(csi)));
+    const index = new PrivateIndex({
+      store,
+      dpId: 'dp1',
+      kek: new Uint8Array(32).fill(7),
+      kAnonymity: 1,
+      rotationSeconds: 86_400,
+      overlapSeconds: 3600,
+      maxEvaluateBatch: 100,
+      buildBatch: 2,
+      now: () => 1000,
+    });
+    await index.open();
+    const entries = async (epoch: number) =>
+      (await store.privateIndexStats(epoch, 0)).counts.reduce((a, b) => a + b, 0);
+    expect(await entries(1)).toBe(csis.length);
+    // Batches of two in byte order: na, na | na, eu | eu, eu. The second batch's eu part is lost
+    // after the home store committed.
+    eu.armed = true;
+    await expect(index.rotate()).rejects.toThrow('region lost at commit');
+    expect(eu.armed).toBe(false);
+    expect(await index.rotate()).toBe(2);
+    expect(index.current()).toBe(2);
+    expect(await entries(2)).toBe(csis.length);
+    await index.close();
   });
 });
 

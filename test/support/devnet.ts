@@ -54,7 +54,7 @@ export async function startDevnet(
   opts: DevnetOptions = {},
 ): Promise<RunningDevnet> {
   const dir = mkdtempSync(join(tmpdir(), 'mimi-devnet-'));
-  const port = await freePort();
+  const port = await freePort(opts.dps);
   writeDevnet(dir, { port, dps: opts.dps });
   const layout = readDevnet(dir);
   const clock = new TestClock();

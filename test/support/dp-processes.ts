@@ -60,8 +60,7 @@ export class DpProcesses {
     } = {},
   ): Promise<DpProcesses> {
     const dir = mkdtempSync(join(tmpdir(), 'mimi-fed-'));
-    // Consecutive free ports: take a free one and hope its neighbours are free too (they are, on loopback here).
-    const port = await freePort();
+    const port = await freePort(count);
     const layout = writeDevnet(dir, { ...opts, port, dps: count });
     for (const dp of layout.dps) {
       if (opts.configure === undefined) break;

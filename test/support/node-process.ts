@@ -6,15 +6,22 @@ const root = new URL('../../', import.meta.url).pathname;
 export function startNode(config: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/serve-process.ts', config], {
     cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolve, reject) => {
     let out = '';
+    let err = '';
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
       if (out.includes('listening')) resolve(child);
     });
-    child.once('exit', (code) => reject(new Error(`node exited with ${code} before listening`)));
+    child.stderr!.on('data', (c: Buffer) => {
+      process.stderr.write(c);
+      err = (err + c.toString()).slice(-2000);
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`node exited with ${code} before listening: ${err.trim()}`)),
+    );
   });
 }
 

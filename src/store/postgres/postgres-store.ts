@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { MimiError } from '../../protocol/errors.js';
+import type { EntryFrames } from '../../protocol/private.js';
 import { postgresMigrations } from '../migrations/postgres.js';
 import {
   type EpochRow,
@@ -364,12 +365,15 @@ export class PostgresStore implements Store {
     );
   }
 
-  async privateBucket(epoch: number, fromKey: number, toKey: number): Promise<PrivateEntry[]> {
-    const rows = await this.query<{ bucket_key: number; tag: Buffer; payload: Buffer }>(
-      'SELECT bucket_key, tag, payload FROM private_index WHERE epoch = $1 AND bucket_key BETWEEN $2 AND $3 ORDER BY bucket_key, tag',
+  async privateBucket(epoch: number, fromKey: number, toKey: number): Promise<EntryFrames> {
+    // One row per bucket, entries framed as on the wire (tag | u16 length | payload) in tag order.
+    const [row] = await this.query<{ n: number; frames: Buffer | null }>(
+      `SELECT count(*)::int AS n,
+         string_agg(tag || substring(int4send(length(payload)) FROM 3 FOR 2) || payload, ''::bytea ORDER BY tag) AS frames
+       FROM private_index WHERE epoch = $1 AND bucket_key BETWEEN $2 AND $3`,
       [epoch, fromKey, toKey],
     );
-    return rows.map((r) => ({ bucketKey: r.bucket_key, tag: r.tag, payload: r.payload }));
+    return { count: row!.n, bytes: row!.frames ?? new Uint8Array(0) };
   }
 
   async privateIndexStats(

@@ -1,4 +1,5 @@
 import { MimiError } from '../../protocol/errors.js';
+import { type EntryFrames, mergeFrames } from '../../protocol/private.js';
 import { isRace } from '../postgres/postgres-store.js';
 import type {
   HolderKey,
@@ -8,7 +9,6 @@ import type {
   LogLeafRow,
   OprfEpoch,
   OutboxItem,
-  PrivateEntry,
   ServedStoredMapping,
   Store,
   StoredMapping,
@@ -134,9 +134,8 @@ const byBytes = (a: string, b: string) => Buffer.compare(utf8(a), utf8(b));
  * Atomicity without two-phase commit. Each store's part is atomic; the home store commits
  * first. A crash or failure between the two commits of an accepted mapping leaves a log leaf
  * whose record never landed and was never acknowledged (the leaf's index is used, so no index is
- * ever reused or missing under an acknowledged mapping: R3). For a private-index build batch it
- * leaves the build cursor past CSIs whose entries did not land: they are missing from that
- * epoch until they change or the next rotation (docs/operations.md, "Data residency").
+ * ever reused or missing under an acknowledged mapping: R3). A private-index build batch writes
+ * its entries and its cursor in two writes for the same reason (PrivateIndex.buildToEnd).
  *
  * Like PostgresStore.write, a routed write may run `fn` more than once (a reorder above, or a
  * PostgreSQL race); `fn` acts only through `tx`.
@@ -335,10 +334,9 @@ export class ResidencyStore implements Store {
     return this.home.oprfEpochs();
   }
 
-  /** A bucket holds entries of every region: each store's part, merged in the stores' order. */
-  async privateBucket(epoch: number, fromKey: number, toKey: number): Promise<PrivateEntry[]> {
-    const parts = await Promise.all(this.stores.map((s) => s.privateBucket(epoch, fromKey, toKey)));
-    return parts.flat().sort((a, b) => a.bucketKey - b.bucketKey || Buffer.compare(a.tag, b.tag));
+  /** A bucket holds entries of every region: each store's part, merged by tag. */
+  async privateBucket(epoch: number, fromKey: number, toKey: number): Promise<EntryFrames> {
+    return mergeFrames(await Promise.all(this.stores.map((s) => s.privateBucket(epoch, fromKey, toKey))));
   }
 
   /**

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import type { EntryFrames } from '../../protocol/private.js';
 import { sqliteMigrations } from '../migrations/sqlite.js';
 import {
   type EpochRow,
@@ -146,7 +147,7 @@ export class SqliteStore implements Store {
   private readonly readById: Database.Statement<[string], MappingRow>;
   private readonly readBucket: Database.Statement<
     [number, number, number],
-    { bucket_key: number; tag: Buffer; payload: Buffer }
+    { n: number; frames: Buffer | null }
   >;
   private closed = false;
   /** Transparency-log reads (committed state). */
@@ -172,8 +173,13 @@ export class SqliteStore implements Store {
     this.reader.pragma('cache_size = -65536');
     this.reader.pragma('mmap_size = 1073741824');
     this.readById = this.reader.prepare(`SELECT ${mappingColumns} FROM mappings WHERE id = ?`);
+    // One row per bucket, entries framed as on the wire (tag | u16 length | payload) in tag order.
+    // SQLite's || and group_concat treat BLOBs as text with their bytes unchanged in a UTF-8
+    // database (every database here is), and the CAST gives those bytes back as a BLOB.
     this.readBucket = this.reader.prepare(
-      'SELECT bucket_key, tag, payload FROM private_index WHERE epoch = ? AND bucket_key BETWEEN ? AND ? ORDER BY bucket_key, tag',
+      `SELECT count(*) AS n,
+         CAST(group_concat(tag || unhex(printf('%04X', length(payload))) || payload, '' ORDER BY tag) AS BLOB) AS frames
+       FROM private_index WHERE epoch = ? AND bucket_key BETWEEN ? AND ?`,
     );
     this.tx = this.makeTx();
     this.log = new SqliteLogReader(this.reader);
@@ -580,12 +586,9 @@ export class SqliteStore implements Store {
     return (this.reader.prepare('SELECT * FROM oprf_epochs ORDER BY id').all() as EpochRow[]).map(toEpoch);
   }
 
-  async privateBucket(epoch: number, fromKey: number, toKey: number): Promise<PrivateEntry[]> {
-    return this.readBucket.all(epoch, fromKey, toKey).map((r) => ({
-      bucketKey: r.bucket_key,
-      tag: r.tag,
-      payload: r.payload,
-    }));
+  async privateBucket(epoch: number, fromKey: number, toKey: number): Promise<EntryFrames> {
+    const { n, frames } = this.readBucket.get(epoch, fromKey, toKey)!;
+    return { count: n, bytes: frames ?? new Uint8Array(0) };
   }
 
   async logHead(): Promise<LogHead> {
