@@ -19,7 +19,9 @@ describe('batch bucket endpoint', () => {
   beforeAll(async () => {
     net = await startDevnet({}, { configure: (c) => (c.privateLookup = { kAnonymity: 1 }) });
     const msp1 = net.msp('msp1');
-    for (let i = 0; i < 8; i++) {
+    // 24 CSIs: a random key leaves them all in one half about once in 10^7 draws (with 8, once in
+    // 128), so the epoch has several buckets to batch.
+    for (let i = 0; i < 24; i++) {
       const csi = `tel:+1415555${String(300 + i).padStart(4, '0')}`;
       const h = net.holder();
       const att = await net.prove(h, csi);

@@ -16,7 +16,9 @@ import { type RunningDevnet, startDevnet } from '../support/devnet.js';
  */
 describe('a full download of every bucket decrypts nothing without evaluations', () => {
   let net: RunningDevnet;
-  const csis = Array.from({ length: 12 }, (_, i) => `tel:+1415555${String(200 + i).padStart(4, '0')}`);
+  // Enough CSIs that a random key splits them into halves of at least k = 2 all but about once in
+  // 10^8 draws (with 12, one draw in 160 left a half short and the index in one bucket).
+  const csis = Array.from({ length: 32 }, (_, i) => `tel:+1415555${String(200 + i).padStart(4, '0')}`);
 
   beforeAll(async () => {
     await sodium.ready;
