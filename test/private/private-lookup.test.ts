@@ -136,6 +136,9 @@ describe('private lookup matches the plain lookup', () => {
     const again = await c.lookup([dave, bob, bob]);
     expect(c.lastStats).toMatchObject({ evaluated: 0, cached: 2, verifiedBefore: 2 });
     expect(again).toEqual(await net.msp('msp3').lookup([dave, bob, bob]));
+    // An empty contact list spends nothing and asks for no bucket.
+    expect(await c.lookup([])).toEqual([]);
+    expect(c.lastStats).toMatchObject({ evaluated: 0, cached: 0, buckets: 0 });
   });
 
   it('a reused verification lasts until the first mapping or attestation in it expires', async () => {
