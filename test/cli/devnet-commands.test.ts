@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/devnet.js';
-import { runCli, runJson, spawnCli, waitForHealth } from './run-cli.js';
+import { runCli, runJson, spawnCli, stopCli, waitForHealth } from './run-cli.js';
 
 /** A devnet as a newcomer starts it, driven by the holder, lookup and verify commands. */
 describe('devnet, holder, lookup and verify as child processes', { timeout: 120_000 }, () => {
@@ -17,8 +17,7 @@ describe('devnet, holder, lookup and verify as child processes', { timeout: 120_
     await waitForHealth(`http://127.0.0.1:${port}`);
   });
   afterAll(async () => {
-    if (devnet.child.exitCode === null) devnet.child.kill('SIGKILL');
-    rmSync(join(dir, '..'), { recursive: true, force: true });
+    await stopCli(devnet, join(dir, '..'));
   });
 
   it('prints a banner with the endpoints, the folder, the registry key and next commands', async () => {

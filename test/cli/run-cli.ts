@@ -1,5 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The real CLI as a child process: `node dist/cli/main.js ...`, built by test/support/build-cli.ts. */
 const root = resolve(import.meta.dirname, '../..');
@@ -55,6 +57,19 @@ export function spawnCli(args: readonly string[]): {
   });
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   return { child, output: () => output, exited };
+}
+
+/**
+ * Stops a background command and removes its folder. SIGTERM lets a devnet stop its DPs and wait for
+ * them; after SIGKILL its orphaned DPs would still be closing their SQLite files for up to a second.
+ */
+export async function stopCli(run: ReturnType<typeof spawnCli>, folder: string): Promise<void> {
+  if (run.child.exitCode === null && run.child.signalCode === null) {
+    run.child.kill('SIGTERM');
+    const stopped = await Promise.race([run.exited.then(() => true), sleep(15_000, false)]);
+    if (!stopped) run.child.kill('SIGKILL');
+  }
+  rmSync(folder, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
 }
 
 export async function waitForHealth(url: string, timeoutMs = 20_000): Promise<void> {

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, runJson, spawnCli, waitForHealth } from '../cli/run-cli.js';
+import { runCli, runJson, spawnCli, stopCli, waitForHealth } from '../cli/run-cli.js';
 import { freePort } from '../support/devnet.js';
 
 /** `lookup --private` (R9): the same verified answer as the plain lookup; the DP saw bucket ids only. */
@@ -29,8 +29,7 @@ describe('mimi-discovery lookup --private', { timeout: 120_000 }, () => {
     expect(pub.code, `holder publish failed: ${pub.stderr}`).toBe(0);
   });
   afterAll(async () => {
-    if (devnet.child.exitCode === null) devnet.child.kill('SIGKILL');
-    rmSync(join(dir, '..'), { recursive: true, force: true });
+    await stopCli(devnet, join(dir, '..'));
   });
 
   it('answers as the plain lookup does and says what the DP saw', async () => {
