@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
+    // Generous: on a loaded 2-core machine the process-level tests take several times their usual time.
+    testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     // The CLI tests run dist/cli/main.js: built once here, from the sources under test.

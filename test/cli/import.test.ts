@@ -43,20 +43,23 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
 
   async function exportFile(name: string, msp: string, count: number, first: string): Promise<string> {
     const file = join(work, name);
-    const r = await runJson<{ count: number; first: string }>([
-      'holder',
-      'export',
-      '--devnet',
-      dir(),
-      '--msp',
-      msp,
-      '--count',
-      String(count),
-      '--first',
-      first,
-      '--out',
-      file,
-    ]);
+    const r = await runJson<{ count: number; first: string }>(
+      [
+        'holder',
+        'export',
+        '--devnet',
+        dir(),
+        '--msp',
+        msp,
+        '--count',
+        String(count),
+        '--first',
+        first,
+        '--out',
+        file,
+      ],
+      { timeoutMs: 90_000 },
+    ); // 400 possession proofs: well over 30 s on a loaded machine
     expect(r.code).toBe(0);
     expect(r.doc.count).toBe(count);
     return file;

@@ -14,14 +14,16 @@ export interface CliRun {
 }
 
 export function runCli(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<CliRun> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   return new Promise((done) => {
     execFile(
       process.execPath,
       [main, ...args],
-      { cwd: root, timeout: opts.timeoutMs ?? 30_000, env: { ...process.env, NO_COLOR: '1' } },
+      { cwd: root, timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-        done({ code, stdout, stderr });
+        const note = err?.killed ? `\n(the test stopped it: no exit within ${timeoutMs} ms)` : '';
+        done({ code, stdout, stderr: stderr + note });
       },
     );
   });
@@ -30,8 +32,9 @@ export function runCli(args: readonly string[], opts: { timeoutMs?: number } = {
 /** Runs with --json and parses the one JSON document on stdout. */
 export async function runJson<T = Record<string, unknown>>(
   args: readonly string[],
+  opts: { timeoutMs?: number } = {},
 ): Promise<CliRun & { doc: T }> {
-  const run = await runCli([...args, '--json']);
+  const run = await runCli([...args, '--json'], opts);
   let doc: T;
   try {
     doc = JSON.parse(run.stdout) as T;
