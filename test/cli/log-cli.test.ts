@@ -25,33 +25,19 @@ describe('mimi-discovery log audit and log monitor', () => {
   });
 
   it('audit: first checkpoint, then consistency and a recomputed root; a fork is reported with evidence', async () => {
-    const first = await runJson<{ ok: boolean; size: number }>([
-      'log',
-      'audit',
-      '--devnet',
-      dir,
-      '--state',
-      state,
-    ]);
+    type Audit = { ok: boolean; size: number };
+    const audit = (...extra: string[]) =>
+      runJson<Audit>(['log', 'audit', '--devnet', dir, '--state', state, ...extra]);
+    const first = await audit();
     expect(first.code).toBe(0);
     expect(first.doc).toMatchObject({ ok: true, previousSize: null });
     expect((await publish('+1 415 555 0102', 'carol')).code).toBe(0);
     // Checkpoints are signed every second (and on demand by lookups): ask again (at most 10 s) until
     // one covers Carol's leaves. An audit that sees no growth leaves the saved size as it was.
-    const audit = () =>
-      runJson<{ ok: boolean; size: number }>([
-        'log',
-        'audit',
-        '--devnet',
-        dir,
-        '--state',
-        state,
-        '--recompute',
-      ]);
-    let second = await audit();
+    let second = await audit('--recompute');
     for (let i = 0; second.code === 0 && second.doc.size <= first.doc.size && i < 20; i++) {
       await new Promise((r) => setTimeout(r, 500));
-      second = await audit();
+      second = await audit('--recompute');
     }
     expect(second.code).toBe(0);
     expect(second.doc).toMatchObject({
@@ -68,14 +54,7 @@ describe('mimi-discovery log audit and log monitor', () => {
     // A view the auditor saw before that the log does not extend: a fork.
     const saved = JSON.parse(readFileSync(state, 'utf8'));
     writeFileSync(state, JSON.stringify({ ...saved, rootHash: 'A'.repeat(43), edge: undefined }));
-    const fork = await runJson<{ fork: boolean; reason: string }>([
-      'log',
-      'audit',
-      '--devnet',
-      dir,
-      '--state',
-      state,
-    ]);
+    const fork = await audit();
     expect(fork.code).toBe(1);
     expect(fork.doc).toMatchObject({ fork: true });
     expect(existsSync(`${state}.fork.json`)).toBe(true);
