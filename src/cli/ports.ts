@@ -9,6 +9,12 @@ import { createServer, type Server } from 'node:net';
 const LOW = 20_000;
 const HIGH = 32_768;
 
+/**
+ * Every port this process has handed out. Callers bind them later (a child process, a server
+ * started after its config is written), so a port still free now may already be promised.
+ */
+const promised = new Set<number>();
+
 function bind(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -19,14 +25,18 @@ function bind(port: number): Promise<Server> {
 
 /**
  * The first of `count` consecutive TCP ports on 127.0.0.1 that were all free a moment ago (a
- * devnet's DPs listen on port, port + 1, ...). For devnets, demos, tests and benchmarks.
+ * devnet's DPs listen on port, port + 1, ...) and that this process never handed out before. For
+ * devnets, demos, tests and benchmarks.
  */
 export async function freePort(count = 1): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = LOW + randomInt(HIGH - LOW - count);
+    const run = Array.from({ length: count }, (_, i) => base + i);
+    if (run.some((p) => promised.has(p))) continue;
     const held: Server[] = [];
     try {
-      for (let i = 0; i < count; i++) held.push(await bind(base + i));
+      for (const p of run) held.push(await bind(p));
+      for (const p of run) promised.add(p);
       return base;
     } catch {
       // One of the run is taken: try another.

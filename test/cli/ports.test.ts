@@ -18,6 +18,17 @@ describe('freePort: runs of free loopback ports for devnets', () => {
     await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
   });
 
+  it('never hands out a port twice in one process, though the first caller has not bound it yet', async () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 300; i++) {
+      const base = await freePort(4);
+      for (let p = base; p < base + 4; p++) {
+        expect(seen.has(p)).toBe(false);
+        seen.add(p);
+      }
+    }
+  });
+
   it('never returns a run overlapping a port that is taken', async () => {
     const base = await freePort(1);
     const taken = await bind(base);
