@@ -43,6 +43,7 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
 
   async function exportFile(name: string, msp: string, count: number, first: string): Promise<string> {
     const file = join(work, name);
+    // One possession proof per holder: 400 take well over runCli's default 30 s on a loaded machine.
     const r = await runJson<{ count: number; first: string }>(
       [
         'holder',
@@ -59,7 +60,7 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
         file,
       ],
       { timeoutMs: 90_000 },
-    ); // 400 possession proofs: well over 30 s on a loaded machine
+    );
     expect(r.code).toBe(0);
     expect(r.doc.count).toBe(count);
     return file;
