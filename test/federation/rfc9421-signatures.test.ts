@@ -7,6 +7,7 @@ import {
   contentDigest,
   peerSignatureFields,
   signPeerRequest,
+  targetUri,
   verifyPeerRequest,
 } from '../../src/federation/http-signature.js';
 import { Registry, signRegistry } from '../../src/registry/document.js';
@@ -291,6 +292,16 @@ describe('DP-to-DP request signatures', () => {
       expect(hook.notices.map((n) => n.from)).toEqual(['dp1']);
     } finally {
       hook.close();
+    }
+  });
+
+  it("the target URI is the node's own endpoint with the request's path and query only", () => {
+    expect(targetUri('https://dp3.example', '/v1/federation/lookup?a=1')).toBe(
+      'https://dp3.example/v1/federation/lookup?a=1',
+    );
+    // An absolute-form or `//host` request target names no authority here.
+    for (const target of ['https://dp1.example/v1/federation/lookup', '//dp1.example/v1/federation/lookup']) {
+      expect(targetUri('https://dp3.example', target)).toBe('https://dp3.example/v1/federation/lookup');
     }
   });
 });
