@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { type KeyPair, keyPairFromJwk } from '../crypto/keys.js';
 import { DiscoveryProvider } from '../dp/provider.js';
 import { Fanout } from '../federation/fanout.js';
-import { NonceCache, type PeerNonces, RedisNonceCache } from '../federation/nonce-cache.js';
+import { type PeerNonces, RedisNonceCache, StoreNonces } from '../federation/nonce-cache.js';
 import { enqueueDpEvent, OutboxWorker } from '../federation/outbox.js';
 import { PeerStatus } from '../federation/peer-client.js';
 import { nowSeconds } from '../protocol/encoding.js';
@@ -53,7 +53,10 @@ export interface Context {
   nonDefaultLimiter: RateLimiter;
   /** R13: what each peer DP may have us look up for it. */
   peerLimiter: RateLimiter;
-  /** R23: nonces of signed peer requests, in Redis when it is configured (shared by the DP's nodes). */
+  /**
+   * R23: nonces of signed peer requests, kept in the store (they outlive a restart); Redis, when
+   * configured, refuses a replay first.
+   */
   peerNonces: PeerNonces;
   /**
    * Which single-at-a-time jobs (LeaderRole) this node runs now: all of them on SQLite, the roles
@@ -389,8 +392,8 @@ export async function createContext(
     peerLimiter: limiters.peerLimiter,
     peerNonces:
       shared === undefined
-        ? new NonceCache()
-        : new RedisNonceCache(shared.redis, `${shared.keyPrefix}:nonce`),
+        ? new StoreNonces(store)
+        : new RedisNonceCache(shared.redis, `${shared.keyPrefix}:nonce`, new StoreNonces(store)),
     leadership,
     fanout,
     outbox,

@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RedisNonceCache } from '../../src/federation/nonce-cache.js';
+import { RedisNonceCache, StoreNonces } from '../../src/federation/nonce-cache.js';
 import { isMimiError } from '../../src/protocol/errors.js';
 import { SessionAuthority } from '../../src/server/auth.js';
 import { EvaluationBudget } from '../../src/server/private-lookup.js';
 import { readOrCreateSecretFile } from '../../src/server/secret-file.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { testRedis } from '../support/redis.js';
 
 /**
@@ -52,19 +53,31 @@ describe('R23: session tokens under one secret file are good on every node', () 
 describe.skipIf(redisUrl === undefined)('R22, R23: nonces and private-lookup budgets in Redis', () => {
   const { prefix, connect: redis, clients } = testRedis(redisUrl!);
 
-  it('a peer nonce seen by one node is a replay on another; keys expire by themselves', async () => {
-    const a = new RedisNonceCache(await redis(), `${prefix}:nonce`, 60_000);
-    const b = new RedisNonceCache(await redis(), `${prefix}:nonce`, 60_000);
-    expect(await a.add('dp2:n1')).toBe(true);
-    expect(await b.add('dp2:n1')).toBe(false);
-    expect(await a.add('dp2:n1')).toBe(false);
-    expect(await b.add('dp2:n2')).toBe(true);
-    const ttl = await clients[0]!.pttl(`${prefix}:nonce:dp2:n1`);
-    expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(60_000);
-    // Another DP (another prefix) keeps its own.
-    const elsewhere = new RedisNonceCache(await redis(), `${prefix}:other:nonce`, 60_000);
-    expect(await elsewhere.add('dp2:n1')).toBe(true);
+  it('a peer nonce seen by one node is a replay on another; keys expire by themselves; the store outlasts Redis', async () => {
+    // The DP's database (PostgreSQL when nodes share one), behind Redis.
+    const store = new SqliteStore({ path: ':temp:' });
+    const other = new SqliteStore({ path: ':temp:' });
+    try {
+      const a = new RedisNonceCache(await redis(), `${prefix}:nonce`, new StoreNonces(store));
+      const b = new RedisNonceCache(await redis(), `${prefix}:nonce`, new StoreNonces(store));
+      const until = Math.floor(Date.now() / 1000) + 60;
+      expect(await a.add('dp2:n1', until)).toBe(true);
+      expect(await b.add('dp2:n1', until)).toBe(false);
+      expect(await a.add('dp2:n1', until)).toBe(false);
+      expect(await b.add('dp2:n2', until)).toBe(true);
+      const ttl = await clients[0]!.pttl(`${prefix}:nonce:dp2:n1`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(61_000);
+      // Redis keeps nothing on disk: after it restarts the store still refuses the nonce.
+      await clients[0]!.del(`${prefix}:nonce:dp2:n1`);
+      expect(await b.add('dp2:n1', until)).toBe(false);
+      // Another DP (another prefix, another store) keeps its own.
+      const elsewhere = new RedisNonceCache(await redis(), `${prefix}:other:nonce`, new StoreNonces(other));
+      expect(await elsewhere.add('dp2:n1', until)).toBe(true);
+    } finally {
+      await store.close();
+      await other.close();
+    }
   });
 
   it('an evaluation budget is shared by the nodes and still charges a whole batch or nothing', async () => {

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import { signPeerRequest } from '../../src/federation/http-signature.js';
@@ -80,6 +80,22 @@ describe('hostile and broken peers', () => {
     return { method: 'POST', headers: s.headers, body: s.body };
   }
 
+  /** Appends a member to both signature fields (an attacker needs no key for that). */
+  function withEntry(signed: { headers: Record<string, string> }, input: string, signature: string) {
+    const headers = { ...signed.headers };
+    for (const [name, extra] of [
+      ['signature-input', input],
+      ['signature', signature],
+    ] as const) {
+      const key = Object.keys(headers).find((k) => k.toLowerCase() === name)!;
+      headers[key] = `${headers[key]}, ${extra}`;
+    }
+    return { ...signed, headers };
+  }
+  const hmacEntry = (keyid: string, nonce: string) =>
+    `x=("@method");created=${Math.floor(Date.now() / 1000)};keyid="${keyid}";alg="hmac-sha256";nonce="${nonce}"`;
+  const codeOf = async (res: Response) => [res.status, ((await res.json()) as { code?: string }).code];
+
   /** Asks through dp1 (which holds Bob's mapping itself) or dp2 (which learns it from dp1). */
   const ask = async (via: 'dp1' | 'dp2' = 'dp1') => {
     const agent = via === 'dp1' ? net.msp('msp1') : net.msp('msp2');
@@ -154,5 +170,63 @@ describe('hostile and broken peers', () => {
       budget: { hops: 1 },
     } as never);
     expect(((await (await fetch(url, loop)).json()) as { code: string }).code).toBe('record-invalid');
+  });
+
+  it('Security 3: a second signature entry cannot lend its keyid and nonce to the request', async () => {
+    const url = `${net.endpoint('dp1')}/v1/federation/lookup`;
+    // Signed by dp2 as itself, with a body naming dp4 (or an unregistered DP) as origin, and an
+    // entry that verifies nothing appended in dp4's (the ghost's) name.
+    for (const claimed of ['dp4', 'ghost']) {
+      const signed = await signedLookup('dp1', 'dp2', net.endpoint('dp1'), {
+        v: 1,
+        origin: claimed,
+        csis: [csi],
+        budget: { hops: 0 },
+      });
+      const forged = withEntry(signed, hmacEntry(claimed, 'n1'), 'x=:AAAA:');
+      expect(await codeOf(await fetch(url, forged))).toEqual([401, 'unauthenticated']);
+    }
+    // A captured request, replayed with an appended entry that carries a fresh nonce.
+    const captured = await signedLookup('dp1', 'dp2', net.endpoint('dp1'));
+    expect((await fetch(url, captured)).status).toBe(200);
+    const refreshed = withEntry(captured, hmacEntry('dp2', 'fresh-nonce-0001'), 'x=:AAAA:');
+    expect(await codeOf(await fetch(url, refreshed))).toEqual([401, 'unauthenticated']);
+    // A second entry under the profile's own label does not help either.
+    const twice = withEntry(
+      captured,
+      hmacEntry('dp2', 'fresh-nonce-0002').replace(/^x=/, 'mimi='),
+      'mimi=:AAAA:',
+    );
+    expect(await codeOf(await fetch(url, twice))).toEqual([401, 'unauthenticated']);
+  });
+
+  it('Security 4: a request signed for dp1 is refused by dp2, whatever Host header it carries', async () => {
+    // dp4 (whose key we hold) signs a lookup for dp1 and delivers it to dp2 posing as dp1's host.
+    const signed = await signedLookup('dp1', 'dp4', net.endpoint('dp1'));
+    const dp1 = new URL(net.endpoint('dp1'));
+    const dp2 = new URL(net.endpoint('dp2'));
+    const answer = await new Promise<{ status: number; code?: string }>((resolve, reject) => {
+      const req = request(
+        {
+          host: dp2.hostname,
+          port: dp2.port,
+          method: 'POST',
+          path: '/v1/federation/lookup',
+          headers: { ...signed.headers, host: dp1.host, 'x-forwarded-host': dp1.host },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode!, code: JSON.parse(text).code }));
+        },
+      );
+      req.on('error', reject);
+      req.end(signed.body);
+    });
+    expect(answer).toEqual({ status: 401, code: 'unauthenticated' });
+    // The same request where it was meant to go is good.
+    expect((await fetch(`${net.endpoint('dp1')}/v1/federation/lookup`, signed)).status).toBe(200);
   });
 });

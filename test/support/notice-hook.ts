@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { verifyPeerRequest } from '../../src/federation/http-signature.js';
+import { targetUri, verifyPeerRequest } from '../../src/federation/http-signature.js';
 import { decodeRecord, Notice } from '../../src/protocol/records.js';
 import type { Registry } from '../../src/registry/document.js';
 import { freePort } from './devnet.js';
@@ -13,13 +13,16 @@ export interface ReceivedNotice {
 
 /**
  * An MSP's webhook on loopback (R18 notices): it believes a notice only after checking the DP's
- * RFC 9421 signature against `registry()` (401 otherwise), and keeps each one it believed.
+ * RFC 9421 signature against `registry()`, for the webhook's own URL, once per nonce (401
+ * otherwise), and keeps each one it believed.
  */
 export async function startNoticeHook(
   registry: () => Registry,
 ): Promise<{ url: string; notices: ReceivedNotice[]; close(): void }> {
   const port = await freePort();
+  const url = `http://127.0.0.1:${port}/notices`;
   const notices: ReceivedNotice[] = [];
+  const nonces = new Set<string>();
   const server = createServer((req, res) => {
     let raw = '';
     req.on('data', (c: Buffer) => {
@@ -27,11 +30,13 @@ export async function startNoticeHook(
     });
     req.on('end', async () => {
       try {
-        const { dp } = await verifyPeerRequest(
-          { method: 'POST', url: `http://127.0.0.1:${port}${req.url}`, headers: req.headers, rawBody: raw },
+        const { dp, nonce } = await verifyPeerRequest(
+          { method: 'POST', url: targetUri(url, req.url ?? '/'), headers: req.headers, rawBody: raw },
           registry(),
           new Date(),
         );
+        if (nonces.has(`${dp}:${nonce}`)) throw new Error('replayed');
+        nonces.add(`${dp}:${nonce}`);
         notices.push({ from: dp, notice: decodeRecord(Notice, JSON.parse(raw), 'notice'), raw });
         res.statusCode = 204;
       } catch {
@@ -41,5 +46,5 @@ export async function startNoticeHook(
     });
   });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${port}/notices`, notices, close: () => server.close() };
+  return { url, notices, close: () => server.close() };
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { canonicalQueries, renderVerbose, resultFor } from '../../dp/lookup.js';
 import { withProofs } from '../../dp/transparency-log.js';
-import { verifyPeerRequest } from '../../federation/http-signature.js';
+import { targetUri, verifyPeerRequest } from '../../federation/http-signature.js';
 import { isMimiError, MimiError } from '../../protocol/errors.js';
 import {
   CsipEvent,
@@ -21,16 +21,27 @@ export interface RawBodyRequest extends FastifyRequest {
   rawBody?: string;
 }
 
-/** R23: the DP that signed this request (RFC 9421), once per nonce. */
+/**
+ * R23: the DP that signed this request (RFC 9421), once per nonce. The signed target URI is this
+ * node's own endpoint in the registry with the request's path: a request signed for another DP
+ * does not verify here, whatever Host or X-Forwarded-* headers it carries.
+ */
 export async function peerOf(req: RawBodyRequest, ctx: Context): Promise<string> {
-  const url = `${req.protocol}://${req.host}${req.url}`;
-  const { dp, nonce } = await verifyPeerRequest(
-    { method: req.method, url, headers: req.headers, rawBody: req.rawBody ?? '' },
-    ctx.registry.current(),
+  const registry = ctx.registry.current();
+  const self = registry.dp(ctx.dp.id);
+  if (self === undefined) throw new MimiError('unauthenticated', 'this DP is not in the registry');
+  const { dp, nonce, keepUntil } = await verifyPeerRequest(
+    {
+      method: req.method,
+      url: targetUri(self.endpoint, req.url),
+      headers: req.headers,
+      rawBody: req.rawBody ?? '',
+    },
+    registry,
     new Date(ctx.now() * 1000),
   );
   if (dp === ctx.dp.id) throw new MimiError('forbidden', 'a DP does not call itself');
-  if (!(await ctx.peerNonces.add(`${dp}:${nonce}`)))
+  if (!(await ctx.peerNonces.add(`${dp}:${nonce}`, keepUntil)))
     throw new MimiError('replayed', 'this signed peer request was already used');
   return dp;
 }

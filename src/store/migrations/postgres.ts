@@ -193,4 +193,12 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'request ids: an index on expiry (peer nonces purge expired ids on every write)',
+    // Version 1 made this index here already; the step keeps both backends' versions in step.
+    sql: `
+      CREATE INDEX IF NOT EXISTS seen_requests_expiry ON seen_requests (expires_at);
+    `,
+  },
 ];

@@ -190,4 +190,11 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: 'request ids: an index on expiry (peer nonces purge expired ids on every write)',
+    sql: `
+      CREATE INDEX IF NOT EXISTS seen_requests_expiry ON seen_requests (expires_at);
+    `,
+  },
 ];
