@@ -1,7 +1,6 @@
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { HolderClient } from '../client/holder.js';
 import { MspAgent } from '../client/msp-agent.js';
 import { generateKeyPair } from '../crypto/keys.js';
@@ -523,27 +522,18 @@ export async function runDemo(opts: {
   return { ok, dir, steps };
 }
 
-export function demoCommand(program: Command): void {
-  program
-    .command('demo')
-    .description(
-      'a narrated tour: publish, look up, opt out, invalidate, rotate, contest, verify, rejections',
-    )
-    .option('--dir <dir>', 'a new folder for the devnet files (default: a temporary folder)')
-    .option('--json', 'print one JSON document with every step and its evidence')
-    .action(async (opts: { dir?: string; json?: boolean }) => {
-      const io = ioOf(opts);
-      const result = await runDemo({ dir: opts.dir, io });
-      if (io.json) {
-        emit(true, { doc: result, text: '', exitCode: result.ok ? 0 : 1 });
-        return;
-      }
-      if (!result.ok) {
-        const failed = result.steps.find((s) => !s.ok);
-        throw new CliError(
-          CliErrorCode.DemoStepFailed,
-          `step ${failed?.n} (${failed?.title}) did not behave as expected: ${failed?.error}`,
-        );
-      }
-    });
+export async function demoAction(opts: { dir?: string; json?: boolean }): Promise<void> {
+  const io = ioOf(opts);
+  const result = await runDemo({ dir: opts.dir, io });
+  if (io.json) {
+    emit(true, { doc: result, text: '', exitCode: result.ok ? 0 : 1 });
+    return;
+  }
+  if (!result.ok) {
+    const failed = result.steps.find((s) => !s.ok);
+    throw new CliError(
+      CliErrorCode.DemoStepFailed,
+      `step ${failed?.n} (${failed?.title}) did not behave as expected: ${failed?.error}`,
+    );
+  }
 }

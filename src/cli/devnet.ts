@@ -1,15 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { intArg } from './args.js';
+import { defaultDevnetPort } from './commands.js';
 import { type DevnetLayout, devnetMsps, readDevnet, writeDevnet } from './devnet-files.js';
 import { shown } from './holder.js';
 import { CliError, CliErrorCode, emit } from './io.js';
 import { untilSignal } from './node.js';
 import { logLevelArg } from './serve.js';
-
-export const defaultDevnetPort = 7300;
 
 /** How to run this CLI again from here: `mimi-discovery`, or the path it was started from. */
 export function cliName(): string {
@@ -110,94 +108,73 @@ async function untilHealthy(endpoint: string, child: ChildProcess, id: string): 
   }
 }
 
-export function devnetCommand(program: Command): void {
-  program
-    .command('devnet')
-    .description('run a complete local federation: registry, N DPs as separate processes, a verifier, 3 MSPs')
-    .option('--dir <dir>', 'the devnet folder; made on first use', '.devnet')
-    .option(
-      '--port <port>',
-      `port of dp1 on 127.0.0.1; dp2 takes the next one, and so on (default ${defaultDevnetPort}; fixed when the folder is made)`,
-    )
-    .option(
-      '--dps <n>',
-      'how many DPs, each its own process and SQLite file (fixed when the folder is made)',
-      '3',
-    )
-    .option('--reset', 'throw the folder away and start a fresh devnet')
-    .option('--log-level <level>', 'pino log level of the nodes', 'info')
-    .option('--json', 'print one JSON document when listening; logs go to stderr')
-    .action(
-      async (opts: {
-        dir: string;
-        port?: string;
-        dps: string;
-        reset?: boolean;
-        logLevel: string;
-        json?: boolean;
-      }) => {
-        const json = opts.json === true;
-        const logLevel = logLevelArg(opts.logLevel);
-        const port = opts.port === undefined ? undefined : intArg(opts.port, '--port', 1, 65535);
-        const dps = intArg(opts.dps, '--dps', 1, 9);
-        const { layout, created } = ensureDevnet(opts.dir, { port, reset: opts.reset, dps });
-        const children = layout.dps.map((d) => ({ ...d, child: spawnDp(d.configFile, d.id, logLevel) }));
-        const stopAll = async () => {
-          await Promise.all(
-            children.map(
-              (c) =>
-                new Promise<void>((r) => {
-                  if (c.child.exitCode !== null) return r();
-                  c.child.once('exit', () => r());
-                  c.child.kill('SIGTERM');
-                }),
-            ),
-          );
-        };
-        try {
-          await Promise.all(children.map((c) => untilHealthy(c.endpoint, c.child, c.id)));
-        } catch (err) {
-          await stopAll();
-          throw err;
-        }
-        const dir = quoted(shown(resolve(opts.dir)));
-        const cli = cliName();
-        const mspLine = (id: string) =>
-          layout.msps.filter((m) => m.dp === id).map((m) => `${m.id} ${m.domain}`);
-        emit(json, {
-          doc: {
-            endpoint: layout.endpoint,
-            dps: layout.dps.map((d) => ({ id: d.id, endpoint: d.endpoint, msps: mspLine(d.id) })),
-            dir: resolve(opts.dir),
-            created,
-            registryKey: layout.registryKey,
-            msps: devnetMsps,
-          },
-          text: [
-            '',
-            `mimi-discovery devnet ${created ? '(new)' : '(resumed)'}: ${layout.dps.length} DP${layout.dps.length > 1 ? 's, each its own process,' : ''} a verifier, three MSPs, a signed registry`,
-            '',
-            ...layout.dps.map(
-              (d, i) =>
-                `  ${d.id}  ${d.endpoint}${i === 0 ? '  (also verifier1)' : ''}   MSPs here: ${mspLine(d.id).join(', ') || 'none'}`,
-            ),
-            `  folder        ${dir}   (registry.json, keys/, dpN.db, outbox.jsonl)`,
-            `  registry key  ${layout.registryKey}`,
-            `  codes         nothing is sent by SMS or email here: one-time codes land in ${join(dir, 'outbox.jsonl')}`,
-            '',
-            'Try, in another terminal:',
-            `  ${cli} holder publish --devnet ${dir} --csi '+1 415 555 0101' --msp msp1 --user bob`,
-            `  ${cli} lookup --devnet ${dir} --as msp3 '+1 415 555 0101'`,
-            `  ${cli} verify --devnet ${dir} ${join(dir, 'mappings')}/<id>.json`,
-            `  ${cli} demo      (the whole story, narrated, on a fresh devnet of its own)`,
-            '',
-            'Request logs follow. Stop with Ctrl-C; run the same command again to resume where you left off.',
-            '',
-          ].join('\n'),
-        });
-        await untilSignal();
-        await stopAll();
-        if (!json) process.stdout.write('devnet stopped\n');
-      },
+export async function devnetAction(opts: {
+  dir: string;
+  port?: string;
+  dps: string;
+  reset?: boolean;
+  logLevel: string;
+  json?: boolean;
+}): Promise<void> {
+  const json = opts.json === true;
+  const logLevel = logLevelArg(opts.logLevel);
+  const port = opts.port === undefined ? undefined : intArg(opts.port, '--port', 1, 65535);
+  const dps = intArg(opts.dps, '--dps', 1, 9);
+  const { layout, created } = ensureDevnet(opts.dir, { port, reset: opts.reset, dps });
+  const children = layout.dps.map((d) => ({ ...d, child: spawnDp(d.configFile, d.id, logLevel) }));
+  const stopAll = async () => {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((r) => {
+            if (c.child.exitCode !== null) return r();
+            c.child.once('exit', () => r());
+            c.child.kill('SIGTERM');
+          }),
+      ),
     );
+  };
+  try {
+    await Promise.all(children.map((c) => untilHealthy(c.endpoint, c.child, c.id)));
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const dir = quoted(shown(resolve(opts.dir)));
+  const cli = cliName();
+  const mspLine = (id: string) => layout.msps.filter((m) => m.dp === id).map((m) => `${m.id} ${m.domain}`);
+  emit(json, {
+    doc: {
+      endpoint: layout.endpoint,
+      dps: layout.dps.map((d) => ({ id: d.id, endpoint: d.endpoint, msps: mspLine(d.id) })),
+      dir: resolve(opts.dir),
+      created,
+      registryKey: layout.registryKey,
+      msps: devnetMsps,
+    },
+    text: [
+      '',
+      `mimi-discovery devnet ${created ? '(new)' : '(resumed)'}: ${layout.dps.length} DP${layout.dps.length > 1 ? 's, each its own process,' : ''} a verifier, three MSPs, a signed registry`,
+      '',
+      ...layout.dps.map(
+        (d, i) =>
+          `  ${d.id}  ${d.endpoint}${i === 0 ? '  (also verifier1)' : ''}   MSPs here: ${mspLine(d.id).join(', ') || 'none'}`,
+      ),
+      `  folder        ${dir}   (registry.json, keys/, dpN.db, outbox.jsonl)`,
+      `  registry key  ${layout.registryKey}`,
+      `  codes         nothing is sent by SMS or email here: one-time codes land in ${join(dir, 'outbox.jsonl')}`,
+      '',
+      'Try, in another terminal:',
+      `  ${cli} holder publish --devnet ${dir} --csi '+1 415 555 0101' --msp msp1 --user bob`,
+      `  ${cli} lookup --devnet ${dir} --as msp3 '+1 415 555 0101'`,
+      `  ${cli} verify --devnet ${dir} ${join(dir, 'mappings')}/<id>.json`,
+      `  ${cli} demo      (the whole story, narrated, on a fresh devnet of its own)`,
+      '',
+      'Request logs follow. Stop with Ctrl-C; run the same command again to resume where you left off.',
+      '',
+    ].join('\n'),
+  });
+  await untilSignal();
+  await stopAll();
+  if (!json) process.stdout.write('devnet stopped\n');
 }

@@ -1,6 +1,5 @@
 import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Command } from 'commander';
 import { HolderClient } from '../client/holder.js';
 import { generateKeyPair, keyPairToJwk } from '../crypto/keys.js';
 import { SignPurpose, signObject } from '../crypto/sign.js';
@@ -370,152 +369,104 @@ interface Common {
   json?: boolean;
 }
 
-function common(cmd: Command): Command {
-  return cmd
-    .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
-    .requiredOption('--csi <csi>', 'phone number (+1 415 555 0101) or email address')
-    .option('--key <file>', 'holder key file (default: <devnet>/holders/<csi>.jwk)')
-    .option('--json', 'print one JSON document');
+export async function holderProve(opts: Common & { code?: string; challenge?: string }): Promise<void> {
+  const net = openDevnet(opts.devnet);
+  const p = await prove(net, {
+    csi: csiArg(opts.csi, '--csi'),
+    code: opts.code,
+    challenge: opts.challenge,
+    keyFile: opts.key,
+  });
+  emit(opts.json === true, {
+    doc: {
+      attestation: p.attestation,
+      challengeId: p.challengeId,
+      keyFile: p.holder.keyFile,
+      attestationFile: p.holder.attestationFile,
+    },
+    text: proveText(p),
+  });
 }
 
-export function holderCommand(program: Command): void {
-  const holder = program
-    .command('holder')
-    .description('act as the holder of a phone number or email address, against a devnet');
+export async function holderPublish(
+  opts: Common & { msp: string; user: string; tag: string; priority: string; supersedes?: string },
+): Promise<void> {
+  const net = openDevnet(opts.devnet);
+  const p = await publish(net, {
+    csi: csiArg(opts.csi, '--csi'),
+    msp: idArg(opts.msp, '--msp'),
+    user: opts.user,
+    tag: opts.tag,
+    priority: intArg(opts.priority, '--priority', 0, 65535),
+    supersedes: opts.supersedes === undefined ? undefined : mappingIdArg(opts.supersedes, '--supersedes'),
+    keyFile: opts.key,
+  });
+  emit(opts.json === true, { doc: publishedDoc(p), text: publishedText(p) });
+}
 
-  common(holder.command('prove'))
-    .description('prove possession (R1): start a challenge, answer it with the code from the devnet outbox')
-    .option('--code <code>', 'answer with this code instead of reading the outbox')
-    .option('--challenge <id>', 'answer this earlier challenge (with --code) instead of starting one')
-    .action(async (opts: Common & { code?: string; challenge?: string }) => {
-      const net = openDevnet(opts.devnet);
-      const p = await prove(net, {
-        csi: csiArg(opts.csi, '--csi'),
-        code: opts.code,
-        challenge: opts.challenge,
-        keyFile: opts.key,
-      });
-      emit(opts.json === true, {
-        doc: {
-          attestation: p.attestation,
-          challengeId: p.challengeId,
-          keyFile: p.holder.keyFile,
-          attestationFile: p.holder.attestationFile,
-        },
-        text: proveText(p),
-      });
-    });
+export async function holderOptOut(opts: Common): Promise<void> {
+  const net = openDevnet(opts.devnet);
+  const p = await optOut(net, { csi: csiArg(opts.csi, '--csi'), keyFile: opts.key });
+  emit(opts.json === true, { doc: publishedDoc(p), text: publishedText(p, 'published opt-out') });
+}
 
-  common(holder.command('publish'))
-    .description('publish a mapping (R2-R7): sign it, have the MSP confirm and submit it')
-    .requiredOption('--msp <id>', 'the MSP, e.g. msp1')
-    .requiredOption('--user <name>', 'the user name on that MSP, e.g. bob')
-    .option('--tag <tag>', 'preference tag (R7)', 'Default')
-    .option('--priority <n>', 'priority, lower is preferred', '0')
-    .option('--supersedes <id>', 'replace this earlier mapping of yours (R19)')
-    .action(
-      async (
-        opts: Common & { msp: string; user: string; tag: string; priority: string; supersedes?: string },
-      ) => {
-        const net = openDevnet(opts.devnet);
-        const p = await publish(net, {
-          csi: csiArg(opts.csi, '--csi'),
-          msp: idArg(opts.msp, '--msp'),
-          user: opts.user,
-          tag: opts.tag,
-          priority: intArg(opts.priority, '--priority', 0, 65535),
-          supersedes:
-            opts.supersedes === undefined ? undefined : mappingIdArg(opts.supersedes, '--supersedes'),
-          keyFile: opts.key,
-        });
-        emit(opts.json === true, { doc: publishedDoc(p), text: publishedText(p) });
-      },
-    );
+export async function holderInvalidate(opts: Common & { id?: string; all?: boolean }): Promise<void> {
+  if ((opts.id === undefined) === (opts.all !== true)) {
+    throw new CliError(CliErrorCode.Usage, 'give exactly one of --id <id> or --all');
+  }
+  const net = openDevnet(opts.devnet);
+  const ids = await invalidate(net, {
+    csi: csiArg(opts.csi, '--csi'),
+    id: opts.id === undefined ? null : mappingIdArg(opts.id, '--id'),
+    keyFile: opts.key,
+  });
+  emit(opts.json === true, {
+    doc: { invalidated: ids },
+    text: [
+      `invalidated ${ids.length} mapping${ids.length === 1 ? '' : 's'}:`,
+      ...ids.map((i) => `  ${i}`),
+    ].join('\n'),
+  });
+}
 
-  common(holder.command('opt-out'))
-    .description('publish a signed opt-out (R14, R25): lookups then answer opt-out')
-    .action(async (opts: Common) => {
-      const net = openDevnet(opts.devnet);
-      const p = await optOut(net, { csi: csiArg(opts.csi, '--csi'), keyFile: opts.key });
-      emit(opts.json === true, { doc: publishedDoc(p), text: publishedText(p, 'published opt-out') });
-    });
+export function holderExport(opts: {
+  devnet: string;
+  msp: string;
+  count: string;
+  out: string;
+  first: string;
+  force?: boolean;
+  json?: boolean;
+}): void {
+  const msp = idArg(opts.msp, '--msp');
+  const count = intArg(opts.count, '--count', 1, 1_000_000);
+  const net = openDevnet(opts.devnet);
+  const r = exportSubmissions(net, { msp, count, first: opts.first, out: opts.out, force: opts.force });
+  emit(opts.json === true, {
+    doc: r,
+    text: [
+      `wrote ${r.count} signed submission${r.count === 1 ? '' : 's'} on ${msp} to ${shown(r.file)}`,
+      `  numbers  ${r.first} to ${r.last} (possession tokens from ${net.layout.csip.id})`,
+      `next: mimi-discovery import --devnet ${shown(net.dir)} --as ${msp} --file ${shown(r.file)}`,
+    ].join('\n'),
+  });
+}
 
-  common(holder.command('invalidate'))
-    .description('withdraw one of your mappings (--id) or all of them (--all) (R19, R25)')
-    .option('--id <id>', 'the mapping to withdraw')
-    .option('--all', 'withdraw every mapping you have for this identifier')
-    .action(async (opts: Common & { id?: string; all?: boolean }) => {
-      if ((opts.id === undefined) === (opts.all !== true)) {
-        throw new CliError(CliErrorCode.Usage, 'give exactly one of --id <id> or --all');
-      }
-      const net = openDevnet(opts.devnet);
-      const ids = await invalidate(net, {
-        csi: csiArg(opts.csi, '--csi'),
-        id: opts.id === undefined ? null : mappingIdArg(opts.id, '--id'),
-        keyFile: opts.key,
-      });
-      emit(opts.json === true, {
-        doc: { invalidated: ids },
-        text: [
-          `invalidated ${ids.length} mapping${ids.length === 1 ? '' : 's'}:`,
-          ...ids.map((i) => `  ${i}`),
-        ].join('\n'),
-      });
-    });
-
-  holder
-    .command('export')
-    .description('write N signed submissions for new holders as NDJSON, to try bulk onboarding (import)')
-    .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
-    .requiredOption('--msp <id>', 'the MSP that countersigns them, e.g. msp2')
-    .requiredOption('--count <n>', 'how many submissions')
-    .requiredOption('--out <file>', 'the NDJSON file to write')
-    .option('--first <number>', 'the first phone number; the others follow it', '+1 415 200 0000')
-    .option('--force', 'replace --out if it exists')
-    .option('--json', 'print one JSON document')
-    .action(
-      (opts: {
-        devnet: string;
-        msp: string;
-        count: string;
-        out: string;
-        first: string;
-        force?: boolean;
-        json?: boolean;
-      }) => {
-        const msp = idArg(opts.msp, '--msp');
-        const count = intArg(opts.count, '--count', 1, 1_000_000);
-        const net = openDevnet(opts.devnet);
-        const r = exportSubmissions(net, { msp, count, first: opts.first, out: opts.out, force: opts.force });
-        emit(opts.json === true, {
-          doc: r,
-          text: [
-            `wrote ${r.count} signed submission${r.count === 1 ? '' : 's'} on ${msp} to ${shown(r.file)}`,
-            `  numbers  ${r.first} to ${r.last} (possession tokens from ${net.layout.csip.id})`,
-            `next: mimi-discovery import --devnet ${shown(net.dir)} --as ${msp} --file ${shown(r.file)}`,
-          ].join('\n'),
-        });
-      },
-    );
-
-  common(holder.command('rotate'))
-    .description('rotate the holder key (R19): the new key keeps your precedence, the old one stops working')
-    .action(async (opts: Common) => {
-      const net = openDevnet(opts.devnet);
-      const r = await rotate(net, { csi: csiArg(opts.csi, '--csi'), keyFile: opts.key });
-      emit(opts.json === true, {
-        doc: r,
-        text: [
-          'rotated the holder key',
-          table([
-            ['old key', `${r.oldKey} (kept in ${shown(r.retiredFile)})`],
-            ['new key', `${r.newKey} (in ${shown(r.keyFile)})`],
-          ]),
-          'Mappings signed with the old key stay until you replace or invalidate them; the next',
-          'publish proves possession again for the new key.',
-        ].join('\n'),
-      });
-    });
+export async function holderRotate(opts: Common): Promise<void> {
+  const net = openDevnet(opts.devnet);
+  const r = await rotate(net, { csi: csiArg(opts.csi, '--csi'), keyFile: opts.key });
+  emit(opts.json === true, {
+    doc: r,
+    text: [
+      'rotated the holder key',
+      table([
+        ['old key', `${r.oldKey} (kept in ${shown(r.retiredFile)})`],
+        ['new key', `${r.newKey} (in ${shown(r.keyFile)})`],
+      ]),
+      'Mappings signed with the old key stay until you replace or invalidate them; the next',
+      'publish proves possession again for the new key.',
+    ].join('\n'),
+  });
 }
 
 function publishedDoc(p: Published) {

@@ -1,7 +1,6 @@
 import { appendFileSync, createReadStream, existsSync, statSync, truncateSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Command } from 'commander';
 import { type BatchItemResult, MspAgent } from '../client/msp-agent.js';
 import { MimiError } from '../protocol/errors.js';
 import { decodeRecord, MappingSubmission } from '../protocol/records.js';
@@ -419,45 +418,29 @@ function summaryText(s: ImportSummary): string {
   return lines.join('\n');
 }
 
-export function importCommand(program: Command): void {
-  program
-    .command('import')
-    .description('bulk onboarding: submit a file of signed mappings (NDJSON) in batches, resumably')
-    .requiredOption('--file <file>', 'NDJSON: one submission per line, as POST /v1/mappings takes')
-    .requiredOption('--as <msp>', 'the MSP that submits, e.g. msp2')
-    .option('--devnet <dir>', 'the devnet folder: its DP, registry and MSP keys')
-    .option('--dp <url>', "the DP's base URL (without --devnet)")
-    .option('--dp-id <id>', "the DP's registry id (without --devnet)")
-    .option('--key <file>', "the MSP's private key, JWK (without --devnet)")
-    .option('--registry <file>', 'the signed registry (without --devnet)')
-    .option('--registry-key <key>', 'the pinned registry key, or a JWK file holding it (without --devnet)')
-    .option('--batch-size <n>', 'submissions per request', '100')
-    .option('--restart', 'ignore an earlier progress file and start from the first line')
-    .option('--json', 'print one JSON document (the summary)')
-    .action(async (opts: ImportArgs) => {
-      const as = idArg(opts.as, '--as');
-      const batchSize = intArg(opts.batchSize, '--batch-size', 1, 10_000);
-      const { agent, dp } = agentOf(opts, as);
-      const json = opts.json === true;
-      const bar = progressReporter(json);
-      let summary: ImportSummary;
-      try {
-        summary = await importFile({
-          file: opts.file,
-          agent,
-          dp,
-          as,
-          batchSize,
-          restart: opts.restart,
-          onProgress: bar.update,
-        });
-      } finally {
-        bar.end();
-      }
-      emit(json, {
-        doc: summary,
-        text: summaryText(summary),
-        exitCode: summary.rejected > 0 ? exitWithRejects : 0,
-      });
+export async function importAction(opts: ImportArgs): Promise<void> {
+  const as = idArg(opts.as, '--as');
+  const batchSize = intArg(opts.batchSize, '--batch-size', 1, 10_000);
+  const { agent, dp } = agentOf(opts, as);
+  const json = opts.json === true;
+  const bar = progressReporter(json);
+  let summary: ImportSummary;
+  try {
+    summary = await importFile({
+      file: opts.file,
+      agent,
+      dp,
+      as,
+      batchSize,
+      restart: opts.restart,
+      onProgress: bar.update,
     });
+  } finally {
+    bar.end();
+  }
+  emit(json, {
+    doc: summary,
+    text: summaryText(summary),
+    exitCode: summary.rejected > 0 ? exitWithRejects : 0,
+  });
 }

@@ -1,6 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
 import { openDpCheckpoint } from '../client/log-verify.js';
 import { canonicalize } from '../crypto/jcs.js';
 import { blind, finalize } from '../crypto/oprf-client.js';
@@ -373,65 +372,38 @@ function sourceOf(opts: {
   return { dp, baseUrl: opts.url, registry };
 }
 
-export function logCommand(program: Command): void {
-  const log = program
-    .command('log')
-    .description("audit a DP's transparency log, or watch your own entries in it");
-  const common = (c: Command) =>
-    c
-      .option('--devnet <dir>', 'a devnet folder (its registry and DPs)')
-      .option('--dp <id>', 'the DP whose log to follow', 'dp1')
-      .option('--url <url>', "the DP's base URL (with --registry and --registry-key outside a devnet)")
-      .option('--registry <file>', 'the signed registry')
-      .option('--registry-key <key>', 'the pinned registry key, or a JWK file holding it')
-      .option('--state <file>', 'where the last verified checkpoint is kept between runs')
-      .option('--json', 'print one JSON document');
+export async function logAudit(
+  opts: Parameters<typeof sourceOf>[0] & { state?: string; recompute?: boolean; json?: boolean },
+): Promise<void> {
+  emit(
+    opts.json === true,
+    await auditLog(sourceOf(opts), {
+      stateFile: opts.state,
+      recompute: opts.recompute,
+      json: opts.json,
+    }),
+  );
+}
 
-  common(log.command('audit'))
-    .description('check the latest checkpoint against the last one seen (consistency proof); report any fork')
-    .option('--recompute', 'also fetch every new leaf and recompute the tree root')
-    .action(
-      async (
-        opts: Parameters<typeof sourceOf>[0] & { state?: string; recompute?: boolean; json?: boolean },
-      ) => {
-        emit(
-          opts.json === true,
-          await auditLog(sourceOf(opts), {
-            stateFile: opts.state,
-            recompute: opts.recompute,
-            json: opts.json,
-          }),
-        );
-      },
-    );
-
-  common(log.command('monitor'))
-    .description("as a holder: find your identifier's entries by pseudonym; report any you did not make")
-    .requiredOption('--csi <csi>', 'your phone number or email address')
-    .option('--key <file>', 'your holder key (default: <devnet>/holders/<csi>.jwk)')
-    .option('--mappings <dir>', 'your mapping files (default: <devnet>/mappings)')
-    .action(
-      async (
-        opts: Parameters<typeof sourceOf>[0] & {
-          csi: string;
-          key?: string;
-          mappings?: string;
-          state?: string;
-          json?: boolean;
-        },
-      ) => {
-        const csi = parseCsi(opts.csi).uri;
-        const net = opts.devnet === undefined ? undefined : openDevnet(opts.devnet);
-        const keyFile = opts.key ?? net?.holderKeyFile(csi);
-        const mappingDir = opts.mappings ?? (net === undefined ? undefined : join(net.dir, 'mappings'));
-        if (keyFile === undefined || mappingDir === undefined) {
-          throw new CliError(CliErrorCode.Usage, 'give --key and --mappings (or --devnet)');
-        }
-        const keys = [readKeyFile(keyFile, 'holder key').publicKey];
-        emit(
-          opts.json === true,
-          await monitorLog(sourceOf(opts), { csi, keys, mappingDir, stateFile: opts.state, json: opts.json }),
-        );
-      },
-    );
+export async function logMonitor(
+  opts: Parameters<typeof sourceOf>[0] & {
+    csi: string;
+    key?: string;
+    mappings?: string;
+    state?: string;
+    json?: boolean;
+  },
+): Promise<void> {
+  const csi = parseCsi(opts.csi).uri;
+  const net = opts.devnet === undefined ? undefined : openDevnet(opts.devnet);
+  const keyFile = opts.key ?? net?.holderKeyFile(csi);
+  const mappingDir = opts.mappings ?? (net === undefined ? undefined : join(net.dir, 'mappings'));
+  if (keyFile === undefined || mappingDir === undefined) {
+    throw new CliError(CliErrorCode.Usage, 'give --key and --mappings (or --devnet)');
+  }
+  const keys = [readKeyFile(keyFile, 'holder key').publicKey];
+  emit(
+    opts.json === true,
+    await monitorLog(sourceOf(opts), { csi, keys, mappingDir, stateFile: opts.state, json: opts.json }),
+  );
 }

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import type { VerifiedResult } from '../client/lookup-client.js';
 import type { LookupOptions } from '../client/msp-agent.js';
 import { type PrivateLookupStats, privateLookupAcross } from '../client/private-lookup.js';
@@ -93,75 +92,56 @@ export function compactText(results: readonly CompactResult[]): string {
     .join('\n');
 }
 
-export function lookupCommand(program: Command): void {
-  program
-    .command('lookup')
-    .description('look identifiers up as an MSP, on behalf of its user (R9); answers are verified')
-    .argument('<csi...>', 'phone numbers or email addresses')
-    .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
-    .requiredOption('--as <msp>', 'the MSP that asks, e.g. msp3')
-    .option('--compact', 'compact answer: which MSPs, as one bit per MSP (R15)')
-    .option('--private', 'private lookup (R9): RFC 9497 OPRF, the DP learns neither the CSI nor the answer')
-    .option('--msp-filter <ids>', 'only mappings on these MSPs, comma-separated (R10)')
-    .option(
-      '--federation <on|off>',
-      "ask the other DPs too (R10); default: the federation's published default (R11)",
-    )
-    .option('--dp-list <list>', 'which DPs: preferred, all, or DP ids comma-separated (R10)')
-    .option('--json', 'print one JSON document')
-    .action(
-      async (
-        inputs: string[],
-        opts: {
-          devnet: string;
-          as: string;
-          compact?: boolean;
-          private?: boolean;
-          mspFilter?: string;
-          federation?: string;
-          dpList?: string;
-          json?: boolean;
-        },
-      ) => {
-        const csis = inputs.map((c, i) => csiArg(c, `CSI #${i + 1}`));
-        const as = idArg(opts.as, '--as');
-        const filter = opts.mspFilter === undefined ? undefined : listArg(opts.mspFilter, '--msp-filter');
-        for (const id of filter ?? []) idArg(id, '--msp-filter');
-        if (opts.federation !== undefined && !['on', 'off'].includes(opts.federation)) {
-          throw new CliError(CliErrorCode.InvalidArgument, '--federation takes on or off');
-        }
-        const dpList =
-          opts.dpList === undefined || opts.dpList === 'preferred' || opts.dpList === 'all'
-            ? opts.dpList
-            : listArg(opts.dpList, '--dp-list').map((id) => idArg(id, '--dp-list'));
-        const params: LookupOptions = {
-          ...(filter === undefined ? {} : { mspFilter: filter }),
-          ...(opts.federation === undefined ? {} : { federation: opts.federation === 'on' }),
-          ...(dpList === undefined ? {} : { dpList }),
-        };
-        const net = openDevnet(opts.devnet);
-        if (opts.private) {
-          if (opts.compact || filter !== undefined) {
-            throw new CliError(
-              CliErrorCode.InvalidArgument,
-              '--private gives verbose answers for whole CSIs',
-              'leave out --compact and --msp-filter',
-            );
-          }
-          const { results, stats } = await lookupPrivate(net, as, csis);
-          emit(opts.json === true, {
-            doc: { format: 'verbose', private: { ...stats, ms: undefined }, results },
-            text: `${verboseText(results)}\n${privateText(stats)}`,
-          });
-          return;
-        }
-        if (opts.compact) {
-          const results = await lookupCompact(net, as, csis, params);
-          emit(opts.json === true, { doc: { format: 'compact', results }, text: compactText(results) });
-          return;
-        }
-        const results = await lookupVerbose(net, as, csis, params);
-        emit(opts.json === true, { doc: { format: 'verbose', results }, text: verboseText(results) });
-      },
-    );
+export async function lookupAction(
+  inputs: string[],
+  opts: {
+    devnet: string;
+    as: string;
+    compact?: boolean;
+    private?: boolean;
+    mspFilter?: string;
+    federation?: string;
+    dpList?: string;
+    json?: boolean;
+  },
+): Promise<void> {
+  const csis = inputs.map((c, i) => csiArg(c, `CSI #${i + 1}`));
+  const as = idArg(opts.as, '--as');
+  const filter = opts.mspFilter === undefined ? undefined : listArg(opts.mspFilter, '--msp-filter');
+  for (const id of filter ?? []) idArg(id, '--msp-filter');
+  if (opts.federation !== undefined && !['on', 'off'].includes(opts.federation)) {
+    throw new CliError(CliErrorCode.InvalidArgument, '--federation takes on or off');
+  }
+  const dpList =
+    opts.dpList === undefined || opts.dpList === 'preferred' || opts.dpList === 'all'
+      ? opts.dpList
+      : listArg(opts.dpList, '--dp-list').map((id) => idArg(id, '--dp-list'));
+  const params: LookupOptions = {
+    ...(filter === undefined ? {} : { mspFilter: filter }),
+    ...(opts.federation === undefined ? {} : { federation: opts.federation === 'on' }),
+    ...(dpList === undefined ? {} : { dpList }),
+  };
+  const net = openDevnet(opts.devnet);
+  if (opts.private) {
+    if (opts.compact || filter !== undefined) {
+      throw new CliError(
+        CliErrorCode.InvalidArgument,
+        '--private gives verbose answers for whole CSIs',
+        'leave out --compact and --msp-filter',
+      );
+    }
+    const { results, stats } = await lookupPrivate(net, as, csis);
+    emit(opts.json === true, {
+      doc: { format: 'verbose', private: { ...stats, ms: undefined }, results },
+      text: `${verboseText(results)}\n${privateText(stats)}`,
+    });
+    return;
+  }
+  if (opts.compact) {
+    const results = await lookupCompact(net, as, csis, params);
+    emit(opts.json === true, { doc: { format: 'compact', results }, text: compactText(results) });
+    return;
+  }
+  const results = await lookupVerbose(net, as, csis, params);
+  emit(opts.json === true, { doc: { format: 'verbose', results }, text: verboseText(results) });
 }

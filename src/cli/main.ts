@@ -2,19 +2,24 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { demoCommand } from './demo.js';
-import { devnetCommand } from './devnet.js';
-import { holderCommand } from './holder.js';
-import { importCommand } from './import.js';
+import {
+  demoCommand,
+  devnetCommand,
+  holderCommand,
+  importCommand,
+  keygenCommand,
+  logCommand,
+  lookupCommand,
+  registryCommand,
+  serveCommand,
+  verifyCommand,
+} from './commands.js';
 import { CliError, CliErrorCode, printError } from './io.js';
-import { keygenCommand } from './keygen.js';
-import { logCommand } from './log.js';
-import { lookupCommand } from './lookup.js';
-import { registryCommand } from './registry.js';
-import { serveCommand } from './serve.js';
-import { verifyCommand } from './verify.js';
 
-/** The `mimi-discovery` command line: one file per command, thin over client/ and server/. */
+/**
+ * The `mimi-discovery` command line: the definitions in commands.ts, each command's code in its
+ * own file, thin over client/ and server/, loaded only when that command runs.
+ */
 export function buildProgram(): Command {
   const program = new Command('mimi-discovery')
     .description(

@@ -1,6 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
-import type { Command } from 'commander';
 import { canonicalDomain } from '../protocol/identifiers.js';
 import { decodeRecord, PossessionMethod } from '../protocol/records.js';
 import {
@@ -87,18 +86,6 @@ interface AddCommon extends KeyOpts {
   json?: boolean;
 }
 
-function addCommand(parent: Command, name: string, description: string): Command {
-  return parent
-    .command(name)
-    .description(description)
-    .requiredOption('--in <file>', 'the draft to change (made by: registry create)')
-    .requiredOption('--id <id>', 'participant id, unique in the registry (e.g. dp1)')
-    .requiredOption('--operator <name>', 'who runs it')
-    .option('--public-key <key>', 'its Ed25519 public key (base64url)')
-    .option('--key-file <file>', 'or the JWK file holding its key (from: keygen)')
-    .option('--json', 'print one JSON document');
-}
-
 function added(opts: AddCommon, draft: UnsignedRegistry, role: string, entry: unknown): void {
   writeJson(opts.in, draft);
   emit(opts.json === true, {
@@ -107,222 +94,181 @@ function added(opts: AddCommon, draft: UnsignedRegistry, role: string, entry: un
   });
 }
 
-export function registryCommand(program: Command): void {
-  const registry = program
-    .command('registry')
-    .description('make, sign and inspect the signed registry (R30)');
+export function registryCreate(opts: {
+  federation: string;
+  out: string;
+  federationDefault?: boolean;
+  maxMappingDays: string;
+  force?: boolean;
+  json?: boolean;
+}): void {
+  const draft: UnsignedRegistry = {
+    v: 1,
+    federation: idArg(opts.federation, '--federation'),
+    serial: 1,
+    issuedAt: 0,
+    expiresAt: 0,
+    policy: {
+      federationDefault: opts.federationDefault === true,
+      maxMappingLifetime: intArg(opts.maxMappingDays, '--max-mapping-days', 1, 3650) * day,
+    },
+    dps: [],
+    msps: [],
+    verifiers: [],
+    csips: [],
+  };
+  writeJson(opts.out, draft, { exclusive: opts.force !== true, what: '--out' });
+  emit(opts.json === true, {
+    doc: { file: opts.out, draft },
+    text: [
+      `wrote draft registry for federation ${draft.federation} to ${opts.out}`,
+      'next: registry add-dp, add-msp, add-verifier, add-csip --in this file; then registry sign',
+    ].join('\n'),
+  });
+}
 
-  registry
-    .command('create')
-    .description('start an unsigned registry draft with default policy')
-    .requiredOption('--federation <name>', 'federation name, e.g. devnet')
-    .requiredOption('--out <file>', 'where to write the draft')
-    .option('--federation-default', 'lookups federate by default (R11)')
-    .option('--max-mapping-days <n>', 'longest lifetime of a mapping, in days', '365')
-    .option('--force', 'replace the file if it exists')
-    .option('--json', 'print one JSON document')
-    .action(
-      (opts: {
-        federation: string;
-        out: string;
-        federationDefault?: boolean;
-        maxMappingDays: string;
-        force?: boolean;
-        json?: boolean;
-      }) => {
-        const draft: UnsignedRegistry = {
-          v: 1,
-          federation: idArg(opts.federation, '--federation'),
-          serial: 1,
-          issuedAt: 0,
-          expiresAt: 0,
-          policy: {
-            federationDefault: opts.federationDefault === true,
-            maxMappingLifetime: intArg(opts.maxMappingDays, '--max-mapping-days', 1, 3650) * day,
-          },
-          dps: [],
-          msps: [],
-          verifiers: [],
-          csips: [],
-        };
-        writeJson(opts.out, draft, { exclusive: opts.force !== true, what: '--out' });
-        emit(opts.json === true, {
-          doc: { file: opts.out, draft },
-          text: [
-            `wrote draft registry for federation ${draft.federation} to ${opts.out}`,
-            'next: registry add-dp, add-msp, add-verifier, add-csip --in this file; then registry sign',
-          ].join('\n'),
-        });
-      },
+export function registryAddDp(
+  opts: AddCommon & { endpoint: string; region: string; throughput: string },
+): void {
+  const draft = readDraft(opts.in);
+  const id = idArg(opts.id, '--id');
+  ensureNewId(draft, id);
+  if (!Object.values(ThroughputClass).includes(opts.throughput as ThroughputClass)) {
+    throw new CliError(CliErrorCode.InvalidArgument, '--throughput is one of low, standard, high');
+  }
+  const entry = checked(
+    DpEntry,
+    {
+      id,
+      endpoint: urlArg(opts.endpoint, '--endpoint'),
+      keys: [keyOf(opts)],
+      region: opts.region,
+      operator: opts.operator,
+      throughputClass: opts.throughput,
+    },
+    '--',
+  ) as DpEntry;
+  draft.dps.push(entry);
+  added(opts, draft, 'DP', entry);
+}
+
+export function registryAddMsp(opts: AddCommon & { domain: string; bit?: string; webhook?: string }): void {
+  const draft = readDraft(opts.in);
+  const id = idArg(opts.id, '--id');
+  ensureNewId(draft, id);
+  const domain = canonicalDomain(opts.domain);
+  if (domain === null || domain !== opts.domain) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      `--domain "${opts.domain}" is not a lower-case domain name${domain === null ? '' : ` (did you mean ${domain}?)`}`,
     );
+  }
+  if (draft.msps.some((m) => m.domain === domain)) {
+    throw new CliError(CliErrorCode.InvalidArgument, `--domain ${domain} belongs to another MSP already`);
+  }
+  const used = new Set(draft.msps.map((m) => m.bit));
+  let bit = 0;
+  if (opts.bit === undefined) while (used.has(bit)) bit++;
+  else bit = intArg(opts.bit, '--bit', 0, 65535);
+  if (used.has(bit)) throw new CliError(CliErrorCode.InvalidArgument, `--bit ${bit} is taken by another MSP`);
+  const entry = checked(
+    MspEntry,
+    {
+      id,
+      domain,
+      keys: [keyOf(opts)],
+      bit,
+      operator: opts.operator,
+      ...(opts.webhook === undefined ? {} : { webhook: urlArg(opts.webhook, '--webhook') }),
+    },
+    '--',
+  ) as MspEntry;
+  draft.msps.push(entry);
+  added(opts, draft, 'MSP', entry);
+}
 
-  addCommand(registry, 'add-dp', 'add a discovery provider')
-    .requiredOption('--endpoint <url>', 'its base URL, e.g. https://dp1.example.net')
-    .requiredOption('--region <region>', 'where it stores data, e.g. eu (R27)')
-    .option('--throughput <class>', 'low, standard or high (R13)', 'standard')
-    .action((opts: AddCommon & { endpoint: string; region: string; throughput: string }) => {
-      const draft = readDraft(opts.in);
-      const id = idArg(opts.id, '--id');
-      ensureNewId(draft, id);
-      if (!Object.values(ThroughputClass).includes(opts.throughput as ThroughputClass)) {
-        throw new CliError(CliErrorCode.InvalidArgument, '--throughput is one of low, standard, high');
-      }
-      const entry = checked(
-        DpEntry,
-        {
-          id,
-          endpoint: urlArg(opts.endpoint, '--endpoint'),
-          keys: [keyOf(opts)],
-          region: opts.region,
-          operator: opts.operator,
-          throughputClass: opts.throughput,
-        },
-        '--',
-      ) as DpEntry;
-      draft.dps.push(entry);
-      added(opts, draft, 'DP', entry);
-    });
-
-  addCommand(registry, 'add-msp', 'add a messaging service provider')
-    .requiredOption('--domain <domain>', 'its domain: SSIs are mimi://<domain>/u/<user>')
-    .option('--bit <n>', 'its position in compact answers (R15); default: the next free one')
-    .option('--webhook <url>', 'where the DP tells it about contests')
-    .action((opts: AddCommon & { domain: string; bit?: string; webhook?: string }) => {
-      const draft = readDraft(opts.in);
-      const id = idArg(opts.id, '--id');
-      ensureNewId(draft, id);
-      const domain = canonicalDomain(opts.domain);
-      if (domain === null || domain !== opts.domain) {
-        throw new CliError(
-          CliErrorCode.InvalidArgument,
-          `--domain "${opts.domain}" is not a lower-case domain name${domain === null ? '' : ` (did you mean ${domain}?)`}`,
-        );
-      }
-      if (draft.msps.some((m) => m.domain === domain)) {
-        throw new CliError(CliErrorCode.InvalidArgument, `--domain ${domain} belongs to another MSP already`);
-      }
-      const used = new Set(draft.msps.map((m) => m.bit));
-      let bit = 0;
-      if (opts.bit === undefined) while (used.has(bit)) bit++;
-      else bit = intArg(opts.bit, '--bit', 0, 65535);
-      if (used.has(bit))
-        throw new CliError(CliErrorCode.InvalidArgument, `--bit ${bit} is taken by another MSP`);
-      const entry = checked(
-        MspEntry,
-        {
-          id,
-          domain,
-          keys: [keyOf(opts)],
-          bit,
-          operator: opts.operator,
-          ...(opts.webhook === undefined ? {} : { webhook: urlArg(opts.webhook, '--webhook') }),
-        },
-        '--',
-      ) as MspEntry;
-      draft.msps.push(entry);
-      added(opts, draft, 'MSP', entry);
-    });
-
-  addCommand(registry, 'add-verifier', 'add a verifier (a mapping authority that attests possession, R1, R5)')
-    .option('--methods <list>', 'what it attests, comma-separated', 'sms-otp,email-otp')
-    .option('--endpoint <url>', 'where holders reach it')
-    .action((opts: AddCommon & { methods: string; endpoint?: string }) => {
-      const draft = readDraft(opts.in);
-      const id = idArg(opts.id, '--id');
-      ensureNewId(draft, id);
-      const known = Object.values(PossessionMethod) as string[];
-      const methods = listArg(opts.methods, '--methods');
-      const bad = methods.find((m) => !known.includes(m));
-      if (bad !== undefined) {
-        throw new CliError(
-          CliErrorCode.InvalidArgument,
-          `--methods: unknown method ${bad} (known: ${known.join(', ')})`,
-        );
-      }
-      const entry = checked(
-        VerifierEntry,
-        {
-          id,
-          keys: [keyOf(opts)],
-          methods,
-          operator: opts.operator,
-          ...(opts.endpoint === undefined ? {} : { endpoint: urlArg(opts.endpoint, '--endpoint') }),
-        },
-        '--',
-      ) as VerifierEntry;
-      draft.verifiers.push(entry);
-      added(opts, draft, 'verifier', entry);
-    });
-
-  addCommand(registry, 'add-csip', 'add a CSI provider (operator or email provider, R16, R24)')
-    .requiredOption('--scope <list>', 'what it issues, comma-separated: tel:+<prefix> or mailto:*@<domain>')
-    .action((opts: AddCommon & { scope: string }) => {
-      const draft = readDraft(opts.in);
-      const id = idArg(opts.id, '--id');
-      ensureNewId(draft, id);
-      const scope = listArg(opts.scope, '--scope');
-      const bad = scope.find((s) => !/^(tel:\+[0-9]{1,15}|mailto:\*@[a-z0-9.-]+)$/.test(s));
-      if (bad !== undefined) {
-        throw new CliError(
-          CliErrorCode.InvalidArgument,
-          `--scope: "${bad}" is neither tel:+<digits> nor mailto:*@<domain>`,
-        );
-      }
-      const entry = checked(
-        CsipEntry,
-        { id, keys: [keyOf(opts)], operator: opts.operator, scope },
-        '--',
-      ) as CsipEntry;
-      draft.csips.push(entry);
-      added(opts, draft, 'CSIP', entry);
-    });
-
-  registry
-    .command('sign')
-    .description('sign a draft with the registry key; participants use the printed key as their pin')
-    .requiredOption('--in <file>', 'the draft')
-    .requiredOption('--key <file>', 'the registry key (JWK, from: keygen)')
-    .requiredOption('--out <file>', 'where to write the signed registry, e.g. registry.json')
-    .option('--serial <n>', "serial number; must grow with every new version (default: the draft's)")
-    .option('--days <n>', 'validity in days', '365')
-    .option('--json', 'print one JSON document')
-    .action(
-      (opts: { in: string; key: string; out: string; serial?: string; days: string; json?: boolean }) => {
-        const draft = readDraft(opts.in);
-        const key = readKeyFile(opts.key, '--key');
-        const now = Math.floor(Date.now() / 1000);
-        const unsigned: UnsignedRegistry = {
-          ...draft,
-          serial:
-            opts.serial === undefined
-              ? draft.serial
-              : intArg(opts.serial, '--serial', 1, Number.MAX_SAFE_INTEGER),
-          issuedAt: now,
-          expiresAt: now + intArg(opts.days, '--days', 1, 3650) * day,
-        };
-        const doc = signRegistry(unsigned, key.privateKey);
-        writeJson(opts.out, doc);
-        emit(opts.json === true, {
-          doc: { file: opts.out, registryKey: key.publicKey, serial: doc.serial, expiresAt: doc.expiresAt },
-          text: [
-            `signed registry ${doc.federation} serial ${doc.serial}, valid until ${isoTime(doc.expiresAt)}: ${opts.out}`,
-            `registry key (pin it in every node and client): ${key.publicKey}`,
-          ].join('\n'),
-        });
-      },
+export function registryAddVerifier(opts: AddCommon & { methods: string; endpoint?: string }): void {
+  const draft = readDraft(opts.in);
+  const id = idArg(opts.id, '--id');
+  ensureNewId(draft, id);
+  const known = Object.values(PossessionMethod) as string[];
+  const methods = listArg(opts.methods, '--methods');
+  const bad = methods.find((m) => !known.includes(m));
+  if (bad !== undefined) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      `--methods: unknown method ${bad} (known: ${known.join(', ')})`,
     );
+  }
+  const entry = checked(
+    VerifierEntry,
+    {
+      id,
+      keys: [keyOf(opts)],
+      methods,
+      operator: opts.operator,
+      ...(opts.endpoint === undefined ? {} : { endpoint: urlArg(opts.endpoint, '--endpoint') }),
+    },
+    '--',
+  ) as VerifierEntry;
+  draft.verifiers.push(entry);
+  added(opts, draft, 'verifier', entry);
+}
 
-  registry
-    .command('show')
-    .description('open a signed registry, check it against the pinned key, and list who is in it')
-    .argument('<file>', 'the signed registry')
-    .requiredOption('--registry-key <key>', 'the pinned registry key, or a JWK file holding it')
-    .option('--json', 'print one JSON document')
-    .action((file: string, opts: { registryKey: string; json?: boolean }) => {
-      const pinned = publicKeyOrFileArg(opts.registryKey, '--registry-key');
-      const reg = Registry.open(readJson(file, 'registry'), pinned, { now: Math.floor(Date.now() / 1000) });
-      emit(opts.json === true, { doc: { ok: true, registry: reg.doc }, text: showText(reg) });
-    });
+export function registryAddCsip(opts: AddCommon & { scope: string }): void {
+  const draft = readDraft(opts.in);
+  const id = idArg(opts.id, '--id');
+  ensureNewId(draft, id);
+  const scope = listArg(opts.scope, '--scope');
+  const bad = scope.find((s) => !/^(tel:\+[0-9]{1,15}|mailto:\*@[a-z0-9.-]+)$/.test(s));
+  if (bad !== undefined) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      `--scope: "${bad}" is neither tel:+<digits> nor mailto:*@<domain>`,
+    );
+  }
+  const entry = checked(
+    CsipEntry,
+    { id, keys: [keyOf(opts)], operator: opts.operator, scope },
+    '--',
+  ) as CsipEntry;
+  draft.csips.push(entry);
+  added(opts, draft, 'CSIP', entry);
+}
+
+export function registrySign(opts: {
+  in: string;
+  key: string;
+  out: string;
+  serial?: string;
+  days: string;
+  json?: boolean;
+}): void {
+  const draft = readDraft(opts.in);
+  const key = readKeyFile(opts.key, '--key');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned: UnsignedRegistry = {
+    ...draft,
+    serial:
+      opts.serial === undefined ? draft.serial : intArg(opts.serial, '--serial', 1, Number.MAX_SAFE_INTEGER),
+    issuedAt: now,
+    expiresAt: now + intArg(opts.days, '--days', 1, 3650) * day,
+  };
+  const doc = signRegistry(unsigned, key.privateKey);
+  writeJson(opts.out, doc);
+  emit(opts.json === true, {
+    doc: { file: opts.out, registryKey: key.publicKey, serial: doc.serial, expiresAt: doc.expiresAt },
+    text: [
+      `signed registry ${doc.federation} serial ${doc.serial}, valid until ${isoTime(doc.expiresAt)}: ${opts.out}`,
+      `registry key (pin it in every node and client): ${key.publicKey}`,
+    ].join('\n'),
+  });
+}
+
+export function registryShow(file: string, opts: { registryKey: string; json?: boolean }): void {
+  const pinned = publicKeyOrFileArg(opts.registryKey, '--registry-key');
+  const reg = Registry.open(readJson(file, 'registry'), pinned, { now: Math.floor(Date.now() / 1000) });
+  emit(opts.json === true, { doc: { ok: true, registry: reg.doc }, text: showText(reg) });
 }
 
 function showText(reg: Registry): string {

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { CliError, CliErrorCode, emit } from './io.js';
 import { LogLevel, startNode, untilSignal } from './node.js';
 
@@ -10,42 +9,38 @@ export function logLevelArg(input: string): LogLevel {
 }
 
 /** Runs a node from its config file until SIGINT or SIGTERM, then closes it cleanly. */
-export function serveCommand(program: Command): void {
-  program
-    .command('serve')
-    .description('run a DP node (with the verifier role if configured) from its config file')
-    .requiredOption('--config <file>', 'the node config (JSON); relative paths in it are relative to it')
-    .option('--log-level <level>', 'pino log level', 'info')
-    .option('--json', 'print one JSON document when listening; logs go to stderr')
-    .option('--exit-with-parent', 'stop when the process that started this one is gone (devnet uses it)')
-    .action(async (opts: { config: string; logLevel: string; json?: boolean; exitWithParent?: boolean }) => {
-      const json = opts.json === true;
-      const node = await startNode(opts.config, {
-        logLevel: logLevelArg(opts.logLevel),
-        logStream: json ? process.stderr : undefined,
-      });
-      if (opts.exitWithParent) {
-        // A devnet killed with SIGKILL cannot stop its DPs; they notice they were orphaned instead.
-        const parent = process.ppid;
-        const watch = setInterval(() => {
-          if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
-        }, 500);
-        watch.unref();
-      }
-      emit(json, {
-        doc: {
-          listening: node.url,
-          operations: node.operationsUrl ?? null,
-          dp: node.ctx.dp.id,
-          verifier: node.ctx.verifier?.id ?? null,
-        },
-        text: '',
-      });
-      const signal = await untilSignal();
-      // Graceful: readiness 503, no new connections, in-flight requests answered, then the store
-      // closes (RunningNode.close). A second signal during the drain ends the process at once.
-      node.app.log.info({ signal }, 'shutting down');
-      await node.close();
-      node.app.log.info('shut down');
-    });
+export async function serveAction(opts: {
+  config: string;
+  logLevel: string;
+  json?: boolean;
+  exitWithParent?: boolean;
+}): Promise<void> {
+  const json = opts.json === true;
+  const node = await startNode(opts.config, {
+    logLevel: logLevelArg(opts.logLevel),
+    logStream: json ? process.stderr : undefined,
+  });
+  if (opts.exitWithParent) {
+    // A devnet killed with SIGKILL cannot stop its DPs; they notice they were orphaned instead.
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+    }, 500);
+    watch.unref();
+  }
+  emit(json, {
+    doc: {
+      listening: node.url,
+      operations: node.operationsUrl ?? null,
+      dp: node.ctx.dp.id,
+      verifier: node.ctx.verifier?.id ?? null,
+    },
+    text: '',
+  });
+  const signal = await untilSignal();
+  // Graceful: readiness 503, no new connections, in-flight requests answered, then the store
+  // closes (RunningNode.close). A second signal during the drain ends the process at once.
+  node.app.log.info({ signal }, 'shutting down');
+  await node.close();
+  node.app.log.info('shut down');
 }

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type { Command } from 'commander';
 import { MimiError } from '../protocol/errors.js';
 import { decodeRecord, Mapping } from '../protocol/records.js';
 import { Registry } from '../registry/document.js';
@@ -69,50 +68,37 @@ export function verifyFile(
   }
 }
 
-export function verifyCommand(program: Command): void {
-  program
-    .command('verify')
-    .description('verify a mapping file offline: possession, holder, MSP and DP signatures (R3)')
-    .argument('<file>', 'a mapping JSON file, e.g. from <devnet>/mappings/')
-    .option('--registry <file>', 'the signed registry (with --registry-key)')
-    .option('--registry-key <key>', 'the pinned registry key, or a JWK file holding it')
-    .option('--devnet <dir>', 'take the registry and its key from a devnet folder')
-    .option('--allow-expired', 'accept expired attestations and mappings (forensics only)')
-    .option('--json', 'print one JSON document')
-    .action(
-      (
-        file: string,
-        opts: {
-          registry?: string;
-          registryKey?: string;
-          devnet?: string;
-          allowExpired?: boolean;
-          json?: boolean;
-        },
-      ) => {
-        let source: VerifySource;
-        if (opts.devnet !== undefined) {
-          if (opts.registry !== undefined || opts.registryKey !== undefined) {
-            throw new CliError(
-              CliErrorCode.Usage,
-              'give either --devnet or --registry with --registry-key, not both',
-            );
-          }
-          const net = openDevnet(opts.devnet);
-          source = { registryFile: join(net.dir, 'registry.json'), registryKey: net.registryKey };
-        } else {
-          if (opts.registry === undefined || opts.registryKey === undefined) {
-            throw new CliError(
-              CliErrorCode.Usage,
-              'say which registry to trust: --registry <file> --registry-key <key>, or --devnet <dir>',
-            );
-          }
-          source = {
-            registryFile: opts.registry,
-            registryKey: publicKeyOrFileArg(opts.registryKey, '--registry-key'),
-          };
-        }
-        emit(opts.json === true, verifyFile(file, source, { allowExpired: opts.allowExpired }));
-      },
-    );
+export function verifyAction(
+  file: string,
+  opts: {
+    registry?: string;
+    registryKey?: string;
+    devnet?: string;
+    allowExpired?: boolean;
+    json?: boolean;
+  },
+): void {
+  let source: VerifySource;
+  if (opts.devnet !== undefined) {
+    if (opts.registry !== undefined || opts.registryKey !== undefined) {
+      throw new CliError(
+        CliErrorCode.Usage,
+        'give either --devnet or --registry with --registry-key, not both',
+      );
+    }
+    const net = openDevnet(opts.devnet);
+    source = { registryFile: join(net.dir, 'registry.json'), registryKey: net.registryKey };
+  } else {
+    if (opts.registry === undefined || opts.registryKey === undefined) {
+      throw new CliError(
+        CliErrorCode.Usage,
+        'say which registry to trust: --registry <file> --registry-key <key>, or --devnet <dir>',
+      );
+    }
+    source = {
+      registryFile: opts.registry,
+      registryKey: publicKeyOrFileArg(opts.registryKey, '--registry-key'),
+    };
+  }
+  emit(opts.json === true, verifyFile(file, source, { allowExpired: opts.allowExpired }));
 }

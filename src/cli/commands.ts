@@ -1,0 +1,276 @@
+import type { Command } from 'commander';
+
+/**
+ * Every command's definition: its name, arguments, options and help. Each action loads its
+ * implementation when it runs, so that start-up and --help load commander and this file only,
+ * and a command loads no other command's dependencies (server, stores, sodium).
+ */
+
+export const defaultDevnetPort = 7300;
+
+/** An action that imports its module and calls `name` with commander's arguments. */
+function lazy<M>(load: () => Promise<M>, name: keyof M & string): (...args: unknown[]) => Promise<void> {
+  return async (...args) => {
+    const action = (await load())[name] as (...a: unknown[]) => void | Promise<void>;
+    await action(...args);
+  };
+}
+
+/** A new Ed25519 key, as a private JWK file readable only by its owner. */
+export function keygenCommand(program: Command): void {
+  program
+    .command('keygen')
+    .description('make a new Ed25519 key (registry, DP, MSP, verifier or holder) as a private JWK file')
+    .option('--out <file>', 'where to write the key (mode 0600); without it the JWK goes to stdout')
+    .option('--force', 'replace the file if it exists')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./keygen.js'), 'keygen'));
+}
+
+function registryAdd(parent: Command, name: string, description: string): Command {
+  return parent
+    .command(name)
+    .description(description)
+    .requiredOption('--in <file>', 'the draft to change (made by: registry create)')
+    .requiredOption('--id <id>', 'participant id, unique in the registry (e.g. dp1)')
+    .requiredOption('--operator <name>', 'who runs it')
+    .option('--public-key <key>', 'its Ed25519 public key (base64url)')
+    .option('--key-file <file>', 'or the JWK file holding its key (from: keygen)')
+    .option('--json', 'print one JSON document');
+}
+
+export function registryCommand(program: Command): void {
+  const registry = program
+    .command('registry')
+    .description('make, sign and inspect the signed registry (R30)');
+
+  registry
+    .command('create')
+    .description('start an unsigned registry draft with default policy')
+    .requiredOption('--federation <name>', 'federation name, e.g. devnet')
+    .requiredOption('--out <file>', 'where to write the draft')
+    .option('--federation-default', 'lookups federate by default (R11)')
+    .option('--max-mapping-days <n>', 'longest lifetime of a mapping, in days', '365')
+    .option('--force', 'replace the file if it exists')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./registry.js'), 'registryCreate'));
+
+  registryAdd(registry, 'add-dp', 'add a discovery provider')
+    .requiredOption('--endpoint <url>', 'its base URL, e.g. https://dp1.example.net')
+    .requiredOption('--region <region>', 'where it stores data, e.g. eu (R27)')
+    .option('--throughput <class>', 'low, standard or high (R13)', 'standard')
+    .action(lazy(() => import('./registry.js'), 'registryAddDp'));
+
+  registryAdd(registry, 'add-msp', 'add a messaging service provider')
+    .requiredOption('--domain <domain>', 'its domain: SSIs are mimi://<domain>/u/<user>')
+    .option('--bit <n>', 'its position in compact answers (R15); default: the next free one')
+    .option('--webhook <url>', 'where the DP tells it about contests')
+    .action(lazy(() => import('./registry.js'), 'registryAddMsp'));
+
+  registryAdd(
+    registry,
+    'add-verifier',
+    'add a verifier (a mapping authority that attests possession, R1, R5)',
+  )
+    .option('--methods <list>', 'what it attests, comma-separated', 'sms-otp,email-otp')
+    .option('--endpoint <url>', 'where holders reach it')
+    .action(lazy(() => import('./registry.js'), 'registryAddVerifier'));
+
+  registryAdd(registry, 'add-csip', 'add a CSI provider (operator or email provider, R16, R24)')
+    .requiredOption('--scope <list>', 'what it issues, comma-separated: tel:+<prefix> or mailto:*@<domain>')
+    .action(lazy(() => import('./registry.js'), 'registryAddCsip'));
+
+  registry
+    .command('sign')
+    .description('sign a draft with the registry key; participants use the printed key as their pin')
+    .requiredOption('--in <file>', 'the draft')
+    .requiredOption('--key <file>', 'the registry key (JWK, from: keygen)')
+    .requiredOption('--out <file>', 'where to write the signed registry, e.g. registry.json')
+    .option('--serial <n>', "serial number; must grow with every new version (default: the draft's)")
+    .option('--days <n>', 'validity in days', '365')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./registry.js'), 'registrySign'));
+
+  registry
+    .command('show')
+    .description('open a signed registry, check it against the pinned key, and list who is in it')
+    .argument('<file>', 'the signed registry')
+    .requiredOption('--registry-key <key>', 'the pinned registry key, or a JWK file holding it')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./registry.js'), 'registryShow'));
+}
+
+/** Runs a node from its config file until SIGINT or SIGTERM, then closes it cleanly. */
+export function serveCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run a DP node (with the verifier role if configured) from its config file')
+    .requiredOption('--config <file>', 'the node config (JSON); relative paths in it are relative to it')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .option('--json', 'print one JSON document when listening; logs go to stderr')
+    .option('--exit-with-parent', 'stop when the process that started this one is gone (devnet uses it)')
+    .action(lazy(() => import('./serve.js'), 'serveAction'));
+}
+
+export function devnetCommand(program: Command): void {
+  program
+    .command('devnet')
+    .description('run a complete local federation: registry, N DPs as separate processes, a verifier, 3 MSPs')
+    .option('--dir <dir>', 'the devnet folder; made on first use', '.devnet')
+    .option(
+      '--port <port>',
+      `port of dp1 on 127.0.0.1; dp2 takes the next one, and so on (default ${defaultDevnetPort}; fixed when the folder is made)`,
+    )
+    .option(
+      '--dps <n>',
+      'how many DPs, each its own process and SQLite file (fixed when the folder is made)',
+      '3',
+    )
+    .option('--reset', 'throw the folder away and start a fresh devnet')
+    .option('--log-level <level>', 'pino log level of the nodes', 'info')
+    .option('--json', 'print one JSON document when listening; logs go to stderr')
+    .action(lazy(() => import('./devnet.js'), 'devnetAction'));
+}
+
+function holderCommon(cmd: Command): Command {
+  return cmd
+    .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
+    .requiredOption('--csi <csi>', 'phone number (+1 415 555 0101) or email address')
+    .option('--key <file>', 'holder key file (default: <devnet>/holders/<csi>.jwk)')
+    .option('--json', 'print one JSON document');
+}
+
+export function holderCommand(program: Command): void {
+  const holder = program
+    .command('holder')
+    .description('act as the holder of a phone number or email address, against a devnet');
+
+  holderCommon(holder.command('prove'))
+    .description('prove possession (R1): start a challenge, answer it with the code from the devnet outbox')
+    .option('--code <code>', 'answer with this code instead of reading the outbox')
+    .option('--challenge <id>', 'answer this earlier challenge (with --code) instead of starting one')
+    .action(lazy(() => import('./holder.js'), 'holderProve'));
+
+  holderCommon(holder.command('publish'))
+    .description('publish a mapping (R2-R7): sign it, have the MSP confirm and submit it')
+    .requiredOption('--msp <id>', 'the MSP, e.g. msp1')
+    .requiredOption('--user <name>', 'the user name on that MSP, e.g. bob')
+    .option('--tag <tag>', 'preference tag (R7)', 'Default')
+    .option('--priority <n>', 'priority, lower is preferred', '0')
+    .option('--supersedes <id>', 'replace this earlier mapping of yours (R19)')
+    .action(lazy(() => import('./holder.js'), 'holderPublish'));
+
+  holderCommon(holder.command('opt-out'))
+    .description('publish a signed opt-out (R14, R25): lookups then answer opt-out')
+    .action(lazy(() => import('./holder.js'), 'holderOptOut'));
+
+  holderCommon(holder.command('invalidate'))
+    .description('withdraw one of your mappings (--id) or all of them (--all) (R19, R25)')
+    .option('--id <id>', 'the mapping to withdraw')
+    .option('--all', 'withdraw every mapping you have for this identifier')
+    .action(lazy(() => import('./holder.js'), 'holderInvalidate'));
+
+  holder
+    .command('export')
+    .description('write N signed submissions for new holders as NDJSON, to try bulk onboarding (import)')
+    .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
+    .requiredOption('--msp <id>', 'the MSP that countersigns them, e.g. msp2')
+    .requiredOption('--count <n>', 'how many submissions')
+    .requiredOption('--out <file>', 'the NDJSON file to write')
+    .option('--first <number>', 'the first phone number; the others follow it', '+1 415 200 0000')
+    .option('--force', 'replace --out if it exists')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./holder.js'), 'holderExport'));
+
+  holderCommon(holder.command('rotate'))
+    .description('rotate the holder key (R19): the new key keeps your precedence, the old one stops working')
+    .action(lazy(() => import('./holder.js'), 'holderRotate'));
+}
+
+export function importCommand(program: Command): void {
+  program
+    .command('import')
+    .description('bulk onboarding: submit a file of signed mappings (NDJSON) in batches, resumably')
+    .requiredOption('--file <file>', 'NDJSON: one submission per line, as POST /v1/mappings takes')
+    .requiredOption('--as <msp>', 'the MSP that submits, e.g. msp2')
+    .option('--devnet <dir>', 'the devnet folder: its DP, registry and MSP keys')
+    .option('--dp <url>', "the DP's base URL (without --devnet)")
+    .option('--dp-id <id>', "the DP's registry id (without --devnet)")
+    .option('--key <file>', "the MSP's private key, JWK (without --devnet)")
+    .option('--registry <file>', 'the signed registry (without --devnet)')
+    .option('--registry-key <key>', 'the pinned registry key, or a JWK file holding it (without --devnet)')
+    .option('--batch-size <n>', 'submissions per request', '100')
+    .option('--restart', 'ignore an earlier progress file and start from the first line')
+    .option('--json', 'print one JSON document (the summary)')
+    .action(lazy(() => import('./import.js'), 'importAction'));
+}
+
+export function lookupCommand(program: Command): void {
+  program
+    .command('lookup')
+    .description('look identifiers up as an MSP, on behalf of its user (R9); answers are verified')
+    .argument('<csi...>', 'phone numbers or email addresses')
+    .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
+    .requiredOption('--as <msp>', 'the MSP that asks, e.g. msp3')
+    .option('--compact', 'compact answer: which MSPs, as one bit per MSP (R15)')
+    .option('--private', 'private lookup (R9): RFC 9497 OPRF, the DP learns neither the CSI nor the answer')
+    .option('--msp-filter <ids>', 'only mappings on these MSPs, comma-separated (R10)')
+    .option(
+      '--federation <on|off>',
+      "ask the other DPs too (R10); default: the federation's published default (R11)",
+    )
+    .option('--dp-list <list>', 'which DPs: preferred, all, or DP ids comma-separated (R10)')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./lookup.js'), 'lookupAction'));
+}
+
+export function verifyCommand(program: Command): void {
+  program
+    .command('verify')
+    .description('verify a mapping file offline: possession, holder, MSP and DP signatures (R3)')
+    .argument('<file>', 'a mapping JSON file, e.g. from <devnet>/mappings/')
+    .option('--registry <file>', 'the signed registry (with --registry-key)')
+    .option('--registry-key <key>', 'the pinned registry key, or a JWK file holding it')
+    .option('--devnet <dir>', 'take the registry and its key from a devnet folder')
+    .option('--allow-expired', 'accept expired attestations and mappings (forensics only)')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./verify.js'), 'verifyAction'));
+}
+
+export function logCommand(program: Command): void {
+  const log = program
+    .command('log')
+    .description("audit a DP's transparency log, or watch your own entries in it");
+  const common = (c: Command) =>
+    c
+      .option('--devnet <dir>', 'a devnet folder (its registry and DPs)')
+      .option('--dp <id>', 'the DP whose log to follow', 'dp1')
+      .option('--url <url>', "the DP's base URL (with --registry and --registry-key outside a devnet)")
+      .option('--registry <file>', 'the signed registry')
+      .option('--registry-key <key>', 'the pinned registry key, or a JWK file holding it')
+      .option('--state <file>', 'where the last verified checkpoint is kept between runs')
+      .option('--json', 'print one JSON document');
+
+  common(log.command('audit'))
+    .description('check the latest checkpoint against the last one seen (consistency proof); report any fork')
+    .option('--recompute', 'also fetch every new leaf and recompute the tree root')
+    .action(lazy(() => import('./log.js'), 'logAudit'));
+
+  common(log.command('monitor'))
+    .description("as a holder: find your identifier's entries by pseudonym; report any you did not make")
+    .requiredOption('--csi <csi>', 'your phone number or email address')
+    .option('--key <file>', 'your holder key (default: <devnet>/holders/<csi>.jwk)')
+    .option('--mappings <dir>', 'your mapping files (default: <devnet>/mappings)')
+    .action(lazy(() => import('./log.js'), 'logMonitor'));
+}
+
+export function demoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'a narrated tour: publish, look up, opt out, invalidate, rotate, contest, verify, rejections',
+    )
+    .option('--dir <dir>', 'a new folder for the devnet files (default: a temporary folder)')
+    .option('--json', 'print one JSON document with every step and its evidence')
+    .action(lazy(() => import('./demo.js'), 'demoAction'));
+}
