@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MspAgent } from '../client/msp-agent.js';
 import { MimiError } from '../protocol/errors.js';
 import { Registry } from '../registry/document.js';
 import { loadConfig } from '../server/config.js';
 import { readJson, readKeyFile, readText } from './args.js';
-import { type DevnetLayout, readDevnet } from './devnet-files.js';
-import { CliError, CliErrorCode } from './io.js';
+import { type DevnetLayout, openDevnetLayout } from './devnet-files.js';
 
 /**
  * A devnet folder as the client-side commands see it: where the node is, the registry and its
@@ -31,15 +30,8 @@ export interface DevnetAccess {
 }
 
 export function openDevnet(dirInput: string): DevnetAccess {
-  const dir = resolve(dirInput);
-  if (!existsSync(join(dir, 'devnet.json'))) {
-    throw new CliError(
-      CliErrorCode.NotADevnet,
-      `${dirInput} is not a devnet folder (it has no devnet.json)`,
-      `start one with: mimi-discovery devnet --dir ${dirInput}`,
-    );
-  }
-  const layout = readDevnet(dir);
+  const layout = openDevnetLayout(dirInput);
+  const dir = layout.dir;
   const config = loadConfig(join(dir, 'dp1.config.json'));
   const outbox = config.config.verifier?.devOutboxFile;
   let registry: Registry | undefined;

@@ -1,8 +1,9 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromJwk, keyPairToJwk } from '../crypto/keys.js';
 import { type RegistryDocument, signRegistry, type UnsignedRegistry } from '../registry/document.js';
 import type { NodeConfig } from '../server/config.js';
+import { CliError, CliErrorCode } from './io.js';
 
 /**
  * A complete local setup in one folder: a registry and its key; N DPs (dp1 also runs the
@@ -178,6 +179,19 @@ function mapPaths(l: DevnetLayout, f: (p: string) => string, dir: string): Devne
     msps: l.msps.map((m) => ({ ...m, keyFile: f(m.keyFile) })),
     csip: { ...l.csip, keyFile: f(l.csip.keyFile) },
   };
+}
+
+/** The devnet folder a command was pointed at (`--devnet`), or the error that says it is none. */
+export function openDevnetLayout(dirInput: string): DevnetLayout {
+  const dir = resolve(dirInput);
+  if (!existsSync(join(dir, 'devnet.json'))) {
+    throw new CliError(
+      CliErrorCode.NotADevnet,
+      `${dirInput} is not a devnet folder (it has no devnet.json)`,
+      `start one with: mimi-discovery devnet --dir ${dirInput}`,
+    );
+  }
+  return readDevnet(dir);
 }
 
 /** Reads devnet.json, with every path resolved against the folder. */

@@ -4,7 +4,7 @@ import { decodeRecord, Mapping } from '../protocol/records.js';
 import { Registry } from '../registry/document.js';
 import { isOptOut, mappingId, verifyMapping } from '../registry/verify-mapping.js';
 import { publicKeyOrFileArg, readJson } from './args.js';
-import { openDevnet } from './devnet-access.js';
+import { openDevnetLayout } from './devnet-files.js';
 import { CliError, CliErrorCode, type CommandResult, emit, isoTime, table } from './io.js';
 
 export interface VerifySource {
@@ -86,7 +86,8 @@ export function verifyAction(
         'give either --devnet or --registry with --registry-key, not both',
       );
     }
-    const net = openDevnet(opts.devnet);
+    // The layout only, not openDevnet: verify needs neither the node's config nor an MSP client.
+    const net = openDevnetLayout(opts.devnet);
     source = { registryFile: join(net.dir, 'registry.json'), registryKey: net.registryKey };
   } else {
     if (opts.registry === undefined || opts.registryKey === undefined) {
