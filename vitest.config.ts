@@ -7,8 +7,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // The CLI tests run dist/cli/main.js: built once here, from the sources under test.
-    globalSetup: ['./test/support/build-cli.ts'],
+    // Finds PostgreSQL and Redis (test/support/services.ts), then builds dist/ once for the CLI
+    // tests, which run dist/cli/main.js.
+    globalSetup: ['./test/support/services.ts', './test/support/build-cli.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

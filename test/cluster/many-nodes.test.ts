@@ -33,7 +33,9 @@ import { dropSchema, postgresAvailable, postgresUrl, testSchema } from '../suppo
 
 const redisUrl = process.env.MIMI_TEST_REDIS_URL || undefined;
 if (redisUrl === undefined)
-  console.warn('Many-node tests SKIPPED: MIMI_TEST_REDIS_URL is not set (.ci/run sets it)');
+  console.warn(
+    'Many-node tests SKIPPED: MIMI_TEST_REDIS_URL is not set and nothing answers at 127.0.0.1:6379',
+  );
 const available = postgresAvailable() && redisUrl !== undefined;
 
 const roles = Object.values(LeaderRole);

@@ -17,7 +17,9 @@ import { testRedis } from '../support/redis.js';
 
 const redisUrl = process.env.MIMI_TEST_REDIS_URL || undefined;
 if (redisUrl === undefined)
-  console.warn('Shared-state Redis tests SKIPPED: MIMI_TEST_REDIS_URL is not set (.ci/run sets it)');
+  console.warn(
+    'Shared-state Redis tests SKIPPED: MIMI_TEST_REDIS_URL is not set and nothing answers at 127.0.0.1:6379',
+  );
 
 const refusal = (p: Promise<unknown>) =>
   p.then(

@@ -7,7 +7,9 @@ import { dropSchema, postgresAvailable, postgresUrl, testSchema } from '../suppo
 
 const redisUrl = process.env.MIMI_TEST_REDIS_URL || undefined;
 if (redisUrl === undefined)
-  console.warn('PostgreSQL + Redis node test SKIPPED: MIMI_TEST_REDIS_URL is not set');
+  console.warn(
+    'PostgreSQL + Redis node test SKIPPED: MIMI_TEST_REDIS_URL is not set and nothing answers at 127.0.0.1:6379',
+  );
 const withServices = postgresAvailable() && redisUrl !== undefined;
 
 const base = {

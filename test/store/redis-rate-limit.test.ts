@@ -5,7 +5,9 @@ import { testRedis } from '../support/redis.js';
 
 const redisUrl = process.env.MIMI_TEST_REDIS_URL || undefined;
 if (redisUrl === undefined)
-  console.warn('Redis rate-limit tests SKIPPED: MIMI_TEST_REDIS_URL is not set (.ci/run sets it)');
+  console.warn(
+    'Redis rate-limit tests SKIPPED: MIMI_TEST_REDIS_URL is not set and nothing answers at 127.0.0.1:6379',
+  );
 
 const budget = { points: 5, perSeconds: 60 };
 

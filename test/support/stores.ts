@@ -25,7 +25,9 @@ let warned = false;
 function warnSkip(): void {
   if (warned || postgresUrl !== undefined) return;
   warned = true;
-  console.warn('PostgreSQL store tests SKIPPED: MIMI_TEST_POSTGRES_URL is not set (.ci/run sets it)');
+  console.warn(
+    'PostgreSQL store tests SKIPPED: MIMI_TEST_POSTGRES_URL is not set and nothing answers at 127.0.0.1:5432',
+  );
 }
 
 /** True when PostgreSQL tests can run; says on the console when they cannot. */
