@@ -1,0 +1,80 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeDevnet } from '../../src/cli/devnet-files.js';
+
+/**
+ * Start-up loads what the command needs and nothing else: `--help` only commander and the
+ * command definitions, `verify` no server, store or network client. Checked by the modules
+ * node loads (a module hook logs every URL), not by a clock.
+ */
+const root = resolve(import.meta.dirname, '../..');
+const main = join(root, 'dist/cli/main.js');
+
+describe('CLI start-up loads only what the command needs', { timeout: 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mimi-cli-start-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** The dist/ files and packages `node dist/cli/main.js <args>` loads. */
+  function loaded(
+    args: string[],
+  ): Promise<{ code: number; stdout: string; dist: string[]; packages: string[] }> {
+    const log = join(dir, `loaded-${Math.random().toString(36).slice(2)}.txt`);
+    const hooks = join(dir, 'hooks.mjs');
+    writeFileSync(
+      hooks,
+      "import { appendFileSync } from 'node:fs';\n" +
+        'export async function load(url, context, next) {\n' +
+        "  appendFileSync(process.env.MIMI_TEST_LOADED_LOG, url + '\\n');\n" +
+        '  return next(url, context);\n' +
+        '}\n',
+    );
+    const register = `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hooks).href)});`;
+    return new Promise((done) => {
+      execFile(
+        process.execPath,
+        ['--import', `data:text/javascript,${encodeURIComponent(register)}`, main, ...args],
+        { cwd: root, env: { ...process.env, MIMI_TEST_LOADED_LOG: log } },
+        (err, stdout) => {
+          const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+          const distUrl = pathToFileURL(join(root, 'dist')).href;
+          const dist = urls
+            .filter((u) => u.startsWith(`${distUrl}/`))
+            .map((u) => u.slice(distUrl.length + 1));
+          const packages = [
+            ...new Set(
+              urls
+                .map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1])
+                .filter((p) => p !== undefined),
+            ),
+          ];
+          done({ code: err === null ? 0 : Number(err.code), stdout, dist, packages });
+        },
+      );
+    });
+  }
+
+  it('--help loads commander and the command definitions only', async () => {
+    const run = await loaded(['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('verify');
+    expect(run.packages).toEqual(['commander']);
+    expect(run.dist.sort()).toEqual(['cli/commands.js', 'cli/io.js', 'cli/main.js', 'protocol/errors.js']);
+  });
+
+  it('verify loads no server, store or network client', async () => {
+    writeDevnet(join(dir, 'net'), { port: 1 });
+    const file = join(dir, 'not-a-mapping.json');
+    writeFileSync(file, '{}');
+    const run = await loaded(['verify', file, '--devnet', join(dir, 'net')]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^FAILED \[/);
+    expect(run.dist).toContain('cli/verify.js');
+    expect(run.dist.filter((f) => /^(server|store|client|dp|federation|tlog)\//.test(f))).toEqual([]);
+    for (const p of ['fastify', 'pg', 'ioredis', 'better-sqlite3', 'pino', 'undici'])
+      expect(run.packages).not.toContain(p);
+  });
+});
