@@ -10,6 +10,7 @@ import { logRoutes } from './routes/log.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { mappingRoutes } from './routes/mappings.js';
 import { privateRoutes } from './routes/private.js';
+import { registryRoutes } from './routes/registry.js';
 import { sessionRoutes } from './routes/session.js';
 import { verifierRoutes } from './routes/verifier.js';
 import { wellKnownRoutes } from './routes/well-known.js';
@@ -105,6 +106,7 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   });
 
   wellKnownRoutes(app, ctx);
+  registryRoutes(app, ctx);
   federationRoutes(app, ctx);
   sessionRoutes(app, ctx);
   verifierRoutes(app, ctx);
