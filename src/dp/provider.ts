@@ -10,12 +10,14 @@ import {
   type CsipEvent,
   DefaultTag,
   FederationEventKind,
+  type HolderRead,
   type Invalidation,
   type KeyRotation,
   levelRank,
   type Mapping,
   type MappingSubmission,
   NoticeKind,
+  type PseudonymRequest,
   type Reaffirmation,
 } from '../protocol/records.js';
 import { csipCovers, type Registry } from '../registry/document.js';
@@ -555,6 +557,59 @@ export class DiscoveryProvider {
           event: { kind: FederationEventKind.Reaffirmation, payload: r },
         });
       return { lost: ids(lost) };
+    });
+  }
+
+  /**
+   * R28: a holder reads one of its own mappings by id, in any state. The request is signed by a
+   * current key of the mapping's holder (rotations included), fresh and used once. Every other
+   * case (no such id, another CSI, another holder, a key rotated out) is answered undefined, as
+   * for an id that does not exist, so the answer reveals nothing to anyone else.
+   */
+  async readForHolder(r: HolderRead): Promise<StoredMapping | undefined> {
+    this.checkRequest(r.issuedAt, r.csi, {});
+    const { sig, ...unsigned } = r;
+    if (!verifyObject(SignPurpose.HolderRead, unsigned, sig, r.holderKey)) {
+      throw new MimiError('request-signature-invalid', 'the read is not signed by its holder key');
+    }
+    return this.opts.store.write(async (tx) => {
+      await this.once(tx, r, r.issuedAt);
+      const row = await tx.mapping(r.mapping);
+      if (row === undefined || row.csi !== r.csi) return undefined;
+      const key = await tx.holderKey(r.csi, r.holderKey);
+      if (key === undefined || key.retired || key.group !== row.holderGroup) return undefined;
+      return row;
+    });
+  }
+
+  /**
+   * R28: whether a holder may be told its CSI's log pseudonym: a fresh, single-use request signed
+   * by the holder key, with a current attestation (trusted verifier, unexpired, not voided by a
+   * later CSIP event) for this CSI and this key. The pseudonym is per CSI, so a holder who proves
+   * possession sees entries made with any key. A key rotated out for this CSI is refused.
+   */
+  async checkPossession(r: PseudonymRequest): Promise<void> {
+    this.checkRequest(r.issuedAt, r.csi, {});
+    const { sig, ...unsigned } = r;
+    if (!verifyObject(SignPurpose.LogPseudonym, unsigned, sig, r.holderKey)) {
+      throw new MimiError('request-signature-invalid', 'the request is not signed by its holder key');
+    }
+    verifyAttestation(r.attestation, this.context());
+    if (r.attestation.csi !== r.csi || r.attestation.holderKey !== r.holderKey) {
+      throw new MimiError('attestation-mismatch', 'the attestation is for another CSI or holder key');
+    }
+    await this.opts.store.write(async (tx) => {
+      const cutoff = await tx.csipCutoff(r.csi);
+      if (cutoff !== null && r.attestation.issuedAt <= cutoff) {
+        throw new MimiError(
+          'attestation-superseded',
+          'the number was disconnected or reassigned after this proof (R16)',
+        );
+      }
+      if ((await tx.holderKey(r.csi, r.holderKey))?.retired) {
+        throw new MimiError('holder-key-retired', 'this holder key was rotated out (R19)');
+      }
+      await this.once(tx, r, r.issuedAt);
     });
   }
 

@@ -43,7 +43,6 @@ export {
   LogLeaf,
   LogLeafKind,
   mappingLeafKinds,
-  pseudonymFromOprfOutput,
 } from './leaf.js';
 export type { AccumulatorState, LeafHashFn, SubtreeHashFn, TreeSource } from './merkle.js';
 export {

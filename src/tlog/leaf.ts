@@ -3,9 +3,11 @@
  *
  * A leaf says that a record of some kind was accepted at some time, commits to the whole record
  * (SHA-256 of its canonical JSON), and carries a pseudonymous index of the CSI it concerns. It
- * holds no CSI, no SSI and no holder key (R28): the pseudonym is one-way, and a holder finds
- * their own entries by recomputing it through the OPRF (or the DP's keyed hash), never by
- * publishing their CSI.
+ * holds no CSI, no SSI and no holder key (R28): the pseudonym is an HMAC under a DP secret
+ * (src/dp/log-pseudonym.ts), which the DP tells only a holder who proved possession; nobody else
+ * can link it to a CSI. A mapping leaf's commitment is the mapping id, the SHA-256 of the whole
+ * signed mapping: it can be recomputed only from the mapping itself (three signatures: no guess),
+ * and no endpoint turns an id into a mapping for anyone but its parties (R28).
  *
  * Encoding: RFC 8785 canonical JSON, UTF-8; the Merkle leaf hash is RFC 9162's
  * SHA-256(0x00 || leaf bytes).
@@ -52,9 +54,9 @@ export const LogLeaf = Type.Object(
     time: Type.Integer({ minimum: 0 }),
     /** SHA-256 of the record's canonical JSON, base64url. */
     commitment: DigestB64,
-    /** Pseudonymous index of the CSI, base64url of 32 bytes (see pseudonymFromOprfOutput). */
+    /** Pseudonymous index of the CSI, base64url of 32 bytes (the DP's keyed hash). */
     pseudonym: DigestB64,
-    /** The OPRF key epoch the pseudonym was computed under; 0 for the DP's keyed hash. */
+    /** 0: the DP's keyed hash. Logs written before that rule may hold OPRF epochs (1, 2, ...). */
     epoch: Type.Integer({ minimum: 0 }),
   },
   { additionalProperties: false },
@@ -86,17 +88,6 @@ export function decodeLeaf(bytes: Uint8Array): LogLeaf {
   const leaf = decodeRecord(LogLeaf, raw, 'log leaf');
   if (canonicalize(leaf) !== text) throw new MimiError('record-invalid', 'a log leaf is not canonical JSON');
   return leaf;
-}
-
-const pseudonymLabel = 'mimi-discovery/v1/log-pseudonym\n';
-
-/**
- * R28: the pseudonym of a CSI from its OPRF output (RFC 9497 Finalize output under the DP's epoch
- * key). A one-way hash with its own label: the OPRF output itself also keys the private index
- * (bucket, tag, sealing key), so it must never be published.
- */
-export function pseudonymFromOprfOutput(out: Uint8Array): Uint8Array {
-  return Uint8Array.from(createHash('sha256').update(pseudonymLabel).update(out).digest());
 }
 
 /** The commitment to a record: SHA-256 of its canonical JSON (for a mapping, its id). */
