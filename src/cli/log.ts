@@ -13,7 +13,7 @@ import { ConsistencyAnswer, LeavesAnswer, MAX_LEAVES_PER_REQUEST } from '../prot
 import { Registry } from '../registry/document.js';
 import type { Checkpoint } from '../tlog/checkpoint.js';
 import { isTlogError } from '../tlog/errors.js';
-import { decodeLeaf, type LogLeaf, mappingLeafKinds } from '../tlog/leaf.js';
+import { decodeLeaf, type LogLeaf, leafIsAbout, mappingLeafKinds } from '../tlog/leaf.js';
 import { leafHash, MerkleAccumulator, verifyConsistency } from '../tlog/merkle.js';
 import { idArg, publicKeyOrFileArg, readJson, readKeyFile, writeJson } from './args.js';
 import { openDevnet } from './devnet-access.js';
@@ -305,7 +305,7 @@ export async function monitorLog(
     recompute: true,
     showProgress: !opts.json,
     onLeaf: (index, leaf) => {
-      if (leaf.epoch !== 0 || leaf.pseudonym !== pseudonym) return;
+      if (!leafIsAbout(leaf, pseudonym)) return;
       const verdict: Finding['verdict'] = mappingLeafKinds.includes(leaf.kind)
         ? mine.has(leaf.commitment)
           ? 'mine'

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { generateKeyPair, type KeyPair } from '../crypto/keys.js';
 import { openWithEd25519 } from '../crypto/seal.js';
@@ -210,6 +211,7 @@ export class HolderClient {
       holderKey: this.key.publicKey,
       attestation,
       issuedAt: this.now(),
+      nonce: randomBytes(16).toString('base64url'),
     };
     const r: PseudonymRequest = {
       ...unsigned,
@@ -255,6 +257,7 @@ export class HolderClient {
       holderKey: this.key.publicKey,
       mapping: id,
       issuedAt: this.now(),
+      nonce: randomBytes(16).toString('base64url'),
     };
     const r: HolderRead = {
       ...unsigned,

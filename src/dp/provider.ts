@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { digest, SignPurpose, sha256, signCanonical, verifyObject } from '../crypto/sign.js';
@@ -415,7 +415,11 @@ export class DiscoveryProvider {
     return this.opts.log?.append(tx, { kind, csi, time, commitment: sha256(canonicalJson) });
   }
 
-  /** A change with no signed record of its own (contests, their outcome): the leaf commits to a statement of it. */
+  /**
+   * A change with no signed record of its own (contests, their outcome): the leaf commits to a
+   * statement of it. R28: the statement names mapping ids found in other leaves, so a random nonce
+   * keeps anyone from recomputing it and linking the contest to the mapping leaves of one CSI.
+   */
   private async logStatement(
     tx: StoreTx,
     kind: LogEntry['kind'],
@@ -424,7 +428,14 @@ export class DiscoveryProvider {
     statement: Record<string, unknown>,
   ): Promise<void> {
     if (this.opts.log === undefined) return;
-    await this.logRecord(tx, kind, csi, time, canonicalize({ v: 1, dp: this.id, at: time, ...statement }));
+    const nonce = randomBytes(16).toString('base64url');
+    await this.logRecord(
+      tx,
+      kind,
+      csi,
+      time,
+      canonicalize({ v: 1, dp: this.id, at: time, nonce, ...statement }),
+    );
   }
 
   /** Checks the CSI and the freshness of a holder request (relayed ones may be old: replays still fail). */

@@ -150,6 +150,8 @@ export type Reaffirmation = Static<typeof Reaffirmation>;
  * R28: a holder reads one of its mappings by id (any state), signed with a current key of the
  * mapping's holder (purpose `holder-read`); anyone else is answered as for an id that does not exist.
  */
+const Nonce = Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' });
+
 export const HolderRead = Type.Object(
   {
     v: V,
@@ -157,6 +159,8 @@ export const HolderRead = Type.Object(
     holderKey: PublicKeyB64,
     mapping: DigestB64,
     issuedAt: Time,
+    /** Random: two reads in one second are two requests, not a replay. */
+    nonce: Nonce,
     sig: SignatureB64,
   },
   { additionalProperties: false },
@@ -175,6 +179,8 @@ export const PseudonymRequest = Type.Object(
     holderKey: PublicKeyB64,
     attestation: PossessionAttestation,
     issuedAt: Time,
+    /** Random: two reads in one second are two requests, not a replay. */
+    nonce: Nonce,
     sig: SignatureB64,
   },
   { additionalProperties: false },

@@ -42,6 +42,8 @@ export {
   encodeLeaf,
   LogLeaf,
   LogLeafKind,
+  leafIsAbout,
+  leafTag,
   mappingLeafKinds,
 } from './leaf.js';
 export type { AccumulatorState, LeafHashFn, SubtreeHashFn, TreeSource } from './merkle.js';

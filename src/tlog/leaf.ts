@@ -12,7 +12,7 @@
  * Encoding: RFC 8785 canonical JSON, UTF-8; the Merkle leaf hash is RFC 9162's
  * SHA-256(0x00 || leaf bytes).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
 import { MimiError } from '../protocol/errors.js';
@@ -54,7 +54,11 @@ export const LogLeaf = Type.Object(
     time: Type.Integer({ minimum: 0 }),
     /** SHA-256 of the record's canonical JSON, base64url. */
     commitment: DigestB64,
-    /** Pseudonymous index of the CSI, base64url of 32 bytes (the DP's keyed hash). */
+    /**
+     * This leaf's tag under the CSI's pseudonym (leafTag), base64url of 32 bytes: unlinkable to
+     * the CSI and to the CSI's other leaves without the pseudonym, which only the DP and a holder
+     * who proved possession know.
+     */
     pseudonym: DigestB64,
     /** 0: the DP's keyed hash. Logs written before that rule may hold OPRF epochs (1, 2, ...). */
     epoch: Type.Integer({ minimum: 0 }),
@@ -88,6 +92,30 @@ export function decodeLeaf(bytes: Uint8Array): LogLeaf {
   const leaf = decodeRecord(LogLeaf, raw, 'log leaf');
   if (canonicalize(leaf) !== text) throw new MimiError('record-invalid', 'a log leaf is not canonical JSON');
   return leaf;
+}
+
+const tagLabel = 'mimi-discovery/v1/log-tag\n';
+
+/**
+ * R28: a leaf's tag under the pseudonym of the CSI it concerns: HMAC-SHA256 keyed by the pseudonym
+ * over the leaf's other fields. A per-CSI constant in every leaf would let anyone who was handed
+ * one leaf (every verbose lookup answer carries its mapping's leaf) follow the CSI through the
+ * whole log; a per-leaf tag tells them about that leaf only. A holder who knows the pseudonym
+ * recomputes the tag of each leaf it reads (leafIsAbout).
+ */
+export function leafTag(
+  pseudonym: Uint8Array,
+  leaf: Pick<LogLeaf, 'kind' | 'time' | 'commitment' | 'epoch'>,
+): Uint8Array {
+  const h = createHmac('sha256', pseudonym).update(tagLabel);
+  h.update(`${leaf.kind}\n${leaf.time}\n${leaf.epoch}\n${leaf.commitment}`);
+  return Uint8Array.from(h.digest());
+}
+
+/** Whether `leaf` concerns the CSI whose pseudonym (base64url, from the DP) is `pseudonym`. */
+export function leafIsAbout(leaf: LogLeaf, pseudonym: string): boolean {
+  const key = Buffer.from(pseudonym, 'base64url');
+  return key.length === 32 && Buffer.from(leafTag(key, leaf)).toString('base64url') === leaf.pseudonym;
 }
 
 /** The commitment to a record: SHA-256 of its canonical JSON (for a mapping, its id). */
