@@ -120,8 +120,9 @@ function sendAccepted(ctx: Context, reply: FastifyReply, r: AcceptResult): Fasti
 
 /**
  * Mapping submission by MSPs (R2, R3, R21), and the holder's own signed requests: opt-out (R14,
- * R25), invalidation, key rotation (R19) and reaffirmation (R17). Holder requests carry their
- * own signature, so they need no session.
+ * R25), invalidation, key rotation (R19), reaffirmation (R17), reading its own mappings and its
+ * CSI's log pseudonym (R28). Holder requests carry their own signature, so they need no session.
+ * R28: a mapping by id goes only to its parties; a non-party learns nothing, not even that it exists.
  */
 export function mappingRoutes(app: FastifyInstance, ctx: Context): void {
   app.post('/v1/mappings', async (req, reply) => {
