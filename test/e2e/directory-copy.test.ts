@@ -344,4 +344,20 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
     expect((await post()).pseudonym).toBeDefined();
     expect((await post()).code).toBe('replayed');
   });
+
+  it('a batch acceptance carries each holder its sealed receipt too', async () => {
+    const he = net.holder();
+    const erin = 'tel:+14155550144';
+    const att = await net.prove(he, erin);
+    const sub = await msp1.confirm(
+      he.signMapping({ csi: erin, msp: 'msp1', ssi: 'mimi://chat.example/u/erin', attestation: att }),
+    );
+    const [item] = await msp1.submitBatch([sub]);
+    if (item?.status !== 'accepted') throw new Error(`not accepted: ${item?.status}`);
+    const pseudonym = he.openReceipt(item.receipt!, item.id, net.registry);
+    expect((await he.logPseudonym(att)).pseudonym).toBe(pseudonym);
+    expect((await allLeaves()).filter((l) => leafIsAbout(l, pseudonym)).map((l) => l.commitment)).toEqual([
+      item.id,
+    ]);
+  });
 });
