@@ -112,7 +112,13 @@ export function leafTag(
   return Uint8Array.from(h.digest());
 }
 
-/** Whether `leaf` concerns the CSI whose pseudonym (base64url, from the DP) is `pseudonym`. */
+/**
+ * Whether `leaf` concerns the CSI whose pseudonym (base64url, from the DP) is `pseudonym`.
+ *
+ * @example
+ * const { pseudonym } = await holder.logPseudonym(attestation);
+ * const mine = leaves.map(decodeLeaf).filter((leaf) => leafIsAbout(leaf, pseudonym));
+ */
 export function leafIsAbout(leaf: LogLeaf, pseudonym: string): boolean {
   const key = Buffer.from(pseudonym, 'base64url');
   return key.length === 32 && Buffer.from(leafTag(key, leaf)).toString('base64url') === leaf.pseudonym;
