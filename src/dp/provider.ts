@@ -584,11 +584,12 @@ export class DiscoveryProvider {
       throw new MimiError('request-signature-invalid', 'the read is not signed by its holder key');
     }
     return this.opts.store.write(async (tx) => {
-      await this.once(tx, r, r.issuedAt);
       const row = await tx.mapping(r.mapping);
       if (row === undefined || row.csi !== r.csi) return undefined;
       const key = await tx.holderKey(r.csi, r.holderKey);
       if (key === undefined || key.retired || key.group !== row.holderGroup) return undefined;
+      // Only a read that is answered is remembered: a refusal stores nothing.
+      await this.once(tx, r, r.issuedAt);
       return row;
     });
   }
