@@ -301,7 +301,7 @@ export async function monitorLog(
   if (opts.attestation.csi !== opts.csi || opts.attestation.holderKey !== opts.key.publicKey) {
     throw new CliError(
       CliErrorCode.InvalidArgument,
-      `the attestation is for ${opts.attestation.csi} and another key; give one for ${opts.csi} and this key`,
+      `the attestation is for ${opts.attestation.csi} and key ${opts.attestation.holderKey}; give one for ${opts.csi} and this key`,
     );
   }
   const pseudonym = await pseudonymOf(src.baseUrl, opts.key, opts.attestation);
