@@ -10,6 +10,7 @@ export { Registry } from '../registry/document.js';
 export type { TrustPolicy } from '../registry/policy.js';
 export { RegistrySource } from '../registry/source.js';
 export { mappingId, verifyMapping } from '../registry/verify-mapping.js';
+export { decodeLeaf, type LogLeaf, leafIsAbout } from '../tlog/leaf.js';
 export { HolderClient, type HolderSigned, type MappingDraft } from './holder.js';
 export { openDpCheckpoint, verifyMappingLogged } from './log-verify.js';
 export {

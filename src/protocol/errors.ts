@@ -75,6 +75,7 @@ export const ErrorCode = {
   LogProofInvalid: 'log-proof-invalid',
   LogCheckpointInvalid: 'log-checkpoint-invalid',
   LogCosignaturesMissing: 'log-cosignatures-missing',
+  LogReceiptInvalid: 'log-receipt-invalid',
   // storage (retryable: the request may be repeated as it is once the store answers again)
   StoreUnavailable: 'store-unavailable',
   // operations: the node is draining after SIGTERM; send new requests to another node
@@ -150,6 +151,7 @@ const statusOf: Record<ErrorCode, number> = {
   'log-proof-invalid': 422,
   'log-checkpoint-invalid': 422,
   'log-cosignatures-missing': 422,
+  'log-receipt-invalid': 422,
   'store-unavailable': 503,
   'shutting-down': 503,
   'config-invalid': 500,

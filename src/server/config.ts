@@ -201,7 +201,10 @@ export const NodeConfig = Type.Object(
           enabled: Type.Optional(Type.Boolean()),
           /** A checkpoint is signed this often while the tree grows (and on demand), in ms. */
           checkpointIntervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
-          /** 32 random bytes (base64url) keying pseudonyms when the private lookup is off; generated if missing. */
+          /**
+           * 32 random bytes (base64url) keying every log pseudonym (R28); generated if missing
+           * (default: beside the DP key, `<key>.log-pseudonym.key`). Every node of a DP needs the same file.
+           */
           pseudonymKeyFile: Type.Optional(Type.String()),
           /** Witness peers' logs: fetch, check consistency, cosign (default on). */
           witness: Type.Optional(Type.Boolean()),

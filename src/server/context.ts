@@ -233,7 +233,7 @@ export async function createContext(
   // (mimi_rate_limited_total).
   const budgets: Budgets = { shared, onLimited: (name) => metrics.countRateLimited(name) };
   const privateLookup = await createPrivateLookup(loaded, store, now, budgets);
-  const transparency = createTransparency(loaded, { store, dpKey, registry, privateLookup, budgets, now });
+  const transparency = createTransparency(loaded, { store, dpKey, registry, budgets, now });
   const dp = new DiscoveryProvider({
     id: config.dp.id,
     key: dpKey,

@@ -63,7 +63,8 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
               checkpoint: '/v1/log/checkpoint',
               checkpointIntervalMs: ctx.transparency.settings.checkpointIntervalMs,
               size: (await ctx.transparency.log.latestCheckpoint()).size,
-              pseudonyms: ctx.transparency.oprf ? 'oprf' : 'keyed-hash',
+              // R28: a keyed hash under a DP secret, told only to holders who prove possession.
+              pseudonyms: 'keyed-hash',
               witnessIntervalMs: ctx.transparency.settings.witnessIntervalMs,
               forks: (await ctx.store.logForks()).map((f) => ({
                 dp: f.dp,
