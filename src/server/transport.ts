@@ -100,12 +100,17 @@ export function capConnections(
  * the parser is waiting on, and the answer goes out through the one error handler.
  */
 export function boundBodies(app: FastifyInstance, bodyTimeoutMs: number): void {
-  app.addHook('preParsing', (req, _reply, payload, done) => {
-    if (req.raw.complete) return done(null, payload);
+  app.addHook('preParsing', (req, reply, payload, done) => {
+    const h = req.headers;
+    const hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] ?? '0') !== '0';
+    if (!hasBody || req.raw.complete) return done(null, payload);
     const bounded = new PassThrough();
+    // Never an unhandled 'error' (it would end the process): the parser listens when it reads.
+    bounded.on('error', () => undefined);
     const timer = setTimeout(() => {
-      // Only a read in progress has a listener; otherwise the answer is out, and the socket goes.
-      if (bounded.listenerCount('error') > 0) {
+      // A read in progress (the body parser's 'data' listener) fails, and the error handler
+      // answers 408; a body nobody reads (the answer went out) only holds the socket: close it.
+      if (bounded.listenerCount('data') > 0) {
         bounded.destroy(new MimiError('request-timeout', `the body did not arrive in ${bodyTimeoutMs} ms`));
       } else {
         req.raw.socket?.destroy();
@@ -119,6 +124,8 @@ export function boundBodies(app: FastifyInstance, bodyTimeoutMs: number): void {
       bounded.destroy(err);
     });
     bounded.once('close', stop);
+    // Once answered, what is left of the body is node's (requestTimeout), not this timer's.
+    reply.raw.once('close', stop);
     payload.pipe(bounded);
     done(null, bounded);
   });
