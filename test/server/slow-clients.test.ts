@@ -173,6 +173,15 @@ describe('case 8: the bounds are validated', () => {
       expect(() => checkConfig({ ...raw, limits: { maxConnectionsPerAddress: 0 } })).toThrow(
         expect.objectContaining({ code: ErrorCode.ConfigInvalid }),
       );
+      // Each bound is a setting of its own; a smaller requestTimeoutMs alone stays valid.
+      const own = {
+        requestTimeoutMs: 1000,
+        headersTimeoutMs: 400,
+        bodyTimeoutMs: 1000,
+        keepAliveTimeoutMs: 2000,
+        maxConnectionsPerAddress: 8,
+      };
+      expect(checkConfig({ ...raw, limits: own }).limits).toEqual(own);
       expect(checkConfig({ ...raw, limits: { requestTimeoutMs: 1000 } }).limits).toEqual({
         requestTimeoutMs: 1000,
       });
