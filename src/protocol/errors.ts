@@ -10,6 +10,11 @@ export const ErrorCode = {
   UnknownVersion: 'unknown-version',
   BatchTooLarge: 'batch-too-large',
   NotFound: 'not-found',
+  // the HTTP request itself: a URL that does not decode, a bad Content-Length, a malformed request line
+  RequestInvalid: 'request-invalid',
+  UriTooLong: 'uri-too-long',
+  HeaderTooLarge: 'header-too-large',
+  RequestTimeout: 'request-timeout',
   // identifiers (R8)
   InvalidPhone: 'invalid-phone',
   InvalidEmail: 'invalid-email',
@@ -94,6 +99,10 @@ const statusOf: Record<ErrorCode, number> = {
   'unknown-version': 400,
   'batch-too-large': 400,
   'not-found': 404,
+  'request-invalid': 400,
+  'uri-too-long': 414,
+  'header-too-large': 431,
+  'request-timeout': 408,
   'invalid-phone': 400,
   'invalid-email': 400,
   'invalid-csi': 400,

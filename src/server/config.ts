@@ -280,7 +280,16 @@ export const NodeConfig = Type.Object(
           peerPointsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
           /** Requests per minute per client address on unauthenticated routes. */
           anonymousPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
-          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          /** Case 8: the whole request, headers and body, from its first byte (node's requestTimeout). */
+          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** The request line and headers, from the first byte; at most requestTimeoutMs. */
+          headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** Reading the body, from the end of the headers; at most requestTimeoutMs. */
+          bodyTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** How long an idle keep-alive connection stays open between requests. */
+          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** Open connections one client address may hold; more are answered 429 and closed. */
+          maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
         },
         { additionalProperties: false },
       ),
@@ -300,9 +309,14 @@ export interface Limits {
   nonDefaultPointsPerMinute: number;
   peerPointsPerMinute: number;
   requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnectionsPerAddress: number;
 }
 
 export function limitsOf(config: NodeConfig): Limits {
+  const requestTimeoutMs = config.limits?.requestTimeoutMs ?? 10_000;
   return {
     maxBodyBytes: config.limits?.maxBodyBytes ?? 64 * 1024,
     maxBatch: config.limits?.maxBatch ?? 100,
@@ -312,7 +326,14 @@ export function limitsOf(config: NodeConfig): Limits {
     anonymousPerMinute: config.limits?.anonymousPerMinute ?? 120,
     nonDefaultPointsPerMinute: config.limits?.nonDefaultPointsPerMinute ?? 60_000,
     peerPointsPerMinute: config.limits?.peerPointsPerMinute ?? 600_000,
-    requestTimeoutMs: config.limits?.requestTimeoutMs ?? 10_000,
+    requestTimeoutMs,
+    // Defaults below the whole-request bound, so a smaller requestTimeoutMs alone stays valid.
+    headersTimeoutMs: config.limits?.headersTimeoutMs ?? Math.min(5_000, requestTimeoutMs),
+    bodyTimeoutMs: config.limits?.bodyTimeoutMs ?? requestTimeoutMs,
+    // A few seconds: an idle connection costs a socket, and clients reconnect cheaply.
+    keepAliveTimeoutMs: config.limits?.keepAliveTimeoutMs ?? 5_000,
+    // Room for a busy client (the benches use 16 connections, tests many more) but not for 1,500.
+    maxConnectionsPerAddress: config.limits?.maxConnectionsPerAddress ?? 256,
   };
 }
 
@@ -398,6 +419,15 @@ export function checkConfig(raw: unknown, where = 'config'): NodeConfig {
     throw new MimiError('config-invalid', `${where}: ${(err as Error).message}`);
   }
   if (config.residency !== undefined) checkResidencyRules(config.residency, `${where}: residency`);
+  const limits = limitsOf(config);
+  for (const name of ['headersTimeoutMs', 'bodyTimeoutMs'] as const) {
+    if (limits[name] > limits.requestTimeoutMs) {
+      throw new MimiError(
+        'config-invalid',
+        `${where}: limits.${name} (${limits[name]}) must not exceed limits.requestTimeoutMs (${limits.requestTimeoutMs})`,
+      );
+    }
+  }
   const v = config.verifier;
   if (!config.dev && (v?.sms === 'dev-outbox' || v?.email === 'dev-outbox')) {
     throw new MimiError(
