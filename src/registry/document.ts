@@ -43,6 +43,19 @@ export const MspEntry = Type.Object(
     bit: Type.Integer({ minimum: 0, maximum: 65535 }),
     operator: Operator,
     webhook: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 512 })),
+    /**
+     * R22: CSIs this MSP may look up on the plain path (POST /v1/lookup) per minute and per day,
+     * at every DP, sized to its users. Absent: each DP's strict default (limits.mspLookupPer*).
+     */
+    lookupBudget: Type.Optional(
+      Type.Object(
+        {
+          perMinute: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
+          perDay: Type.Integer({ minimum: 1, maximum: 100_000_000_000 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -197,6 +210,9 @@ function checkConsistency(doc: UnsignedRegistry): void {
     bits.add(m.bit);
     if (canonicalDomain(m.domain) !== m.domain) {
       throw new MimiError('record-invalid', `registry: MSP domain ${m.domain} is not a canonical domain`);
+    }
+    if (m.lookupBudget !== undefined && m.lookupBudget.perMinute > m.lookupBudget.perDay) {
+      throw new MimiError('record-invalid', `registry: MSP ${m.id} may look up more per minute than per day`);
     }
     if (domains.has(m.domain))
       throw new MimiError('record-invalid', `registry: MSP domain ${m.domain} is used twice`);
