@@ -211,9 +211,6 @@ function checkConsistency(doc: UnsignedRegistry): void {
     if (canonicalDomain(m.domain) !== m.domain) {
       throw new MimiError('record-invalid', `registry: MSP domain ${m.domain} is not a canonical domain`);
     }
-    if (m.lookupBudget !== undefined && m.lookupBudget.perMinute > m.lookupBudget.perDay) {
-      throw new MimiError('record-invalid', `registry: MSP ${m.id} may look up more per minute than per day`);
-    }
     if (domains.has(m.domain))
       throw new MimiError('record-invalid', `registry: MSP domain ${m.domain} is used twice`);
     domains.add(m.domain);
