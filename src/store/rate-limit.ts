@@ -54,6 +54,8 @@ export function budgetLimiter(budgets: Budgets, name: string, budget: Budget): R
  */
 export class SizedBudget {
   private readonly limiter: RateLimiterAbstract;
+  /** Told of each refusal (the rate-limit metrics by budget). */
+  private readonly onLimited: (() => void) | undefined;
 
   constructor(
     { shared, onLimited }: Budgets,
@@ -68,8 +70,6 @@ export class SizedBudget {
         : redisLimiter(shared.redis, counting, `${shared.keyPrefix}:${name}`);
     this.onLimited = onLimited && (() => onLimited(name));
   }
-
-  private readonly onLimited: (() => void) | undefined;
 
   /** Spends `cost` of `key`'s `size` points, or nothing and throws `rate-limited`. */
   async charge(key: string, cost: number, size: number): Promise<void> {
