@@ -82,31 +82,34 @@ function parsePhone(raw: string, options: ParseCsiOptions): Csi {
   }
 }
 
-// RFC 5322 dot-atom characters in ASCII; RFC 6531 adds non-ASCII ones, which localChar bounds.
+// RFC 5322 dot-atom characters in ASCII; RFC 6531 adds non-ASCII ones, which
+// localCodePointAllowed bounds.
 const atomChar = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+$/u;
 
 /**
  * Look-alike local parts (R8, R22): a non-ASCII code point is allowed only when PRECIS
- * IdentifierClass (RFC 8264 §4.2) would allow it, with stricter choices where it leaves a context
- * rule or a mapping open:
- * - LetterDigits only (RFC 8264 §9.1, RFC 5892 §2.1: Ll Lu Lo Lm Mn Mc Nd): this refuses the
- *   classes Controls, Spaces, Symbols, Punctuation and Other (Cc, Cf incl. the bidi controls,
- *   Cs, Co, Cn unassigned, Z*, S*, P*, Lt, Me, Nl, No) of §9.12-9.18;
- * - but not Ignorable (§9.13: Default_Ignorable_Code_Point or noncharacter), which also refuses
- *   the Lo and Mn fillers and joiners (U+3164 HANGUL FILLER, U+034F, variation selectors);
- * - not HasCompat (§9.17: NFKC changes it): fullwidth and halfwidth forms are refused, not
- *   width-mapped as RFC 8265 §3.3.1 would, since a mail server may deliver `ｂｏｂ` and `bob`
- *   to two mailboxes and we never rewrite which mailbox a code goes to;
- * - not OldHangulJamo (§9.11, RFC 5892 §2.9: Hangul_Syllable_Type L, V, T);
- * - CONTEXTJ and CONTEXTO (§9.14-9.15) are refused outright: ZWJ and ZWNJ are ignorable, the
- *   CONTEXTO code points are punctuation.
- * The local part must already be in NFC (the normalization rule, §5.2.4, checked rather than
- * applied, for the same reason as width), and no dot-separated atom may start with a combining
- * mark (as RFC 5891 §4.2.3.2 for labels: it would draw on the dot or the @). Bidi controls and
- * unassigned code points are named again below for the reader. Not applied: the case mapping
- * of RFC 8265 (the design folds ASCII case only) and the directionality rule (RFC 5893), for
- * which JavaScript has no Bidi_Class property; with the explicit controls refused, right-to-left
- * letters still display in their own order but cannot reorder the ASCII around them.
+ * IdentifierClass (RFC 8264 §4.2, categories of §9) would allow it, with stricter choices where
+ * it leaves a context rule or a mapping open:
+ * - LetterDigits only (Ll Lu Lo Lm Mn Mc Nd, as RFC 5892 §2.1): this refuses the disallowed
+ *   categories Controls, Spaces, Symbols and Punctuation, and everything else that is not a
+ *   letter, mark or digit (Cf including the bidi controls, Cs, Co, Cn unassigned, Lt, Me, Nl, No);
+ * - not PrecisIgnorableProperties (Default_Ignorable_Code_Point or noncharacter), which also
+ *   refuses the fillers and joiners that are letters or marks (U+3164 HANGUL FILLER, U+034F,
+ *   variation selectors);
+ * - not HasCompat (NFKC changes it): fullwidth and halfwidth forms are refused, not width-mapped
+ *   as RFC 8265 §3.3 (UsernameCaseMapped) would, since a mail server may deliver `ｂｏｂ` and
+ *   `bob` to two mailboxes and we never rewrite which mailbox a code goes to;
+ * - not OldHangulJamo (RFC 5892 §2.9: Hangul_Syllable_Type L, V, T, by their blocks);
+ * - CONTEXTJ and CONTEXTO are refused outright: ZWJ and ZWNJ are ignorable, the CONTEXTO code
+ *   points are punctuation (U+00B7, U+30FB...).
+ * The local part must already be in NFC (the normalization rule, RFC 8264 §5.2.4, checked rather
+ * than applied, for the same reason as width), and no dot-separated atom may start with a
+ * combining mark (as RFC 5891 §4.2.3.2 for labels: it would draw on the dot or the @). Bidi
+ * controls and unassigned code points are named again below for the reader. Not applied: the
+ * case mapping of RFC 8265 (the design folds ASCII case only) and the directionality rule
+ * (RFC 5893), for which JavaScript has no Bidi_Class property; with the explicit controls
+ * refused, right-to-left letters still display in their own order but cannot reorder the ASCII
+ * around them.
  */
 const letterDigit = /^[\p{Ll}\p{Lu}\p{Lo}\p{Lm}\p{Mn}\p{Mc}\p{Nd}]$/u;
 const refusedCodePoint =
