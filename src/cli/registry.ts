@@ -187,41 +187,57 @@ export function registryCommand(program: Command): void {
     .requiredOption('--domain <domain>', 'its domain: SSIs are mimi://<domain>/u/<user>')
     .option('--bit <n>', 'its position in compact answers (R15); default: the next free one')
     .option('--webhook <url>', 'where the DP tells it about contests')
-    .action((opts: AddCommon & { domain: string; bit?: string; webhook?: string }) => {
-      const draft = readDraft(opts.in);
-      const id = idArg(opts.id, '--id');
-      ensureNewId(draft, id);
-      const domain = canonicalDomain(opts.domain);
-      if (domain === null || domain !== opts.domain) {
-        throw new CliError(
-          CliErrorCode.InvalidArgument,
-          `--domain "${opts.domain}" is not a lower-case domain name${domain === null ? '' : ` (did you mean ${domain}?)`}`,
-        );
-      }
-      if (draft.msps.some((m) => m.domain === domain)) {
-        throw new CliError(CliErrorCode.InvalidArgument, `--domain ${domain} belongs to another MSP already`);
-      }
-      const used = new Set(draft.msps.map((m) => m.bit));
-      let bit = 0;
-      if (opts.bit === undefined) while (used.has(bit)) bit++;
-      else bit = intArg(opts.bit, '--bit', 0, 65535);
-      if (used.has(bit))
-        throw new CliError(CliErrorCode.InvalidArgument, `--bit ${bit} is taken by another MSP`);
-      const entry = checked(
-        MspEntry,
-        {
-          id,
-          domain,
-          keys: [keyOf(opts)],
-          bit,
-          operator: opts.operator,
-          ...(opts.webhook === undefined ? {} : { webhook: urlArg(opts.webhook, '--webhook') }),
+    .option('--lookup-per-minute <n>', "CSIs it may look up per minute at each DP (R22; default: the DP's)")
+    .option('--lookup-per-day <n>', 'and per day; give both or neither')
+    .action(
+      (
+        opts: AddCommon & {
+          domain: string;
+          bit?: string;
+          webhook?: string;
+          lookupPerMinute?: string;
+          lookupPerDay?: string;
         },
-        '--',
-      ) as MspEntry;
-      draft.msps.push(entry);
-      added(opts, draft, 'MSP', entry);
-    });
+      ) => {
+        const draft = readDraft(opts.in);
+        const id = idArg(opts.id, '--id');
+        ensureNewId(draft, id);
+        const domain = canonicalDomain(opts.domain);
+        if (domain === null || domain !== opts.domain) {
+          throw new CliError(
+            CliErrorCode.InvalidArgument,
+            `--domain "${opts.domain}" is not a lower-case domain name${domain === null ? '' : ` (did you mean ${domain}?)`}`,
+          );
+        }
+        if (draft.msps.some((m) => m.domain === domain)) {
+          throw new CliError(
+            CliErrorCode.InvalidArgument,
+            `--domain ${domain} belongs to another MSP already`,
+          );
+        }
+        const used = new Set(draft.msps.map((m) => m.bit));
+        let bit = 0;
+        if (opts.bit === undefined) while (used.has(bit)) bit++;
+        else bit = intArg(opts.bit, '--bit', 0, 65535);
+        if (used.has(bit))
+          throw new CliError(CliErrorCode.InvalidArgument, `--bit ${bit} is taken by another MSP`);
+        const entry = checked(
+          MspEntry,
+          {
+            id,
+            domain,
+            keys: [keyOf(opts)],
+            bit,
+            operator: opts.operator,
+            ...(opts.webhook === undefined ? {} : { webhook: urlArg(opts.webhook, '--webhook') }),
+            ...lookupBudgetArg(opts.lookupPerMinute, opts.lookupPerDay),
+          },
+          '--',
+        ) as MspEntry;
+        draft.msps.push(entry);
+        added(opts, draft, 'MSP', entry);
+      },
+    );
 
   addCommand(registry, 'add-verifier', 'add a verifier (a mapping authority that attests possession, R1, R5)')
     .option('--methods <list>', 'what it attests, comma-separated', 'sms-otp,email-otp')
@@ -325,6 +341,20 @@ export function registryCommand(program: Command): void {
     });
 }
 
+/** R22: an MSP's lookup tier, both numbers or none (the DPs' strict default). */
+function lookupBudgetArg(perMinute: string | undefined, perDay: string | undefined): Partial<MspEntry> {
+  if (perMinute === undefined && perDay === undefined) return {};
+  if (perMinute === undefined || perDay === undefined) {
+    throw new CliError(CliErrorCode.Usage, 'give --lookup-per-minute and --lookup-per-day together');
+  }
+  return {
+    lookupBudget: {
+      perMinute: intArg(perMinute, '--lookup-per-minute', 1, 100_000_000),
+      perDay: intArg(perDay, '--lookup-per-day', 1, 100_000_000_000),
+    },
+  };
+}
+
 function showText(reg: Registry): string {
   const d = reg.doc;
   const lines = [
@@ -346,7 +376,10 @@ function showText(reg: Registry): string {
   );
   section(
     'MSPs',
-    d.msps.map((p) => `${p.id}  ${p.domain}  bit ${p.bit}  ${p.operator}`),
+    d.msps.map(
+      (p) =>
+        `${p.id}  ${p.domain}  bit ${p.bit}  ${p.operator}${p.lookupBudget === undefined ? '' : `  lookups ${p.lookupBudget.perMinute}/min ${p.lookupBudget.perDay}/day`}`,
+    ),
   );
   section(
     'verifiers',

@@ -82,21 +82,63 @@ function parsePhone(raw: string, options: ParseCsiOptions): Csi {
   }
 }
 
-// RFC 5322 dot-atom characters; RFC 6531 adds any non-ASCII character.
+// RFC 5322 dot-atom characters in ASCII; RFC 6531 adds non-ASCII ones, which
+// localCodePointAllowed bounds.
 const atomChar = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+$/u;
 
+/**
+ * Look-alike local parts (R8, R22): a non-ASCII code point is allowed only when PRECIS
+ * IdentifierClass (RFC 8264 §4.2, categories of §9) would allow it, with stricter choices where
+ * it leaves a context rule or a mapping open:
+ * - LetterDigits only (Ll Lu Lo Lm Mn Mc Nd, as RFC 5892 §2.1): this refuses the disallowed
+ *   categories Controls, Spaces, Symbols and Punctuation, and everything else that is not a
+ *   letter, mark or digit (Cf including the bidi controls, Cs, Co, Cn unassigned, Lt, Me, Nl, No);
+ * - not PrecisIgnorableProperties (Default_Ignorable_Code_Point or noncharacter), which also
+ *   refuses the fillers and joiners that are letters or marks (U+3164 HANGUL FILLER, U+034F,
+ *   variation selectors);
+ * - not HasCompat (NFKC changes it): fullwidth and halfwidth forms are refused, not width-mapped
+ *   as RFC 8265 §3.3 (UsernameCaseMapped) would, since a mail server may deliver `ｂｏｂ` and
+ *   `bob` to two mailboxes and we never rewrite which mailbox a code goes to;
+ * - not OldHangulJamo (RFC 5892 §2.9: Hangul_Syllable_Type L, V, T, by their blocks);
+ * - CONTEXTJ and CONTEXTO are refused outright: ZWJ and ZWNJ are ignorable, the CONTEXTO code
+ *   points are punctuation (U+00B7, U+30FB...).
+ * The local part must already be in NFC (the normalization rule, RFC 8264 §5.2.4, checked rather
+ * than applied, for the same reason as width), and no dot-separated atom may start with a
+ * combining mark (as RFC 5891 §4.2.3.2 for labels: it would draw on the dot or the @). Bidi
+ * controls and unassigned code points are named again below for the reader. Not applied: the
+ * case mapping of RFC 8265 (the design folds ASCII case only) and the directionality rule
+ * (RFC 5893), for which JavaScript has no Bidi_Class property; with the explicit controls
+ * refused, right-to-left letters still display in their own order but cannot reorder the ASCII
+ * around them.
+ */
+const letterDigit = /^[\p{Ll}\p{Lu}\p{Lo}\p{Lm}\p{Mn}\p{Mc}\p{Nd}]$/u;
+const refusedCodePoint =
+  /[\p{Default_Ignorable_Code_Point}\p{Noncharacter_Code_Point}\p{Bidi_Control}\p{Cn}\u1100-\u11FF\uA960-\uA97F\uD7B0-\uD7FF]/u;
+const leadingMark = /^\p{M}/u;
+
+function localCodePointAllowed(cp: string): boolean {
+  if (cp < '\u0080') return true; // ASCII: atomChar has decided
+  return letterDigit.test(cp) && !refusedCodePoint.test(cp) && cp.normalize('NFKC') === cp;
+}
+
 function parseEmail(raw: string): Csi {
-  const text = raw.normalize('NFC');
-  const at = text.lastIndexOf('@');
-  if (at <= 0 || at === text.length - 1) {
+  const at = raw.lastIndexOf('@');
+  if (at <= 0 || at === raw.length - 1) {
     throw new MimiError('invalid-email', 'an email address needs a local part and a domain');
   }
-  const local = text.slice(0, at);
-  const domainInput = text.slice(at + 1);
+  const local = raw.slice(0, at);
+  // IDNA (UTS 46, in domainToASCII) maps and checks the domain; NFC first as before.
+  const domainInput = raw.slice(at + 1).normalize('NFC');
   if (local.length > 64) throw new MimiError('invalid-email', 'the local part is longer than 64 characters');
   if (local.startsWith('"')) throw new MimiError('invalid-email', 'quoted local parts are not supported');
-  if (!local.split('.').every((atom) => atom.length > 0 && atomChar.test(atom))) {
+  if (!local.split('.').every((atom) => atom.length > 0 && atomChar.test(atom) && !leadingMark.test(atom))) {
     throw new MimiError('invalid-email', 'the local part has a character or dot that is not allowed');
+  }
+  if (local.normalize('NFC') !== local || ![...local].every(localCodePointAllowed)) {
+    throw new MimiError(
+      'invalid-email',
+      'the local part has an invisible, compatibility, unassigned or non-NFC code point',
+    );
   }
   const domain = canonicalDomain(domainInput);
   if (domain === null || !domain.includes('.')) {
@@ -108,6 +150,38 @@ function parseEmail(raw: string): Csi {
   const uri = `mailto:${canonicalLocal}@${domain}`;
   if (uri.length - 7 > 254) throw new MimiError('invalid-email', 'the address is longer than 254 characters');
   return { kind: CsiKind.Email, uri };
+}
+
+/**
+ * The mailbox of a canonical email CSI, for the verifier's challenge cap only: the local part
+ * cut at its first `+` (plus-addressing, RFC 5233 subaddresses) and ASCII letters lower-cased,
+ * so `bob+a@d` and `Bob+b@d` count as `bob@d`. The CSI itself keeps its `+` part; a phone CSI
+ * is its own mailbox.
+ */
+export function mailboxOf(csi: string): string {
+  if (!csi.startsWith('mailto:')) return csi;
+  const at = csi.lastIndexOf('@');
+  const local = csi.slice(7, at);
+  const plus = local.indexOf('+');
+  const base = (plus < 0 ? local : local.slice(0, plus)).replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return `mailto:${base}${csi.slice(at)}`;
+}
+
+/**
+ * How a store finds every CSI of `csi`'s mailbox (mailboxOf) with an index on csi: the mailbox
+ * itself, or a CSI in [plusFrom, plusTo) (byte order: every string that starts with
+ * `mailto:<base>+`) that ends with `suffix` (`@<domain>`; canonical CSIs hold one @).
+ */
+export function mailboxRange(csi: string): {
+  mailbox: string;
+  plusFrom: string;
+  plusTo: string;
+  suffix: string;
+} {
+  const mailbox = mailboxOf(csi);
+  const at = mailbox.lastIndexOf('@');
+  const base = mailbox.slice(0, at);
+  return { mailbox, plusFrom: `${base}+`, plusTo: `${base},`, suffix: mailbox.slice(at) };
 }
 
 const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;

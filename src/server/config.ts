@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
+import {
+  defaultReputationSettings,
+  type LookupBudget,
+  type ReputationSettings,
+} from '../dp/lookup-reputation.js';
 import { MimiError } from '../protocol/errors.js';
 import { decodeRecord, ParticipantId, PublicKeyB64 } from '../protocol/records.js';
 import { checkResidencyRules } from '../store/residency/rules.js';
@@ -290,6 +295,27 @@ export const NodeConfig = Type.Object(
           keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
           /** Open connections one client address may hold; more are answered 429 and closed. */
           maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+          /**
+           * R22: CSIs one MSP may look up (POST /v1/lookup) per minute and per day when its registry
+           * entry has no lookupBudget (default 1,000 and 100,000, the private path's daily budget).
+           */
+          mspLookupPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          mspLookupPerDay: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** R22: when an MSP's lookups look like enumeration, and how much its budget is cut. */
+          lookupReputation: Type.Optional(
+            Type.Object(
+              {
+                windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+                maxSamples: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+                minSamples: Type.Optional(Type.Integer({ minimum: 1 })),
+                maxMissRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+                maxSequentialShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+                sequentialDistance: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+                slowdownFactor: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -308,6 +334,9 @@ export interface Limits {
   anonymousPerMinute: number;
   nonDefaultPointsPerMinute: number;
   peerPointsPerMinute: number;
+  /** R22: an MSP's lookup budget when the registry gives it none. */
+  mspLookup: LookupBudget;
+  lookupReputation: ReputationSettings;
   requestTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
@@ -334,6 +363,14 @@ export function limitsOf(config: NodeConfig): Limits {
     keepAliveTimeoutMs: config.limits?.keepAliveTimeoutMs ?? 5_000,
     // Room for a busy client (the benches use 16 connections, tests many more) but not for 1,500.
     maxConnectionsPerAddress: config.limits?.maxConnectionsPerAddress ?? 256,
+    // Strict: the private path grants an MSP 100,000 evaluations a day, and a plain lookup tells
+    // more (the mapping itself), so an MSP without a registry tier gets no more. The minute
+    // budget is 10 full batches, for a contact sync's burst.
+    mspLookup: {
+      perMinute: config.limits?.mspLookupPerMinute ?? 1_000,
+      perDay: config.limits?.mspLookupPerDay ?? 100_000,
+    },
+    lookupReputation: { ...defaultReputationSettings, ...config.limits?.lookupReputation },
   };
 }
 

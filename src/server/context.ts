@@ -29,6 +29,7 @@ import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
 import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './config.js';
 import { BackgroundLog } from './logging.js';
+import { LookupBudgets } from './lookup-budget.js';
 import { NodeMetrics } from './metrics.js';
 import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
 import { readiness } from './routes/health.js';
@@ -53,6 +54,8 @@ export interface Context {
   nonDefaultLimiter: RateLimiter;
   /** R13: what each peer DP may have us look up for it. */
   peerLimiter: RateLimiter;
+  /** R22: each MSP's plain-path lookups per minute and per day (registry tier), cut by reputation. */
+  lookupBudgets: LookupBudgets;
   /**
    * R23: nonces of signed peer requests, kept in the store (they outlive a restart); Redis, when
    * configured, refuses a replay first.
@@ -219,6 +222,7 @@ export async function createContext(
     },
     ready: async () => built !== undefined && (await readiness(built)).ready,
     leadership: () => leadership.roles(),
+    mspReputation: () => lookupBudgets.reputations(),
   });
   // Every store call is timed (mimi_store_operation_duration_seconds).
   const store = timedStore(overrides.store ?? (await openStore(loaded)), (op, run) =>
@@ -354,6 +358,21 @@ export async function createContext(
 
   const limits = limitsOf(config);
   const limiters = rateLimiters(budgets, limits);
+  const lookupBudgets = new LookupBudgets({
+    budgets,
+    fallback: limits.mspLookup,
+    reputation: limits.lookupReputation,
+    registry: () => registry.current(),
+    now,
+    // Once per transition, with the MSP and its ratios: never a CSI.
+    onChange: (msp, slowed, { missRatio, sequentialShare }) =>
+      slowed
+        ? log.warn(
+            { msp, missRatio, sequentialShare, slowdownFactor: limits.lookupReputation.slowdownFactor },
+            'MSP lookups look like enumeration; its lookup budget is cut',
+          )
+        : log.info({ msp, missRatio, sequentialShare }, 'MSP lookup budget restored'),
+  });
   registry.start();
   await transparency?.log.open();
   // R22: background jobs run on the node leading their role (one node of the DP at a time).
@@ -390,6 +409,7 @@ export async function createContext(
     anonymousLimiter: limiters.anonymousLimiter,
     nonDefaultLimiter: limiters.nonDefaultLimiter,
     peerLimiter: limiters.peerLimiter,
+    lookupBudgets,
     peerNonces:
       shared === undefined
         ? new StoreNonces(store)

@@ -18,7 +18,7 @@ export interface VerifierOptions {
   codeDigits?: number;
   codeTtlSeconds?: number;
   maxAttempts?: number;
-  /** Challenges per CSI per hour: stops SMS pumping and mail bombing through us. */
+  /** Challenges per CSI, and per mailbox for email, per hour: stops SMS pumping and mail bombing through us. */
   maxChallengesPerHour?: number;
   attestationLifetimeSeconds?: number;
   now?: () => number;
@@ -71,8 +71,17 @@ export class PossessionVerifier {
     const code = String(this.random.int(10 ** digits)).padStart(digits, '0');
     const id = Buffer.from(this.random.bytes(16)).toString('base64url');
     await this.opts.store.write(async (tx) => {
-      const recent = await tx.countRecentChallenges(csi, now - 3600);
-      if (recent >= (this.opts.maxChallengesPerHour ?? 5)) {
+      const cap = this.opts.maxChallengesPerHour ?? 5;
+      // The cap counts per CSI and, for email, per mailbox too: plus-addressed variants of one
+      // mailbox (bob+1@d, bob+2@d, ...) share one cap instead of one each (mailboxOf).
+      const recent =
+        kind === 'mailto'
+          ? Math.max(
+              await tx.countRecentChallenges(csi, now - 3600),
+              await tx.countRecentMailboxChallenges(csi, now - 3600),
+            )
+          : await tx.countRecentChallenges(csi, now - 3600);
+      if (recent >= cap) {
         throw new MimiError('rate-limited', 'too many challenges for this identifier; try again later', {
           retryAfter: 3600,
         });

@@ -34,6 +34,13 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
         bodyTimeoutMs: ctx.limits.bodyTimeoutMs,
         keepAliveTimeoutMs: ctx.limits.keepAliveTimeoutMs,
         maxConnectionsPerAddress: ctx.limits.maxConnectionsPerAddress,
+        // R22: CSIs per MSP on POST /v1/lookup: the registry's msps[].lookupBudget, else this
+        // default; divided by slowdownFactor while the MSP's lookups look like enumeration.
+        mspLookup: {
+          default: ctx.limits.mspLookup,
+          perMsp: 'registry msps[].lookupBudget',
+          reputation: ctx.limits.lookupReputation,
+        },
         sessionTtlSeconds: ctx.sessions.ttlSeconds,
         maxMappingLifetimeSeconds: registry.doc.policy.maxMappingLifetime,
       },
