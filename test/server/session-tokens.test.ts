@@ -76,7 +76,7 @@ describe('case 10: a token payload is checked against its schema after the MAC',
       const res = await fetch(`${net.url}/v1/mappings/no-such-id`, {
         headers: { authorization: `Bearer ${token}` },
       });
-      expect(((await res.json()) as { code: string }).code).toBe('mapping-not-found');
+      expect(((await res.json()) as { code: string }).code).toBe('not-found');
     });
 
     it.each(otherShapes)('%s: 401 unauthenticated, never 500', async (_what, text) => {
