@@ -138,6 +138,18 @@ export const NodeConfig = Type.Object(
           ),
           email: Type.Optional(Type.Union([Type.Object({ smtp: SmtpConfig }), Type.Literal('dev-outbox')])),
           devOutboxFile: Type.Optional(Type.String()),
+          /** R29: dns-01 challenges for native identifiers, looked up through these resolvers (default: the system's). */
+          dns01: Type.Optional(
+            Type.Object(
+              {
+                servers: Type.Optional(
+                  Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 8 }),
+                ),
+                timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 30_000 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
           codeTtlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 3600 })),
           maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
           maxChallengesPerHour: Type.Optional(Type.Integer({ minimum: 1 })),
