@@ -86,3 +86,63 @@ export function holderKeyThumbprint(holderKey: string): string {
 export function dns01Value(token: string, holderKey: string): string {
   return b64u(sha256(utf8.encode(`${token}.${holderKeyThumbprint(holderKey)}`)));
 }
+
+// ---- record data ---------------------------------------------------------------------------
+
+/** RFC 7553 §4.5: priority and weight as in SRV, then the target URI. */
+export interface Uri {
+  priority: number;
+  weight: number;
+  target: string;
+}
+
+/** RFC 1035 §3.3: a <character-string> holds at most 255 bytes. */
+export const MaxTxtString = 255;
+
+/** Marks our TXT records among others at the same name (RFC 1464 style `key=value` would not parse as JSON). */
+export const TxtPrefix = 'mimi1 ';
+
+/**
+ * JSON with every non-ASCII character escaped, so that a TXT string boundary can fall anywhere
+ * without splitting a UTF-8 sequence; JSON.parse gives back the same strings, so signatures hold.
+ */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** Splits a TXT payload into RFC 1035 character-strings of at most 255 bytes. */
+export function splitTxt(text: string): Buffer[] {
+  const bytes = Buffer.from(text, 'utf8');
+  const out: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += MaxTxtString) out.push(bytes.subarray(i, i + MaxTxtString));
+  return out;
+}
+
+/** The TXT payload back from its strings; undefined when it is not one of ours. */
+export function joinTxt(strings: readonly Uint8Array[]): string | undefined {
+  const text = Buffer.concat(strings.map((s) => Buffer.from(s))).toString('latin1');
+  if (!text.startsWith(TxtPrefix)) return undefined;
+  if (!/^[\x20-\x7e]*$/.test(text)) {
+    throw new MimiError('dns-record-invalid', 'a mimi1 TXT record holds a byte outside printable ASCII');
+  }
+  return text.slice(TxtPrefix.length);
+}
+
+/** RFC 7553 URI RDATA. */
+export function encodeUri(u: Uri): Buffer {
+  const target = Buffer.from(u.target, 'utf8');
+  const out = Buffer.alloc(4 + target.length);
+  out.writeUInt16BE(u.priority, 0);
+  out.writeUInt16BE(u.weight, 2);
+  target.copy(out, 4);
+  return out;
+}
+
+export function decodeUri(data: Uint8Array): Uri {
+  if (data.length < 5) throw new MimiError('dns-record-invalid', 'a URI record is too short');
+  const b = Buffer.from(data);
+  return { priority: b.readUInt16BE(0), weight: b.readUInt16BE(2), target: b.subarray(4).toString('utf8') };
+}
