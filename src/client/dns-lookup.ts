@@ -3,7 +3,7 @@ import { createSocket } from 'node:dgram';
 import { getServers } from 'node:dns';
 import { connect, isIP } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { decodeUri, discoveryName, joinTxt, type Uri } from '../protocol/dns-names.js';
+import { discoveryName, joinTxt } from '../protocol/dns-names.js';
 import { MimiError } from '../protocol/errors.js';
 import { CsiKind, parseCsi } from '../protocol/identifiers.js';
 import { byPreference } from '../protocol/preference.js';
@@ -47,8 +47,6 @@ export interface DnsVerifiedResult {
   status: LookupStatus;
   /** Verified mappings, in the holder's order of preference (R7). */
   mappings: VerifiedMapping[];
-  /** The URI records as served: unsigned hints, never used in place of the verified mappings. */
-  uris: Uri[];
   dnssec: DnssecState;
   /** DNS answers carry no log inclusion proof; a sender who needs one asks the DP named in the mapping. */
   logProof: 'not-carried';
@@ -228,10 +226,8 @@ export async function lookupNativeDns(query: string, opts: DnsLookupOptions): Pr
   }
   if (raw.rcode === 'NXDOMAIN') raw = { ...raw, answers: [] };
   const here = raw.answers.filter((a) => a.name.toLowerCase() === name.toLowerCase());
-  const uris: Uri[] = [];
   const mappings: VerifiedMapping[] = [];
   for (const a of here) {
-    if (a.type === 'UNKNOWN_256' && Buffer.isBuffer(a.data)) uris.push(decodeUri(a.data));
     if (a.type !== TXT) continue;
     const m = toMapping(a.data as Uint8Array[]);
     if (m === undefined) continue;
@@ -255,5 +251,5 @@ export async function lookupNativeDns(query: string, opts: DnsLookupOptions): Pr
   );
   const status: LookupStatus =
     optOuts > 0 ? 'opt-out' : mappings.length === 0 ? 'none' : mappings.length === 1 ? 'one' : 'several';
-  return { query, csi, name, status, mappings, uris, dnssec, logProof: 'not-carried' };
+  return { query, csi, name, status, mappings, dnssec, logProof: 'not-carried' };
 }
