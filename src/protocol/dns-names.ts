@@ -99,6 +99,9 @@ export interface Uri {
 /** RFC 1035 §3.3: a <character-string> holds at most 255 bytes. */
 export const MaxTxtString = 255;
 
+/** A signed mapping is a few kB; a TXT payload past this is refused before it is parsed (bounded work). */
+export const MaxTxtPayload = 16 * 1024;
+
 /** Marks our TXT records among others at the same name (RFC 1464 style `key=value` would not parse as JSON). */
 export const TxtPrefix = 'mimi1 ';
 
@@ -123,6 +126,10 @@ export function splitTxt(text: string): Buffer[] {
 
 /** The TXT payload back from its strings; undefined when it is not one of ours. */
 export function joinTxt(strings: readonly Uint8Array[]): string | undefined {
+  const size = strings.reduce((n, s) => n + s.length, 0);
+  if (size > MaxTxtPayload) {
+    throw new MimiError('dns-record-invalid', `a TXT record of ${size} bytes is larger than a mapping can be`);
+  }
   const text = Buffer.concat(strings.map((s) => Buffer.from(s))).toString('latin1');
   if (!text.startsWith(TxtPrefix)) return undefined;
   if (!/^[\x20-\x7e]*$/.test(text)) {
