@@ -34,6 +34,8 @@ beforeAll(async () => {
 });
 afterAll(() => fed.close());
 
+const rcodeOf = (b: Buffer) => (dnsPacket.decode(b) as { rcode?: string }).rcode;
+
 const query = (name: string, type: string, opts: { edns?: number; flags?: number; id?: number } = {}) =>
   dnsPacket.encode({
     type: 'query',
@@ -59,7 +61,7 @@ describe('R29: the responder with malformed and edge-case queries', () => {
       Buffer.from([0xff, 0xff, 0xff]),
     ]);
     const a = answerQuery(zs, junk, { maxPayload: 1232 });
-    expect(dnsPacket.decode(a!.message).rcode).toBe('FORMERR');
+    expect(rcodeOf(a!.message)).toBe('FORMERR');
     expect(answerQuery(zs, Buffer.alloc(5), { maxPayload: 1232 })).toBeUndefined();
     const reply = Buffer.from(query('x.example.net', 'TXT'));
     reply.writeUInt16BE(0x8000, 2);
@@ -70,10 +72,8 @@ describe('R29: the responder with malformed and edge-case queries', () => {
     const zs = oneZone(zone());
     const update = Buffer.from(query('example.net', 'SOA'));
     update.writeUInt16BE(5 << 11, 2);
-    expect(dnsPacket.decode(answerQuery(zs, update, { maxPayload: 1232 })!.message).rcode).toBe('NOTIMP');
-    expect(dnsPacket.decode(answerQuery(zs, query('example.net', 'AXFR'), undefined)!.message).rcode).toBe(
-      'REFUSED',
-    );
+    expect(rcodeOf(answerQuery(zs, update, { maxPayload: 1232 })!.message)).toBe('NOTIMP');
+    expect(rcodeOf(answerQuery(zs, query('example.net', 'AXFR'), undefined)!.message)).toBe('REFUSED');
   });
 
   it('RFC 6891: 512 bytes without EDNS, the requested size up to ours with it, TC when it does not fit', () => {
