@@ -20,6 +20,11 @@ export interface ZoneSettings {
   /** Negative-answer TTL (RFC 2308), the SOA MINIMUM (default 30 s). */
   negativeTtl?: number;
   labelKey?: Uint8Array;
+  /**
+   * Other records the zone holds, read at every rebuild: a self-hosting holder's
+   * `_mimi-challenge` TXT record for dns-01, say.
+   */
+  extra?: readonly ZoneRecord[];
 }
 
 export type Lookup =
@@ -105,6 +110,7 @@ export function buildZone(
       records.push({ name: lower(ns.name), type: a.includes(':') ? 'AAAA' : 'A', ttl: 3600, data: a });
     }
   }
+  records.push(...(settings.extra ?? []));
   for (const csi of [...mappings.keys()].sort()) {
     if (!zoneHoldsIdentifier(name, csi)) continue;
     records.push(...identifierRecords(csi, mappings.get(csi) ?? [], { ttl, labelKey: settings.labelKey }));
