@@ -128,7 +128,10 @@ export function splitTxt(text: string): Buffer[] {
 export function joinTxt(strings: readonly Uint8Array[]): string | undefined {
   const size = strings.reduce((n, s) => n + s.length, 0);
   if (size > MaxTxtPayload) {
-    throw new MimiError('dns-record-invalid', `a TXT record of ${size} bytes is larger than a mapping can be`);
+    throw new MimiError(
+      'dns-record-invalid',
+      `a TXT record of ${size} bytes is larger than a mapping can be`,
+    );
   }
   const text = Buffer.concat(strings.map((s) => Buffer.from(s))).toString('latin1');
   if (!text.startsWith(TxtPrefix)) return undefined;
