@@ -272,6 +272,29 @@ describe('R29: the SDK with wrong, forged, truncated and missing answers', () =>
     });
   });
 
+  it('a keyed label is found only with the shared secret (R29: hard to guess)', async () => {
+    const labelKey = Buffer.alloc(32, 5);
+    const zone = buildZone(
+      { name: 'example.net', nameServers: ns, labelKey },
+      new Map([['mimi:alice@example.net', [aliceMapping]]]),
+      1,
+    );
+    const responder = new DnsResponder({ zones: oneZone(zone), host: '127.0.0.1', port: 0 });
+    await responder.start();
+    try {
+      const at = { ...opts(), resolvers: [`127.0.0.1:${responder.port}`] };
+      await expect(lookupNativeDns('mimi:alice@example.net', { ...at, labelKey })).resolves.toMatchObject({
+        status: 'one',
+      });
+      await expect(lookupNativeDns('mimi:alice@example.net', at)).resolves.toMatchObject({ status: 'none' });
+      await expect(
+        lookupNativeDns('mimi:alice@example.net', { ...at, labelKey: Buffer.alloc(32, 6) }),
+      ).resolves.toMatchObject({ status: 'none' });
+    } finally {
+      await responder.close();
+    }
+  });
+
   it('only mimi: identifiers are looked up in DNS', async () => {
     await expect(lookupNativeDns('alice@example.net', opts())).rejects.toMatchObject({
       code: 'invalid-native-id',
