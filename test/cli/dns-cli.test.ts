@@ -41,7 +41,7 @@ describe.skipIf(missing.length > 0)('dns export, dns serve and lookup --dns', { 
       listen: { host: '127.0.0.1', port },
       refreshMs: 200,
       zones: [
-        { name: 'example.net', nameServers: [{ name: 'ns1.example.net', addresses: ['127.0.0.1'] }], ttl: 5 },
+        { name: 'example.net', nameServers: [{ name: 'ns1.example.net', addresses: ['127.0.0.1'] }], ttl: 5, negativeTtl: 1 },
       ],
     };
     writeFileSync(config, JSON.stringify(c, null, 2));
@@ -111,6 +111,67 @@ describe.skipIf(missing.length > 0)('dns export, dns serve and lookup --dns', { 
       'mimi:nobody@example.net',
     ]);
     expect(none.doc.results[0]?.status).toBe('none');
+  });
+
+  it('holder prove for a mimi: identifier: the record to publish, then the dns-01 check', async () => {
+    // dp1 with a verifier whose dns-01 lookups go to Unbound, in front of NSD (first test).
+    const c = JSON.parse(readFileSync(config, 'utf8'));
+    c.verifier.dns01 = { servers: [`127.0.0.1:${unbound!.port}`], timeoutMs: 1500 };
+    writeFileSync(config, JSON.stringify(c, null, 2));
+    const node = spawnCli(['serve', '--config', config, '--json']);
+    try {
+      await expect.poll(() => node.output(), { timeout: 20_000, interval: 100 }).toContain('"listening"');
+      const csi = 'mimi:zed@example.net';
+      const first = await runJson<{ code: string; name: string; value: string; challengeId: string }>([
+        'holder',
+        'prove',
+        '--devnet',
+        dir,
+        '--csi',
+        csi,
+      ]);
+      expect(first.code).toBe(1);
+      expect(first.doc).toMatchObject({ code: 'dns-challenge-failed', name: '_mimi-challenge.example.net' });
+      // Checked before the record exists: an attempt spent, nothing attested.
+      const early = await runCli([
+        'holder',
+        'prove',
+        '--devnet',
+        dir,
+        '--csi',
+        csi,
+        '--challenge',
+        first.doc.challengeId,
+      ]);
+      expect(early.stderr).toMatch(/^error \[dns-challenge-failed\]/);
+      // The holder publishes the record in its zone (NSD, reloaded on the same port).
+      const zoneFile = join(parent, 'example.net.zone');
+      writeFileSync(
+        zoneFile,
+        `${readFileSync(zoneFile, 'utf8')}_mimi-challenge.example.net. 1 IN TXT "${first.doc.value}"\n`,
+      );
+      // Unbound keeps the negative answer of the early check for the SOA's negative TTL (1 s here).
+      await new Promise((r) => setTimeout(r, 1500));
+      const nsdPort = nsd!.port;
+      await nsd!.stop();
+      nsd = await startNsd(mkdtempSync(join(parent, 'nsd2-')), { 'example.net': zoneFile }, nsdPort);
+      const proved = await runJson<{ attestation: { method: string; csi: string } }>([
+        'holder',
+        'prove',
+        '--devnet',
+        dir,
+        '--csi',
+        csi,
+        '--challenge',
+        first.doc.challengeId,
+      ]);
+      expect(proved.stdout).toContain('"attestation"');
+      expect(proved.code).toBe(0);
+      expect(proved.doc.attestation).toMatchObject({ method: 'dns-01', csi });
+    } finally {
+      node.child.kill('SIGTERM');
+      await node.exited;
+    }
   });
 
   it('refuses what DNS cannot answer, with typed errors', async () => {
