@@ -41,7 +41,12 @@ describe.skipIf(missing.length > 0)('dns export, dns serve and lookup --dns', { 
       listen: { host: '127.0.0.1', port },
       refreshMs: 200,
       zones: [
-        { name: 'example.net', nameServers: [{ name: 'ns1.example.net', addresses: ['127.0.0.1'] }], ttl: 5, negativeTtl: 1 },
+        {
+          name: 'example.net',
+          nameServers: [{ name: 'ns1.example.net', addresses: ['127.0.0.1'] }],
+          ttl: 5,
+          negativeTtl: 1,
+        },
       ],
     };
     writeFileSync(config, JSON.stringify(c, null, 2));
