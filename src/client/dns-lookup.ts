@@ -225,7 +225,21 @@ export async function lookupNativeDns(query: string, opts: DnsLookupOptions): Pr
     throw new MimiError('dns-bogus', `the answer for ${name} was not validated by DNSSEC`);
   }
   if (raw.rcode === 'NXDOMAIN') raw = { ...raw, answers: [] };
-  const here = raw.answers.filter((a) => a.name.toLowerCase() === name.toLowerCase());
+  // A label may be a CNAME to a zone the holder runs (RFC 1034 §3.6.2); the resolver then answers
+  // the chain and the records at its end. Only names on the chain from ours count, at most 8 hops.
+  const owners = new Set([name.toLowerCase()]);
+  for (let hop = 0; hop < 8; hop++) {
+    const next = raw.answers.find(
+      (a) =>
+        a.type === 'CNAME' &&
+        owners.has(a.name.toLowerCase()) &&
+        typeof a.data === 'string' &&
+        !owners.has(a.data.toLowerCase()),
+    );
+    if (next === undefined) break;
+    owners.add((next.data as string).toLowerCase());
+  }
+  const here = raw.answers.filter((a) => owners.has(a.name.toLowerCase()));
   const mappings: VerifiedMapping[] = [];
   for (const a of here) {
     if (a.type !== TXT) continue;

@@ -188,6 +188,33 @@ describe('R29: the SDK with wrong, forged, truncated and missing answers', () =>
     });
   });
 
+  it("a CNAME to the holder's own zone is followed; records at names off the chain are not used", async () => {
+    fake.handler = (q, reply) => {
+      const name = q.questions![0]!.name;
+      reply({
+        type: 'response',
+        id: q.id,
+        flags: dnsPacket.RECURSION_AVAILABLE,
+        questions: q.questions,
+        answers: [
+          { name, type: 'CNAME', ttl: 5, data: 'alice.self-hosted.example' },
+          { name: 'alice.self-hosted.example', type: 'TXT', ttl: 5, data: txtOf(aliceMapping) },
+          // Bob's genuine mapping at a name nobody pointed to: ignored, not refused.
+          {
+            name: 'elsewhere.example',
+            type: 'TXT',
+            ttl: 5,
+            data: identifierRecords('mimi:bob@example.net', [bobMapping], { ttl: 5 }).find(
+              (x) => x.type === 'TXT',
+            )!.data,
+          },
+        ],
+      });
+    };
+    const r = await lookupNativeDns('mimi:alice@example.net', opts());
+    expect(r.mappings.map((m) => m.mapping.body.csi)).toEqual(['mimi:alice@example.net']);
+  });
+
   it('a mapping changed on the way does not verify', async () => {
     const forged = { ...aliceMapping, body: { ...aliceMapping.body, ssi: 'mimi://chat.example/u/mallory' } };
     fake.handler = (q, reply) => reply(txtAnswer(q, txtOf(forged)));
