@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { demoCommand } from './demo.js';
 import { devnetCommand } from './devnet.js';
+import { dnsCommand } from './dns.js';
 import { holderCommand } from './holder.js';
 import { importCommand } from './import.js';
 import { CliError, CliErrorCode, printError } from './io.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   holderCommand(program);
   importCommand(program);
   lookupCommand(program);
+  dnsCommand(program);
   verifyCommand(program);
   logCommand(program);
   demoCommand(program);

@@ -12,6 +12,7 @@ import {
   MappingAnswer,
   PseudonymAnswer,
 } from '../protocol/answers.js';
+import { dns01Value } from '../protocol/dns-names.js';
 import { nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
@@ -69,11 +70,14 @@ export class HolderClient {
   /** R1: asks the verifier to send a one-time code to the CSI. */
   async startChallenge(csi: string) {
     const canonical = parseCsi(csi).uri;
-    return call(this.http, 'POST', '/v1/verifier/challenges', ChallengeStarted, {
+    const started = await call(this.http, 'POST', '/v1/verifier/challenges', ChallengeStarted, {
       v: 1,
       csi: canonical,
       holderKey: this.key.publicKey,
     });
+    // R29, RFC 8555 §8.1: the holder makes the key authorization itself, from the token and its own key.
+    if (started.dns !== undefined) started.dns.value = dns01Value(started.dns.token, this.key.publicKey);
+    return started;
   }
 
   /** Answers with the code; returns the verifier's signed attestation for this key. */
@@ -84,6 +88,24 @@ export class HolderClient {
       `/v1/verifier/challenges/${encodeURIComponent(challengeId)}/answer`,
       AttestationAnswer,
       { v: 1, code },
+    );
+    if (answer.attestation.holderKey !== this.key.publicKey) {
+      throw new MimiError('attestation-mismatch', 'the verifier attested another key');
+    }
+    return answer.attestation;
+  }
+
+  /**
+   * R29: after publishing the TXT record that startChallenge named for a `mimi:` identifier
+   * (dns01Value(token, this key) at `_mimi-challenge.<domain>`), asks the verifier to check it.
+   */
+  async checkDnsChallenge(challengeId: string): Promise<PossessionAttestation> {
+    const answer = await call(
+      this.http,
+      'POST',
+      `/v1/verifier/challenges/${encodeURIComponent(challengeId)}/check`,
+      AttestationAnswer,
+      { v: 1 },
     );
     if (answer.attestation.holderKey !== this.key.publicKey) {
       throw new MimiError('attestation-mismatch', 'the verifier attested another key');

@@ -113,6 +113,14 @@ export const ChallengeStarted = Type.Object({
   method: Type.String(),
   expiresAt: Type.Integer(),
   channel: Type.String(),
+  /** R29, dns-01: the TXT record to publish (name and value) and the token it is made from. */
+  dns: Type.Optional(
+    Type.Object({
+      name: Type.String({ maxLength: 253 }),
+      token: Type.String({ pattern: '^[A-Za-z0-9_-]{22,64}$' }),
+      value: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
+    }),
+  ),
 });
 export type ChallengeStarted = Static<typeof ChallengeStarted>;
 

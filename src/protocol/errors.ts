@@ -20,6 +20,7 @@ export const ErrorCode = {
   InvalidEmail: 'invalid-email',
   InvalidCsi: 'invalid-csi',
   InvalidSsi: 'invalid-ssi',
+  InvalidNativeId: 'invalid-native-id',
   CsiNotCanonical: 'csi-not-canonical',
   // possession (R1, R5)
   VerifierNotTrusted: 'verifier-not-trusted',
@@ -33,6 +34,11 @@ export const ErrorCode = {
   TooManyAttempts: 'too-many-attempts',
   ChannelUnavailable: 'channel-unavailable',
   ChannelFailed: 'channel-failed',
+  // DNS (R29): native identifiers' possession (dns-01) and their records under _mimi-discovery
+  DnsChallengeFailed: 'dns-challenge-failed',
+  DnsRecordInvalid: 'dns-record-invalid',
+  DnsBogus: 'dns-bogus',
+  DnsUnreachable: 'dns-unreachable',
   // mapping signatures (R2-R6, R21)
   HolderSignatureMissing: 'holder-signature-missing',
   HolderSignatureInvalid: 'holder-signature-invalid',
@@ -107,6 +113,7 @@ const statusOf: Record<ErrorCode, number> = {
   'invalid-email': 400,
   'invalid-csi': 400,
   'invalid-ssi': 400,
+  'invalid-native-id': 400,
   'csi-not-canonical': 400,
   'verifier-not-trusted': 422,
   'verifier-not-independent': 422,
@@ -119,6 +126,10 @@ const statusOf: Record<ErrorCode, number> = {
   'too-many-attempts': 429,
   'channel-unavailable': 400,
   'channel-failed': 502,
+  'dns-challenge-failed': 422,
+  'dns-record-invalid': 502,
+  'dns-bogus': 502,
+  'dns-unreachable': 503,
   'holder-signature-missing': 422,
   'holder-signature-invalid': 422,
   'msp-signature-missing': 422,

@@ -4,14 +4,19 @@ import { MimiError } from './errors.js';
 
 /**
  * R8: one function parses and canonicalises every cross-service identifier. Everything else in
- * the project takes only canonical CSIs (`tel:+14155550101`, `mailto:bob@example.org`).
+ * the project takes only canonical CSIs (`tel:+14155550101`, `mailto:bob@example.org`,
+ * `mimi:alice@example.net`).
+ *
+ * R29: `mimi:` is the native MIMI identifier, owned by whoever controls its domain and found
+ * through DNS (docs/spec/dns.md). It is written like an email address and canonicalised by the
+ * very same rule, so `mimi:Alice@Example.NET` and `mailto:Alice@Example.NET` differ only in kind.
  */
-export const CsiKind = { Phone: 'tel', Email: 'mailto' } as const;
+export const CsiKind = { Phone: 'tel', Email: 'mailto', Native: 'mimi' } as const;
 export type CsiKind = (typeof CsiKind)[keyof typeof CsiKind];
 
 export interface Csi {
   kind: CsiKind;
-  /** Canonical URI form: `tel:+E164` or `mailto:local@ascii-domain`. */
+  /** Canonical URI form: `tel:+E164`, `mailto:local@ascii-domain` or `mimi:local@ascii-domain`. */
   uri: string;
 }
 
@@ -29,7 +34,10 @@ const maxInputLength = 320;
  */
 const canonicalKinds = new Map<string, CsiKind>();
 
-/** Parse a phone number or email address, with or without its `tel:`/`mailto:` scheme. */
+/**
+ * Parse a phone number or email address, with or without its `tel:`/`mailto:` scheme, or a native
+ * identifier, which always carries its `mimi:` scheme (without it, it is an email address).
+ */
 export function parseCsi(input: string, options: ParseCsiOptions = {}): Csi {
   const csi = parseCsiUncached(input, options);
   if (canonicalKinds.size >= 100_000) canonicalKinds.clear();
@@ -46,9 +54,10 @@ function parseCsiUncached(input: string, options: ParseCsiOptions): Csi {
   const lower = text.toLowerCase();
   if (lower.startsWith('tel:')) return parsePhone(text.slice(4), options);
   if (lower.startsWith('mailto:')) return parseEmail(text.slice(7));
+  if (lower.startsWith('mimi:')) return parseNative(text.slice(5));
   if (text.includes('@')) return parseEmail(text);
   if (/^[+\d(][\d\s().+-]*$/.test(text)) return parsePhone(text, options);
-  throw new MimiError('invalid-csi', 'not a phone number (E.164) or an email address');
+  throw new MimiError('invalid-csi', 'not a phone number (E.164), an email address or a mimi: identifier');
 }
 
 /** Throws unless `uri` is already in canonical form; returns its kind. */
@@ -182,6 +191,49 @@ export function mailboxRange(csi: string): {
   const at = mailbox.lastIndexOf('@');
   const base = mailbox.slice(0, at);
   return { mailbox, plusFrom: `${base}+`, plusTo: `${base},`, suffix: mailbox.slice(at) };
+}
+
+/**
+ * Longest domain of a native identifier: its records live at `<26-char label>._mimi-discovery.`
+ * under it, and that name must still fit DNS's 253 characters (RFC 1035 §2.3.4).
+ */
+export const maxNativeDomainLength = 253 - '._mimi-discovery.'.length - 26;
+
+/**
+ * R29: `mimi:local@domain`, canonicalised by parseEmail itself (one rule for both kinds, so a
+ * tightening of the email local part applies here too); only the scheme and the error code differ.
+ */
+function parseNative(raw: string): Csi {
+  if (raw.startsWith('//')) {
+    throw new MimiError('invalid-native-id', 'mimi:// is an SSI; a native identifier is mimi:user@domain');
+  }
+  let email: Csi;
+  try {
+    email = parseEmail(raw);
+  } catch (err) {
+    if (err instanceof MimiError && err.code === 'invalid-email') {
+      throw new MimiError('invalid-native-id', err.message.replace('email address', 'identifier'));
+    }
+    throw err;
+  }
+  const address = email.uri.slice('mailto:'.length);
+  if (address.length - address.lastIndexOf('@') - 1 > maxNativeDomainLength) {
+    throw new MimiError(
+      'invalid-native-id',
+      `the domain of a native identifier is at most ${maxNativeDomainLength} characters`,
+    );
+  }
+  return { kind: CsiKind.Native, uri: `mimi:${address}` };
+}
+
+/** The canonical domain of a canonical `mailto:` or `mimi:` CSI. */
+export function domainOfCsi(uri: string): string {
+  return uri.slice(uri.lastIndexOf('@') + 1);
+}
+
+/** The canonical local part of a canonical `mailto:` or `mimi:` CSI. */
+export function localPartOfCsi(uri: string): string {
+  return uri.slice(uri.indexOf(':') + 1, uri.lastIndexOf('@'));
 }
 
 const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;

@@ -13,6 +13,8 @@ export const PossessionMethod = {
   SmsOtp: 'sms-otp',
   EmailOtp: 'email-otp',
   CsipToken: 'csip-token',
+  /** R29: control of a native identifier's domain, by an ACME-style DNS challenge (RFC 8555 §8.4). */
+  Dns01: 'dns-01',
 } as const;
 export type PossessionMethod = (typeof PossessionMethod)[keyof typeof PossessionMethod];
 
@@ -24,6 +26,8 @@ export const levelOfMethod: Record<PossessionMethod, PossessionLevel> = {
   'sms-otp': 'otp',
   'email-otp': 'otp',
   'csip-token': 'csip',
+  // A challenge the verifier runs, answered by whoever controls the domain: like a code, not a CSIP token.
+  'dns-01': 'otp',
 };
 
 export const DefaultTag = 'Default';
@@ -336,6 +340,10 @@ export const ChallengeAnswer = Type.Object(
   { additionalProperties: false },
 );
 export type ChallengeAnswer = Static<typeof ChallengeAnswer>;
+
+/** R29: asks the verifier to look up the dns-01 record now. */
+export const ChallengeCheck = Type.Object({ v: V }, { additionalProperties: false });
+export type ChallengeCheck = Static<typeof ChallengeCheck>;
 
 // ---- decoding -------------------------------------------------------------------------------
 

@@ -143,6 +143,18 @@ export const NodeConfig = Type.Object(
           ),
           email: Type.Optional(Type.Union([Type.Object({ smtp: SmtpConfig }), Type.Literal('dev-outbox')])),
           devOutboxFile: Type.Optional(Type.String()),
+          /** R29: dns-01 challenges for native identifiers, looked up through these resolvers (default: the system's). */
+          dns01: Type.Optional(
+            Type.Object(
+              {
+                servers: Type.Optional(
+                  Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 8 }),
+                ),
+                timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 30_000 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
           codeTtlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 3600 })),
           maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
           maxChallengesPerHour: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -253,6 +265,49 @@ export const NodeConfig = Type.Object(
           shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
           /** How long /readyz waits for the store's answer before calling it unavailable. */
           readyTimeoutMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** R29: DNS for native identifiers: the zones this node holds, served by `dns serve` or exported. */
+    dns: Type.Optional(
+      Type.Object(
+        {
+          /** Where `dns serve` answers, UDP and TCP (default 127.0.0.1, port 53). */
+          listen: Type.Optional(
+            Type.Object(
+              { host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 0, maximum: 65535 }) },
+              { additionalProperties: false },
+            ),
+          ),
+          /** How often the zones are rebuilt from the store, in ms (default 1000). */
+          refreshMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
+          /** Largest UDP answer (EDNS(0)), default 1232. */
+          maxUdpPayload: Type.Optional(Type.Integer({ minimum: 512, maximum: 4096 })),
+          zones: Type.Array(
+            Type.Object(
+              {
+                name: Type.String({ minLength: 1, maxLength: 253 }),
+                nameServers: Type.Array(
+                  Type.Object(
+                    {
+                      name: Type.String({ minLength: 1, maxLength: 253 }),
+                      addresses: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 45 }))),
+                    },
+                    { additionalProperties: false },
+                  ),
+                  { minItems: 1, maxItems: 13 },
+                ),
+                hostmaster: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+                ttl: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
+                negativeTtl: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
+                /** 32 random bytes (base64url) keying the labels (hard-to-guess identifiers); generated if missing. */
+                labelKeyFile: Type.Optional(Type.String()),
+              },
+              { additionalProperties: false },
+            ),
+            { minItems: 1, maxItems: 1000 },
+          ),
         },
         { additionalProperties: false },
       ),

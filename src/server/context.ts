@@ -25,6 +25,7 @@ import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { timedStore } from '../store/timed.js';
 import { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from '../verifier/channels.js';
+import { nodeTxtResolver, type TxtResolver } from '../verifier/dns01.js';
 import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
 import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './config.js';
@@ -87,6 +88,8 @@ export interface ContextOverrides {
   now?: () => number;
   store?: Store;
   channels?: { tel?: OtpChannel; mailto?: OtpChannel };
+  /** R29: the verifier's dns-01 lookups. */
+  dns01?: TxtResolver;
 }
 
 export function readKeyFile(path: string, setting: string): KeyPair {
@@ -349,6 +352,11 @@ export async function createContext(
       store,
       secret: readOrCreateSecretFile(loaded.path(v.secretFile), 'verifier.secretFile'),
       channels: { tel, mailto },
+      dns:
+        overrides.dns01 ??
+        (v.dns01 === undefined
+          ? undefined
+          : nodeTxtResolver({ servers: v.dns01.servers, timeoutMs: v.dns01.timeoutMs })),
       codeTtlSeconds: v.codeTtlSeconds,
       maxAttempts: v.maxAttempts,
       maxChallengesPerHour: v.maxChallengesPerHour,

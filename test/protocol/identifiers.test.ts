@@ -177,3 +177,58 @@ describe('SSIs: mimi://<msp-domain>/u/<user>', () => {
     expect(() => parseSsi(s)).toThrow(expect.objectContaining({ code: 'invalid-ssi' }));
   });
 });
+
+describe('R29: native identifiers mimi:user@domain, canonicalised by the email rule', () => {
+  it.each([
+    ['mimi:alice@example.net', 'mimi:alice@example.net'],
+    ['MIMI:Alice@Example.NET', 'mimi:alice@example.net'],
+    ['mimi:jörg@Bücher.Example', 'mimi:jörg@xn--bcher-kva.example'],
+    ['  mimi:bob.smith+chat@example.org ', 'mimi:bob.smith+chat@example.org'],
+  ])('%s -> %s', (input, canonical) => {
+    const csi = parseCsi(input);
+    expect(csi).toEqual({ kind: 'mimi', uri: canonical });
+    expect(assertCanonicalCsi(canonical)).toBe('mimi');
+  });
+
+  it('has the same local part and domain as the email address written alike', () => {
+    fc.assert(
+      fc.property(fc.emailAddress(), (e) => {
+        let email: string | undefined;
+        try {
+          email = parseCsi(`mailto:${e}`).uri;
+        } catch {}
+        let native: string | undefined;
+        try {
+          native = parseCsi(`mimi:${e}`).uri;
+        } catch (err) {
+          expect(err).toBeInstanceOf(MimiError);
+        }
+        if (native !== undefined) expect(native).toBe(`mimi:${email!.slice(7)}`);
+        if (email === undefined) expect(native).toBeUndefined();
+      }),
+    );
+  });
+
+  it('an address without the mimi: scheme stays an email address', () => {
+    expect(parseCsi('alice@example.net').kind).toBe('mailto');
+  });
+
+  it.each([
+    'mimi:alice',
+    'mimi:@example.net',
+    'mimi:alice@',
+    'mimi:alice..b@example.net',
+    'mimi:alice@localhost',
+    'mimi:alice@exa mple.net',
+    'mimi://example.net/u/alice',
+    `mimi:alice@${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(40)}.example`,
+  ])('%s is refused with invalid-native-id', (input) => {
+    expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code: 'invalid-native-id' }));
+  });
+
+  it('the canonical form of a mimi: identifier is asked for', () => {
+    expect(() => assertCanonicalCsi('mimi:Alice@example.net')).toThrow(
+      expect.objectContaining({ code: 'csi-not-canonical' }),
+    );
+  });
+});

@@ -90,7 +90,11 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
           ? null
           : {
               id: ctx.verifier.id,
-              methods: [...(v.sms ? ['sms-otp'] : []), ...(v.email ? ['email-otp'] : [])],
+              methods: [
+                ...(v.sms ? ['sms-otp'] : []),
+                ...(v.email ? ['email-otp'] : []),
+                ...(v.dns01 ? ['dns-01'] : []),
+              ],
               maxAttempts: ctx.verifier.maxAttempts,
             },
     };
