@@ -777,7 +777,7 @@ async function liveOf(tx: StoreTx, csi: string, now: number): Promise<StoredMapp
 }
 
 /** The newest `createdAt` among a holder's stored mappings (0 for none): what freshness is judged by. */
-export function newestCreatedAt(rows: readonly StoredMapping[]): number {
+function newestCreatedAt(rows: readonly StoredMapping[]): number {
   let newest = 0;
   for (const m of rows) newest = Math.max(newest, (JSON.parse(m.json) as Mapping).body.createdAt);
   return newest;
