@@ -262,11 +262,7 @@ export class HolderClient {
     if (receipt.holderKey !== this.key.publicKey || receipt.mapping !== mappingId) {
       throw bad('for another holder key or mapping');
     }
-    const plain = openWithEd25519(
-      this.key.privateKey,
-      { epk: receipt.epk, ct: receipt.sealed },
-      logReceiptInfo(mappingId),
-    );
+    const plain = openWithEd25519(this.key.privateKey, receipt.sealed, logReceiptInfo(mappingId));
     if (plain === undefined || plain.length !== 32) throw bad('does not open');
     return toB64u(plain);
   }

@@ -48,7 +48,10 @@ export class KeyedPseudonyms implements PseudonymSource {
 
 /**
  * The DP-signed receipt of an acceptance: the CSI's pseudonym sealed to the mapping's holder key,
- * so the MSP relaying the answer cannot read it, and signed so it cannot swap in another.
+ * so the MSP relaying the answer cannot read it, and signed over the seal, the mapping and the
+ * holder key so it cannot swap in another or move this one.
+ *
+ * @throws {MimiError} `key-invalid` for a holder key libsodium cannot seal to.
  */
 export function logReceipt(opts: {
   dp: string;
@@ -57,14 +60,12 @@ export function logReceipt(opts: {
   holderKey: string;
   pseudonym: Uint8Array;
 }): LogReceipt {
-  const sealed = sealToEd25519(opts.holderKey, opts.pseudonym, logReceiptInfo(opts.mappingId));
   const unsigned = {
     v: 1 as const,
     dp: opts.dp,
     mapping: opts.mappingId,
     holderKey: opts.holderKey,
-    epk: sealed.epk,
-    sealed: sealed.ct,
+    sealed: sealToEd25519(opts.holderKey, opts.pseudonym, logReceiptInfo(opts.mappingId)),
   };
   return { ...unsigned, sig: signObject(SignPurpose.LogReceipt, unsigned, opts.dpKey) };
 }

@@ -142,7 +142,13 @@ export class DiscoveryProvider {
 
     return this.opts.store.write(async (tx) => {
       const earlier = await tx.mappingByBodyDigest(bodyDigest);
-      if (earlier !== undefined) return this.resultOf(earlier, true);
+      if (earlier !== undefined) {
+        // R14, R19: what its holder withdrew here (replaced, opted out of, invalidated) stays withdrawn.
+        if (earlier.state === MappingState.Superseded || earlier.state === MappingState.Invalidated) {
+          throw new MimiError('record-stale', `this body was accepted before and is now ${earlier.state}`);
+        }
+        return this.resultOf(earlier, true);
+      }
       const cutoff = await tx.csipCutoff(body.csi);
       // A proof made in the very second of the event is as void as an older one.
       if (cutoff !== null && attestation.issuedAt <= cutoff) {
@@ -156,6 +162,13 @@ export class DiscoveryProvider {
       const group = key?.group ?? body.holderKey;
       const live = await liveOf(tx, body.csi, now);
       const mine = live.filter((m) => m.holderGroup === group);
+      // R14, R19, R25: bodies are public (lookup answers carry them), so an old one could be posted
+      // again, here or at another DP, to withdraw what the holder published since. A holder's body
+      // older than its newest live one for the CSI is refused.
+      const newest = newestCreatedAt(mine);
+      if (body.createdAt < newest) {
+        throw new MimiError('record-stale', `the holder has a newer body for this CSI (created ${newest})`);
+      }
 
       const superseded: string[] = [];
       if (body.supersedes !== null) {
@@ -761,6 +774,13 @@ export function canonicalMappingJson(
 
 async function liveOf(tx: StoreTx, csi: string, now: number): Promise<StoredMapping[]> {
   return (await tx.liveMappings(csi)).filter((m) => m.expiresAt > now);
+}
+
+/** The newest `createdAt` among a holder's stored mappings (0 for none): what freshness is judged by. */
+function newestCreatedAt(rows: readonly StoredMapping[]): number {
+  let newest = 0;
+  for (const m of rows) newest = Math.max(newest, (JSON.parse(m.json) as Mapping).body.createdAt);
+  return newest;
 }
 
 function ids(rows: readonly StoredMapping[]): string[] {

@@ -70,12 +70,15 @@ export const CompactAnswer = Type.Object({
 });
 export type CompactAnswer = Static<typeof CompactAnswer>;
 
-const B64u = Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 256 });
+/** 112 bytes: a libsodium sealed box (48) of SHA-256(info) (32) and the pseudonym (32). */
+const SealedPseudonym = Type.String({ pattern: '^[A-Za-z0-9_-]{149}[AQgw]$' });
 
 /**
  * R28: the DP's signed receipt in an acceptance (purpose `log-receipt`): the CSI's log pseudonym,
- * sealed to the mapping's holder key (src/crypto/seal.ts, info `logReceiptInfo(mapping)`), so the
- * MSP that relays the answer cannot read it and only that holder can find the CSI's entries.
+ * in a libsodium sealed box to the mapping's holder key (src/crypto/seal.ts, context
+ * `logReceiptInfo(mapping)`), so the MSP that relays the answer cannot read it and only that
+ * holder can find the CSI's entries. The DP's signature covers the sealed bytes with the mapping
+ * and holder key they are for, so the MSP can neither swap in a seal of its own nor move this one.
  */
 export const LogReceipt = Type.Object(
   {
@@ -83,15 +86,14 @@ export const LogReceipt = Type.Object(
     dp: ParticipantId,
     mapping: DigestB64,
     holderKey: PublicKeyB64,
-    epk: DigestB64,
-    sealed: B64u,
+    sealed: SealedPseudonym,
     sig: SignatureB64,
   },
   { additionalProperties: false },
 );
 export type LogReceipt = Static<typeof LogReceipt>;
 
-/** What binds a sealed pseudonym to the mapping it came with. */
+/** What binds a sealed pseudonym to the mapping it came with (its SHA-256 is inside the seal). */
 export function logReceiptInfo(mappingId: string): string {
   return `mimi-discovery/v1/log-receipt\n${mappingId}`;
 }

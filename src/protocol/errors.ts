@@ -22,6 +22,8 @@ export const ErrorCode = {
   InvalidSsi: 'invalid-ssi',
   InvalidNativeId: 'invalid-native-id',
   CsiNotCanonical: 'csi-not-canonical',
+  // keys: an Ed25519 public key that is of small order or not canonical (nothing can be sealed to it)
+  KeyInvalid: 'key-invalid',
   // possession (R1, R5)
   VerifierNotTrusted: 'verifier-not-trusted',
   VerifierNotIndependent: 'verifier-not-independent',
@@ -52,6 +54,8 @@ export const ErrorCode = {
   MappingTooLong: 'mapping-lifetime-too-long',
   // DP rules (R7, R14, R17, R19, R25)
   DefaultTagTaken: 'default-tag-taken',
+  /** A holder-signed body older than the holder's newest live one for the CSI, or one withdrawn here. */
+  RecordStale: 'record-stale',
   MappingExists: 'mapping-exists',
   SupersedesInvalid: 'supersedes-invalid',
   MappingNotFound: 'mapping-not-found',
@@ -115,6 +119,7 @@ const statusOf: Record<ErrorCode, number> = {
   'invalid-ssi': 400,
   'invalid-native-id': 400,
   'csi-not-canonical': 400,
+  'key-invalid': 422,
   'verifier-not-trusted': 422,
   'verifier-not-independent': 422,
   'attestation-signature-invalid': 422,
@@ -141,6 +146,7 @@ const statusOf: Record<ErrorCode, number> = {
   'mapping-expired': 422,
   'mapping-lifetime-too-long': 422,
   'default-tag-taken': 409,
+  'record-stale': 409,
   'mapping-exists': 409,
   'supersedes-invalid': 409,
   'mapping-not-found': 404,

@@ -9,7 +9,7 @@ import type { HolderClient } from '../../src/client/holder.js';
 import type { MspAgent } from '../../src/client/msp-agent.js';
 import { blind, finalize } from '../../src/crypto/oprf-client.js';
 import { openWithEd25519 } from '../../src/crypto/seal.js';
-import type { AcceptAnswer } from '../../src/protocol/answers.js';
+import { type AcceptAnswer, logReceiptInfo } from '../../src/protocol/answers.js';
 import { fromB64u, toB64u } from '../../src/protocol/encoding.js';
 import { EpochsAnswer, EvaluateAnswer } from '../../src/protocol/private.js';
 import { decodeRecord, type PossessionAttestation } from '../../src/protocol/records.js';
@@ -252,7 +252,7 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
     const pseudonym = hb.openReceipt(receipt, bobAnswer.id, net.registry);
     expect(JSON.stringify(bobAnswer)).not.toContain(pseudonym);
     const mspKey = readJwkFile(net.layout.msps.find((m) => m.id === 'msp1')!.keyFile);
-    expect(openWithEd25519(mspKey.privateKey, { epk: receipt.epk, ct: receipt.sealed }, 'x')).toBeUndefined();
+    expect(openWithEd25519(mspKey.privateKey, receipt.sealed, logReceiptInfo(bobAnswer.id))).toBeUndefined();
     expect(
       await codeOf(Promise.resolve().then(() => hm.openReceipt(receipt, bobAnswer.id, net.registry))),
     ).toBe('log-receipt-invalid');

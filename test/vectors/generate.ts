@@ -12,6 +12,7 @@
 import { createHash, createPublicKey, hkdfSync, type KeyObject, verify } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import sodium from 'libsodium-wrappers-sumo';
 import { canonicalize } from '../../src/crypto/jcs.js';
 import { publicKeyOf } from '../../src/crypto/keys.js';
 import { blind } from '../../src/crypto/oprf-client.js';
@@ -21,14 +22,17 @@ import { digest, SignPurpose, signCanonical, signingInput, signObject } from '..
 import { KeyedPseudonyms } from '../../src/dp/log-pseudonym.js';
 import { canonicalMappingJson } from '../../src/dp/provider.js';
 import { signPeerRequest } from '../../src/federation/http-signature.js';
+import { logReceiptInfo } from '../../src/protocol/answers.js';
 import { toB64u } from '../../src/protocol/encoding.js';
 import { encodeBucket, encodeBuckets } from '../../src/protocol/private.js';
 import type {
   CsipEvent,
+  HolderRead,
   Invalidation,
   KeyRotation,
   Mapping,
   MappingBody,
+  PseudonymRequest,
   Reaffirmation,
   SessionRequest,
 } from '../../src/protocol/records.js';
@@ -37,7 +41,7 @@ import { signRegistry, type UnsignedRegistry } from '../../src/registry/document
 import { mappingId } from '../../src/registry/verify-mapping.js';
 import { ed25519PrivateKeyFromSeed, signCheckpoint } from '../../src/tlog/checkpoint.js';
 import { cosignNote } from '../../src/tlog/cosignature.js';
-import { encodeLeaf, type LogLeaf } from '../../src/tlog/leaf.js';
+import { encodeLeaf, type LogLeaf, leafTag } from '../../src/tlog/leaf.js';
 import {
   arraySubtreeHasher,
   consistencyProof,
@@ -213,6 +217,60 @@ async function main(): Promise<void> {
     ...evUnsigned,
     sig: signObject(SignPurpose.CsipEvent, evUnsigned, keys.csip1.privateKey),
   };
+  const readUnsigned = {
+    v: 1 as const,
+    csi,
+    holderKey: keys.holder.publicKey,
+    mapping: id,
+    issuedAt: T + 90,
+    nonce: 'aG9sZGVyLXJlYWQtMDAwMQ',
+  };
+  const holderRead: HolderRead = {
+    ...readUnsigned,
+    sig: signObject(SignPurpose.HolderRead, readUnsigned, keys.holder.privateKey),
+  };
+  const pseudonymUnsigned = {
+    v: 1 as const,
+    csi,
+    holderKey: keys.holder.publicKey,
+    attestation,
+    issuedAt: T + 95,
+    nonce: 'cHNldWRvbnltLXJlcS0wMQ',
+  };
+  const pseudonymRequest: PseudonymRequest = {
+    ...pseudonymUnsigned,
+    sig: signObject(SignPurpose.LogPseudonym, pseudonymUnsigned, keys.holder.privateKey),
+  };
+
+  // ---- the acceptance receipt (R28) -----------------------------------------------------------
+  // A sealed box is randomised; the vector fixes its ephemeral key (seed label `receipt-ephemeral`)
+  // and builds crypto_box_seal's output as libsodium does: epk || crypto_box_easy(m, nonce =
+  // BLAKE2b-192(epk || pk), pk, esk). The test checks that libsodium opens it.
+  await sodium.ready;
+  const pseudonymKey = createHash('sha256').update(seedLabel('log-pseudonym')).digest();
+  const pseudonymBytes = new KeyedPseudonyms(pseudonymKey).of(csi).pseudonym;
+  const holderX = sodium.crypto_sign_ed25519_pk_to_curve25519(
+    Buffer.from(keys.holder.publicKey, 'base64url'),
+  );
+  const eph = sodium.crypto_box_seed_keypair(seedOf('receipt-ephemeral'));
+  const receiptInfo = logReceiptInfo(id);
+  const receiptPlain = Buffer.concat([createHash('sha256').update(receiptInfo).digest(), pseudonymBytes]);
+  const boxNonce = sodium.crypto_generichash(24, Buffer.concat([eph.publicKey, holderX]), null);
+  const sealedBox = Buffer.concat([
+    eph.publicKey,
+    sodium.crypto_box_easy(receiptPlain, boxNonce, holderX, eph.privateKey),
+  ]);
+  const receiptUnsigned = {
+    v: 1 as const,
+    dp: 'dp1',
+    mapping: id,
+    holderKey: keys.holder.publicKey,
+    sealed: toB64u(sealedBox),
+  };
+  const receipt = {
+    ...receiptUnsigned,
+    sig: signObject(SignPurpose.LogReceipt, receiptUnsigned, keys.dp1.privateKey),
+  };
   const { sig: _r, ...unsignedReg } = registry;
 
   const signatures = [
@@ -223,6 +281,9 @@ async function main(): Promise<void> {
     signed('invalidation', 'holder', invUnsigned, [invalidation.sig]),
     signed('key-rotation', ['holder', 'holder-new'], rotUnsigned, [rotation.oldSig, rotation.newSig]),
     signed('reaffirmation', 'holder', reUnsigned, [reaffirmation.sig]),
+    signed('holder-read', 'holder', readUnsigned, [holderRead.sig]),
+    signed('log-pseudonym', 'holder', pseudonymUnsigned, [pseudonymRequest.sig]),
+    signed('log-receipt', 'dp1', receiptUnsigned, [receipt.sig]),
     signed('session', 'msp1', sessUnsigned, [session.sig]),
     signed('csip-event', 'csip1', evUnsigned, [csipEvent.sig]),
     signed('registry', 'registry', unsignedReg, [registry.sig]),
@@ -264,16 +325,16 @@ async function main(): Promise<void> {
   const batchBody = encodeBuckets([bucketBody, emptyBody]);
 
   // ---- transparency log ------------------------------------------------------------------------
-  const pseudonymKey = createHash('sha256').update(seedLabel('log-pseudonym')).digest();
-  const pseudonym = toB64u(new KeyedPseudonyms(pseudonymKey).of(csi).pseudonym);
-  const leafOf = (kind: LogLeaf['kind'], time: number, record: unknown): LogLeaf => ({
-    v: 1,
-    kind,
-    time,
-    commitment: createHash('sha256').update(canonicalize(record)).digest('base64url'),
-    pseudonym,
-    epoch: 0,
-  });
+  const pseudonym = toB64u(pseudonymBytes);
+  const leafOf = (kind: LogLeaf['kind'], time: number, record: unknown): LogLeaf => {
+    const fields = {
+      kind,
+      time,
+      commitment: createHash('sha256').update(canonicalize(record)).digest('base64url'),
+      epoch: 0,
+    };
+    return { v: 1, ...fields, pseudonym: toB64u(leafTag(pseudonymBytes, fields)) };
+  };
   const leaves = [
     leafOf('mapping', T + 60, mapping),
     leafOf('invalidation', T + 120, invalidation),
@@ -328,7 +389,16 @@ async function main(): Promise<void> {
     signatures,
     attestation: { record: attestation, digest: digest(attestation) },
     mapping: { record: mapping, id },
-    records: { invalidation, rotation, reaffirmation, session, csipEvent },
+    records: { invalidation, rotation, reaffirmation, session, csipEvent, holderRead, pseudonymRequest },
+    receipt: {
+      record: receipt,
+      info: receiptInfo,
+      holderX25519: toB64u(holderX),
+      ephemeralSeed: hex(seedOf('receipt-ephemeral')),
+      nonce: hex(boxNonce),
+      plaintext: hex(receiptPlain),
+      pseudonym,
+    },
     private: {
       oprf: {
         suite: 'ristretto255-SHA512',
@@ -361,6 +431,7 @@ async function main(): Promise<void> {
       federation,
       origin,
       pseudonymKey: hex(pseudonymKey),
+      pseudonym,
       leaves: leafBytes.map((b) => Buffer.from(b).toString('utf8')),
       leafHashes: hashes.map(hex),
       root: hex(root),

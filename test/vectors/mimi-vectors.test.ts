@@ -22,12 +22,15 @@ import { inflateRawSync } from 'node:zlib';
 import { expand_message_xmd } from '@noble/curves/abstract/hash-to-curve.js';
 import { ed25519, ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
+import sodium from 'libsodium-wrappers-sumo';
 import { describe, expect, it, vi } from 'vitest';
+import { HolderClient } from '../../src/client/holder.js';
 import { verifyMappingLogged } from '../../src/client/log-verify.js';
 import { importPublicKey } from '../../src/crypto/keys.js';
 import { finalize } from '../../src/crypto/oprf-client.js';
 import { createOprfServer } from '../../src/crypto/oprf-server.js';
 import { openAnswer, sealAnswer } from '../../src/crypto/private-entry.js';
+import { openWithEd25519 } from '../../src/crypto/seal.js';
 import { digest, SignPurpose, signingInput, signObject, verifyObject } from '../../src/crypto/sign.js';
 import { KeyedPseudonyms } from '../../src/dp/log-pseudonym.js';
 import { signPeerRequest, verifyPeerRequest } from '../../src/federation/http-signature.js';
@@ -37,7 +40,7 @@ import { Registry } from '../../src/registry/document.js';
 import { mappingId, verifyMapping } from '../../src/registry/verify-mapping.js';
 import { ed25519PrivateKeyFromSeed, openCheckpoint } from '../../src/tlog/checkpoint.js';
 import { verifyCosignatures } from '../../src/tlog/cosignature.js';
-import { decodeLeaf } from '../../src/tlog/leaf.js';
+import { decodeLeaf, leafIsAbout } from '../../src/tlog/leaf.js';
 import { verifyConsistency, verifyInclusion } from '../../src/tlog/merkle.js';
 
 const canonicalize = createRequire(import.meta.url)('canonicalize') as (v: unknown) => string;
@@ -359,23 +362,31 @@ const node = (l: Buffer, r: Buffer) => sha256(Buffer.of(1), l, r);
 describe('mimi-discovery v1 vectors: transparency log', () => {
   const G = V.log;
 
-  it('leaves are JCS of {v, kind, time, commitment, pseudonym, epoch}; the pseudonym an HMAC', () => {
-    const pseudonym = b64u(
-      createHmac('sha256', unhex(G.pseudonymKey))
-        .update(`mimi-discovery/v1/log-pseudonym\n${V.private.csi}`)
-        .digest(),
-    );
-    expect(b64u(new KeyedPseudonyms(unhex(G.pseudonymKey)).of(V.private.csi).pseudonym)).toBe(pseudonym);
+  it('leaves are JCS of {v, kind, time, commitment, pseudonym, epoch}; the pseudonym an HMAC, each leaf its own tag', () => {
+    const pseudonym = createHmac('sha256', unhex(G.pseudonymKey))
+      .update(`mimi-discovery/v1/log-pseudonym\n${V.private.csi}`)
+      .digest();
+    expect(b64u(pseudonym)).toBe(G.pseudonym);
+    expect(b64u(new KeyedPseudonyms(unhex(G.pseudonymKey)).of(V.private.csi).pseudonym)).toBe(G.pseudonym);
     const records = [V.mapping.record, V.records.invalidation, V.records.rotation];
     const kinds = ['mapping', 'invalidation', 'key-rotation'];
+    const tags = new Set<string>();
     G.leaves.forEach((text: string, i: number) => {
       const leaf = JSON.parse(text);
       expect(canonicalize(leaf)).toBe(text);
       expect(Object.keys(leaf).sort()).toEqual(['commitment', 'epoch', 'kind', 'pseudonym', 'time', 'v']);
-      expect(leaf).toMatchObject({ v: 1, kind: kinds[i], pseudonym, epoch: 0 });
+      expect(leaf).toMatchObject({ v: 1, kind: kinds[i], epoch: 0 });
       expect(leaf.commitment).toBe(jcsDigest(records[i]));
+      // docs/spec/transparency-log.md §6.2: HMAC keyed by the pseudonym over kind, time, epoch, commitment.
+      const tag = createHmac('sha256', pseudonym)
+        .update(`mimi-discovery/v1/log-tag\n${leaf.kind}\n${leaf.time}\n${leaf.epoch}\n${leaf.commitment}`)
+        .digest();
+      expect(leaf.pseudonym).toBe(b64u(tag));
+      expect(leafIsAbout(leaf, G.pseudonym)).toBe(true);
+      tags.add(leaf.pseudonym);
       expect(decodeLeaf(enc.encode(text))).toEqual(leaf);
     });
+    expect(tags.size).toBe(G.leaves.length);
     expect(JSON.parse(G.leaves[0]).commitment).toBe(V.mapping.id);
   });
 
@@ -485,9 +496,59 @@ describe('mimi-discovery v1 vectors: RFC 9421 peer request', () => {
         registry,
         new Date((R.created + 10) * 1000),
       );
-      expect(ok).toEqual({ dp: 'dp1', nonce: R.nonce });
+      // Kept as used until expires + 30 s of skew + 1.
+      expect(ok).toEqual({ dp: 'dp1', nonce: R.nonce, keepUntil: R.created + 60 + 31 });
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+// ---- acceptance receipt ------------------------------------------------------------------------
+
+describe('mimi-discovery v1 vectors: the acceptance receipt (R28)', () => {
+  const R = V.receipt;
+
+  it('is a libsodium sealed box of SHA-256(info) || pseudonym to the holder key, and opens with libsodium', async () => {
+    await sodium.ready;
+    const r = R.record;
+    expect(Object.keys(r).sort()).toEqual(['dp', 'holderKey', 'mapping', 'sealed', 'sig', 'v']);
+    expect(r).toMatchObject({ v: 1, dp: 'dp1', mapping: V.mapping.id, holderKey: pub('holder') });
+    expect(R.info).toBe(`mimi-discovery/v1/log-receipt\n${V.mapping.id}`);
+    expect(R.pseudonym).toBe(V.log.pseudonym);
+    expect(R.plaintext).toBe(Buffer.concat([sha256(R.info), unb64u(R.pseudonym)]).toString('hex'));
+    // The DP signs it like any record: purpose log-receipt over the receipt without sig.
+    const { sig, ...unsigned } = r;
+    const input = enc.encode(`mimi-discovery/v1/log-receipt\n${canonicalize(unsigned)}`);
+    expect(ed25519.verify(unb64u(sig), input, unb64u(pub('dp1')))).toBe(true);
+    // The holder's X25519 keys are libsodium's conversions of its Ed25519 keys.
+    const seed = unhex(V.keys.holder.seed);
+    const xPk = sodium.crypto_sign_ed25519_pk_to_curve25519(unb64u(pub('holder')));
+    const xSk = sodium.crypto_sign_ed25519_sk_to_curve25519(Buffer.concat([seed, unb64u(pub('holder'))]));
+    expect(b64u(xPk)).toBe(R.holderX25519);
+    const box = unb64u(r.sealed);
+    expect(box.length).toBe(112);
+    // Layout: epk || Poly1305 tag || ciphertext, nonce BLAKE2b-192(epk || pk).
+    const eph = sodium.crypto_box_seed_keypair(unhex(R.ephemeralSeed));
+    expect(box.subarray(0, 32).equals(Buffer.from(eph.publicKey))).toBe(true);
+    expect(
+      Buffer.from(sodium.crypto_generichash(24, Buffer.concat([eph.publicKey, xPk]), null)).toString('hex'),
+    ).toBe(R.nonce);
+    expect(Buffer.from(sodium.crypto_box_seal_open(box, xPk, xSk)).toString('hex')).toBe(R.plaintext);
+  });
+
+  it('the SDK opens it to the CSI pseudonym, and refuses it for another mapping', () => {
+    const registry = Registry.open(V.registry, pub('registry'), { now: V.now });
+    const holder = new HolderClient(
+      { baseUrl: 'https://dp1.example' },
+      { key: { privateKey: privateKey('holder'), publicKey: pub('holder') } },
+    );
+    expect(holder.openReceipt(V.receipt.record, V.mapping.id, registry)).toBe(V.log.pseudonym);
+    expect(openWithEd25519(privateKey('holder'), V.receipt.record.sealed, V.receipt.info)).toEqual(
+      Uint8Array.from(unb64u(V.log.pseudonym)),
+    );
+    expect(
+      openWithEd25519(privateKey('holder'), V.receipt.record.sealed, 'mimi-discovery/v1/log-receipt\nx'),
+    ).toBe(undefined);
   });
 });
