@@ -65,6 +65,8 @@ export function registryCommand(program: Command): void {
     .requiredOption('--domain <domain>', 'its domain: SSIs are mimi://<domain>/u/<user>')
     .option('--bit <n>', 'its position in compact answers (R15); default: the next free one')
     .option('--webhook <url>', 'where the DP tells it about contests')
+    .option('--lookup-per-minute <n>', "CSIs it may look up per minute at each DP (R22; default: the DP's)")
+    .option('--lookup-per-day <n>', 'and per day; give both or neither')
     .action(lazy(() => import('./registry.js'), 'registryAddMsp'));
 
   registryAdd(
@@ -209,9 +211,19 @@ export function lookupCommand(program: Command): void {
   program
     .command('lookup')
     .description('look identifiers up as an MSP, on behalf of its user (R9); answers are verified')
-    .argument('<csi...>', 'phone numbers or email addresses')
+    .argument('<csi...>', 'phone numbers, email addresses or native identifiers (mimi:user@domain)')
     .requiredOption('--devnet <dir>', 'the devnet folder (made by: mimi-discovery devnet)')
-    .requiredOption('--as <msp>', 'the MSP that asks, e.g. msp3')
+    .option('--as <msp>', 'the MSP that asks, e.g. msp3 (not needed when every CSI goes through DNS)')
+    .option('--dns', 'R29: resolve mimi: identifiers through DNS and verify what comes back')
+    .option(
+      '--resolver <addrs>',
+      "with --dns: resolvers, host[:port] comma-separated (default: the system's)",
+    )
+    .option(
+      '--label-key <b64url>',
+      'with --dns: the label secret the holder shared (hard-to-guess identifiers)',
+    )
+    .option('--require-dnssec', 'with --dns: refuse answers the resolver did not validate')
     .option('--compact', 'compact answer: which MSPs, as one bit per MSP (R15)')
     .option('--private', 'private lookup (R9): RFC 9497 OPRF, the DP learns neither the CSI nor the answer')
     .option('--msp-filter <ids>', 'only mappings on these MSPs, comma-separated (R10)')
@@ -222,6 +234,33 @@ export function lookupCommand(program: Command): void {
     .option('--dp-list <list>', 'which DPs: preferred, all, or DP ids comma-separated (R10)')
     .option('--json', 'print one JSON document')
     .action(lazy(() => import('./lookup.js'), 'lookupAction'));
+}
+
+/** R29: `dns serve` (the node's own authoritative responder) and `dns export` (a master file). */
+export function dnsCommand(program: Command): void {
+  const dns = program
+    .command('dns')
+    .description('DNS for native identifiers (R29): serve or export the zones a node holds');
+
+  dns
+    .command('serve')
+    .description(
+      'answer authoritatively, over UDP and TCP, for the zones in the config, from the accepted native mappings',
+    )
+    .requiredOption('--config <file>', 'the node config (JSON) with a "dns" section')
+    .option('--host <host>', 'listen address (default: dns.listen.host, else 127.0.0.1)')
+    .option('--port <port>', 'listen port, UDP and TCP (default: dns.listen.port, else 53)')
+    .option('--json', 'print one JSON document when listening')
+    .action(lazy(() => import('./dns.js'), 'dnsServe'));
+
+  dns
+    .command('export')
+    .description('write a zone as a standard master file (RFC 1035) for BIND, NSD or Knot')
+    .requiredOption('--config <file>', 'the node config (JSON) with a "dns" section')
+    .requiredOption('--zone <name>', 'which of its zones')
+    .option('--out <file>', 'write here instead of stdout')
+    .option('--serial <n>', 'the SOA serial (default: the Unix time)')
+    .action(lazy(() => import('./dns.js'), 'dnsExport'));
 }
 
 export function verifyCommand(program: Command): void {
@@ -260,6 +299,10 @@ export function logCommand(program: Command): void {
     .description("as a holder: find your identifier's entries by pseudonym; report any you did not make")
     .requiredOption('--csi <csi>', 'your phone number or email address')
     .option('--key <file>', 'your holder key (default: <devnet>/holders/<csi>.jwk)')
+    .option(
+      '--attestation <file>',
+      'a current attestation for this identifier and key (default: beside the key; holder prove makes one)',
+    )
     .option('--mappings <dir>', 'your mapping files (default: <devnet>/mappings)')
     .action(lazy(() => import('./log.js'), 'logMonitor'));
 }

@@ -1,14 +1,21 @@
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { lookupNativeDns } from '../client/dns-lookup.js';
 import { HolderClient } from '../client/holder.js';
 import { MspAgent } from '../client/msp-agent.js';
 import { generateKeyPair } from '../crypto/keys.js';
 import { digest, SignPurpose, signObject } from '../crypto/sign.js';
+import type { ZoneRecord } from '../dns/records.js';
+import { DnsResponder } from '../dns/responder.js';
+import { ZoneSet } from '../dns/zone-set.js';
+import { splitTxt } from '../protocol/dns-names.js';
+import { nowSeconds } from '../protocol/encoding.js';
 import { type ErrorCode, MimiError } from '../protocol/errors.js';
 import type { Mapping, MappingBody } from '../protocol/records.js';
 import { verifyHolderAndMsp } from '../registry/verify-mapping.js';
-import { readJson, readKeyFile } from './args.js';
+import { nodeTxtResolver } from '../verifier/dns01.js';
+import { readJson, readKeyFile, writeJson } from './args.js';
 import { cliName, ensureDevnet } from './devnet.js';
 import { codeFromOutbox, fileNameOf, openDevnet } from './devnet-access.js';
 import { invalidate, openHolder, optOut, prove, publish, rotate, shown } from './holder.js';
@@ -83,11 +90,26 @@ export async function runDemo(opts: {
   const dir = demoDir(opts.dir);
   const port = await freePort();
   ensureDevnet(dir, { port });
-  const node = await startNode(join(dir, 'dp1.config.json'), { logLevel: 'silent' });
+  // R29: the node's own DNS responder for example.net, the verifier's dns-01 lookups asking it.
+  const dnsPort = await freePort();
+  const node = await startNode(join(dir, 'dp1.config.json'), {
+    logLevel: 'silent',
+    overrides: { dns01: nodeTxtResolver({ servers: [`127.0.0.1:${dnsPort}`], timeoutMs: 2000 }) },
+  });
   const net = openDevnet(dir);
+  const zone = {
+    name: 'example.net',
+    nameServers: [{ name: 'ns1.example.net', addresses: ['127.0.0.1'] }],
+    ttl: 5,
+    extra: [] as ZoneRecord[],
+  };
+  const dnsZones = new ZoneSet({ store: node.ctx.store, zones: [zone], now: nowSeconds, refreshMs: 500 });
+  await dnsZones.start();
+  const dns = new DnsResponder({ zones: dnsZones, host: '127.0.0.1', port: dnsPort });
+  await dns.start();
   const steps: DemoStep[] = [];
   const fedNodes: Awaited<ReturnType<typeof startNode>>[] = [];
-  const total = 17;
+  const total = 18;
 
   io.say(`A fresh devnet is running in this process at ${node.url}, with its files in ${shown(dir)}:`);
   io.say('one DP (dp1) that also runs a verifier, three MSPs (msp1 chat.example, msp2 talk.example,');
@@ -199,6 +221,44 @@ export async function runDemo(opts: {
         expect(r?.status === 'several', `status several, got ${r?.status}`);
         expect(stats.evaluated === 1 && stats.bucketIds.length === 1, 'one evaluation, one bucket');
         return [...verboseText([r!]).split('\n'), privateText(stats)];
+      },
+    );
+
+    await step(
+      'Alice publishes her own identifier mimi:alice@example.net and a sender finds it through DNS',
+      'R29: a native identifier is owned under its domain. Alice controls example.net, so she proves\n' +
+        'possession with a dns-01 challenge (RFC 8555 §8.4): a TXT record at _mimi-challenge.example.net\n' +
+        'bound to her holder key. Her mapping is then published in DNS under _mimi-discovery (a hashed\n' +
+        "label, URI records, the signed mapping in TXT), served by the node's own responder; a sender\n" +
+        'resolves it and verifies it with the same function as any DP answer, no DNSSEC needed.',
+      async () => {
+        const csi = 'mimi:alice@example.net';
+        const holder = openHolder(net, csi, { create: true });
+        const started = await holder.client.startChallenge(csi);
+        expect(started.method === 'dns-01' && started.dns !== undefined, 'a dns-01 challenge');
+        // Alice's zone, served by the node from its store; her challenge record sits in it too.
+        zone.extra.push({ name: started.dns!.name, type: 'TXT', ttl: 5, data: splitTxt(started.dns!.value) });
+        await dnsZones.refresh();
+        const attestation = await holder.client.checkDnsChallenge(started.challengeId);
+        writeJson(holder.attestationFile, attestation);
+        const p = await publish(net, { csi, msp: 'msp1', user: 'alice', tag: 'Default' });
+        await dnsZones.refresh();
+        const r = await lookupNativeDns(csi, {
+          registry: net.registry(),
+          policy: {},
+          now: nowSeconds(),
+          resolvers: [`127.0.0.1:${dnsPort}`],
+          timeoutMs: 2000,
+        });
+        expect(r.status === 'one' && r.mappings[0]?.id === p.id, `the published mapping, got ${r.status}`);
+        const z = dnsZones.zones()[0]!;
+        return [
+          `challenge: TXT ${started.dns!.name} "${started.dns!.value}"`,
+          `attestation: ${attestation.method} by ${attestation.issuer}; mapping ${p.id} ${p.state}`,
+          `zone ${z.name} serial ${z.serial}, served on 127.0.0.1:${dnsPort} (UDP and TCP)`,
+          `DNS: ${r.name} TXT -> ${r.status}, ${r.mappings[0]!.mapping.body.ssi}, verified (DNSSEC ${r.dnssec})`,
+          `try: dig @127.0.0.1 -p ${dnsPort} ${r.name} URI`,
+        ];
       },
     );
 
@@ -503,6 +563,8 @@ export async function runDemo(opts: {
     if (!(err instanceof StepFailed)) throw err;
     ok = false;
   } finally {
+    await dns.close();
+    await dnsZones.close();
     await node.close();
     for (const n of fedNodes) await n.close();
   }

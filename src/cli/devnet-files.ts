@@ -108,7 +108,7 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
       {
         id: 'verifier1',
         keys: [verifierKey.pair.publicKey],
-        methods: ['sms-otp', 'email-otp'],
+        methods: ['sms-otp', 'email-otp', 'dns-01'],
         operator: 'Example Verify Ltd',
         endpoint: endpointOf(0),
       },

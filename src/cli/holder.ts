@@ -89,7 +89,7 @@ export interface ProveOutcome {
   attestation: PossessionAttestation;
   challengeId: string;
   code: string;
-  codeFrom: 'outbox' | 'option';
+  codeFrom: 'outbox' | 'option' | 'dns';
   holder: HolderFiles;
 }
 
@@ -106,6 +106,7 @@ export async function prove(
   if (opts.challenge !== undefined && !/^[A-Za-z0-9_-]{16,64}$/.test(opts.challenge)) {
     throw new CliError(CliErrorCode.InvalidArgument, `--challenge "${opts.challenge}" is not a challenge id`);
   }
+  if (csi.startsWith('mimi:')) return proveDns01(holder, csi, opts.challenge);
   if (opts.challenge !== undefined && opts.code === undefined) {
     throw new CliError(CliErrorCode.Usage, '--challenge needs --code: the code that answers it');
   }
@@ -139,10 +140,35 @@ export async function prove(
   return { attestation, challengeId, code, codeFrom: opts.code === undefined ? 'outbox' : 'option', holder };
 }
 
+/**
+ * R29: a native identifier is proven by dns-01. The first run starts the challenge and says which
+ * TXT record to publish (a `dns-challenge-failed` problem carrying the name, value and challenge
+ * id); once it is published, `--challenge <id>` asks the verifier to check it.
+ */
+async function proveDns01(
+  holder: HolderFiles,
+  csi: string,
+  challenge: string | undefined,
+): Promise<ProveOutcome> {
+  if (challenge === undefined) {
+    const started = await holder.client.startChallenge(csi);
+    const dns = started.dns!;
+    throw new MimiError('dns-challenge-failed', `publish TXT ${dns.name} "${dns.value}" first`, {
+      challengeId: started.challengeId,
+      name: dns.name,
+      value: dns.value,
+      hint: `once it is published, run: holder prove --csi ${csi} --challenge ${started.challengeId}`,
+    });
+  }
+  const attestation = await holder.client.checkDnsChallenge(challenge);
+  writeJson(holder.attestationFile, attestation);
+  return { attestation, challengeId: challenge, code: '', codeFrom: 'dns', holder };
+}
+
 function proveText(p: ProveOutcome): string {
   const a = p.attestation;
   return [
-    `proved possession of ${a.csi} (code from ${p.codeFrom === 'outbox' ? 'the devnet outbox' : '--code'})`,
+    `proved possession of ${a.csi} (${p.codeFrom === 'dns' ? 'dns-01 record' : `code from ${p.codeFrom === 'outbox' ? 'the devnet outbox' : '--code'}`})`,
     table([
       ['attestation', `${a.method} by ${a.issuer}, level ${a.level}, valid until ${isoTime(a.expiresAt)}`],
       ['holder key', a.holderKey],

@@ -74,6 +74,8 @@ const hints: Partial<Record<ErrorCode, string>> = {
   'default-tag-taken': 'give another --tag, or replace the Default mapping with --supersedes <id>',
   'holder-key-unknown': 'this holder has published nothing on this DP yet (holder publish or holder opt-out)',
   'registry-signature-invalid': 'check --registry-key: it must be the key that signed this registry',
+  'attestation-expired':
+    'prove possession again (holder prove --csi <csi>): the monitor needs a current proof',
 };
 
 export interface RenderedError {

@@ -1,18 +1,18 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { HolderClient } from '../client/holder.js';
 import { openDpCheckpoint } from '../client/log-verify.js';
 import { canonicalize } from '../crypto/jcs.js';
-import { blind, finalize } from '../crypto/oprf-client.js';
+import type { KeyPair } from '../crypto/keys.js';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
-import { EpochsAnswer, EvaluateAnswer } from '../protocol/private.js';
-import { decodeRecord, Mapping } from '../protocol/records.js';
+import { decodeRecord, Mapping, PossessionAttestation } from '../protocol/records.js';
 import { ConsistencyAnswer, LeavesAnswer, MAX_LEAVES_PER_REQUEST } from '../protocol/transparency.js';
 import { Registry } from '../registry/document.js';
 import type { Checkpoint } from '../tlog/checkpoint.js';
 import { isTlogError } from '../tlog/errors.js';
-import { decodeLeaf, type LogLeaf, mappingLeafKinds, pseudonymFromOprfOutput } from '../tlog/leaf.js';
+import { decodeLeaf, type LogLeaf, leafIsAbout, mappingLeafKinds } from '../tlog/leaf.js';
 import { leafHash, MerkleAccumulator, verifyConsistency } from '../tlog/merkle.js';
 import { idArg, publicKeyOrFileArg, readJson, readKeyFile, writeJson } from './args.js';
 import { openDevnet } from './devnet-access.js';
@@ -250,31 +250,16 @@ export async function auditLog(
   };
 }
 
-/** R28: the holder's pseudonym in a DP's log, from a blinded OPRF evaluation (RFC 9497). */
-async function pseudonymsOf(baseUrl: string, csi: string): Promise<Map<number, string>> {
-  let epochs: EpochsAnswer;
-  try {
-    epochs = await getJson<EpochsAnswer>(`${baseUrl}/v1/private/epochs`, EpochsAnswer, 'epochs');
-  } catch {
-    throw new CliError(
-      CliErrorCode.InvalidArgument,
-      'this DP offers no OPRF evaluation, so its log pseudonyms cannot be recomputed here',
-    );
-  }
-  const input = new TextEncoder().encode(csi);
-  const out = new Map<number, string>();
-  for (const e of epochs.epochs) {
-    const b = blind(input);
-    const res = await fetch(`${baseUrl}/v1/private/evaluate`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ v: 1, epoch: e.id, elements: [toB64u(b.blindedElement)] }),
-    });
-    const answer = decodeRecord(EvaluateAnswer, await res.json(), 'evaluation');
-    const o = finalize(input, b.blind, fromB64u(answer.evaluated[0]!, 'evaluated', 32));
-    out.set(e.id, toB64u(pseudonymFromOprfOutput(o)));
-  }
-  return out;
+/**
+ * R28: the holder's pseudonym in a DP's log, told by the DP on a holder-signed request backed by
+ * a current attestation (nobody else can compute it: it is keyed by a DP secret).
+ */
+async function pseudonymOf(
+  baseUrl: string,
+  key: KeyPair,
+  attestation: PossessionAttestation,
+): Promise<string> {
+  return (await new HolderClient({ baseUrl }, { key }).logPseudonym(attestation)).pseudonym;
 }
 
 interface Finding {
@@ -292,7 +277,15 @@ interface Finding {
  */
 export async function monitorLog(
   src: LogSource,
-  opts: { csi: string; keys: string[]; mappingDir: string; stateFile?: string; json?: boolean },
+  opts: {
+    csi: string;
+    key: KeyPair;
+    attestation: PossessionAttestation;
+    keys: string[];
+    mappingDir: string;
+    stateFile?: string;
+    json?: boolean;
+  },
 ): Promise<CommandResult> {
   const mine = new Set<string>();
   if (existsSync(opts.mappingDir)) {
@@ -304,14 +297,20 @@ export async function monitorLog(
       }
     }
   }
-  const pseudonyms = await pseudonymsOf(src.baseUrl, opts.csi);
+  if (opts.attestation.csi !== opts.csi || opts.attestation.holderKey !== opts.key.publicKey) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      `the attestation is for ${opts.attestation.csi} and key ${opts.attestation.holderKey}; give one for ${opts.csi} and this key`,
+    );
+  }
+  const pseudonym = await pseudonymOf(src.baseUrl, opts.key, opts.attestation);
   const previous = readState(opts.stateFile, src.dp);
   const findings: Finding[] = [];
   const r = await followLog(src, previous, {
     recompute: true,
     showProgress: !opts.json,
     onLeaf: (index, leaf) => {
-      if (pseudonyms.get(leaf.epoch) !== leaf.pseudonym) return;
+      if (!leafIsAbout(leaf, pseudonym)) return;
       const verdict: Finding['verdict'] = mappingLeafKinds.includes(leaf.kind)
         ? mine.has(leaf.commitment)
           ? 'mine'
@@ -389,6 +388,7 @@ export async function logMonitor(
   opts: Parameters<typeof sourceOf>[0] & {
     csi: string;
     key?: string;
+    attestation?: string;
     mappings?: string;
     state?: string;
     json?: boolean;
@@ -401,9 +401,30 @@ export async function logMonitor(
   if (keyFile === undefined || mappingDir === undefined) {
     throw new CliError(CliErrorCode.Usage, 'give --key and --mappings (or --devnet)');
   }
-  const keys = [readKeyFile(keyFile, 'holder key').publicKey];
+  const key = readKeyFile(keyFile, 'holder key');
+  const attestationFile = opts.attestation ?? keyFile.replace(/\.jwk$/, '.attestation.json');
+  if (!existsSync(attestationFile)) {
+    throw new CliError(
+      CliErrorCode.FileNotFound,
+      `no attestation for ${csi} (looked for ${attestationFile})`,
+      `prove possession first: holder prove --csi ${csi}`,
+    );
+  }
+  const attestation = decodeRecord(
+    PossessionAttestation,
+    readJson(attestationFile, 'attestation'),
+    'attestation',
+  );
   emit(
     opts.json === true,
-    await monitorLog(sourceOf(opts), { csi, keys, mappingDir, stateFile: opts.state, json: opts.json }),
+    await monitorLog(sourceOf(opts), {
+      csi,
+      key,
+      attestation,
+      keys: [key.publicKey],
+      mappingDir,
+      stateFile: opts.state,
+      json: opts.json,
+    }),
   );
 }

@@ -1,7 +1,9 @@
+import { lookupNativeDns } from '../client/dns-lookup.js';
 import type { VerifiedResult } from '../client/lookup-client.js';
 import type { LookupOptions } from '../client/msp-agent.js';
 import { type PrivateLookupStats, privateLookupAcross } from '../client/private-lookup.js';
 import { createSodiumOprfClient } from '../crypto/oprf-client-sodium.js';
+import { nowSeconds } from '../protocol/encoding.js';
 import type { LookupStatus } from '../protocol/records.js';
 import { csiArg, idArg, listArg } from './args.js';
 import { type DevnetAccess, openDevnet } from './devnet-access.js';
@@ -96,7 +98,11 @@ export async function lookupAction(
   inputs: string[],
   opts: {
     devnet: string;
-    as: string;
+    as?: string;
+    dns?: boolean;
+    resolver?: string;
+    labelKey?: string;
+    requireDnssec?: boolean;
     compact?: boolean;
     private?: boolean;
     mspFilter?: string;
@@ -106,6 +112,46 @@ export async function lookupAction(
   },
 ): Promise<void> {
   const csis = inputs.map((c, i) => csiArg(c, `CSI #${i + 1}`));
+  if (opts.dns) {
+    const viaDns = csis.filter((c) => c.startsWith('mimi:'));
+    if (viaDns.length !== csis.length || opts.compact || opts.private) {
+      throw new CliError(
+        CliErrorCode.InvalidArgument,
+        '--dns looks up mimi: identifiers only, with verbose answers',
+        'leave out --compact and --private, and ask for other CSIs without --dns',
+      );
+    }
+    const net = openDevnet(opts.devnet);
+    const labelKey = opts.labelKey === undefined ? undefined : Buffer.from(opts.labelKey, 'base64url');
+    if (labelKey !== undefined && labelKey.length < 16) {
+      throw new CliError(CliErrorCode.InvalidArgument, '--label-key is at least 16 bytes, base64url');
+    }
+    const results = [];
+    for (const csi of csis) {
+      results.push(
+        await lookupNativeDns(csi, {
+          registry: net.registry(),
+          policy: {},
+          now: nowSeconds(),
+          resolvers: opts.resolver === undefined ? undefined : listArg(opts.resolver, '--resolver'),
+          labelKey,
+          requireDnssec: opts.requireDnssec === true,
+        }),
+      );
+    }
+    emit(opts.json === true, {
+      doc: { format: 'verbose', via: 'dns', results },
+      text: results
+        .map(
+          (r) =>
+            `${verboseText([r]).replace(/via [a-z0-9.-]+/g, 'via DNS')}\n  ${r.name}  DNSSEC ${r.dnssec}`,
+        )
+        .join('\n'),
+    });
+    return;
+  }
+  if (opts.as === undefined)
+    throw new CliError(CliErrorCode.Usage, "required option '--as <msp>' not specified");
   const as = idArg(opts.as, '--as');
   const filter = opts.mspFilter === undefined ? undefined : listArg(opts.mspFilter, '--msp-filter');
   for (const id of filter ?? []) idArg(id, '--msp-filter');

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import {
   demoCommand,
   devnetCommand,
+  dnsCommand,
   holderCommand,
   importCommand,
   keygenCommand,
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   holderCommand(program);
   importCommand(program);
   lookupCommand(program);
+  dnsCommand(program);
   verifyCommand(program);
   logCommand(program);
   demoCommand(program);

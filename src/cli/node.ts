@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp, buildOperationsApp, listen, listenOperations } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
-import { type Context, createContext } from '../server/context.js';
+import { type Context, type ContextOverrides, createContext } from '../server/context.js';
 import { CliError, CliErrorCode } from './io.js';
 
 export const LogLevel = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -40,9 +40,9 @@ async function drain(app: FastifyInstance, timeoutMs: number): Promise<void> {
 /** loadConfig + createContext + buildApp + listen; on failure nothing is left open. */
 export async function startNode(
   configFile: string,
-  opts: { logLevel: LogLevel; logStream?: NodeJS.WritableStream },
+  opts: { logLevel: LogLevel; logStream?: NodeJS.WritableStream; overrides?: ContextOverrides },
 ): Promise<RunningNode> {
-  const ctx = await createContext(loadConfig(configFile));
+  const ctx = await createContext(loadConfig(configFile), opts.overrides);
   // pino (through fastify): request bodies are never logged, they hold CSIs.
   const logger =
     opts.logLevel === 'silent'

@@ -152,7 +152,15 @@ export function registryAddDp(
   added(opts, draft, 'DP', entry);
 }
 
-export function registryAddMsp(opts: AddCommon & { domain: string; bit?: string; webhook?: string }): void {
+export function registryAddMsp(
+  opts: AddCommon & {
+    domain: string;
+    bit?: string;
+    webhook?: string;
+    lookupPerMinute?: string;
+    lookupPerDay?: string;
+  },
+): void {
   const draft = readDraft(opts.in);
   const id = idArg(opts.id, '--id');
   ensureNewId(draft, id);
@@ -180,6 +188,7 @@ export function registryAddMsp(opts: AddCommon & { domain: string; bit?: string;
       bit,
       operator: opts.operator,
       ...(opts.webhook === undefined ? {} : { webhook: urlArg(opts.webhook, '--webhook') }),
+      ...lookupBudgetArg(opts.lookupPerMinute, opts.lookupPerDay),
     },
     '--',
   ) as MspEntry;
@@ -271,6 +280,20 @@ export function registryShow(file: string, opts: { registryKey: string; json?: b
   emit(opts.json === true, { doc: { ok: true, registry: reg.doc }, text: showText(reg) });
 }
 
+/** R22: an MSP's lookup tier, both numbers or none (the DPs' strict default). */
+function lookupBudgetArg(perMinute: string | undefined, perDay: string | undefined): Partial<MspEntry> {
+  if (perMinute === undefined && perDay === undefined) return {};
+  if (perMinute === undefined || perDay === undefined) {
+    throw new CliError(CliErrorCode.Usage, 'give --lookup-per-minute and --lookup-per-day together');
+  }
+  return {
+    lookupBudget: {
+      perMinute: intArg(perMinute, '--lookup-per-minute', 1, 100_000_000),
+      perDay: intArg(perDay, '--lookup-per-day', 1, 100_000_000_000),
+    },
+  };
+}
+
 function showText(reg: Registry): string {
   const d = reg.doc;
   const lines = [
@@ -292,7 +315,10 @@ function showText(reg: Registry): string {
   );
   section(
     'MSPs',
-    d.msps.map((p) => `${p.id}  ${p.domain}  bit ${p.bit}  ${p.operator}`),
+    d.msps.map(
+      (p) =>
+        `${p.id}  ${p.domain}  bit ${p.bit}  ${p.operator}${p.lookupBudget === undefined ? '' : `  lookups ${p.lookupBudget.perMinute}/min ${p.lookupBudget.perDay}/day`}`,
+    ),
   );
   section(
     'verifiers',

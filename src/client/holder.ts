@@ -1,17 +1,31 @@
+import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { generateKeyPair, type KeyPair } from '../crypto/keys.js';
-import { digest, SignPurpose, signObject } from '../crypto/sign.js';
-import { AcceptAnswer, AttestationAnswer, ChallengeStarted } from '../protocol/answers.js';
-import { nowSeconds } from '../protocol/encoding.js';
+import { openWithEd25519 } from '../crypto/seal.js';
+import { digest, SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
+import {
+  AcceptAnswer,
+  AttestationAnswer,
+  ChallengeStarted,
+  type LogReceipt,
+  logReceiptInfo,
+  MappingAnswer,
+  PseudonymAnswer,
+} from '../protocol/answers.js';
+import { dns01Value } from '../protocol/dns-names.js';
+import { nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
 import type {
+  HolderRead,
   Invalidation,
   KeyRotation,
   MappingBody,
   PossessionAttestation,
+  PseudonymRequest,
   Reaffirmation,
 } from '../protocol/records.js';
+import type { Registry } from '../registry/document.js';
 import { call, type HttpOptions } from './http.js';
 
 /** What the holder hands to an MSP: its signed half of a mapping (R6). */
@@ -56,11 +70,14 @@ export class HolderClient {
   /** R1: asks the verifier to send a one-time code to the CSI. */
   async startChallenge(csi: string) {
     const canonical = parseCsi(csi).uri;
-    return call(this.http, 'POST', '/v1/verifier/challenges', ChallengeStarted, {
+    const started = await call(this.http, 'POST', '/v1/verifier/challenges', ChallengeStarted, {
       v: 1,
       csi: canonical,
       holderKey: this.key.publicKey,
     });
+    // R29, RFC 8555 §8.1: the holder makes the key authorization itself, from the token and its own key.
+    if (started.dns !== undefined) started.dns.value = dns01Value(started.dns.token, this.key.publicKey);
+    return started;
   }
 
   /** Answers with the code; returns the verifier's signed attestation for this key. */
@@ -71,6 +88,24 @@ export class HolderClient {
       `/v1/verifier/challenges/${encodeURIComponent(challengeId)}/answer`,
       AttestationAnswer,
       { v: 1, code },
+    );
+    if (answer.attestation.holderKey !== this.key.publicKey) {
+      throw new MimiError('attestation-mismatch', 'the verifier attested another key');
+    }
+    return answer.attestation;
+  }
+
+  /**
+   * R29: after publishing the TXT record that startChallenge named for a `mimi:` identifier
+   * (dns01Value(token, this key) at `_mimi-challenge.<domain>`), asks the verifier to check it.
+   */
+  async checkDnsChallenge(challengeId: string): Promise<PossessionAttestation> {
+    const answer = await call(
+      this.http,
+      'POST',
+      `/v1/verifier/challenges/${encodeURIComponent(challengeId)}/check`,
+      AttestationAnswer,
+      { v: 1 },
     );
     if (answer.attestation.holderKey !== this.key.publicKey) {
       throw new MimiError('attestation-mismatch', 'the verifier attested another key');
@@ -182,5 +217,70 @@ export class HolderClient {
       Type.Object({ lost: Type.Array(Type.String()) }),
       r,
     );
+  }
+
+  /**
+   * R28: this CSI's pseudonym in the DP's transparency log, asked with a current attestation for
+   * this CSI and this key. It finds every entry about the CSI, whatever holder key made it.
+   *
+   * @example
+   * const { pseudonym } = await holder.logPseudonym(attestation);
+   */
+  async logPseudonym(attestation: PossessionAttestation) {
+    const unsigned = {
+      v: 1 as const,
+      csi: attestation.csi,
+      holderKey: this.key.publicKey,
+      attestation,
+      issuedAt: this.now(),
+      nonce: randomBytes(16).toString('base64url'),
+    };
+    const r: PseudonymRequest = {
+      ...unsigned,
+      sig: signObject(SignPurpose.LogPseudonym, unsigned, this.key.privateKey),
+    };
+    return call(this.http, 'POST', '/v1/holder/log-pseudonym', PseudonymAnswer, r);
+  }
+
+  /**
+   * R28: opens the DP's receipt in an acceptance (relayed by the MSP): checks the DP's signature
+   * against the registry and that it is for this key and this mapping, then unseals the CSI's log
+   * pseudonym (base64url), which only this holder can read.
+   *
+   * @throws {MimiError} `log-receipt-invalid` when the receipt is not the DP's, for another
+   *   key or mapping, or does not open.
+   * @example
+   * const pseudonym = holder.openReceipt(answer.receipt!, answer.id, registry);
+   */
+  openReceipt(receipt: LogReceipt, mappingId: string, registry: Registry): string {
+    const bad = (why: string) => new MimiError('log-receipt-invalid', `log receipt: ${why}`);
+    const { sig, ...unsigned } = receipt;
+    const keys = registry.dp(receipt.dp)?.keys ?? [];
+    if (!keys.some((k) => verifyObject(SignPurpose.LogReceipt, unsigned, sig, k))) {
+      throw bad('not signed by the DP it names');
+    }
+    if (receipt.holderKey !== this.key.publicKey || receipt.mapping !== mappingId) {
+      throw bad('for another holder key or mapping');
+    }
+    const plain = openWithEd25519(this.key.privateKey, receipt.sealed, logReceiptInfo(mappingId));
+    if (plain === undefined || plain.length !== 32) throw bad('does not open');
+    return toB64u(plain);
+  }
+
+  /** R28: one of this holder's mappings by id, in any state (a signed, single-use read). */
+  async readMapping(csi: string, id: string) {
+    const unsigned = {
+      v: 1 as const,
+      csi: parseCsi(csi).uri,
+      holderKey: this.key.publicKey,
+      mapping: id,
+      issuedAt: this.now(),
+      nonce: randomBytes(16).toString('base64url'),
+    };
+    const r: HolderRead = {
+      ...unsigned,
+      sig: signObject(SignPurpose.HolderRead, unsigned, this.key.privateKey),
+    };
+    return call(this.http, 'POST', '/v1/holder/mapping', MappingAnswer, r);
   }
 }

@@ -1,6 +1,7 @@
 import type { CompactAnswer, VerboseAnswer } from '../protocol/answers.js';
 import { fromB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
+import { parseCsi } from '../protocol/identifiers.js';
 import { byPreference } from '../protocol/preference.js';
 import type { LookupStatus, Mapping } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
@@ -46,6 +47,11 @@ export function verifyVerboseAnswer(
   }
   return answer.results.map((r, i) => {
     if (r.query !== asked[i]) throw new MimiError('record-invalid', `result ${i} answers another question`);
+    // The CSI the result is about must be the one asked: else a genuine mapping of another number
+    // would pass as this one's. (A non-canonical r.csi equal to the query fails in verifyMapping.)
+    if (r.csi !== r.query && r.csi !== canonicalOrUndefined(r.query)) {
+      throw new MimiError('record-invalid', `result ${i} is about another CSI than the one asked`);
+    }
     for (const m of r.mappings) {
       verifyMapping(m.mapping, ctx);
       if (mappingId(m.mapping) !== m.id)
@@ -72,6 +78,14 @@ export function verifyVerboseAnswer(
     const mappings = r.mappings.map((m) => ({ id: m.id, dps: m.dps, mapping: m.mapping }));
     return { query: r.query, csi: r.csi, status: r.status, mappings: mappings.sort(preference) };
   });
+}
+
+function canonicalOrUndefined(query: string): string | undefined {
+  try {
+    return parseCsi(query).uri;
+  } catch {
+    return undefined;
+  }
 }
 
 function preference(a: VerifiedMapping, b: VerifiedMapping): number {

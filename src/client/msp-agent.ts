@@ -7,6 +7,7 @@ import {
   type AcceptAnswer,
   AcceptAnswer as AcceptAnswerSchema,
   CompactAnswer,
+  LogReceipt,
   type PeerReports,
   SessionAnswer,
   VerboseAnswer,
@@ -45,6 +46,7 @@ const BatchAnswer = Type.Object({
         id: DigestB64,
         state: Type.Union([Type.Literal('active'), Type.Literal('contested')]),
         mapping: Mapping,
+        receipt: Type.Optional(LogReceipt),
       }),
       Type.Object({
         index: Type.Integer({ minimum: 0 }),
@@ -60,7 +62,14 @@ const BatchAnswer = Type.Object({
  * before: resubmitting is harmless), or `rejected` with the DP's error (its stable code).
  */
 export type BatchItemResult =
-  | { status: 'accepted' | 'duplicate'; id: string; state: 'active' | 'contested'; mapping: Mapping }
+  | {
+      status: 'accepted' | 'duplicate';
+      id: string;
+      state: 'active' | 'contested';
+      mapping: Mapping;
+      /** R28: the holder's log pseudonym, sealed to the holder key: relay it to the holder as it is. */
+      receipt?: LogReceipt;
+    }
   | { status: 'rejected'; error: MimiError };
 
 export interface MspAgentOptions {
@@ -155,7 +164,13 @@ export class MspAgent {
       if (canonicalize(r.mapping.body) !== canonicalize(subs[i]!.body) || mappingId(r.mapping) !== r.id) {
         throw new MimiError('record-invalid', `the DP returned a different mapping than submission ${i}`);
       }
-      return { status: r.status, id: r.id, state: r.state, mapping: r.mapping };
+      return {
+        status: r.status,
+        id: r.id,
+        state: r.state,
+        mapping: r.mapping,
+        ...(r.receipt === undefined ? {} : { receipt: r.receipt }),
+      };
     });
   }
 

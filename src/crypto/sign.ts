@@ -16,6 +16,12 @@ export const SignPurpose = {
   Invalidation: 'invalidation',
   KeyRotation: 'key-rotation',
   Reaffirmation: 'reaffirmation',
+  /** A holder asks for a mapping of its own (R28: only parties read a mapping by id). */
+  HolderRead: 'holder-read',
+  /** A holder asks for its CSI's log pseudonym, with a current attestation (R28). */
+  LogPseudonym: 'log-pseudonym',
+  /** The DP's receipt in an acceptance: the holder's log pseudonym, sealed to the holder key (R28). */
+  LogReceipt: 'log-receipt',
   Session: 'session',
   CsipEvent: 'csip-event',
   Registry: 'registry',

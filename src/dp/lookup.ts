@@ -56,7 +56,11 @@ function canonicalQuery(q: string, index: number): string {
 
 /** Could be a stored CSI as written: worth a store read before any parsing. */
 function maybeCanonical(q: string): boolean {
-  return typeof q === 'string' && q.length <= 330 && (q.startsWith('tel:+') || q.startsWith('mailto:'));
+  return (
+    typeof q === 'string' &&
+    q.length <= 330 &&
+    (q.startsWith('tel:+') || q.startsWith('mailto:') || q.startsWith('mimi:'))
+  );
 }
 
 /**

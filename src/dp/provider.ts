@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { digest, SignPurpose, sha256, signCanonical, verifyObject } from '../crypto/sign.js';
@@ -10,12 +10,14 @@ import {
   type CsipEvent,
   DefaultTag,
   FederationEventKind,
+  type HolderRead,
   type Invalidation,
   type KeyRotation,
   levelRank,
   type Mapping,
   type MappingSubmission,
   NoticeKind,
+  type PseudonymRequest,
   type Reaffirmation,
 } from '../protocol/records.js';
 import { csipCovers, type Registry } from '../registry/document.js';
@@ -140,7 +142,13 @@ export class DiscoveryProvider {
 
     return this.opts.store.write(async (tx) => {
       const earlier = await tx.mappingByBodyDigest(bodyDigest);
-      if (earlier !== undefined) return this.resultOf(earlier, true);
+      if (earlier !== undefined) {
+        // R14, R19: what its holder withdrew here (replaced, opted out of, invalidated) stays withdrawn.
+        if (earlier.state === MappingState.Superseded || earlier.state === MappingState.Invalidated) {
+          throw new MimiError('record-stale', `this body was accepted before and is now ${earlier.state}`);
+        }
+        return this.resultOf(earlier, true);
+      }
       const cutoff = await tx.csipCutoff(body.csi);
       // A proof made in the very second of the event is as void as an older one.
       if (cutoff !== null && attestation.issuedAt <= cutoff) {
@@ -154,6 +162,13 @@ export class DiscoveryProvider {
       const group = key?.group ?? body.holderKey;
       const live = await liveOf(tx, body.csi, now);
       const mine = live.filter((m) => m.holderGroup === group);
+      // R14, R19, R25: bodies are public (lookup answers carry them), so an old one could be posted
+      // again, here or at another DP, to withdraw what the holder published since. A holder's body
+      // older than its newest live one for the CSI is refused.
+      const newest = newestCreatedAt(mine);
+      if (body.createdAt < newest) {
+        throw new MimiError('record-stale', `the holder has a newer body for this CSI (created ${newest})`);
+      }
 
       const superseded: string[] = [];
       if (body.supersedes !== null) {
@@ -413,7 +428,11 @@ export class DiscoveryProvider {
     return this.opts.log?.append(tx, { kind, csi, time, commitment: sha256(canonicalJson) });
   }
 
-  /** A change with no signed record of its own (contests, their outcome): the leaf commits to a statement of it. */
+  /**
+   * A change with no signed record of its own (contests, their outcome): the leaf commits to a
+   * statement of it. R28: the statement names mapping ids found in other leaves, so a random nonce
+   * keeps anyone from recomputing it and linking the contest to the mapping leaves of one CSI.
+   */
   private async logStatement(
     tx: StoreTx,
     kind: LogEntry['kind'],
@@ -422,7 +441,14 @@ export class DiscoveryProvider {
     statement: Record<string, unknown>,
   ): Promise<void> {
     if (this.opts.log === undefined) return;
-    await this.logRecord(tx, kind, csi, time, canonicalize({ v: 1, dp: this.id, at: time, ...statement }));
+    const nonce = randomBytes(16).toString('base64url');
+    await this.logRecord(
+      tx,
+      kind,
+      csi,
+      time,
+      canonicalize({ v: 1, dp: this.id, at: time, nonce, ...statement }),
+    );
   }
 
   /** Checks the CSI and the freshness of a holder request (relayed ones may be old: replays still fail). */
@@ -555,6 +581,60 @@ export class DiscoveryProvider {
           event: { kind: FederationEventKind.Reaffirmation, payload: r },
         });
       return { lost: ids(lost) };
+    });
+  }
+
+  /**
+   * R28: a holder reads one of its own mappings by id, in any state. The request is signed by a
+   * current key of the mapping's holder (rotations included), fresh and used once. Every other
+   * case (no such id, another CSI, another holder, a key rotated out) is answered undefined, as
+   * for an id that does not exist, so the answer reveals nothing to anyone else.
+   */
+  async readForHolder(r: HolderRead): Promise<StoredMapping | undefined> {
+    this.checkRequest(r.issuedAt, r.csi, {});
+    const { sig, ...unsigned } = r;
+    if (!verifyObject(SignPurpose.HolderRead, unsigned, sig, r.holderKey)) {
+      throw new MimiError('request-signature-invalid', 'the read is not signed by its holder key');
+    }
+    return this.opts.store.write(async (tx) => {
+      const row = await tx.mapping(r.mapping);
+      if (row === undefined || row.csi !== r.csi) return undefined;
+      const key = await tx.holderKey(r.csi, r.holderKey);
+      if (key === undefined || key.retired || key.group !== row.holderGroup) return undefined;
+      // Only a read that is answered is remembered: a refusal stores nothing.
+      await this.once(tx, r, r.issuedAt);
+      return row;
+    });
+  }
+
+  /**
+   * R28: whether a holder may be told its CSI's log pseudonym: a fresh, single-use request signed
+   * by the holder key, with a current attestation (trusted verifier, unexpired, not voided by a
+   * later CSIP event) for this CSI and this key. The pseudonym is per CSI, so a holder who proves
+   * possession sees entries made with any key. A key rotated out for this CSI is refused.
+   */
+  async checkPossession(r: PseudonymRequest): Promise<void> {
+    this.checkRequest(r.issuedAt, r.csi, {});
+    const { sig, ...unsigned } = r;
+    if (!verifyObject(SignPurpose.LogPseudonym, unsigned, sig, r.holderKey)) {
+      throw new MimiError('request-signature-invalid', 'the request is not signed by its holder key');
+    }
+    verifyAttestation(r.attestation, this.context());
+    if (r.attestation.csi !== r.csi || r.attestation.holderKey !== r.holderKey) {
+      throw new MimiError('attestation-mismatch', 'the attestation is for another CSI or holder key');
+    }
+    await this.opts.store.write(async (tx) => {
+      const cutoff = await tx.csipCutoff(r.csi);
+      if (cutoff !== null && r.attestation.issuedAt <= cutoff) {
+        throw new MimiError(
+          'attestation-superseded',
+          'the number was disconnected or reassigned after this proof (R16)',
+        );
+      }
+      if ((await tx.holderKey(r.csi, r.holderKey))?.retired) {
+        throw new MimiError('holder-key-retired', 'this holder key was rotated out (R19)');
+      }
+      await this.once(tx, r, r.issuedAt);
     });
   }
 
@@ -694,6 +774,13 @@ export function canonicalMappingJson(
 
 async function liveOf(tx: StoreTx, csi: string, now: number): Promise<StoredMapping[]> {
   return (await tx.liveMappings(csi)).filter((m) => m.expiresAt > now);
+}
+
+/** The newest `createdAt` among a holder's stored mappings (0 for none): what freshness is judged by. */
+function newestCreatedAt(rows: readonly StoredMapping[]): number {
+  let newest = 0;
+  for (const m of rows) newest = Math.max(newest, (JSON.parse(m.json) as Mapping).body.createdAt);
+  return newest;
 }
 
 function ids(rows: readonly StoredMapping[]): string[] {

@@ -3,7 +3,7 @@ import { MimiError } from '../protocol/errors.js';
 import type { LogCheckpointRow, LogLeafRow, LogNode, Store, StoreTx } from '../store/store.js';
 import type { NoteSigner } from '../tlog/checkpoint.js';
 import { signCheckpoint } from '../tlog/checkpoint.js';
-import { encodeLeaf, type LogLeafKind } from '../tlog/leaf.js';
+import { encodeLeaf, type LogLeafKind, leafTag } from '../tlog/leaf.js';
 import {
   consistencyProof,
   inclusionProof,
@@ -95,14 +95,9 @@ export class TransparencyLog {
     const nodes: LogNode[] = [];
     for (const e of entries) {
       const { epoch, pseudonym } = await this.opts.pseudonyms.pseudonymFor(tx, e.csi);
-      const data = encodeLeaf({
-        v: 1,
-        kind: e.kind,
-        time: e.time,
-        commitment: toB64u(e.commitment),
-        pseudonym: toB64u(pseudonym),
-        epoch,
-      });
+      const fields = { kind: e.kind, time: e.time, commitment: toB64u(e.commitment), epoch };
+      // R28: the leaf carries its own tag under the CSI's pseudonym, never the pseudonym itself.
+      const data = encodeLeaf({ v: 1, ...fields, pseudonym: toB64u(leafTag(pseudonym, fields)) });
       const hash = leafHash(data);
       leaves.push({ index: size, data, hash, time: e.time });
       // Merge equal-sized perfect subtrees (one per trailing 1-bit of size); each merge completes

@@ -1,5 +1,12 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { DigestB64, Mapping, ParticipantId, PossessionAttestation } from './records.js';
+import {
+  DigestB64,
+  Mapping,
+  ParticipantId,
+  PossessionAttestation,
+  PublicKeyB64,
+  SignatureB64,
+} from './records.js';
 import { MappingLogProof } from './transparency.js';
 
 /** Lookup answers as they travel (R14, R15); the SDK checks every answer against these. */
@@ -63,11 +70,41 @@ export const CompactAnswer = Type.Object({
 });
 export type CompactAnswer = Static<typeof CompactAnswer>;
 
+/** 112 bytes: a libsodium sealed box (48) of SHA-256(info) (32) and the pseudonym (32). */
+const SealedPseudonym = Type.String({ pattern: '^[A-Za-z0-9_-]{149}[AQgw]$' });
+
+/**
+ * R28: the DP's signed receipt in an acceptance (purpose `log-receipt`): the CSI's log pseudonym,
+ * in a libsodium sealed box to the mapping's holder key (src/crypto/seal.ts, context
+ * `logReceiptInfo(mapping)`), so the MSP that relays the answer cannot read it and only that
+ * holder can find the CSI's entries. The DP's signature covers the sealed bytes with the mapping
+ * and holder key they are for, so the MSP can neither swap in a seal of its own nor move this one.
+ */
+export const LogReceipt = Type.Object(
+  {
+    v: Type.Literal(1),
+    dp: ParticipantId,
+    mapping: DigestB64,
+    holderKey: PublicKeyB64,
+    sealed: SealedPseudonym,
+    sig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type LogReceipt = Static<typeof LogReceipt>;
+
+/** What binds a sealed pseudonym to the mapping it came with (its SHA-256 is inside the seal). */
+export function logReceiptInfo(mappingId: string): string {
+  return `mimi-discovery/v1/log-receipt\n${mappingId}`;
+}
+
 export const AcceptAnswer = Type.Object({
   id: DigestB64,
   state: Type.Union([Type.Literal('active'), Type.Literal('contested')]),
   mapping: Mapping,
   duplicate: Type.Boolean(),
+  /** Present when the DP keeps a transparency log; older DPs omit it. */
+  receipt: Type.Optional(LogReceipt),
 });
 export type AcceptAnswer = Static<typeof AcceptAnswer>;
 
@@ -78,6 +115,14 @@ export const ChallengeStarted = Type.Object({
   method: Type.String(),
   expiresAt: Type.Integer(),
   channel: Type.String(),
+  /** R29, dns-01: the TXT record to publish (name and value) and the token it is made from. */
+  dns: Type.Optional(
+    Type.Object({
+      name: Type.String({ maxLength: 253 }),
+      token: Type.String({ pattern: '^[A-Za-z0-9_-]{22,64}$' }),
+      value: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
+    }),
+  ),
 });
 export type ChallengeStarted = Static<typeof ChallengeStarted>;
 
@@ -87,3 +132,24 @@ export const SessionAnswer = Type.Object({
   role: Type.String(),
   expiresAt: Type.Integer(),
 });
+
+/** R28: the answer to POST /v1/holder/log-pseudonym: the CSI's pseudonym in this DP's log (leaf epoch 0). */
+export const PseudonymAnswer = Type.Object(
+  {
+    v: Type.Literal(1),
+    dp: ParticipantId,
+    csi: Type.String(),
+    pseudonym: DigestB64,
+    epoch: Type.Literal(0),
+  },
+  { additionalProperties: false },
+);
+export type PseudonymAnswer = Static<typeof PseudonymAnswer>;
+
+/** A stored mapping as its MSP or holder reads it (GET /v1/mappings/:id, POST /v1/holder/mapping). */
+export const MappingAnswer = Type.Object({
+  id: DigestB64,
+  state: Type.String({ maxLength: 32 }),
+  mapping: Mapping,
+});
+export type MappingAnswer = Static<typeof MappingAnswer>;

@@ -4,14 +4,19 @@ import { MimiError } from './errors.js';
 
 /**
  * R8: one function parses and canonicalises every cross-service identifier. Everything else in
- * the project takes only canonical CSIs (`tel:+14155550101`, `mailto:bob@example.org`).
+ * the project takes only canonical CSIs (`tel:+14155550101`, `mailto:bob@example.org`,
+ * `mimi:alice@example.net`).
+ *
+ * R29: `mimi:` is the native MIMI identifier, owned by whoever controls its domain and found
+ * through DNS (docs/spec/dns.md). It is written like an email address and canonicalised by the
+ * very same rule, so `mimi:Alice@Example.NET` and `mailto:Alice@Example.NET` differ only in kind.
  */
-export const CsiKind = { Phone: 'tel', Email: 'mailto' } as const;
+export const CsiKind = { Phone: 'tel', Email: 'mailto', Native: 'mimi' } as const;
 export type CsiKind = (typeof CsiKind)[keyof typeof CsiKind];
 
 export interface Csi {
   kind: CsiKind;
-  /** Canonical URI form: `tel:+E164` or `mailto:local@ascii-domain`. */
+  /** Canonical URI form: `tel:+E164`, `mailto:local@ascii-domain` or `mimi:local@ascii-domain`. */
   uri: string;
 }
 
@@ -29,7 +34,10 @@ const maxInputLength = 320;
  */
 const canonicalKinds = new Map<string, CsiKind>();
 
-/** Parse a phone number or email address, with or without its `tel:`/`mailto:` scheme. */
+/**
+ * Parse a phone number or email address, with or without its `tel:`/`mailto:` scheme, or a native
+ * identifier, which always carries its `mimi:` scheme (without it, it is an email address).
+ */
 export function parseCsi(input: string, options: ParseCsiOptions = {}): Csi {
   const csi = parseCsiUncached(input, options);
   if (canonicalKinds.size >= 100_000) canonicalKinds.clear();
@@ -46,9 +54,10 @@ function parseCsiUncached(input: string, options: ParseCsiOptions): Csi {
   const lower = text.toLowerCase();
   if (lower.startsWith('tel:')) return parsePhone(text.slice(4), options);
   if (lower.startsWith('mailto:')) return parseEmail(text.slice(7));
+  if (lower.startsWith('mimi:')) return parseNative(text.slice(5));
   if (text.includes('@')) return parseEmail(text);
   if (/^[+\d(][\d\s().+-]*$/.test(text)) return parsePhone(text, options);
-  throw new MimiError('invalid-csi', 'not a phone number (E.164) or an email address');
+  throw new MimiError('invalid-csi', 'not a phone number (E.164), an email address or a mimi: identifier');
 }
 
 /** Throws unless `uri` is already in canonical form; returns its kind. */
@@ -82,21 +91,63 @@ function parsePhone(raw: string, options: ParseCsiOptions): Csi {
   }
 }
 
-// RFC 5322 dot-atom characters; RFC 6531 adds any non-ASCII character.
+// RFC 5322 dot-atom characters in ASCII; RFC 6531 adds non-ASCII ones, which
+// localCodePointAllowed bounds.
 const atomChar = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+$/u;
 
+/**
+ * Look-alike local parts (R8, R22): a non-ASCII code point is allowed only when PRECIS
+ * IdentifierClass (RFC 8264 §4.2, categories of §9) would allow it, with stricter choices where
+ * it leaves a context rule or a mapping open:
+ * - LetterDigits only (Ll Lu Lo Lm Mn Mc Nd, as RFC 5892 §2.1): this refuses the disallowed
+ *   categories Controls, Spaces, Symbols and Punctuation, and everything else that is not a
+ *   letter, mark or digit (Cf including the bidi controls, Cs, Co, Cn unassigned, Lt, Me, Nl, No);
+ * - not PrecisIgnorableProperties (Default_Ignorable_Code_Point or noncharacter), which also
+ *   refuses the fillers and joiners that are letters or marks (U+3164 HANGUL FILLER, U+034F,
+ *   variation selectors);
+ * - not HasCompat (NFKC changes it): fullwidth and halfwidth forms are refused, not width-mapped
+ *   as RFC 8265 §3.3 (UsernameCaseMapped) would, since a mail server may deliver `ｂｏｂ` and
+ *   `bob` to two mailboxes and we never rewrite which mailbox a code goes to;
+ * - not OldHangulJamo (RFC 5892 §2.9: Hangul_Syllable_Type L, V, T, by their blocks);
+ * - CONTEXTJ and CONTEXTO are refused outright: ZWJ and ZWNJ are ignorable, the CONTEXTO code
+ *   points are punctuation (U+00B7, U+30FB...).
+ * The local part must already be in NFC (the normalization rule, RFC 8264 §5.2.4, checked rather
+ * than applied, for the same reason as width), and no dot-separated atom may start with a
+ * combining mark (as RFC 5891 §4.2.3.2 for labels: it would draw on the dot or the @). Bidi
+ * controls and unassigned code points are named again below for the reader. Not applied: the
+ * case mapping of RFC 8265 (the design folds ASCII case only) and the directionality rule
+ * (RFC 5893), for which JavaScript has no Bidi_Class property; with the explicit controls
+ * refused, right-to-left letters still display in their own order but cannot reorder the ASCII
+ * around them.
+ */
+const letterDigit = /^[\p{Ll}\p{Lu}\p{Lo}\p{Lm}\p{Mn}\p{Mc}\p{Nd}]$/u;
+const refusedCodePoint =
+  /[\p{Default_Ignorable_Code_Point}\p{Noncharacter_Code_Point}\p{Bidi_Control}\p{Cn}\u1100-\u11FF\uA960-\uA97F\uD7B0-\uD7FF]/u;
+const leadingMark = /^\p{M}/u;
+
+function localCodePointAllowed(cp: string): boolean {
+  if (cp < '\u0080') return true; // ASCII: atomChar has decided
+  return letterDigit.test(cp) && !refusedCodePoint.test(cp) && cp.normalize('NFKC') === cp;
+}
+
 function parseEmail(raw: string): Csi {
-  const text = raw.normalize('NFC');
-  const at = text.lastIndexOf('@');
-  if (at <= 0 || at === text.length - 1) {
+  const at = raw.lastIndexOf('@');
+  if (at <= 0 || at === raw.length - 1) {
     throw new MimiError('invalid-email', 'an email address needs a local part and a domain');
   }
-  const local = text.slice(0, at);
-  const domainInput = text.slice(at + 1);
+  const local = raw.slice(0, at);
+  // IDNA (UTS 46, in domainToASCII) maps and checks the domain; NFC first as before.
+  const domainInput = raw.slice(at + 1).normalize('NFC');
   if (local.length > 64) throw new MimiError('invalid-email', 'the local part is longer than 64 characters');
   if (local.startsWith('"')) throw new MimiError('invalid-email', 'quoted local parts are not supported');
-  if (!local.split('.').every((atom) => atom.length > 0 && atomChar.test(atom))) {
+  if (!local.split('.').every((atom) => atom.length > 0 && atomChar.test(atom) && !leadingMark.test(atom))) {
     throw new MimiError('invalid-email', 'the local part has a character or dot that is not allowed');
+  }
+  if (local.normalize('NFC') !== local || ![...local].every(localCodePointAllowed)) {
+    throw new MimiError(
+      'invalid-email',
+      'the local part has an invisible, compatibility, unassigned or non-NFC code point',
+    );
   }
   const domain = canonicalDomain(domainInput);
   if (domain === null || !domain.includes('.')) {
@@ -108,6 +159,81 @@ function parseEmail(raw: string): Csi {
   const uri = `mailto:${canonicalLocal}@${domain}`;
   if (uri.length - 7 > 254) throw new MimiError('invalid-email', 'the address is longer than 254 characters');
   return { kind: CsiKind.Email, uri };
+}
+
+/**
+ * The mailbox of a canonical email CSI, for the verifier's challenge cap only: the local part
+ * cut at its first `+` (plus-addressing, RFC 5233 subaddresses) and ASCII letters lower-cased,
+ * so `bob+a@d` and `Bob+b@d` count as `bob@d`. The CSI itself keeps its `+` part; a phone CSI
+ * is its own mailbox.
+ */
+export function mailboxOf(csi: string): string {
+  if (!csi.startsWith('mailto:')) return csi;
+  const at = csi.lastIndexOf('@');
+  const local = csi.slice(7, at);
+  const plus = local.indexOf('+');
+  const base = (plus < 0 ? local : local.slice(0, plus)).replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return `mailto:${base}${csi.slice(at)}`;
+}
+
+/**
+ * How a store finds every CSI of `csi`'s mailbox (mailboxOf) with an index on csi: the mailbox
+ * itself, or a CSI in [plusFrom, plusTo) (byte order: every string that starts with
+ * `mailto:<base>+`) that ends with `suffix` (`@<domain>`; canonical CSIs hold one @).
+ */
+export function mailboxRange(csi: string): {
+  mailbox: string;
+  plusFrom: string;
+  plusTo: string;
+  suffix: string;
+} {
+  const mailbox = mailboxOf(csi);
+  const at = mailbox.lastIndexOf('@');
+  const base = mailbox.slice(0, at);
+  return { mailbox, plusFrom: `${base}+`, plusTo: `${base},`, suffix: mailbox.slice(at) };
+}
+
+/**
+ * Longest domain of a native identifier: its records live at `<26-char label>._mimi-discovery.`
+ * under it, and that name must still fit DNS's 253 characters (RFC 1035 §2.3.4).
+ */
+export const maxNativeDomainLength = 253 - '._mimi-discovery.'.length - 26;
+
+/**
+ * R29: `mimi:local@domain`, canonicalised by parseEmail itself (one rule for both kinds, so a
+ * tightening of the email local part applies here too); only the scheme and the error code differ.
+ */
+function parseNative(raw: string): Csi {
+  if (raw.startsWith('//')) {
+    throw new MimiError('invalid-native-id', 'mimi:// is an SSI; a native identifier is mimi:user@domain');
+  }
+  let email: Csi;
+  try {
+    email = parseEmail(raw);
+  } catch (err) {
+    if (err instanceof MimiError && err.code === 'invalid-email') {
+      throw new MimiError('invalid-native-id', err.message.replace('email address', 'identifier'));
+    }
+    throw err;
+  }
+  const address = email.uri.slice('mailto:'.length);
+  if (address.length - address.lastIndexOf('@') - 1 > maxNativeDomainLength) {
+    throw new MimiError(
+      'invalid-native-id',
+      `the domain of a native identifier is at most ${maxNativeDomainLength} characters`,
+    );
+  }
+  return { kind: CsiKind.Native, uri: `mimi:${address}` };
+}
+
+/** The canonical domain of a canonical `mailto:` or `mimi:` CSI. */
+export function domainOfCsi(uri: string): string {
+  return uri.slice(uri.lastIndexOf('@') + 1);
+}
+
+/** The canonical local part of a canonical `mailto:` or `mimi:` CSI. */
+export function localPartOfCsi(uri: string): string {
+  return uri.slice(uri.indexOf(':') + 1, uri.lastIndexOf('@'));
 }
 
 const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;

@@ -13,6 +13,8 @@ export const PossessionMethod = {
   SmsOtp: 'sms-otp',
   EmailOtp: 'email-otp',
   CsipToken: 'csip-token',
+  /** R29: control of a native identifier's domain, by an ACME-style DNS challenge (RFC 8555 §8.4). */
+  Dns01: 'dns-01',
 } as const;
 export type PossessionMethod = (typeof PossessionMethod)[keyof typeof PossessionMethod];
 
@@ -24,6 +26,8 @@ export const levelOfMethod: Record<PossessionMethod, PossessionLevel> = {
   'sms-otp': 'otp',
   'email-otp': 'otp',
   'csip-token': 'csip',
+  // A challenge the verifier runs, answered by whoever controls the domain: like a code, not a CSIP token.
+  'dns-01': 'otp',
 };
 
 export const DefaultTag = 'Default';
@@ -145,6 +149,47 @@ export const Reaffirmation = Type.Object(
   { additionalProperties: false },
 );
 export type Reaffirmation = Static<typeof Reaffirmation>;
+
+/**
+ * R28: a holder reads one of its mappings by id (any state), signed with a current key of the
+ * mapping's holder (purpose `holder-read`); anyone else is answered as for an id that does not exist.
+ */
+const Nonce = Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' });
+
+export const HolderRead = Type.Object(
+  {
+    v: V,
+    csi: CsiUri,
+    holderKey: PublicKeyB64,
+    mapping: DigestB64,
+    issuedAt: Time,
+    /** Random: two reads in one second are two requests, not a replay. */
+    nonce: Nonce,
+    sig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type HolderRead = Static<typeof HolderRead>;
+
+/**
+ * R28: a holder asks for its CSI's log pseudonym (purpose `log-pseudonym`), backed by a current
+ * attestation of possession for this CSI and this key: the pseudonym is per CSI, so any holder who
+ * proves possession sees every entry about it, whatever key made them.
+ */
+export const PseudonymRequest = Type.Object(
+  {
+    v: V,
+    csi: CsiUri,
+    holderKey: PublicKeyB64,
+    attestation: PossessionAttestation,
+    issuedAt: Time,
+    /** Random: two reads in one second are two requests, not a replay. */
+    nonce: Nonce,
+    sig: SignatureB64,
+  },
+  { additionalProperties: false },
+);
+export type PseudonymRequest = Static<typeof PseudonymRequest>;
 
 export const ParticipantRole = { Msp: 'msp', Dp: 'dp' } as const;
 export type ParticipantRole = (typeof ParticipantRole)[keyof typeof ParticipantRole];
@@ -295,6 +340,10 @@ export const ChallengeAnswer = Type.Object(
   { additionalProperties: false },
 );
 export type ChallengeAnswer = Static<typeof ChallengeAnswer>;
+
+/** R29: asks the verifier to look up the dns-01 record now. */
+export const ChallengeCheck = Type.Object({ v: V }, { additionalProperties: false });
+export type ChallengeCheck = Static<typeof ChallengeCheck>;
 
 // ---- decoding -------------------------------------------------------------------------------
 

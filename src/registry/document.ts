@@ -43,6 +43,19 @@ export const MspEntry = Type.Object(
     bit: Type.Integer({ minimum: 0, maximum: 65535 }),
     operator: Operator,
     webhook: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 512 })),
+    /**
+     * R22: CSIs this MSP may look up on the plain path (POST /v1/lookup) per minute and per day,
+     * at every DP, sized to its users. Absent: each DP's strict default (limits.mspLookupPer*).
+     */
+    lookupBudget: Type.Optional(
+      Type.Object(
+        {
+          perMinute: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
+          perDay: Type.Integer({ minimum: 1, maximum: 100_000_000_000 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
@@ -14,12 +15,20 @@ export interface RegistrySourceOptions {
   onRefreshError?: (err: unknown) => void;
 }
 
+/** The registry document exactly as loaded, for serving (GET /v1/registry), with its strong ETag. */
+export interface RegistryBytes {
+  bytes: Buffer;
+  /** `"<base64url SHA-256 of the bytes>"`. */
+  etag: string;
+}
+
 /**
  * Loads the registry from a file or URL, checks it against the pinned key, and refreshes it.
  * A refresh that fails, or that offers an older serial, leaves the current registry in place.
  */
 export class RegistrySource {
   private registry: Registry | undefined;
+  private loaded: RegistryBytes | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly opts: RegistrySourceOptions;
 
@@ -29,10 +38,13 @@ export class RegistrySource {
 
   /** Load once; throws if the first load fails (a node must not start without a registry). */
   async load(): Promise<Registry> {
-    const raw = await this.fetchRaw();
+    const bytes = await this.fetchBytes();
     const now = (this.opts.now ?? nowSeconds)();
-    const next = Registry.open(raw, this.opts.pinnedKey, { now, minSerial: this.registry?.serial });
+    const next = Registry.open(parse(bytes), this.opts.pinnedKey, { now, minSerial: this.registry?.serial });
+    // The bytes the registry key signed the content of, unchanged: whoever fetches them verifies.
+    const etag = `"${createHash('sha256').update(bytes).digest('base64url')}"`;
     this.registry = next;
+    this.loaded = { bytes, etag };
     return next;
   }
 
@@ -40,6 +52,13 @@ export class RegistrySource {
     if (this.registry === undefined)
       throw new MimiError('registry-unavailable', 'the registry is not loaded yet');
     return this.registry;
+  }
+
+  /** The document of current(), byte for byte as it was loaded. */
+  currentBytes(): RegistryBytes {
+    if (this.loaded === undefined)
+      throw new MimiError('registry-unavailable', 'the registry is not loaded yet');
+    return this.loaded;
   }
 
   /** Refresh on an interval; errors go to onRefreshError and the node keeps its registry. */
@@ -55,9 +74,9 @@ export class RegistrySource {
     if (this.timer !== undefined) clearInterval(this.timer);
   }
 
-  private async fetchRaw(): Promise<unknown> {
+  private async fetchBytes(): Promise<Buffer> {
     const maxBytes = this.opts.maxBytes ?? 4 * 1024 * 1024;
-    let text: string;
+    let bytes: Buffer;
     if (/^https?:\/\//.test(this.opts.location)) {
       let res: Response;
       try {
@@ -66,20 +85,23 @@ export class RegistrySource {
         throw new MimiError('registry-unavailable', `registry fetch failed: ${(err as Error).message}`);
       }
       if (!res.ok) throw new MimiError('registry-unavailable', `registry fetch answered HTTP ${res.status}`);
-      text = await res.text();
+      bytes = Buffer.from(await res.arrayBuffer());
     } else {
       try {
-        text = await readFile(this.opts.location, 'utf8');
+        bytes = await readFile(this.opts.location);
       } catch (err) {
         throw new MimiError('registry-unavailable', `cannot read registry file: ${(err as Error).message}`);
       }
     }
-    if (Buffer.byteLength(text) > maxBytes)
-      throw new MimiError('registry-unavailable', 'registry is too large');
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new MimiError('malformed-json', 'the registry is not JSON');
-    }
+    if (bytes.length > maxBytes) throw new MimiError('registry-unavailable', 'registry is too large');
+    return bytes;
+  }
+}
+
+function parse(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes));
+  } catch {
+    throw new MimiError('malformed-json', 'the registry is not UTF-8 JSON');
   }
 }

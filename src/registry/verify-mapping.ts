@@ -37,7 +37,14 @@ export function verifyAttestation(att: PossessionAttestation, ctx: VerifyContext
     issuer.kind === 'csip'
       ? att.method === 'csip-token' && csipCovers(issuer.entry, att.csi)
       : issuer.entry.methods.includes(att.method);
-  if (!allowed || levelOfMethod[att.method] !== att.level || !meetsLevel(ctx.policy, att.level)) {
+  // R29: control of a domain proves a native identifier and nothing else, and nothing else proves
+  // one (a code sent to a phone or mailbox says nothing about who holds mimi:alice@example.net).
+  if (
+    !allowed ||
+    (att.method === 'dns-01') !== att.csi.startsWith('mimi:') ||
+    levelOfMethod[att.method] !== att.level ||
+    !meetsLevel(ctx.policy, att.level)
+  ) {
     throw new MimiError(
       'verifier-not-trusted',
       `${att.issuer} may not attest ${att.method} at level ${att.level} here`,

@@ -1,18 +1,22 @@
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { MimiError, toProblem } from '../protocol/errors.js';
 import type { Context } from './context.js';
 import { type LogOption, loggerOptions } from './logging.js';
+import { asMimiError, sendProblem } from './problems.js';
 import { federationRoutes, type RawBodyRequest } from './routes/federation.js';
 import { healthRoutes, metricsRoute } from './routes/health.js';
 import { logRoutes } from './routes/log.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { mappingRoutes } from './routes/mappings.js';
 import { privateRoutes } from './routes/private.js';
+import { registryRoutes } from './routes/registry.js';
 import { sessionRoutes } from './routes/session.js';
 import { verifierRoutes } from './routes/verifier.js';
 import { wellKnownRoutes } from './routes/well-known.js';
+import { answerClientError, boundBodies, capConnections, serverTimeouts } from './transport.js';
 
 export interface AppOptions {
   /**
@@ -22,36 +26,25 @@ export interface AppOptions {
   logger?: LogOption;
 }
 
-/** Turns framework errors into our codes, so every error body is problem+json with a stable code. */
-function asMimiError(err: FastifyError | Error): MimiError | undefined {
-  if (err instanceof MimiError) return err;
-  const fe = err as FastifyError;
-  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-    return new MimiError('body-too-large', 'the request body is too large');
-  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return new MimiError('record-invalid', 'send application/json');
-  }
-  if (
-    fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
-    fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
-    err instanceof SyntaxError
-  ) {
-    return new MimiError('malformed-json', 'the request body is not valid JSON');
-  }
-  if (fe.statusCode === 404) return new MimiError('not-found', 'no such endpoint');
-  if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return new MimiError('record-invalid', fe.message);
-  }
-  return undefined;
-}
-
 export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   const tls = ctx.config.config.listen.tls;
+  // Case 8: headers, whole request and idle keep-alive bounded by node; the body by boundBodies.
+  const timeouts = serverTimeouts(ctx.limits);
   const app = Fastify({
     logger: loggerOptions(opts.logger),
     bodyLimit: ctx.limits.maxBodyBytes,
     requestTimeout: ctx.limits.requestTimeoutMs,
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: ctx.limits.keepAliveTimeoutMs,
+    http: timeouts,
+    // Case 9: errors raised before routing (a URL that does not decode, a path segment over
+    // maxParamLength) and node's own (headers too large, timeouts) answer problem+json too.
+    frameworkErrors: (err: FastifyError, _req: unknown, reply: Parameters<typeof sendProblem>[0]) => {
+      const mimi = asMimiError(err) ?? new MimiError('request-invalid', 'the request cannot be processed');
+      ctx.metrics.rejects.inc({ code: mimi.code });
+      return sendProblem(reply, mimi);
+    },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) =>
+      answerClientError(err, socket, ctx.metrics),
     // Behind a proxy: req.ip is the client from X-Forwarded-For, when the hop is a trusted proxy.
     ...(ctx.config.config.listen.trustProxy === undefined
       ? {}
@@ -62,9 +55,18 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
           https: {
             cert: readFileSync(ctx.config.path(tls.certFile)),
             key: readFileSync(ctx.config.path(tls.keyFile)),
+            ...timeouts,
           },
         }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  capConnections(app.server, {
+    maxPerAddress: ctx.limits.maxConnectionsPerAddress,
+    trustProxy: ctx.config.config.listen.trustProxy,
+    tls: tls !== undefined,
+    metrics: ctx.metrics,
+  });
+  boundBodies(app, ctx.limits.bodyTimeoutMs);
 
   // The background jobs (outbox, peers, leadership) write through this node's logger too.
   if (opts.logger !== undefined && opts.logger !== false) ctx.log.attach(app.log);
@@ -81,19 +83,14 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
     ctx.metrics.rejects.inc({ code: mimi?.code ?? 'internal' });
     if (mimi === undefined) {
       req.log.error({ err }, 'internal error');
-      const internal = new MimiError('internal', 'internal error');
-      return reply.code(500).type('application/problem+json').send(toProblem(internal));
+      return sendProblem(reply, new MimiError('internal', 'internal error'));
     }
-    // rate-limited, store-unavailable: the caller may repeat the request after this many seconds.
-    if (typeof mimi.extra?.retryAfter === 'number') {
-      reply.header('retry-after', String(mimi.extra.retryAfter));
-    }
-    return reply.code(mimi.status).type('application/problem+json').send(toProblem(mimi));
+    return sendProblem(reply, mimi);
   });
   app.setNotFoundHandler((_req, reply) => {
     const err = new MimiError('not-found', 'no such endpoint');
     ctx.metrics.rejects.inc({ code: err.code });
-    return reply.code(404).type('application/problem+json').send(toProblem(err));
+    return sendProblem(reply, err);
   });
 
   // Keep the raw body beside the parse: peer requests are signed over its digest (RFC 9421/9530).
@@ -105,6 +102,7 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   });
 
   wellKnownRoutes(app, ctx);
+  registryRoutes(app, ctx);
   federationRoutes(app, ctx);
   sessionRoutes(app, ctx);
   verifierRoutes(app, ctx);

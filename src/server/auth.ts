@@ -1,10 +1,25 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { SignPurpose, verifyObject } from '../crypto/sign.js';
 import { MimiError } from '../protocol/errors.js';
-import type { ParticipantRole, SessionRequest } from '../protocol/records.js';
+import { ParticipantId, ParticipantRole, type SessionRequest } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 
 const checkedLimit = 4096;
+
+/**
+ * Case 10: what `issue` MACs, [participant, role, expiresAt]. A payload under a valid MAC is still
+ * checked against it: a leaked or reused secret, or a token of another format version, must
+ * answer `unauthenticated`, never reach the handlers with another shape.
+ */
+const TokenPayload = TypeCompiler.Compile(
+  Type.Tuple([
+    ParticipantId,
+    Type.Union(Object.values(ParticipantRole).map((r) => Type.Literal(r))),
+    Type.Integer({ minimum: 0 }),
+  ]),
+);
 
 export interface Caller {
   participant: string;
@@ -87,11 +102,14 @@ export class SessionAuthority {
     if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
       throw new MimiError('unauthenticated', 'invalid session token');
     }
-    const [participant, role, expiresAt] = JSON.parse(Buffer.from(payload, 'base64url').toString()) as [
-      string,
-      ParticipantRole,
-      number,
-    ];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    } catch {
+      throw new MimiError('unauthenticated', 'malformed session token');
+    }
+    if (!TokenPayload.Check(parsed)) throw new MimiError('unauthenticated', 'malformed session token');
+    const [participant, role, expiresAt] = parsed;
     if (expiresAt <= now) throw new MimiError('unauthenticated', 'the session expired; open a new one');
     return { participant, role, expiresAt };
   }

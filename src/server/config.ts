@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
+import {
+  defaultReputationSettings,
+  type LookupBudget,
+  type ReputationSettings,
+} from '../dp/lookup-reputation.js';
 import { MimiError } from '../protocol/errors.js';
 import { decodeRecord, ParticipantId, PublicKeyB64 } from '../protocol/records.js';
 import { checkResidencyRules } from '../store/residency/rules.js';
@@ -138,6 +143,18 @@ export const NodeConfig = Type.Object(
           ),
           email: Type.Optional(Type.Union([Type.Object({ smtp: SmtpConfig }), Type.Literal('dev-outbox')])),
           devOutboxFile: Type.Optional(Type.String()),
+          /** R29: dns-01 challenges for native identifiers, looked up through these resolvers (default: the system's). */
+          dns01: Type.Optional(
+            Type.Object(
+              {
+                servers: Type.Optional(
+                  Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 8 }),
+                ),
+                timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 30_000 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
           codeTtlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 3600 })),
           maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
           maxChallengesPerHour: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -201,7 +218,10 @@ export const NodeConfig = Type.Object(
           enabled: Type.Optional(Type.Boolean()),
           /** A checkpoint is signed this often while the tree grows (and on demand), in ms. */
           checkpointIntervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
-          /** 32 random bytes (base64url) keying pseudonyms when the private lookup is off; generated if missing. */
+          /**
+           * 32 random bytes (base64url) keying every log pseudonym (R28); generated if missing
+           * (default: beside the DP key, `<key>.log-pseudonym.key`). Every node of a DP needs the same file.
+           */
           pseudonymKeyFile: Type.Optional(Type.String()),
           /** Witness peers' logs: fetch, check consistency, cosign (default on). */
           witness: Type.Optional(Type.Boolean()),
@@ -249,6 +269,49 @@ export const NodeConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** R29: DNS for native identifiers: the zones this node holds, served by `dns serve` or exported. */
+    dns: Type.Optional(
+      Type.Object(
+        {
+          /** Where `dns serve` answers, UDP and TCP (default 127.0.0.1, port 53). */
+          listen: Type.Optional(
+            Type.Object(
+              { host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 0, maximum: 65535 }) },
+              { additionalProperties: false },
+            ),
+          ),
+          /** How often the zones are rebuilt from the store, in ms (default 1000). */
+          refreshMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
+          /** Largest UDP answer (EDNS(0)), default 1232. */
+          maxUdpPayload: Type.Optional(Type.Integer({ minimum: 512, maximum: 4096 })),
+          zones: Type.Array(
+            Type.Object(
+              {
+                name: Type.String({ minLength: 1, maxLength: 253 }),
+                nameServers: Type.Array(
+                  Type.Object(
+                    {
+                      name: Type.String({ minLength: 1, maxLength: 253 }),
+                      addresses: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 45 }))),
+                    },
+                    { additionalProperties: false },
+                  ),
+                  { minItems: 1, maxItems: 13 },
+                ),
+                hostmaster: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+                ttl: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
+                negativeTtl: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
+                /** 32 random bytes (base64url) keying the labels (hard-to-guess identifiers); generated if missing. */
+                labelKeyFile: Type.Optional(Type.String()),
+              },
+              { additionalProperties: false },
+            ),
+            { minItems: 1, maxItems: 1000 },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Where rate-limit counters live: in memory per node by default, in Redis to share them between nodes. */
     rateLimits: Type.Optional(
       Type.Object(
@@ -277,7 +340,37 @@ export const NodeConfig = Type.Object(
           peerPointsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
           /** Requests per minute per client address on unauthenticated routes. */
           anonymousPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
-          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          /** Case 8: the whole request, headers and body, from its first byte (node's requestTimeout). */
+          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** The request line and headers, from the first byte; at most requestTimeoutMs. */
+          headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** Reading the body, from the end of the headers; at most requestTimeoutMs. */
+          bodyTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** How long an idle keep-alive connection stays open between requests. */
+          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** Open connections one client address may hold; more are answered 429 and closed. */
+          maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+          /**
+           * R22: CSIs one MSP may look up (POST /v1/lookup) per minute and per day when its registry
+           * entry has no lookupBudget (default 1,000 and 100,000, the private path's daily budget).
+           */
+          mspLookupPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          mspLookupPerDay: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** R22: when an MSP's lookups look like enumeration, and how much its budget is cut. */
+          lookupReputation: Type.Optional(
+            Type.Object(
+              {
+                windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+                maxSamples: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+                minSamples: Type.Optional(Type.Integer({ minimum: 1 })),
+                maxMissRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+                maxSequentialShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+                sequentialDistance: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+                slowdownFactor: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -296,10 +389,18 @@ export interface Limits {
   anonymousPerMinute: number;
   nonDefaultPointsPerMinute: number;
   peerPointsPerMinute: number;
+  /** R22: an MSP's lookup budget when the registry gives it none. */
+  mspLookup: LookupBudget;
+  lookupReputation: ReputationSettings;
   requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnectionsPerAddress: number;
 }
 
 export function limitsOf(config: NodeConfig): Limits {
+  const requestTimeoutMs = config.limits?.requestTimeoutMs ?? 10_000;
   return {
     maxBodyBytes: config.limits?.maxBodyBytes ?? 64 * 1024,
     maxBatch: config.limits?.maxBatch ?? 100,
@@ -309,7 +410,22 @@ export function limitsOf(config: NodeConfig): Limits {
     anonymousPerMinute: config.limits?.anonymousPerMinute ?? 120,
     nonDefaultPointsPerMinute: config.limits?.nonDefaultPointsPerMinute ?? 60_000,
     peerPointsPerMinute: config.limits?.peerPointsPerMinute ?? 600_000,
-    requestTimeoutMs: config.limits?.requestTimeoutMs ?? 10_000,
+    requestTimeoutMs,
+    // Defaults below the whole-request bound, so a smaller requestTimeoutMs alone stays valid.
+    headersTimeoutMs: config.limits?.headersTimeoutMs ?? Math.min(5_000, requestTimeoutMs),
+    bodyTimeoutMs: config.limits?.bodyTimeoutMs ?? requestTimeoutMs,
+    // A few seconds: an idle connection costs a socket, and clients reconnect cheaply.
+    keepAliveTimeoutMs: config.limits?.keepAliveTimeoutMs ?? 5_000,
+    // Room for a busy client (the benches use 16 connections, tests many more) but not for 1,500.
+    maxConnectionsPerAddress: config.limits?.maxConnectionsPerAddress ?? 256,
+    // Strict: the private path grants an MSP 100,000 evaluations a day, and a plain lookup tells
+    // more (the mapping itself), so an MSP without a registry tier gets no more. The minute
+    // budget is 10 full batches, for a contact sync's burst.
+    mspLookup: {
+      perMinute: config.limits?.mspLookupPerMinute ?? 1_000,
+      perDay: config.limits?.mspLookupPerDay ?? 100_000,
+    },
+    lookupReputation: { ...defaultReputationSettings, ...config.limits?.lookupReputation },
   };
 }
 
@@ -395,6 +511,15 @@ export function checkConfig(raw: unknown, where = 'config'): NodeConfig {
     throw new MimiError('config-invalid', `${where}: ${(err as Error).message}`);
   }
   if (config.residency !== undefined) checkResidencyRules(config.residency, `${where}: residency`);
+  const limits = limitsOf(config);
+  for (const name of ['headersTimeoutMs', 'bodyTimeoutMs'] as const) {
+    if (limits[name] > limits.requestTimeoutMs) {
+      throw new MimiError(
+        'config-invalid',
+        `${where}: limits.${name} (${limits[name]}) must not exceed limits.requestTimeoutMs (${limits.requestTimeoutMs})`,
+      );
+    }
+  }
   const v = config.verifier;
   if (!config.dev && (v?.sms === 'dev-outbox' || v?.email === 'dev-outbox')) {
     throw new MimiError(

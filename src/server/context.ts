@@ -25,10 +25,12 @@ import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { timedStore } from '../store/timed.js';
 import { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from '../verifier/channels.js';
+import { nodeTxtResolver, type TxtResolver } from '../verifier/dns01.js';
 import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
 import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './config.js';
 import { BackgroundLog } from './logging.js';
+import { LookupBudgets } from './lookup-budget.js';
 import { NodeMetrics } from './metrics.js';
 import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
 import { readiness } from './routes/health.js';
@@ -53,6 +55,8 @@ export interface Context {
   nonDefaultLimiter: RateLimiter;
   /** R13: what each peer DP may have us look up for it. */
   peerLimiter: RateLimiter;
+  /** R22: each MSP's plain-path lookups per minute and per day (registry tier), cut by reputation. */
+  lookupBudgets: LookupBudgets;
   /**
    * R23: nonces of signed peer requests, kept in the store (they outlive a restart); Redis, when
    * configured, refuses a replay first.
@@ -84,6 +88,8 @@ export interface ContextOverrides {
   now?: () => number;
   store?: Store;
   channels?: { tel?: OtpChannel; mailto?: OtpChannel };
+  /** R29: the verifier's dns-01 lookups. */
+  dns01?: TxtResolver;
 }
 
 export function readKeyFile(path: string, setting: string): KeyPair {
@@ -219,6 +225,7 @@ export async function createContext(
     },
     ready: async () => built !== undefined && (await readiness(built)).ready,
     leadership: () => leadership.roles(),
+    mspReputation: () => lookupBudgets.reputations(),
   });
   // Every store call is timed (mimi_store_operation_duration_seconds).
   const store = timedStore(overrides.store ?? (await openStore(loaded)), (op, run) =>
@@ -233,7 +240,7 @@ export async function createContext(
   // (mimi_rate_limited_total).
   const budgets: Budgets = { shared, onLimited: (name) => metrics.countRateLimited(name) };
   const privateLookup = await createPrivateLookup(loaded, store, now, budgets);
-  const transparency = createTransparency(loaded, { store, dpKey, registry, privateLookup, budgets, now });
+  const transparency = createTransparency(loaded, { store, dpKey, registry, budgets, now });
   const dp = new DiscoveryProvider({
     id: config.dp.id,
     key: dpKey,
@@ -345,6 +352,11 @@ export async function createContext(
       store,
       secret: readOrCreateSecretFile(loaded.path(v.secretFile), 'verifier.secretFile'),
       channels: { tel, mailto },
+      dns:
+        overrides.dns01 ??
+        (v.dns01 === undefined
+          ? undefined
+          : nodeTxtResolver({ servers: v.dns01.servers, timeoutMs: v.dns01.timeoutMs })),
       codeTtlSeconds: v.codeTtlSeconds,
       maxAttempts: v.maxAttempts,
       maxChallengesPerHour: v.maxChallengesPerHour,
@@ -354,6 +366,21 @@ export async function createContext(
 
   const limits = limitsOf(config);
   const limiters = rateLimiters(budgets, limits);
+  const lookupBudgets = new LookupBudgets({
+    budgets,
+    fallback: limits.mspLookup,
+    reputation: limits.lookupReputation,
+    registry: () => registry.current(),
+    now,
+    // Once per transition, with the MSP and its ratios: never a CSI.
+    onChange: (msp, slowed, { missRatio, sequentialShare }) =>
+      slowed
+        ? log.warn(
+            { msp, missRatio, sequentialShare, slowdownFactor: limits.lookupReputation.slowdownFactor },
+            'MSP lookups look like enumeration; its lookup budget is cut',
+          )
+        : log.info({ msp, missRatio, sequentialShare }, 'MSP lookup budget restored'),
+  });
   registry.start();
   await transparency?.log.open();
   // R22: background jobs run on the node leading their role (one node of the DP at a time).
@@ -390,6 +417,7 @@ export async function createContext(
     anonymousLimiter: limiters.anonymousLimiter,
     nonDefaultLimiter: limiters.nonDefaultLimiter,
     peerLimiter: limiters.peerLimiter,
+    lookupBudgets,
     peerNonces:
       shared === undefined
         ? new StoreNonces(store)

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { MspReputation } from './lookup-budget.js';
 
 /**
  * Prometheus metrics of one node (issue 6 §5), in a registry of its own rather than prom-client's
@@ -6,7 +7,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  *
  * Labels never carry a CSI, a caller id or an address: routes are fastify's route patterns
  * (`/v1/mappings/:id`, never the URL asked), problems are stable error codes, budgets are names,
- * peers and outbox targets are participants of the registry (a bounded, public set).
+ * peers, outbox targets and the MSPs of the lookup reputation gauges are participants of the
+ * registry (a bounded, public set).
  */
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -101,6 +103,33 @@ export class NodeMetrics {
         this.set((await sources.ready()) ? 1 : 0);
       },
     });
+    // R22: the lookup reputation of each MSP seen (src/server/lookup-budget.ts).
+    const reputation = (name: string, help: string, value: (r: MspReputation) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['msp'],
+        registers,
+        collect() {
+          this.reset();
+          for (const r of sources.mspReputation?.() ?? []) this.set({ msp: r.msp }, value(r));
+        },
+      });
+    reputation(
+      'mimi_msp_lookup_miss_ratio',
+      "Share of an MSP's recently looked-up CSIs with nothing served, by MSP",
+      (r) => r.missRatio,
+    );
+    reputation(
+      'mimi_msp_lookup_sequential_share',
+      "Share of an MSP's recently looked-up numbers near another number it looked up, by MSP",
+      (r) => r.sequentialShare,
+    );
+    reputation(
+      'mimi_msp_lookup_slowed',
+      "1 while an MSP's lookup budget is cut for its reputation, else 0, by MSP",
+      (r) => (r.slowed ? 1 : 0),
+    );
     new Gauge({
       name: 'mimi_leader',
       help: 'Single-at-a-time roles this node holds now (1) or not (0), by role',
@@ -146,4 +175,6 @@ export interface MetricsSources {
   ready(): Promise<boolean>;
   /** Roles this node holds, when the node runs single-at-a-time jobs under leader election. */
   leadership?: () => Record<string, boolean>;
+  /** R22: the lookup reputation of the MSPs this node has seen. */
+  mspReputation?: () => MspReputation[];
 }

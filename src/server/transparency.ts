@@ -1,5 +1,5 @@
 import type { KeyPair } from '../crypto/keys.js';
-import { KeyedPseudonyms, OprfPseudonyms, type PseudonymSource } from '../dp/log-pseudonym.js';
+import { KeyedPseudonyms } from '../dp/log-pseudonym.js';
 import { TransparencyLog } from '../dp/transparency-log.js';
 import { PeerProofs, Witness } from '../federation/witness.js';
 import { logOrigin } from '../protocol/transparency.js';
@@ -7,7 +7,6 @@ import type { RegistrySource } from '../registry/source.js';
 import { type Budgets, budgetLimiter, type RateLimiter } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
-import type { PrivateLookup } from './private-lookup.js';
 import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
 
 /** The transparency log of a node, its witness of peers, and the limit on public log reads. */
@@ -16,10 +15,8 @@ export interface Transparency {
   witness: Witness | undefined;
   /** Proofs of foreign copies, from the peers that logged them. */
   peerProofs: PeerProofs;
-  /** Keyed-hash pseudonyms (epoch 0): what a holder is told when the private lookup is off. */
+  /** R28: the log's pseudonyms (HMAC under the DP's log-pseudonym secret), told only to holders. */
   keyed: KeyedPseudonyms;
-  /** True when pseudonyms come from the private lookup's OPRF. */
-  oprf: boolean;
   reads: RateLimiter;
   settings: { checkpointIntervalMs: number; witnessIntervalMs: number | null; requestsPerMinute: number };
   close(): Promise<void>;
@@ -32,7 +29,6 @@ export function createTransparency(
     store: Store;
     dpKey: KeyPair;
     registry: RegistrySource;
-    privateLookup: PrivateLookup | undefined;
     /** R22: public log reads counted in Redis, shared by the DP's nodes, when configured. */
     budgets?: Budgets;
     now: () => number;
@@ -45,20 +41,16 @@ export function createTransparency(
     c.pseudonymKeyFile === undefined
       ? besideDpKey(loaded, 'log-pseudonym.key')
       : loaded.path(c.pseudonymKeyFile);
+  // R28: a DP secret shared by its nodes, never derived from anything a third party can evaluate
+  // (the OPRF key would let the anonymous tier follow any known number through the log).
   const keyed = new KeyedPseudonyms(readOrCreateSecretFile(keyFile, 'log.pseudonymKeyFile'));
-  // R28: one function gives pseudonyms; the OPRF's when the private lookup runs.
-  const pl = deps.privateLookup;
-  const pseudonyms: PseudonymSource =
-    pl === undefined
-      ? keyed
-      : new OprfPseudonyms(readOrCreateSecretFile(pl.settings.kekFile, 'privateLookup.kekFile'), keyed);
   const origin = logOrigin(deps.registry.current().doc.federation, config.dp.id);
   const checkpointIntervalMs = c.checkpointIntervalMs ?? 1000;
   const log = new TransparencyLog({
     store: deps.store,
     origin,
     signer: { name: origin, privateKey: deps.dpKey.privateKey },
-    pseudonyms,
+    pseudonyms: keyed,
     checkpointIntervalMs,
     now: deps.now,
   });
@@ -84,7 +76,6 @@ export function createTransparency(
       timeoutMs: config.federation?.peerTimeoutMs,
     }),
     keyed,
-    oprf: pl !== undefined,
     reads: budgetLimiter(deps.budgets ?? {}, 'log-reads', { points: requestsPerMinute, perSeconds: 60 }),
     settings: { checkpointIntervalMs, witnessIntervalMs, requestsPerMinute },
     async close() {

@@ -46,6 +46,50 @@ export function budgetLimiter(budgets: Budgets, name: string, budget: Budget): R
   return onLimited === undefined ? limiter : countingLimiter(limiter, () => onLimited(name));
 }
 
+/**
+ * A budget whose size is given per charge (R22: an MSP's lookup tier from the registry, cut while
+ * its reputation is bad), over a fixed window of `perSeconds` from a key's first charge. One
+ * counter per key, in Redis under `<keyPrefix>:<name>` when shared: a key's count survives a
+ * change of its size. A charge is all or nothing, like the private path's evaluation budgets.
+ */
+export class SizedBudget {
+  private readonly limiter: RateLimiterAbstract;
+  /** Told of each refusal (the rate-limit metrics by budget). */
+  private readonly onLimited: (() => void) | undefined;
+
+  constructor(
+    { shared, onLimited }: Budgets,
+    readonly name: string,
+    readonly perSeconds: number,
+  ) {
+    // The limiter only counts; charge() compares the count with the size it is given.
+    const counting = { points: Number.MAX_SAFE_INTEGER, perSeconds };
+    this.limiter =
+      shared === undefined
+        ? new RateLimiterMemory({ points: counting.points, duration: perSeconds })
+        : redisLimiter(shared.redis, counting, `${shared.keyPrefix}:${name}`);
+    this.onLimited = onLimited && (() => onLimited(name));
+  }
+
+  /** Spends `cost` of `key`'s `size` points, or nothing and throws `rate-limited`. */
+  async charge(key: string, cost: number, size: number): Promise<void> {
+    const res = await this.limiter.consume(key, cost);
+    if (res.consumedPoints <= size) return;
+    await this.limiter.reward(key, cost);
+    this.onLimited?.();
+    throw new MimiError('rate-limited', 'lookup budget exhausted; slow down', {
+      retryAfter: Math.ceil(res.msBeforeNext / 1000),
+      limit: size,
+      windowSeconds: this.perSeconds,
+    });
+  }
+
+  /** Gives back a charge for work that was refused before it was done. */
+  async refund(key: string, cost: number): Promise<void> {
+    await this.limiter.reward(key, cost);
+  }
+}
+
 async function consumeOrThrow(limiter: RateLimiterAbstract, key: string, cost: number): Promise<void> {
   try {
     await limiter.consume(key, cost);

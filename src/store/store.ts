@@ -206,6 +206,8 @@ export interface StoreTx {
   challenge(id: string): Promise<Challenge | undefined>;
   updateChallenge(id: string, attempts: number, state: ChallengeState): Promise<void>;
   countRecentChallenges(csi: string, since: number): Promise<number>;
+  /** Challenges since `since` for any CSI of `csi`'s mailbox (mailboxOf: plus-addressing folded). */
+  countRecentMailboxChallenges(csi: string, since: number): Promise<number>;
   // private lookup
   oprfEpochs(): Promise<OprfEpoch[]>;
   insertOprfEpoch(epoch: OprfEpoch): Promise<void>;

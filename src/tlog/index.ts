@@ -42,8 +42,9 @@ export {
   encodeLeaf,
   LogLeaf,
   LogLeafKind,
+  leafIsAbout,
+  leafTag,
   mappingLeafKinds,
-  pseudonymFromOprfOutput,
 } from './leaf.js';
 export type { AccumulatorState, LeafHashFn, SubtreeHashFn, TreeSource } from './merkle.js';
 export {

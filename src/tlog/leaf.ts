@@ -3,14 +3,16 @@
  *
  * A leaf says that a record of some kind was accepted at some time, commits to the whole record
  * (SHA-256 of its canonical JSON), and carries a pseudonymous index of the CSI it concerns. It
- * holds no CSI, no SSI and no holder key (R28): the pseudonym is one-way, and a holder finds
- * their own entries by recomputing it through the OPRF (or the DP's keyed hash), never by
- * publishing their CSI.
+ * holds no CSI, no SSI and no holder key (R28): the pseudonym is an HMAC under a DP secret
+ * (src/dp/log-pseudonym.ts), which the DP tells only a holder who proved possession; nobody else
+ * can link it to a CSI. A mapping leaf's commitment is the mapping id, the SHA-256 of the whole
+ * signed mapping: it can be recomputed only from the mapping itself (three signatures: no guess),
+ * and no endpoint turns an id into a mapping for anyone but its parties (R28).
  *
  * Encoding: RFC 8785 canonical JSON, UTF-8; the Merkle leaf hash is RFC 9162's
  * SHA-256(0x00 || leaf bytes).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
 import { MimiError } from '../protocol/errors.js';
@@ -52,9 +54,13 @@ export const LogLeaf = Type.Object(
     time: Type.Integer({ minimum: 0 }),
     /** SHA-256 of the record's canonical JSON, base64url. */
     commitment: DigestB64,
-    /** Pseudonymous index of the CSI, base64url of 32 bytes (see pseudonymFromOprfOutput). */
+    /**
+     * This leaf's tag under the CSI's pseudonym (leafTag), base64url of 32 bytes: unlinkable to
+     * the CSI and to the CSI's other leaves without the pseudonym, which only the DP and a holder
+     * who proved possession know.
+     */
     pseudonym: DigestB64,
-    /** The OPRF key epoch the pseudonym was computed under; 0 for the DP's keyed hash. */
+    /** 0: the DP's keyed hash. Logs written before that rule may hold OPRF epochs (1, 2, ...). */
     epoch: Type.Integer({ minimum: 0 }),
   },
   { additionalProperties: false },
@@ -88,15 +94,34 @@ export function decodeLeaf(bytes: Uint8Array): LogLeaf {
   return leaf;
 }
 
-const pseudonymLabel = 'mimi-discovery/v1/log-pseudonym\n';
+const tagLabel = 'mimi-discovery/v1/log-tag\n';
 
 /**
- * R28: the pseudonym of a CSI from its OPRF output (RFC 9497 Finalize output under the DP's epoch
- * key). A one-way hash with its own label: the OPRF output itself also keys the private index
- * (bucket, tag, sealing key), so it must never be published.
+ * R28: a leaf's tag under the pseudonym of the CSI it concerns: HMAC-SHA256 keyed by the pseudonym
+ * over the leaf's other fields. A per-CSI constant in every leaf would let anyone who was handed
+ * one leaf (every verbose lookup answer carries its mapping's leaf) follow the CSI through the
+ * whole log; a per-leaf tag tells them about that leaf only. A holder who knows the pseudonym
+ * recomputes the tag of each leaf it reads (leafIsAbout).
  */
-export function pseudonymFromOprfOutput(out: Uint8Array): Uint8Array {
-  return Uint8Array.from(createHash('sha256').update(pseudonymLabel).update(out).digest());
+export function leafTag(
+  pseudonym: Uint8Array,
+  leaf: Pick<LogLeaf, 'kind' | 'time' | 'commitment' | 'epoch'>,
+): Uint8Array {
+  const h = createHmac('sha256', pseudonym).update(tagLabel);
+  h.update(`${leaf.kind}\n${leaf.time}\n${leaf.epoch}\n${leaf.commitment}`);
+  return Uint8Array.from(h.digest());
+}
+
+/**
+ * Whether `leaf` concerns the CSI whose pseudonym (base64url, from the DP) is `pseudonym`.
+ *
+ * @example
+ * const { pseudonym } = await holder.logPseudonym(attestation);
+ * const mine = leaves.map(decodeLeaf).filter((leaf) => leafIsAbout(leaf, pseudonym));
+ */
+export function leafIsAbout(leaf: LogLeaf, pseudonym: string): boolean {
+  const key = Buffer.from(pseudonym, 'base64url');
+  return key.length === 32 && Buffer.from(leafTag(key, leaf)).toString('base64url') === leaf.pseudonym;
 }
 
 /** The commitment to a record: SHA-256 of its canonical JSON (for a mapping, its id). */

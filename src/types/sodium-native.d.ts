@@ -1,8 +1,18 @@
-// The one sodium-native function the project uses (the package ships no types of its own).
+// The sodium-native functions the project uses (the package ships no types of its own): detached
+// signature checks, and the log receipt's sealed box (src/crypto/seal.ts).
 declare module 'sodium-native' {
   interface SodiumNative {
     /** libsodium crypto_sign_verify_detached: true when `signature` is valid for `message`. */
     crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+    crypto_sign_ed25519_pk_to_curve25519(x25519Pk: Uint8Array, ed25519Pk: Uint8Array): void;
+    crypto_sign_ed25519_sk_to_curve25519(x25519Sk: Uint8Array, ed25519Sk: Uint8Array): void;
+    /** libsodium crypto_box_seal: `c` is `m.length + crypto_box_SEALBYTES`; throws if `pk` is of small order. */
+    crypto_box_seal(c: Uint8Array, m: Uint8Array, pk: Uint8Array): void;
+    /** libsodium crypto_box_seal_open: false when `c` does not open under (`pk`, `sk`). */
+    crypto_box_seal_open(m: Uint8Array, c: Uint8Array, pk: Uint8Array, sk: Uint8Array): boolean;
+    readonly crypto_box_SEALBYTES: number;
+    readonly crypto_box_PUBLICKEYBYTES: number;
+    readonly crypto_box_SECRETKEYBYTES: number;
   }
   const sodium: SodiumNative;
   export default sodium;

@@ -1,12 +1,14 @@
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { KeyPair } from '../crypto/keys.js';
+import { challengeName, dns01Value } from '../protocol/dns-names.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
-import { parseCsi } from '../protocol/identifiers.js';
+import { CsiKind, parseCsi } from '../protocol/identifiers.js';
 import { type PossessionAttestation, PossessionMethod } from '../protocol/records.js';
-import { ChallengeState, type Store } from '../store/store.js';
+import { type Challenge, ChallengeState, type Store } from '../store/store.js';
 import { signAttestation } from './attestation.js';
 import type { OtpChannel } from './channels.js';
+import type { TxtResolver } from './dns01.js';
 
 export interface VerifierOptions {
   id: string;
@@ -15,10 +17,12 @@ export interface VerifierOptions {
   /** Secret that keys the stored code hashes; a leaked database then reveals no code. */
   secret: Uint8Array;
   channels: { tel?: OtpChannel; mailto?: OtpChannel };
+  /** R29: resolves `_mimi-challenge.<domain>` for dns-01; without it, no native identifier is attested. */
+  dns?: TxtResolver;
   codeDigits?: number;
   codeTtlSeconds?: number;
   maxAttempts?: number;
-  /** Challenges per CSI per hour: stops SMS pumping and mail bombing through us. */
+  /** Challenges per CSI, and per mailbox for email, per hour: stops SMS pumping and mail bombing through us. */
   maxChallengesPerHour?: number;
   attestationLifetimeSeconds?: number;
   now?: () => number;
@@ -31,6 +35,8 @@ export interface StartedChallenge {
   method: PossessionMethod;
   expiresAt: number;
   channel: string;
+  /** dns-01 only: publish `value` as a TXT record at `name`, then ask for the check. */
+  dns?: { name: string; token: string; value: string };
 }
 
 /**
@@ -55,8 +61,10 @@ export class PossessionVerifier {
   }
 
   async start(csiInput: string, holderKey: string): Promise<StartedChallenge> {
-    const csi = parseCsi(csiInput).uri;
-    const kind = csi.startsWith('tel:') ? 'tel' : 'mailto';
+    const parsed = parseCsi(csiInput);
+    if (parsed.kind === CsiKind.Native) return this.startDns01(parsed.uri, holderKey);
+    const csi = parsed.uri;
+    const kind = parsed.kind === CsiKind.Phone ? 'tel' : 'mailto';
     const channel = this.opts.channels[kind];
     if (channel === undefined) {
       throw new MimiError(
@@ -70,28 +78,151 @@ export class PossessionVerifier {
     const digits = this.opts.codeDigits ?? 6;
     const code = String(this.random.int(10 ** digits)).padStart(digits, '0');
     const id = Buffer.from(this.random.bytes(16)).toString('base64url');
+    await this.insert({ id, csi, holderKey, method, codeHash: this.hash(id, code), now, ttl });
+    // Sent after the commit: a code that was sent always has its challenge stored.
+    await channel.send(csi, code, ttl);
+    return { challengeId: id, method, expiresAt: now + ttl, channel: channel.name };
+  }
+
+  private async insert(c: {
+    id: string;
+    csi: string;
+    holderKey: string;
+    method: PossessionMethod;
+    codeHash: string;
+    now: number;
+    ttl: number;
+  }): Promise<void> {
     await this.opts.store.write(async (tx) => {
-      const recent = await tx.countRecentChallenges(csi, now - 3600);
-      if (recent >= (this.opts.maxChallengesPerHour ?? 5)) {
+      const cap = this.opts.maxChallengesPerHour ?? 5;
+      // The cap counts per CSI and, for email, per mailbox too: plus-addressed variants of one
+      // mailbox (bob+1@d, bob+2@d, ...) share one cap instead of one each (mailboxOf).
+      const recent = c.csi.startsWith('mailto:')
+        ? Math.max(
+            await tx.countRecentChallenges(c.csi, c.now - 3600),
+            await tx.countRecentMailboxChallenges(c.csi, c.now - 3600),
+          )
+        : await tx.countRecentChallenges(c.csi, c.now - 3600);
+      if (recent >= cap) {
         throw new MimiError('rate-limited', 'too many challenges for this identifier; try again later', {
           retryAfter: 3600,
         });
       }
       await tx.insertChallenge({
-        id,
-        csi,
-        holderKey,
-        method,
-        codeHash: this.hash(id, code),
-        createdAt: now,
-        expiresAt: now + ttl,
+        id: c.id,
+        csi: c.csi,
+        holderKey: c.holderKey,
+        method: c.method,
+        codeHash: c.codeHash,
+        createdAt: c.now,
+        expiresAt: c.now + c.ttl,
         attempts: 0,
         state: ChallengeState.Pending,
       });
     });
-    // Sent after the commit: a code that was sent always has its challenge stored.
-    await channel.send(csi, code, ttl);
-    return { challengeId: id, method, expiresAt: now + ttl, channel: channel.name };
+  }
+
+  /**
+   * R29, RFC 8555 §8.4: a native identifier is proven by control of its domain. The token is
+   * derived from the challenge id under the verifier's secret, so it need not be stored; the row
+   * keeps its HMAC like a code's. The holder publishes dns01Value(token, its key) and asks for the
+   * check; the record names the holder key, so it proves nothing for anyone else's key.
+   */
+  private async startDns01(csi: string, holderKey: string): Promise<StartedChallenge> {
+    if (this.opts.dns === undefined) {
+      throw new MimiError('channel-unavailable', 'this verifier runs no dns-01 challenges');
+    }
+    const now = this.now();
+    // Long enough for a zone update to reach the authoritative servers (RFC 8555 leaves it open).
+    const ttl = Math.max(this.opts.codeTtlSeconds ?? 300, 600);
+    const id = Buffer.from(this.random.bytes(16)).toString('base64url');
+    const token = this.dnsToken(id);
+    await this.insert({
+      id,
+      csi,
+      holderKey,
+      method: PossessionMethod.Dns01,
+      codeHash: this.hash(id, token),
+      now,
+      ttl,
+    });
+    return {
+      challengeId: id,
+      method: PossessionMethod.Dns01,
+      expiresAt: now + ttl,
+      channel: 'dns',
+      dns: { name: challengeName(csi), token, value: dns01Value(token, holderKey) },
+    };
+  }
+
+  /**
+   * Looks up the dns-01 record and, when one of the TXT records at the challenge name carries the
+   * expected value, signs the attestation. A lookup that finds no such record spends an attempt; a
+   * resolver that does not answer spends none (it is the verifier's failure, not the holder's).
+   */
+  async checkDns01(challengeId: string): Promise<PossessionAttestation> {
+    const dns = this.opts.dns;
+    const first = await this.opts.store.write((tx) => tx.challenge(challengeId));
+    this.assertOpen(first, this.now());
+    const c = first!;
+    if (c.method !== PossessionMethod.Dns01 || dns === undefined) {
+      throw new MimiError('challenge-not-found', 'this challenge is not answered through DNS');
+    }
+    const expected = dns01Value(this.dnsToken(challengeId), c.holderKey);
+    const records = await dns.resolveTxt(challengeName(c.csi));
+    // RFC 7208 §3.3 style: a TXT record's strings are one value.
+    const good = records.some((strings) => strings.join('') === expected);
+    const now = this.now();
+    const attempts = await this.opts.store.write(async (tx) => {
+      const again = await tx.challenge(challengeId);
+      this.assertOpen(again, now);
+      const n = again!.attempts + 1;
+      const state = good
+        ? ChallengeState.Passed
+        : n >= this.maxAttempts
+          ? ChallengeState.Failed
+          : ChallengeState.Pending;
+      await tx.updateChallenge(challengeId, n, state);
+      return n;
+    });
+    if (!good) {
+      const attemptsLeft = this.maxAttempts - attempts;
+      if (attemptsLeft <= 0)
+        throw new MimiError('too-many-attempts', 'the record is not there; this challenge is now spent');
+      throw new MimiError(
+        'dns-challenge-failed',
+        `no TXT record at ${challengeName(c.csi)} answers the challenge`,
+        {
+          attemptsLeft,
+        },
+      );
+    }
+    return signAttestation(
+      {
+        csi: c.csi,
+        holderKey: c.holderKey,
+        method: c.method,
+        issuer: this.id,
+        issuedAt: now,
+        lifetimeSeconds: this.opts.attestationLifetimeSeconds ?? 365 * 86_400,
+      },
+      this.opts.key.privateKey,
+    );
+  }
+
+  private assertOpen(c: Challenge | undefined, now: number): void {
+    if (c === undefined) throw new MimiError('challenge-not-found', 'no such challenge');
+    if (c.state === ChallengeState.Failed || c.attempts >= this.maxAttempts) {
+      throw new MimiError('too-many-attempts', 'this challenge is spent; start a new one');
+    }
+    if (c.state === ChallengeState.Passed)
+      throw new MimiError('challenge-not-found', 'this challenge was already used');
+    if (c.expiresAt <= now)
+      throw new MimiError('challenge-expired', 'the challenge expired; start a new one');
+  }
+
+  private dnsToken(challengeId: string): string {
+    return createHmac('sha256', this.opts.secret).update(`dns-01:${challengeId}`).digest('base64url');
   }
 
   /** Check a code; on success returns a signed attestation binding the CSI to the holder key. */
@@ -100,6 +231,9 @@ export class PossessionVerifier {
     const outcome = await this.opts.store.write(async (tx) => {
       const c = await tx.challenge(challengeId);
       if (c === undefined) throw new MimiError('challenge-not-found', 'no such challenge');
+      // A dns-01 challenge is answered by its record, never by a guessed code.
+      if (c.method === PossessionMethod.Dns01)
+        throw new MimiError('challenge-not-found', 'this challenge is answered through DNS');
       if (c.state === ChallengeState.Failed || c.attempts >= this.maxAttempts) {
         throw new MimiError('too-many-attempts', 'this challenge is spent; start a new one');
       }

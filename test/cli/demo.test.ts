@@ -33,7 +33,9 @@ describe('demo: the narrated walk on a fresh devnet', { timeout: 120_000 }, () =
       '[msp-not-registered]',
       '[too-many-attempts]',
       'the DPs saw buckets',
-      'All 17 steps behaved as the requirements say.',
+      'All 18 steps behaved as the requirements say.',
+      'mimi:alice@example.net',
+      'verified (DNSSEC insecure)',
       `The files are left in ${dir}`,
     ]) {
       expect(out).toContain(expected);
@@ -52,7 +54,7 @@ describe('demo: the narrated walk on a fresh devnet', { timeout: 120_000 }, () =
     ]);
     expect(run.code).toBe(0);
     expect(run.doc.ok).toBe(true);
-    expect(run.doc.steps).toHaveLength(17);
+    expect(run.doc.steps).toHaveLength(18);
     expect(run.doc.steps.every((s) => s.ok)).toBe(true);
   });
 

@@ -66,6 +66,10 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
         'talk.example',
         '--operator',
         'Talk',
+        '--lookup-per-minute',
+        '5000',
+        '--lookup-per-day',
+        '2000000',
       ],
       [
         'add-verifier',
@@ -134,7 +138,7 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
     const shown = await runCli(['registry', 'show', f('registry.json'), '--registry-key', pinned]);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('registry example serial 3: signature ok');
-    expect(shown.stdout).toMatch(/msp2 +talk\.example +bit 1/);
+    expect(shown.stdout).toMatch(/msp2 +talk\.example +bit 1 +Talk +lookups 5000\/min 2000000\/day/);
     const asJson = await runJson<{ ok: boolean; registry: { msps: { bit: number }[]; csips: unknown[] } }>([
       'registry',
       'show',

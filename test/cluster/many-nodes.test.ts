@@ -143,7 +143,12 @@ describe.skipIf(!available)(
         sessions: { secretFile: 'keys/dp1.sessions.secret' },
         log: { checkpointIntervalMs: 200, requestsPerMinute: 6 },
         federation: { outboxIntervalMs: 100, outboxMaxBackoffMs: 1000 },
-        limits: { nonDefaultPointsPerMinute: 6 },
+        // The kill test looks up as fast as it can: MSP lookup budgets (R22) are not what it tests.
+        limits: {
+          nonDefaultPointsPerMinute: 6,
+          mspLookupPerMinute: 10_000_000,
+          mspLookupPerDay: 100_000_000,
+        },
       };
       files = ports.map((port, i) => {
         const file = join(dir, `dp1-${'abc'[i]}.config.json`);

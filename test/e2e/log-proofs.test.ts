@@ -177,6 +177,9 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
     const meta = (await (await fetch(`${base}/.well-known/mimi-discovery`)).json()) as {
       transparency: { origin: string; pseudonyms: string };
     };
-    expect(meta.transparency).toMatchObject({ origin: 'mimi-discovery/devnet/dp1', pseudonyms: 'oprf' });
+    expect(meta.transparency).toMatchObject({
+      origin: 'mimi-discovery/devnet/dp1',
+      pseudonyms: 'keyed-hash',
+    });
   });
 });

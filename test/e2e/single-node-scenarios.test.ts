@@ -87,6 +87,32 @@ describe('single node over real HTTP (issue scenarios)', () => {
     expect((await alice.lookup([att.csi]))[0]?.status).toBe('one');
   });
 
+  it('R14, R25: an opt-out seen in a lookup answer and posted again, with no session, after the holder came back is record-stale', async () => {
+    const erin = net.holder();
+    const att = await net.prove(erin, 'erin@example.org');
+    await erin.optOut(att);
+    const alice = net.msp('msp3');
+    // Anyone with lookups sees the whole signed opt-out.
+    const seen = (await alice.lookup([att.csi]))[0]!.mappings[0]!.mapping;
+    const msp2 = net.msp('msp2');
+    const back = await msp2.submit(
+      await msp2.confirm(
+        erin.signMapping({ csi: att.csi, msp: 'msp2', ssi: 'mimi://talk.example/u/erin', attestation: att }),
+      ),
+    );
+    const res = await fetch(`${net.url}/v1/holder/opt-out`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ body: seen.body, attestation: seen.attestation, holderSig: seen.holderSig }),
+    });
+    expect(res.status).toBe(409);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(((await res.json()) as { code: string }).code).toBe('record-stale');
+    const after = (await alice.lookup([att.csi]))[0]!;
+    expect(after.status).toBe('one');
+    expect(after.mappings.map((m) => m.id)).toEqual([back.id]);
+  });
+
   it('R19: Bob invalidates one mapping, replaces another, and rotates his key', async () => {
     const dave = net.holder();
     const csi = 'tel:+14155550111';

@@ -31,6 +31,9 @@ describe('enumeration from one credential is bounded by its budget', () => {
             maxEvaluateBatch: batch,
             mspEvaluations: { points: budget, perSeconds: 86_400 },
           };
+          // The plain path's day budget for an MSP without a registry tier, the same as the
+          // private path's (the defaults are too: 100,000); the minute budget out of the way.
+          c.limits = { ...c.limits, maxBatch: batch, mspLookupPerMinute: total, mspLookupPerDay: budget };
         },
       },
     );
@@ -110,5 +113,38 @@ describe('enumeration from one credential is bounded by its budget', () => {
     }
     expect(learnt.length).toBeLessThanOrEqual(budget);
     expect(learnt.sort((a, b) => a - b)).toEqual(seeded.filter((i) => i < budget));
+  });
+
+  it('the same 100,000 guesses on the plain path: slowed after the first batch, 1,000 looked up', async () => {
+    const token = await net.msp('msp2').sessionToken();
+    const plainBatch = batch;
+    let answered = 0;
+    let refused = 0;
+    const learnt: number[] = [];
+    for (let start = 0; start < total; start += plainBatch) {
+      const csis = Array.from({ length: plainBatch }, (_, j) => number(start + j));
+      const res = await fetch(`${net.url}/v1/lookup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ v: 1, csis, format: 'compact' }),
+      });
+      const body = (await res.json()) as { code?: string; results?: { status: string }[] };
+      if (res.status === 429) {
+        expect(body.code).toBe('rate-limited');
+        refused++;
+        continue;
+      }
+      expect(res.status).toBe(200);
+      answered += plainBatch;
+      for (const [j, r] of body.results!.entries()) if (r.status !== 'none') learnt.push(start + j);
+    }
+    // One batch (past the reputation's minimum sample, a run of neighbours, nearly all unknown),
+    // then slowed: 5,000 / 10 = 500 a day, already spent. Without a tier and without the scan
+    // showing, the day budget (5,000 here, 100,000 by default) would have stopped it.
+    expect(answered).toBe(batch);
+    expect(refused).toBe(total / batch - 1);
+    expect(learnt).toEqual(seeded.filter((i) => i < batch));
+    const text = (await net.ctx.metrics.render()).body;
+    expect(text).toContain('mimi_msp_lookup_slowed{msp="msp2"} 1');
   });
 });

@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MimiError } from '../../src/protocol/errors.js';
-import { assertCanonicalCsi, formatSsi, parseCsi, parseSsi } from '../../src/protocol/identifiers.js';
+import {
+  assertCanonicalCsi,
+  formatSsi,
+  mailboxOf,
+  parseCsi,
+  parseSsi,
+} from '../../src/protocol/identifiers.js';
 
 describe('R8: one canonical form per CSI', () => {
   it.each([
@@ -41,6 +47,77 @@ describe('R8: one canonical form per CSI', () => {
     ['hello world', 'invalid-csi'],
   ])('%s is refused with %s, never guessed', (input, code) => {
     expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code }));
+  });
+
+  it.each([
+    ['bob\u200b@example.org', 'zero width space (Default_Ignorable_Code_Point)'],
+    ['bob\u202e@example.org', 'right-to-left override (Bidi_Control)'],
+    ['\u202egro.elpmaxe@bob', 'right-to-left override at the start'],
+    ['bo\u2066b@example.org', 'bidi isolate'],
+    ['bob\u00ad@example.org', 'soft hyphen'],
+    ['bob\u3164@example.org', 'Hangul filler (a letter, but ignorable)'],
+    ['bob\ufe0f@example.org', 'variation selector'],
+    ['\uff42\uff4f\uff42@example.org', 'fullwidth b o b (HasCompat)'],
+    ['bob\uff0b1@example.org', 'fullwidth plus'],
+    ['jose\u0301@example.org', 'not NFC (e + combining acute)'],
+    ['bob\u0378@example.org', 'unassigned (Cn)'],
+    ['bob\ue000@example.org', 'private use'],
+    ['bob\u00a0x@example.org', 'no-break space'],
+    ['bob\u2024x@example.org', 'one dot leader (punctuation)'],
+    ['\u0301bob@example.org', 'combining mark at the start of an atom'],
+    ['bob.\u0323x@example.org', 'combining mark after a dot'],
+    ['\u1100\u1161x@example.org', 'old Hangul jamo'],
+  ])('refuses the look-alike local part %j (%s) with invalid-email', (input) => {
+    expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code: 'invalid-email' }));
+    expect(() => assertCanonicalCsi(`mailto:${input}`)).toThrow(MimiError);
+  });
+
+  it.each([
+    ['jörg@example.org', 'mailto:jörg@example.org'],
+    ['josé@example.org', 'mailto:josé@example.org'],
+    ['用户@example.org', 'mailto:用户@example.org'],
+    ['медведь@example.org', 'mailto:медведь@example.org'],
+    ['ಬೆಂಬಲ@example.org', 'mailto:ಬೆಂಬಲ@example.org'],
+    ['Bob+Chat@Example.org', 'mailto:bob+chat@example.org'],
+  ])('keeps internationalised local parts of letters, marks and digits: %s', (input, canonical) => {
+    expect(parseCsi(input).uri).toBe(canonical);
+  });
+
+  it('folds plus-addressing and ASCII case into the mailbox (for the challenge cap only)', () => {
+    expect(mailboxOf(parseCsi('Bob+Chat@Example.org').uri)).toBe('mailto:bob@example.org');
+    expect(mailboxOf('mailto:bob+a+b@example.org')).toBe('mailto:bob@example.org');
+    expect(mailboxOf('mailto:bob@example.org')).toBe('mailto:bob@example.org');
+    expect(mailboxOf('tel:+14155550101')).toBe('tel:+14155550101');
+    expect(parseCsi('bob+chat@example.org').uri).toBe('mailto:bob+chat@example.org');
+  });
+
+  it('on arbitrary Unicode throws only MimiError, and what it accepts canonicalises to itself', () => {
+    const unicodeString = fc.string({ unit: 'grapheme', maxLength: 24 });
+    const binaryString = fc.string({ unit: 'binary', maxLength: 24 });
+    fc.assert(
+      fc.property(
+        fc.oneof(unicodeString, binaryString),
+        fc.oneof(unicodeString, binaryString, fc.constantFrom('', '+', '.', '\u200b', '\u202e')),
+        fc.constantFrom('@example.org', '@Bücher.example', '@', ''),
+        (local, extra, domain) => {
+          const input = `${local}${extra}${domain}`;
+          let once: string;
+          try {
+            once = parseCsi(input).uri;
+          } catch (err) {
+            expect(err).toBeInstanceOf(MimiError);
+            return;
+          }
+          expect(parseCsi(once).uri).toBe(once);
+          expect(assertCanonicalCsi(once)).toBe(once.startsWith('tel:') ? 'tel' : 'mailto');
+          if (once.startsWith('mailto:')) {
+            expect(once).not.toMatch(/[\p{Default_Ignorable_Code_Point}\p{Bidi_Control}\p{Cn}]/u);
+            expect(once.normalize('NFC')).toBe(once);
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
   });
 
   it('says when a CSI is not in canonical form, also after its canonical form was parsed', () => {
@@ -98,5 +175,60 @@ describe('SSIs: mimi://<msp-domain>/u/<user>', () => {
     'mimi://chat.example/u/b%zz',
   ])('%s is refused with invalid-ssi', (s) => {
     expect(() => parseSsi(s)).toThrow(expect.objectContaining({ code: 'invalid-ssi' }));
+  });
+});
+
+describe('R29: native identifiers mimi:user@domain, canonicalised by the email rule', () => {
+  it.each([
+    ['mimi:alice@example.net', 'mimi:alice@example.net'],
+    ['MIMI:Alice@Example.NET', 'mimi:alice@example.net'],
+    ['mimi:jörg@Bücher.Example', 'mimi:jörg@xn--bcher-kva.example'],
+    ['  mimi:bob.smith+chat@example.org ', 'mimi:bob.smith+chat@example.org'],
+  ])('%s -> %s', (input, canonical) => {
+    const csi = parseCsi(input);
+    expect(csi).toEqual({ kind: 'mimi', uri: canonical });
+    expect(assertCanonicalCsi(canonical)).toBe('mimi');
+  });
+
+  it('has the same local part and domain as the email address written alike', () => {
+    fc.assert(
+      fc.property(fc.emailAddress(), (e) => {
+        let email: string | undefined;
+        try {
+          email = parseCsi(`mailto:${e}`).uri;
+        } catch {}
+        let native: string | undefined;
+        try {
+          native = parseCsi(`mimi:${e}`).uri;
+        } catch (err) {
+          expect(err).toBeInstanceOf(MimiError);
+        }
+        if (native !== undefined) expect(native).toBe(`mimi:${email!.slice(7)}`);
+        if (email === undefined) expect(native).toBeUndefined();
+      }),
+    );
+  });
+
+  it('an address without the mimi: scheme stays an email address', () => {
+    expect(parseCsi('alice@example.net').kind).toBe('mailto');
+  });
+
+  it.each([
+    'mimi:alice',
+    'mimi:@example.net',
+    'mimi:alice@',
+    'mimi:alice..b@example.net',
+    'mimi:alice@localhost',
+    'mimi:alice@exa mple.net',
+    'mimi://example.net/u/alice',
+    `mimi:alice@${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(40)}.example`,
+  ])('%s is refused with invalid-native-id', (input) => {
+    expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code: 'invalid-native-id' }));
+  });
+
+  it('the canonical form of a mimi: identifier is asked for', () => {
+    expect(() => assertCanonicalCsi('mimi:Alice@example.net')).toThrow(
+      expect.objectContaining({ code: 'csi-not-canonical' }),
+    );
   });
 });

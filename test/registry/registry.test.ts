@@ -45,6 +45,45 @@ describe('R30: the signed registry', () => {
     );
   });
 
+  it("carries an MSP's lookup tier (R22) under the signature; a malformed one is refused", () => {
+    const tiered = {
+      ...fed.unsigned,
+      msps: [
+        { ...fed.unsigned.msps[0]!, lookupBudget: { perMinute: 5000, perDay: 2_000_000 } },
+        fed.unsigned.msps[1]!,
+      ],
+    };
+    const doc = signRegistry(tiered, fed.registryKey.privateKey);
+    const r = Registry.open(doc, fed.registryKey.publicKey, { now });
+    expect(r.msp('msp1')?.lookupBudget).toEqual({ perMinute: 5000, perDay: 2_000_000 });
+    expect(r.msp('msp2')?.lookupBudget).toBeUndefined();
+    // Raising one's own tier breaks the signature.
+    const raised = {
+      ...doc,
+      msps: [{ ...doc.msps[0]!, lookupBudget: { perMinute: 1e8, perDay: 1e10 } }, doc.msps[1]!],
+    };
+    expect(() => Registry.open(raised, fed.registryKey.publicKey, { now })).toThrow(
+      expect.objectContaining({ code: 'registry-signature-invalid' }),
+    );
+    for (const lookupBudget of [
+      { perMinute: 0, perDay: 10 },
+      { perMinute: 10 },
+      { perMinute: 1.5, perDay: 10 },
+    ]) {
+      const bad = {
+        ...fed.unsigned,
+        msps: [{ ...fed.unsigned.msps[0]!, lookupBudget }, fed.unsigned.msps[1]!],
+      };
+      expect(() =>
+        Registry.open(
+          signRegistry(bad as typeof tiered, fed.registryKey.privateKey),
+          fed.registryKey.publicKey,
+          { now },
+        ),
+      ).toThrow(expect.objectContaining({ code: 'record-invalid' }));
+    }
+  });
+
   it('refuses inconsistent documents even when signed: duplicate ids, bits or domains', () => {
     const dupBit = { ...fed.unsigned, msps: fed.unsigned.msps.map((m) => ({ ...m, bit: 0 })) };
     expect(() => signRegistry(dupBit, fed.registryKey.privateKey)).toThrow(

@@ -172,10 +172,18 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
     // Process metrics, on this node's own registry.
     expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(sample(text, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
-    // No label carries a CSI, its digits, a caller id or an address.
-    for (const s of [bob, carol, '14155550123', '4155550123', 'carol@', 'msp1', '127.0.0.1']) {
+    // No label carries a CSI, its digits, a caller id or an address; MSPs (registry participants)
+    // label only their own lookup reputation (R22).
+    const reputation = text.split('\n').filter((l) => l.startsWith('mimi_msp_lookup_'));
+    expect(sample(text, 'mimi_msp_lookup_slowed', { msp: 'msp1' })).toBe(0);
+    const others = text
+      .split('\n')
+      .filter((l) => !reputation.includes(l))
+      .join('\n');
+    for (const s of [bob, carol, '14155550123', '4155550123', 'carol@', '127.0.0.1']) {
       expect(text).not.toContain(s);
     }
+    expect(others).not.toContain('msp1');
   });
 
   it('exports the roles this node leads', async () => {

@@ -294,6 +294,42 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
           expect(await tx.countRecentChallenges(csiC, 0)).toBe(0);
         });
       });
+
+      it('are counted per mailbox: plus-addressed variants of one address, nothing else', async () => {
+        const base = {
+          holderKey: 'k1',
+          method: 'email-otp' as const,
+          codeHash: 'hash',
+          expiresAt: 400,
+          attempts: 0,
+          state: 'pending' as const,
+        };
+        const csis = [
+          'mailto:bob@example.org',
+          'mailto:bob+a@example.org',
+          'mailto:bob+b+c@example.org',
+          'mailto:bob+%_@example.org',
+          // Not bob@example.org's mailbox: another local part, another domain, a longer domain.
+          'mailto:bobby@example.org',
+          'mailto:bob,x@example.org',
+          'mailto:bob+a@example.net',
+          'mailto:bob+a@sub.example.org',
+          'mailto:bob+a@xexample.org',
+        ];
+        // One write each: with residency the domains may live in different regions.
+        for (const [i, csi] of csis.entries()) {
+          await write((tx) =>
+            tx.insertChallenge({ ...base, csi, id: `m${i}`, createdAt: i === 1 ? 100 : 200 }),
+          );
+        }
+        await write(async (tx) => {
+          expect(await tx.countRecentMailboxChallenges('mailto:bob+zz@example.org', 0)).toBe(4);
+          expect(await tx.countRecentMailboxChallenges('mailto:bob@example.org', 150)).toBe(3);
+          expect(await tx.countRecentMailboxChallenges('mailto:bobby+1@example.org', 0)).toBe(1);
+          expect(await tx.countRecentMailboxChallenges('mailto:alice@example.org', 0)).toBe(0);
+          expect(await tx.countRecentChallenges('mailto:bob@example.org', 0)).toBe(1);
+        });
+      });
     });
 
     describe('request replay memory', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isMimiError } from '../../src/protocol/errors.js';
-import { connectRedis, RedisRateLimiter } from '../../src/store/rate-limit.js';
+import { connectRedis, RedisRateLimiter, SizedBudget } from '../../src/store/rate-limit.js';
 import { testRedis } from '../support/redis.js';
 
 const redisUrl = process.env.MIMI_TEST_REDIS_URL || undefined;
@@ -50,6 +50,20 @@ describe.skipIf(redisUrl === undefined)('R22 across nodes: rate limits counted i
     await b!.consume('msp:msp2', 5);
     await other!.consume('msp:msp1', 5);
     expect(isMimiError(await refusal(b!.consume('msp:msp1')), 'rate-limited')).toBe(true);
+  });
+
+  it('a sized budget (an MSP lookup tier) is one count across nodes, whatever size each charge gives', async () => {
+    const shared = async () => ({ shared: { redis: await connect(), keyPrefix: prefix } });
+    const [a, b] = [
+      new SizedBudget(await shared(), 'msp-lookup-day', 86_400),
+      new SizedBudget(await shared(), 'msp-lookup-day', 86_400),
+    ];
+    await a.charge('msp1', 6, 10);
+    await b.charge('msp1', 4, 10);
+    expect(isMimiError(await refusal(a.charge('msp1', 1, 10)), 'rate-limited')).toBe(true);
+    // A refused charge costs nothing; a larger size (a new registry tier) lets the same count go on.
+    await b.charge('msp1', 5, 15);
+    expect(isMimiError(await refusal(a.charge('msp1', 1, 15)), 'rate-limited')).toBe(true);
   });
 
   it('a cost larger than the budget is refused at once', async () => {

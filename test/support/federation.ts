@@ -68,7 +68,7 @@ export class Federation {
         {
           id: 'verifier1',
           keys: [this.verifierKey.publicKey],
-          methods: ['sms-otp', 'email-otp'],
+          methods: ['sms-otp', 'email-otp', 'dns-01'],
           operator: 'Verify Ltd',
         },
       ],
@@ -90,7 +90,12 @@ export class Federation {
     });
   }
 
-  attest(csi: string, holder: KeyPair, method: PossessionMethod = 'sms-otp'): PossessionAttestation {
+  /** Default method: dns-01 for a native identifier (R29), else sms-otp. */
+  attest(
+    csi: string,
+    holder: KeyPair,
+    method: PossessionMethod = csi.startsWith('mimi:') ? 'dns-01' : 'sms-otp',
+  ): PossessionAttestation {
     const csip = method === 'csip-token';
     return signAttestation(
       {

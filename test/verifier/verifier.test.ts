@@ -106,6 +106,32 @@ describe('R1: one-time-code possession challenges', () => {
     });
     await expect(emailOnly.start('+14155550101', key)).rejects.toMatchObject({ code: 'channel-unavailable' });
   });
+
+  it('counts the cap per mailbox too: 12 plus-addressed variants of one mailbox share its 5 an hour', async () => {
+    const outbox = new DevOutboxChannel();
+    const v = verifierFor(fed, outbox);
+    const key = generateKeyPair().publicKey;
+    const outcomes: string[] = [];
+    for (let i = 1; i <= 12; i++) {
+      const address = i % 2 === 0 ? `Bob+${i}@example.org` : `bob+${i}@example.org`;
+      outcomes.push(
+        await v.start(address, key).then(
+          () => 'sent',
+          (err: { code: string }) => err.code,
+        ),
+      );
+    }
+    expect(outcomes).toEqual([...Array(5).fill('sent'), ...Array(7).fill('rate-limited')]);
+    // The mailbox itself and a new variant are spent too; only 5 codes went out, to the CSIs as given.
+    await expect(v.start('bob@example.org', key)).rejects.toMatchObject({ code: 'rate-limited' });
+    expect(outbox.latest('mailto:bob+1@example.org')).toBeDefined();
+    expect(outbox.latest('mailto:bob+6@example.org')).toBeUndefined();
+    // Another mailbox of the same domain, or one whose name only starts alike, is not affected.
+    await expect(v.start('bobby@example.org', key)).resolves.toBeDefined();
+    await expect(v.start('bob@example.net', key)).resolves.toBeDefined();
+    fed.clock.advance(3601);
+    await expect(v.start('bob+13@example.org', key)).resolves.toBeDefined();
+  });
 });
 
 describe('real OTP channels', () => {

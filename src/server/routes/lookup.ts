@@ -10,7 +10,7 @@ import {
 import { mergeServed, type ServedMapping } from '../../dp/merge.js';
 import { withProofs } from '../../dp/transparency-log.js';
 import { MimiError } from '../../protocol/errors.js';
-import { LookupRequest } from '../../protocol/records.js';
+import { LookupRequest, LookupStatus } from '../../protocol/records.js';
 import type { Context } from '../context.js';
 import { authenticate, bodyOf, sendJson } from '../http.js';
 
@@ -26,6 +26,8 @@ export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
     const caller = await authenticate(req, ctx, cost);
     if (caller.role !== 'msp') throw new MimiError('forbidden', 'lookups are made by MSPs for their users');
     const request = bodyOf(req, LookupRequest, 'lookup');
+    // R22: the MSP's own budget per CSI, per minute and per day, all of the batch or none of it.
+    await ctx.lookupBudgets.charge(caller.participant, cost);
     const format = request.format ?? 'verbose';
     const registry = ctx.registry.current();
     const federationDefault = registry.doc.policy.federationDefault;
@@ -60,6 +62,11 @@ export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
         return resultFor(request.csis[i]!, csi, merged, filter);
       });
     }
+    // R22: reputation from what was asked and found; misses are CSIs with nothing served.
+    ctx.lookupBudgets.observe(
+      caller.participant,
+      results.map((r) => ({ csi: r.csi, miss: r.status === LookupStatus.None })),
+    );
     const json =
       format === 'verbose'
         ? // R3: each mapping this DP logged carries its inclusion proof.

@@ -1,15 +1,20 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
+import { logReceipt } from '../../dp/log-pseudonym.js';
 import type { AcceptResult } from '../../dp/provider.js';
+import { toB64u } from '../../protocol/encoding.js';
 import { MimiError, toProblem } from '../../protocol/errors.js';
 import {
   decodeRecord,
+  HolderRead,
   Invalidation,
   KeyRotation,
   MappingSubmission,
+  PseudonymRequest,
   Reaffirmation,
 } from '../../protocol/records.js';
 import { isOptOut } from '../../registry/verify-mapping.js';
+import type { StoredMapping } from '../../store/store.js';
 import type { Caller } from '../auth.js';
 import type { Context } from '../context.js';
 import { authenticate, bodyOf, limitAnonymous, sendJson } from '../http.js';
@@ -28,12 +33,45 @@ function checkSubmitter(caller: Caller, sub: MappingSubmission): void {
 }
 
 /** One item of a batch answer, as JSON: accepted, duplicate (accepted before), or rejected with its problem. */
-function itemJson(index: number, outcome: AcceptResult | MimiError): string {
+function itemJson(ctx: Context, index: number, outcome: AcceptResult | MimiError): string {
   if (outcome instanceof MimiError) {
     return `{"index":${index},"status":"rejected","problem":${JSON.stringify(toProblem(outcome))}}`;
   }
   const status = outcome.duplicate ? 'duplicate' : 'accepted';
-  return `{"index":${index},"status":"${status}","id":"${outcome.id}","state":"${outcome.state}","mapping":${outcome.json}}`;
+  return `{"index":${index},"status":"${status}","id":"${outcome.id}","state":"${outcome.state}","mapping":${outcome.json}${receiptJson(ctx, outcome)}}`;
+}
+
+/**
+ * R28: `,"receipt":{...}`, the CSI's log pseudonym sealed to the mapping's holder key and signed
+ * by the DP (LogReceipt); empty without a log. The MSP relays it; only the holder opens it.
+ */
+function receiptJson(ctx: Context, r: AcceptResult): string {
+  const t = ctx.transparency;
+  if (t === undefined) return '';
+  try {
+    const receipt = logReceipt({
+      dp: ctx.dp.id,
+      dpKey: ctx.dpKey.privateKey,
+      mappingId: r.id,
+      holderKey: r.mapping.body.holderKey,
+      pseudonym: t.keyed.of(r.mapping.body.csi).pseudonym,
+    });
+    return `,"receipt":${JSON.stringify(receipt)}`;
+  } catch {
+    // Unreachable for a key whose signature verified (libsodium refuses small-order and
+    // non-canonical keys); the mapping is committed, so its answer goes out without a receipt.
+    return '';
+  }
+}
+
+/** A stored mapping as its parties read it. */
+function sendMapping(reply: FastifyReply, row: StoredMapping): FastifyReply {
+  return sendJson(reply, 200, `{"id":"${row.id}","state":"${row.state}","mapping":${row.json}}`);
+}
+
+/** R28: what a non-party, and an id that does not exist, both get: nothing to tell them apart. */
+function noSuchMapping(): MimiError {
+  return new MimiError('not-found', 'no such mapping');
 }
 
 /**
@@ -78,25 +116,26 @@ function asItemError(err: unknown, log: FastifyBaseLogger): MimiError {
 }
 
 /** The accept answer, with the mapping spliced in as stored (canonical JSON) rather than re-serialised. */
-function sendAccepted(reply: FastifyReply, r: AcceptResult): FastifyReply {
+function sendAccepted(ctx: Context, reply: FastifyReply, r: AcceptResult): FastifyReply {
   return sendJson(
     reply,
     r.duplicate ? 200 : 201,
-    `{"id":"${r.id}","state":"${r.state}","mapping":${r.json},"duplicate":${r.duplicate}}`,
+    `{"id":"${r.id}","state":"${r.state}","mapping":${r.json},"duplicate":${r.duplicate}${receiptJson(ctx, r)}}`,
   );
 }
 
 /**
  * Mapping submission by MSPs (R2, R3, R21), and the holder's own signed requests: opt-out (R14,
- * R25), invalidation, key rotation (R19) and reaffirmation (R17). Holder requests carry their
- * own signature, so they need no session.
+ * R25), invalidation, key rotation (R19), reaffirmation (R17), reading its own mappings and its
+ * CSI's log pseudonym (R28). Holder requests carry their own signature, so they need no session.
+ * R28: a mapping by id goes only to its parties; a non-party learns nothing, not even that it exists.
  */
 export function mappingRoutes(app: FastifyInstance, ctx: Context): void {
   app.post('/v1/mappings', async (req, reply) => {
     const caller = await authenticate(req, ctx);
     const sub = bodyOf(req, MappingSubmission, 'mapping submission');
     checkSubmitter(caller, sub);
-    return sendAccepted(reply, await ctx.dp.accept(sub));
+    return sendAccepted(ctx, reply, await ctx.dp.accept(sub));
   });
 
   // Bulk onboarding: its own body limit (malformed JSON or a larger body is refused whole, before
@@ -120,7 +159,7 @@ export function mappingRoutes(app: FastifyInstance, ctx: Context): void {
     const rejected = outcomes.filter((o) => o instanceof MimiError).length;
     const duplicates = outcomes.filter((o) => !(o instanceof MimiError) && o.duplicate).length;
     const accepted = outcomes.length - rejected - duplicates;
-    const results = outcomes.map((o, i) => itemJson(i, o)).join(',');
+    const results = outcomes.map((o, i) => itemJson(ctx, i, o)).join(',');
     return sendJson(
       reply,
       200,
@@ -128,18 +167,47 @@ export function mappingRoutes(app: FastifyInstance, ctx: Context): void {
     );
   });
 
+  // R28: a mapping by id, in any state, only to the MSP it names; its holder reads it with a
+  // signed request (POST /v1/holder/mapping). Anyone else is answered as for an unknown id, so an
+  // id (a log leaf's commitment) turns into nothing for a non-party.
   app.get<{ Params: { id: string } }>('/v1/mappings/:id', async (req, reply) => {
-    await authenticate(req, ctx);
+    const caller = await authenticate(req, ctx);
     const row = await ctx.store.mapping(req.params.id);
-    if (row === undefined) throw new MimiError('mapping-not-found', 'no such mapping');
-    return sendJson(reply, 200, `{"id":"${row.id}","state":"${row.state}","mapping":${row.json}}`);
+    if (row === undefined || caller.role !== 'msp' || row.msp === null || row.msp !== caller.participant) {
+      throw noSuchMapping();
+    }
+    return sendMapping(reply, row);
+  });
+
+  app.post('/v1/holder/mapping', async (req, reply) => {
+    await limitAnonymous(req, ctx, 'holder');
+    const row = await ctx.dp.readForHolder(bodyOf(req, HolderRead, 'holder read'));
+    if (row === undefined) throw noSuchMapping();
+    return sendMapping(reply, row);
+  });
+
+  // R28: the CSI's log pseudonym, to a holder who proves possession now (no log: not-found).
+  app.post('/v1/holder/log-pseudonym', async (req, reply) => {
+    await limitAnonymous(req, ctx, 'holder');
+    const request = bodyOf(req, PseudonymRequest, 'pseudonym request');
+    const t = ctx.transparency;
+    if (t === undefined) throw new MimiError('not-found', 'this DP keeps no transparency log');
+    await ctx.dp.checkPossession(request);
+    reply.header('cache-control', 'no-store');
+    return {
+      v: 1,
+      dp: ctx.dp.id,
+      csi: request.csi,
+      pseudonym: toB64u(t.keyed.of(request.csi).pseudonym),
+      epoch: 0,
+    };
   });
 
   app.post('/v1/holder/opt-out', async (req, reply) => {
     await limitAnonymous(req, ctx, 'holder');
     const sub = bodyOf(req, MappingSubmission, 'opt-out');
     if (!isOptOut(sub.body)) throw new MimiError('record-invalid', 'an opt-out names no MSP and no SSI');
-    return sendAccepted(reply, await ctx.dp.accept(sub));
+    return sendAccepted(ctx, reply, await ctx.dp.accept(sub));
   });
 
   app.post('/v1/holder/invalidate', async (req) => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MimiError } from '../../protocol/errors.js';
-import { ChallengeAnswer, ChallengeRequest } from '../../protocol/records.js';
+import { ChallengeAnswer, ChallengeCheck, ChallengeRequest } from '../../protocol/records.js';
 import type { Context } from '../context.js';
 import { bodyOf, limitAnonymous } from '../http.js';
 
@@ -24,5 +24,14 @@ export function verifierRoutes(app: FastifyInstance, ctx: Context): void {
     if (!/^[A-Za-z0-9_-]{16,64}$/.test(req.params.id))
       throw new MimiError('challenge-not-found', 'no such challenge');
     return { attestation: await verifier().answer(req.params.id, body.code) };
+  });
+
+  // R29: a dns-01 challenge is answered by the record the holder published; the call asks for the check.
+  app.post<{ Params: { id: string } }>('/v1/verifier/challenges/:id/check', async (req) => {
+    await limitAnonymous(req, ctx, 'answer');
+    bodyOf(req, ChallengeCheck, 'challenge check');
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(req.params.id))
+      throw new MimiError('challenge-not-found', 'no such challenge');
+    return { attestation: await verifier().checkDns01(req.params.id) };
   });
 }

@@ -28,6 +28,19 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
         maxSubmissionBatchBytes: ctx.limits.maxSubmissionBatchBytes,
         callerPointsPerMinute: ctx.limits.callerPointsPerMinute,
         anonymousPerMinute: ctx.limits.anonymousPerMinute,
+        // Case 8: how long a request's parts may take to arrive, and connections per address.
+        requestTimeoutMs: ctx.limits.requestTimeoutMs,
+        headersTimeoutMs: ctx.limits.headersTimeoutMs,
+        bodyTimeoutMs: ctx.limits.bodyTimeoutMs,
+        keepAliveTimeoutMs: ctx.limits.keepAliveTimeoutMs,
+        maxConnectionsPerAddress: ctx.limits.maxConnectionsPerAddress,
+        // R22: CSIs per MSP on POST /v1/lookup: the registry's msps[].lookupBudget, else this
+        // default; divided by slowdownFactor while the MSP's lookups look like enumeration.
+        mspLookup: {
+          default: ctx.limits.mspLookup,
+          perMsp: 'registry msps[].lookupBudget',
+          reputation: ctx.limits.lookupReputation,
+        },
         sessionTtlSeconds: ctx.sessions.ttlSeconds,
         maxMappingLifetimeSeconds: registry.doc.policy.maxMappingLifetime,
       },
@@ -63,7 +76,8 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
               checkpoint: '/v1/log/checkpoint',
               checkpointIntervalMs: ctx.transparency.settings.checkpointIntervalMs,
               size: (await ctx.transparency.log.latestCheckpoint()).size,
-              pseudonyms: ctx.transparency.oprf ? 'oprf' : 'keyed-hash',
+              // R28: a keyed hash under a DP secret, told only to holders who prove possession.
+              pseudonyms: 'keyed-hash',
               witnessIntervalMs: ctx.transparency.settings.witnessIntervalMs,
               forks: (await ctx.store.logForks()).map((f) => ({
                 dp: f.dp,
@@ -76,7 +90,11 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
           ? null
           : {
               id: ctx.verifier.id,
-              methods: [...(v.sms ? ['sms-otp'] : []), ...(v.email ? ['email-otp'] : [])],
+              methods: [
+                ...(v.sms ? ['sms-otp'] : []),
+                ...(v.email ? ['email-otp'] : []),
+                ...(v.dns01 ? ['dns-01'] : []),
+              ],
               maxAttempts: ctx.verifier.maxAttempts,
             },
     };

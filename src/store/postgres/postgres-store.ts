@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { MimiError } from '../../protocol/errors.js';
+import { mailboxRange } from '../../protocol/identifiers.js';
 import type { EntryFrames } from '../../protocol/private.js';
 import { postgresMigrations } from '../migrations/postgres.js';
 import {
@@ -634,6 +635,19 @@ class PgTx implements StoreTx {
       [csi, since],
     );
     return r?.n ?? 0;
+  }
+
+  async countRecentMailboxChallenges(csi: string, since: number): Promise<number> {
+    const r = mailboxRange(csi);
+    // One lock per mailbox: two starts for bob+a and bob+b count one after the other.
+    await this.lock(`mailbox:${r.mailbox}`);
+    const [row] = await this.rows<{ n: number }>(
+      'count-mailbox-challenges',
+      // csi is COLLATE "C": byte order, so the range is every CSI starting with `mailto:<base>+`.
+      'SELECT count(*) AS n FROM challenges WHERE (csi = $1 OR (csi >= $2 AND csi < $3 AND right(csi, $4) = $5)) AND created_at >= $6',
+      [r.mailbox, r.plusFrom, r.plusTo, r.suffix.length, r.suffix, since],
+    );
+    return row?.n ?? 0;
   }
 
   async oprfEpochs(): Promise<OprfEpoch[]> {

@@ -647,6 +647,9 @@ class RoutedWrite {
           (tx) => tx.updateChallenge(id, attempts, state),
         ),
       countRecentChallenges: async (csi, since) => (await this.at(csi)).countRecentChallenges(csi, since),
+      // A mailbox's CSIs share its domain, so its region.
+      countRecentMailboxChallenges: async (csi, since) =>
+        (await this.at(csi)).countRecentMailboxChallenges(csi, since),
       oprfEpochs: async () => (await this.home()).oprfEpochs(),
       insertOprfEpoch: async (e) => (await this.home()).insertOprfEpoch(e),
       updateOprfEpoch: async (id, patch) => (await this.home()).updateOprfEpoch(id, patch),

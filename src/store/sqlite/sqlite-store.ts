@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { mailboxRange } from '../../protocol/identifiers.js';
 import type { EntryFrames } from '../../protocol/private.js';
 import { sqliteMigrations } from '../migrations/sqlite.js';
 import {
@@ -257,6 +258,10 @@ export class SqliteStore implements Store {
       countChallenges: db.prepare<[string, number], { n: number }>(
         'SELECT COUNT(*) AS n FROM challenges WHERE csi = ? AND created_at >= ?',
       ),
+      // Byte order (BINARY collation): the range is every CSI starting with `mailto:<base>+`.
+      countMailboxChallenges: db.prepare<[string, string, string, number, string, number], { n: number }>(
+        'SELECT COUNT(*) AS n FROM challenges WHERE (csi = ? OR (csi >= ? AND csi < ? AND substr(csi, -?) = ?)) AND created_at >= ?',
+      ),
       epochs: db.prepare<[], EpochRow>('SELECT * FROM oprf_epochs ORDER BY id'),
       insertEpoch: db.prepare(
         'INSERT INTO oprf_epochs (id, state, sealed_key, public_key, bucket_bits, pad_to, dummy_length, min_bucket, build_cursor, created_at, activated_at, retire_at) VALUES (@id, @state, @sealedKey, @publicKey, @bucketBits, @padTo, @dummyLength, @minBucket, @buildCursor, @createdAt, @activatedAt, @retireAt)',
@@ -340,6 +345,13 @@ export class SqliteStore implements Store {
         q.updateChallenge.run(attempts, state, id);
       },
       countRecentChallenges: async (csi, since) => q.countChallenges.get(csi, since)?.n ?? 0,
+      countRecentMailboxChallenges: async (csi, since) => {
+        const r = mailboxRange(csi);
+        return (
+          q.countMailboxChallenges.get(r.mailbox, r.plusFrom, r.plusTo, r.suffix.length, r.suffix, since)
+            ?.n ?? 0
+        );
+      },
       oprfEpochs: async () => q.epochs.all().map(toEpoch),
       insertOprfEpoch: async (e: OprfEpoch) => {
         q.insertEpoch.run({ ...e, sealedKey: bytesOf(e.sealedKey), publicKey: bytesOf(e.publicKey) });
