@@ -251,7 +251,7 @@ export async function auditLog(
   };
 }
 
-/** R28: the holder's pseudonym in a DP's log, from a blinded OPRF evaluation (RFC 9497). */
+/** R28: the holder's pseudonym in a DP's log, from a blinded VOPRF evaluation (RFC 9497). */
 async function pseudonymsOf(baseUrl: string, csi: string): Promise<Map<number, string>> {
   let epochs: EpochsAnswer;
   try {
@@ -269,10 +269,17 @@ async function pseudonymsOf(baseUrl: string, csi: string): Promise<Map<number, s
     const res = await fetch(`${baseUrl}/v1/private/evaluate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ v: 1, epoch: e.id, elements: [toB64u(b.blindedElement)] }),
+      body: JSON.stringify({ v: 2, epoch: e.id, elements: [toB64u(b.blindedElement)] }),
     });
     const answer = decodeRecord(EvaluateAnswer, await res.json(), 'evaluation');
-    const o = finalize(input, b.blind, fromB64u(answer.evaluated[0]!, 'evaluated', 32));
+    // RFC 9497 §3.3.2: the proof is checked against the epoch's published key.
+    const o = finalize(
+      input,
+      b,
+      fromB64u(answer.evaluated[0]!, 'evaluated', 32),
+      fromB64u(answer.proof, 'proof', 64),
+      fromB64u(e.publicKey, 'publicKey', 32),
+    );
     out.set(e.id, toB64u(pseudonymFromOprfOutput(o)));
   }
   return out;

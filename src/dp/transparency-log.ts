@@ -12,15 +12,18 @@ import {
   nodeHash,
   type TreeSource,
 } from '../tlog/merkle.js';
-import type { PseudonymSource } from './log-pseudonym.js';
+import type { LogPseudonym, PseudonymSource } from './log-pseudonym.js';
 
 /** One change to log: its kind, the CSI it concerns (never written: only its pseudonym), its record. */
 export interface LogEntry {
   kind: LogLeafKind;
+  /** '' for a leaf that concerns no CSI, which then gives its `pseudonym`. */
   csi: string;
   time: number;
   /** SHA-256 of the record's canonical JSON. */
   commitment: Uint8Array;
+  /** Written as is instead of the CSI's pseudonym (an `oprf-key` leaf: its epoch, no pseudonym). */
+  pseudonym?: LogPseudonym;
 }
 
 export interface TransparencyLogOptions {
@@ -94,7 +97,7 @@ export class TransparencyLog {
     const leaves: LogLeafRow[] = [];
     const nodes: LogNode[] = [];
     for (const e of entries) {
-      const { epoch, pseudonym } = await this.opts.pseudonyms.pseudonymFor(tx, e.csi);
+      const { epoch, pseudonym } = e.pseudonym ?? (await this.opts.pseudonyms.pseudonymFor(tx, e.csi));
       const data = encodeLeaf({
         v: 1,
         kind: e.kind,
