@@ -384,7 +384,7 @@ async function main(): Promise<void> {
     const batch = sodiumClient.blindBatch(
       Array.from({ length: 1000 }, (_, i) => new TextEncoder().encode(`x${i}`)),
     );
-    const body = JSON.stringify({ v: 2, epoch, elements: batch.map((b) => toB64u(b.blindedElement)) });
+    const body = JSON.stringify({ v: 1, epoch, elements: batch.map((b) => toB64u(b.blindedElement)) });
     const post = async () => {
       const res = await fetch(`${layout.endpoint}/v1/private/evaluate`, {
         method: 'POST',
@@ -529,7 +529,7 @@ async function main(): Promise<void> {
     const evalRes = await fetch(`${layout.endpoint}/v1/private/evaluate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ v: 2, epoch, elements: blinded.map((b) => toB64u(b.blindedElement)) }),
+      body: JSON.stringify({ v: 1, epoch, elements: blinded.map((b) => toB64u(b.blindedElement)) }),
     });
     const evalAnswer = (await evalRes.json()) as { evaluated: string[]; proof: string };
     const te = performance.now();

@@ -269,7 +269,7 @@ async function pseudonymsOf(baseUrl: string, csi: string): Promise<Map<number, s
     const res = await fetch(`${baseUrl}/v1/private/evaluate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ v: 2, epoch: e.id, elements: [toB64u(b.blindedElement)] }),
+      body: JSON.stringify({ v: 1, epoch: e.id, elements: [toB64u(b.blindedElement)] }),
     });
     const answer = decodeRecord(EvaluateAnswer, await res.json(), 'evaluation');
     // RFC 9497 §3.3.2: the proof is checked against the epoch's published key.

@@ -504,7 +504,7 @@ export class PrivateLookupClient {
       'POST',
       '/v1/private/evaluate',
       EvaluateAnswer,
-      { v: 2, epoch, elements: blinded.map((b) => toB64u(b)) },
+      { v: 1, epoch, elements: blinded.map((b) => toB64u(b)) },
       token,
     );
     if (answer.epoch !== epoch) throw new MimiError('record-invalid', 'evaluated under another epoch');

@@ -6,7 +6,8 @@ import { MappingLogProof } from './transparency.js';
  * Wire records of the private lookup path (DESIGN.md "Lookup paths and privacy"; R9, R22, R26,
  * R28): RFC 9497, suite ristretto255-SHA512, mode VOPRF. Elements travel as base64url of
  * their 32-byte RFC 9497 §2.1 serialisation, proofs as base64url of their 64 bytes (c || s).
- * Version 2 of the evaluate and epochs records: VOPRF (version 1 was the base OPRF mode).
+ * The mode is named in the epochs answer (`voprf`; it was `oprf` before the proofs), so a client
+ * and a DP that disagree on it fail on that record before any evaluation.
  */
 export const PrivateSuite = { Suite: 'ristretto255-SHA512', Mode: 'voprf' } as const;
 
@@ -18,7 +19,7 @@ const Time = Type.Integer({ minimum: 0, maximum: 2 ** 40 });
 /** POST /v1/private/evaluate: blinded elements, evaluated under the epoch the client names. */
 export const EvaluateRequest = Type.Object(
   {
-    v: Type.Literal(2),
+    v: Type.Literal(1),
     epoch: Epoch,
     elements: Type.Array(Element, { minItems: 1, maxItems: 10_000 }),
   },
@@ -27,7 +28,7 @@ export const EvaluateRequest = Type.Object(
 export type EvaluateRequest = Static<typeof EvaluateRequest>;
 
 export const EvaluateAnswer = Type.Object({
-  v: Type.Literal(2),
+  v: Type.Literal(1),
   epoch: Epoch,
   evaluated: Type.Array(Element),
   /** RFC 9497 §2.2.1 proof for the whole batch, base64url of 64 bytes; checked by the client. */
@@ -67,7 +68,7 @@ export type EpochInfo = Static<typeof EpochInfo>;
 
 /** GET /v1/private/epochs. */
 export const EpochsAnswer = Type.Object({
-  v: Type.Literal(2),
+  v: Type.Literal(1),
   suite: Type.Literal(PrivateSuite.Suite),
   mode: Type.Literal(PrivateSuite.Mode),
   /** The epoch new evaluations should use. */

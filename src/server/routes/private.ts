@@ -44,7 +44,7 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
     const keyLogs = await p.index.keyLogs();
     reply.header('cache-control', 'public, max-age=10');
     return {
-      v: 2,
+      v: 1,
       suite: PrivateSuite.Suite,
       mode: PrivateSuite.Mode,
       current: p.index.current(),
@@ -92,7 +92,7 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
     }
     reply.header('cache-control', 'no-store');
     return {
-      v: 2,
+      v: 1,
       epoch: request.epoch,
       evaluated: evaluated.evaluated.map(toB64u),
       proof: toB64u(evaluated.proof),
