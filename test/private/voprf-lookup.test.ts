@@ -189,12 +189,10 @@ describe('VOPRF private lookup: proofs and logged epoch keys', () => {
   it('an epoch key without its log proof, or with another leaf or a broken audit path, is refused: oprf-key-unlogged', async () => {
     const edits: ((e: EpochInfo) => EpochInfo)[] = [
       ({ keyLog: _k, ...e }) => e,
-      // Another epoch's genuine key leaf (the first epoch's, after a rotation below) for this one.
+      // The right leaf claimed at another index.
       (e) => ({ ...e, keyLog: { ...e.keyLog!, index: e.keyLog!.index + 1 } }),
-      (e) => ({
-        ...e,
-        keyLog: { ...e.keyLog!, proof: e.keyLog!.proof.length > 0 ? [toB64u(new Uint8Array(32))] : [] },
-      }),
+      // One hash more on the audit path (the path may be empty in a small tree).
+      (e) => ({ ...e, keyLog: { ...e.keyLog!, proof: [...e.keyLog!.proof, toB64u(new Uint8Array(32))] } }),
       (e) => ({ ...e, keyLog: { ...e.keyLog!, leaf: toB64u(new TextEncoder().encode('{"v":1}')) } }),
     ];
     for (const edit of edits) {
