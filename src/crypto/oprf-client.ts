@@ -6,6 +6,7 @@
  * `finalize`, which verifies the proof against the server's public key first.
  */
 
+import { pippenger } from '@noble/curves/abstract/curve.js';
 import { ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
 import { OprfError } from './oprf-errors.js';
 import { type BlindResult, blindBatchWith, type FinalizeGroup, finalizeBatchWith } from './oprf-finalize.js';
@@ -115,6 +116,8 @@ const nobleProofGroup: ProofGroup<bigint, RistrettoPoint> = {
   mult: (s, e) => e.multiplyUnsafe(s),
   add: (a, b) => a.add(b),
   bytes: (e) => e.toBytes(),
+  // Pippenger: about four times faster than one multiplication per element for a batch of 128.
+  msm: (s, e) => pippenger(Point, e, s),
 };
 
 /**

@@ -35,6 +35,8 @@ export interface ProofGroup<S, E> {
   add(a: E, b: E): E;
   /** SerializeElement. */
   bytes(e: E): Uint8Array;
+  /** sum s[i] * e[i] at once (multi-scalar multiplication), where the engine has a faster way. */
+  msm?(s: S[], e: E[]): E;
 }
 
 /**
@@ -49,6 +51,24 @@ function composites<S, E>(
   k?: S,
 ): { m: E; z: E } {
   const seed = compositeSeed(publicKey);
+  if (c.length === 0) throw new TypeError('a proof covers at least one element');
+  if (g.msm !== undefined) {
+    const w = c.map((ci, i) => g.reduce(compositeUniform(seed, i, ci.bytes, d[i]!.bytes)));
+    const m = g.msm(
+      w,
+      c.map((x) => x.e),
+    );
+    return {
+      m,
+      z:
+        k === undefined
+          ? g.msm(
+              w,
+              d.map((x) => x.e),
+            )
+          : g.mult(k, m),
+    };
+  }
   let m: E | undefined;
   let z: E | undefined;
   for (let i = 0; i < c.length; i++) {
