@@ -169,7 +169,8 @@ interface Where {
 
 /**
  * The private lookup (R9: the DP learns neither the CSI asked nor the answer; R26). For each CSI:
- * blind it (RFC 9497 §3.3.1), have the DP evaluate it, finalise to out, download the whole bucket
+ * blind it (RFC 9497 §3.3.1), have the DP evaluate it (VOPRF: the batch's proof is checked against
+ * the epoch key, which must be the one logged in the DP's transparency log), finalise to out, download the whole bucket
  * of out (k-anonymous), find out's tag, open the sealed answer with a key from out, and verify it
  * with verifyVerboseAnswer exactly as the plain lookup does. A key rotation on the DP never fails a
  * lookup: an epoch that stops being served mid-lookup makes the client start over once.
