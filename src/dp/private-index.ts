@@ -31,10 +31,11 @@ import {
   PrivateSuite,
 } from '../protocol/private.js';
 import { MappingState, type OprfEpoch, OprfEpochState, type Store, type StoreTx } from '../store/store.js';
-import { encodeLeaf, LogLeafKind, NO_PSEUDONYM, oprfKeyCommitment } from '../tlog/leaf.js';
+import { LogLeafKind, NO_PSEUDONYM, oprfKeyCommitment } from '../tlog/leaf.js';
 import { leafHash } from '../tlog/merkle.js';
+import type { LogPseudonym } from './log-pseudonym.js';
 import { resultFor } from './lookup.js';
-import type { TransparencyLog } from './transparency-log.js';
+import { type LogEntry, leafBytes, type TransparencyLog } from './transparency-log.js';
 
 /**
  * The private index (DESIGN.md "Lookup paths and privacy"; R9, R22, R26, R28), free of HTTP.
@@ -531,7 +532,8 @@ export class PrivateIndex {
     for (const e of this.serving) {
       let index = this.keyLeaves.get(e.id);
       if (index === undefined) {
-        index = await log.leafIndexOf(leafHash(encodeLeaf(keyLeafOf(e))));
+        const entry = keyLogEntry(e);
+        index = await log.leafIndexOf(leafHash(leafBytes(entry, entry.pseudonym)));
         if (index === undefined) continue;
         this.keyLeaves.set(e.id, index);
       }
@@ -608,25 +610,13 @@ function dummies(key: Buffer, bucket: number, count: number, length: number): Bu
 }
 
 /** The `oprf-key` leaf of an epoch (R9, R26): deterministic, so it is found again by its hash. */
-function keyLogEntry(e: OprfEpoch) {
+function keyLogEntry(e: OprfEpoch): LogEntry & { pseudonym: LogPseudonym } {
   return {
     kind: LogLeafKind.OprfKey,
     csi: '',
     time: e.createdAt,
     commitment: oprfKeyCommitment(e.id, e.publicKey),
     pseudonym: { epoch: e.id, pseudonym: NO_PSEUDONYM },
-  };
-}
-
-function keyLeafOf(e: OprfEpoch) {
-  const entry = keyLogEntry(e);
-  return {
-    v: 1 as const,
-    kind: entry.kind,
-    time: entry.time,
-    commitment: toB64u(entry.commitment),
-    pseudonym: toB64u(NO_PSEUDONYM),
-    epoch: e.id,
   };
 }
 

@@ -40,6 +40,18 @@ export interface TransparencyLogOptions {
 
 const ZERO = new Uint8Array(32);
 
+/** The bytes of the leaf logging `e` under its CSI's pseudonym `p`: found again by their hash. */
+export function leafBytes(e: LogEntry, p: LogPseudonym): Uint8Array {
+  return encodeLeaf({
+    v: 1,
+    kind: e.kind,
+    time: e.time,
+    commitment: toB64u(e.commitment),
+    pseudonym: toB64u(p.pseudonym),
+    epoch: p.epoch,
+  });
+}
+
 /**
  * Subtrees of fewer leaves are read for each proof and not cached: random proofs seldom share
  * them, and at a million leaves caching them would keep evicting the upper levels every proof
@@ -97,15 +109,7 @@ export class TransparencyLog {
     const leaves: LogLeafRow[] = [];
     const nodes: LogNode[] = [];
     for (const e of entries) {
-      const { epoch, pseudonym } = e.pseudonym ?? (await this.opts.pseudonyms.pseudonymFor(tx, e.csi));
-      const data = encodeLeaf({
-        v: 1,
-        kind: e.kind,
-        time: e.time,
-        commitment: toB64u(e.commitment),
-        pseudonym: toB64u(pseudonym),
-        epoch,
-      });
+      const data = leafBytes(e, e.pseudonym ?? (await this.opts.pseudonyms.pseudonymFor(tx, e.csi)));
       const hash = leafHash(data);
       leaves.push({ index: size, data, hash, time: e.time });
       // Merge equal-sized perfect subtrees (one per trailing 1-bit of size); each merge completes
