@@ -54,7 +54,7 @@ import { digest, SignPurpose, signObject, verifyInput } from '../src/crypto/sign
 import { MAX_BUCKET_BITS } from '../src/dp/private-index.js';
 import type { VerboseAnswer } from '../src/protocol/answers.js';
 import { fromB64u, toB64u } from '../src/protocol/encoding.js';
-import { findInBucket, MAX_BUCKET_BATCH, splitBuckets } from '../src/protocol/private.js';
+import { type EpochsAnswer, findInBucket, MAX_BUCKET_BATCH, splitBuckets } from '../src/protocol/private.js';
 import type { MappingBody } from '../src/protocol/records.js';
 import { Registry, type RegistryDocument } from '../src/registry/document.js';
 import { buildApp, listen } from '../src/server/app.js';
@@ -531,12 +531,17 @@ async function main(): Promise<void> {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({ v: 1, epoch, elements: blinded.map((b) => toB64u(b.blindedElement)) }),
     });
-    const evaluatedB64 = ((await evalRes.json()) as { evaluated: string[] }).evaluated;
+    const evalAnswer = (await evalRes.json()) as { evaluated: string[]; proof: string };
     const te = performance.now();
+    const epochKey = (
+      (await (await fetch(`${layout.endpoint}/v1/private/epochs`)).json()) as EpochsAnswer
+    ).epochs.find((e) => e.id === epoch)!.publicKey;
     const outs = sodiumClient.finalizeBatch(
       inputs,
-      blinded.map((b) => b.blind),
-      evaluatedB64.map((e) => fromB64u(e, 'evaluated')),
+      blinded,
+      evalAnswer.evaluated.map((e) => fromB64u(e, 'evaluated')),
+      fromB64u(evalAnswer.proof, 'proof'),
+      fromB64u(epochKey, 'publicKey'),
     );
     const tf1 = performance.now();
     const where = outs.map((out) => ({ out, bucket: bucketOf(bucketKeyOf(out), bits) }));

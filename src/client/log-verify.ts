@@ -1,6 +1,7 @@
 import { importPublicKey } from '../crypto/keys.js';
-import { fromB64u } from '../protocol/encoding.js';
+import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
+import type { EpochInfo } from '../protocol/private.js';
 import type { Mapping } from '../protocol/records.js';
 import { logOrigin, type MappingLogProof, witnessName } from '../protocol/transparency.js';
 import type { Registry } from '../registry/document.js';
@@ -8,7 +9,7 @@ import type { TrustPolicy } from '../registry/policy.js';
 import { type Checkpoint, type NoteVerifier, openCheckpoint } from '../tlog/checkpoint.js';
 import { verifyCosignatures } from '../tlog/cosignature.js';
 import { isTlogError } from '../tlog/errors.js';
-import { decodeLeaf, mappingLeafKinds } from '../tlog/leaf.js';
+import { decodeLeaf, LogLeafKind, mappingLeafKinds, oprfKeyCommitment } from '../tlog/leaf.js';
 import { leafHash, verifyInclusion } from '../tlog/merkle.js';
 
 /** The DP's keys in the registry, as verifiers of its checkpoints (key name = log origin). */
@@ -105,6 +106,56 @@ export function verifyMappingLogged(
     verifyInclusion(leafHash(bytes), mapping.logIndex, checkpoint.size, proof, checkpoint.rootHash);
   } catch (err) {
     if (isTlogError(err)) throw invalid('the inclusion proof does not verify');
+    throw err;
+  }
+}
+
+/**
+ * R9, R26: checks that an epoch's public key is the one the DP committed in its transparency log
+ * for that epoch: an `oprf-key` leaf for this epoch id whose commitment is over this key, included
+ * at `keyLog.index` in a checkpoint signed by the DP's registry key (with the cosignatures the
+ * policy asks for). A DP that evaluates one client under a key of its own (a per-client key, which
+ * would let it tell that client's lookups apart) must then log that key for the epoch too, where
+ * every client and monitor sees it. Without a log the key is refused unless `allowUnlogged`.
+ *
+ * @throws {MimiError} `oprf-key-unlogged`, `log-checkpoint-invalid`, `log-cosignatures-missing`.
+ */
+export function verifyEpochKeyLogged(
+  epoch: EpochInfo,
+  dp: string,
+  ctx: { registry: Registry; policy: TrustPolicy },
+): void {
+  const unlogged = (why: string) =>
+    new MimiError('oprf-key-unlogged', `the key of epoch ${epoch.id} of ${dp}: ${why}`);
+  const log = epoch.keyLog;
+  if (log === undefined) {
+    if (ctx.policy.allowUnlogged) return;
+    throw unlogged('no transparency-log proof');
+  }
+  const { checkpoint } = openDpCheckpoint(log.checkpoint, dp, ctx.registry, ctx.policy);
+  let bytes: Uint8Array;
+  let proof: Uint8Array[];
+  let publicKey: Uint8Array;
+  let leaf: ReturnType<typeof decodeLeaf>;
+  try {
+    bytes = fromB64u(log.leaf, 'keyLog.leaf');
+    proof = log.proof.map((p, i) => fromB64u(p, `keyLog.proof[${i}]`, 32));
+    publicKey = fromB64u(epoch.publicKey, 'publicKey', 32);
+    leaf = decodeLeaf(bytes);
+  } catch {
+    throw unlogged('the proof is malformed');
+  }
+  if (
+    leaf.kind !== LogLeafKind.OprfKey ||
+    leaf.epoch !== epoch.id ||
+    leaf.commitment !== toB64u(oprfKeyCommitment(epoch.id, publicKey))
+  ) {
+    throw unlogged('the leaf does not commit to this key for this epoch');
+  }
+  try {
+    verifyInclusion(leafHash(bytes), log.index, checkpoint.size, proof, checkpoint.rootHash);
+  } catch (err) {
+    if (isTlogError(err)) throw unlogged('the inclusion proof does not verify');
     throw err;
   }
 }

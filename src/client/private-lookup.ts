@@ -5,6 +5,8 @@ import {
   nobleOprfClient,
   type OprfClientEngine,
 } from '../crypto/oprf-client-sodium.js';
+import { isOprfError } from '../crypto/oprf-errors.js';
+import { PROOF_LENGTH } from '../crypto/oprf-suite.js';
 import { bucketKeyOf, bucketOf, tagOf } from '../crypto/private-entry.js';
 import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
@@ -16,6 +18,7 @@ import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { isOptOut } from '../registry/verify-mapping.js';
 import { call, type HttpOptions } from './http.js';
+import { verifyEpochKeyLogged } from './log-verify.js';
 import type { VerifiedMapping, VerifiedResult } from './lookup-client.js';
 import {
   type OpenItem,
@@ -166,7 +169,8 @@ interface Where {
 
 /**
  * The private lookup (R9: the DP learns neither the CSI asked nor the answer; R26). For each CSI:
- * blind it (RFC 9497 §3.3.1), have the DP evaluate it, finalise to out, download the whole bucket
+ * blind it (RFC 9497 §3.3.1), have the DP evaluate it (VOPRF: the batch's proof is checked against
+ * the epoch key, which must be the one logged in the DP's transparency log), finalise to out, download the whole bucket
  * of out (k-anonymous), find out's tag, open the sealed answer with a key from out, and verify it
  * with verifyVerboseAnswer exactly as the plain lookup does. A key rotation on the DP never fails a
  * lookup: an epoch that stops being served mid-lookup makes the client start over once.
@@ -270,6 +274,15 @@ export class PrivateLookupClient {
       policy: this.opts.policy ?? {},
       now: (this.opts.now ?? nowSeconds)(),
     };
+    // R9, R26: evaluations are under the current epoch's key, and only if that key is the one
+    // the DP logged for the epoch; each batch's proof is then checked against it (finalize).
+    const currentEpoch = served.get(info.current);
+    if (currentEpoch === undefined) throw new MimiError('record-invalid', 'the current epoch is not listed');
+    let publicKey: Uint8Array | undefined;
+    if (fresh.length > 0) {
+      verifyEpochKeyLogged(currentEpoch, dp, ctx);
+      publicKey = fromB64u(currentEpoch.publicKey, 'publicKey', 32);
+    }
     const pool = this.verifyPool();
     const cpu = { blind: 0, finalize: 0, verify: 0, workers: 0 };
     const workersBusy = { pending: 0, since: 0 };
@@ -396,13 +409,16 @@ export class PrivateLookupClient {
       const done = this.evaluate(
         info.current,
         blinded.map((b) => b.blindedElement),
-      ).then((evaluated) => {
+      ).then(({ evaluated, proof }) => {
         const tf = performance.now();
-        const finalized = oprf.finalizeBatch(
-          inputs,
-          blinded.map((b) => b.blind),
-          evaluated,
-        );
+        let finalized: Uint8Array[];
+        try {
+          finalized = oprf.finalizeBatch(inputs, blinded, evaluated, proof, publicKey!);
+        } catch (err) {
+          // RFC 9497 §3.3.2: a proof that does not verify (or a bad element) is the DP's fault.
+          if (isOprfError(err)) throw new MimiError(err.code, err.message);
+          throw err;
+        }
         cpu.finalize += performance.now() - tf;
         batch.forEach((csi, j) => {
           outs.set(csi, { epoch: info.current, out: finalized[j]! });
@@ -478,8 +494,11 @@ export class PrivateLookupClient {
     return results;
   }
 
-  /** One charged evaluation request; the evaluated elements, decoded. */
-  private async evaluate(epoch: number, blinded: readonly Uint8Array[]): Promise<Uint8Array[]> {
+  /** One charged evaluation request; the evaluated elements and the batch's proof, decoded. */
+  private async evaluate(
+    epoch: number,
+    blinded: readonly Uint8Array[],
+  ): Promise<{ evaluated: Uint8Array[]; proof: Uint8Array }> {
     const token = await this.opts.credential?.();
     const answer = await call(
       this.opts.dp,
@@ -490,7 +509,13 @@ export class PrivateLookupClient {
       token,
     );
     if (answer.epoch !== epoch) throw new MimiError('record-invalid', 'evaluated under another epoch');
-    return answer.evaluated.map((e, i) => fromB64u(e, `evaluated[${i}]`));
+    let proof: Uint8Array;
+    try {
+      proof = fromB64u(answer.proof, 'proof', PROOF_LENGTH);
+    } catch {
+      throw new MimiError('oprf-proof-invalid', `the proof is not ${PROOF_LENGTH} bytes of base64url`);
+    }
+    return { evaluated: answer.evaluated.map((e, i) => fromB64u(e, `evaluated[${i}]`)), proof };
   }
 
   private fetchBucket(epoch: number, bucket: number): Promise<Uint8Array> {

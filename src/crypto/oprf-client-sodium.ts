@@ -1,5 +1,5 @@
 /**
- * RFC 9497 OPRF client operations (suite ristretto255-SHA512, mode OPRF) behind one interface,
+ * RFC 9497 OPRF client operations (suite ristretto255-SHA512, mode VOPRF) behind one interface,
  * with two engines: @noble/curves (pure JS, runs anywhere, no async set-up) and libsodium (wasm,
  * about four times faster here; PrivateLookupClient's default). Both share Blind and Finalize
  * (src/crypto/oprf-finalize.ts), are pinned by the RFC 9497 Appendix A vectors and cross-checked
@@ -14,17 +14,23 @@ import {
 } from './oprf-client.js';
 import { OprfError } from './oprf-errors.js';
 import { blindBatchWith, type FinalizeGroup, finalizeBatchWith } from './oprf-finalize.js';
+import { sodiumProofGroup } from './oprf-server.js';
 import { checkInput, hashToGroupUniform, type RandomSource, randomScalar } from './oprf-suite.js';
 
 export interface OprfClientEngine {
   readonly name: string;
   /** RFC 9497 §3.3.1 Blind over a batch. */
   blindBatch(inputs: readonly Uint8Array[], rng?: RandomSource): BlindResult[];
-  /** RFC 9497 §3.3.1 Finalize over a batch; rejects invalid and identity elements (§2.1). */
+  /**
+   * RFC 9497 §3.3.2 Finalize over a batch: verifies the batch's proof against `publicKey`
+   * ('oprf-proof-invalid'), rejects invalid and identity elements (§2.1).
+   */
   finalizeBatch(
     inputs: readonly Uint8Array[],
-    blinds: readonly Uint8Array[],
+    blinded: readonly BlindResult[],
     evaluatedElements: readonly Uint8Array[],
+    proof: Uint8Array,
+    publicKey: Uint8Array,
   ): Uint8Array[];
 }
 
@@ -55,7 +61,7 @@ export async function createSodiumOprfClient(): Promise<OprfClientEngine> {
   const group: FinalizeGroup<Uint8Array, Uint8Array> = {
     scalar: (bytes) => bytes,
     element(bytes, index) {
-      // RFC 9497 §2.1 DeserializeElement: canonical, on the curve (the identity was refused before).
+      // RFC 9497 §2.1 DeserializeElement: canonical, on the curve (the identity is refused by framing).
       if (!sodium.crypto_core_ristretto255_is_valid_point(bytes)) {
         throw new OprfError('oprf-invalid-element', 'not a valid ristretto255 encoding', index);
       }
@@ -71,8 +77,10 @@ export async function createSodiumOprfClient(): Promise<OprfClientEngine> {
     blindBatch: (inputs: readonly Uint8Array[], rng?: RandomSource) => blindBatchWith(blindOne, inputs, rng),
     finalizeBatch: (
       inputs: readonly Uint8Array[],
-      blinds: readonly Uint8Array[],
+      blinded: readonly BlindResult[],
       evaluatedElements: readonly Uint8Array[],
-    ) => finalizeBatchWith(group, inputs, blinds, evaluatedElements),
+      proof: Uint8Array,
+      publicKey: Uint8Array,
+    ) => finalizeBatchWith(group, sodiumProofGroup, inputs, blinded, evaluatedElements, proof, publicKey),
   });
 }

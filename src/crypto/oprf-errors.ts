@@ -18,7 +18,9 @@ export type OprfErrorCode =
   /** A scalar is zero or not canonical (>= group order); RFC 9497 §2.1 DeserializeScalar, §3.2.1 DeriveKeyPairError. */
   | 'oprf-invalid-scalar'
   /** More elements in one batch than the configured limit. */
-  | 'oprf-batch-too-large';
+  | 'oprf-batch-too-large'
+  /** An evaluation's DLEQ proof is malformed or does not verify against the key (RFC 9497 §2.2.2, §3.3.2). */
+  | 'oprf-proof-invalid';
 
 /** The list of every {@link OprfErrorCode}, for exhaustive tests and wire mapping. */
 export const OPRF_ERROR_CODES: readonly OprfErrorCode[] = Object.freeze([
@@ -27,6 +29,7 @@ export const OPRF_ERROR_CODES: readonly OprfErrorCode[] = Object.freeze([
   'oprf-invalid-input',
   'oprf-invalid-scalar',
   'oprf-batch-too-large',
+  'oprf-proof-invalid',
 ]);
 
 /** Error raised for malformed or malicious OPRF protocol data. */

@@ -1,12 +1,13 @@
 /**
- * RFC 9497 §3.3.1 Blind and Finalize over batches, shared by both OPRF client engines
+ * RFC 9497 §3.3.1 Blind and §3.3.2 Finalize (VOPRF) over batches, shared by both client engines
  * (`oprf-client.ts` on @noble/curves, `oprf-client-sodium.ts` on libsodium). Each engine supplies
- * only its group arithmetic; the argument checks, the order of validation, the error codes and
- * indexes, the batch inversion of the blinds and the final hash live here once, so the engines
- * can only disagree on arithmetic (and the RFC 9497 Appendix A vectors pin that).
+ * only its group arithmetic; the argument checks, the order of validation, the proof check, the
+ * error codes and indexes, the batch inversion of the blinds and the final hash live here once, so
+ * the engines can only disagree on arithmetic (and the RFC 9497 Appendix A.1.2 vectors pin that).
  */
 
 import { OprfError } from './oprf-errors.js';
+import { type ProofGroup, verifyProof } from './oprf-proof.js';
 import {
   checkElementFraming,
   checkInput,
@@ -54,7 +55,7 @@ export interface FinalizeGroup<S extends {}, E> {
    * before): curve membership and canonical encoding; throws OprfError 'oprf-invalid-element'
    * (or 'oprf-identity-element') with `index`.
    */
-  element(bytes: Uint8Array, index: number): E;
+  element(bytes: Uint8Array, index?: number): E;
   /** a * b modulo the group order. */
   mul(a: S, b: S): S;
   /** a^-1 modulo the group order (a is never zero). */
@@ -64,29 +65,37 @@ export interface FinalizeGroup<S extends {}, E> {
 }
 
 /**
- * RFC 9497 §3.3.1 Finalize over a batch: N = blind^-1 * evaluatedElement, then
- * SHA-512(I2OSP(len(input), 2) || input || I2OSP(32, 2) || N || "Finalize"). The whole response
- * is validated (RFC 9497 §2.1) before any multiplication; every blind is inverted with one
- * inversion (Montgomery's batch trick: prefix products, one inversion, walk back).
+ * RFC 9497 §3.3.2 Finalize over a batch (VOPRF): VerifyProof(G, pkS, blindedElements,
+ * evaluatedElements, proof) first, then N = blind^-1 * evaluatedElement and
+ * SHA-512(I2OSP(len(input), 2) || input || I2OSP(32, 2) || N || "Finalize"). The whole response is
+ * validated (RFC 9497 §2.1) before any multiplication; nothing is unblinded unless the proof holds.
+ * Every blind is inverted with one inversion (Montgomery's batch trick).
  *
+ * @param group - Finalize arithmetic
+ * @param proofs - proof arithmetic, same representations
  * @param inputs - PRF inputs, as given to Blind
- * @param blinds - the blinds from Blind, same length as `inputs`
+ * @param blinded - the results of Blind, same length as `inputs`
  * @param evaluatedElements - the server's response, untrusted: one element per input, in order
+ * @param proof - the server's proof for the batch, untrusted
+ * @param publicKey - pkS, the key the evaluation must be under
  * @returns one 64-byte output per input
  * @throws OprfError 'oprf-invalid-element' for a response of the wrong length or an invalid
- *   element, 'oprf-identity-element' for an identity (with the element's index),
- *   'oprf-invalid-scalar' for a bad blind, 'oprf-invalid-input' for an oversize input;
- *   TypeError on misuse
+ *   element (or key), 'oprf-identity-element' for an identity (with the element's index),
+ *   'oprf-proof-invalid' for a malformed or failing proof, 'oprf-invalid-scalar' for a bad blind,
+ *   'oprf-invalid-input' for an oversize input; TypeError on misuse
  */
 export function finalizeBatchWith<S extends {}, E>(
   group: FinalizeGroup<S, E>,
+  proofs: ProofGroup<S, E>,
   inputs: readonly Uint8Array[],
-  blinds: readonly Uint8Array[],
+  blinded: readonly BlindResult[],
   evaluatedElements: readonly Uint8Array[],
+  proof: Uint8Array,
+  publicKey: Uint8Array,
 ): Uint8Array[] {
-  if (!Array.isArray(inputs) || !Array.isArray(blinds))
-    throw new TypeError('inputs and blinds must be arrays');
-  if (inputs.length !== blinds.length) throw new TypeError('inputs and blinds differ in length');
+  if (!Array.isArray(inputs) || !Array.isArray(blinded))
+    throw new TypeError('inputs and blinded must be arrays');
+  if (inputs.length !== blinded.length) throw new TypeError('inputs and blinded differ in length');
   if (!Array.isArray(evaluatedElements)) throw new TypeError('evaluatedElements must be an array');
   if (evaluatedElements.length !== inputs.length) {
     throw new OprfError(
@@ -96,14 +105,23 @@ export function finalizeBatchWith<S extends {}, E>(
   }
   const scalars = inputs.map((input, i) => {
     checkInput(input);
-    const name = `blinds[${i}]`;
-    return group.scalar(blinds[i]!, decodeScalar(blinds[i], name));
+    const b = blinded[i]!;
+    if (typeof b !== 'object' || b === null) throw new TypeError(`blinded[${i}] must be a BlindResult`);
+    return group.scalar(b.blind, decodeScalar(b.blind, `blinded[${i}].blind`));
   });
   const elements = evaluatedElements.map((e, i) => {
     checkElementFraming(e, i);
-    return group.element(e, i);
+    return { e: group.element(e, i), bytes: e };
   });
   if (scalars.length === 0) return [];
+  checkElementFraming(publicKey);
+  const key = { e: group.element(publicKey), bytes: publicKey };
+  const sent = blinded.map((b, i) => {
+    checkElementFraming(b.blindedElement, i);
+    return { e: group.element(b.blindedElement, i), bytes: b.blindedElement };
+  });
+  // RFC 9497 §3.3.2 Finalize: VerifyProof before anything is unblinded.
+  verifyProof(proofs, key, sent, elements, proof);
   const prefix = new Array<S>(scalars.length);
   let acc = scalars[0]!;
   prefix[0] = acc;
@@ -118,5 +136,5 @@ export function finalizeBatchWith<S extends {}, E>(
     inv = group.mul(inv, scalars[i]!);
   }
   inverses[0] = inv;
-  return inputs.map((input, i) => finalizeHash(input, group.unblind(inverses[i]!, elements[i]!)));
+  return inputs.map((input, i) => finalizeHash(input, group.unblind(inverses[i]!, elements[i]!.e)));
 }

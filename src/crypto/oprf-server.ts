@@ -1,7 +1,8 @@
 /**
- * RFC 9497 OPRF server, suite ristretto255-SHA512, mode OPRF (0x00), on
+ * RFC 9497 OPRF server, suite ristretto255-SHA512, mode VOPRF (0x01), on
  * libsodium (libsodium-wrappers-sumo), which is roughly an order of magnitude
- * faster than pure-JS group arithmetic.
+ * faster than pure-JS group arithmetic. Every BlindEvaluate answers with one DLEQ proof for the
+ * batch (RFC 9497 §2.2, §3.3.2; src/crypto/oprf-proof.ts).
  *
  * libsodium must be initialised first: `await ready()` before calling the
  * synchronous key functions, or use the async {@link createOprfServer}.
@@ -9,6 +10,7 @@
 
 import sodium from 'libsodium-wrappers-sumo';
 import { OprfError } from './oprf-errors.js';
+import { type Encoded, generateProof, type ProofGroup } from './oprf-proof.js';
 import {
   checkElementFraming,
   checkInput,
@@ -36,23 +38,32 @@ export interface OprfServerOptions {
   maxBatchSize?: number;
 }
 
-/** An OPRF server bound to one secret key. */
+/** What BlindEvaluate answers: the evaluated elements, in order, and one proof for all of them. */
+export interface BlindEvaluation {
+  evaluated: Uint8Array[];
+  /** RFC 9497 §2.2.1: SerializeScalar(c) || SerializeScalar(s), 64 bytes. */
+  proof: Uint8Array;
+}
+
+/** A VOPRF server bound to one secret key. */
 export interface OprfServer {
-  /** pkS = skS * G; not used by the OPRF mode itself but handy for key identification. */
+  /** pkS = skS * G: what the proofs are verified against (RFC 9497 §3.3.2). */
   readonly publicKey: Uint8Array;
   /** Effective batch limit. */
   readonly maxBatchSize: number;
   /**
-   * RFC 9497 §3.3.1 BlindEvaluate over a batch: each element is deserialized
-   * (RFC 9497 §2.1; identity and invalid encodings rejected) and multiplied by skS.
+   * RFC 9497 §3.3.2 BlindEvaluate over a batch: each element is deserialized
+   * (RFC 9497 §2.1; identity and invalid encodings rejected) and multiplied by skS, and one
+   * GenerateProof covers the whole batch (ComputeComposites).
    * The whole batch is validated before any evaluation; one bad element fails the call.
    *
-   * @param blindedElements - untrusted 32-byte elements from the client
-   * @returns one evaluated element per input, in order
+   * @param blindedElements - untrusted 32-byte elements from the client, at least one
+   * @param rng - source of the proof's random scalar (inject a vector's ProofRandomScalar)
+   * @returns one evaluated element per input, in order, and the batch's proof
    * @throws OprfError 'oprf-batch-too-large', 'oprf-invalid-element' or 'oprf-identity-element'
-   *   (with `index`); TypeError if the argument is not an array of Uint8Array
+   *   (with `index`); TypeError if the argument is not a non-empty array of Uint8Array
    */
-  blindEvaluate(blindedElements: readonly Uint8Array[]): Uint8Array[];
+  blindEvaluate(blindedElements: readonly Uint8Array[], rng?: RandomSource): BlindEvaluation;
   /**
    * RFC 9497 §3.3.1 Evaluate: the unblinded PRF output for an input the server
    * knows, equal to what a client gets from Blind/BlindEvaluate/Finalize.
@@ -65,6 +76,34 @@ export interface OprfServer {
 }
 
 let sodiumReady = false;
+
+/** libsodium's identity result: its scalar multiplications refuse to return it, the group does. */
+const IDENTITY = new Uint8Array(32);
+
+function orIdentity(run: () => Uint8Array): Uint8Array {
+  try {
+    return run();
+  } catch {
+    // Only for an identity result (inputs are validated, or our own): e.g. a zero proof scalar.
+    return IDENTITY;
+  }
+}
+
+/**
+ * RFC 9497 §2.2 proof arithmetic on libsodium: scalars and elements as their 32-byte encodings.
+ * Shared with the libsodium client engine (src/crypto/oprf-client-sodium.ts).
+ */
+export const sodiumProofGroup: ProofGroup<Uint8Array, Uint8Array> = {
+  scalar: (bytes) => bytes,
+  reduce: (uniform) => sodium.crypto_core_ristretto255_scalar_reduce(uniform),
+  scalarBytes: (s) => s,
+  mul: (a, b) => sodium.crypto_core_ristretto255_scalar_mul(a, b),
+  sub: (a, b) => sodium.crypto_core_ristretto255_scalar_sub(a, b),
+  base: (s) => orIdentity(() => sodium.crypto_scalarmult_ristretto255_base(s)),
+  mult: (s, e) => orIdentity(() => sodium.crypto_scalarmult_ristretto255(s, e)),
+  add: (a, b) => sodium.crypto_core_ristretto255_add(a, b),
+  bytes: (e) => e,
+};
 
 /**
  * Waits for libsodium's WebAssembly module. Idempotent.
@@ -158,8 +197,9 @@ export async function createOprfServer(
   return Object.freeze({
     publicKey: Uint8Array.from(publicKey),
     maxBatchSize,
-    blindEvaluate(blindedElements: readonly Uint8Array[]): Uint8Array[] {
+    blindEvaluate(blindedElements: readonly Uint8Array[], rng?: RandomSource): BlindEvaluation {
       if (!Array.isArray(blindedElements)) throw new TypeError('blindedElements must be an array');
+      if (blindedElements.length === 0) throw new TypeError('blindedElements must not be empty');
       if (blindedElements.length > maxBatchSize) {
         throw new OprfError(
           'oprf-batch-too-large',
@@ -168,8 +208,18 @@ export async function createOprfServer(
       }
       // Validate everything first so a bad element costs no scalar multiplications.
       blindedElements.forEach(checkElement);
-      // RFC 9497 §3.3.1 BlindEvaluate: evaluatedElement = skS * blindedElement.
-      return blindedElements.map((element, index) => multiply(element, index));
+      // RFC 9497 §3.3.2 BlindEvaluate: evaluatedElement = skS * blindedElement, then one proof.
+      const evaluated = blindedElements.map((element, index) => multiply(element, index));
+      const enc = (bytes: Uint8Array): Encoded<Uint8Array> => ({ e: bytes, bytes });
+      const proof = generateProof(
+        sodiumProofGroup,
+        secretKey,
+        publicKey,
+        blindedElements.map(enc),
+        evaluated.map(enc),
+        rng,
+      );
+      return { evaluated, proof };
     },
     evaluate(input: Uint8Array): Uint8Array {
       checkInput(input);

@@ -1,8 +1,11 @@
 /**
  * Shared constants and encodings for the RFC 9497 OPRF, suite ristretto255-SHA512,
- * mode OPRF (0x00). Used by both the libsodium server (`oprf-server.ts`) and the
- * @noble/curves client (`oprf-client.ts`) so that the two can only disagree on
+ * mode VOPRF (0x01). Used by both the libsodium server (`oprf-server.ts`) and the
+ * client engines (`oprf-client.ts`, `oprf-client-sodium.ts`) so that they can only disagree on
  * group arithmetic, never on framing.
+ *
+ * Only the VOPRF mode is implemented: the base OPRF mode (0x00) lets a DP evaluate a client under
+ * a key of its choosing, unseen (R9, R26); VOPRF costs the server one proof per batch.
  *
  * expand_message_xmd (RFC 9380 §5.3.1) is NOT reimplemented here: @noble/curves
  * exposes it from `abstract/hash-to-curve.js`, and both sides call this module's
@@ -17,8 +20,8 @@ import { OprfError } from './oprf-errors.js';
 /** A source of random bytes: returns exactly `n` fresh bytes. Injectable so that test vectors reproduce. */
 export type RandomSource = (n: number) => Uint8Array;
 
-/** RFC 9497 §3.1: mode identifier for the base OPRF protocol. */
-export const MODE_OPRF = 0x00;
+/** RFC 9497 §3.1: mode identifier for the verifiable OPRF protocol. */
+export const MODE_VOPRF = 0x01;
 
 /** RFC 9497 §4.1: ciphersuite identifier. */
 export const SUITE_IDENTIFIER = 'ristretto255-SHA512';
@@ -28,6 +31,9 @@ export const ELEMENT_LENGTH = 32;
 
 /** RFC 9497 §4.1: Ns, length of a serialized scalar. */
 export const SCALAR_LENGTH = 32;
+
+/** RFC 9497 §2.2.1: a proof is SerializeScalar(c) || SerializeScalar(s). */
+export const PROOF_LENGTH = 64;
 
 /** RFC 9497 §4.1: Nh, length of SHA-512 output, i.e. of the OPRF output. */
 export const OUTPUT_LENGTH = 64;
@@ -78,7 +84,7 @@ export function i2osp(value: number, length: number): Uint8Array {
 /** RFC 9497 §3.1: contextString = "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier. */
 export const CONTEXT_STRING: Uint8Array = concat(
   encoder.encode('OPRFV1-'),
-  i2osp(MODE_OPRF, 1),
+  i2osp(MODE_VOPRF, 1),
   encoder.encode('-'),
   encoder.encode(SUITE_IDENTIFIER),
 );
@@ -93,6 +99,56 @@ export const HASH_TO_SCALAR_DST: Uint8Array = concat(encoder.encode('HashToScala
 export const DERIVE_KEY_PAIR_DST: Uint8Array = concat(encoder.encode('DeriveKeyPair'), CONTEXT_STRING);
 
 const FINALIZE_LABEL = encoder.encode('Finalize');
+/** RFC 9497 §2.2.1 ComputeComposites: seedDST = "Seed-" || contextString. */
+const SEED_DST = concat(encoder.encode('Seed-'), CONTEXT_STRING);
+const COMPOSITE_LABEL = encoder.encode('Composite');
+const CHALLENGE_LABEL = encoder.encode('Challenge');
+
+/** I2OSP(len(x), 2) || x for each part, in order. */
+function framed(parts: readonly Uint8Array[], label: Uint8Array): Uint8Array {
+  const out: Uint8Array[] = [];
+  for (const p of parts) out.push(i2osp(p.length, 2), p);
+  out.push(label);
+  return concat(...out);
+}
+
+/**
+ * RFC 9497 §2.2.1 ComputeComposites: seed = Hash(I2OSP(len(Bm), 2) || Bm || I2OSP(len(seedDST), 2)
+ * || seedDST), Bm the serialized public key.
+ *
+ * @param publicKey - SerializeElement(B)
+ * @returns the 64-byte seed
+ */
+export function compositeSeed(publicKey: Uint8Array): Uint8Array {
+  return sha512(concat(i2osp(publicKey.length, 2), publicKey, i2osp(SEED_DST.length, 2), SEED_DST));
+}
+
+/**
+ * RFC 9497 §2.2.1 ComputeComposites: the uniform bytes of d_i = HashToScalar(I2OSP(len(seed), 2) ||
+ * seed || I2OSP(i, 2) || I2OSP(len(Ci), 2) || Ci || I2OSP(len(Di), 2) || Di || "Composite").
+ *
+ * @param seed - from {@link compositeSeed}
+ * @param i - batch position, below 2^16
+ * @param c - SerializeElement(C[i]), the blinded element
+ * @param d - SerializeElement(D[i]), the evaluated element
+ * @returns 64 uniform bytes, to be reduced modulo L
+ */
+export function compositeUniform(seed: Uint8Array, i: number, c: Uint8Array, d: Uint8Array): Uint8Array {
+  return hashToScalarUniform(
+    concat(i2osp(seed.length, 2), seed, i2osp(i, 2), framed([c, d], COMPOSITE_LABEL)),
+  );
+}
+
+/**
+ * RFC 9497 §2.2.1 GenerateProof / VerifyProof: the uniform bytes of the challenge
+ * c = HashToScalar(framed(Bm, M, Z, t2, t3) || "Challenge").
+ *
+ * @param parts - SerializeElement of B, M, Z, t2, t3, in that order
+ * @returns 64 uniform bytes, to be reduced modulo L
+ */
+export function challengeUniform(parts: readonly Uint8Array[]): Uint8Array {
+  return hashToScalarUniform(framed(parts, CHALLENGE_LABEL));
+}
 
 /**
  * Asserts that a caller-supplied value is a Uint8Array (API misuse otherwise).

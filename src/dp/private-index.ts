@@ -1,6 +1,12 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { createOprfServer, generateKeyPair, type OprfServer, ready } from '../crypto/oprf-server.js';
+import {
+  type BlindEvaluation,
+  createOprfServer,
+  generateKeyPair,
+  type OprfServer,
+  ready,
+} from '../crypto/oprf-server.js';
 import {
   bucketKeyOf,
   bucketOf,
@@ -25,13 +31,17 @@ import {
   PrivateSuite,
 } from '../protocol/private.js';
 import { MappingState, type OprfEpoch, OprfEpochState, type Store, type StoreTx } from '../store/store.js';
+import { LogLeafKind, NO_PSEUDONYM, oprfKeyCommitment } from '../tlog/leaf.js';
+import { leafHash } from '../tlog/merkle.js';
+import type { LogPseudonym } from './log-pseudonym.js';
 import { resultFor } from './lookup.js';
+import { type LogEntry, leafBytes, type TransparencyLog } from './transparency-log.js';
 
 /**
  * The private index (DESIGN.md "Lookup paths and privacy"; R9, R22, R26, R28), free of HTTP.
  *
  * For every CSI with served records it keeps, per OPRF key epoch, one entry derived from
- * out = OPRF(k, csi) (RFC 9497 §3.3.1 Evaluate over the canonical CSI's UTF-8): a bucket key, a tag
+ * out = VOPRF(k, csi) (RFC 9497 §3.3.2 Evaluate over the canonical CSI's UTF-8): a bucket key, a tag
  * and the CSI's verbose answer sealed under a key from out (src/crypto/private-entry.ts). A client
  * learns out only through a blinded, rate-limited evaluation, so the DP never sees the CSI it asks
  * about (R9, R26) and a download of every bucket decrypts nothing (R22, R28).
@@ -61,6 +71,20 @@ export interface PrivateIndexOptions {
   now: () => number;
   /** How often `start()` runs `tick()`, in ms. */
   tickMs?: number;
+  /**
+   * The DP's transparency log, if any (R9, R26): each epoch's public key is committed in it, in
+   * the transaction that creates the epoch, as an `oprf-key` leaf; clients refuse an evaluation
+   * under a key that is not the logged one for its epoch. A getter, since the log is made after.
+   */
+  log?: () => TransparencyLog | undefined;
+}
+
+/** Where an epoch's key is logged: its leaf index, leaf, audit path and checkpoint (JSON, as for a mapping). */
+export interface EpochKeyLog {
+  index: number;
+  leaf: string;
+  proof: string[];
+  checkpoint: string;
 }
 
 /** Bucket bits are chosen at activation among 0..MAX_BUCKET_BITS. */
@@ -69,7 +93,9 @@ export const MAX_BUCKET_BITS = 20;
 const PAD_STEP = 8;
 /** Payload length of a dummy before any real payload length is known: one mapping (v2). */
 const DEFAULT_DUMMY_LENGTH = 7 * PAYLOAD_QUANTUM + PAYLOAD_OVERHEAD;
-const keyLabel = 'mimi-discovery/v1/oprf-key';
+/** AAD of sealed epoch keys. v2: VOPRF epochs; a key sealed under v1 belongs to an OPRF-mode epoch. */
+const keyLabel = 'mimi-discovery/v2/voprf-key';
+const legacyKeyLabel = 'mimi-discovery/v1/oprf-key';
 const dummyLabel = 'mimi-discovery/v1/dummy';
 const encoder = new TextEncoder();
 
@@ -80,7 +106,12 @@ interface LoadedEpoch {
 }
 
 export class PrivateIndex {
-  private readonly opts: Required<Omit<PrivateIndexOptions, 'tickMs'>> & { tickMs: number };
+  private readonly opts: Required<Omit<PrivateIndexOptions, 'tickMs' | 'log'>> & {
+    tickMs: number;
+    log: () => TransparencyLog | undefined;
+  };
+  /** Leaf index of each epoch's `oprf-key` leaf, once found. */
+  private readonly keyLeaves = new Map<number, number>();
   private readonly loaded = new Map<number, LoadedEpoch>();
   /** Served epochs (active and retiring), newest first, as last read from the store. */
   private serving: OprfEpoch[] = [];
@@ -94,7 +125,7 @@ export class PrivateIndex {
 
   constructor(opts: PrivateIndexOptions) {
     if (opts.kek.length !== 32) throw new TypeError('kek must be 32 bytes');
-    this.opts = { buildBatch: 500, tickMs: 5_000, ...opts };
+    this.opts = { buildBatch: 500, tickMs: 5_000, log: () => undefined, ...opts };
   }
 
   get kAnonymity(): number {
@@ -110,6 +141,11 @@ export class PrivateIndex {
     await ready();
     this.lastSweep = this.opts.now();
     this.lastRebucketCheck = this.lastSweep;
+    // Epochs from before VOPRF index OPRF-mode outputs, which no client computes any more: they
+    // stop being served, and the first VOPRF epoch is built before this node serves.
+    for (const e of await this.opts.store.oprfEpochs()) {
+      if (e.state !== OprfEpochState.Retired && isLegacyKey(this.opts.kek, e)) await this.retire(e.id);
+    }
     const epochs = await this.opts.store.oprfEpochs();
     const live = epochs.filter((e) => e.state !== OprfEpochState.Retired);
     if (!live.some((e) => e.state === OprfEpochState.Active)) {
@@ -250,6 +286,8 @@ export class PrivateIndex {
         retireAt: null,
       };
       await tx.insertOprfEpoch(fresh);
+      // R9, R26: the key is logged with the epoch, in one transaction: no epoch without its leaf.
+      await this.opts.log()?.append(tx, keyLogEntry(fresh));
       return fresh;
     });
     secretKey.fill(0);
@@ -418,10 +456,10 @@ export class PrivateIndex {
   }
 
   /**
-   * RFC 9497 §3.3.1 BlindEvaluate under the key of `epochId`. Throws OprfError for an invalid or
-   * identity element (RFC 9497 §2.1), before any multiplication.
+   * RFC 9497 §3.3.2 BlindEvaluate under the key of `epochId`, with one proof for the batch. Throws
+   * OprfError for an invalid or identity element (RFC 9497 §2.1), before any multiplication.
    */
-  async evaluate(epochId: number, elements: readonly Uint8Array[]): Promise<Uint8Array[]> {
+  async evaluate(epochId: number, elements: readonly Uint8Array[]): Promise<BlindEvaluation> {
     const { server } = await this.servable(epochId);
     return server.blindEvaluate(elements);
   }
@@ -482,6 +520,31 @@ export class PrivateIndex {
     }));
   }
 
+  /**
+   * Where each served epoch's key is logged (R9, R26), by epoch id: the `oprf-key` leaf written
+   * when the epoch was created, found by its hash, with its audit path to a signed checkpoint.
+   * Epochs without a log (or a leaf) are absent.
+   */
+  async keyLogs(): Promise<Map<number, EpochKeyLog>> {
+    const out = new Map<number, EpochKeyLog>();
+    const log = this.opts.log();
+    if (log === undefined) return out;
+    for (const e of this.serving) {
+      let index = this.keyLeaves.get(e.id);
+      if (index === undefined) {
+        const entry = keyLogEntry(e);
+        index = await log.leafIndexOf(leafHash(leafBytes(entry, entry.pseudonym)));
+        if (index === undefined) continue;
+        this.keyLeaves.set(e.id, index);
+      }
+      out.set(e.id, {
+        index,
+        ...(JSON.parse(await log.mappingProofJson(index)) as Omit<EpochKeyLog, 'index'>),
+      });
+    }
+    return out;
+  }
+
   /** The epoch new evaluations use. */
   current(): number {
     const active = this.serving.find((e) => e.state === OprfEpochState.Active);
@@ -502,6 +565,7 @@ export class PrivateIndex {
       epochs: this.epochs().map((e) => ({
         id: e.id,
         state: e.state,
+        publicKey: e.publicKey,
         bucketCount: e.bucketCount,
         minBucket: e.minBucket,
       })),
@@ -545,22 +609,56 @@ function dummies(key: Buffer, bucket: number, count: number, length: number): Bu
   return out;
 }
 
+/** The `oprf-key` leaf of an epoch (R9, R26): deterministic, so it is found again by its hash. */
+function keyLogEntry(e: OprfEpoch): LogEntry & { pseudonym: LogPseudonym } {
+  return {
+    kind: LogLeafKind.OprfKey,
+    csi: '',
+    time: e.createdAt,
+    commitment: oprfKeyCommitment(e.id, e.publicKey),
+    pseudonym: { epoch: e.id, pseudonym: NO_PSEUDONYM },
+  };
+}
+
 /** AES-256-GCM under the KEK, bound to the epoch id: nonce(12) || ciphertext || tag(16). */
-export function sealKey(kek: Uint8Array, epochId: number, secretKey: Uint8Array): Uint8Array {
+export function sealKey(
+  kek: Uint8Array,
+  epochId: number,
+  secretKey: Uint8Array,
+  label: string = keyLabel,
+): Uint8Array {
   const nonce = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', kek, nonce);
-  c.setAAD(Buffer.from(`${keyLabel}/${epochId}`));
+  c.setAAD(Buffer.from(`${label}/${epochId}`));
   return new Uint8Array(Buffer.concat([nonce, c.update(secretKey), c.final(), c.getAuthTag()]));
 }
 
-export function openKey(kek: Uint8Array, epochId: number, sealed: Uint8Array): Uint8Array {
+function tryOpen(kek: Uint8Array, label: string, sealed: Uint8Array): Uint8Array | undefined {
   const s = Buffer.from(sealed);
   try {
     const d = createDecipheriv('aes-256-gcm', kek, s.subarray(0, 12));
-    d.setAAD(Buffer.from(`${keyLabel}/${epochId}`));
+    d.setAAD(Buffer.from(label));
     d.setAuthTag(s.subarray(s.length - 16));
     return new Uint8Array(Buffer.concat([d.update(s.subarray(12, s.length - 16)), d.final()]));
   } catch {
-    throw new MimiError('config-invalid', `OPRF key of epoch ${epochId} does not open under this KEK`);
+    return undefined;
   }
 }
+
+export function openKey(kek: Uint8Array, epochId: number, sealed: Uint8Array): Uint8Array {
+  const key = tryOpen(kek, `${keyLabel}/${epochId}`, sealed);
+  if (key === undefined)
+    throw new MimiError('config-invalid', `OPRF key of epoch ${epochId} does not open under this KEK`);
+  return key;
+}
+
+/** An epoch from before VOPRF: its key opens under the v1 label only (OPRF-mode outputs). */
+function isLegacyKey(kek: Uint8Array, e: OprfEpoch): boolean {
+  if (tryOpen(kek, `${keyLabel}/${e.id}`, e.sealedKey) !== undefined) return false;
+  const old = tryOpen(kek, `${legacyKeyLabel}/${e.id}`, e.sealedKey);
+  old?.fill(0);
+  return old !== undefined;
+}
+
+/** The AAD label of OPRF-mode epoch keys, for tests of the upgrade. */
+export const LEGACY_KEY_LABEL = legacyKeyLabel;

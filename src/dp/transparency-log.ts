@@ -12,15 +12,18 @@ import {
   nodeHash,
   type TreeSource,
 } from '../tlog/merkle.js';
-import type { PseudonymSource } from './log-pseudonym.js';
+import type { LogPseudonym, PseudonymSource } from './log-pseudonym.js';
 
 /** One change to log: its kind, the CSI it concerns (never written: only its pseudonym), its record. */
 export interface LogEntry {
   kind: LogLeafKind;
+  /** '' for a leaf that concerns no CSI, which then gives its `pseudonym`. */
   csi: string;
   time: number;
   /** SHA-256 of the record's canonical JSON. */
   commitment: Uint8Array;
+  /** Written as is instead of the CSI's pseudonym (an `oprf-key` leaf: its epoch, no pseudonym). */
+  pseudonym?: LogPseudonym;
 }
 
 export interface TransparencyLogOptions {
@@ -36,6 +39,24 @@ export interface TransparencyLogOptions {
 }
 
 const ZERO = new Uint8Array(32);
+
+/** The bytes of a leaf that concerns no CSI, `p` written as is: found again by their hash. */
+export function leafBytes(e: LogEntry, p: LogPseudonym): Uint8Array {
+  return encodeLeaf({
+    v: 1,
+    kind: e.kind,
+    time: e.time,
+    commitment: toB64u(e.commitment),
+    pseudonym: toB64u(p.pseudonym),
+    epoch: p.epoch,
+  });
+}
+
+/** R28: a CSI's leaf carries its own tag under the CSI's pseudonym, never the pseudonym itself. */
+function taggedLeafBytes(e: LogEntry, p: LogPseudonym): Uint8Array {
+  const fields = { kind: e.kind, time: e.time, commitment: toB64u(e.commitment), epoch: p.epoch };
+  return leafBytes(e, { epoch: p.epoch, pseudonym: leafTag(p.pseudonym, fields) });
+}
 
 /**
  * Subtrees of fewer leaves are read for each proof and not cached: random proofs seldom share
@@ -94,10 +115,10 @@ export class TransparencyLog {
     const leaves: LogLeafRow[] = [];
     const nodes: LogNode[] = [];
     for (const e of entries) {
-      const { epoch, pseudonym } = await this.opts.pseudonyms.pseudonymFor(tx, e.csi);
-      const fields = { kind: e.kind, time: e.time, commitment: toB64u(e.commitment), epoch };
-      // R28: the leaf carries its own tag under the CSI's pseudonym, never the pseudonym itself.
-      const data = encodeLeaf({ v: 1, ...fields, pseudonym: toB64u(leafTag(pseudonym, fields)) });
+      const data =
+        e.pseudonym !== undefined
+          ? leafBytes(e, e.pseudonym)
+          : taggedLeafBytes(e, await this.opts.pseudonyms.pseudonymFor(tx, e.csi));
       const hash = leafHash(data);
       leaves.push({ index: size, data, hash, time: e.time });
       // Merge equal-sized perfect subtrees (one per trailing 1-bit of size); each merge completes

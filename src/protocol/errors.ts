@@ -84,6 +84,10 @@ export const ErrorCode = {
   OprfInvalidInput: 'oprf-invalid-input',
   OprfInvalidScalar: 'oprf-invalid-scalar',
   OprfBatchTooLarge: 'oprf-batch-too-large',
+  /** RFC 9497 §3.3.2: an evaluation's proof is malformed or does not verify against the epoch key. */
+  OprfProofInvalid: 'oprf-proof-invalid',
+  /** The epoch key an evaluation is under is not the one committed in the DP's log for that epoch. */
+  OprfKeyUnlogged: 'oprf-key-unlogged',
   EpochUnknown: 'epoch-unknown',
   // transparency log (R3, R28)
   LogProofMissing: 'log-proof-missing',
@@ -172,6 +176,8 @@ const statusOf: Record<ErrorCode, number> = {
   'oprf-invalid-input': 400,
   'oprf-invalid-scalar': 400,
   'oprf-batch-too-large': 400,
+  'oprf-proof-invalid': 422,
+  'oprf-key-unlogged': 422,
   'epoch-unknown': 404,
   'log-proof-missing': 422,
   'log-proof-invalid': 422,

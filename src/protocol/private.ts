@@ -1,12 +1,15 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { MimiError } from './errors.js';
+import { MappingLogProof } from './transparency.js';
 
 /**
  * Wire records of the private lookup path (DESIGN.md "Lookup paths and privacy"; R9, R22, R26,
- * R28): RFC 9497 OPRF, suite ristretto255-SHA512, mode OPRF. Elements travel as base64url of
- * their 32-byte RFC 9497 §2.1 serialisation.
+ * R28): RFC 9497, suite ristretto255-SHA512, mode VOPRF. Elements travel as base64url of
+ * their 32-byte RFC 9497 §2.1 serialisation, proofs as base64url of their 64 bytes (c || s).
+ * The mode is named in the epochs answer (`voprf`; it was `oprf` before the proofs), so a client
+ * and a DP that disagree on it fail on that record before any evaluation.
  */
-export const PrivateSuite = { Suite: 'ristretto255-SHA512', Mode: 'oprf' } as const;
+export const PrivateSuite = { Suite: 'ristretto255-SHA512', Mode: 'voprf' } as const;
 
 // Decoded and checked by the evaluator itself, so a bad element gets its RFC 9497 code and index.
 const Element = Type.String({ maxLength: 64 });
@@ -28,13 +31,15 @@ export const EvaluateAnswer = Type.Object({
   v: Type.Literal(1),
   epoch: Epoch,
   evaluated: Type.Array(Element),
+  /** RFC 9497 §2.2.1 proof for the whole batch, base64url of 64 bytes; checked by the client. */
+  proof: Type.String({ maxLength: 128 }),
 });
 export type EvaluateAnswer = Static<typeof EvaluateAnswer>;
 
 export const EpochInfo = Type.Object({
   id: Epoch,
   state: Type.Union([Type.Literal('active'), Type.Literal('retiring')]),
-  /** pkS = skS * G (RFC 9497 §3.2), base64url; identifies the key. */
+  /** pkS = skS * G (RFC 9497 §3.2), base64url: the key every proof of this epoch is checked against. */
   publicKey: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
   bucketBits: Type.Integer({ minimum: 0, maximum: 24 }),
   bucketCount: Type.Integer({ minimum: 1 }),
@@ -43,6 +48,21 @@ export const EpochInfo = Type.Object({
   activatedAt: Type.Union([Time, Type.Null()]),
   /** When a retiring epoch stops being served. */
   retireAt: Type.Union([Time, Type.Null()]),
+  /**
+   * R9, R26: the `oprf-key` leaf committing to this epoch's id and public key in the DP's
+   * transparency log, its index, audit path and signed checkpoint. Absent without a log.
+   */
+  keyLog: Type.Optional(
+    Type.Object(
+      {
+        index: Type.Integer({ minimum: 0 }),
+        leaf: MappingLogProof.properties.leaf,
+        proof: MappingLogProof.properties.proof,
+        checkpoint: MappingLogProof.properties.checkpoint,
+      },
+      { additionalProperties: false },
+    ),
+  ),
 });
 export type EpochInfo = Static<typeof EpochInfo>;
 

@@ -239,8 +239,11 @@ export async function createContext(
   // R22: every budget is one for the DP when shared, and each refusal is counted by budget
   // (mimi_rate_limited_total).
   const budgets: Budgets = { shared, onLimited: (name) => metrics.countRateLimited(name) };
-  const privateLookup = await createPrivateLookup(loaded, store, now, budgets);
-  const transparency = createTransparency(loaded, { store, dpKey, registry, budgets, now });
+  // R9, R26: the log commits every OPRF epoch's key, so the index opens once the log exists.
+  let transparency: ReturnType<typeof createTransparency>;
+  const privateLookup = await createPrivateLookup(loaded, store, now, budgets, () => transparency?.log);
+  transparency = createTransparency(loaded, { store, dpKey, registry, budgets, now });
+  await privateLookup?.index.open();
   const dp = new DiscoveryProvider({
     id: config.dp.id,
     key: dpKey,

@@ -1,5 +1,6 @@
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { PrivateIndex } from '../dp/private-index.js';
+import type { TransparencyLog } from '../dp/transparency-log.js';
 import { MimiError } from '../protocol/errors.js';
 import {
   type Budget,
@@ -92,14 +93,17 @@ export interface PrivateLookup {
 }
 
 /**
- * Builds the private lookup path and opens its index (building the first epoch if needed). With
- * `shared`, its budgets are counted in Redis, like the HTTP rate limits (context.ts rateLimiters()).
+ * Builds the private lookup path; the caller opens its index (`index.open()`, which builds the
+ * first epoch if needed) once the transparency log exists, since every epoch's key is logged when
+ * the epoch is created (`log`). With `shared`, its budgets are counted in Redis, like the HTTP rate
+ * limits (context.ts rateLimiters()).
  */
 export async function createPrivateLookup(
   loaded: LoadedConfig,
   store: Store,
   now: () => number,
   budgets: Budgets = {},
+  log: () => TransparencyLog | undefined = () => undefined,
 ): Promise<PrivateLookup | undefined> {
   const settings = privateLookupSettings(loaded);
   if (settings === undefined) return undefined;
@@ -113,8 +117,8 @@ export async function createPrivateLookup(
     buildBatch: settings.buildBatch,
     maxEvaluateBatch: settings.maxEvaluateBatch,
     now,
+    log,
   });
-  await index.open();
   return {
     index,
     settings,

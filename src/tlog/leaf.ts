@@ -36,6 +36,11 @@ export const LogLeafKind = {
   ContestResolution: 'contest-resolution',
   /** Mappings removed by a CSIP number event (R16, R24); commitment to the signed event. */
   Removal: 'removal',
+  /**
+   * An OPRF key epoch was created (R9, R26): commitment to {@link oprfKeyCommitment} of its id and
+   * public key; `epoch` is that id, and the pseudonym is all zeros (the leaf concerns no CSI).
+   */
+  OprfKey: 'oprf-key',
 } as const;
 export type LogLeafKind = (typeof LogLeafKind)[keyof typeof LogLeafKind];
 
@@ -122,6 +127,26 @@ export function leafTag(
 export function leafIsAbout(leaf: LogLeaf, pseudonym: string): boolean {
   const key = Buffer.from(pseudonym, 'base64url');
   return key.length === 32 && Buffer.from(leafTag(key, leaf)).toString('base64url') === leaf.pseudonym;
+}
+
+/** The pseudonym of a leaf that concerns no CSI (an OPRF key): 32 zero bytes. */
+export const NO_PSEUDONYM = new Uint8Array(32);
+
+/**
+ * The commitment of an `oprf-key` leaf: SHA-256 of the canonical JSON of the epoch id, the suite
+ * and mode, and pkS (base64url), so a client can check that the key it is evaluated under is the
+ * one the DP logged for that epoch.
+ */
+export function oprfKeyCommitment(epoch: number, publicKey: Uint8Array): Uint8Array {
+  return commitmentOf(
+    canonicalize({
+      v: 1,
+      epoch,
+      suite: 'ristretto255-SHA512',
+      mode: 'voprf',
+      publicKey: Buffer.from(publicKey).toString('base64url'),
+    }),
+  );
 }
 
 /** The commitment to a record: SHA-256 of its canonical JSON (for a mapping, its id). */

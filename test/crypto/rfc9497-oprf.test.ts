@@ -28,6 +28,7 @@ interface VectorFile {
   seed: string;
   keyInfo: string;
   skSm: string;
+  pkSm: string;
   vectors: {
     name: string;
     batch: number;
@@ -35,12 +36,14 @@ interface VectorFile {
     blind: string[];
     blindedElement: string[];
     evaluationElement: string[];
+    proof: string;
+    proofRandomScalar: string;
     output: string[];
   }[];
 }
 
 const file: VectorFile = JSON.parse(
-  readFileSync(new URL('../vectors/rfc9497-oprf.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../vectors/rfc9497-voprf.json', import.meta.url), 'utf8'),
 ) as VectorFile;
 
 /** A random source that replays fixed byte strings, in order. */
@@ -71,6 +74,13 @@ const IDENTITY = new Uint8Array(32);
 const ORDER_LE = hexToBytes('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010');
 const VALID_BLIND = hexToBytes(file.vectors[0]!.blind[0]!);
 const VALID_ELEMENT = hexToBytes(file.vectors[0]!.evaluationElement[0]!);
+/** Test Vector 1 as client state: its blind and blinded element, its proof, the vectors' key. */
+const VALID_BLINDED = { blind: VALID_BLIND, blindedElement: hexToBytes(file.vectors[0]!.blindedElement[0]!) };
+const VALID_PROOF = hexToBytes(file.vectors[0]!.proof);
+const PK = hexToBytes(file.pkSm);
+/** Finalize of Test Vector 1's client state with a given evaluated element (and the vector's proof). */
+const finalizeWith = (input: Uint8Array, element: Uint8Array, blindBytes: Uint8Array = VALID_BLIND) =>
+  finalize(input, { ...VALID_BLINDED, blind: blindBytes }, element, VALID_PROOF, PK);
 
 /**
  * Bad element encodings, each with the code both sides must report.
@@ -146,7 +156,7 @@ beforeAll(async () => {
 
 describe('RFC 9497 suite constants', () => {
   it('contextString and HashToGroup DST match the vector file', () => {
-    expect(new TextDecoder().decode(CONTEXT_STRING)).toBe('OPRFV1-\u0000-ristretto255-SHA512');
+    expect(new TextDecoder().decode(CONTEXT_STRING)).toBe('OPRFV1-\u0001-ristretto255-SHA512');
     expect(bytesToHex(HASH_TO_GROUP_DST)).toBe(file.hashToGroupDST);
   });
 
@@ -158,80 +168,79 @@ describe('RFC 9497 suite constants', () => {
         'oprf-invalid-element',
         'oprf-invalid-input',
         'oprf-invalid-scalar',
+        'oprf-proof-invalid',
       ].sort(),
     );
   });
 });
 
-describe('RFC 9497 Appendix A.1.1 vectors (ristretto255-SHA512, OPRF mode)', () => {
+describe('RFC 9497 Appendix A.1.2 vectors (ristretto255-SHA512, VOPRF mode)', () => {
   it('records its source', () => {
     expect(file.source).toMatch(/RFC 9497/);
   });
 
-  it('DeriveKeyPair(Seed, KeyInfo) gives skSm (§3.2.1)', () => {
+  it('DeriveKeyPair(Seed, KeyInfo) gives skSm and pkSm (§3.2.1)', () => {
     const kp = deriveKeyPair(hexToBytes(file.seed), hexToBytes(file.keyInfo));
     expect(bytesToHex(kp.secretKey)).toBe(file.skSm);
-    expect(bytesToHex(server.publicKey)).toBe(bytesToHex(kp.publicKey));
+    expect(bytesToHex(kp.publicKey)).toBe(file.pkSm);
+    expect(bytesToHex(server.publicKey)).toBe(file.pkSm);
     // Independent check against @noble/curves' own RFC 9497 implementation.
-    const noble = ristretto255_oprf.oprf.deriveKeyPair(hexToBytes(file.seed), hexToBytes(file.keyInfo));
+    const noble = ristretto255_oprf.voprf.deriveKeyPair(hexToBytes(file.seed), hexToBytes(file.keyInfo));
     expect(bytesToHex(noble.secretKey)).toBe(file.skSm);
-    expect(bytesToHex(noble.publicKey)).toBe(bytesToHex(kp.publicKey));
   });
 
-  for (const v of file.vectors.filter((x) => x.batch === 1)) {
-    it(`${v.name}: Blind, BlindEvaluate, Finalize, Evaluate`, () => {
-      const input = hexToBytes(v.input[0]!);
-      const b = blind(input, replay(hexList(v.blind)));
-      expect(bytesToHex(b.blind)).toBe(v.blind[0]);
-      expect(bytesToHex(b.blindedElement)).toBe(v.blindedElement[0]);
-
-      const evaluated = server.blindEvaluate([b.blindedElement]);
-      expect(evaluated.map((e) => bytesToHex(e))).toEqual(v.evaluationElement);
-
-      const output = finalize(input, b.blind, evaluated[0]!);
-      expect(output).toHaveLength(64);
-      expect(bytesToHex(output)).toBe(v.output[0]);
-
-      expect(bytesToHex(server.evaluate(input))).toBe(v.output[0]);
-    });
-  }
-
-  for (const v of file.vectors.filter((x) => x.batch > 1)) {
-    it(`${v.name}: batch Blind, BlindEvaluate, Finalize`, () => {
+  for (const v of file.vectors) {
+    it(`${v.name}: Blind, BlindEvaluate with its proof, Finalize, Evaluate`, () => {
       const inputs = hexList(v.input);
       const blinded = blindBatch(inputs, replay(hexList(v.blind)));
       expect(blinded.map((b) => bytesToHex(b.blind))).toEqual(v.blind);
       expect(blinded.map((b) => bytesToHex(b.blindedElement))).toEqual(v.blindedElement);
 
-      const evaluated = server.blindEvaluate(blinded.map((b) => b.blindedElement));
-      expect(evaluated.map((e) => bytesToHex(e))).toEqual(v.evaluationElement);
-
-      const outputs = finalizeBatch(
-        inputs,
-        blinded.map((b) => b.blind),
-        evaluated,
+      const answer = server.blindEvaluate(
+        blinded.map((b) => b.blindedElement),
+        replay([hexToBytes(v.proofRandomScalar)]),
       );
+      expect(answer.evaluated.map((e) => bytesToHex(e))).toEqual(v.evaluationElement);
+      expect(bytesToHex(answer.proof)).toBe(v.proof);
+
+      const outputs = finalizeBatch(inputs, blinded, answer.evaluated, answer.proof, server.publicKey);
       expect(outputs.map((o) => bytesToHex(o))).toEqual(v.output);
+      if (v.batch === 1) {
+        const one = finalize(inputs[0]!, blinded[0]!, answer.evaluated[0]!, answer.proof, PK);
+        expect(bytesToHex(one)).toBe(v.output[0]);
+      }
       expect(inputs.map((i) => bytesToHex(server.evaluate(i)))).toEqual(v.output);
     });
   }
 });
 
 describe('libsodium server vs @noble/curves client', () => {
-  it('agree on 200 random inputs and keys (and match noble ristretto255_oprf)', async () => {
-    for (let i = 0; i < 200; i++) {
+  it('agree on 100 random inputs and keys (and match noble ristretto255_oprf.voprf)', async () => {
+    for (let i = 0; i < 100; i++) {
       const kp = generateKeyPair();
       const srv = await createOprfServer(kp.secretKey);
       const input = randomBytes(i % 97);
       const b = blind(input);
-      const [evaluated] = srv.blindEvaluate([b.blindedElement]);
-      expect(bytesToHex(evaluated!)).toBe(
-        bytesToHex(ristretto255_oprf.oprf.blindEvaluate(kp.secretKey, b.blindedElement)),
-      );
-      const output = finalize(input, b.blind, evaluated!);
+      const { evaluated, proof } = srv.blindEvaluate([b.blindedElement]);
+      const noble = ristretto255_oprf.voprf.blindEvaluate(kp.secretKey, kp.publicKey, b.blindedElement);
+      expect(bytesToHex(evaluated[0]!)).toBe(bytesToHex(noble.evaluated));
+      const output = finalize(input, b, evaluated[0]!, proof, kp.publicKey);
       expect(bytesToHex(output)).toBe(bytesToHex(srv.evaluate(input)));
-      expect(bytesToHex(output)).toBe(
-        bytesToHex(ristretto255_oprf.oprf.finalize(input, b.blind, evaluated!)),
+      // noble verifies our proof, and we verify noble's.
+      expect(
+        bytesToHex(
+          ristretto255_oprf.voprf.finalize(
+            input,
+            b.blind,
+            evaluated[0]!,
+            b.blindedElement,
+            kp.publicKey,
+            proof,
+          ),
+        ),
+      ).toBe(bytesToHex(output));
+      expect(bytesToHex(finalize(input, b, noble.evaluated, noble.proof, kp.publicKey))).toBe(
+        bytesToHex(output),
       );
     }
   });
@@ -241,16 +250,17 @@ describe('libsodium server vs @noble/curves client', () => {
     const srv = await createOprfServer(kp.secretKey);
     const inputs = Array.from({ length: 50 }, (_, i) => randomBytes(i));
     const blinded = blindBatch(inputs);
-    const outputs = finalizeBatch(
-      inputs,
-      blinded.map((b) => b.blind),
-      srv.blindEvaluate(blinded.map((b) => b.blindedElement)),
-    );
+    const { evaluated, proof } = srv.blindEvaluate(blinded.map((b) => b.blindedElement));
+    const outputs = finalizeBatch(inputs, blinded, evaluated, proof, kp.publicKey);
     expect(outputs.map((o) => bytesToHex(o))).toEqual(inputs.map((x) => bytesToHex(srv.evaluate(x))));
   });
 
   it('agree on which random 32-byte strings are valid elements', () => {
-    const client = (bytes: Uint8Array) => codeOf(() => finalize(new Uint8Array(0), VALID_BLIND, bytes));
+    // A valid element passes deserialization and then fails the proof (it was not evaluated).
+    const client = (bytes: Uint8Array) => {
+      const c = codeOf(() => finalizeWith(new Uint8Array(0), bytes));
+      return c === 'oprf-proof-invalid' ? 'no-error' : c;
+    };
     const srv = (bytes: Uint8Array) => codeOf(() => server.blindEvaluate([bytes]));
     let accepted = 0;
     for (let i = 0; i < 1000; i++) {
@@ -278,7 +288,7 @@ describe('element validation (RFC 9497 §2.1 DeserializeElement)', () => {
     });
 
     it(`client Finalize rejects ${c.name} with ${c.code}`, () => {
-      expect(codeOf(() => finalize(new Uint8Array([1]), VALID_BLIND, c.bytes))).toBe(c.code);
+      expect(codeOf(() => finalizeWith(new Uint8Array([1]), c.bytes))).toBe(c.code);
     });
   }
 
@@ -296,7 +306,7 @@ describe('element validation (RFC 9497 §2.1 DeserializeElement)', () => {
   it('client batch finalize reports the index of the bad element', () => {
     const inputs = [new Uint8Array([1]), new Uint8Array([2])];
     try {
-      finalizeBatch(inputs, [VALID_BLIND, VALID_BLIND], [VALID_ELEMENT, offCurve]);
+      finalizeBatch(inputs, [VALID_BLINDED, VALID_BLINDED], [VALID_ELEMENT, offCurve], VALID_PROOF, PK);
       expect.unreachable();
     } catch (err) {
       expect((err as OprfError).code).toBe('oprf-invalid-element');
@@ -306,9 +316,9 @@ describe('element validation (RFC 9497 §2.1 DeserializeElement)', () => {
 
   it('client batch finalize rejects a response with the wrong element count', () => {
     const inputs = [new Uint8Array([1]), new Uint8Array([2])];
-    expect(codeOf(() => finalizeBatch(inputs, [VALID_BLIND, VALID_BLIND], [VALID_ELEMENT]))).toBe(
-      'oprf-invalid-element',
-    );
+    expect(
+      codeOf(() => finalizeBatch(inputs, [VALID_BLINDED, VALID_BLINDED], [VALID_ELEMENT], VALID_PROOF, PK)),
+    ).toBe('oprf-invalid-element');
   });
 });
 
@@ -316,20 +326,20 @@ describe('batch limits', () => {
   it('rejects batches above the default limit', () => {
     const batch = Array.from({ length: DEFAULT_MAX_BATCH_SIZE + 1 }, () => VALID_ELEMENT);
     expect(codeOf(() => server.blindEvaluate(batch))).toBe('oprf-batch-too-large');
-    expect(server.blindEvaluate(batch.slice(0, 3))).toHaveLength(3);
+    expect(server.blindEvaluate(batch.slice(0, 3)).evaluated).toHaveLength(3);
   });
 
   it('honours a configured limit', async () => {
     const small = await createOprfServer(hexToBytes(file.skSm), { maxBatchSize: 2 });
     expect(small.maxBatchSize).toBe(2);
-    expect(small.blindEvaluate([VALID_ELEMENT, VALID_ELEMENT])).toHaveLength(2);
+    expect(small.blindEvaluate([VALID_ELEMENT, VALID_ELEMENT]).evaluated).toHaveLength(2);
     expect(codeOf(() => small.blindEvaluate([VALID_ELEMENT, VALID_ELEMENT, VALID_ELEMENT]))).toBe(
       'oprf-batch-too-large',
     );
   });
 
-  it('returns an empty array for an empty batch', () => {
-    expect(server.blindEvaluate([])).toEqual([]);
+  it('refuses an empty batch (a proof covers at least one element)', () => {
+    expect(() => server.blindEvaluate([])).toThrow(TypeError);
   });
 });
 
@@ -337,13 +347,13 @@ describe('inputs and scalars', () => {
   it(`accepts inputs up to ${MAX_INPUT_LENGTH} bytes and rejects longer ones with oprf-invalid-input`, () => {
     const max = new Uint8Array(MAX_INPUT_LENGTH).fill(7);
     const b = blind(max);
-    const [e] = server.blindEvaluate([b.blindedElement]);
-    expect(bytesToHex(finalize(max, b.blind, e!))).toBe(bytesToHex(server.evaluate(max)));
+    const { evaluated, proof } = server.blindEvaluate([b.blindedElement]);
+    expect(bytesToHex(finalize(max, b, evaluated[0]!, proof, PK))).toBe(bytesToHex(server.evaluate(max)));
 
     const tooLong = new Uint8Array(MAX_INPUT_LENGTH + 1);
     expect(codeOf(() => blind(tooLong))).toBe('oprf-invalid-input');
     expect(codeOf(() => server.evaluate(tooLong))).toBe('oprf-invalid-input');
-    expect(codeOf(() => finalize(tooLong, VALID_BLIND, VALID_ELEMENT))).toBe('oprf-invalid-input');
+    expect(codeOf(() => finalizeWith(tooLong, VALID_ELEMENT))).toBe('oprf-invalid-input');
   });
 
   it('rejects zero and non-reduced secret keys with oprf-invalid-scalar', async () => {
@@ -352,10 +362,12 @@ describe('inputs and scalars', () => {
   });
 
   it('rejects zero and non-reduced blinds in Finalize with oprf-invalid-scalar', () => {
-    expect(codeOf(() => finalize(new Uint8Array(1), new Uint8Array(32), VALID_ELEMENT))).toBe(
+    expect(codeOf(() => finalizeWith(new Uint8Array(1), VALID_ELEMENT, new Uint8Array(32)))).toBe(
       'oprf-invalid-scalar',
     );
-    expect(codeOf(() => finalize(new Uint8Array(1), ORDER_LE, VALID_ELEMENT))).toBe('oprf-invalid-scalar');
+    expect(codeOf(() => finalizeWith(new Uint8Array(1), VALID_ELEMENT, ORDER_LE))).toBe(
+      'oprf-invalid-scalar',
+    );
   });
 
   it('throws TypeError on API misuse', async () => {
@@ -368,8 +380,8 @@ describe('inputs and scalars', () => {
     expect(() => server.evaluate([1, 2] as unknown as Uint8Array)).toThrow(TypeError);
     expect(() => server.blindEvaluate(VALID_ELEMENT as unknown as Uint8Array[])).toThrow(TypeError);
     expect(() => server.blindEvaluate(['x' as unknown as Uint8Array])).toThrow(TypeError);
-    expect(() => finalize(new Uint8Array(1), new Uint8Array(31), VALID_ELEMENT)).toThrow(TypeError);
-    expect(() => finalizeBatch([new Uint8Array(1)], [], [])).toThrow(TypeError);
+    expect(() => finalizeWith(new Uint8Array(1), VALID_ELEMENT, new Uint8Array(31))).toThrow(TypeError);
+    expect(() => finalizeBatch([new Uint8Array(1)], [], [], VALID_PROOF, PK)).toThrow(TypeError);
   });
 
   it('RandomScalar draws canonical non-zero scalars and rejects a broken source', () => {
@@ -409,8 +421,9 @@ describe('property: garbage never throws anything but OprfError', () => {
 
   it('server BlindEvaluate on arbitrary byte strings', () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ minLength: 0, maxLength: 40 }), { maxLength: 5 }), (batch) =>
-        isOprfOrOk(() => server.blindEvaluate(batch)),
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 0, maxLength: 40 }), { minLength: 1, maxLength: 5 }),
+        (batch) => isOprfOrOk(() => server.blindEvaluate(batch)),
       ),
       { numRuns: 300 },
     );
@@ -432,8 +445,10 @@ describe('property: garbage never throws anything but OprfError', () => {
         fc.uint8Array({ minLength: 0, maxLength: 40 }),
         fc.array(fc.uint8Array({ minLength: 0, maxLength: 40 }), { maxLength: 3 }),
         (input, element, batch) =>
-          isOprfOrOk(() => finalize(input, VALID_BLIND, element)) &&
-          isOprfOrOk(() => finalizeBatch([input, input], [VALID_BLIND, VALID_BLIND], batch)),
+          isOprfOrOk(() => finalizeWith(input, element)) &&
+          isOprfOrOk(() =>
+            finalizeBatch([input, input], [VALID_BLINDED, VALID_BLINDED], batch, VALID_PROOF, PK),
+          ),
       ),
       { numRuns: 200 },
     );
@@ -442,7 +457,7 @@ describe('property: garbage never throws anything but OprfError', () => {
   it('client Finalize with arbitrary 32-byte blinds', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (blindBytes) =>
-        isOprfOrOk(() => finalize(new Uint8Array(1), blindBytes, VALID_ELEMENT)),
+        isOprfOrOk(() => finalizeWith(new Uint8Array(1), VALID_ELEMENT, blindBytes)),
       ),
       { numRuns: 200 },
     );

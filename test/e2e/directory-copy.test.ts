@@ -203,7 +203,15 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
         body: JSON.stringify({ v: 1, epoch: e.id, elements: [toB64u(b.blindedElement)] }),
       });
       const answer = decodeRecord(EvaluateAnswer, await res.json(), 'evaluation');
-      outs.push(finalize(input, b.blind, fromB64u(answer.evaluated[0]!, 'evaluated', 32)));
+      outs.push(
+        finalize(
+          input,
+          b,
+          fromB64u(answer.evaluated[0]!, 'evaluated', 32),
+          fromB64u(answer.proof, 'proof', 64),
+          fromB64u(e.publicKey, 'publicKey', 32),
+        ),
+      );
     }
     return outs;
   }

@@ -16,9 +16,11 @@ interface Vector {
   blind: string[];
   blindedElement: string[];
   evaluationElement: string[];
+  proof: string;
   output: string[];
 }
-const file = JSON.parse(readFileSync(new URL('../vectors/rfc9497-oprf.json', import.meta.url), 'utf8')) as {
+const file = JSON.parse(readFileSync(new URL('../vectors/rfc9497-voprf.json', import.meta.url), 'utf8')) as {
+  pkSm: string;
   vectors: Vector[];
 };
 
@@ -38,7 +40,7 @@ beforeAll(async () => {
   await ready();
 });
 
-describe('RFC 9497 Appendix A.1.1: both client engines reproduce every vector', () => {
+describe('RFC 9497 Appendix A.1.2 (VOPRF): both client engines reproduce every vector', () => {
   for (const name of ['noble', 'libsodium']) {
     it(`${name}`, () => {
       const engine = name === 'noble' ? nobleOprfClient : sodiumEngine;
@@ -46,10 +48,13 @@ describe('RFC 9497 Appendix A.1.1: both client engines reproduce every vector', 
         const inputs = v.input.map(hexToBytes);
         const blinded = engine.blindBatch(inputs, replay(v.blind));
         expect(blinded.map((b) => bytesToHex(b.blindedElement))).toEqual(v.blindedElement);
+        // The RFC's proof verifies against pkSm on both engines before anything is unblinded.
         const outs = engine.finalizeBatch(
           inputs,
-          blinded.map((b) => b.blind),
+          blinded,
           v.evaluationElement.map(hexToBytes),
+          hexToBytes(v.proof),
+          hexToBytes(file.pkSm),
         );
         expect(outs.map(bytesToHex)).toEqual(v.output);
       }
@@ -63,21 +68,15 @@ describe('the two engines agree', () => {
     const inputs = Array.from({ length: 50 }, (_, i) => randomBytes(1 + (i % 40)));
     const a = sodiumEngine.blindBatch(inputs);
     const b = nobleOprfClient.blindBatch(inputs);
-    const outA = sodiumEngine.finalizeBatch(
-      inputs,
-      a.map((x) => x.blind),
-      server.blindEvaluate(a.map((x) => x.blindedElement)),
-    );
-    const outB = nobleOprfClient.finalizeBatch(
-      inputs,
-      b.map((x) => x.blind),
-      server.blindEvaluate(b.map((x) => x.blindedElement)),
-    );
+    const evA = server.blindEvaluate(a.map((x) => x.blindedElement));
+    const evB = server.blindEvaluate(b.map((x) => x.blindedElement));
+    const outA = sodiumEngine.finalizeBatch(inputs, a, evA.evaluated, evA.proof, server.publicKey);
+    const outB = nobleOprfClient.finalizeBatch(inputs, b, evB.evaluated, evB.proof, server.publicKey);
     expect(outA.map(bytesToHex)).toEqual(outB.map(bytesToHex));
     expect(outA.map(bytesToHex)).toEqual(inputs.map((x) => bytesToHex(server.evaluate(x))));
   });
 
-  it('RFC 9497 §2.1: both reject identity, off-curve and mis-sized evaluated elements with the same code', () => {
+  it('RFC 9497 §2.1: both reject identity, off-curve and mis-sized evaluated elements with the same code', async () => {
     const input = [new Uint8Array([1])];
     let offCurve = new Uint8Array(32);
     for (let i = 1; ; i++) {
@@ -93,11 +92,13 @@ describe('the two engines agree', () => {
       [offCurve, 'oprf-invalid-element'],
       [new Uint8Array(31).fill(1), 'oprf-invalid-element'],
     ];
+    const server = await createOprfServer(generateKeyPair().secretKey);
     for (const engine of [nobleOprfClient, sodiumEngine]) {
       const [b] = engine.blindBatch(input);
+      const { proof } = server.blindEvaluate([b!.blindedElement]);
       for (const [element, code] of cases) {
         try {
-          engine.finalizeBatch(input, [b!.blind], [element]);
+          engine.finalizeBatch(input, [b!], [element], proof, server.publicKey);
           expect.unreachable();
         } catch (err) {
           expect(err).toBeInstanceOf(OprfError);

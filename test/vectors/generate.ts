@@ -305,7 +305,12 @@ async function main(): Promise<void> {
         .digest(),
     ),
   );
-  const [evaluated] = server.blindEvaluate([blinded.blindedElement]);
+  // RFC 9497 §2.2.1: the proof's random scalar, fixed so that the proof reproduces.
+  // Its top bits cleared, it is below the group order, so randomScalar takes it as it is.
+  const proofScalar = Uint8Array.from(createHash('sha256').update(seedLabel('proof')).digest());
+  proofScalar[31]! &= 0x0f;
+  const evaluation = server.blindEvaluate([blinded.blindedElement], () => Uint8Array.from(proofScalar));
+  const evaluated = evaluation.evaluated[0]!;
   const bits = 4;
   const bucketKey = bucketKeyOf(out);
   const bucket = bucketOf(bucketKey, bits);
@@ -402,7 +407,7 @@ async function main(): Promise<void> {
     private: {
       oprf: {
         suite: 'ristretto255-SHA512',
-        mode: 'oprf',
+        mode: 'voprf',
         seed: hex(oprfSeed),
         info: oprfInfo,
         skS: hex(skS),
@@ -422,7 +427,8 @@ async function main(): Promise<void> {
       evaluate: {
         blind: hex(blinded.blind),
         request: { v: 1, epoch: 1, elements: [toB64u(blinded.blindedElement)] },
-        answer: { v: 1, epoch: 1, evaluated: [toB64u(evaluated!)] },
+        proofScalar: hex(proofScalar),
+        answer: { v: 1, epoch: 1, evaluated: [toB64u(evaluated)], proof: toB64u(evaluation.proof) },
       },
       bucketBody: hex(bucketBody),
       batch: { request: { v: 1, epoch: 1, buckets: [bucket, otherBucket] }, body: hex(batchBody) },

@@ -163,7 +163,7 @@ describe('mimi-discovery v1 vectors: digests, ids, registry', () => {
 
 const contextString = Buffer.concat([
   Buffer.from('OPRFV1-'),
-  Buffer.of(0),
+  Buffer.of(1),
   Buffer.from('-ristretto255-SHA512'),
 ]);
 const Point = ristretto255.Point;
@@ -211,7 +211,7 @@ describe('mimi-discovery v1 vectors: private lookup', () => {
   const input = enc.encode(P.csi);
   const out = unhex(P.out);
 
-  it('out is RFC 9497 Evaluate of the canonical CSI under skS (ristretto255-SHA512, mode OPRF)', () => {
+  it('out is RFC 9497 Evaluate of the canonical CSI under skS (ristretto255-SHA512, mode VOPRF)', () => {
     const skS = scalarOf(unhex(P.oprf.skS));
     expect(b64u(Point.BASE.multiply(skS).toBytes())).toBe(P.oprf.pkS);
     const element = hashToGroup(input).multiply(skS).toBytes();
@@ -225,14 +225,31 @@ describe('mimi-discovery v1 vectors: private lookup', () => {
     const evaluated = Point.fromBytes(blinded)
       .multiply(scalarOf(unhex(P.oprf.skS)))
       .toBytes();
-    expect(P.evaluate.answer).toEqual({ v: 1, epoch: 1, evaluated: [b64u(evaluated)] });
+    expect(P.evaluate.answer).toMatchObject({ v: 1, epoch: 1, evaluated: [b64u(evaluated)] });
     const unblinded = Point.fromBytes(evaluated).multiply(Point.Fn.inv(r)).toBytes();
     expect(finalizeHashOf(input, unblinded).toString('hex')).toBe(P.out);
     // The project: the libsodium server and the noble client agree.
     const server = await createOprfServer(unhex(P.oprf.skS));
-    expect(b64u(server.blindEvaluate([blinded])[0]!)).toBe(P.evaluate.answer.evaluated[0]);
+    // RFC 9497 §2.2.1: the same proof scalar gives the same proof (c || s), and it verifies
+    // against pkS before Finalize unblinds.
+    const evaluation = server.blindEvaluate([blinded], () => unhex(P.evaluate.proofScalar));
+    expect(b64u(evaluation.evaluated[0]!)).toBe(P.evaluate.answer.evaluated[0]);
+    expect(b64u(evaluation.proof)).toBe(P.evaluate.answer.proof);
     expect(Buffer.from(server.evaluate(input)).toString('hex')).toBe(P.out);
-    expect(Buffer.from(finalize(input, unhex(P.evaluate.blind), evaluated)).toString('hex')).toBe(P.out);
+    const b = { blind: unhex(P.evaluate.blind), blindedElement: blinded };
+    const proof = unb64u(P.evaluate.answer.proof);
+    const pkS = unb64u(P.oprf.pkS);
+    expect(Buffer.from(finalize(input, b, evaluated, proof, pkS)).toString('hex')).toBe(P.out);
+    // A proof for another key, or a changed one, is refused.
+    const flipped = Uint8Array.from(proof);
+    flipped[0]! ^= 1;
+    let code: string | undefined;
+    try {
+      finalize(input, b, evaluated, flipped, pkS);
+    } catch (err) {
+      code = (err as { code?: string }).code;
+    }
+    expect(code).toBe('oprf-proof-invalid');
   });
 
   it('bucket, tag and key come from out as the spec derives them', () => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isOprfError } from '../../crypto/oprf-errors.js';
+import type { BlindEvaluation } from '../../crypto/oprf-server.js';
 import { ELEMENT_LENGTH } from '../../crypto/oprf-suite.js';
 import { toB64u } from '../../protocol/encoding.js';
 import { MimiError } from '../../protocol/errors.js';
@@ -19,9 +20,12 @@ import type { EvaluationBudget, PrivateLookup } from '../private-lookup.js';
 /**
  * The private lookup path (R9: the target CSI is hidden from the DP; R22, R28: no enumeration).
  *
- * - GET  /v1/private/epochs                  served OPRF epochs and their public information
- * - POST /v1/private/evaluate                RFC 9497 §3.3.1 BlindEvaluate over a bounded batch,
- *                                            charged per element to the caller's credential
+ * - GET  /v1/private/epochs                  served VOPRF epochs and their public information: each
+ *                                            epoch's public key with its `oprf-key` log leaf and
+ *                                            audit path (R9, R26)
+ * - POST /v1/private/evaluate                RFC 9497 §3.3.2 BlindEvaluate over a bounded batch,
+ *                                            with one DLEQ proof for the batch, charged per element
+ *                                            to the caller's credential
  * - GET  /v1/private/buckets/:epoch/:bucket  every entry of one bucket; cacheable with revalidation
  *                                            (ETag), no credential
  * - POST /v1/private/buckets                 up to MAX_BUCKET_BATCH buckets of one epoch in one
@@ -37,6 +41,7 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
 
   app.get('/v1/private/epochs', async (req, reply) => {
     await p.buckets.consume(`epochs:${req.ip}`);
+    const keyLogs = await p.index.keyLogs();
     reply.header('cache-control', 'public, max-age=10');
     return {
       v: 1,
@@ -46,7 +51,10 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
       kAnonymity: p.index.kAnonymity,
       maxEvaluateBatch: p.index.maxEvaluateBatch,
       maxBucketBatch: MAX_BUCKET_BATCH,
-      epochs: p.index.epochs(),
+      epochs: p.index.epochs().map((e) => {
+        const keyLog = keyLogs.get(e.id);
+        return keyLog === undefined ? e : { ...e, keyLog };
+      }),
     };
   });
 
@@ -67,7 +75,7 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
     const elements = request.elements.map(decodeElement);
     // R22: evaluation is the only way to learn anything, so every element is charged.
     await budget.charge(key, n);
-    let evaluated: Uint8Array[];
+    let evaluated: BlindEvaluation;
     try {
       evaluated = await p.index.evaluate(request.epoch, elements);
     } catch (err) {
@@ -83,7 +91,12 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
       throw err;
     }
     reply.header('cache-control', 'no-store');
-    return { v: 1, epoch: request.epoch, evaluated: evaluated.map(toB64u) };
+    return {
+      v: 1,
+      epoch: request.epoch,
+      evaluated: evaluated.evaluated.map(toB64u),
+      proof: toB64u(evaluated.proof),
+    };
   });
 
   app.get<{ Params: { epoch: string; bucket: string } }>(
