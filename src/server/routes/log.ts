@@ -54,6 +54,9 @@ function intParam(req: FastifyRequest, name: string, required: boolean): number 
  * - GET /v1/log/tiles/tile/<L>/<N>[.p/<W>]     hash tile: 256 (or W) hashes of subtrees of 2^(8L) leaves
  * - GET /v1/log/tiles/tile/entries/<N>[.p/<W>] entry bundle: leaves 256N.., uint16 length-prefixed
  *
+ * This DP as a C2SP tlog-witness (https://c2sp.org/tlog-witness) of its peers' logs:
+ * - POST /v1/witness/add-checkpoint            cosigns a peer's checkpoint shown consistent with the last
+ *
  * And for witnesses (signed DP-to-DP calls, R23):
  * - POST /v1/federation/log/checkpoint         latest checkpoint and a consistency proof from `from`
  * - POST /v1/federation/log/cosignature        a peer's cosignature on one of our checkpoints
@@ -102,6 +105,23 @@ export function logRoutes(app: FastifyInstance, ctx: Context): void {
     );
     return reply.type('application/octet-stream').send(Buffer.from(body));
   });
+
+  const witness = t.witness;
+  if (witness !== undefined) {
+    app.post('/v1/witness/add-checkpoint', async (req, reply) => {
+      await limit(req);
+      const type = req.headers['content-type'] ?? '';
+      if (!/^text\/plain(?:;|$)/i.test(type) || typeof req.body !== 'string' || req.body.length > 64 * 1024) {
+        throw new MimiError('record-invalid', 'add-checkpoint takes a text/plain body');
+      }
+      const outcome = await witness.addCheckpoint(req.body);
+      // tlog-witness: a wrong old size is answered with the size this witness holds.
+      if (outcome.status === 'conflict') {
+        return reply.code(409).type('text/x.tlog.size').send(`${outcome.size}\n`);
+      }
+      return reply.type('text/plain; charset=utf-8').send(outcome.line);
+    });
+  }
 
   app.get<{ Params: { size: string } }>('/v1/log/checkpoints/:size', async (req, reply) => {
     await limit(req);
