@@ -159,10 +159,24 @@ export class Witness {
       }
       if (cp.size === last.size) return { dp, status: 'unchanged', size: cp.size };
     }
-    // Remember the new head before any cosignature on it leaves this node.
-    await this.opts.store.write((tx) =>
-      tx.setWitnessed({ dp, size: cp.size, rootHash: cp.rootHash, note: answer.checkpoint, seenAt: now }),
-    );
+    // Remember the new head before any cosignature on it leaves this node, unless another head
+    // was recorded meanwhile (add-checkpoint): this one was checked against the one before it.
+    const raced = await this.opts.store.write(async (tx) => {
+      const held = await tx.witnessed(dp);
+      if (held?.size !== last?.size || (held && last && toB64u(held.rootHash) !== toB64u(last.rootHash))) {
+        return true;
+      }
+      await tx.setWitnessed({
+        dp,
+        size: cp.size,
+        rootHash: cp.rootHash,
+        note: answer.checkpoint,
+        seenAt: now,
+      });
+      return false;
+    });
+    if (raced)
+      return { dp, status: 'error', size: cp.size, reason: 'another checkpoint was recorded meanwhile' };
     const signer = {
       name: witnessName(registry.doc.federation, this.opts.self.id),
       privateKey: this.opts.self.key,

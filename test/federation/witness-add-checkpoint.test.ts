@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJwkFile } from '../../src/cli/devnet-files.js';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import { witnessVerifiers } from '../../src/federation/witness.js';
+import { toB64u } from '../../src/protocol/encoding.js';
 import { logOrigin } from '../../src/protocol/transparency.js';
 import { signCheckpoint } from '../../src/tlog/checkpoint.js';
 import { verifyCosignatures } from '../../src/tlog/cosignature.js';
@@ -143,6 +145,51 @@ for (const backend of storeBackends().filter((b) => b.name === 'sqlite' || b.nam
       expect([a.status, b.status].sort()).toEqual([200, 409]);
       expect((a.status === 409 ? a : b).text).toBe('37\n');
       expect(await recorded()).toBe(37);
+    });
+
+    it('does not let its own witnessing round record a view checked against a head replaced meanwhile', async () => {
+      const at = (await recorded())!;
+      // dp2 (played here) shows the round one view; someone brings another through
+      // add-checkpoint while the round is between reading the recorded head and storing its own.
+      const roundView = leaves.map((h, i) =>
+        i < at ? h : createHash('sha256').update(`round ${i}`).digest(),
+      );
+      const peer = Fastify();
+      const cosigned: string[] = [];
+      peer.post('/v1/federation/log/checkpoint', async (req) => {
+        const from = (req.body as { from: number }).from;
+        const consistency = consistencyProof(from, roundView.slice(0, at + 2)).map(toB64u);
+        return { v: 1, checkpoint: checkpoint(at + 2, roundView), consistency };
+      });
+      peer.post('/v1/federation/log/cosignature', async (req) => {
+        cosigned.push((req.body as { checkpoint: string }).checkpoint);
+        return { stored: true };
+      });
+      const dp2 = new URL(net.layout.dps.find((d) => d.id === 'dp2')!.endpoint);
+      await peer.listen({ host: dp2.hostname, port: Number(dp2.port) });
+      const store = net.ctx.store;
+      const read = store.witnessedLogs.bind(store);
+      let brought: { status: number } | undefined;
+      store.witnessedLogs = async () => {
+        const rows = await read();
+        store.witnessedLogs = read;
+        brought = await post(request(at, at + 2));
+        return rows;
+      };
+      try {
+        const outcome = await net.ctx.transparency!.witness!.witness('dp2');
+        expect(brought?.status).toBe(200);
+        expect(outcome.status).toBe('error');
+        expect(cosigned).toEqual([]);
+        const held = (await store.witnessedLogs()).find((w) => w.dp === 'dp2')!;
+        expect([held.size, toB64u(held.rootHash)]).toEqual([
+          at + 2,
+          toB64u(rootFromLeafHashes(leaves.slice(0, at + 2))),
+        ]);
+      } finally {
+        store.witnessedLogs = read;
+        await peer.close();
+      }
     });
 
     it('stores two roots signed for one size as fork evidence and cosigns neither again', async () => {
