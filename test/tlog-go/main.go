@@ -126,13 +126,13 @@ func entry(base string, index, size int64) ([]byte, error) {
 }
 
 type result struct {
-	OK          bool     `json:"ok"`
-	Origin      string   `json:"origin,omitempty"`
-	Size        int64    `json:"size,omitempty"`
-	Root        []byte   `json:"root,omitempty"`
-	Included    []int64  `json:"included"`
-	Consistent  *int64   `json:"consistentFrom,omitempty"`
-	Error       string   `json:"error,omitempty"`
+	OK           bool     `json:"ok"`
+	Origin       string   `json:"origin,omitempty"`
+	Size         int64    `json:"size,omitempty"`
+	Root         []byte   `json:"root,omitempty"`
+	Included     []int64  `json:"included"`
+	Consistent   *int64   `json:"consistentFrom,omitempty"`
+	Error        string   `json:"error,omitempty"`
 	RecordHashes [][]byte `json:"recordHashes,omitempty"`
 }
 
