@@ -2,10 +2,17 @@ import type { KeyObject } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { importPublicKey } from '../crypto/keys.js';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
 import { logOrigin, MappingLogProof, WitnessAnswer, witnessName } from '../protocol/transparency.js';
 import type { Registry } from '../registry/document.js';
 import type { Store } from '../store/store.js';
-import { type Checkpoint, type NoteVerifier, openCheckpoint } from '../tlog/checkpoint.js';
+import {
+  type Checkpoint,
+  type NoteVerifier,
+  openCheckpoint,
+  parseCheckpoint,
+  parseNote,
+} from '../tlog/checkpoint.js';
 import { cosignNote, signatureLines } from '../tlog/cosignature.js';
 import { isTlogError } from '../tlog/errors.js';
 import { verifyConsistency } from '../tlog/merkle.js';
@@ -106,6 +113,11 @@ export class Witness {
     return Promise.all(peers.map((p) => this.witness(p.id)));
   }
 
+  /** C2SP tlog-witness add-checkpoint for a peer's log (see {@link addCheckpoint}). */
+  addCheckpoint(body: string): Promise<AddCheckpointOutcome> {
+    return addCheckpoint(this.opts, body);
+  }
+
   /** Witnesses one peer's log once. */
   async witness(dp: string): Promise<WitnessOutcome> {
     const registry = this.opts.registry();
@@ -147,10 +159,24 @@ export class Witness {
       }
       if (cp.size === last.size) return { dp, status: 'unchanged', size: cp.size };
     }
-    // Remember the new head before any cosignature on it leaves this node.
-    await this.opts.store.write((tx) =>
-      tx.setWitnessed({ dp, size: cp.size, rootHash: cp.rootHash, note: answer.checkpoint, seenAt: now }),
-    );
+    // Remember the new head before any cosignature on it leaves this node, unless another head
+    // was recorded meanwhile (add-checkpoint): this one was checked against the one before it.
+    const raced = await this.opts.store.write(async (tx) => {
+      const held = await tx.witnessed(dp);
+      if (held?.size !== last?.size || (held && last && toB64u(held.rootHash) !== toB64u(last.rootHash))) {
+        return true;
+      }
+      await tx.setWitnessed({
+        dp,
+        size: cp.size,
+        rootHash: cp.rootHash,
+        note: answer.checkpoint,
+        seenAt: now,
+      });
+      return false;
+    });
+    if (raced)
+      return { dp, status: 'error', size: cp.size, reason: 'another checkpoint was recorded meanwhile' };
     const signer = {
       name: witnessName(registry.doc.federation, this.opts.self.id),
       privateKey: this.opts.self.key,
@@ -179,6 +205,102 @@ export class Witness {
 }
 
 const CosignatureAck = Type.Object({ stored: Type.Boolean() });
+
+/** What add-checkpoint answers: the cosignature line, or the size this witness holds (409). */
+export type AddCheckpointOutcome =
+  | { status: 'cosigned'; line: string }
+  | { status: 'conflict'; size: number };
+
+/** Most consistency proof lines in an add-checkpoint request (a 2^63-leaf tree needs fewer). */
+const MAX_PROOF_LINES = 63;
+const PROOF_LINE = /^[A-Za-z0-9+/]{43}=$/;
+const OLD_LINE = /^old (0|[1-9][0-9]{0,15})$/;
+
+/** Parses a C2SP tlog-witness add-checkpoint body: `old <size>`, proof lines, a blank line, the note. */
+export function parseAddCheckpoint(body: string): { old: number; proof: Uint8Array[]; note: string } {
+  const bad = (why: string) => new MimiError('record-invalid', `add-checkpoint: ${why}`);
+  const cut = body.indexOf('\n\n');
+  if (cut < 0) throw bad('no blank line before the checkpoint');
+  const [first, ...lines] = body.slice(0, cut).split('\n');
+  const old = OLD_LINE.exec(first!);
+  if (old === null || !Number.isSafeInteger(Number(old[1]))) throw bad('the first line is not "old <size>"');
+  if (lines.length > MAX_PROOF_LINES) throw bad('too many proof lines');
+  const proof = lines.map((l) => {
+    const h = Buffer.from(l, 'base64');
+    if (!PROOF_LINE.test(l) || h.length !== 32 || h.toString('base64') !== l)
+      throw bad('a proof line is not a base64 hash');
+    return Uint8Array.from(h);
+  });
+  return { old: Number(old[1]), proof, note: body.slice(cut + 2) };
+}
+
+/**
+ * C2SP tlog-witness `add-checkpoint` (https://c2sp.org/tlog-witness), for the logs of the
+ * registry's other DPs: the checkpoint must be signed by the log's registry key (else
+ * `forbidden`), `old` must be the size this witness last recorded for it (else a conflict with
+ * that size), and the proof must show the new tree extends the recorded one (else
+ * `log-proof-invalid`). The check and the new head are one transaction, so two requests from the
+ * same old size cannot both be cosigned (a split view); the head is stored before the
+ * cosignature leaves. Two roots signed for one size are stored as fork evidence.
+ */
+export async function addCheckpoint(
+  opts: Pick<WitnessOptions, 'store' | 'registry' | 'self' | 'now'>,
+  body: string,
+): Promise<AddCheckpointOutcome> {
+  const { old, proof, note } = parseAddCheckpoint(body);
+  const registry = opts.registry();
+  let origin: string;
+  try {
+    origin = parseCheckpoint(parseNote(note).body).origin;
+  } catch (err) {
+    throw new MimiError('record-invalid', `add-checkpoint: ${(err as Error).message}`);
+  }
+  const dp = registry.doc.dps.find(
+    (d) => d.id !== opts.self.id && logOrigin(registry.doc.federation, d.id) === origin,
+  )?.id;
+  if (dp === undefined) throw new MimiError('not-found', 'this witness follows no such log');
+  let cp: Checkpoint;
+  try {
+    cp = openCheckpoint(note, logVerifiers(registry, dp), { origin }).checkpoint;
+  } catch (err) {
+    throw new MimiError('forbidden', `checkpoint not signed by the log: ${(err as Error).message}`);
+  }
+  if (old > cp.size) throw new MimiError('record-invalid', 'old is larger than the checkpoint');
+  const now = opts.now();
+  const outcome = await opts.store.write(async (tx): Promise<{ conflict: number } | undefined> => {
+    const last = await tx.witnessed(dp);
+    const size = last?.size ?? 0;
+    if (old !== size) return { conflict: size };
+    if (old === cp.size) {
+      if (proof.length > 0) throw new MimiError('log-proof-invalid', 'no proof is due for the same size');
+      if (last === undefined || toB64u(last.rootHash) === toB64u(cp.rootHash)) return undefined;
+      await tx.insertLogFork({
+        dp,
+        detectedAt: now,
+        reason: `two different roots for ${cp.size} leaves`,
+        evidence: JSON.stringify({ previous: last.note, presented: note, consistency: [] }),
+      });
+      return { conflict: size };
+    }
+    if (old > 0) {
+      try {
+        verifyConsistency(old, cp.size, last!.rootHash, cp.rootHash, proof);
+      } catch (err) {
+        throw new MimiError(
+          'log-proof-invalid',
+          `not consistent with ${old} leaves: ${(err as Error).message}`,
+        );
+      }
+    } else if (proof.length > 0) {
+      throw new MimiError('log-proof-invalid', 'no proof is due from an empty tree');
+    }
+    await tx.setWitnessed({ dp, size: cp.size, rootHash: cp.rootHash, note, seenAt: now });
+    return undefined;
+  });
+  if (outcome !== undefined) return { status: 'conflict', size: outcome.conflict };
+  const signer = { name: witnessName(registry.doc.federation, opts.self.id), privateKey: opts.self.key };
+  return { status: 'cosigned', line: signatureLines(cosignNote(note, signer, now)).at(-1)! };
+}
 
 /**
  * RFC 9162 §2.1.4.2 between the last checkpoint seen and the one presented: undefined if the new

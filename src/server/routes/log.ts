@@ -11,6 +11,14 @@ import {
 } from '../../protocol/transparency.js';
 import { parseCheckpoint, parseNote } from '../../tlog/checkpoint.js';
 import { signatureLines, verifyCosignatures } from '../../tlog/cosignature.js';
+import {
+  entryBundle,
+  hashTile,
+  parseTilePath,
+  TILE_WIDTH,
+  tileRanges,
+  tileWidthAt,
+} from '../../tlog/tiles.js';
 import type { Context } from '../context.js';
 import { bodyOf, sendJson } from '../http.js';
 import type { Transparency } from '../transparency.js';
@@ -40,6 +48,15 @@ function intParam(req: FastifyRequest, name: string, required: boolean): number 
  * - GET /v1/log/proof/consistency?from=&to=    consistency proof between two sizes
  * - GET /v1/log/witness                        what this DP saw of its peers' logs, and any fork
  *
+ * The same log as C2SP tlog-tiles (https://c2sp.org/tlog-tiles) under the prefix /v1/log/tiles,
+ * so that witnesses and tlog clients written for that layout can follow it:
+ * - GET /v1/log/tiles/checkpoint               the latest checkpoint (as /v1/log/checkpoint)
+ * - GET /v1/log/tiles/tile/<L>/<N>[.p/<W>]     hash tile: 256 (or W) hashes of subtrees of 2^(8L) leaves
+ * - GET /v1/log/tiles/tile/entries/<N>[.p/<W>] entry bundle: leaves 256N.., uint16 length-prefixed
+ *
+ * This DP as a C2SP tlog-witness (https://c2sp.org/tlog-witness) of its peers' logs:
+ * - POST /v1/witness/add-checkpoint            cosigns a peer's checkpoint shown consistent with the last
+ *
  * And for witnesses (signed DP-to-DP calls, R23):
  * - POST /v1/federation/log/checkpoint         latest checkpoint and a consistency proof from `from`
  * - POST /v1/federation/log/cosignature        a peer's cosignature on one of our checkpoints
@@ -55,6 +72,56 @@ export function logRoutes(app: FastifyInstance, ctx: Context): void {
     reply.header('cache-control', 'no-cache');
     return reply.type('text/plain; charset=utf-8').send(noteOf(cp));
   });
+
+  app.get('/v1/log/tiles/checkpoint', async (req, reply) => {
+    await limit(req);
+    const cp = await t.log.latestCheckpoint();
+    reply.header('cache-control', 'no-cache');
+    return reply.type('text/plain; charset=utf-8').send(noteOf(cp));
+  });
+
+  app.get<{ Params: { '*': string } }>('/v1/log/tiles/tile/*', async (req, reply) => {
+    await limit(req);
+    const tile = parseTilePath(req.params['*']);
+    if (tile === undefined) throw new MimiError('record-invalid', 'not a tile path');
+    // Tiles of the signed tree only: a client reads them against the checkpoint it fetched.
+    const { size } = await t.log.latestCheckpoint();
+    // A narrower partial tile than the tree has is a prefix of it, and just as fixed.
+    if (tileWidthAt(tile.level, tile.index, size) < tile.width) {
+      throw new MimiError('not-found', 'no such tile in the signed tree', { size });
+    }
+    // R22: at most 256 stored hashes or leaves per request, read as they were committed.
+    let body: Uint8Array;
+    if (tile.level === 'entries') {
+      const start = tile.index * TILE_WIDTH;
+      body = entryBundle((await ctx.store.logLeaves(start, start + tile.width)).map((l) => l.data));
+    } else {
+      body = hashTile(await ctx.store.logSubtrees(tileRanges({ ...tile, level: tile.level })));
+    }
+    // A full tile never changes; a partial one is replaced by wider ones as the log grows.
+    reply.header(
+      'cache-control',
+      tile.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'public, max-age=60',
+    );
+    return reply.type('application/octet-stream').send(Buffer.from(body));
+  });
+
+  const witness = t.witness;
+  if (witness !== undefined) {
+    app.post('/v1/witness/add-checkpoint', async (req, reply) => {
+      await limit(req);
+      const type = req.headers['content-type'] ?? '';
+      if (!/^text\/plain(?:;|$)/i.test(type) || typeof req.body !== 'string' || req.body.length > 64 * 1024) {
+        throw new MimiError('record-invalid', 'add-checkpoint takes a text/plain body');
+      }
+      const outcome = await witness.addCheckpoint(req.body);
+      // tlog-witness: a wrong old size is answered with the size this witness holds.
+      if (outcome.status === 'conflict') {
+        return reply.code(409).type('text/x.tlog.size').send(`${outcome.size}\n`);
+      }
+      return reply.type('text/plain; charset=utf-8').send(outcome.line);
+    });
+  }
 
   app.get<{ Params: { size: string } }>('/v1/log/checkpoints/:size', async (req, reply) => {
     await limit(req);

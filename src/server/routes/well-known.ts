@@ -74,6 +74,10 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
           : {
               origin: ctx.transparency.log.origin,
               checkpoint: '/v1/log/checkpoint',
+              // C2SP tlog-tiles: <tiles>/checkpoint, <tiles>/tile/<L>/<N>, <tiles>/tile/entries/<N>.
+              tiles: '/v1/log/tiles',
+              // C2SP tlog-witness: <witness>/add-checkpoint, for the logs of the registry's other DPs.
+              witness: ctx.transparency.witness === undefined ? null : '/v1/witness',
               checkpointIntervalMs: ctx.transparency.settings.checkpointIntervalMs,
               size: (await ctx.transparency.log.latestCheckpoint()).size,
               // R28: a keyed hash under a DP secret, told only to holders who prove possession.
