@@ -28,7 +28,7 @@ export interface AppOptions {
 
 export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   const tls = ctx.config.config.listen.tls;
-  // Case 8: headers, whole request and idle keep-alive bounded by node; the body by boundBodies.
+  // R22: headers, whole request and idle keep-alive bounded by node; the body by boundBodies.
   const timeouts = serverTimeouts(ctx.limits);
   const app = Fastify({
     logger: loggerOptions(opts.logger),
@@ -36,7 +36,7 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
     requestTimeout: ctx.limits.requestTimeoutMs,
     keepAliveTimeout: ctx.limits.keepAliveTimeoutMs,
     http: timeouts,
-    // Case 9: errors raised before routing (a URL that does not decode, a path segment over
+    // One error model: errors raised before routing (a URL that does not decode, a path segment over
     // maxParamLength) and node's own (headers too large, timeouts) answer problem+json too.
     frameworkErrors: (err: FastifyError, _req: unknown, reply: Parameters<typeof sendProblem>[0]) => {
       const mimi = asMimiError(err) ?? new MimiError('request-invalid', 'the request cannot be processed');

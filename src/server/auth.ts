@@ -9,7 +9,7 @@ import type { Registry } from '../registry/document.js';
 const checkedLimit = 4096;
 
 /**
- * Case 10: what `issue` MACs, [participant, role, expiresAt]. A payload under a valid MAC is still
+ * R23: what `issue` MACs, [participant, role, expiresAt]. A payload under a valid MAC is still
  * checked against it: a leaked or reused secret, or a token of another format version, must
  * answer `unauthenticated`, never reach the handlers with another shape.
  */

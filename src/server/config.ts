@@ -340,7 +340,7 @@ export const NodeConfig = Type.Object(
           peerPointsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
           /** Requests per minute per client address on unauthenticated routes. */
           anonymousPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
-          /** Case 8: the whole request, headers and body, from its first byte (node's requestTimeout). */
+          /** R22: the whole request, headers and body, from its first byte (node's requestTimeout). */
           requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
           /** The request line and headers, from the first byte; at most requestTimeoutMs. */
           headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),

@@ -3,7 +3,7 @@ import type { FastifyError, FastifyReply } from 'fastify';
 import { type ErrorCode, MimiError, toProblem } from '../protocol/errors.js';
 
 /**
- * Every error the HTTP layer answers goes through here (case 9): route errors, fastify's own
+ * Every error the HTTP layer answers goes through here (RFC 9457): route errors, fastify's own
  * (routing, body parsing) and node's (a request line or headers too large, a timeout), so every
  * answer is RFC 9457 problem+json with a code from src/protocol/errors.ts.
  */

@@ -28,7 +28,7 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
         maxSubmissionBatchBytes: ctx.limits.maxSubmissionBatchBytes,
         callerPointsPerMinute: ctx.limits.callerPointsPerMinute,
         anonymousPerMinute: ctx.limits.anonymousPerMinute,
-        // Case 8: how long a request's parts may take to arrive, and connections per address.
+        // R22: how long a request's parts may take to arrive, and connections per address.
         requestTimeoutMs: ctx.limits.requestTimeoutMs,
         headersTimeoutMs: ctx.limits.headersTimeoutMs,
         bodyTimeoutMs: ctx.limits.bodyTimeoutMs,
