@@ -8,7 +8,7 @@ import type { NodeMetrics } from './metrics.js';
 import { clientErrorOf, rawProblemResponse } from './problems.js';
 
 /**
-* R22: what one client may hold of the node's connections and time. Separate bounds for the
+ * R22: what one client may hold of the node's connections and time. Separate bounds for the
  * headers (node's headersTimeout), the body (bodyTimeoutMs, here), the whole request (node's
  * requestTimeout), an idle keep-alive connection (keepAliveTimeout), and the open connections of
  * one client address.
