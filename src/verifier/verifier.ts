@@ -197,17 +197,7 @@ export class PossessionVerifier {
         },
       );
     }
-    return signAttestation(
-      {
-        csi: c.csi,
-        holderKey: c.holderKey,
-        method: c.method,
-        issuer: this.id,
-        issuedAt: now,
-        lifetimeSeconds: this.opts.attestationLifetimeSeconds ?? 365 * 86_400,
-      },
-      this.opts.key.privateKey,
-    );
+    return this.attest(c, now);
   }
 
   private assertOpen(c: Challenge | undefined, now: number): void {
@@ -258,6 +248,11 @@ export class PossessionVerifier {
       throw new MimiError('code-invalid', 'wrong code', { attemptsLeft });
     }
     const c = outcome.challenge;
+    return this.attest(c, now);
+  }
+
+  /** R1, R5: the attestation for a challenge passed now. */
+  private attest(c: Pick<Challenge, 'csi' | 'holderKey' | 'method'>, now: number): PossessionAttestation {
     return signAttestation(
       {
         csi: c.csi,
