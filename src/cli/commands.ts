@@ -317,3 +317,21 @@ export function demoCommand(program: Command): void {
     .option('--json', 'print one JSON document with every step and its evidence')
     .action(lazy(() => import('./demo.js'), 'demoAction'));
 }
+
+/** The conformance kit: every check a client can make, against any DP implementation. */
+export function conformanceCommand(program: Command): void {
+  program
+    .command('conformance')
+    .description('check a DP against the protocol, as an MSP and a holder would: PASS or FAIL per check')
+    .requiredOption('--dp <url>', "the DP's base URL")
+    .requiredOption('--registry <file>', 'the signed registry the DP runs on')
+    .requiredOption('--registry-key <key>', 'the pinned registry key, or a JWK file holding it')
+    .requiredOption(
+      '--msp-key <file>',
+      'the private key (JWK) of a registered MSP whose mappings the DP accepts',
+    )
+    .option('--otp-file <file>', "where the DP's verifier delivers one-time codes, one JSON object a line")
+    .option('--verifier <url>', 'where holders prove possession, when the DP runs no verifier itself')
+    .option('--dp-id <id>', "the DP's registry id (default: the registry DP at --dp, else its metadata's)")
+    .action(lazy(() => import('./conformance.js'), 'conformanceAction'));
+}

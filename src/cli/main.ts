@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import {
+  conformanceCommand,
   demoCommand,
   devnetCommand,
   dnsCommand,
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   verifyCommand(program);
   logCommand(program);
   demoCommand(program);
+  conformanceCommand(program);
   // Usage errors come back as exceptions and are printed like every other error.
   const quiet = (cmd: Command) => {
     cmd.exitOverride().configureOutput({ outputError: () => undefined });
