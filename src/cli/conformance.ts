@@ -198,6 +198,8 @@ export const checks: readonly Check[] = [
     name: 'metadata is served and agrees with the registry',
     async run(s) {
       const m = await call(s.dp, 'GET', '/.well-known/mimi-discovery', Metadata);
+      // Later checks read its modes; what it says is held against the registry here.
+      s.metadata = m;
       const entry = s.registry.dp(m.id);
       expect(entry !== undefined, `the metadata names ${m.id}, which is not a DP of the registry`);
       expect(m.id === s.dp.id, `the metadata names ${m.id}, the kit talks to ${s.dp.id}`);
