@@ -171,6 +171,11 @@ function submitRaw(s: State, sub: MappingSubmission) {
   return call(s.dp, 'POST', '/v1/mappings', AcceptAnswer, sub, need(s.token, 'the session'));
 }
 
+/** The same half with another body, signed again by the holder: only the change is wrong. */
+function resigned(s: State, h: HolderSigned, body: HolderSigned['body']): HolderSigned {
+  return { ...h, body, holderSig: signObject(SignPurpose.MappingHolder, body, s.holder.key.privateKey) };
+}
+
 function countersign(s: State, h: HolderSigned, key = s.msp.key): MappingSubmission {
   return { ...h, mspSig: signObject(SignPurpose.MappingMsp, h.body, key.privateKey) };
 }
@@ -382,9 +387,32 @@ export const checks: readonly Check[] = [
     name: "mapping for a CSI other than the attestation's refused",
     async run(s) {
       const h = signed(s, 'Work');
-      const body = { ...h.body, csi: otherCsi(s.csi) };
-      const holderSig = signObject(SignPurpose.MappingHolder, body, s.holder.key.privateKey);
-      await refused('attestation-mismatch', () => submitRaw(s, countersign(s, { ...h, body, holderSig })));
+      await refused('attestation-mismatch', () =>
+        submitRaw(s, countersign(s, resigned(s, h, { ...h.body, csi: otherCsi(s.csi) }))),
+      );
+    },
+  },
+  {
+    name: 'expired mapping refused',
+    async run(s) {
+      const h = signed(s, 'Work');
+      const now = nowSeconds();
+      await refused('mapping-expired', () =>
+        submitRaw(
+          s,
+          countersign(s, resigned(s, h, { ...h.body, createdAt: now - 7200, expiresAt: now - 3600 })),
+        ),
+      );
+    },
+  },
+  {
+    name: 'mapping living longer than the registry allows refused',
+    async run(s) {
+      const h = signed(s, 'Work');
+      const expiresAt = nowSeconds() + s.registry.doc.policy.maxMappingLifetime + 86_400;
+      await refused('mapping-lifetime-too-long', () =>
+        submitRaw(s, countersign(s, resigned(s, h, { ...h.body, expiresAt }))),
+      );
     },
   },
   {
