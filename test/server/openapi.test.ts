@@ -148,3 +148,26 @@ describe('machine-readable contract (JSON Schema 2020-12, OpenAPI 3.1)', () => {
     expect(valid('Problem', { ...(refused.json() as object), code: 'no-such-code' })).toBe(false);
   });
 });
+
+describe('GET /openapi.json budget', () => {
+  it('draws on the per-address budget of unauthenticated reads (R22)', async () => {
+    const net = await startDevnet(
+      {},
+      {
+        configure: (c) => {
+          c.limits = { ...c.limits, anonymousPerMinute: 2 };
+        },
+      },
+    );
+    try {
+      const get = () => net.app.inject({ method: 'GET', url: '/openapi.json' });
+      expect((await get()).statusCode).toBe(200);
+      expect((await get()).statusCode).toBe(200);
+      const over = await get();
+      expect(over.statusCode).toBe(429);
+      expect(over.json().code).toBe(ErrorCode.RateLimited);
+    } finally {
+      await net.close();
+    }
+  });
+});
