@@ -63,7 +63,7 @@ export const RouteDocs: Record<string, RouteDoc> = {
     auth: 'none',
     signedBody: 'csip',
     body: 'CsipEvent',
-    responses: { 200: untyped('a duplicate, already applied'), 201: untyped('applied') },
+    responses: { 200: 'CsipEventAnswer', 201: 'CsipEventAnswer' },
   },
   'POST /v1/session': {
     summary: 'A signed session request for a short-lived session token (R23)',
@@ -100,7 +100,7 @@ export const RouteDocs: Record<string, RouteDoc> = {
     summary: 'Submit mappings in bulk, each accepted or refused on its own',
     auth: 'session',
     body: 'SubmissionBatch',
-    responses: { 200: untyped('counts and one result per submission (docs/spec/api.md)') },
+    responses: { 200: 'SubmissionBatchAnswer' },
   },
   'GET /v1/mappings/:id': {
     summary: 'A mapping by id, to the MSP it names (R28)',
@@ -133,26 +133,21 @@ export const RouteDocs: Record<string, RouteDoc> = {
     auth: 'none',
     signedBody: 'holder',
     body: 'Invalidation',
-    responses: { 200: untyped('the invalidation applied') },
+    responses: { 200: 'InvalidationAnswer' },
   },
   'POST /v1/holder/rotate': {
     summary: 'A holder rotates its key (R19)',
     auth: 'none',
     signedBody: 'holder',
     body: 'KeyRotation',
-    responses: {
-      200: {
-        json: { type: 'object', required: ['rotated'], properties: { rotated: { const: true } } },
-        description: 'rotated',
-      },
-    },
+    responses: { 200: 'RotationAnswer' },
   },
   'POST /v1/holder/reaffirm': {
     summary: 'A holder reaffirms its mapping (R17)',
     auth: 'none',
     signedBody: 'holder',
     body: 'Reaffirmation',
-    responses: { 200: untyped('the reaffirmation applied') },
+    responses: { 200: 'ReaffirmationAnswer' },
   },
   'POST /v1/lookup': {
     summary: 'MSP-proxied lookup, verbose or compact, local or federated (R9-R11, R15)',

@@ -146,6 +146,22 @@ describe('machine-readable contract (JSON Schema 2020-12, OpenAPI 3.1)', () => {
     expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(valid('Problem', refused.json())).toBe(true);
     expect(valid('Problem', { ...(refused.json() as object), code: 'no-such-code' })).toBe(false);
+    // A batch answers 200 with one result per submission, rejected ones with their problem.
+    const token = net.ctx.sessions.issue({
+      participant: 'msp1',
+      role: 'msp',
+      expiresAt: net.clock.now() + 600,
+    });
+    const batch = await net.app.inject({
+      method: 'POST',
+      url: '/v1/mappings/batch',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { v: 1, submissions: [{ v: 1 }] },
+    });
+    expect(batch.statusCode).toBe(200);
+    expect(batch.json().rejected).toBe(1);
+    expect(valid('SubmissionBatchAnswer', batch.json())).toBe(true);
+    expect(valid('SubmissionBatchAnswer', { ...(batch.json() as object), rejected: '1' })).toBe(false);
   });
 });
 
