@@ -185,3 +185,29 @@ export const ReaffirmationAnswer = Type.Object({ lost: Type.Array(Type.String())
 export const RotationAnswer = Type.Object({ rotated: Type.Literal(true) });
 /** POST /v1/csip/events: the ids of the mappings the event removed; 200 for an event already applied. */
 export const CsipEventAnswer = Type.Object({ removed: Type.Array(Type.String()), duplicate: Type.Boolean() });
+
+const Section = Type.Union([Type.Object({}), Type.Null()]);
+/**
+ * GET /.well-known/mimi-discovery (R11): who the DP is, its keys, modes, defaults and limits. The
+ * sections' members are described in docs/spec/api.md; a section is null where the DP runs no such
+ * part (private lookup, transparency log, verifier).
+ */
+export const DpMetadata = Type.Object({
+  v: Type.Literal(1),
+  id: ParticipantId,
+  federation: Type.String(),
+  keys: Type.Array(PublicKeyB64, { minItems: 1 }),
+  registrySerial: Type.Integer({ minimum: 0 }),
+  modes: Type.Array(Type.Union([Type.Literal('msp-proxied'), Type.Literal('private')])),
+  formats: Type.Array(Type.Union([Type.Literal('verbose'), Type.Literal('compact')])),
+  defaults: Type.Object({
+    federation: Type.Boolean(),
+    format: Type.Union([Type.Literal('verbose'), Type.Literal('compact')]),
+    contestWindowSeconds: Type.Integer({ minimum: 0 }),
+  }),
+  limits: Type.Object({}),
+  peering: Type.Object({}),
+  privateLookup: Section,
+  transparency: Section,
+  verifier: Section,
+});

@@ -7,6 +7,7 @@ import {
   ChallengeStarted,
   CompactAnswer,
   CsipEventAnswer,
+  DpMetadata,
   InvalidationAnswer,
   MappingAnswer,
   PseudonymAnswer,
@@ -40,12 +41,14 @@ import {
 } from './records.js';
 import {
   ConsistencyAnswer,
+  CosignatureAnswer,
   CosignatureSubmission,
   InclusionAnswer,
   LeavesAnswer,
   MappingLogProof,
   ProofRequest,
   WitnessAnswer,
+  WitnessReport,
   WitnessRequest,
 } from './transparency.js';
 
@@ -91,6 +94,7 @@ export const WireSchemas = {
   ProofRequest,
   CosignatureSubmission,
   // answers
+  DpMetadata,
   VerboseAnswer,
   CompactAnswer,
   AcceptAnswer,
@@ -112,6 +116,8 @@ export const WireSchemas = {
   InclusionAnswer,
   ConsistencyAnswer,
   WitnessAnswer,
+  WitnessReport,
+  CosignatureAnswer,
   Problem,
 } satisfies Record<string, TSchema>;
 export type WireName = keyof typeof WireSchemas;

@@ -39,7 +39,7 @@ export const RouteDocs: Record<string, RouteDoc> = {
   'GET /.well-known/mimi-discovery': {
     summary: "The DP's identity, keys, defaults and limits (R11)",
     auth: 'none',
-    responses: { 200: untyped('the DP metadata (docs/spec/api.md)') },
+    responses: { 200: 'DpMetadata' },
   },
   'GET /v1/registry': {
     summary: 'The signed registry document this node runs on, byte for byte (R30)',
@@ -242,7 +242,7 @@ export const RouteDocs: Record<string, RouteDoc> = {
   'GET /v1/log/witness': {
     summary: 'What this DP saw as a witness of its peers (R28)',
     auth: 'none',
-    responses: { 200: untyped('the witness report') },
+    responses: { 200: 'WitnessReport' },
   },
   'POST /v1/federation/log/checkpoint': {
     summary: 'A peer witness asks for the latest checkpoint and a consistency proof',
@@ -269,7 +269,7 @@ export const RouteDocs: Record<string, RouteDoc> = {
     summary: "A peer witness's cosignature on one of this DP's checkpoints",
     auth: 'peer',
     body: 'CosignatureSubmission',
-    responses: { 200: untyped('the cosignature stored') },
+    responses: { 200: 'CosignatureAnswer' },
   },
   'GET /healthz': {
     summary: 'The process is alive',

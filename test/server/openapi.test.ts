@@ -140,6 +140,10 @@ describe('machine-readable contract (JSON Schema 2020-12, OpenAPI 3.1)', () => {
     const valid = validator();
     const registry = await net.app.inject({ method: 'GET', url: '/v1/registry' });
     expect(valid('RegistryDocument', registry.json())).toBe(true);
+    const meta = await net.app.inject({ method: 'GET', url: '/.well-known/mimi-discovery' });
+    expect(valid('DpMetadata', meta.json())).toBe(true);
+    const witness = await net.app.inject({ method: 'GET', url: '/v1/log/witness' });
+    expect(valid('WitnessReport', witness.json())).toBe(true);
     const epochs = await net.app.inject({ method: 'GET', url: '/v1/private/epochs' });
     expect(valid('EpochsAnswer', epochs.json())).toBe(true);
     const refused = await net.app.inject({ method: 'POST', url: '/v1/lookup', payload: { v: 1, csis: [] } });
