@@ -153,3 +153,61 @@ export const MappingAnswer = Type.Object({
   mapping: Mapping,
 });
 export type MappingAnswer = Static<typeof MappingAnswer>;
+
+/** POST /v1/mappings/batch: counts, and one result per submission in the order sent. */
+export const SubmissionBatchAnswer = Type.Object({
+  v: Type.Literal(1),
+  accepted: Type.Integer({ minimum: 0 }),
+  duplicates: Type.Integer({ minimum: 0 }),
+  rejected: Type.Integer({ minimum: 0 }),
+  results: Type.Array(
+    Type.Union([
+      Type.Object({
+        index: Type.Integer({ minimum: 0 }),
+        status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate')]),
+        ...AcceptAnswer.properties,
+        duplicate: Type.Optional(Type.Boolean()),
+      }),
+      Type.Object({
+        index: Type.Integer({ minimum: 0 }),
+        status: Type.Literal('rejected'),
+        problem: Type.Object({ type: Type.String(), status: Type.Integer(), code: Type.String() }),
+      }),
+    ]),
+  ),
+});
+
+/** POST /v1/holder/invalidate: the ids of the mappings it ended. */
+export const InvalidationAnswer = Type.Object({ invalidated: Type.Array(Type.String()) });
+/** POST /v1/holder/reaffirm: the ids of the contesting mappings that lost (R17). */
+export const ReaffirmationAnswer = Type.Object({ lost: Type.Array(Type.String()) });
+/** POST /v1/holder/rotate. */
+export const RotationAnswer = Type.Object({ rotated: Type.Literal(true) });
+/** POST /v1/csip/events: the ids of the mappings the event removed; 200 for an event already applied. */
+export const CsipEventAnswer = Type.Object({ removed: Type.Array(Type.String()), duplicate: Type.Boolean() });
+
+const Section = Type.Union([Type.Object({}), Type.Null()]);
+/**
+ * GET /.well-known/mimi-discovery (R11): who the DP is, its keys, modes, defaults and limits. The
+ * sections' members are described in docs/spec/api.md; a section is null where the DP runs no such
+ * part (private lookup, transparency log, verifier).
+ */
+export const DpMetadata = Type.Object({
+  v: Type.Literal(1),
+  id: ParticipantId,
+  federation: Type.String(),
+  keys: Type.Array(PublicKeyB64, { minItems: 1 }),
+  registrySerial: Type.Integer({ minimum: 0 }),
+  modes: Type.Array(Type.Union([Type.Literal('msp-proxied'), Type.Literal('private')])),
+  formats: Type.Array(Type.Union([Type.Literal('verbose'), Type.Literal('compact')])),
+  defaults: Type.Object({
+    federation: Type.Boolean(),
+    format: Type.Union([Type.Literal('verbose'), Type.Literal('compact')]),
+    contestWindowSeconds: Type.Integer({ minimum: 0 }),
+  }),
+  limits: Type.Object({}),
+  peering: Type.Object({}),
+  privateLookup: Section,
+  transparency: Section,
+  verifier: Section,
+});

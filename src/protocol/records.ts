@@ -90,6 +90,12 @@ export const MappingSubmission = Type.Object(
 );
 export type MappingSubmission = Static<typeof MappingSubmission>;
 
+/** POST /v1/mappings/batch: the envelope; each submission is decoded on its own, so one bad item fails alone. */
+export const SubmissionBatch = Type.Object(
+  { v: Type.Literal(1), submissions: Type.Array(Type.Unknown()) },
+  { additionalProperties: false },
+);
+
 /** The verifiable mapping: body, possession evidence, holder, MSP and DP signatures (R3). */
 export const Mapping = Type.Object(
   {

@@ -86,3 +86,27 @@ export const CosignatureSubmission = Type.Object(
   { additionalProperties: false },
 );
 export type CosignatureSubmission = Static<typeof CosignatureSubmission>;
+
+/** POST /v1/federation/log/cosignature. */
+export const CosignatureAnswer = Type.Object({ stored: Type.Boolean() });
+
+/** GET /v1/log/witness: the peers' logs this DP witnessed, and any fork it saw (R28). */
+export const WitnessReport = Type.Object({
+  v: Type.Literal(1),
+  witnessed: Type.Array(
+    Type.Object({
+      dp: Type.String(),
+      size: Type.Integer({ minimum: 0 }),
+      rootHash: Hash,
+      seenAt: Type.Integer(),
+    }),
+  ),
+  forks: Type.Array(
+    Type.Object({
+      dp: Type.String(),
+      detectedAt: Type.Integer(),
+      reason: Type.String(),
+      evidence: Type.Unknown(),
+    }),
+  ),
+});

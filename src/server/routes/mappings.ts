@@ -1,4 +1,3 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import { logReceipt } from '../../dp/log-pseudonym.js';
 import type { AcceptResult } from '../../dp/provider.js';
@@ -12,18 +11,13 @@ import {
   MappingSubmission,
   PseudonymRequest,
   Reaffirmation,
+  SubmissionBatch,
 } from '../../protocol/records.js';
 import { isOptOut } from '../../registry/verify-mapping.js';
 import type { StoredMapping } from '../../store/store.js';
 import type { Caller } from '../auth.js';
 import type { Context } from '../context.js';
 import { authenticate, bodyOf, limitAnonymous, sendJson } from '../http.js';
-
-/** The batch request's envelope; each submission is decoded on its own, so one bad item fails alone. */
-const SubmissionBatch = Type.Object(
-  { v: Type.Literal(1), submissions: Type.Array(Type.Unknown()) },
-  { additionalProperties: false },
-);
 
 /** An MSP submits only mappings on its own service (an opt-out names no MSP). */
 function checkSubmitter(caller: Caller, sub: MappingSubmission): void {

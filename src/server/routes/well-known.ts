@@ -1,9 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import { forwardBudget } from '../../federation/fanout.js';
 import type { Context } from '../context.js';
+import { limitAnonymous, sendJson } from '../http.js';
+import { openApiJson } from '../openapi.js';
 
 /** R11: the DP publishes its identity, keys, defaults and limits. */
 export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
+  // The machine-readable contract (src/server/openapi.ts): the same for every node of a version.
+  app.get('/openapi.json', async (req, reply) => {
+    await limitAnonymous(req, ctx, 'openapi');
+    reply.header('cache-control', 'public, max-age=3600');
+    return sendJson(reply, 200, openApiJson());
+  });
+
   app.get('/.well-known/mimi-discovery', async () => {
     const registry = ctx.registry.current();
     const v = ctx.config.config.verifier;
