@@ -177,7 +177,12 @@ async function setUp(dir: string): Promise<{ epoch: number; bits: number }> {
     mspEvaluations: { points: 1_000_000_000, perSeconds: 3600 },
     bucketRequestsPerMinute: 10_000_000,
   };
-  config.limits = { callerPointsPerMinute: 2_000_000_000, anonymousPerMinute: 1_000_000 };
+  config.limits = {
+    callerPointsPerMinute: 2_000_000_000,
+    anonymousPerMinute: 1_000_000,
+    mspLookupPerMinute: 2_000_000_000,
+    mspLookupPerDay: 2_000_000_000,
+  };
   writeJson(layout.configFile, config);
   const loaded = loadConfig(layout.configFile);
   const ctx = await createContext(loaded);

@@ -108,7 +108,13 @@ for (const p of phases) {
 const pgUrl = args['postgres-url']!;
 const redisUrl = args['redis-url']!;
 const pgSchema = 'mimi_bench_production';
-const raisedLimits = { callerPointsPerMinute: 2_000_000_000, anonymousPerMinute: 1_000_000 };
+// The per-MSP lookup budget (R22) too: the bench measures the node, not its refusals.
+const raisedLimits = {
+  callerPointsPerMinute: 2_000_000_000,
+  anonymousPerMinute: 1_000_000,
+  mspLookupPerMinute: 2_000_000_000,
+  mspLookupPerDay: 2_000_000_000,
+};
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const cacheDir = args.cache ?? join(root, 'bench', '.cache', 'production');
