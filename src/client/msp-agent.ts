@@ -7,15 +7,16 @@ import {
   type AcceptAnswer,
   AcceptAnswer as AcceptAnswerSchema,
   CompactAnswer,
-  LogReceipt,
+  type LogReceipt,
   type PeerReports,
   SessionAnswer,
+  SubmissionBatchAnswer,
   VerboseAnswer,
 } from '../protocol/answers.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
 import { parseCsi, parseSsi } from '../protocol/identifiers.js';
-import { DigestB64, type LookupFormat, Mapping, type MappingSubmission } from '../protocol/records.js';
+import { DigestB64, type LookupFormat, type Mapping, type MappingSubmission } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { mappingId, verifyAttestation, verifyMapping } from '../registry/verify-mapping.js';
@@ -31,31 +32,6 @@ export interface LookupOptions {
 }
 
 export type PeerReport = Static<typeof PeerReports>[number];
-
-/** The answer to POST /v1/mappings/batch: one result per submission, in request order. */
-const BatchAnswer = Type.Object({
-  v: Type.Literal(1),
-  accepted: Type.Integer({ minimum: 0 }),
-  duplicates: Type.Integer({ minimum: 0 }),
-  rejected: Type.Integer({ minimum: 0 }),
-  results: Type.Array(
-    Type.Union([
-      Type.Object({
-        index: Type.Integer({ minimum: 0 }),
-        status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate')]),
-        id: DigestB64,
-        state: Type.Union([Type.Literal('active'), Type.Literal('contested')]),
-        mapping: Mapping,
-        receipt: Type.Optional(LogReceipt),
-      }),
-      Type.Object({
-        index: Type.Integer({ minimum: 0 }),
-        status: Type.Literal('rejected'),
-        problem: Type.Object({ code: Type.String(), detail: Type.String(), status: Type.Integer() }),
-      }),
-    ]),
-  ),
-});
 
 /**
  * One submission's outcome in a batch: `accepted` now, `duplicate` (this exact body was accepted
@@ -148,7 +124,7 @@ export class MspAgent {
         { maxAnswerBytes: 64 * 1024 * 1024, timeoutMs: 120_000, ...this.opts.dp },
         'POST',
         '/v1/mappings/batch',
-        BatchAnswer,
+        SubmissionBatchAnswer,
         { v: 1, submissions: subs },
         token,
       ),

@@ -171,7 +171,12 @@ export const SubmissionBatchAnswer = Type.Object({
       Type.Object({
         index: Type.Integer({ minimum: 0 }),
         status: Type.Literal('rejected'),
-        problem: Type.Object({ type: Type.String(), status: Type.Integer(), code: Type.String() }),
+        problem: Type.Object({
+          type: Type.String(),
+          status: Type.Integer(),
+          code: Type.String(),
+          detail: Type.String(),
+        }),
       }),
     ]),
   ),

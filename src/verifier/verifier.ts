@@ -200,7 +200,7 @@ export class PossessionVerifier {
     return this.attest(c, now);
   }
 
-  private assertOpen(c: Challenge | undefined, now: number): void {
+  private assertOpen(c: Challenge | undefined, now: number): asserts c is Challenge {
     if (c === undefined) throw new MimiError('challenge-not-found', 'no such challenge');
     if (c.state === ChallengeState.Failed || c.attempts >= this.maxAttempts) {
       throw new MimiError('too-many-attempts', 'this challenge is spent; start a new one');
@@ -220,17 +220,10 @@ export class PossessionVerifier {
     const now = this.now();
     const outcome = await this.opts.store.write(async (tx) => {
       const c = await tx.challenge(challengeId);
-      if (c === undefined) throw new MimiError('challenge-not-found', 'no such challenge');
       // A dns-01 challenge is answered by its record, never by a guessed code.
-      if (c.method === PossessionMethod.Dns01)
+      if (c?.method === PossessionMethod.Dns01)
         throw new MimiError('challenge-not-found', 'this challenge is answered through DNS');
-      if (c.state === ChallengeState.Failed || c.attempts >= this.maxAttempts) {
-        throw new MimiError('too-many-attempts', 'this challenge is spent; start a new one');
-      }
-      if (c.state === ChallengeState.Passed)
-        throw new MimiError('challenge-not-found', 'this challenge was already used');
-      if (c.expiresAt <= now)
-        throw new MimiError('challenge-expired', 'the code expired; start a new challenge');
+      this.assertOpen(c, now);
       const attempts = c.attempts + 1;
       const good = timingSafeEqual(Buffer.from(this.hash(challengeId, code)), Buffer.from(c.codeHash));
       const state = good
