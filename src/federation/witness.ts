@@ -271,29 +271,32 @@ export async function addCheckpoint(
     const last = await tx.witnessed(dp);
     const size = last?.size ?? 0;
     if (old !== size) return { conflict: size };
-    if (old === cp.size) {
-      if (proof.length > 0) throw new MimiError('log-proof-invalid', 'no proof is due for the same size');
-      if (last === undefined || toB64u(last.rootHash) === toB64u(cp.rootHash)) return undefined;
+    if (proof.length > 0 && old === cp.size) {
+      throw new MimiError('log-proof-invalid', 'no proof is due for the same size');
+    }
+    if (proof.length > 0 && old === 0)
+      throw new MimiError('log-proof-invalid', 'no proof is due from an empty tree');
+    // RFC 9162 §2.1.4.2: the same append-only check as a witnessing round's.
+    const broken =
+      last === undefined
+        ? undefined
+        : checkAppendOnly(
+            last,
+            cp,
+            proof.map((h) => toB64u(h)),
+          );
+    if (broken !== undefined && old === cp.size) {
       await tx.insertLogFork({
         dp,
         detectedAt: now,
-        reason: `two different roots for ${cp.size} leaves`,
-        evidence: JSON.stringify({ previous: last.note, presented: note, consistency: [] }),
+        reason: broken,
+        evidence: JSON.stringify({ previous: last!.note, presented: note, consistency: [] }),
       });
       return { conflict: size };
     }
-    if (old > 0) {
-      try {
-        verifyConsistency(old, cp.size, last!.rootHash, cp.rootHash, proof);
-      } catch (err) {
-        throw new MimiError(
-          'log-proof-invalid',
-          `not consistent with ${old} leaves: ${(err as Error).message}`,
-        );
-      }
-    } else if (proof.length > 0) {
-      throw new MimiError('log-proof-invalid', 'no proof is due from an empty tree');
-    }
+    if (broken !== undefined) throw new MimiError('log-proof-invalid', broken);
+    // The recorded checkpoint again: cosigned, nothing new to record.
+    if (old === cp.size) return undefined;
     await tx.setWitnessed({ dp, size: cp.size, rootHash: cp.rootHash, note, seenAt: now });
     return undefined;
   });
