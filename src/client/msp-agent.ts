@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Static, Type } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { SignPurpose, signObject } from '../crypto/sign.js';
@@ -16,7 +16,7 @@ import {
 import { nowSeconds } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
 import { parseCsi, parseSsi } from '../protocol/identifiers.js';
-import { DigestB64, type LookupFormat, type Mapping, type MappingSubmission } from '../protocol/records.js';
+import type { LookupFormat, Mapping, MappingSubmission } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { mappingId, verifyAttestation, verifyMapping } from '../registry/verify-mapping.js';

@@ -12,6 +12,7 @@ import {
   nodeHash,
   type TreeSource,
 } from '../tlog/merkle.js';
+import { BoundedCache } from './bounded-cache.js';
 import type { LogPseudonym, PseudonymSource } from './log-pseudonym.js';
 
 /** One change to log: its kind, the CSI it concerns (never written: only its pseudonym), its record. */
@@ -35,8 +36,15 @@ export interface TransparencyLogOptions {
   pseudonyms: PseudonymSource;
   /** How often a checkpoint is made when the tree grew, in ms (default 1000). */
   checkpointIntervalMs?: number;
+  /** Bytes of complete subtree hashes kept for proofs (default 16 MiB: all of 250,000 leaves). */
+  subtreeCacheBytes?: number;
+  /** Bytes of verbose answers' `log` members kept, per leaf and checkpoint (default 8 MiB). */
+  proofCacheBytes?: number;
   now: () => number;
 }
+
+export const DEFAULT_SUBTREE_CACHE_BYTES = 16 * 2 ** 20;
+export const DEFAULT_PROOF_CACHE_BYTES = 8 * 2 ** 20;
 
 const ZERO = new Uint8Array(32);
 
@@ -59,11 +67,18 @@ function taggedLeafBytes(e: LogEntry, p: LogPseudonym): Uint8Array {
 }
 
 /**
- * Subtrees of fewer leaves are read for each proof and not cached: random proofs seldom share
- * them, and at a million leaves caching them would keep evicting the upper levels every proof
- * shares. The ones kept number about size / 32.
+ * Complete subtree hashes are cached in aligned blocks of this many nodes of one level: one store
+ * read fills a block, and proofs of nearby leaves share their lower levels' blocks.
  */
-const CACHED_SUBTREE_MIN = 64;
+const BLOCK = 256;
+/** Block keys: level * 2^40 + block number (2^47 leaves / 256 per block fit below the stride). */
+const BLOCK_KEY_STRIDE = 2 ** 40;
+
+/** `count` consecutive complete subtree hashes of one level, 32 bytes each. */
+interface SubtreeBlock {
+  count: number;
+  data: Uint8Array;
+}
 
 /**
  * The DP's transparency log (DESIGN.md "Transparency log"; R3, R6, R19, R28), free of HTTP.
@@ -83,15 +98,25 @@ export class TransparencyLog {
   private making: Promise<LogCheckpointRow> | undefined;
   private latest: LogCheckpointRow | undefined;
   private latestCosigned: LogCheckpointRow | undefined;
-  /** Complete subtree hashes never change once committed: a bounded cache keyed "start:end". */
-  private readonly nodes = new Map<string, Uint8Array>();
+  /** Complete subtree hashes never change once committed: blocks of them, bounded in bytes. */
+  private readonly subtrees: BoundedCache<number, SubtreeBlock>;
   /** Hashes of right-edge (incomplete) ranges, keyed "start:end": just as immutable. */
   private readonly ranges = new Map<string, Uint8Array>();
-  private readonly proofs = new Map<string, string>();
+  /** `log` members by "index@size", bounded in bytes; cleared when a newer checkpoint is cosigned. */
+  private readonly proofs: BoundedCache<string, string>;
+  /** Each checkpoint's note (with cosignatures) as a JSON string, shared by its proofs. */
+  private readonly noteJson = new WeakMap<LogCheckpointRow, string>();
 
   constructor(opts: TransparencyLogOptions) {
     this.opts = opts;
     this.origin = opts.origin;
+    this.subtrees = new BoundedCache(opts.subtreeCacheBytes ?? DEFAULT_SUBTREE_CACHE_BYTES);
+    this.proofs = new BoundedCache(opts.proofCacheBytes ?? DEFAULT_PROOF_CACHE_BYTES);
+  }
+
+  /** What the proof caches hold now, in bytes (metrics). */
+  cacheBytes(): Record<string, number> {
+    return { 'log-subtrees': this.subtrees.bytes, 'log-proofs': this.proofs.bytes };
   }
 
   // ---- sequencer (inside the write transaction) -------------------------------------------------
@@ -246,45 +271,69 @@ export class TransparencyLog {
    * shares them, and they never change.
    */
   private async withTree<T>(size: number, run: (src: TreeSource) => T): Promise<T> {
-    // What the first pass found in the caches is kept here for the second: another proof may
-    // clear a cache while this one waits for the store.
-    const known = new Map<string, Uint8Array>();
-    const hits = new Map<string, Uint8Array>();
-    const wanted: [number, number][] = [];
-    run({
+    // Right-edge ranges computed in a pass go to `memo` first: a pass that met a missing subtree
+    // hashed a placeholder, and what it computed must not be remembered.
+    const memo = new Map<string, Uint8Array>();
+    const wanted = new Map<number, [level: number, block: number]>();
+    // The blocks this proof uses are held here too: loading one may evict another from the cache.
+    const held = new Map<number, SubtreeBlock>();
+    const src: TreeSource = {
       size,
-      // Read-only here: this pass hashes placeholders, which must not be remembered.
-      ranges: {
-        get: (k) => {
-          const h = this.ranges.get(k);
-          if (h !== undefined) hits.set(k, h);
-          return h;
-        },
-        set: () => undefined,
-      },
+      ranges: { get: (k) => memo.get(k) ?? this.ranges.get(k), set: (k, h) => memo.set(k, h) },
       subtreeHash: (s, e) => {
-        const key = `${s}:${e}`;
-        const h = this.nodes.get(key);
-        if (h === undefined) wanted.push([s, e]);
-        else known.set(key, h);
+        const level = Math.log2(e - s);
+        const index = s / (e - s);
+        const key = level * BLOCK_KEY_STRIDE + Math.floor(index / BLOCK);
+        let h = hashIn(held.get(key), index);
+        if (h !== undefined) return h;
+        const cached = this.subtrees.get(key);
+        h = hashIn(cached, index);
+        if (h !== undefined) {
+          held.set(key, cached!);
+          return h;
+        }
+        wanted.set(key, [level, Math.floor(index / BLOCK)]);
         return ZERO;
       },
-    });
-    if (wanted.length > 0) {
-      const hashes = await this.opts.store.logSubtrees(wanted);
-      if (this.nodes.size + hashes.length > 500_000) this.nodes.clear();
-      wanted.forEach(([s, e], i) => {
-        const key = `${s}:${e}`;
-        known.set(key, hashes[i]!);
-        if (e - s >= CACHED_SUBTREE_MIN) this.nodes.set(key, hashes[i]!);
-      });
+    };
+    let result = run(src);
+    if (wanted.size > 0) {
+      memo.clear();
+      for (const [key, block] of await this.loadBlocks(size, wanted)) held.set(key, block);
+      wanted.clear();
+      result = run(src);
+      if (wanted.size > 0) throw new MimiError('internal', 'a subtree read for a proof is missing');
     }
     if (this.ranges.size > 10_000) this.ranges.clear();
-    return run({
-      size,
-      ranges: { get: (k) => hits.get(k) ?? this.ranges.get(k), set: (k, h) => this.ranges.set(k, h) },
-      subtreeHash: (s, e) => known.get(`${s}:${e}`)!,
-    });
+    for (const [k, h] of memo) this.ranges.set(k, h);
+    return result;
+  }
+
+  /** Reads the wanted blocks (every complete subtree of each in a tree of `size`) in one store call. */
+  private async loadBlocks(
+    size: number,
+    wanted: ReadonlyMap<number, readonly [number, number]>,
+  ): Promise<Map<number, SubtreeBlock>> {
+    const ranges: [number, number][] = [];
+    const plan: { key: number; count: number }[] = [];
+    for (const [key, [level, block]] of wanted) {
+      const width = 2 ** level;
+      const first = block * BLOCK;
+      const count = Math.min(BLOCK, Math.floor(size / width) - first);
+      for (let i = first; i < first + count; i++) ranges.push([i * width, (i + 1) * width]);
+      plan.push({ key, count });
+    }
+    const hashes = await this.opts.store.logSubtrees(ranges);
+    const out = new Map<number, SubtreeBlock>();
+    let at = 0;
+    for (const { key, count } of plan) {
+      const data = new Uint8Array(count * 32);
+      for (let i = 0; i < count; i++) data.set(hashes[at++]!, i * 32);
+      const block = { count, data };
+      this.subtrees.set(key, block, data.length);
+      out.set(key, block);
+    }
+    return out;
   }
 
   private async checkSize(size: number): Promise<void> {
@@ -334,11 +383,21 @@ export class TransparencyLog {
       this.withTree(cp.size, (src) => inclusionProof(index, src)),
     ]);
     if (leaf === undefined) throw new MimiError('internal', `leaf ${index} is not stored`);
-    const json = `{"checkpoint":${JSON.stringify(noteOf(cp))},"leaf":"${toB64u(leaf.data)}","proof":${JSON.stringify(proof.map(toB64u))}}`;
-    if (this.proofs.size >= 50_000) this.proofs.clear();
-    this.proofs.set(key, json);
+    let note = this.noteJson.get(cp);
+    if (note === undefined) {
+      note = JSON.stringify(noteOf(cp));
+      this.noteJson.set(cp, note);
+    }
+    const json = `{"checkpoint":${note},"leaf":"${toB64u(leaf.data)}","proof":${JSON.stringify(proof.map(toB64u))}}`;
+    this.proofs.set(key, json, json.length);
     return json;
   }
+}
+
+/** Hash `index` of its level from its block, if the block holds it. */
+function hashIn(block: SubtreeBlock | undefined, index: number): Uint8Array | undefined {
+  const at = index % BLOCK;
+  return block === undefined || at >= block.count ? undefined : block.data.subarray(at * 32, at * 32 + 32);
 }
 
 /** A checkpoint note with its witnesses' cosignature lines appended (C2SP tlog-cosignature). */

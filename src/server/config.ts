@@ -228,6 +228,13 @@ export const NodeConfig = Type.Object(
           witnessIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
           /** Public log reads (checkpoints, leaves, proofs) per client address per minute. */
           requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          /**
+           * Bytes of complete subtree hashes kept in memory for proofs (default 16 MiB: every hash
+           * of a 250,000-leaf tree); past it, proofs read their subtrees from the store.
+           */
+          subtreeCacheBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 40 })),
+          /** Bytes of verbose answers' proofs kept, per leaf and checkpoint (default 8 MiB). */
+          proofCacheBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 40 })),
         },
         { additionalProperties: false },
       ),

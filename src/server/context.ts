@@ -226,6 +226,7 @@ export async function createContext(
     ready: async () => built !== undefined && (await readiness(built)).ready,
     leadership: () => leadership.roles(),
     mspReputation: () => lookupBudgets.reputations(),
+    cacheBytes: () => transparency?.log.cacheBytes() ?? {},
   });
   // Every store call is timed (mimi_store_operation_duration_seconds).
   const store = timedStore(overrides.store ?? (await openStore(loaded)), (op, run) =>

@@ -131,6 +131,16 @@ export class NodeMetrics {
       (r) => (r.slowed ? 1 : 0),
     );
     new Gauge({
+      name: 'mimi_cache_bytes',
+      help: 'Bytes held by each bounded cache (sized in config), by cache',
+      labelNames: ['cache'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [cache, bytes] of Object.entries(sources.cacheBytes?.() ?? {})) this.set({ cache }, bytes);
+      },
+    });
+    new Gauge({
       name: 'mimi_leader',
       help: 'Single-at-a-time roles this node holds now (1) or not (0), by role',
       labelNames: ['role'],
@@ -177,4 +187,6 @@ export interface MetricsSources {
   leadership?: () => Record<string, boolean>;
   /** R22: the lookup reputation of the MSPs this node has seen. */
   mspReputation?: () => MspReputation[];
+  /** Bytes held by each bounded cache, by name. */
+  cacheBytes?: () => Record<string, number>;
 }

@@ -52,6 +52,8 @@ export function createTransparency(
     signer: { name: origin, privateKey: deps.dpKey.privateKey },
     pseudonyms: keyed,
     checkpointIntervalMs,
+    subtreeCacheBytes: c.subtreeCacheBytes,
+    proofCacheBytes: c.proofCacheBytes,
     now: deps.now,
   });
   const witnessIntervalMs = c.witness === false ? null : (c.witnessIntervalMs ?? 10_000);

@@ -113,7 +113,7 @@ describe('transparency log over the store (R3, R19, R28)', () => {
 
   it('proofs from stored subtrees equal the RFC 9162 reference at every size, and verify', async () => {
     const sizes: number[] = [];
-    // Past 64 leaves, so the cached upper subtrees (CACHED_SUBTREE_MIN) are used too.
+    // Proofs at growing sizes: subtree blocks cached at a smaller size are extended when needed.
     for (let i = 0; i < 70; i++) {
       await dp.accept(fed.submission(`tel:+1415555${String(8000 + i)}`, generateKeyPair()));
       if (i % 9 === 0 || i === 69) sizes.push((await log.checkpoint()).size);
@@ -140,6 +140,46 @@ describe('transparency log over the store (R3, R19, R28)', () => {
         verifyConsistency(from, size, rootFromLeafHashes(hashes.slice(0, from)), root, c);
       }
     }
+  });
+
+  it('proofs stay exact across many subtree blocks, with a cache too small to hold them', async () => {
+    // 700 leaves: three blocks of 256 leaf hashes, checked at sizes that cut blocks mid-way.
+    const small = new TransparencyLog({
+      store: fed.store,
+      origin,
+      signer: { name: origin, privateKey: fed.dpKey.privateKey },
+      pseudonyms: keyed,
+      now: fed.clock.now,
+      subtreeCacheBytes: 9_000, // one block of 256 hashes at a time
+      proofCacheBytes: 0,
+    });
+    const sizes = [300, 513, 700];
+    let appended = 0;
+    for (const size of sizes) {
+      const entries = Array.from({ length: size - appended }, (_, i) => ({
+        kind: LogLeafKind.Mapping,
+        csi: `tel:+1415556${String(1000 + appended + i)}`,
+        time: fed.clock.now(),
+        commitment: randomBytes(32),
+      }));
+      await fed.store.write((tx) => log.appendMany(tx, entries));
+      appended = size;
+      const hashes = (await leaves()).map((r) => r.hash);
+      const root = rootFromLeafHashes(hashes);
+      for (const i of [0, 1, 255, 256, 257, 299, 511, 512, size - 1]) {
+        if (i >= size) continue;
+        const want = inclusionProof(i, hashes).map(toB64u);
+        expect((await log.inclusion(i, size)).map(toB64u)).toEqual(want);
+        expect((await small.inclusion(i, size)).map(toB64u)).toEqual(want);
+        verifyInclusion(hashes[i]!, i, size, await small.inclusion(i, size), root);
+      }
+      for (const from of [1, 256, 300, 513].filter((f) => f <= size)) {
+        const want = consistencyProof(from, hashes).map(toB64u);
+        expect((await small.consistency(from, size)).map(toB64u)).toEqual(want);
+        expect((await log.consistency(from, size)).map(toB64u)).toEqual(want);
+      }
+    }
+    expect(small.cacheBytes()['log-subtrees']).toBeLessThanOrEqual(9_000);
   });
 
   it('a write that fails after appending rolls its leaf back with it (group commit savepoints)', async () => {

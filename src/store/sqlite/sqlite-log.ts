@@ -116,8 +116,12 @@ export class SqliteLogReader {
       byHash: db.prepare<[Buffer], { idx: number }>(
         'SELECT idx FROM log_leaves WHERE hash = ? ORDER BY idx LIMIT 1',
       ),
-      leafHash: db.prepare<[number], { hash: Buffer }>('SELECT hash FROM log_leaves WHERE idx = ?'),
-      node: db.prepare<[number], { hash: Buffer }>('SELECT hash FROM log_nodes WHERE id = ?'),
+      leafHashRun: db.prepare<[number, number], { hash: Buffer }>(
+        'SELECT hash FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx',
+      ),
+      nodeRun: db.prepare<[number, number], { hash: Buffer }>(
+        'SELECT hash FROM log_nodes WHERE id >= ? AND id < ? ORDER BY id',
+      ),
       latest: db.prepare<[], CheckpointDbRow>(
         'SELECT size, root, note, created_at FROM log_checkpoints ORDER BY size DESC LIMIT 1',
       ),
@@ -158,15 +162,29 @@ export class SqliteLogReader {
     return this.q.byHash.get(bytesOf(hash))?.idx;
   }
 
-  /** Each range must be complete and aligned; a missing one is an error (the cache is complete). */
+  /**
+   * Each range must be complete and aligned; a missing one is an error (the cache is complete).
+   * Adjacent ranges of one width (a proof cache's block) are read with one range statement.
+   */
   subtrees(ranges: readonly (readonly [number, number])[]): Uint8Array[] {
-    return ranges.map(([start, end]) => {
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < ranges.length; ) {
+      const [start, end] = ranges[i]!;
       const n = end - start;
-      const row =
-        n === 1 ? this.q.leafHash.get(start) : this.q.node.get(nodeId(Math.log2(n), Math.floor(start / n)));
-      if (row === undefined) throw new RangeError(`no stored subtree [${start}, ${end})`);
-      return new Uint8Array(row.hash);
-    });
+      let j = i + 1;
+      while (j < ranges.length && ranges[j]![0] === ranges[j - 1]![1] && ranges[j]![1] - ranges[j]![0] === n)
+        j++;
+      const count = j - i;
+      const rows =
+        n === 1
+          ? this.q.leafHashRun.all(start, start + count)
+          : this.q.nodeRun.all(nodeId(Math.log2(n), start / n), nodeId(Math.log2(n), start / n) + count);
+      if (rows.length !== count)
+        throw new RangeError(`no stored subtree in [${start}, ${start + count * n})`);
+      for (const r of rows) out.push(new Uint8Array(r.hash));
+      i = j;
+    }
+    return out;
   }
 
   private checkpoint(r: CheckpointDbRow | undefined): LogCheckpointRow | undefined {
