@@ -47,7 +47,12 @@ export interface ReputationStats {
   sequential: number;
 }
 
-/** The window of one MSP: a ring of samples and, for the numbers, buckets of width `distance`. */
+/**
+ * The window of one MSP: a ring of samples, and for the numbers two counts kept flat (no
+ * allocation per sample on the lookup path): samples per exact number, and per bucket of width
+ * `distance`, so that a number with three empty buckets around it is known to have no neighbour
+ * without a scan.
+ */
 export class ReputationWindow {
   private readonly at: number[];
   private readonly miss: boolean[];
@@ -56,7 +61,8 @@ export class ReputationWindow {
   private readonly near: boolean[];
   private head = 0;
   private size = 0;
-  private readonly buckets = new Map<number, Map<number, number>>();
+  private readonly perNumber = new Map<number, number>();
+  private readonly perBucket = new Map<number, number>();
   private readonly totals: ReputationStats = { samples: 0, misses: 0, numbers: 0, sequential: 0 };
 
   constructor(private readonly settings: ReputationSettings) {
@@ -96,11 +102,11 @@ export class ReputationWindow {
   private hasNeighbour(n: number): boolean {
     const d = this.settings.sequentialDistance;
     const k = Math.floor(n / d);
-    for (const b of [k - 1, k, k + 1]) {
-      for (const m of this.buckets.get(b)?.keys() ?? []) {
-        if (m !== n && Math.abs(m - n) <= d) return true;
-      }
-    }
+    const own = this.perNumber.get(n) ?? 0;
+    const around =
+      (this.perBucket.get(k - 1) ?? 0) + (this.perBucket.get(k) ?? 0) + (this.perBucket.get(k + 1) ?? 0);
+    if (around === own) return false;
+    for (let m = n - d; m <= n + d; m++) if (m !== n && this.perNumber.has(m)) return true;
     return false;
   }
 
@@ -117,17 +123,15 @@ export class ReputationWindow {
     if (Number.isNaN(n)) return;
     this.totals.numbers += by;
     if (this.near[i]) this.totals.sequential += by;
-    const k = Math.floor(n / this.settings.sequentialDistance);
-    let bucket = this.buckets.get(k);
-    if (bucket === undefined) {
-      bucket = new Map();
-      this.buckets.set(k, bucket);
-    }
-    const left = (bucket.get(n) ?? 0) + by;
-    if (left > 0) bucket.set(n, left);
-    else bucket.delete(n);
-    if (bucket.size === 0) this.buckets.delete(k);
+    bump(this.perNumber, n, by);
+    bump(this.perBucket, Math.floor(n / this.settings.sequentialDistance), by);
   }
+}
+
+function bump(counts: Map<number, number>, key: number, by: 1 | -1): void {
+  const left = (counts.get(key) ?? 0) + by;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
 }
 
 export interface ReputationVerdict {

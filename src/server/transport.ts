@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import { BlockList, isIP, type Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { MimiError } from '../protocol/errors.js';
 import type { Limits } from './config.js';
@@ -96,22 +95,24 @@ export function capConnections(
 
 /**
  * The body must arrive within `bodyTimeoutMs` of the headers, else 408 `request-timeout` and the
- * connection closes. The body is read through a pass-through so the timeout can fail the read
- * the parser is waiting on, and the answer goes out through the one error handler.
+ * connection closes. The timer fails the read the body parser is waiting on (fastify's reader
+ * listens for 'error' on the request stream while it reads), so the answer goes out through the
+ * one error handler; no stream is added per request.
  */
 export function boundBodies(app: FastifyInstance, bodyTimeoutMs: number): void {
   app.addHook('preParsing', (req, reply, payload, done) => {
     const h = req.headers;
     const hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] ?? '0') !== '0';
     if (!hasBody || req.raw.complete) return done(null, payload);
-    const bounded = new PassThrough();
-    // Never an unhandled 'error' (it would end the process): the parser listens when it reads.
-    bounded.on('error', () => undefined);
     const timer = setTimeout(() => {
-      // A read in progress (the body parser's 'data' listener) fails, and the error handler
-      // answers 408; a body nobody reads (the answer went out) only holds the socket: close it.
-      if (bounded.listenerCount('data') > 0) {
-        bounded.destroy(new MimiError('request-timeout', `the body did not arrive in ${bodyTimeoutMs} ms`));
+      // A read in progress fails, and the error handler answers 408; a body nobody reads (the
+      // answer went out) only holds the socket: close it.
+      if (payload.listenerCount('data') > 0) {
+        reply.header('connection', 'close');
+        payload.emit(
+          'error',
+          new MimiError('request-timeout', `the body did not arrive in ${bodyTimeoutMs} ms`),
+        );
       } else {
         req.raw.socket?.destroy();
       }
@@ -119,15 +120,11 @@ export function boundBodies(app: FastifyInstance, bodyTimeoutMs: number): void {
     const stop = () => clearTimeout(timer);
     payload.once('end', stop);
     payload.once('close', stop);
-    payload.once('error', (err) => {
-      stop();
-      bounded.destroy(err);
-    });
-    bounded.once('close', stop);
+    // Also keeps a request stream that fails (a reset client) from being an unhandled 'error'.
+    payload.on('error', stop);
     // Once answered, what is left of the body is node's (requestTimeout), not this timer's.
     reply.raw.once('close', stop);
-    payload.pipe(bounded);
-    done(null, bounded);
+    done(null, payload);
   });
 }
 
