@@ -76,14 +76,20 @@ export function verifyMappingLogged(
   mapping: Mapping,
   id: string,
   log: MappingLogProof | undefined,
-  ctx: { registry: Registry; policy: TrustPolicy },
+  ctx: { registry: Registry; policy: TrustPolicy; opened?: Map<string, Checkpoint> },
 ): void {
   const { policy } = ctx;
   if (log === undefined || mapping.logIndex === null) {
     if (policy.allowUnlogged) return;
     throw new MimiError('log-proof-missing', `mapping ${id} comes without a transparency-log proof`);
   }
-  const { checkpoint } = openDpCheckpoint(log.checkpoint, mapping.dp, ctx.registry, policy);
+  // `opened`: checkpoints already opened for this DP (one answer's mappings share a few).
+  const memo = `${mapping.dp}\n${log.checkpoint}`;
+  let checkpoint = ctx.opened?.get(memo);
+  if (checkpoint === undefined) {
+    checkpoint = openDpCheckpoint(log.checkpoint, mapping.dp, ctx.registry, policy).checkpoint;
+    ctx.opened?.set(memo, checkpoint);
+  }
   const invalid = (why: string) => new MimiError('log-proof-invalid', `mapping ${id}: ${why}`);
   let bytes: Uint8Array;
   let proof: Uint8Array[];

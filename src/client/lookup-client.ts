@@ -1,4 +1,4 @@
-import type { CompactAnswer, VerboseAnswer } from '../protocol/answers.js';
+import type { CompactAnswer, SharedVerboseAnswer, VerboseAnswer } from '../protocol/answers.js';
 import { fromB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
@@ -7,6 +7,7 @@ import type { LookupStatus, Mapping } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { isOptOut, mappingId, verifyMapping } from '../registry/verify-mapping.js';
+import type { Checkpoint } from '../tlog/checkpoint.js';
 import { verifyMappingLogged } from './log-verify.js';
 
 export interface VerifiedMapping {
@@ -34,11 +35,43 @@ export interface VerifiedResult {
  * @example
  * const results = verifyVerboseAnswer(answer, ['tel:+14155550101'], { registry, policy: {}, now });
  */
+/**
+ * An answer with shared proofs (`logShared`) as the same answer with every proof whole, so that
+ * each is verified exactly as an inline one; an inline answer is returned as it is. A position
+ * outside the tables is `record-invalid`.
+ */
+export function inlineProofs(answer: VerboseAnswer | SharedVerboseAnswer): VerboseAnswer {
+  if (!('logShared' in answer) || answer.logShared === undefined) return answer as VerboseAnswer;
+  const tables = answer.logShared;
+  const out = (why: string) => new MimiError('record-invalid', `shared proofs: ${why}`);
+  const { logShared: _, ...rest } = answer;
+  return {
+    ...rest,
+    results: answer.results.map((r) => ({
+      ...r,
+      mappings: r.mappings.map(({ log, ...m }) => {
+        if (log === undefined) return m;
+        const checkpoint = tables.checkpoints[log.checkpoint];
+        if (checkpoint === undefined) throw out('no such checkpoint');
+        const proof = log.proof.map((i) => {
+          const h = tables.nodes[i];
+          if (h === undefined) throw out('no such hash');
+          return h;
+        });
+        return { ...m, log: { leaf: log.leaf, proof, checkpoint } };
+      }),
+    })),
+  };
+}
+
 export function verifyVerboseAnswer(
-  answer: VerboseAnswer,
+  received: VerboseAnswer | SharedVerboseAnswer,
   asked: readonly string[],
-  ctx: { registry: Registry; policy: TrustPolicy; now: number },
+  context: { registry: Registry; policy: TrustPolicy; now: number },
 ): VerifiedResult[] {
+  const answer = inlineProofs(received);
+  // Each distinct checkpoint of the answer is opened (its signatures checked) once.
+  const ctx = { ...context, opened: new Map<string, Checkpoint>() };
   if (answer.results.length !== asked.length) {
     throw new MimiError(
       'record-invalid',

@@ -10,8 +10,8 @@ import {
   type LogReceipt,
   type PeerReports,
   SessionAnswer,
+  SharedVerboseAnswer,
   SubmissionBatchAnswer,
-  VerboseAnswer,
 } from '../protocol/answers.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
@@ -167,10 +167,12 @@ export class MspAgent {
       v: 1,
       csis: csis.map((c) => parseCsi(c).uri),
       format: 'verbose' satisfies LookupFormat,
+      // What the mappings' proofs have in common comes once (checkpoints, upper tree hashes).
+      proofs: 'shared' as const,
       ...opts,
     };
     const answer = await this.authed((token) =>
-      call(this.opts.dp, 'POST', '/v1/lookup', VerboseAnswer, body, token),
+      call(this.opts.dp, 'POST', '/v1/lookup', SharedVerboseAnswer, body, token),
     );
     return { results: verifyVerboseAnswer(answer, body.csis, this.ctx()), peers: answer.peers ?? [] };
   }

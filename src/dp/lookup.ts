@@ -110,21 +110,59 @@ function peersJson(peers: readonly PeerReport[] | undefined): string {
 /**
  * R15 verbose: each mapping with everything needed to verify it, and the DPs that returned it.
  * Stored mappings are already canonical JSON, so they are spliced in rather than re-serialised.
+ *
+ * With `shared`, what several mappings' proofs have in common is sent once (docs/spec/api.md,
+ * "Shared proofs"): each distinct checkpoint note and each distinct proof hash goes into the
+ * answer's `logShared` tables, and a mapping's `log` names them by position.
  */
 export function renderVerbose(
   dpId: string,
   results: readonly LookupResult[],
   peers?: readonly PeerReport[],
+  opts: { shared?: boolean } = {},
 ): string {
   const self = JSON.stringify([dpId]);
+  const shared = opts.shared === true ? new ProofTables() : undefined;
   const parts = results.map((r) => {
-    const mappings = r.rows.map(
-      (m) =>
-        `{"id":"${m.id}","dps":${m.dps === undefined ? self : JSON.stringify(m.dps)},"mapping":${m.json}${m.log === undefined ? '' : `,"log":${m.log}`}}`,
-    );
+    const mappings = r.rows.map((m) => {
+      const log = m.log === undefined ? undefined : shared === undefined ? m.log : shared.add(m.log);
+      return `{"id":"${m.id}","dps":${m.dps === undefined ? self : JSON.stringify(m.dps)},"mapping":${m.json}${log === undefined ? '' : `,"log":${log}`}}`;
+    });
     return `{"query":${JSON.stringify(r.query)},"csi":${JSON.stringify(r.csi)},"status":"${r.status}","mappings":[${mappings.join(',')}]}`;
   });
-  return `{"v":1,"format":"verbose","dp":${JSON.stringify(dpId)},"results":[${parts.join(',')}]${peersJson(peers)}}`;
+  const tables = shared === undefined ? '' : `,"logShared":${shared.json()}`;
+  return `{"v":1,"format":"verbose","dp":${JSON.stringify(dpId)},"results":[${parts.join(',')}]${tables}${peersJson(peers)}}`;
+}
+
+/** The checkpoints and hashes of one answer's proofs, each kept once, in order of first use. */
+class ProofTables {
+  private readonly checkpoints = new Map<string, number>();
+  private readonly nodes = new Map<string, number>();
+
+  /** A mapping's `log` (MappingLogProof JSON) as its shared form (SharedLogProof JSON). */
+  add(logJson: string): string | undefined {
+    const log = JSON.parse(logJson) as { checkpoint?: unknown; leaf?: unknown; proof?: unknown };
+    // Our own proofs, or a peer's that passed MappingLogProof: anything else is left out (the
+    // client then reports log-proof-missing rather than a proof made up here).
+    if (typeof log.checkpoint !== 'string' || typeof log.leaf !== 'string' || !Array.isArray(log.proof))
+      return undefined;
+    const checkpoint = indexIn(this.checkpoints, log.checkpoint);
+    const proof = log.proof.map((h) => indexIn(this.nodes, String(h)));
+    return `{"leaf":"${log.leaf}","checkpoint":${checkpoint},"proof":[${proof.join(',')}]}`;
+  }
+
+  json(): string {
+    return `{"checkpoints":${JSON.stringify([...this.checkpoints.keys()])},"nodes":${JSON.stringify([...this.nodes.keys()])}}`;
+  }
+}
+
+function indexIn(table: Map<string, number>, value: string): number {
+  let i = table.get(value);
+  if (i === undefined) {
+    i = table.size;
+    table.set(value, i);
+  }
+  return i;
 }
 
 /** R15 compact: per CSI a bit string, one bit per MSP position in the registry (bit 0 = MSB of byte 0). */

@@ -7,7 +7,7 @@ import {
   PublicKeyB64,
   SignatureB64,
 } from './records.js';
-import { MappingLogProof } from './transparency.js';
+import { LogSharedTables, MappingLogProof, SharedLogProof } from './transparency.js';
 
 /** Lookup answers as they travel (R14, R15); the SDK checks every answer against these. */
 /** R15: which DPs answered a federated lookup, and how (ok, timeout, error, rate-limited, unavailable). */
@@ -51,6 +51,27 @@ export const VerboseAnswer = Type.Object({
   peers: Type.Optional(PeerReports),
 });
 export type VerboseAnswer = Static<typeof VerboseAnswer>;
+
+/**
+ * A verbose answer to a lookup that asked `proofs: "shared"`: each mapping's proof names its
+ * checkpoint and hashes by position in the answer's `logShared` tables, each sent once.
+ */
+export const SharedVerboseAnswer = Type.Object({
+  ...VerboseAnswer.properties,
+  results: Type.Array(
+    Type.Object({
+      ...VerboseAnswer.properties.results.items.properties,
+      mappings: Type.Array(
+        Type.Object({
+          ...VerboseAnswer.properties.results.items.properties.mappings.items.properties,
+          log: Type.Optional(SharedLogProof),
+        }),
+      ),
+    }),
+  ),
+  logShared: LogSharedTables,
+});
+export type SharedVerboseAnswer = Static<typeof SharedVerboseAnswer>;
 
 export const CompactAnswer = Type.Object({
   v: Type.Literal(1),

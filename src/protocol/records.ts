@@ -223,6 +223,11 @@ export const LookupRequest = Type.Object(
     v: V,
     csis: Type.Array(Type.String({ minLength: 1, maxLength: 330 }), { minItems: 1 }),
     format: Type.Optional(Type.Union([Type.Literal('verbose'), Type.Literal('compact')])),
+    /**
+     * Verbose answers: each mapping's proof whole (`inline`, the default), or what proofs share
+     * sent once per answer (`shared`: the answer's `logShared` tables, docs/spec/api.md).
+     */
+    proofs: Type.Optional(Type.Union([Type.Literal('inline'), Type.Literal('shared')])),
     mspFilter: Type.Optional(Type.Array(ParticipantId, { maxItems: 256 })),
     /** R10: ask the federation's other DPs too; absent means the DP's published default (R11). */
     federation: Type.Optional(Type.Boolean()),

@@ -36,6 +36,33 @@ export const MappingLogProof = Type.Object(
 );
 export type MappingLogProof = Static<typeof MappingLogProof>;
 
+/** Bounds of one answer's shared proof tables (a 100-CSI batch of several mappings each fits). */
+export const MAX_SHARED_CHECKPOINTS = 256;
+export const MAX_SHARED_NODES = 65_536;
+
+/**
+ * A mapping's proof in an answer asked with `proofs: "shared"`: the checkpoint and the audit path's
+ * hashes are positions in the answer's `logShared` tables (LogSharedTables).
+ */
+export const SharedLogProof = Type.Object(
+  {
+    leaf: Type.String({ pattern: '^[A-Za-z0-9_-]*$', maxLength: 1024 }),
+    checkpoint: Type.Integer({ minimum: 0, maximum: MAX_SHARED_CHECKPOINTS - 1 }),
+    proof: Type.Array(Type.Integer({ minimum: 0, maximum: MAX_SHARED_NODES - 1 }), { maxItems: 64 }),
+  },
+  { additionalProperties: false },
+);
+export type SharedLogProof = Static<typeof SharedLogProof>;
+
+export const LogSharedTables = Type.Object(
+  {
+    checkpoints: Type.Array(Note, { maxItems: MAX_SHARED_CHECKPOINTS }),
+    nodes: Type.Array(Hash, { maxItems: MAX_SHARED_NODES }),
+  },
+  { additionalProperties: false },
+);
+export type LogSharedTables = Static<typeof LogSharedTables>;
+
 export const LeavesAnswer = Type.Object({
   v: Type.Literal(1),
   start: Type.Integer({ minimum: 0 }),

@@ -14,6 +14,7 @@ import {
   ReaffirmationAnswer,
   RotationAnswer,
   SessionAnswer,
+  SharedVerboseAnswer,
   SubmissionBatchAnswer,
   VerboseAnswer,
 } from './answers.js';
@@ -96,6 +97,7 @@ export const WireSchemas = {
   // answers
   DpMetadata,
   VerboseAnswer,
+  SharedVerboseAnswer,
   CompactAnswer,
   AcceptAnswer,
   SubmissionBatchAnswer,

@@ -153,7 +153,7 @@ export const RouteDocs: Record<string, RouteDoc> = {
     summary: 'MSP-proxied lookup, verbose or compact, local or federated (R9-R11, R15)',
     auth: 'session',
     body: 'LookupRequest',
-    responses: { 200: ['VerboseAnswer', 'CompactAnswer'] },
+    responses: { 200: ['VerboseAnswer', 'SharedVerboseAnswer', 'CompactAnswer'] },
   },
   'GET /v1/private/epochs': {
     summary: 'Private lookup: the OPRF epochs and their keys (R11)',

@@ -5,10 +5,11 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJwkFile, writeDevnet } from '../../src/cli/devnet-files.js';
 import { HolderClient } from '../../src/client/holder.js';
-import { verifyVerboseAnswer } from '../../src/client/lookup-client.js';
+import { inlineProofs, verifyVerboseAnswer } from '../../src/client/lookup-client.js';
 import { MspAgent } from '../../src/client/msp-agent.js';
-import { VerboseAnswer } from '../../src/protocol/answers.js';
+import { SharedVerboseAnswer, VerboseAnswer } from '../../src/protocol/answers.js';
 import { decodeRecord } from '../../src/protocol/records.js';
+import type { SharedLogProof } from '../../src/protocol/transparency.js';
 import { Registry } from '../../src/registry/document.js';
 import { buildApp, listen } from '../../src/server/app.js';
 import { loadConfig } from '../../src/server/config.js';
@@ -27,6 +28,36 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
   let msp: MspAgent;
   let token: string;
   const csi = 'tel:+14155550177';
+  let verifierKey: ReturnType<typeof readJwkFile>['privateKey'];
+  let holderClient: HolderClient;
+  let endpoint: string;
+
+  /** One holder's mapping of `target` to msp1, published through dp1. */
+  async function publish(target: string): Promise<void> {
+    const now = Math.floor(Date.now() / 1000);
+    const holder = target === csi ? holderClient : new HolderClient({ baseUrl: endpoint });
+    const att = signAttestation(
+      {
+        csi: target,
+        holderKey: holder.key.publicKey,
+        method: 'sms-otp',
+        issuer: 'verifier1',
+        issuedAt: now,
+        lifetimeSeconds: 86_400,
+      },
+      verifierKey,
+    );
+    await msp.submit(
+      await msp.confirm(
+        holder.signMapping({
+          csi: target,
+          msp: 'msp1',
+          ssi: `mimi://chat.example/u/${target.slice(-4)}`,
+          attestation: att,
+        }),
+      ),
+    );
+  }
 
   beforeAll(async () => {
     const port = await freePort(2);
@@ -56,23 +87,10 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
       registry: () => registry,
       isOwnUser: () => true,
     });
-    const holder = new HolderClient({ baseUrl: layout.endpoint });
-    const att = signAttestation(
-      {
-        csi,
-        holderKey: holder.key.publicKey,
-        method: 'sms-otp',
-        issuer: 'verifier1',
-        issuedAt: now,
-        lifetimeSeconds: 86_400,
-      },
-      readJwkFile(join(dir, 'keys', 'verifier1.jwk')).privateKey,
-    );
-    await msp.submit(
-      await msp.confirm(
-        holder.signMapping({ csi, msp: 'msp1', ssi: 'mimi://chat.example/u/bob', attestation: att }),
-      ),
-    );
+    verifierKey = readJwkFile(join(dir, 'keys', 'verifier1.jwk')).privateKey;
+    endpoint = layout.endpoint;
+    holderClient = new HolderClient({ baseUrl: endpoint });
+    await publish(csi);
     token = await msp.sessionToken();
   });
   afterAll(async () => {
@@ -138,6 +156,68 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
     expect(code(withLog(undefined))).toBe('log-proof-missing');
     expect(code(withLog(undefined), { allowUnlogged: true })).toBe('ok');
     expect(code(answer, { minCosignatures: 1 })).toBe('log-cosignatures-missing');
+  });
+
+  it('shared proofs: each checkpoint and hash sent once; expanded, the answer is the inline one; bad positions fail', async () => {
+    const batch = [csi, ...Array.from({ length: 7 }, (_, i) => `tel:+1415555020${i}`)];
+    for (const c of batch.slice(1)) await publish(c);
+    await nodes[0]!.ctx.transparency!.log.checkpoint();
+    const ask = async (proofs: 'inline' | 'shared') => {
+      const res = await fetch(`${nodes[0]!.ctx.registry.current().dp('dp1')!.endpoint}/v1/lookup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ v: 1, csis: batch, federation: false, proofs }),
+      });
+      return { text: await res.text(), status: res.status };
+    };
+    const inline = decodeRecord(VerboseAnswer, JSON.parse((await ask('inline')).text), 'answer');
+    const sharedText = (await ask('shared')).text;
+    const shared = decodeRecord(SharedVerboseAnswer, JSON.parse(sharedText), 'answer');
+    expect(shared.logShared.checkpoints).toHaveLength(1);
+    const pathLengths = inline.results.flatMap((r) => r.mappings.map((m) => m.log!.proof.length));
+    expect(shared.logShared.nodes.length).toBeLessThan(pathLengths.reduce((a, b) => a + b, 0));
+    expect(new Set(shared.logShared.nodes).size).toBe(shared.logShared.nodes.length);
+    expect(inlineProofs(shared)).toEqual(inline);
+    expect(verifyVerboseAnswer(shared, batch, ctxOf())).toEqual(verifyVerboseAnswer(inline, batch, ctxOf()));
+    // The SDK asks for shared proofs and verifies them.
+    expect((await msp.lookup(batch, { federation: false })).map((r) => r.status)).toEqual(
+      batch.map(() => 'one'),
+    );
+
+    const code = (a: SharedVerboseAnswer) => {
+      try {
+        verifyVerboseAnswer(a, batch, ctxOf());
+        return 'ok';
+      } catch (err) {
+        return (err as { code: string }).code;
+      }
+    };
+    const withFirstLog = (f: (l: SharedLogProof) => SharedLogProof): SharedVerboseAnswer => {
+      const copy = structuredClone(shared);
+      const m = copy.results.find((r) => r.mappings[0]!.log!.proof.length > 1)!.mappings[0]!;
+      m.log = f(m.log!);
+      return copy;
+    };
+    expect(code(withFirstLog((l) => ({ ...l, checkpoint: 1 })))).toBe('record-invalid');
+    expect(
+      code(withFirstLog((l) => ({ ...l, proof: [shared.logShared.nodes.length, ...l.proof.slice(1)] }))),
+    ).toBe('record-invalid');
+    expect(
+      code(withFirstLog((l) => ({ ...l, proof: [l.proof[1]!, l.proof[0]!, ...l.proof.slice(2)] }))),
+    ).toBe('log-proof-invalid');
+    expect(code(withFirstLog((l) => ({ ...l, proof: l.proof.slice(1) })))).toBe('log-proof-invalid');
+    const tampered = structuredClone(shared);
+    const h = tampered.logShared.nodes[0]!;
+    tampered.logShared.nodes[0] = h[0] === 'A' ? `B${h.slice(1)}` : `A${h.slice(1)}`;
+    expect(code(tampered)).toBe('log-proof-invalid');
+    // Unknown proof forms are refused by the request schema.
+    const bad = await fetch(`${nodes[0]!.ctx.registry.current().dp('dp1')!.endpoint}/v1/lookup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ v: 1, csis: batch, proofs: 'zipped' }),
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { code: string }).code).toBe('record-invalid');
   });
 
   it('witnesses cosign each other; a policy needing a cosignature is then met', async () => {

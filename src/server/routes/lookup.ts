@@ -79,6 +79,7 @@ export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
               ctx.transparency?.peerProofs.proofFor,
             ),
             peers,
+            { shared: request.proofs === 'shared' },
           )
         : renderCompact(ctx.dp.id, registry, results, peers);
     return sendJson(reply, 200, json);
