@@ -110,19 +110,30 @@ function dbSize(path: string): number {
     .reduce((sum, p) => sum + statSync(p).size, 0);
 }
 
-/** Resident set size of a process in MiB, from /proc (Linux); undefined elsewhere. */
-function rssMiB(pid: number | undefined): number | undefined {
+/**
+ * Resident set size of a process in MiB, from /proc (Linux), with its anonymous part (heap,
+ * caches) and its file-backed part (mostly the SQLite database the reader maps: the kernel's page
+ * cache, shared and reclaimable); undefined elsewhere.
+ */
+function rssOf(pid: number | undefined): { rss: number; anon: number; file: number } | undefined {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? undefined : Number(m[1]) / 1024;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) =>
+      Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN) / 1024;
+    return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
   } catch {
     return undefined;
   }
 }
 
 function reportRss(name: string, server: ServerProcess): void {
-  const rss = rssMiB(server.child.pid);
-  if (rss !== undefined) report(`rss_after_${name}`, rss, 'MiB');
+  const r = rssOf(server.child.pid);
+  if (r === undefined) return;
+  report(
+    `rss_after_${name}`,
+    r.rss,
+    `MiB (anonymous ${Math.round(r.anon)}, file-backed ${Math.round(r.file)})`,
+  );
 }
 
 /**
@@ -468,11 +479,12 @@ async function main(): Promise<void> {
               : lookup(100, 'verbose');
       });
       let i = 0;
-      const samples: { minute: number; rss: number }[] = [];
+      const samples: { minute: number; rss: number; anon: number }[] = [];
       const t0 = performance.now();
       const timer = setInterval(() => {
-        const rss = rssMiB(server.child.pid);
-        if (rss !== undefined) samples.push({ minute: (performance.now() - t0) / 60_000, rss });
+        const r = rssOf(server.child.pid);
+        if (r !== undefined)
+          samples.push({ minute: (performance.now() - t0) / 60_000, rss: r.rss, anon: r.anon });
       }, 10_000);
       const r = await runLoad({
         port: server.port,
