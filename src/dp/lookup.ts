@@ -77,15 +77,17 @@ export async function lookupLocal(
   opts: LookupOptions,
 ): Promise<LookupResult[]> {
   checkBatch(queries, opts.maxBatch);
+  // R15: a compact answer carries no record, so the read leaves the signed JSON out.
+  const read = { json: opts.format !== 'compact' };
   const direct = [...new Set(queries.filter(maybeCanonical))];
   const found =
-    direct.length > 0 ? await store.servedMappings(direct, opts.now) : new Map<string, ServedRow[]>();
+    direct.length > 0 ? await store.servedMappings(direct, opts.now, read) : new Map<string, ServedRow[]>();
   const canonical = queries.map((q, index) =>
     (found.get(q)?.length ?? 0) > 0 ? q : canonicalQuery(q, index),
   );
   const rest = [...new Set(canonical.filter((c) => !found.has(c)))];
   if (rest.length > 0)
-    for (const [csi, rows] of await store.servedMappings(rest, opts.now)) found.set(csi, rows);
+    for (const [csi, rows] of await store.servedMappings(rest, opts.now, read)) found.set(csi, rows);
   const filter = opts.mspFilter === undefined ? undefined : new Set(opts.mspFilter);
   return canonical.map((csi, i) => resultFor(queries[i]!, csi, found.get(csi) ?? [], filter));
 }

@@ -32,6 +32,9 @@ export const mappingColumns =
   'id, csi, holder_group, holder_key, msp, tag, priority, opt_out, level, state, accepted_at, expires_at, contest_deadline, body_digest, json';
 /** What a lookup answer needs of a row (see ServedStoredMapping). */
 export const servedColumns = 'id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, json';
+/** The same without the signed record, for answers that do not carry it (compact: R15). */
+export const servedColumnsWithoutJson =
+  "id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, '' AS json";
 export type ServedRow = Pick<
   MappingRow,
   'id' | 'csi' | 'holder_key' | 'msp' | 'tag' | 'priority' | 'opt_out' | 'level' | 'accepted_at' | 'json'

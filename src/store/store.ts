@@ -23,6 +23,12 @@ export const MappingState = {
 } as const;
 export type MappingState = (typeof MappingState)[keyof typeof MappingState];
 
+/** What a served-mappings read leaves out. */
+export interface ServedReadOptions {
+  /** false: no signed record (default true). */
+  json?: boolean;
+}
+
 export interface StoredMapping {
   id: string;
   csi: string;
@@ -257,8 +263,15 @@ export interface Store {
   write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Served mappings of each CSI: active and unexpired at `now`, from committed state only. */
   activeMappings(csis: readonly string[], now: number): Promise<Map<string, StoredMapping[]>>;
-  /** The same rows as activeMappings, with only what a lookup answer needs (a cheaper read). */
-  servedMappings(csis: readonly string[], now: number): Promise<Map<string, ServedStoredMapping[]>>;
+  /**
+   * The same rows as activeMappings, with only what a lookup answer needs (a cheaper read); with
+   * `json: false` not even the signed record (`json` is ''), for compact answers.
+   */
+  servedMappings(
+    csis: readonly string[],
+    now: number,
+    opts?: ServedReadOptions,
+  ): Promise<Map<string, ServedStoredMapping[]>>;
   mapping(id: string): Promise<StoredMapping | undefined>;
   stats(): Promise<{ mappings: number; active: number }>;
   /** Undelivered outbox items per target. */

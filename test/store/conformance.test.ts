@@ -223,6 +223,13 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
             .sort(),
         ).toEqual([a1.id, a2.id].sort());
         expect(served.get(csiC)).toEqual([]);
+        // R15: a compact answer's read leaves the signed record out, and nothing else.
+        const bare = await store.servedMappings([csiA, csiB, csiC], 500, { json: false });
+        expect(bare.get(csiB)).toEqual([{ ...served.get(csiB)![0]!, json: '' }]);
+        expect(bare.get(csiA)!.map((m) => ({ ...m, json: 'x' }))).toEqual(
+          served.get(csiA)!.map((m) => ({ ...m, json: 'x' })),
+        );
+        expect(bare.get(csiC)).toEqual([]);
         expect((await store.activeMappings([], 0)).size).toBe(0);
         expect(await store.stats()).toEqual({ mappings: 6, active: 4 });
       });

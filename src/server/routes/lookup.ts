@@ -50,7 +50,7 @@ export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
       const csis = canonicalQueries(request.csis, ctx.limits.maxBatch);
       const unique = [...new Set(csis)];
       const [local, fanned] = await Promise.all([
-        ctx.store.servedMappings(unique, ctx.now()),
+        ctx.store.servedMappings(unique, ctx.now(), { json: format !== 'compact' }),
         ctx.fanout.lookup(unique, ctx.fanout.peersFor(dpList)),
       ]);
       peers = fanned.peers;

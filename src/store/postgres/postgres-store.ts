@@ -9,6 +9,7 @@ import {
   type MappingRow,
   mappingColumns,
   servedColumns,
+  servedColumnsWithoutJson,
   toChallenge,
   toEpoch,
   toMapping,
@@ -28,6 +29,7 @@ import type {
   OprfEpoch,
   OutboxItem,
   PrivateEntry,
+  ServedReadOptions,
   ServedStoredMapping,
   Store,
   StoredMapping,
@@ -325,12 +327,17 @@ export class PostgresStore implements Store {
     return out;
   }
 
-  async servedMappings(csis: readonly string[], now: number): Promise<Map<string, ServedStoredMapping[]>> {
+  async servedMappings(
+    csis: readonly string[],
+    now: number,
+    opts?: ServedReadOptions,
+  ): Promise<Map<string, ServedStoredMapping[]>> {
     const out = new Map<string, ServedStoredMapping[]>();
     for (const csi of csis) out.set(csi, []);
     if (csis.length === 0) return out;
+    const columns = opts?.json === false ? servedColumnsWithoutJson : servedColumns;
     const rows = await this.query<MappingRow & Row>(
-      `SELECT ${servedColumns} FROM mappings WHERE csi = ANY($1::text[]) AND state = 'active' AND expires_at > $2 ORDER BY csi, accepted_at, id`,
+      `SELECT ${columns} FROM mappings WHERE csi = ANY($1::text[]) AND state = 'active' AND expires_at > $2 ORDER BY csi, accepted_at, id`,
       [csis, now],
     );
     for (const r of rows) {

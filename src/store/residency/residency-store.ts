@@ -9,6 +9,7 @@ import type {
   LogLeafRow,
   OprfEpoch,
   OutboxItem,
+  ServedReadOptions,
   ServedStoredMapping,
   Store,
   StoredMapping,
@@ -284,8 +285,12 @@ export class ResidencyStore implements Store {
     return this.byRegion(csis, (s, group) => s.activeMappings(group, now));
   }
 
-  async servedMappings(csis: readonly string[], now: number): Promise<Map<string, ServedStoredMapping[]>> {
-    return this.byRegion(csis, (s, group) => s.servedMappings(group, now));
+  async servedMappings(
+    csis: readonly string[],
+    now: number,
+    opts?: ServedReadOptions,
+  ): Promise<Map<string, ServedStoredMapping[]>> {
+    return this.byRegion(csis, (s, group) => s.servedMappings(group, now, opts));
   }
 
   /** Asks each store for its own CSIs only; every CSI asked is a key of the answer, in order. */

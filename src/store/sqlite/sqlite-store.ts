@@ -14,6 +14,7 @@ import {
   mappingColumns,
   type ServedRow,
   servedColumns,
+  servedColumnsWithoutJson,
   toChallenge,
   toEpoch,
   toMapping,
@@ -28,6 +29,7 @@ import type {
   LogLeafRow,
   OprfEpoch,
   PrivateEntry,
+  ServedReadOptions,
   ServedStoredMapping,
   Store,
   StoredMapping,
@@ -144,7 +146,7 @@ export class SqliteStore implements Store {
     Database.Statement
   >;
   /** Active-mapping reads by CSI count: positive keys select every column, negative the served ones. */
-  private readonly readActive = new Map<number, Database.Statement<unknown[], MappingRow | ServedRow>>();
+  private readonly readActive = new Map<string, Database.Statement<unknown[], MappingRow | ServedRow>>();
   private readonly readById: Database.Statement<[string], MappingRow>;
   private readonly readBucket: Database.Statement<
     [number, number, number],
@@ -534,21 +536,22 @@ export class SqliteStore implements Store {
     return out;
   }
 
-  async servedMappings(csis: readonly string[], now: number): Promise<Map<string, ServedStoredMapping[]>> {
+  async servedMappings(
+    csis: readonly string[],
+    now: number,
+    opts?: ServedReadOptions,
+  ): Promise<Map<string, ServedStoredMapping[]>> {
     const out = new Map<string, ServedStoredMapping[]>();
     for (const csi of csis) out.set(csi, []);
-    for (const r of this.readMany('served', csis, now) as ServedRow[]) {
+    const kind = opts?.json === false ? 'served-bare' : 'served';
+    for (const r of this.readMany(kind, csis, now) as ServedRow[]) {
       out.get(r.csi)?.push(toServed(r));
     }
     return out;
   }
 
   /** Active, unexpired rows of every CSI in `csis`, in one statement (one per chunk of maxIn). */
-  private readMany(
-    kind: 'full' | 'served',
-    csis: readonly string[],
-    now: number,
-  ): (MappingRow | ServedRow)[] {
+  private readMany(kind: ReadKind, csis: readonly string[], now: number): (MappingRow | ServedRow)[] {
     if (csis.length === 1) return this.readStatement(kind, 1).all(csis[0], now);
     const rows: (MappingRow | ServedRow)[] = [];
     for (let at = 0; at < csis.length; at += maxIn) {
@@ -558,14 +561,12 @@ export class SqliteStore implements Store {
     return rows;
   }
 
-  private readStatement(
-    kind: 'full' | 'served',
-    n: number,
-  ): Database.Statement<unknown[], MappingRow | ServedRow> {
-    const key = kind === 'full' ? n : -n;
+  private readStatement(kind: ReadKind, n: number): Database.Statement<unknown[], MappingRow | ServedRow> {
+    const key = `${kind}:${n}`;
     let stmt = this.readActive.get(key);
     if (stmt === undefined) {
-      const columns = kind === 'full' ? mappingColumns : servedColumns;
+      const columns =
+        kind === 'full' ? mappingColumns : kind === 'served' ? servedColumns : servedColumnsWithoutJson;
       const where = n === 1 ? 'csi = ?' : `csi IN (${new Array(n).fill('?').join(',')})`;
       stmt = this.reader.prepare(
         `SELECT ${columns} FROM mappings WHERE ${where} AND state = 'active' AND expires_at > ?`,
@@ -669,3 +670,6 @@ export class SqliteStore implements Store {
     if (this.tempDir !== undefined) rmSync(this.tempDir, { recursive: true, force: true });
   }
 }
+
+/** Which columns a read of active rows takes: all, what an answer needs, or that without the record. */
+type ReadKind = 'full' | 'served' | 'served-bare';
