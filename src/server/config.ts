@@ -48,6 +48,13 @@ const SqliteStoreConfig = Type.Object(
     backend: Type.Literal('sqlite'),
     path: Type.String({ minLength: 1 }),
     synchronous: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('full')])),
+    /**
+     * Bytes of the database file the read connection maps (default 1 GiB; 0: none). Mapped pages
+     * count in the node's RSS as file-backed pages (the kernel's page cache, reclaimable).
+     */
+    mmapBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 46 })),
+    /** Bytes of SQLite's own page cache on the read connection (default 64 MiB; heap memory). */
+    cacheBytes: Type.Optional(Type.Integer({ minimum: 1 << 20, maximum: 2 ** 40 })),
   },
   { additionalProperties: false },
 );

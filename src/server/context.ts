@@ -132,7 +132,12 @@ async function openStoreOf(loaded: LoadedConfig, s: NodeConfig['store']): Promis
       settings: s.settings,
     });
   }
-  return new SqliteStore({ path: loaded.path(s.path), synchronous: s.synchronous });
+  return new SqliteStore({
+    path: loaded.path(s.path),
+    synchronous: s.synchronous,
+    mmapBytes: s.mmapBytes,
+    cacheBytes: s.cacheBytes,
+  });
 }
 
 /** Redis for the counters shared by the DP's nodes, when rateLimits.redisUrl is set. */

@@ -46,6 +46,10 @@ export interface SqliteStoreOptions {
    * power loss. 'full' fsyncs every commit and survives both, at a large cost in write rate.
    */
   synchronous?: 'normal' | 'full';
+  /** Bytes of the file the read connection maps (default 1 GiB). */
+  mmapBytes?: number;
+  /** Bytes of the read connection's page cache (default 64 MiB). */
+  cacheBytes?: number;
 }
 
 const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -173,8 +177,8 @@ export class SqliteStore implements Store {
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
     // Lookups read a few pages per CSI at random: keep the hot part of the file in memory.
-    this.reader.pragma('cache_size = -65536');
-    this.reader.pragma('mmap_size = 1073741824');
+    this.reader.pragma(`cache_size = -${Math.floor((opts.cacheBytes ?? 64 * 2 ** 20) / 1024)}`);
+    this.reader.pragma(`mmap_size = ${Math.floor(opts.mmapBytes ?? 2 ** 30)}`);
     this.readById = this.reader.prepare(`SELECT ${mappingColumns} FROM mappings WHERE id = ?`);
     // One row per bucket, entries framed as on the wire (tag | u16 length | payload) in tag order.
     // SQLite's || and group_concat treat BLOBs as text with their bytes unchanged in a UTF-8
