@@ -26,7 +26,7 @@ import { nowSeconds } from '../src/protocol/encoding.js';
 import { Registry } from '../src/registry/document.js';
 import { NodeConfig } from '../src/server/config.js';
 import { benchCsi, devnetSigners, type Signers } from './lib/fixtures.js';
-import { type LoadResult, rawPost, runLoad } from './lib/loadgen.js';
+import { type LoadOptions, type LoadResult, rawPost, runLoad } from './lib/loadgen.js';
 import { preloadMappings, prepareSubmissions } from './lib/prepare.js';
 import { summarise } from './lib/profile-summary.js';
 import { canPin, pinSelf, type ServerProcess, startServer } from './lib/server.js';
@@ -269,16 +269,18 @@ async function main(): Promise<void> {
       if (file !== undefined) console.log(`profile ${phase}: ${file}\n${summarise(file, 14)}`);
     };
 
+    // Every measured window: this bench's connections, warm-up and duration against one server.
+    const measure = (
+      server: ServerProcess,
+      load: Omit<LoadOptions, 'port' | 'connections' | 'warmupMs' | 'durationMs'>,
+    ) =>
+      runLoad({ port: server.port, serverPid: server.child.pid, connections, warmupMs, durationMs, ...load });
+
     // 1. Baseline: bare fastify echoing a small JSON body; run again at the end to show drift.
     const baseline = async (name: string) => {
       const server = await serve(['baseline'], name);
       const body = JSON.stringify({ v: 1, csis: [benchCsi(1)], format: 'verbose' });
-      const r = await runLoad({
-        port: server.port,
-        serverPid: server.child.pid,
-        connections,
-        warmupMs,
-        durationMs,
+      const r = await measure(server, {
         next: cycle([rawPost('/echo', body)]),
       });
       await stop(server, name);
@@ -326,12 +328,7 @@ async function main(): Promise<void> {
           rawPost('/v1/lookup', JSON.stringify({ v: 1, csis: [randomCsi()], format }), auth),
         );
         let bad = 0;
-        const r = await runLoad({
-          port: server.port,
-          serverPid: server.child.pid,
-          connections,
-          warmupMs,
-          durationMs,
+        const r = await measure(server, {
           next: cycle(pool),
           inspectEvery: 997,
           inspect: (status, body) => {
@@ -383,12 +380,7 @@ async function main(): Promise<void> {
         rawPost('/v1/lookup', body(Array.from({ length: batchSize }, randomCsi)), auth),
       );
       let bad = 0;
-      const r = await runLoad({
-        port: server.port,
-        serverPid: server.child.pid,
-        connections,
-        warmupMs,
-        durationMs,
+      const r = await measure(server, {
         next: cycle(pool),
         inspectEvery: 97,
         inspect: (status, body) => {
@@ -415,12 +407,7 @@ async function main(): Promise<void> {
     const accept = async (name: string, configFile: string, target?: string) => {
       const { server, tokens } = await devnet(name, configFile);
       let bad = 0;
-      const r = await runLoad({
-        port: server.port,
-        serverPid: server.child.pid,
-        connections,
-        warmupMs,
-        durationMs,
+      const r = await measure(server, {
         next: () => {
           const s = subs[sent++];
           return s === undefined
