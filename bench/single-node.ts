@@ -3,7 +3,9 @@
  * Run with `npx tsx bench/single-node.ts` (about 2 minutes). Options:
  *   --mappings N     mappings preloaded before the lookups (default 100000)
  *   --submissions N  signed submissions prepared for the acceptance run (default 40000)
- *   --seconds S      measured window per figure (default 8; each also gets 2 s of warm-up)
+ *   --seconds S      measured window per figure (default 8)
+ *   --warmup S       unmeasured run before each window (default 5: caches fill and V8's young
+ *                    generation grows for the first seconds of a node's life)
  *   --connections C  concurrent keep-alive connections (default 16)
  *   --profile        run each server phase under `node --cpu-prof` and summarise where time goes
  *   --keep           keep the temp folder (database, config, profiles)
@@ -36,6 +38,7 @@ const { values: args } = parseArgs({
     mappings: { type: 'string', default: '100000' },
     submissions: { type: 'string', default: '40000' },
     seconds: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '5' },
     connections: { type: 'string', default: '16' },
     profile: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -45,7 +48,7 @@ const { values: args } = parseArgs({
 const mappings = Number(args.mappings);
 const submissionCount = Number(args.submissions);
 const durationMs = Number(args.seconds) * 1000;
-const warmupMs = 2000;
+const warmupMs = Number(args.warmup) * 1000;
 const connections = Number(args.connections);
 const batchSize = 100;
 const soakMinutes = Number(args['soak-minutes']);
