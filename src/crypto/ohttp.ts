@@ -54,6 +54,11 @@ function hpke(): CipherSuite {
   return suite;
 }
 
+/** A copy in an ArrayBuffer of its own (a Buffer may be a view into a shared pool). */
+function own(bytes: Uint8Array): ArrayBuffer {
+  return new Uint8Array(bytes).buffer;
+}
+
 function malformed(message: string): MimiError {
   return new MimiError('ohttp-malformed', message);
 }
@@ -143,18 +148,19 @@ function configFor(keyId: number, publicKey: Uint8Array): Uint8Array {
   });
 }
 
-/** A gateway key from 32 secret bytes (RFC 9180 §7.1.3 DeriveKeyPair), as kept in a key file. */
-export async function gatewayKeyFromSeed(keyId: number, seed: Uint8Array): Promise<GatewayKey> {
-  if (seed.length !== 32) throw new TypeError('an OHTTP key seed is 32 bytes');
-  const pair = await hpke().kem.deriveKeyPair(seed.slice().buffer);
-  const publicKey = new Uint8Array(await hpke().kem.serializePublicKey(pair.publicKey));
-  return { keyId, config: configFor(keyId, publicKey), privateKey: pair.privateKey };
+/**
+ * The key configuration of a raw X25519 private key (32 random bytes, as kept in a gateway key
+ * file), offering only our suite. Synchronous, so that a registry can list it without HPKE.
+ */
+export function keyConfigOf(keyId: number, skR: Uint8Array): Uint8Array {
+  if (skR.length !== 32) throw new TypeError('an X25519 private key is 32 bytes');
+  return configFor(keyId, x25519.getPublicKey(skR));
 }
 
 /** A gateway key from a raw X25519 private key (the RFC 9458 Appendix A example gives one). */
 export async function gatewayKeyFromPrivate(keyId: number, skR: Uint8Array): Promise<GatewayKey> {
-  const privateKey = await hpke().kem.importKey('raw', skR.slice().buffer, false);
-  return { keyId, config: configFor(keyId, x25519.getPublicKey(skR)), privateKey };
+  const privateKey = await hpke().kem.importKey('raw', own(skR), false);
+  return { keyId, config: keyConfigOf(keyId, skR), privateKey };
 }
 
 // ---- requests and responses (§4.3, §4.4) ----
@@ -188,8 +194,8 @@ export interface ResponseContext {
 }
 
 /**
- * Encapsulates a Binary HTTP request to a key configuration (§4.3). `ekm`, for vectors only: the
- * ephemeral key's seed or raw private key (RFC 9180 DeriveKeyPair input).
+ * Encapsulates a Binary HTTP request to a key configuration (§4.3). `ephemeralPrivateKey`, for vectors only: the
+ * ephemeral key's raw X25519 private key (skE in RFC 9458 Appendix A).
  */
 export async function encapsulateRequest(
   config: KeyConfig,
@@ -200,12 +206,12 @@ export async function encapsulateRequest(
     throw new MimiError('ohttp-key-unknown', 'the key config offers no suite we speak');
   const hdr = header(config.keyId);
   const s = hpke();
-  const recipientPublicKey = await s.kem.deserializePublicKey(config.publicKey.slice().buffer);
+  const recipientPublicKey = await s.kem.deserializePublicKey(own(config.publicKey));
   const ekm =
     opts.ephemeralPrivateKey === undefined
       ? undefined
       : {
-          privateKey: await s.kem.importKey('raw', opts.ephemeralPrivateKey.slice().buffer, false),
+          privateKey: await s.kem.importKey('raw', own(opts.ephemeralPrivateKey), false),
           publicKey: await s.kem.deserializePublicKey(x25519.getPublicKey(opts.ephemeralPrivateKey).buffer),
         };
   const sender = await s.createSenderContext({
@@ -213,7 +219,7 @@ export async function encapsulateRequest(
     info: requestInfo(hdr),
     ...(ekm === undefined ? {} : { ekm }),
   });
-  const ct = new Uint8Array(await sender.seal(request.slice().buffer));
+  const ct = new Uint8Array(await sender.seal(own(request)));
   const enc = new Uint8Array(sender.enc);
   const secret = new Uint8Array(await sender.export(new TextEncoder().encode(responseLabel), Nk));
   return { encapsulated: new Uint8Array(Buffer.concat([hdr, enc, ct])), context: { enc, secret } };
@@ -266,18 +272,18 @@ export async function decapsulateRequest(
   ) {
     throw new MimiError('ohttp-key-unknown', 'no live key configuration has this key id and suite');
   }
-  const hdr = bytes.slice(0, headerLength);
-  const enc = bytes.slice(headerLength, headerLength + Npk);
+  const hdr = new Uint8Array(bytes.subarray(0, headerLength));
+  const enc = new Uint8Array(bytes.subarray(headerLength, headerLength + Npk));
   const s = hpke();
   let request: Uint8Array;
   let secret: Uint8Array;
   try {
     const recipient = await s.createRecipientContext({
       recipientKey: key.privateKey,
-      enc: enc.buffer,
+      enc: own(enc),
       info: requestInfo(hdr),
     });
-    request = new Uint8Array(await recipient.open(bytes.slice(headerLength + Npk).buffer));
+    request = new Uint8Array(await recipient.open(own(bytes.subarray(headerLength + Npk))));
     secret = new Uint8Array(await recipient.export(new TextEncoder().encode(responseLabel), Nk));
   } catch {
     throw new MimiError('ohttp-decrypt-failed', 'the encapsulated request does not open');

@@ -12,7 +12,6 @@ import {
   encodeKeyConfigList,
   type GatewayKey,
   gatewayKeyFromPrivate,
-  gatewayKeyFromSeed,
   offersSuite,
 } from '../../src/crypto/ohttp.js';
 import { MimiError } from '../../src/protocol/errors.js';
@@ -101,7 +100,7 @@ describe('OHTTP refusals', () => {
   let key: GatewayKey;
   let keys: Map<number, GatewayKey>;
   beforeAll(async () => {
-    key = await gatewayKeyFromSeed(7, new Uint8Array(32).fill(9));
+    key = await gatewayKeyFromPrivate(7, new Uint8Array(32).fill(9));
     keys = new Map([[7, key]]);
   });
   const seal = async (body = new Uint8Array([1, 2, 3])) =>
@@ -152,7 +151,7 @@ describe('OHTTP refusals', () => {
   });
 
   it('key config lists round-trip; a truncated list or config is refused', async () => {
-    const other = await gatewayKeyFromSeed(8, new Uint8Array(32).fill(1));
+    const other = await gatewayKeyFromPrivate(8, new Uint8Array(32).fill(1));
     const list = encodeKeyConfigList([key.config, other.config]);
     expect(decodeKeyConfigList(list)).toEqual([key.config, other.config]);
     expect(await codeOf(() => decodeKeyConfigList(list.slice(0, list.length - 1)))).toBe('ohttp-malformed');
