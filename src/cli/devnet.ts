@@ -183,7 +183,9 @@ export async function devnetAction(opts: {
       `  ${cli} lookup --devnet ${dir} --as msp3 '+1 415 555 0101'`,
       ...(layout.relay === undefined
         ? []
-        : [`  ${cli} lookup --devnet ${dir} --private --relay ${layout.relay.endpoint} '+1 415 555 0101'`]),
+        : [
+            `  ${cli} lookup --devnet ${dir} --as msp3 --private --relay ${layout.relay.endpoint} '+1 415 555 0101'`,
+          ]),
       `  ${cli} verify --devnet ${dir} ${join(dir, 'mappings')}/<id>.json`,
       `  ${cli} demo      (the whole story, narrated, on a fresh devnet of its own)`,
       '',
