@@ -20,6 +20,8 @@
  *      `verifyThreads: 'auto'` (one verify worker on two cores); `_repeat`, the same client again
  *      (cached outputs, verified entries reused); `_noble`, the pure-JS OPRF engine. Then
  *      `phases_1000_sequential`: each phase of the same sync run alone, one after the other.
+ *      `contact_sync_1000_relay`: the same cold sync through an Oblivious HTTP relay (RFC 9458) to
+ *      the DP's gateway, and `ohttp_gateway_hpke_*`: the gateway's HPKE cost per request.
  *   4. the index build rate of a key rotation, over real mappings
  *
  * The server runs in a child process (`--serve <config>`) pinned to core 0 when `taskset` exists;
@@ -47,6 +49,12 @@ import {
 } from '../src/client/private-lookup.js';
 import { openAndVerify } from '../src/client/private-verify.js';
 import { generateKeyPair } from '../src/crypto/keys.js';
+import {
+  decapsulateRequest,
+  decodeKeyConfig,
+  encapsulateRequest,
+  gatewayKeyFromPrivate,
+} from '../src/crypto/ohttp.js';
 import { createSodiumOprfClient, nobleOprfClient } from '../src/crypto/oprf-client-sodium.js';
 import { generateKeyPair as oprfKeyPair, ready } from '../src/crypto/oprf-server.js';
 import { bucketKeyOf, bucketOf, chooseBucketBits, openAnswer, tagOf } from '../src/crypto/private-entry.js';
@@ -60,6 +68,7 @@ import { Registry, type RegistryDocument } from '../src/registry/document.js';
 import { buildApp, listen } from '../src/server/app.js';
 import { loadConfig, type NodeConfig } from '../src/server/config.js';
 import { createContext } from '../src/server/context.js';
+import { createRelay } from '../src/server/relay.js';
 import { signAttestation } from '../src/verifier/attestation.js';
 
 const STORED = Number(process.env.BENCH_STORED ?? 1_000_000);
@@ -522,6 +531,53 @@ async function main(): Promise<void> {
       noble.cold.seconds,
       `s (pure-JS noble client, core 1; client thread: blind ${noble.cold.stats.ms.cpu.blind.toFixed(0)} ms, finalize ${noble.cold.stats.ms.cpu.finalize.toFixed(0)} ms)`,
     );
+
+    // Through an Oblivious HTTP relay (RFC 9458, issue 14): the same cold sync, every request
+    // encapsulated to dp1's gateway key and sent through a relay running in this process.
+    if (registry.dp('dp1')?.ohttp !== undefined) {
+      const relay = await createRelay({
+        config: {
+          listen: { host: '127.0.0.1', port: 0 },
+          registry: { location: join(dir, 'registry.json'), pinnedKey: layout.registryKey },
+          limits: { requestsPerMinute: 1_000_000, maxResponseBytes: 256 * 2 ** 20, timeoutMs: 60_000 },
+        },
+        path: (p) => p,
+      });
+      const relayUrl = await relay.listen();
+      try {
+        const relayed = await syncs(sodiumClient, { relay: relayUrl });
+        line(
+          'contact_sync_1000_relay',
+          relayed.cold.seconds,
+          `s (through a relay in this process to dp1's gateway; ${(100 * (relayed.cold.seconds / one.cold.seconds - 1)).toFixed(0)}% over contact_sync_1000; ${phases(relayed.cold.stats, relayed.cold.cpu)})`,
+        );
+      } finally {
+        await relay.close();
+      }
+    } else {
+      line(
+        'contact_sync_1000_relay',
+        'skipped',
+        '(BENCH_DIR set up before the gateway: its registry lists none)',
+      );
+    }
+    // The gateway's HPKE work per request (decapsulate, then seal the response), on this core.
+    for (const [name, requestBytes, responseBytes] of [
+      ['ohttp_gateway_hpke_evaluate', 6 * 1024, 6 * 1024],
+      ['ohttp_gateway_hpke_bucket_batch', 1024, 1024 * 1024],
+    ] as const) {
+      const key = await gatewayKeyFromPrivate(1, randomBytes(32));
+      const cfg = decodeKeyConfig(key.config);
+      const keys = new Map([[1, key]]);
+      const response = randomBytes(responseBytes);
+      const requests = await Promise.all(
+        Array.from({ length: 200 }, () => encapsulateRequest(cfg, randomBytes(requestBytes))),
+      );
+      const t0 = performance.now();
+      for (const r of requests) (await decapsulateRequest(keys, r.encapsulated)).respond(response);
+      const ms = (performance.now() - t0) / requests.length;
+      line(name, ms.toFixed(3), `ms per request (${requestBytes} B in, ${responseBytes} B out; one core)`);
+    }
 
     // Where a cold sync's time goes: each phase of the same 1,000-CSI sync run alone, one after
     // the other, measured from this process on the client core (the DP stays on core 0).

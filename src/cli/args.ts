@@ -152,3 +152,17 @@ export function writeJson(
   if (opts.mode !== undefined) chmodSync(tmp, opts.mode);
   renameSync(tmp, file);
 }
+
+/** An http(s) URL argument, without a trailing slash. */
+export function urlArg(input: string, option: string): string {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw new CliError(CliErrorCode.InvalidArgument, `${option} "${input}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new CliError(CliErrorCode.InvalidArgument, `${option} must be an http(s) URL`);
+  }
+  return input.replace(/\/$/, '');
+}

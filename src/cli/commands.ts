@@ -59,6 +59,15 @@ export function registryCommand(program: Command): void {
     .requiredOption('--endpoint <url>', 'its base URL, e.g. https://dp1.example.net')
     .requiredOption('--region <region>', 'where it stores data, e.g. eu (R27)')
     .option('--throughput <class>', 'low, standard or high (R13)', 'standard')
+    .option(
+      '--ohttp-gateway <url>',
+      'its Oblivious HTTP gateway (RFC 9458), e.g. https://dp1.example.net/v1/ohttp',
+    )
+    .option(
+      '--ohttp-key-config <b64url>',
+      'a live gateway key configuration (RFC 9458 §3.1, base64url); repeat for the overlap, announced first',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .action(lazy(() => import('./registry.js'), 'registryAddDp'));
 
   registryAdd(registry, 'add-msp', 'add a messaging service provider')
@@ -112,6 +121,18 @@ export function serveCommand(program: Command): void {
     .option('--json', 'print one JSON document when listening; logs go to stderr')
     .option('--exit-with-parent', 'stop when the process that started this one is gone (devnet uses it)')
     .action(lazy(() => import('./serve.js'), 'serveAction'));
+}
+
+/** An Oblivious HTTP relay (RFC 9458) for the gateways of the registry's DPs. */
+export function relayCommand(program: Command): void {
+  program
+    .command('relay')
+    .description("run an Oblivious HTTP relay (RFC 9458) to the registry's DP gateways, and to nothing else")
+    .requiredOption('--config <file>', 'the relay config (JSON); relative paths in it are relative to it')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .option('--json', 'print one JSON document when listening; logs go to stderr')
+    .option('--exit-with-parent', 'stop when the process that started this one is gone (devnet uses it)')
+    .action(lazy(() => import('./relay.js'), 'relayAction'));
 }
 
 export function devnetCommand(program: Command): void {
@@ -226,6 +247,10 @@ export function lookupCommand(program: Command): void {
     .option('--require-dnssec', 'with --dns: refuse answers the resolver did not validate')
     .option('--compact', 'compact answer: which MSPs, as one bit per MSP (R15)')
     .option('--private', 'private lookup (R9): RFC 9497 OPRF, the DP learns neither the CSI nor the answer')
+    .option(
+      '--relay <url>',
+      "with --private: through this Oblivious HTTP relay (RFC 9458), so the DP does not see the client's address",
+    )
     .option('--msp-filter <ids>', 'only mappings on these MSPs, comma-separated (R10)')
     .option(
       '--federation <on|off>',

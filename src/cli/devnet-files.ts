@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromJwk, keyPairToJwk } from '../crypto/keys.js';
+import { keyConfigOf } from '../crypto/ohttp.js';
 import { type RegistryDocument, signRegistry, type UnsignedRegistry } from '../registry/document.js';
 import type { NodeConfig } from '../server/config.js';
 import { CliError, CliErrorCode } from './io.js';
@@ -29,6 +31,8 @@ export interface DevnetLayout {
   /** Each MSP with the DP it submits to and asks. */
   msps: { id: string; domain: string; keyFile: string; dp: string }[];
   csip: { id: string; keyFile: string };
+  /** The Oblivious HTTP relay to the DPs' gateways (RFC 9458); absent in folders made before it. */
+  relay?: { endpoint: string; configFile: string };
 }
 
 export const devnetMsps = [
@@ -70,6 +74,13 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
   const csipKey = writeKey(dir, 'csip1');
   const mspKeys = devnetMsps.map((m, i) => ({ ...m, ...writeKey(dir, m.id), dp: `dp${(i % count) + 1}` }));
   const endpointOf = (i: number) => `http://${host}:${opts.port + i}`;
+  // Each DP's Oblivious HTTP gateway key (key id 1): an X25519 private key, listed in the registry.
+  const ohttpKeys = dpKeys.map((_, i) => {
+    const file = `keys/dp${i + 1}.ohttp-1.key`;
+    const sk = randomBytes(32);
+    writeFileSync(join(dir, file), sk.toString('base64url'), { mode: 0o600 });
+    return { file, config: Buffer.from(keyConfigOf(1, sk)).toString('base64url') };
+  });
   const now = Math.floor(Date.now() / 1000);
   const unsigned: UnsignedRegistry = {
     v: 1,
@@ -86,6 +97,7 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
         region: 'us',
         operator: `Example Discovery ${i + 1}`,
         throughputClass: 'standard' as const,
+        ohttp: { v: 1 as const, gateway: `${endpointOf(i)}/v1/ohttp`, keyConfigs: [ohttpKeys[i]!.config] },
       })),
       ...(opts.extraDps ?? []).map((d) => ({
         id: d.id,
@@ -125,6 +137,7 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
       registry: { location: 'registry.json', pinnedKey: registryKey.pair.publicKey, refreshSeconds: 10 },
       store: { backend: 'sqlite', path: `${id}.db` },
       listen: { host, port: opts.port + i },
+      ohttp: { keys: [{ id: 1, file: ohttpKeys[i]!.file }] },
       ...(count > 1
         ? { federation: { peerTimeoutMs: 1000, outboxIntervalMs: 100, outboxMaxBackoffMs: 2000 } }
         : {}),
@@ -145,6 +158,19 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
     writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
     return { id, endpoint: endpointOf(i), configFile };
   });
+  // The relay listens on the port after the DPs'.
+  const relayConfigFile = join(dir, 'relay.config.json');
+  writeFileSync(
+    relayConfigFile,
+    `${JSON.stringify(
+      {
+        listen: { host, port: opts.port + count },
+        registry: { location: 'registry.json', pinnedKey: registryKey.pair.publicKey, refreshSeconds: 10 },
+      },
+      null,
+      2,
+    )}\n`,
+  );
   const layout: DevnetLayout = {
     dir,
     endpoint: dps[0]!.endpoint,
@@ -155,6 +181,7 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
     outboxFile: join(dir, 'outbox.jsonl'),
     msps: mspKeys.map((m) => ({ id: m.id, domain: m.domain, keyFile: m.file, dp: m.dp })),
     csip: { id: 'csip1', keyFile: csipKey.file },
+    relay: { endpoint: `http://${host}:${opts.port + count}`, configFile: relayConfigFile },
   };
   // Paths in devnet.json are relative to the folder, so it can be moved or reached from anywhere.
   writeFileSync(
@@ -178,6 +205,7 @@ function mapPaths(l: DevnetLayout, f: (p: string) => string, dir: string): Devne
     dps: l.dps.map((d) => ({ ...d, configFile: f(d.configFile) })),
     msps: l.msps.map((m) => ({ ...m, keyFile: f(m.keyFile) })),
     csip: { ...l.csip, keyFile: f(l.csip.keyFile) },
+    ...(l.relay === undefined ? {} : { relay: { ...l.relay, configFile: f(l.relay.configFile) } }),
   };
 }
 

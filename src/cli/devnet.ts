@@ -64,15 +64,15 @@ export function ensureDevnet(
   };
 }
 
-/** Runs one DP of the devnet as its own process (`serve`), its logs prefixed on stderr. */
-function spawnDp(configFile: string, id: string, logLevel: string): ChildProcess {
+/** Runs one DP of the devnet (`serve`), or its relay, as its own process, its logs prefixed on stderr. */
+function spawnDp(configFile: string, id: string, logLevel: string, command = 'serve'): ChildProcess {
   const entry = process.argv[1] ?? '';
   const child = spawn(
     process.execPath,
     [
       ...process.execArgv,
       entry,
-      'serve',
+      command,
       '--config',
       configFile,
       '--log-level',
@@ -122,6 +122,16 @@ export async function devnetAction(opts: {
   const dps = intArg(opts.dps, '--dps', 1, 9);
   const { layout, created } = ensureDevnet(opts.dir, { port, reset: opts.reset, dps });
   const children = layout.dps.map((d) => ({ ...d, child: spawnDp(d.configFile, d.id, logLevel) }));
+  // The Oblivious HTTP relay (RFC 9458) to the DPs' gateways, in folders that have one.
+  if (layout.relay !== undefined) {
+    const { endpoint, configFile } = layout.relay;
+    children.push({
+      id: 'relay',
+      endpoint,
+      configFile,
+      child: spawnDp(configFile, 'relay', logLevel, 'relay'),
+    });
+  }
   const stopAll = async () => {
     await Promise.all(
       children.map(
@@ -150,6 +160,7 @@ export async function devnetAction(opts: {
       dir: resolve(opts.dir),
       created,
       registryKey: layout.registryKey,
+      relay: layout.relay?.endpoint ?? null,
       msps: devnetMsps,
     },
     text: [
@@ -160,6 +171,9 @@ export async function devnetAction(opts: {
         (d, i) =>
           `  ${d.id}  ${d.endpoint}${i === 0 ? '  (also verifier1)' : ''}   MSPs here: ${mspLine(d.id).join(', ') || 'none'}`,
       ),
+      ...(layout.relay === undefined
+        ? []
+        : [`  relay  ${layout.relay.endpoint}   Oblivious HTTP relay to the DPs' gateways (RFC 9458)`]),
       `  folder        ${dir}   (registry.json, keys/, dpN.db, outbox.jsonl)`,
       `  registry key  ${layout.registryKey}`,
       `  codes         nothing is sent by SMS or email here: one-time codes land in ${join(dir, 'outbox.jsonl')}`,
@@ -167,6 +181,11 @@ export async function devnetAction(opts: {
       'Try, in another terminal:',
       `  ${cli} holder publish --devnet ${dir} --csi '+1 415 555 0101' --msp msp1 --user bob`,
       `  ${cli} lookup --devnet ${dir} --as msp3 '+1 415 555 0101'`,
+      ...(layout.relay === undefined
+        ? []
+        : [
+            `  ${cli} lookup --devnet ${dir} --as msp3 --private --relay ${layout.relay.endpoint} '+1 415 555 0101'`,
+          ]),
       `  ${cli} verify --devnet ${dir} ${join(dir, 'mappings')}/<id>.json`,
       `  ${cli} demo      (the whole story, narrated, on a fresh devnet of its own)`,
       '',

@@ -5,7 +5,7 @@ import { type PrivateLookupStats, privateLookupAcross } from '../client/private-
 import { createSodiumOprfClient } from '../crypto/oprf-client-sodium.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import type { LookupStatus } from '../protocol/records.js';
-import { csiArg, idArg, listArg } from './args.js';
+import { csiArg, idArg, listArg, urlArg } from './args.js';
 import { type DevnetAccess, openDevnet } from './devnet-access.js';
 import { CliError, CliErrorCode, emit } from './io.js';
 
@@ -42,6 +42,7 @@ export async function lookupPrivate(
   net: DevnetAccess,
   as: string,
   csis: readonly string[],
+  opts: { relay?: string } = {},
 ): Promise<{ results: VerifiedResult[]; stats: PrivateLookupStats }> {
   // Every DP of the devnet, in parallel; each evaluation is charged to the MSP's session there.
   const agents = new Map(net.layout.dps.map((d) => [d.id, net.msp(as, d.id)]));
@@ -50,6 +51,7 @@ export async function lookupPrivate(
     dps: 'all',
     credential: (dp) => agents.get(dp)?.sessionToken(),
     oprf: await createSodiumOprfClient(),
+    relay: opts.relay,
   });
   const failed = dps.find((d) => d.status === 'error');
   if (failed?.error !== undefined) throw failed.error;
@@ -66,8 +68,12 @@ export async function lookupPrivate(
   return { results, stats };
 }
 
-export function privateText(stats: PrivateLookupStats): string {
-  return `private lookup: ${stats.evaluated} evaluation(s) charged to the credential; the DPs saw buckets ${stats.bucketIds.join(', ')} and no CSI`;
+export function privateText(stats: PrivateLookupStats, relay?: string): string {
+  const via =
+    relay === undefined
+      ? ''
+      : `; through the relay ${relay}, so the DPs saw the relay's address, not this one`;
+  return `private lookup: ${stats.evaluated} evaluation(s) charged to the credential; the DPs saw buckets ${stats.bucketIds.join(', ')} and no CSI${via}`;
 }
 
 export function verboseText(results: readonly VerifiedResult[]): string {
@@ -105,6 +111,7 @@ export async function lookupAction(
     requireDnssec?: boolean;
     compact?: boolean;
     private?: boolean;
+    relay?: string;
     mspFilter?: string;
     federation?: string;
     dpList?: string;
@@ -167,6 +174,10 @@ export async function lookupAction(
     ...(opts.federation === undefined ? {} : { federation: opts.federation === 'on' }),
     ...(dpList === undefined ? {} : { dpList }),
   };
+  if (opts.relay !== undefined && !opts.private) {
+    throw new CliError(CliErrorCode.InvalidArgument, '--relay is for --private lookups', 'add --private');
+  }
+  const relay = opts.relay === undefined ? undefined : urlArg(opts.relay, '--relay');
   const net = openDevnet(opts.devnet);
   if (opts.private) {
     if (opts.compact || filter !== undefined) {
@@ -176,10 +187,10 @@ export async function lookupAction(
         'leave out --compact and --msp-filter',
       );
     }
-    const { results, stats } = await lookupPrivate(net, as, csis);
+    const { results, stats } = await lookupPrivate(net, as, csis, { relay });
     emit(opts.json === true, {
-      doc: { format: 'verbose', private: { ...stats, ms: undefined }, results },
-      text: `${verboseText(results)}\n${privateText(stats)}`,
+      doc: { format: 'verbose', private: { ...stats, ms: undefined, relay: relay ?? null }, results },
+      text: `${verboseText(results)}\n${privateText(stats, relay)}`,
     });
     return;
   }

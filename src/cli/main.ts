@@ -13,6 +13,7 @@ import {
   logCommand,
   lookupCommand,
   registryCommand,
+  relayCommand,
   serveCommand,
   verifyCommand,
 } from './commands.js';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   keygenCommand(program);
   registryCommand(program);
   serveCommand(program);
+  relayCommand(program);
   devnetCommand(program);
   holderCommand(program);
   importCommand(program);

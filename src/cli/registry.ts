@@ -1,5 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
+import { decodeKeyConfig, offersSuite } from '../crypto/ohttp.js';
+import { fromB64u } from '../protocol/encoding.js';
 import { canonicalDomain } from '../protocol/identifiers.js';
 import { decodeRecord, PossessionMethod } from '../protocol/records.js';
 import {
@@ -13,7 +15,16 @@ import {
   type UnsignedRegistry,
   VerifierEntry,
 } from '../registry/document.js';
-import { idArg, intArg, listArg, publicKeyOrFileArg, readJson, readKeyFile, writeJson } from './args.js';
+import {
+  idArg,
+  intArg,
+  listArg,
+  publicKeyOrFileArg,
+  readJson,
+  readKeyFile,
+  urlArg,
+  writeJson,
+} from './args.js';
 import { CliError, CliErrorCode, emit, isoTime, table } from './io.js';
 
 /**
@@ -37,19 +48,6 @@ function readDraft(file: string): UnsignedRegistry {
 
 function checked<S extends TSchema>(schema: S, entry: unknown, what: string): unknown {
   return decodeRecord(schema, entry, what);
-}
-
-function urlArg(input: string, option: string): string {
-  let url: URL;
-  try {
-    url = new URL(input);
-  } catch {
-    throw new CliError(CliErrorCode.InvalidArgument, `${option} "${input}" is not a URL`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new CliError(CliErrorCode.InvalidArgument, `${option} must be an http(s) URL`);
-  }
-  return input.replace(/\/$/, '');
 }
 
 interface KeyOpts {
@@ -128,7 +126,13 @@ export function registryCreate(opts: {
 }
 
 export function registryAddDp(
-  opts: AddCommon & { endpoint: string; region: string; throughput: string },
+  opts: AddCommon & {
+    endpoint: string;
+    region: string;
+    throughput: string;
+    ohttpGateway?: string;
+    ohttpKeyConfig?: string[];
+  },
 ): void {
   const draft = readDraft(opts.in);
   const id = idArg(opts.id, '--id');
@@ -145,11 +149,37 @@ export function registryAddDp(
       region: opts.region,
       operator: opts.operator,
       throughputClass: opts.throughput,
+      ...ohttpOf(opts),
     },
     '--',
   ) as DpEntry;
   draft.dps.push(entry);
   added(opts, draft, 'DP', entry);
+}
+
+/** The DP's Oblivious HTTP gateway (RFC 9458): both options or neither; key configs announced first. */
+function ohttpOf(opts: { ohttpGateway?: string; ohttpKeyConfig?: string[] }): Partial<DpEntry> {
+  const configs = opts.ohttpKeyConfig ?? [];
+  if (opts.ohttpGateway === undefined && configs.length === 0) return {};
+  if (opts.ohttpGateway === undefined || configs.length === 0) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      '--ohttp-gateway and --ohttp-key-config go together',
+      'give the gateway URL and at least one key configuration (GET <gateway>/v1/ohttp/keys)',
+    );
+  }
+  for (const c of configs) {
+    try {
+      const cfg = decodeKeyConfig(fromB64u(c, '--ohttp-key-config'));
+      if (!offersSuite(cfg)) throw new Error('no suite');
+    } catch {
+      throw new CliError(
+        CliErrorCode.InvalidArgument,
+        '--ohttp-key-config is an RFC 9458 key configuration, base64url, offering X25519, HKDF-SHA256, AES-128-GCM',
+      );
+    }
+  }
+  return { ohttp: { v: 1, gateway: urlArg(opts.ohttpGateway, '--ohttp-gateway'), keyConfigs: configs } };
 }
 
 export function registryAddMsp(

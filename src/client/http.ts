@@ -2,12 +2,20 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { fromProblem, MimiError } from '../protocol/errors.js';
 import { decodeRecord } from '../protocol/records.js';
 
+/** The part of fetch the SDK uses; an Oblivious HTTP transport is one (src/client/ohttp-transport.ts). */
+export type FetchLike = (
+  url: URL,
+  init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+) => Promise<Response>;
+
 export interface HttpOptions {
   /** The DP's base URL, e.g. https://dp.example.net */
   baseUrl: string;
   timeoutMs?: number;
   /** Largest answer accepted, in bytes; a larger one is refused unread. */
   maxAnswerBytes?: number;
+  /** How requests are sent (default: fetch). */
+  fetch?: FetchLike;
 }
 
 /**
@@ -24,7 +32,7 @@ export async function call<S extends TSchema>(
 ): Promise<Static<S>> {
   let res: Response;
   try {
-    res = await fetch(new URL(path, opts.baseUrl), {
+    res = await (opts.fetch ?? fetch)(new URL(path, opts.baseUrl), {
       method,
       headers: {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -34,6 +42,8 @@ export async function call<S extends TSchema>(
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     });
   } catch (err) {
+    // A transport's own refusal (Oblivious HTTP: a key, a tampered answer) keeps its code.
+    if (err instanceof MimiError) throw err;
     throw new MimiError('unreachable', `${opts.baseUrl} did not answer: ${(err as Error).message}`);
   }
   const limit = opts.maxAnswerBytes ?? 8 * 1024 * 1024;

@@ -20,6 +20,7 @@ import { isOptOut } from '../registry/verify-mapping.js';
 import { call, type HttpOptions } from './http.js';
 import { verifyEpochKeyLogged } from './log-verify.js';
 import type { VerifiedMapping, VerifiedResult } from './lookup-client.js';
+import { ohttpFetch } from './ohttp-transport.js';
 import {
   type OpenItem,
   openAndVerify,
@@ -88,6 +89,13 @@ export interface PrivateLookupOptions {
    */
   credential?: () => Promise<string | undefined> | string | undefined;
   cache?: OprfOutputCache;
+  /**
+   * An Oblivious HTTP relay's base URL (RFC 9458): every request then goes, encapsulated to the
+   * DP's gateway key from the registry, through `<relay>/v1/relay/<dp id>`, so the DP does not see
+   * the client's address and the relay sees nothing inside (R9, R26). The DP's registry entry
+   * must list a gateway.
+   */
+  relay?: string;
   /**
    * OPRF client engine (default: libsodium, made once; noble if libsodium cannot load). Pass
    * `nobleOprfClient` to stay in pure JS.
@@ -195,7 +203,21 @@ export class PrivateLookupClient {
   private readonly verified = new VerifiedEntries();
 
   constructor(opts: PrivateLookupOptions) {
-    this.opts = opts;
+    this.opts =
+      opts.relay === undefined
+        ? opts
+        : {
+            ...opts,
+            dp: {
+              ...opts.dp,
+              fetch: ohttpFetch({
+                relay: opts.relay,
+                dp: opts.dp.id,
+                registry: opts.registry,
+                now: opts.now,
+              }),
+            },
+          };
     this.cache = opts.cache ?? new MemoryOprfCache();
   }
 
@@ -531,13 +553,15 @@ export class PrivateLookupClient {
     const { baseUrl, timeoutMs, maxAnswerBytes } = this.opts.dp;
     let res: Response;
     try {
-      res = await fetch(new URL(path, baseUrl), {
+      res = await (this.opts.dp.fetch ?? fetch)(new URL(path, baseUrl), {
         signal: AbortSignal.timeout(timeoutMs ?? 10_000),
         ...(json === undefined
           ? {}
           : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) }),
       });
     } catch (err) {
+      // A transport's own refusal (Oblivious HTTP: a key, a tampered answer) keeps its code.
+      if (err instanceof MimiError) throw err;
       throw new MimiError('unreachable', `${baseUrl} did not answer: ${(err as Error).message}`);
     }
     const body = new Uint8Array(await res.arrayBuffer());
@@ -602,6 +626,8 @@ export async function privateLookupAcross(
     credential?: (dp: string) => Promise<string | undefined> | string | undefined;
     now?: () => number;
     timeoutMs?: number;
+    /** Through this Oblivious HTTP relay (see {@link PrivateLookupOptions.relay}). */
+    relay?: string;
   },
 ): Promise<FederatedPrivateResult> {
   const registry = opts.registry();
@@ -617,6 +643,7 @@ export async function privateLookupAcross(
         oprf: opts.oprf,
         credential: opts.credential === undefined ? undefined : () => opts.credential!(d.id),
         now: opts.now,
+        relay: opts.relay,
       }),
   );
   const settled = await Promise.allSettled(clients.map((c) => c.lookup(csis)));

@@ -89,6 +89,21 @@ export const ErrorCode = {
   /** The epoch key an evaluation is under is not the one committed in the DP's log for that epoch. */
   OprfKeyUnlogged: 'oprf-key-unlogged',
   EpochUnknown: 'epoch-unknown',
+  // Oblivious HTTP (RFC 9458, RFC 9292): the gateway, the relay and the client's transport
+  /** An encapsulated request or response, or a Binary HTTP message inside one, that does not parse. */
+  OhttpMalformed: 'ohttp-malformed',
+  /** RFC 9458 §5.3: the key id or the HPKE suite is not one of the gateway's live key configurations. */
+  OhttpKeyUnknown: 'ohttp-key-unknown',
+  /** HPKE or AEAD open failed: tampered, truncated or sealed to another key or context. */
+  OhttpDecryptFailed: 'ohttp-decrypt-failed',
+  /** The same encapsulated request (its HPKE enc) seen again within the replay window. */
+  OhttpReplayed: 'ohttp-replayed',
+  /** The inner request's Date is outside the gateway's replay window (RFC 9458 §6.5). */
+  OhttpDateInvalid: 'ohttp-date-invalid',
+  /** The inner request names an endpoint the gateway does not forward to. */
+  OhttpTargetForbidden: 'ohttp-target-forbidden',
+  /** A relay asked to forward to a target that no registry DP lists as its gateway. */
+  RelayTargetUnknown: 'relay-target-unknown',
   // transparency log (R3, R28)
   LogProofMissing: 'log-proof-missing',
   LogProofInvalid: 'log-proof-invalid',
@@ -179,6 +194,13 @@ const statusOf: Record<ErrorCode, number> = {
   'oprf-proof-invalid': 422,
   'oprf-key-unlogged': 422,
   'epoch-unknown': 404,
+  'ohttp-malformed': 400,
+  'ohttp-key-unknown': 400,
+  'ohttp-decrypt-failed': 400,
+  'ohttp-replayed': 409,
+  'ohttp-date-invalid': 400,
+  'ohttp-target-forbidden': 404,
+  'relay-target-unknown': 404,
   'log-proof-missing': 422,
   'log-proof-invalid': 422,
   'log-checkpoint-invalid': 422,

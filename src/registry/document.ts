@@ -21,6 +21,22 @@ const Operator = Type.String({ minLength: 1, maxLength: 128 });
 export const ThroughputClass = { Low: 'low', Standard: 'standard', High: 'high' } as const;
 export type ThroughputClass = (typeof ThroughputClass)[keyof typeof ThroughputClass];
 
+/**
+ * A DP's Oblivious HTTP gateway (RFC 9458): its URL and its live key configurations (§3.1,
+ * base64url), the announced (newest) first. Listed in the signed registry so that every client
+ * gets the same keys: a gateway that handed each client a key of its own could link its requests
+ * (RFC 9458 §7, key consistency). `v` versions this member alone; a DP without it has no gateway.
+ */
+export const OhttpGatewayEntry = Type.Object(
+  {
+    v: Type.Literal(1),
+    gateway: Type.String({ pattern: '^https?://', maxLength: 512 }),
+    keyConfigs: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_-]{54,600}$' }), { minItems: 1, maxItems: 4 }),
+  },
+  { additionalProperties: false },
+);
+export type OhttpGatewayEntry = Static<typeof OhttpGatewayEntry>;
+
 export const DpEntry = Type.Object(
   {
     id: ParticipantId,
@@ -29,6 +45,7 @@ export const DpEntry = Type.Object(
     region: Type.String({ minLength: 1, maxLength: 32 }),
     operator: Operator,
     throughputClass: Type.Union(Object.values(ThroughputClass).map((c) => Type.Literal(c))),
+    ohttp: Type.Optional(OhttpGatewayEntry),
   },
   { additionalProperties: false },
 );

@@ -11,6 +11,7 @@ import { healthRoutes, metricsRoute } from './routes/health.js';
 import { logRoutes } from './routes/log.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { mappingRoutes } from './routes/mappings.js';
+import { ohttpRoutes } from './routes/ohttp.js';
 import { privateRoutes } from './routes/private.js';
 import { registryRoutes } from './routes/registry.js';
 import { sessionRoutes } from './routes/session.js';
@@ -109,6 +110,7 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   mappingRoutes(app, ctx);
   lookupRoutes(app, ctx);
   privateRoutes(app, ctx);
+  ohttpRoutes(app, ctx);
   logRoutes(app, ctx);
   healthRoutes(app, ctx);
   return app;

@@ -218,6 +218,32 @@ export const NodeConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * Oblivious HTTP gateway (RFC 9458) in front of the private lookup (R9, R26): POST /v1/ohttp
+     * and GET /v1/ohttp/keys. Needs privateLookup.
+     */
+    ohttp: Type.Optional(
+      Type.Object(
+        {
+          /**
+           * The live gateway keys, the announced (newest) first; list the old one second while
+           * clients still hold it (rotation with an overlap). Each file holds 32 random bytes
+           * (base64url), the key's X25519 private key, created on first use. Every node of a DP
+           * needs the same files.
+           */
+          keys: Type.Array(
+            Type.Object(
+              { id: Type.Integer({ minimum: 0, maximum: 255 }), file: Type.String({ minLength: 1 }) },
+              { additionalProperties: false },
+            ),
+            { minItems: 1, maxItems: 4 },
+          ),
+          /** How far the inner request's Date may be from this node's clock, and how long an encapsulation is remembered against replay (default 60 s). */
+          replayWindowSeconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Transparency log (R3, R6, R19, R28): checkpoints, pseudonyms, witnessing of peers. */
     log: Type.Optional(
       Type.Object(

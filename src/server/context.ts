@@ -32,6 +32,7 @@ import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './con
 import { BackgroundLog } from './logging.js';
 import { LookupBudgets } from './lookup-budget.js';
 import { NodeMetrics } from './metrics.js';
+import { createOhttpGateway, type OhttpGateway } from './ohttp-gateway.js';
 import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
 import { readiness } from './routes/health.js';
 import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
@@ -72,6 +73,8 @@ export interface Context {
   limits: Limits;
   /** The private lookup path (R9, R22, R26, R28); undefined when disabled in config. */
   privateLookup: PrivateLookup | undefined;
+  /** The Oblivious HTTP gateway of the private lookup, when `ohttp` is configured. */
+  ohttp: OhttpGateway | undefined;
   /** Prometheus metrics of this node (src/server/metrics.ts). */
   metrics: NodeMetrics;
   /** Set when shutdown begins: /readyz answers 503 from then on. */
@@ -250,6 +253,7 @@ export async function createContext(
   const privateLookup = await createPrivateLookup(loaded, store, now, budgets, () => transparency?.log);
   transparency = createTransparency(loaded, { store, dpKey, registry, budgets, now });
   await privateLookup?.index.open();
+  const ohttp = await createOhttpGateway(loaded, now);
   const dp = new DiscoveryProvider({
     id: config.dp.id,
     key: dpKey,
@@ -436,6 +440,7 @@ export async function createContext(
     outbox,
     limits,
     privateLookup,
+    ohttp,
     transparency,
     metrics,
     lifecycle: { draining: false },

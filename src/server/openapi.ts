@@ -188,6 +188,24 @@ export const RouteDocs: Record<string, RouteDoc> = {
       },
     },
   },
+  'GET /v1/ohttp/keys': {
+    summary: "Oblivious HTTP: the gateway's live key configurations (RFC 9458 §3.2), announced key first",
+    auth: 'none',
+    responses: {
+      200: { media: 'application/ohttp-keys', description: 'key configurations (docs/spec/ohttp.md)' },
+    },
+  },
+  'POST /v1/ohttp': {
+    summary: 'Oblivious HTTP gateway: one encapsulated private-lookup request (RFC 9458, R9, R26)',
+    auth: 'none',
+    body: {
+      media: 'message/ohttp-req',
+      description: 'an encapsulated Binary HTTP request to /v1/private/* (docs/spec/ohttp.md)',
+    },
+    responses: {
+      200: { media: 'message/ohttp-res', description: 'the encapsulated Binary HTTP response' },
+    },
+  },
   'GET /v1/log/checkpoint': {
     summary: "The log's latest checkpoint, a signed note (C2SP)",
     auth: 'none',

@@ -9,11 +9,14 @@ import { freePort } from '../support/devnet.js';
 describe('mimi-discovery lookup --private', { timeout: 120_000 }, () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'mimi-cli-private-')), 'net');
   let devnet: ReturnType<typeof spawnCli>;
+  let relay: string;
 
   beforeAll(async () => {
-    const port = await freePort(3); // the devnet's three DPs
+    const port = await freePort(4); // the devnet's three DPs and its relay
     devnet = spawnCli(['devnet', '--dir', dir, '--port', String(port), '--log-level', 'warn']);
     await waitForHealth(`http://127.0.0.1:${port}`);
+    relay = `http://127.0.0.1:${port + 3}`;
+    await waitForHealth(relay);
     const pub = await runCli([
       'holder',
       'publish',
@@ -61,5 +64,36 @@ describe('mimi-discovery lookup --private', { timeout: 120_000 }, () => {
     expect(text.stdout).toMatch(/the DPs saw buckets dp\d:\d+\/\d+/);
     const bad = await runCli([...args, '--private', '--compact']);
     expect(bad.code).not.toBe(0);
+  });
+
+  it('R9, R26: --relay gives the same answer through the devnet relay and each DP gateway', async () => {
+    const args = [
+      'lookup',
+      '--devnet',
+      dir,
+      '--as',
+      'msp3',
+      '+1 415 555 0101',
+      '+1 415 555 0199',
+      '--private',
+    ];
+    const direct = await runJson<{ results: unknown[] }>(args);
+    const through = await runJson<{ results: unknown[]; private: { relay: string; evaluated: number } }>([
+      ...args,
+      '--relay',
+      relay,
+    ]);
+    expect(through.code, through.stderr).toBe(0);
+    expect(through.doc.results).toEqual(direct.doc.results);
+    expect(through.doc.private.relay).toBe(relay);
+    const text = await runCli([...args, '--relay', relay]);
+    expect(text.stdout).toContain('through the relay');
+    // --relay without --private, and a relay that is no URL, are refused.
+    const noPrivate = await runJson<{ error: { code: string } }>(
+      args.filter((a) => a !== '--private').concat('--relay', relay),
+    );
+    expect(noPrivate.code).not.toBe(0);
+    const notUrl = await runCli([...args, '--relay', 'relay.example']);
+    expect(notUrl.code).not.toBe(0);
   });
 });

@@ -1,0 +1,41 @@
+import { createRelay, loadRelayConfig } from '../server/relay.js';
+import { emit } from './io.js';
+import { untilSignal } from './node.js';
+import { logLevelArg } from './serve.js';
+
+/** Runs an Oblivious HTTP relay (RFC 9458) from its config file until SIGINT or SIGTERM. */
+export async function relayAction(opts: {
+  config: string;
+  logLevel: string;
+  json?: boolean;
+  exitWithParent?: boolean;
+}): Promise<void> {
+  const json = opts.json === true;
+  const level = logLevelArg(opts.logLevel);
+  const relay = await createRelay(loadRelayConfig(opts.config), {
+    logger: level === 'silent' ? false : { level, ...(json ? { stream: process.stderr } : {}) },
+  });
+  let url: string;
+  try {
+    url = await relay.listen();
+  } catch (err) {
+    await relay.close();
+    throw err;
+  }
+  if (opts.exitWithParent) {
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+    }, 500);
+    watch.unref();
+  }
+  const targets = relay.registry
+    .current()
+    .allDps()
+    .filter((d) => d.ohttp !== undefined)
+    .map((d) => d.id);
+  emit(json, { doc: { listening: url, relay: true, targets }, text: `relay listening on ${url}` });
+  const signal = await untilSignal();
+  relay.app.log.info({ signal }, 'shutting down');
+  await relay.close();
+}

@@ -1,0 +1,221 @@
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { type Static, Type } from '@sinclair/typebox';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { OhttpMediaType } from '../crypto/ohttp.js';
+import { MimiError } from '../protocol/errors.js';
+import { decodeRecord, PublicKeyB64 } from '../protocol/records.js';
+import { RegistrySource } from '../registry/source.js';
+import { MemoryRateLimiter } from '../store/rate-limit.js';
+import { isLoopback } from './app.js';
+import { type LogOption, loggerOptions } from './logging.js';
+import { asMimiError, sendProblem } from './problems.js';
+
+/**
+ * The Oblivious HTTP relay (RFC 9458 §6.2; `mimi-discovery relay --config FILE`).
+ *
+ * POST /v1/relay/:dp takes a `message/ohttp-req` and sends it, as it is, to the gateway that the
+ * registry (checked against its pinned key, refreshed) lists for DP `:dp`, and to nothing else;
+ * the answer goes back as it is. The relay adds nothing that names the client: the forwarded
+ * request carries only its content type and length (no Forwarded, X-Forwarded-For, Via, cookies,
+ * nor any header of the client's). It bounds request and answer sizes and each client address's
+ * requests per minute. Its logs (pino, the node's serializers) hold the client's address, the
+ * route pattern, the target DP and the status: never a body, which it cannot read anyway.
+ */
+export const RelayConfig = Type.Object(
+  {
+    listen: Type.Object(
+      {
+        host: Type.String({ minLength: 1 }),
+        port: Type.Integer({ minimum: 0, maximum: 65535 }),
+        /** R23: as a node, a non-loopback address needs TLS in front (a TLS proxy). */
+        allowInsecureHttp: Type.Optional(Type.Boolean()),
+      },
+      { additionalProperties: false },
+    ),
+    registry: Type.Object(
+      {
+        location: Type.String({ minLength: 1 }),
+        pinnedKey: PublicKeyB64,
+        refreshSeconds: Type.Optional(Type.Integer({ minimum: 10 })),
+      },
+      { additionalProperties: false },
+    ),
+    limits: Type.Optional(
+      Type.Object(
+        {
+          /** Largest encapsulated request (default 256 KiB). */
+          maxRequestBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
+          /** Largest answer taken from a gateway (default 32 MiB: a batch of buckets). */
+          maxResponseBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024 })),
+          /** Requests per client address per minute (default 1200). */
+          requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** How long a gateway may take (default 15 s). */
+          timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 120_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** The local address the relay connects to gateways from (default: the system's choice). */
+    egressAddress: Type.Optional(Type.String({ minLength: 2, maxLength: 45 })),
+  },
+  { additionalProperties: false },
+);
+export type RelayConfig = Static<typeof RelayConfig>;
+
+export function loadRelayConfig(file: string): { config: RelayConfig; path(p: string): string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new MimiError('config-invalid', `cannot read relay config ${file}: ${(err as Error).message}`);
+  }
+  let config: RelayConfig;
+  try {
+    config = decodeRecord(RelayConfig, raw, 'relay config');
+  } catch (err) {
+    throw new MimiError('config-invalid', `${file}: ${(err as Error).message}`);
+  }
+  const base = dirname(resolve(file));
+  return { config, path: (p) => (isAbsolute(p) || /^https?:\/\//.test(p) ? p : resolve(base, p)) };
+}
+
+export interface Relay {
+  app: FastifyInstance;
+  registry: RegistrySource;
+  /** Listens; its URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The relay's app and registry; `listen()` starts it. Refuses to start without a registry. */
+export async function createRelay(
+  loaded: { config: RelayConfig; path(p: string): string },
+  opts: { logger?: LogOption; now?: () => number } = {},
+): Promise<Relay> {
+  const { config } = loaded;
+  const limits = {
+    maxRequestBytes: config.limits?.maxRequestBytes ?? 256 * 1024,
+    maxResponseBytes: config.limits?.maxResponseBytes ?? 32 * 1024 * 1024,
+    requestsPerMinute: config.limits?.requestsPerMinute ?? 1200,
+    timeoutMs: config.limits?.timeoutMs ?? 15_000,
+  };
+  const registry = new RegistrySource({
+    location: loaded.path(config.registry.location),
+    pinnedKey: config.registry.pinnedKey,
+    refreshSeconds: config.registry.refreshSeconds,
+    now: opts.now,
+  });
+  await registry.load();
+  registry.start();
+  const perClient = new MemoryRateLimiter({ points: limits.requestsPerMinute, perSeconds: 60 });
+
+  const app = Fastify({
+    logger: loggerOptions(opts.logger),
+    bodyLimit: limits.maxRequestBytes,
+    frameworkErrors: (err: FastifyError, _req: unknown, reply: Parameters<typeof sendProblem>[0]) =>
+      sendProblem(
+        reply,
+        asMimiError(err) ?? new MimiError('request-invalid', 'the request cannot be processed'),
+      ),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const mimi = asMimiError(err);
+    if (mimi === undefined) req.log.error({ err }, 'internal error');
+    return sendProblem(reply, mimi ?? new MimiError('internal', 'internal error'));
+  });
+  app.setNotFoundHandler((_req, reply) => sendProblem(reply, new MimiError('not-found', 'no such endpoint')));
+  app.addContentTypeParser(OhttpMediaType.Request, { parseAs: 'buffer' }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.post<{ Params: { dp: string } }>('/v1/relay/:dp', async (req, reply) => {
+    await perClient.consume(req.ip);
+    // Only gateways the verified registry lists: the relay is no open proxy.
+    const gateway = registry.current().dp(req.params.dp)?.ohttp?.gateway;
+    if (gateway === undefined) {
+      throw new MimiError('relay-target-unknown', 'no DP of the registry has this gateway');
+    }
+    if (!Buffer.isBuffer(req.body)) throw new MimiError('ohttp-malformed', `send ${OhttpMediaType.Request}`);
+    req.log.info({ dp: req.params.dp, bytes: req.body.length }, 'relaying');
+    const answer = await forward(gateway, req.body, limits, config.egressAddress);
+    return reply.code(answer.status).type(answer.type).header('cache-control', 'no-store').send(answer.body);
+  });
+
+  return {
+    app,
+    registry,
+    async listen() {
+      const { host, port, allowInsecureHttp } = config.listen;
+      if (!isLoopback(host) && !allowInsecureHttp) {
+        throw new MimiError(
+          'insecure-transport',
+          `listen.host ${host} is not loopback: set listen.allowInsecureHttp behind a TLS proxy`,
+        );
+      }
+      return app.listen({ host, port });
+    },
+    async close() {
+      registry.close();
+      await app.close();
+    },
+  };
+}
+
+/** Answers the relay passes on: the gateway's encapsulated response, or its plain problem. */
+const passedTypes = [OhttpMediaType.Response, 'application/problem+json'];
+
+/** One POST to a gateway with nothing but the body; its status, type and body, bounded. */
+function forward(
+  gateway: string,
+  body: Buffer,
+  limits: { maxResponseBytes: number; timeoutMs: number },
+  localAddress: string | undefined,
+): Promise<{ status: number; type: string; body: Buffer }> {
+  const url = new URL(gateway);
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolvePromise, reject) => {
+    const req = send(
+      url,
+      {
+        method: 'POST',
+        // The whole header set: no client header, no address, no user agent.
+        headers: { 'content-type': OhttpMediaType.Request, 'content-length': String(body.length) },
+        timeout: limits.timeoutMs,
+        ...(localAddress === undefined ? {} : { localAddress }),
+      },
+      (res) => {
+        const type = String(res.headers['content-type'] ?? '')
+          .split(';')[0]!
+          .trim();
+        if (!passedTypes.includes(type)) {
+          res.destroy();
+          reject(new MimiError('unreachable', 'the gateway answered something other than OHTTP'));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > limits.maxResponseBytes) {
+            res.destroy();
+            reject(new MimiError('body-too-large', 'the gateway answer is too large'));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () =>
+          resolvePromise({ status: res.statusCode ?? 502, type, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', () => reject(new MimiError('unreachable', 'the gateway answer broke off')));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => reject(new MimiError('unreachable', 'the gateway did not answer')));
+    req.end(body);
+  });
+}
