@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import { Type } from '@sinclair/typebox';
 import { HolderClient, type HolderSigned } from '../client/holder.js';
 import { call, type HttpOptions } from '../client/http.js';
@@ -8,14 +10,14 @@ import { openDpCheckpoint } from '../client/log-verify.js';
 import { MspAgent } from '../client/msp-agent.js';
 import { PrivateLookupClient } from '../client/private-lookup.js';
 import { generateKeyPair, type KeyPair } from '../crypto/keys.js';
-import { SignPurpose, signObject } from '../crypto/sign.js';
+import { SignPurpose, signingInput, signObject } from '../crypto/sign.js';
 import { AcceptAnswer, MappingAnswer, SessionAnswer, VerboseAnswer } from '../protocol/answers.js';
 import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import type { HolderRead, MappingSubmission, PossessionAttestation } from '../protocol/records.js';
 import { ConsistencyAnswer } from '../protocol/transparency.js';
 import { Registry } from '../registry/document.js';
-import { verifyAttestation } from '../registry/verify-mapping.js';
+import { countersign as mspCountersign, verifyAttestation } from '../registry/verify-mapping.js';
 import type { Checkpoint } from '../tlog/checkpoint.js';
 import { verifyConsistency } from '../tlog/merkle.js';
 import { publicKeyOrFileArg, readJson, readKeyFile, readText } from './args.js';
@@ -176,8 +178,30 @@ function resigned(s: State, h: HolderSigned, body: HolderSigned['body']): Holder
   return { ...h, body, holderSig: signObject(SignPurpose.MappingHolder, body, s.holder.key.privateKey) };
 }
 
+/**
+ * A second valid Ed25519 signature of `message` by `key`, with a random nonce r: R = rB,
+ * S = r + SHA-512(R || A || M)·a mod L (RFC 8032 §5.1.6 with r drawn at random). RFC 8032 signers
+ * derive r from the key and the message, so they make one signature per message, but verifiers
+ * cannot tell and hedged signers exist; the kit needs two holder signatures of one body to check
+ * that an MSP signature does not move from one to the other. No library signs with a chosen or
+ * random nonce (libsodium, node:crypto and @noble/curves are all deterministic), so the two
+ * lines are written here over @noble/curves' point arithmetic. Only for building test inputs.
+ */
+export function secondSignature(message: Uint8Array, key: KeyPair): string {
+  const seed = Buffer.from(key.privateKey.export({ format: 'jwk' }).d as string, 'base64url');
+  const { scalar, pointBytes } = ed25519.utils.getExtendedPublicKey(seed);
+  const n = ed25519.Point.CURVE().n;
+  const le = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
+  const r = le(randomBytes(64)) % n;
+  const R = ed25519.Point.BASE.multiply(r).toBytes();
+  const s = (r + (le(sha512(Buffer.concat([R, pointBytes, message]))) % n) * scalar) % n;
+  return Buffer.concat([R, Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse()]).toString(
+    'base64url',
+  );
+}
+
 function countersign(s: State, h: HolderSigned, key = s.msp.key): MappingSubmission {
-  return { ...h, mspSig: signObject(SignPurpose.MappingMsp, h.body, key.privateKey) };
+  return { ...h, mspSig: mspCountersign(h, key.privateKey) };
 }
 
 /** The verbose lookup of the kit's CSI, retried while the DP's log has not yet covered a new mapping. */
@@ -371,6 +395,26 @@ export const checks: readonly Check[] = [
       await refused('msp-signature-invalid', () =>
         submitRaw(s, countersign(s, signed(s, 'Work'), generateKeyPair())),
       );
+    },
+  },
+  {
+    name: 'MSP signature moved onto another holder signature of the same body refused',
+    async run(s) {
+      const h = signed(s, 'Work');
+      const sub = countersign(s, h);
+      const other = secondSignature(signingInput(SignPurpose.MappingHolder, h.body), s.holder.key);
+      expect(other !== h.holderSig, 'the second holder signature is the first');
+      await refused('msp-signature-invalid', () => submitRaw(s, { ...sub, holderSig: other }));
+    },
+  },
+  {
+    name: 'new mapping at body version 1 refused',
+    async run(s) {
+      const h = signed(s, 'Work');
+      const body = { ...h.body, v: 1 as const };
+      const holderSig = signObject(SignPurpose.MappingHolder, body, s.holder.key.privateKey);
+      const mspSig = signObject(SignPurpose.MappingMsp, body, s.msp.key.privateKey);
+      await refused('version-retired', () => submitRaw(s, { ...h, body, holderSig, mspSig }));
     },
   },
   {

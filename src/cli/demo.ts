@@ -13,7 +13,7 @@ import { splitTxt } from '../protocol/dns-names.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { type ErrorCode, MimiError } from '../protocol/errors.js';
 import type { Mapping, MappingBody } from '../protocol/records.js';
-import { verifyHolderAndMsp } from '../registry/verify-mapping.js';
+import { countersign, verifyHolderAndMsp } from '../registry/verify-mapping.js';
 import { nodeTxtResolver } from '../verifier/dns01.js';
 import { readJson, readKeyFile, writeJson } from './args.js';
 import { cliName, ensureDevnet } from './devnet.js';
@@ -376,7 +376,7 @@ export async function runDemo(opts: {
         const att = bobMapping.attestation;
         const now = Math.floor(Date.now() / 1000);
         const body: MappingBody = {
-          v: 1,
+          v: 2,
           csi: bobCsi,
           msp: 'msp1',
           ssi: 'mimi://chat.example/u/mallory',
@@ -424,7 +424,7 @@ export async function runDemo(opts: {
           ssi: 'mimi://rogue.example/u/bob',
           attestation: p.attestation,
         });
-        const mspSig = signObject(SignPurpose.MappingMsp, signed.body, rogueKey.privateKey);
+        const mspSig = countersign(signed, rogueKey.privateKey);
         const check = await rejected('msp-not-registered', () =>
           verifyHolderAndMsp(
             { ...signed, mspSig },

@@ -16,14 +16,15 @@ import { dns01Value } from '../protocol/dns-names.js';
 import { nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
-import type {
-  HolderRead,
-  Invalidation,
-  KeyRotation,
-  MappingBody,
-  PossessionAttestation,
-  PseudonymRequest,
-  Reaffirmation,
+import {
+  type HolderRead,
+  type Invalidation,
+  type KeyRotation,
+  type MappingBody,
+  MappingBodyVersion,
+  type PossessionAttestation,
+  type PseudonymRequest,
+  type Reaffirmation,
 } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import { call, type HttpOptions } from './http.js';
@@ -117,7 +118,7 @@ export class HolderClient {
   signMapping(draft: MappingDraft): HolderSigned {
     const now = this.now();
     const body: MappingBody = {
-      v: 1,
+      v: MappingBodyVersion,
       csi: parseCsi(draft.csi).uri,
       msp: draft.msp,
       ssi: draft.ssi,
@@ -140,7 +141,7 @@ export class HolderClient {
   async optOut(attestation: PossessionAttestation, lifetimeSeconds = 180 * 86_400) {
     const now = this.now();
     const body: MappingBody = {
-      v: 1,
+      v: MappingBodyVersion,
       csi: attestation.csi,
       msp: null,
       ssi: null,

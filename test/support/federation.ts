@@ -9,6 +9,7 @@ import type {
 } from '../../src/protocol/records.js';
 import { Registry, signRegistry, type UnsignedRegistry } from '../../src/registry/document.js';
 import type { TrustPolicy } from '../../src/registry/policy.js';
+import { countersign } from '../../src/registry/verify-mapping.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
@@ -128,7 +129,7 @@ export class Federation {
     const domain = msp === 'msp2' ? 'talk.example' : 'chat.example';
     const now = this.clock.now();
     const body: MappingBody = {
-      v: 1,
+      v: 2,
       csi,
       msp,
       ssi: msp === null ? null : `mimi://${domain}/u/${opts.user ?? 'user'}`,
@@ -146,7 +147,7 @@ export class Federation {
       body,
       attestation,
       holderSig,
-      mspSig: signObject(SignPurpose.MappingMsp, body, this.mspKeys[msp]!.privateKey),
+      mspSig: countersign({ body, holderSig }, this.mspKeys[msp]!.privateKey),
     };
   }
 

@@ -38,7 +38,7 @@ import type {
 } from '../../src/protocol/records.js';
 import { logOrigin, witnessName } from '../../src/protocol/transparency.js';
 import { signRegistry, type UnsignedRegistry } from '../../src/registry/document.js';
-import { mappingId } from '../../src/registry/verify-mapping.js';
+import { countersign, countersignedPart, mappingId } from '../../src/registry/verify-mapping.js';
 import { ed25519PrivateKeyFromSeed, signCheckpoint } from '../../src/tlog/checkpoint.js';
 import { cosignNote } from '../../src/tlog/cosignature.js';
 import { encodeLeaf, type LogLeaf, leafTag } from '../../src/tlog/leaf.js';
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
   );
   const { sig: _a, ...unsignedAttestation } = attestation;
   const body: MappingBody = {
-    v: 1,
+    v: 2,
     csi,
     msp: 'msp1',
     ssi: 'mimi://msp1.example/u/alice',
@@ -146,7 +146,12 @@ async function main(): Promise<void> {
     supersedes: null,
   };
   const holderSig = signObject(SignPurpose.MappingHolder, body, keys.holder.privateKey);
-  const mspSig = signObject(SignPurpose.MappingMsp, body, keys.msp1.privateKey);
+  // Body v2: the MSP countersigns the body's digest and the holder's signature.
+  const countersigned = countersignedPart(canonicalize(body), holderSig);
+  const mspSig = countersign({ body, holderSig }, keys.msp1.privateKey);
+  // Body v1 (still verified where it was accepted before): the MSP signed the body alone.
+  const bodyV1: MappingBody = { ...body, v: 1 };
+  const mspSigV1 = signObject(SignPurpose.MappingMsp, bodyV1, keys.msp1.privateKey);
   // The DP signs as DiscoveryProvider.accept does: over the mapping's JCS spliced from its parts.
   const parts = {
     body: canonicalize(body),
@@ -276,7 +281,8 @@ async function main(): Promise<void> {
   const signatures = [
     signed('attestation', 'verifier1', unsignedAttestation, [attestation.sig]),
     signed('mapping-holder', 'holder', body, [holderSig]),
-    signed('mapping-msp', 'msp1', body, [mspSig]),
+    signed('mapping-countersign', 'msp1', countersigned, [mspSig]),
+    signed('mapping-msp', 'msp1', bodyV1, [mspSigV1]),
     signed('mapping-dp', 'dp1', unsignedMapping, [dpSig]),
     signed('invalidation', 'holder', invUnsigned, [invalidation.sig]),
     signed('key-rotation', ['holder', 'holder-new'], rotUnsigned, [rotation.oldSig, rotation.newSig]),

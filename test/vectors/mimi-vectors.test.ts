@@ -103,11 +103,15 @@ describe('mimi-discovery v1 vectors: keys and record signatures', () => {
     );
   });
 
-  it('the holder and MSP sign the body alone; the DP the mapping without dpSig', () => {
+  it('the holder signs the body; the MSP the body digest and holderSig (v2); the DP the mapping without dpSig', () => {
     const m: Mapping = V.mapping.record;
     const by = (p: string) => V.signatures.find((s: { purpose: string }) => s.purpose === p);
+    expect(m.body.v).toBe(2);
     expect(by('mapping-holder').unsigned).toEqual(m.body);
-    expect(by('mapping-msp').unsigned).toEqual(m.body);
+    expect(by('mapping-countersign').unsigned).toEqual({ body: jcsDigest(m.body), holderSig: m.holderSig });
+    expect(by('mapping-countersign').signatures[0]).toBe(m.mspSig);
+    // The version 1 rule, for mappings accepted before: the MSP signed a v1 body alone.
+    expect(by('mapping-msp').unsigned).toEqual({ ...m.body, v: 1 });
     const { dpSig, ...rest } = m;
     expect(by('mapping-dp').unsigned).toEqual(rest);
     expect(by('mapping-dp').signatures[0]).toBe(dpSig);
