@@ -9,16 +9,20 @@ import { call, type HttpOptions } from '../client/http.js';
 import { openDpCheckpoint } from '../client/log-verify.js';
 import { MspAgent } from '../client/msp-agent.js';
 import { PrivateLookupClient } from '../client/private-lookup.js';
-import { generateKeyPair, type KeyPair } from '../crypto/keys.js';
-import { SignPurpose, signingInput, signObject } from '../crypto/sign.js';
+import { generateKeyPair, importPublicKey, type KeyPair } from '../crypto/keys.js';
+import { SignPurpose, signingInput, signObject, verifyInput } from '../crypto/sign.js';
 import { AcceptAnswer, MappingAnswer, SessionAnswer, VerboseAnswer } from '../protocol/answers.js';
 import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
-import type { HolderRead, MappingSubmission, PossessionAttestation } from '../protocol/records.js';
-import { ConsistencyAnswer } from '../protocol/transparency.js';
-import { Registry } from '../registry/document.js';
-import { countersign as mspCountersign, verifyAttestation } from '../registry/verify-mapping.js';
-import type { Checkpoint } from '../tlog/checkpoint.js';
+import type { HolderRead, Mapping, MappingSubmission, PossessionAttestation } from '../protocol/records.js';
+import { ConsistencyAnswer, logOrigin } from '../protocol/transparency.js';
+import { type DpKeyUsage, dpKeyUsages, Registry } from '../registry/document.js';
+import {
+  countersign as mspCountersign,
+  unsignedMapping,
+  verifyAttestation,
+} from '../registry/verify-mapping.js';
+import { type Checkpoint, openCheckpoint } from '../tlog/checkpoint.js';
 import { verifyConsistency } from '../tlog/merkle.js';
 import { publicKeyOrFileArg, readJson, readKeyFile, readText } from './args.js';
 import { CliError, CliErrorCode } from './io.js';
@@ -57,6 +61,7 @@ interface State {
   token?: string;
   attestation?: PossessionAttestation;
   mappingId?: string;
+  mapping?: Mapping;
   optOutId?: string;
   firstCheckpoint?: Checkpoint;
   lookupCheckpoint?: Checkpoint;
@@ -68,6 +73,7 @@ const Metadata = Type.Object({
   id: Type.String(),
   federation: Type.String(),
   keys: Type.Array(Type.String()),
+  keysByUsage: Type.Object({ records: Type.String(), transport: Type.String(), log: Type.String() }),
   registrySerial: Type.Integer(),
   modes: Type.Array(Type.String()),
   verifier: Type.Union([Type.Null(), Type.Object({ id: Type.String() })]),
@@ -77,6 +83,7 @@ interface Metadata {
   id: string;
   federation: string;
   keys: string[];
+  keysByUsage: Record<DpKeyUsage, string>;
   registrySerial: number;
   modes: string[];
   verifier: { id: string } | null;
@@ -233,10 +240,17 @@ export const checks: readonly Check[] = [
       expect(entry !== undefined, `the metadata names ${m.id}, which is not a DP of the registry`);
       expect(m.id === s.dp.id, `the metadata names ${m.id}, the kit talks to ${s.dp.id}`);
       expect(m.federation === s.registry.doc.federation, `federation ${m.federation} is not the registry's`);
+      const listed = dpKeyUsages.flatMap((u) => entry.keys[u]);
       expect(
-        m.keys.length > 0 && m.keys.every((k) => entry.keys.includes(k)),
+        m.keys.length > 0 && m.keys.every((k) => listed.includes(k)),
         `keys ${m.keys.join(', ')} are not the registry's keys of ${m.id}`,
       );
+      for (const usage of dpKeyUsages) {
+        expect(
+          entry.keys[usage].includes(m.keysByUsage[usage]),
+          `its ${usage} key ${m.keysByUsage[usage]} is not among the registry's ${usage} keys of ${m.id}`,
+        );
+      }
       expect(
         m.registrySerial === s.registry.serial,
         `registry serial ${m.registrySerial}, the file has ${s.registry.serial}`,
@@ -305,6 +319,44 @@ export const checks: readonly Check[] = [
       expect(answer.state === 'active', `state ${answer.state}`);
       expect(answer.mapping.dp === s.dp.id, `accepted by ${answer.mapping.dp}`);
       s.mappingId = answer.id;
+      s.mapping = answer.mapping;
+    },
+  },
+  {
+    name: 'each DP signature is made with the registry key of its usage',
+    async run(s) {
+      const m = need(s.metadata, 'the metadata');
+      const mapping = need(s.mapping, 'the mapping');
+      const separate = s.registry.doc.v !== 1;
+      // The DP signature of a mapping: its records key, and (keys per usage) no other of its keys.
+      const input = signingInput(SignPurpose.MappingDp, unsignedMapping(mapping));
+      const signs = (k: string) => verifyInput(input, mapping.dpSig ?? '', k);
+      expect(signs(m.keysByUsage.records), 'the mapping is not signed with its records key');
+      if (separate) {
+        expect(
+          !signs(m.keysByUsage.transport) && !signs(m.keysByUsage.log),
+          'the mapping is signed with a transport or log key',
+        );
+      }
+      if (m.transparency == null) return;
+      // Its checkpoint: its log key, under the log origin, and no other of its keys.
+      const note = (await getText(s.dp, '/v1/log/checkpoint')).text;
+      const origin = logOrigin(s.registry.doc.federation, s.dp.id);
+      const opens = (k: string) => {
+        try {
+          openCheckpoint(note, [{ name: origin, publicKey: importPublicKey(k) }], { origin });
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect(opens(m.keysByUsage.log), 'the checkpoint is not signed with its log key');
+      if (separate) {
+        expect(
+          !opens(m.keysByUsage.records) && !opens(m.keysByUsage.transport),
+          'the checkpoint is signed with a records or transport key',
+        );
+      }
     },
   },
   {

@@ -26,7 +26,7 @@ import {
   type PseudonymRequest,
   type Reaffirmation,
 } from '../protocol/records.js';
-import type { Registry } from '../registry/document.js';
+import { DpKeyUsage, type Registry } from '../registry/document.js';
 import { call, type HttpOptions } from './http.js';
 
 /** What the holder hands to an MSP: its signed half of a mapping (R6). */
@@ -256,7 +256,7 @@ export class HolderClient {
   openReceipt(receipt: LogReceipt, mappingId: string, registry: Registry): string {
     const bad = (why: string) => new MimiError('log-receipt-invalid', `log receipt: ${why}`);
     const { sig, ...unsigned } = receipt;
-    const keys = registry.dp(receipt.dp)?.keys ?? [];
+    const keys = registry.dpKeys(receipt.dp, DpKeyUsage.Records);
     if (!keys.some((k) => verifyObject(SignPurpose.LogReceipt, unsigned, sig, k))) {
       throw bad('not signed by the DP it names');
     }

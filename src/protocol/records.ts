@@ -388,8 +388,9 @@ export function decodeRecord<S extends TSchema>(schema: S, value: unknown, what:
   if (!check.Check(value)) {
     const first = check.Errors(value).First();
     const path = first?.path || '/';
-    // A version we speak, but not for this record (a v2 invalidation): still a version we do not know.
-    if (path === '/v' || path.endsWith('/v')) {
+    // A version we speak, but not for this record (a v2 invalidation): still a version we do not
+    // know. A missing `v` is a schema error like any other.
+    if (path.endsWith('/v') && first?.value !== undefined) {
       throw new MimiError('unknown-version', `${what}${path}: not a version of this record`, {
         pointer: path,
       });

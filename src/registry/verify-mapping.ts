@@ -194,7 +194,8 @@ export function verifyMapping(mapping: Mapping, ctx: VerifyContext): void {
     throw new MimiError('dp-signature-invalid', 'the mapping has no DP signature');
   const input = signingInputOf(SignPurpose.MappingDp, canonicalize(unsignedMapping(mapping)));
   const dpSig = mapping.dpSig;
-  if (!dp.keys.some((k) => verifyInput(input, dpSig, k))) {
+  // Only the DP's records keys: its transport or log keys sign no mapping (registry.md §8.1.1).
+  if (!dp.keys.records.some((k) => verifyInput(input, dpSig, k))) {
     throw new MimiError('dp-signature-invalid', 'the DP signature does not verify (R3)');
   }
   if (ctx.policy.requireIndependentVerifier) {

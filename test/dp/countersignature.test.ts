@@ -91,7 +91,7 @@ describe('the MSP countersignature covers the holder signature (body v2)', () =>
     };
     const signed = {
       ...mapping,
-      dpSig: signObject(SignPurpose.MappingDp, mapping, fed.dpKey.privateKey),
+      dpSig: signObject(SignPurpose.MappingDp, mapping, fed.dpKeys.records.privateKey),
     };
     const ctx = { registry: fed.registry, policy: {}, now: fed.clock.now() };
     verifyMapping(signed, ctx);
