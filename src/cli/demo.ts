@@ -369,8 +369,9 @@ export async function runDemo(opts: {
     await step(
       'Rejected: a forged holder signature',
       "R4, R6: Mallory copies Bob's attestation (it is public, in every verbose answer) into a mapping\n" +
-        "that sends Bob's number to her msp1 account, and signs it with her own key. msp1 countersigns\n" +
-        "(she is its user), but the DP refuses: only Bob's key can sign for Bob.",
+        "that sends Bob's number to her msp1 account, and signs it with her own key. msp1 will not\n" +
+        'countersign it (its countersignature covers the holder signature, so it checks it first); and\n' +
+        "countersigned anyway, the DP refuses it: only Bob's key can sign for Bob.",
       async () => {
         const bobMapping = readJson(net.mappingFile(defaultId), 'mapping') as Mapping;
         const att = bobMapping.attestation;
@@ -395,10 +396,12 @@ export async function runDemo(opts: {
           holderSig: signObject(SignPurpose.MappingHolder, body, mallory.privateKey),
         };
         const msp1 = net.msp('msp1');
-        const err = await rejected('holder-signature-invalid', async () =>
-          msp1.submit(await msp1.confirm(forged)),
+        const byMsp = await rejected('holder-signature-invalid', () => msp1.confirm(forged));
+        const mspKey = readKeyFile(net.layout.msps.find((m) => m.id === 'msp1')!.keyFile, 'msp1 key');
+        const err = await rejected('holder-signature-invalid', () =>
+          msp1.submit({ ...forged, mspSig: countersign(forged, mspKey.privateKey) }),
         );
-        return [`DP answer: [${err.code}] ${err.message}`];
+        return [`msp1: [${byMsp.code}] ${byMsp.message}`, `DP answer: [${err.code}] ${err.message}`];
       },
     );
 
