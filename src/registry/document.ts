@@ -166,6 +166,8 @@ export function signRegistry(doc: UnsignedRegistry, key: KeyObject): RegistryDoc
 export class Registry {
   readonly doc: RegistryDocument;
   private readonly dps: Map<string, DpEntry>;
+  /** The DPs as v2 entries, in the document's order. */
+  private readonly dpList: readonly DpEntry[];
   private readonly msps: Map<string, MspEntry>;
   private readonly mspsByDomain: Map<string, MspEntry>;
   private readonly issuers: Map<string, Issuer>;
@@ -174,7 +176,8 @@ export class Registry {
 
   private constructor(doc: RegistryDocument) {
     this.doc = doc;
-    this.dps = new Map(doc.dps.map((d) => [d.id, dpEntryOf(d)]));
+    this.dpList = doc.dps.map(dpEntryOf);
+    this.dps = new Map(this.dpList.map((d) => [d.id, d]));
     this.msps = new Map(doc.msps.map((m) => [m.id, m]));
     this.mspsByDomain = new Map(doc.msps.map((m) => [m.domain, m]));
     this.issuers = new Map();
@@ -246,7 +249,7 @@ export class Registry {
     return this.doc.msps;
   }
   allDps(): readonly DpEntry[] {
-    return [...this.dps.values()];
+    return this.dpList;
   }
 }
 
