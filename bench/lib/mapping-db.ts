@@ -32,7 +32,8 @@ export function devnetLogKeys(devnetDir: string): BenchLogKeys {
   return {
     federation: 'devnet',
     dpId: loaded.config.dp.id,
-    dpKey: readJwkFile(loaded.path(loaded.config.dp.keyFile)),
+    // Checkpoints are signed with the log key (dp.keyFiles.log; dp.keyFile under a v1 registry).
+    dpKey: readJwkFile(loaded.path(loaded.config.dp.keyFiles?.log ?? loaded.config.dp.keyFile!)),
     pseudonymKey: readOrCreateSecretFile(besideDpKey(loaded, 'log-pseudonym.key'), 'log.pseudonymKeyFile'),
   };
 }

@@ -22,21 +22,28 @@ export function keygenCommand(program: Command): void {
     .command('keygen')
     .description('make a new Ed25519 key (registry, DP, MSP, verifier or holder) as a private JWK file')
     .option('--out <file>', 'where to write the key (mode 0600); without it the JWK goes to stdout')
+    .option(
+      '--dp',
+      "a DP's three keys, one per usage: <out>.records.jwk, <out>.transport.jwk, <out>.log.jwk (needs --out)",
+    )
     .option('--force', 'replace the file if it exists')
     .option('--json', 'print one JSON document')
     .action(lazy(() => import('./keygen.js'), 'keygen'));
 }
 
-function registryAdd(parent: Command, name: string, description: string): Command {
-  return parent
+function registryAdd(parent: Command, name: string, description: string, oneKey = true): Command {
+  const cmd = parent
     .command(name)
     .description(description)
     .requiredOption('--in <file>', 'the draft to change (made by: registry create)')
     .requiredOption('--id <id>', 'participant id, unique in the registry (e.g. dp1)')
-    .requiredOption('--operator <name>', 'who runs it')
-    .option('--public-key <key>', 'its Ed25519 public key (base64url)')
-    .option('--key-file <file>', 'or the JWK file holding its key (from: keygen)')
-    .option('--json', 'print one JSON document');
+    .requiredOption('--operator <name>', 'who runs it');
+  if (oneKey) {
+    cmd
+      .option('--public-key <key>', 'its Ed25519 public key (base64url)')
+      .option('--key-file <file>', 'or the JWK file holding its key (from: keygen)');
+  }
+  return cmd.option('--json', 'print one JSON document');
 }
 
 export function registryCommand(program: Command): void {
@@ -55,7 +62,14 @@ export function registryCommand(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(lazy(() => import('./registry.js'), 'registryCreate'));
 
-  registryAdd(registry, 'add-dp', 'add a discovery provider')
+  // A DP has one key per usage (docs/spec/registry.md §8.1.1): keygen --dp makes the three.
+  registryAdd(registry, 'add-dp', 'add a discovery provider', false)
+    .requiredOption(
+      '--records-key <key>',
+      'the key that signs its mappings and receipts: public key or JWK file',
+    )
+    .requiredOption('--transport-key <key>', 'the key that signs its peer requests, notices, sessions')
+    .requiredOption('--log-key <key>', 'the key that signs its checkpoints and cosignatures')
     .requiredOption('--endpoint <url>', 'its base URL, e.g. https://dp1.example.net')
     .requiredOption('--region <region>', 'where it stores data, e.g. eu (R27)')
     .option('--throughput <class>', 'low, standard or high (R13)', 'standard')

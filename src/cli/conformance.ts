@@ -1,22 +1,28 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import { Type } from '@sinclair/typebox';
 import { HolderClient, type HolderSigned } from '../client/holder.js';
 import { call, type HttpOptions } from '../client/http.js';
 import { openDpCheckpoint } from '../client/log-verify.js';
 import { MspAgent } from '../client/msp-agent.js';
 import { PrivateLookupClient } from '../client/private-lookup.js';
-import { generateKeyPair, type KeyPair } from '../crypto/keys.js';
-import { SignPurpose, signObject } from '../crypto/sign.js';
+import { generateKeyPair, importPublicKey, type KeyPair } from '../crypto/keys.js';
+import { SignPurpose, signingInput, signObject, verifyInput } from '../crypto/sign.js';
 import { AcceptAnswer, MappingAnswer, SessionAnswer, VerboseAnswer } from '../protocol/answers.js';
 import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
-import type { HolderRead, MappingSubmission, PossessionAttestation } from '../protocol/records.js';
-import { ConsistencyAnswer } from '../protocol/transparency.js';
-import { Registry } from '../registry/document.js';
-import { verifyAttestation } from '../registry/verify-mapping.js';
-import type { Checkpoint } from '../tlog/checkpoint.js';
+import type { HolderRead, Mapping, MappingSubmission, PossessionAttestation } from '../protocol/records.js';
+import { ConsistencyAnswer, logOrigin } from '../protocol/transparency.js';
+import { type DpKeyUsage, dpKeyUsages, Registry } from '../registry/document.js';
+import {
+  countersign as mspCountersign,
+  unsignedMapping,
+  verifyAttestation,
+} from '../registry/verify-mapping.js';
+import { type Checkpoint, openCheckpoint } from '../tlog/checkpoint.js';
 import { verifyConsistency } from '../tlog/merkle.js';
 import { publicKeyOrFileArg, readJson, readKeyFile, readText } from './args.js';
 import { CliError, CliErrorCode } from './io.js';
@@ -55,6 +61,7 @@ interface State {
   token?: string;
   attestation?: PossessionAttestation;
   mappingId?: string;
+  mapping?: Mapping;
   optOutId?: string;
   firstCheckpoint?: Checkpoint;
   lookupCheckpoint?: Checkpoint;
@@ -66,6 +73,7 @@ const Metadata = Type.Object({
   id: Type.String(),
   federation: Type.String(),
   keys: Type.Array(Type.String()),
+  keysByUsage: Type.Object({ records: Type.String(), transport: Type.String(), log: Type.String() }),
   registrySerial: Type.Integer(),
   modes: Type.Array(Type.String()),
   verifier: Type.Union([Type.Null(), Type.Object({ id: Type.String() })]),
@@ -75,6 +83,7 @@ interface Metadata {
   id: string;
   federation: string;
   keys: string[];
+  keysByUsage: Record<DpKeyUsage, string>;
   registrySerial: number;
   modes: string[];
   verifier: { id: string } | null;
@@ -176,8 +185,30 @@ function resigned(s: State, h: HolderSigned, body: HolderSigned['body']): Holder
   return { ...h, body, holderSig: signObject(SignPurpose.MappingHolder, body, s.holder.key.privateKey) };
 }
 
+/**
+ * A second valid Ed25519 signature of `message` by `key`, with a random nonce r: R = rB,
+ * S = r + SHA-512(R || A || M)·a mod L (RFC 8032 §5.1.6 with r drawn at random). RFC 8032 signers
+ * derive r from the key and the message, so they make one signature per message, but verifiers
+ * cannot tell and hedged signers exist; the kit needs two holder signatures of one body to check
+ * that an MSP signature does not move from one to the other. No library signs with a chosen or
+ * random nonce (libsodium, node:crypto and @noble/curves are all deterministic), so the two
+ * lines are written here over @noble/curves' point arithmetic. Only for building test inputs.
+ */
+export function secondSignature(message: Uint8Array, key: KeyPair): string {
+  const seed = Buffer.from(key.privateKey.export({ format: 'jwk' }).d as string, 'base64url');
+  const { scalar, pointBytes } = ed25519.utils.getExtendedPublicKey(seed);
+  const n = ed25519.Point.CURVE().n;
+  const le = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
+  const r = le(randomBytes(64)) % n;
+  const R = ed25519.Point.BASE.multiply(r).toBytes();
+  const s = (r + (le(sha512(Buffer.concat([R, pointBytes, message]))) % n) * scalar) % n;
+  return Buffer.concat([R, Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse()]).toString(
+    'base64url',
+  );
+}
+
 function countersign(s: State, h: HolderSigned, key = s.msp.key): MappingSubmission {
-  return { ...h, mspSig: signObject(SignPurpose.MappingMsp, h.body, key.privateKey) };
+  return { ...h, mspSig: mspCountersign(h, key.privateKey) };
 }
 
 /** The verbose lookup of the kit's CSI, retried while the DP's log has not yet covered a new mapping. */
@@ -209,10 +240,17 @@ export const checks: readonly Check[] = [
       expect(entry !== undefined, `the metadata names ${m.id}, which is not a DP of the registry`);
       expect(m.id === s.dp.id, `the metadata names ${m.id}, the kit talks to ${s.dp.id}`);
       expect(m.federation === s.registry.doc.federation, `federation ${m.federation} is not the registry's`);
+      const listed = dpKeyUsages.flatMap((u) => entry.keys[u]);
       expect(
-        m.keys.length > 0 && m.keys.every((k) => entry.keys.includes(k)),
+        m.keys.length > 0 && m.keys.every((k) => listed.includes(k)),
         `keys ${m.keys.join(', ')} are not the registry's keys of ${m.id}`,
       );
+      for (const usage of dpKeyUsages) {
+        expect(
+          entry.keys[usage].includes(m.keysByUsage[usage]),
+          `its ${usage} key ${m.keysByUsage[usage]} is not among the registry's ${usage} keys of ${m.id}`,
+        );
+      }
       expect(
         m.registrySerial === s.registry.serial,
         `registry serial ${m.registrySerial}, the file has ${s.registry.serial}`,
@@ -281,6 +319,44 @@ export const checks: readonly Check[] = [
       expect(answer.state === 'active', `state ${answer.state}`);
       expect(answer.mapping.dp === s.dp.id, `accepted by ${answer.mapping.dp}`);
       s.mappingId = answer.id;
+      s.mapping = answer.mapping;
+    },
+  },
+  {
+    name: 'each DP signature is made with the registry key of its usage',
+    async run(s) {
+      const m = need(s.metadata, 'the metadata');
+      const mapping = need(s.mapping, 'the mapping');
+      const separate = s.registry.doc.v !== 1;
+      // The DP signature of a mapping: its records key, and (keys per usage) no other of its keys.
+      const input = signingInput(SignPurpose.MappingDp, unsignedMapping(mapping));
+      const signs = (k: string) => verifyInput(input, mapping.dpSig ?? '', k);
+      expect(signs(m.keysByUsage.records), 'the mapping is not signed with its records key');
+      if (separate) {
+        expect(
+          !signs(m.keysByUsage.transport) && !signs(m.keysByUsage.log),
+          'the mapping is signed with a transport or log key',
+        );
+      }
+      if (m.transparency == null) return;
+      // Its checkpoint: its log key, under the log origin, and no other of its keys.
+      const note = (await getText(s.dp, '/v1/log/checkpoint')).text;
+      const origin = logOrigin(s.registry.doc.federation, s.dp.id);
+      const opens = (k: string) => {
+        try {
+          openCheckpoint(note, [{ name: origin, publicKey: importPublicKey(k) }], { origin });
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect(opens(m.keysByUsage.log), 'the checkpoint is not signed with its log key');
+      if (separate) {
+        expect(
+          !opens(m.keysByUsage.records) && !opens(m.keysByUsage.transport),
+          'the checkpoint is signed with a records or transport key',
+        );
+      }
     },
   },
   {
@@ -371,6 +447,26 @@ export const checks: readonly Check[] = [
       await refused('msp-signature-invalid', () =>
         submitRaw(s, countersign(s, signed(s, 'Work'), generateKeyPair())),
       );
+    },
+  },
+  {
+    name: 'MSP signature moved onto another holder signature of the same body refused',
+    async run(s) {
+      const h = signed(s, 'Work');
+      const sub = countersign(s, h);
+      const other = secondSignature(signingInput(SignPurpose.MappingHolder, h.body), s.holder.key);
+      expect(other !== h.holderSig, 'the second holder signature is the first');
+      await refused('msp-signature-invalid', () => submitRaw(s, { ...sub, holderSig: other }));
+    },
+  },
+  {
+    name: 'new mapping at body version 1 refused',
+    async run(s) {
+      const h = signed(s, 'Work');
+      const body = { ...h.body, v: 1 as const };
+      const holderSig = signObject(SignPurpose.MappingHolder, body, s.holder.key.privateKey);
+      const mspSig = signObject(SignPurpose.MappingMsp, body, s.msp.key.privateKey);
+      await refused('version-retired', () => submitRaw(s, { ...h, body, holderSig, mspSig }));
     },
   },
   {

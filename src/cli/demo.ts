@@ -13,7 +13,7 @@ import { splitTxt } from '../protocol/dns-names.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { type ErrorCode, MimiError } from '../protocol/errors.js';
 import type { Mapping, MappingBody } from '../protocol/records.js';
-import { verifyHolderAndMsp } from '../registry/verify-mapping.js';
+import { countersign, verifyHolderAndMsp } from '../registry/verify-mapping.js';
 import { nodeTxtResolver } from '../verifier/dns01.js';
 import { readJson, readKeyFile, writeJson } from './args.js';
 import { cliName, ensureDevnet } from './devnet.js';
@@ -369,14 +369,15 @@ export async function runDemo(opts: {
     await step(
       'Rejected: a forged holder signature',
       "R4, R6: Mallory copies Bob's attestation (it is public, in every verbose answer) into a mapping\n" +
-        "that sends Bob's number to her msp1 account, and signs it with her own key. msp1 countersigns\n" +
-        "(she is its user), but the DP refuses: only Bob's key can sign for Bob.",
+        "that sends Bob's number to her msp1 account, and signs it with her own key. msp1 will not\n" +
+        'countersign it (its countersignature covers the holder signature, so it checks it first); and\n' +
+        "countersigned anyway, the DP refuses it: only Bob's key can sign for Bob.",
       async () => {
         const bobMapping = readJson(net.mappingFile(defaultId), 'mapping') as Mapping;
         const att = bobMapping.attestation;
         const now = Math.floor(Date.now() / 1000);
         const body: MappingBody = {
-          v: 1,
+          v: 2,
           csi: bobCsi,
           msp: 'msp1',
           ssi: 'mimi://chat.example/u/mallory',
@@ -395,10 +396,12 @@ export async function runDemo(opts: {
           holderSig: signObject(SignPurpose.MappingHolder, body, mallory.privateKey),
         };
         const msp1 = net.msp('msp1');
-        const err = await rejected('holder-signature-invalid', async () =>
-          msp1.submit(await msp1.confirm(forged)),
+        const byMsp = await rejected('holder-signature-invalid', () => msp1.confirm(forged));
+        const mspKey = readKeyFile(net.layout.msps.find((m) => m.id === 'msp1')!.keyFile, 'msp1 key');
+        const err = await rejected('holder-signature-invalid', () =>
+          msp1.submit({ ...forged, mspSig: countersign(forged, mspKey.privateKey) }),
         );
-        return [`DP answer: [${err.code}] ${err.message}`];
+        return [`msp1: [${byMsp.code}] ${byMsp.message}`, `DP answer: [${err.code}] ${err.message}`];
       },
     );
 
@@ -424,7 +427,7 @@ export async function runDemo(opts: {
           ssi: 'mimi://rogue.example/u/bob',
           attestation: p.attestation,
         });
-        const mspSig = signObject(SignPurpose.MappingMsp, signed.body, rogueKey.privateKey);
+        const mspSig = countersign(signed, rogueKey.privateKey);
         const check = await rejected('msp-not-registered', () =>
           verifyHolderAndMsp(
             { ...signed, mspSig },

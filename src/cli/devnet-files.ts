@@ -3,7 +3,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromJwk, keyPairToJwk } from '../crypto/keys.js';
 import { keyConfigOf } from '../crypto/ohttp.js';
-import { type RegistryDocument, signRegistry, type UnsignedRegistry } from '../registry/document.js';
+import {
+  type DpKeyUsage,
+  dpKeyUsages,
+  type RegistryDocument,
+  signRegistry,
+  type UnsignedRegistry,
+  type UnsignedRegistryV2,
+} from '../registry/document.js';
 import type { NodeConfig } from '../server/config.js';
 import { CliError, CliErrorCode } from './io.js';
 
@@ -60,8 +67,11 @@ export interface DevnetOptions {
   dps?: number;
   /** Webhooks for MSP notices, by MSP id. */
   webhooks?: Record<string, string>;
-  /** DPs run elsewhere (tests use this for misbehaving peers): listed in the registry only. */
-  extraDps?: { id: string; endpoint: string; publicKey: string }[];
+  /**
+   * DPs run elsewhere (tests use this for misbehaving peers): listed in the registry only, with
+   * the keys given for their usages and a fresh key (held by no one) for each usage not given.
+   */
+  extraDps?: { id: string; endpoint: string; keys: Partial<Record<DpKeyUsage, string>> }[];
 }
 
 export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
@@ -69,7 +79,10 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
   const count = opts.dps ?? 1;
   mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
   const registryKey = writeKey(dir, 'registry');
-  const dpKeys = Array.from({ length: count }, (_, i) => writeKey(dir, `dp${i + 1}`));
+  // One key per registry usage (docs/spec/registry.md §8.1.1): keys/dpN.records.jwk, ...
+  const dpKeys = Array.from({ length: count }, (_, i) =>
+    Object.fromEntries(dpKeyUsages.map((u) => [u, writeKey(dir, `dp${i + 1}.${u}`)])),
+  ) as Record<DpKeyUsage, { pair: KeyPair; file: string }>[];
   const verifierKey = writeKey(dir, 'verifier1');
   const csipKey = writeKey(dir, 'csip1');
   const mspKeys = devnetMsps.map((m, i) => ({ ...m, ...writeKey(dir, m.id), dp: `dp${(i % count) + 1}` }));
@@ -83,7 +96,7 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
   });
   const now = Math.floor(Date.now() / 1000);
   const unsigned: UnsignedRegistry = {
-    v: 1,
+    v: 2,
     federation: 'devnet',
     serial: 1,
     issuedAt: now,
@@ -93,7 +106,11 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
       ...dpKeys.map((k, i) => ({
         id: `dp${i + 1}`,
         endpoint: endpointOf(i),
-        keys: [k.pair.publicKey],
+        keys: {
+          records: [k.records.pair.publicKey],
+          transport: [k.transport.pair.publicKey],
+          log: [k.log.pair.publicKey],
+        },
         region: 'us',
         operator: `Example Discovery ${i + 1}`,
         throughputClass: 'standard' as const,
@@ -102,7 +119,11 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
       ...(opts.extraDps ?? []).map((d) => ({
         id: d.id,
         endpoint: d.endpoint,
-        keys: [d.publicKey],
+        keys: {
+          records: [d.keys.records ?? generateKeyPair().publicKey],
+          transport: [d.keys.transport ?? generateKeyPair().publicKey],
+          log: [d.keys.log ?? generateKeyPair().publicKey],
+        },
         region: 'us',
         operator: `Other ${d.id}`,
         throughputClass: 'standard' as const,
@@ -133,7 +154,14 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
     const id = `dp${i + 1}`;
     const config: NodeConfig = {
       dev: true,
-      dp: { id, keyFile: `keys/${id}.jwk` },
+      dp: {
+        id,
+        keyFiles: {
+          records: `keys/${id}.records.jwk`,
+          transport: `keys/${id}.transport.jwk`,
+          log: `keys/${id}.log.jwk`,
+        },
+      },
       registry: { location: 'registry.json', pinnedKey: registryKey.pair.publicKey, refreshSeconds: 10 },
       store: { backend: 'sqlite', path: `${id}.db` },
       listen: { host, port: opts.port + i },
@@ -238,10 +266,13 @@ export function readDevnet(dir: string): DevnetLayout {
 /** Re-signs the devnet's registry after `change` (a test or demo changing the federation). */
 export function resignDevnetRegistry(
   layout: DevnetLayout,
-  change: (doc: UnsignedRegistry) => UnsignedRegistry,
+  change: (doc: UnsignedRegistryV2) => UnsignedRegistryV2,
 ): void {
   const file = join(layout.dir, 'registry.json');
-  const { sig: _sig, ...unsigned } = JSON.parse(readFileSync(file, 'utf8')) as RegistryDocument;
+  // The devnet writes version 2 registries.
+  const { sig: _sig, ...unsigned } = JSON.parse(readFileSync(file, 'utf8')) as UnsignedRegistryV2 & {
+    sig: string;
+  };
   const next = change({ ...unsigned, serial: unsigned.serial + 1 });
   writeFileSync(
     file,

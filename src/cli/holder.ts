@@ -2,11 +2,10 @@ import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from '
 import { join, relative } from 'node:path';
 import { HolderClient } from '../client/holder.js';
 import { generateKeyPair, keyPairToJwk } from '../crypto/keys.js';
-import { SignPurpose, signObject } from '../crypto/sign.js';
 import { MimiError } from '../protocol/errors.js';
 import { formatSsi } from '../protocol/identifiers.js';
 import { decodeRecord, type Mapping, PossessionAttestation } from '../protocol/records.js';
-import { verifyAttestation } from '../registry/verify-mapping.js';
+import { countersign, verifyAttestation } from '../registry/verify-mapping.js';
 import { signAttestation } from '../verifier/attestation.js';
 import { csiArg, idArg, intArg, mappingIdArg, readJson, readKeyFile, writeJson } from './args.js';
 import { codeFromOutbox, type DevnetAccess, openDevnet } from './devnet-access.js';
@@ -373,7 +372,7 @@ export function exportSubmissions(
         ssi: formatSsi(msp.domain, `u${csi.slice(5)}`),
         attestation,
       });
-      const sub = { ...signed, mspSig: signObject(SignPurpose.MappingMsp, signed.body, mspKey.privateKey) };
+      const sub = { ...signed, mspSig: countersign(signed, mspKey.privateKey) };
       chunk.push(JSON.stringify(sub));
       if (chunk.length === 1000 || i === opts.count - 1) {
         writeSync(fd, `${chunk.join('\n')}\n`);

@@ -9,10 +9,10 @@ import {
   DpEntry,
   MspEntry,
   Registry,
-  RegistryDocument,
+  RegistryDocumentV2,
   signRegistry,
   ThroughputClass,
-  type UnsignedRegistry,
+  type UnsignedRegistryV2,
   VerifierEntry,
 } from '../registry/document.js';
 import {
@@ -31,10 +31,11 @@ import { CliError, CliErrorCode, emit, isoTime, table } from './io.js';
  * R30: the registry document, made in steps: an unsigned draft, participants added one by one,
  * then signed with the registry key (signRegistry checks ids, bits and domains are unique).
  */
-const Draft = Type.Omit(RegistryDocument, ['sig']);
+const Draft = Type.Omit(RegistryDocumentV2, ['sig']);
 const day = 86_400;
 
-function readDraft(file: string): UnsignedRegistry {
+/** A version 2 draft (DP keys per usage); a version 1 draft is refused (`unknown-version`). */
+function readDraft(file: string): UnsignedRegistryV2 {
   const raw = readJson(file, '--in');
   if (typeof raw === 'object' && raw !== null && 'sig' in raw) {
     throw new CliError(
@@ -43,7 +44,7 @@ function readDraft(file: string): UnsignedRegistry {
       'registry create makes a draft; registry sign --in <draft> writes the signed registry',
     );
   }
-  return decodeRecord(Draft, raw, `draft ${file}`) as UnsignedRegistry;
+  return decodeRecord(Draft, raw, `draft ${file}`) as UnsignedRegistryV2;
 }
 
 function checked<S extends TSchema>(schema: S, entry: unknown, what: string): unknown {
@@ -67,7 +68,7 @@ function keyOf(opts: KeyOpts): string {
     : publicKeyOrFileArg(opts.keyFile!, '--key-file');
 }
 
-function ensureNewId(draft: UnsignedRegistry, id: string): void {
+function ensureNewId(draft: UnsignedRegistryV2, id: string): void {
   const all = [...draft.dps, ...draft.msps, ...draft.verifiers, ...draft.csips];
   if (all.some((p) => p.id === id)) {
     throw new CliError(
@@ -84,7 +85,7 @@ interface AddCommon extends KeyOpts {
   json?: boolean;
 }
 
-function added(opts: AddCommon, draft: UnsignedRegistry, role: string, entry: unknown): void {
+function added(opts: AddCommon, draft: UnsignedRegistryV2, role: string, entry: unknown): void {
   writeJson(opts.in, draft);
   emit(opts.json === true, {
     doc: { file: opts.in, added: { role, entry } },
@@ -100,8 +101,8 @@ export function registryCreate(opts: {
   force?: boolean;
   json?: boolean;
 }): void {
-  const draft: UnsignedRegistry = {
-    v: 1,
+  const draft: UnsignedRegistryV2 = {
+    v: 2,
     federation: idArg(opts.federation, '--federation'),
     serial: 1,
     issuedAt: 0,
@@ -130,6 +131,9 @@ export function registryAddDp(
     endpoint: string;
     region: string;
     throughput: string;
+    recordsKey: string;
+    transportKey: string;
+    logKey: string;
     ohttpGateway?: string;
     ohttpKeyConfig?: string[];
   },
@@ -145,7 +149,11 @@ export function registryAddDp(
     {
       id,
       endpoint: urlArg(opts.endpoint, '--endpoint'),
-      keys: [keyOf(opts)],
+      keys: {
+        records: [publicKeyOrFileArg(opts.recordsKey, '--records-key')],
+        transport: [publicKeyOrFileArg(opts.transportKey, '--transport-key')],
+        log: [publicKeyOrFileArg(opts.logKey, '--log-key')],
+      },
       region: opts.region,
       operator: opts.operator,
       throughputClass: opts.throughput,
@@ -153,6 +161,13 @@ export function registryAddDp(
     },
     '--',
   ) as DpEntry;
+  // A key serves one usage (registry.md §8.1.1): checked here, not first at signing.
+  if (new Set(Object.values(entry.keys).flat()).size !== 3) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      'a DP needs three different keys: records, transport, log',
+    );
+  }
   draft.dps.push(entry);
   added(opts, draft, 'DP', entry);
 }
@@ -286,7 +301,7 @@ export function registrySign(opts: {
   const draft = readDraft(opts.in);
   const key = readKeyFile(opts.key, '--key');
   const now = Math.floor(Date.now() / 1000);
-  const unsigned: UnsignedRegistry = {
+  const unsigned: UnsignedRegistryV2 = {
     ...draft,
     serial:
       opts.serial === undefined ? draft.serial : intArg(opts.serial, '--serial', 1, Number.MAX_SAFE_INTEGER),

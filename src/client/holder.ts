@@ -16,16 +16,17 @@ import { dns01Value } from '../protocol/dns-names.js';
 import { nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
-import type {
-  HolderRead,
-  Invalidation,
-  KeyRotation,
-  MappingBody,
-  PossessionAttestation,
-  PseudonymRequest,
-  Reaffirmation,
+import {
+  type HolderRead,
+  type Invalidation,
+  type KeyRotation,
+  type MappingBody,
+  MappingBodyVersion,
+  type PossessionAttestation,
+  type PseudonymRequest,
+  type Reaffirmation,
 } from '../protocol/records.js';
-import type { Registry } from '../registry/document.js';
+import { DpKeyUsage, type Registry } from '../registry/document.js';
 import { call, type HttpOptions } from './http.js';
 
 /** What the holder hands to an MSP: its signed half of a mapping (R6). */
@@ -117,7 +118,7 @@ export class HolderClient {
   signMapping(draft: MappingDraft): HolderSigned {
     const now = this.now();
     const body: MappingBody = {
-      v: 1,
+      v: MappingBodyVersion,
       csi: parseCsi(draft.csi).uri,
       msp: draft.msp,
       ssi: draft.ssi,
@@ -140,7 +141,7 @@ export class HolderClient {
   async optOut(attestation: PossessionAttestation, lifetimeSeconds = 180 * 86_400) {
     const now = this.now();
     const body: MappingBody = {
-      v: 1,
+      v: MappingBodyVersion,
       csi: attestation.csi,
       msp: null,
       ssi: null,
@@ -255,7 +256,7 @@ export class HolderClient {
   openReceipt(receipt: LogReceipt, mappingId: string, registry: Registry): string {
     const bad = (why: string) => new MimiError('log-receipt-invalid', `log receipt: ${why}`);
     const { sig, ...unsigned } = receipt;
-    const keys = registry.dp(receipt.dp)?.keys ?? [];
+    const keys = registry.dpKeys(receipt.dp, DpKeyUsage.Records);
     if (!keys.some((k) => verifyObject(SignPurpose.LogReceipt, unsigned, sig, k))) {
       throw bad('not signed by the DP it names');
     }

@@ -4,7 +4,7 @@ import { MimiError } from '../protocol/errors.js';
 import type { EpochInfo } from '../protocol/private.js';
 import type { Mapping } from '../protocol/records.js';
 import { logOrigin, type MappingLogProof, witnessName } from '../protocol/transparency.js';
-import type { Registry } from '../registry/document.js';
+import { DpKeyUsage, type Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { type Checkpoint, type NoteVerifier, openCheckpoint } from '../tlog/checkpoint.js';
 import { verifyCosignatures } from '../tlog/cosignature.js';
@@ -12,18 +12,19 @@ import { isTlogError } from '../tlog/errors.js';
 import { decodeLeaf, LogLeafKind, mappingLeafKinds, oprfKeyCommitment } from '../tlog/leaf.js';
 import { leafHash, verifyInclusion } from '../tlog/merkle.js';
 
-/** The DP's keys in the registry, as verifiers of its checkpoints (key name = log origin). */
+/** The DP's log keys in the registry, as verifiers of its checkpoints (key name = log origin). */
 function dpVerifiers(registry: Registry, dp: string): NoteVerifier[] {
   const name = logOrigin(registry.doc.federation, dp);
-  return (registry.dp(dp)?.keys ?? []).map((k) => ({ name, publicKey: importPublicKey(k) }));
+  return registry.dpKeys(dp, DpKeyUsage.Log).map((k) => ({ name, publicKey: importPublicKey(k) }));
 }
 
-/** Registry DPs other than the log's own, as tlog-cosignature cosigners. */
+/** Registry DPs other than the log's own, by their log keys, as tlog-cosignature cosigners. */
 function cosigners(registry: Registry, logDp: string, only?: readonly string[]): NoteVerifier[] {
-  return registry.doc.dps
+  return registry
+    .allDps()
     .filter((d) => d.id !== logDp && (only === undefined || only.includes(d.id)))
     .flatMap((d) =>
-      d.keys.map((k) => ({
+      d.keys.log.map((k) => ({
         name: witnessName(registry.doc.federation, d.id),
         publicKey: importPublicKey(k),
       })),

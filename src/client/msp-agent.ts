@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
-import { SignPurpose, signObject } from '../crypto/sign.js';
+import { SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
 import {
   type AcceptAnswer,
   AcceptAnswer as AcceptAnswerSchema,
@@ -19,7 +19,7 @@ import { parseCsi, parseSsi } from '../protocol/identifiers.js';
 import type { LookupFormat, Mapping, MappingSubmission } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
-import { mappingId, verifyAttestation, verifyMapping } from '../registry/verify-mapping.js';
+import { countersign, mappingId, verifyAttestation, verifyMapping } from '../registry/verify-mapping.js';
 import type { HolderSigned } from './holder.js';
 import { call, type HttpOptions } from './http.js';
 import { decodeCompactAnswer, type VerifiedResult, verifyVerboseAnswer } from './lookup-client.js';
@@ -91,7 +91,11 @@ export class MspAgent {
     if (!(await this.opts.isOwnUser(body.ssi)))
       throw new MimiError('forbidden', `${body.ssi} is not our user`);
     verifyAttestation(signed.attestation, this.ctx());
-    const mspSig = signObject(SignPurpose.MappingMsp, body, this.opts.key.privateKey);
+    // The countersignature covers the holder's signature: it confirms this consent, so it checks it.
+    if (!verifyObject(SignPurpose.MappingHolder, body, signed.holderSig, body.holderKey)) {
+      throw new MimiError('holder-signature-invalid', 'the holder signature does not verify (R6)');
+    }
+    const mspSig = countersign(signed, this.opts.key.privateKey);
     return { body, attestation: signed.attestation, holderSig: signed.holderSig, mspSig };
   }
 

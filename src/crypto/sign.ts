@@ -11,7 +11,10 @@ import { canonicalize } from './jcs.js';
 export const SignPurpose = {
   Attestation: 'attestation',
   MappingHolder: 'mapping-holder',
+  /** Version 1 bodies only: the MSP's signature over the body alone (verified, no longer made). */
   MappingMsp: 'mapping-msp',
+  /** Version 2 bodies: the MSP's signature over the body's digest and the holder's signature. */
+  MappingCountersign: 'mapping-countersign',
   MappingDp: 'mapping-dp',
   Invalidation: 'invalidation',
   KeyRotation: 'key-rotation',

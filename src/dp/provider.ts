@@ -121,7 +121,7 @@ export class DiscoveryProvider {
   async accept(sub: MappingSubmission): Promise<AcceptResult> {
     const ctx = this.context();
     const { now, registry } = ctx;
-    const canonical = verifyHolderAndMsp(sub, ctx);
+    const canonical = verifyHolderAndMsp(sub, ctx, { submission: true });
     const { body, attestation } = sub;
     if (body.expiresAt - now > registry.doc.policy.maxMappingLifetime) {
       throw new MimiError(

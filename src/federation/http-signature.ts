@@ -236,7 +236,8 @@ export async function verifyPeerRequest(
   }
   const sig = new Uint8Array(signature[0]);
   const data = Buffer.from(base);
-  if (!dp.keys.some((k) => verifyEd25519(data, sig, k))) {
+  // Only the DP's transport keys: a records or log key of the DP signs no request (§8.1.1).
+  if (!dp.keys.transport.some((k) => verifyEd25519(data, sig, k))) {
     throw new MimiError('unauthenticated', 'peer request is not signed by a registered DP');
   }
   // Accepted until expires + tolerance, which is within created + max age + tolerance.

@@ -4,7 +4,7 @@ import { importPublicKey } from '../crypto/keys.js';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { logOrigin, MappingLogProof, WitnessAnswer, witnessName } from '../protocol/transparency.js';
-import type { Registry } from '../registry/document.js';
+import { DpKeyUsage, type Registry } from '../registry/document.js';
 import type { Store } from '../store/store.js';
 import {
   type Checkpoint,
@@ -21,7 +21,10 @@ import { callPeer } from './peer-client.js';
 export interface WitnessOptions {
   store: Store;
   registry: () => Registry;
+  /** Its id, and its transport key: it signs the peer calls that fetch and send checkpoints. */
   self: { id: string; key: KeyObject };
+  /** The DP's log key (registry usage `log`): it signs the cosignatures, never a peer call. */
+  cosignKey: KeyObject;
   intervalMs?: number;
   timeoutMs?: number;
   now: () => number;
@@ -35,24 +38,23 @@ export interface WitnessOutcome {
   reason?: string;
 }
 
-/** The DP keys of `dp` in the registry as note verifiers for its log origin. */
+/** The log keys of `dp` in the registry as note verifiers for its log origin. */
 export function logVerifiers(registry: Registry, dp: string): NoteVerifier[] {
-  const entry = registry.dp(dp);
-  if (entry === undefined) return [];
   const name = logOrigin(registry.doc.federation, dp);
-  return entry.keys.map((k) => ({ name, publicKey: importPublicKey(k) }));
+  return registry.dpKeys(dp, DpKeyUsage.Log).map((k) => ({ name, publicKey: importPublicKey(k) }));
 }
 
-/** Peer DPs' keys as cosigners (tlog-cosignature), optionally only those named in `only`. */
+/** Peer DPs' log keys as cosigners (tlog-cosignature), optionally only those named in `only`. */
 export function witnessVerifiers(
   registry: Registry,
   logDp: string,
   only?: readonly string[],
 ): NoteVerifier[] {
-  return registry.doc.dps
+  return registry
+    .allDps()
     .filter((d) => d.id !== logDp && (only === undefined || only.includes(d.id)))
     .flatMap((d) =>
-      d.keys.map((k) => ({
+      d.keys.log.map((k) => ({
         name: witnessName(registry.doc.federation, d.id),
         publicKey: importPublicKey(k),
       })),
@@ -179,7 +181,7 @@ export class Witness {
       return { dp, status: 'error', size: cp.size, reason: 'another checkpoint was recorded meanwhile' };
     const signer = {
       name: witnessName(registry.doc.federation, this.opts.self.id),
-      privateKey: this.opts.self.key,
+      privateKey: this.opts.cosignKey,
     };
     const cosigned = cosignNote(answer.checkpoint, signer, now);
     const mine = signatureLines(cosigned).at(-1)!;
@@ -244,7 +246,7 @@ export function parseAddCheckpoint(body: string): { old: number; proof: Uint8Arr
  * cosignature leaves. Two roots signed for one size are stored as fork evidence.
  */
 export async function addCheckpoint(
-  opts: Pick<WitnessOptions, 'store' | 'registry' | 'self' | 'now'>,
+  opts: Pick<WitnessOptions, 'store' | 'registry' | 'self' | 'cosignKey' | 'now'>,
   body: string,
 ): Promise<AddCheckpointOutcome> {
   const { old, proof, note } = parseAddCheckpoint(body);
@@ -301,7 +303,7 @@ export async function addCheckpoint(
     return undefined;
   });
   if (outcome !== undefined) return { status: 'conflict', size: outcome.conflict };
-  const signer = { name: witnessName(registry.doc.federation, opts.self.id), privateKey: opts.self.key };
+  const signer = { name: witnessName(registry.doc.federation, opts.self.id), privateKey: opts.cosignKey };
   return { status: 'cosigned', line: signatureLines(cosignNote(note, signer, now)).at(-1)! };
 }
 

@@ -222,7 +222,13 @@ export const DpMetadata = Type.Object({
   v: Type.Literal(1),
   id: ParticipantId,
   federation: Type.String(),
+  /** Every public key the node signs with (one per usage; one only under a version 1 registry). */
   keys: Type.Array(PublicKeyB64, { minItems: 1 }),
+  /** The key the node signs with for each registry key usage (docs/spec/registry.md §8.1.1). */
+  keysByUsage: Type.Object(
+    { records: PublicKeyB64, transport: PublicKeyB64, log: PublicKeyB64 },
+    { additionalProperties: false },
+  ),
   registrySerial: Type.Integer({ minimum: 0 }),
   modes: Type.Array(Type.Union([Type.Literal('msp-proxied'), Type.Literal('private')])),
   formats: Type.Array(Type.Union([Type.Literal('verbose'), Type.Literal('compact')])),

@@ -8,6 +8,8 @@ export const ErrorCode = {
   BodyTooLarge: 'body-too-large',
   RecordInvalid: 'record-invalid',
   UnknownVersion: 'unknown-version',
+  /** A version this DP still verifies where it was accepted before, but no longer accepts anew. */
+  VersionRetired: 'version-retired',
   BatchTooLarge: 'batch-too-large',
   NotFound: 'not-found',
   // the HTTP request itself: a URL that does not decode, a bad Content-Length, a malformed request line
@@ -126,6 +128,7 @@ const statusOf: Record<ErrorCode, number> = {
   'body-too-large': 413,
   'record-invalid': 400,
   'unknown-version': 400,
+  'version-retired': 400,
   'batch-too-large': 400,
   'not-found': 404,
   'request-invalid': 400,

@@ -9,6 +9,16 @@ import { MimiError } from './errors.js';
  */
 export const RecordVersion = 1;
 
+/**
+ * A mapping body is at version 2 since the MSP's countersignature covers the holder's signature
+ * too (purpose `mapping-countersign`, docs/spec/signatures.md); version 1 bodies, whose MSP
+ * signature covers the body alone, are still verified where they were accepted before (stored,
+ * served, replicated), but a DP refuses new ones (`version-retired`).
+ */
+export const MappingBodyVersion = 2;
+/** Every version some record of this implementation speaks; any other `v` is `unknown-version`. */
+const KnownVersions: readonly unknown[] = [RecordVersion, MappingBodyVersion];
+
 export const PossessionMethod = {
   SmsOtp: 'sms-otp',
   EmailOtp: 'email-otp',
@@ -59,7 +69,7 @@ export type PossessionAttestation = Static<typeof PossessionAttestation>;
 
 export const MappingBody = Type.Object(
   {
-    v: V,
+    v: Type.Union([V, Type.Literal(MappingBodyVersion)]),
     csi: CsiUri,
     /** null together with ssi: the holder's signed opt-out (R14, R25). */
     msp: Type.Union([ParticipantId, Type.Null()]),
@@ -372,7 +382,7 @@ export function decodeRecord<S extends TSchema>(schema: S, value: unknown, what:
   if (version !== undefined) {
     throw new MimiError(
       'unknown-version',
-      `${what} has a record of version ${version}; this DP speaks v${RecordVersion}`,
+      `${what} has a record of version ${version}; this DP speaks v${KnownVersions.join(', v')}`,
     );
   }
   let check = compiled.get(schema);
@@ -383,6 +393,13 @@ export function decodeRecord<S extends TSchema>(schema: S, value: unknown, what:
   if (!check.Check(value)) {
     const first = check.Errors(value).First();
     const path = first?.path || '/';
+    // A version we speak, but not for this record (a v2 invalidation): still a version we do not
+    // know. A missing `v` is a schema error like any other.
+    if (path.endsWith('/v') && first?.value !== undefined) {
+      throw new MimiError('unknown-version', `${what}${path}: not a version of this record`, {
+        pointer: path,
+      });
+    }
     throw new MimiError('record-invalid', `${what}${path}: ${first?.message ?? 'invalid'}`, {
       pointer: path,
     });
@@ -394,7 +411,7 @@ export function decodeRecord<S extends TSchema>(schema: S, value: unknown, what:
 function foreignVersion(value: unknown, depth: number): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || depth > 3) return undefined;
   const record = value as Record<string, unknown>;
-  if ('v' in record && record.v !== RecordVersion) return JSON.stringify(record.v) ?? 'undefined';
+  if ('v' in record && !KnownVersions.includes(record.v)) return JSON.stringify(record.v) ?? 'undefined';
   for (const child of Object.values(record)) {
     const found = foreignVersion(child, depth + 1);
     if (found !== undefined) return found;

@@ -37,19 +37,40 @@ export const OhttpGatewayEntry = Type.Object(
 );
 export type OhttpGatewayEntry = Static<typeof OhttpGatewayEntry>;
 
+/**
+ * What each of a DP's keys signs (docs/spec/registry.md §8.1.1), one set of keys per usage so that
+ * a key needed online for one job cannot sign for another:
+ * - `records`: signed records about mappings: `mapping-dp` (dpSig) and `log-receipt`;
+ * - `transport`: the DP speaking to others: RFC 9421 peer requests and MSP notices, and the
+ *   `session` requests it makes at a peer;
+ * - `log`: C2SP signed notes: its log's checkpoints and the cosignatures it makes as a witness.
+ */
+export const DpKeyUsage = { Records: 'records', Transport: 'transport', Log: 'log' } as const;
+export type DpKeyUsage = (typeof DpKeyUsage)[keyof typeof DpKeyUsage];
+export const dpKeyUsages: readonly DpKeyUsage[] = Object.values(DpKeyUsage);
+
+const dpEntryMembers = {
+  id: ParticipantId,
+  endpoint: Type.String({ pattern: '^https?://', maxLength: 512 }),
+  region: Type.String({ minLength: 1, maxLength: 32 }),
+  operator: Operator,
+  throughputClass: Type.Union(Object.values(ThroughputClass).map((c) => Type.Literal(c))),
+  ohttp: Type.Optional(OhttpGatewayEntry),
+};
+
+/** Registry v2: the DP's keys by usage; no key may serve two usages (checkConsistency). */
 export const DpEntry = Type.Object(
   {
-    id: ParticipantId,
-    endpoint: Type.String({ pattern: '^https?://', maxLength: 512 }),
-    keys: Keys,
-    region: Type.String({ minLength: 1, maxLength: 32 }),
-    operator: Operator,
-    throughputClass: Type.Union(Object.values(ThroughputClass).map((c) => Type.Literal(c))),
-    ohttp: Type.Optional(OhttpGatewayEntry),
+    ...dpEntryMembers,
+    keys: Type.Object({ records: Keys, transport: Keys, log: Keys }, { additionalProperties: false }),
   },
   { additionalProperties: false },
 );
 export type DpEntry = Static<typeof DpEntry>;
+
+/** Registry v1: one list of keys for every usage (still opened, as a v2 entry with that list thrice). */
+export const DpEntryV1 = Type.Object({ ...dpEntryMembers, keys: Keys }, { additionalProperties: false });
+export type DpEntryV1 = Static<typeof DpEntryV1>;
 
 export const MspEntry = Type.Object(
   {
@@ -117,25 +138,41 @@ export const RegistryPolicy = Type.Object(
   { additionalProperties: false },
 );
 
-export const RegistryDocument = Type.Object(
-  {
-    v: Type.Literal(1),
-    federation: ParticipantId,
-    /** Monotonic: a node never goes back to a lower serial (rollback protection). */
-    serial: Type.Integer({ minimum: 1 }),
-    issuedAt: Type.Integer({ minimum: 0 }),
-    expiresAt: Type.Integer({ minimum: 0 }),
-    policy: RegistryPolicy,
-    dps: Type.Array(DpEntry),
-    msps: Type.Array(MspEntry),
-    verifiers: Type.Array(VerifierEntry),
-    csips: Type.Array(CsipEntry),
-    sig: SignatureB64,
-  },
+const documentMembers = {
+  federation: ParticipantId,
+  /** Monotonic: a node never goes back to a lower serial (rollback protection). */
+  serial: Type.Integer({ minimum: 1 }),
+  issuedAt: Type.Integer({ minimum: 0 }),
+  expiresAt: Type.Integer({ minimum: 0 }),
+  policy: RegistryPolicy,
+  msps: Type.Array(MspEntry),
+  verifiers: Type.Array(VerifierEntry),
+  csips: Type.Array(CsipEntry),
+  sig: SignatureB64,
+};
+
+/** The registry, version 2: DP keys by usage. What `registry create` makes. */
+export const RegistryDocumentV2 = Type.Object(
+  { v: Type.Literal(2), ...documentMembers, dps: Type.Array(DpEntry) },
   { additionalProperties: false },
 );
+/** Version 1, opened for the transition: each DP's one key list serves every usage. */
+export const RegistryDocumentV1 = Type.Object(
+  { v: Type.Literal(1), ...documentMembers, dps: Type.Array(DpEntryV1) },
+  { additionalProperties: false },
+);
+export const RegistryDocument = Type.Union([RegistryDocumentV2, RegistryDocumentV1]);
 export type RegistryDocument = Static<typeof RegistryDocument>;
-export type UnsignedRegistry = Omit<RegistryDocument, 'sig'>;
+type Unsigned<T> = T extends unknown ? Omit<T, 'sig'> : never;
+export type UnsignedRegistry = Unsigned<RegistryDocument>;
+export type UnsignedRegistryV2 = Omit<Static<typeof RegistryDocumentV2>, 'sig'>;
+
+/** A DP entry of either version, as a v2 entry (a v1 key list serves every usage). */
+function dpEntryOf(entry: DpEntry | DpEntryV1): DpEntry {
+  if (!Array.isArray(entry.keys)) return entry as DpEntry;
+  const keys = entry.keys;
+  return { ...entry, keys: { records: keys, transport: keys, log: keys } };
+}
 
 export function signRegistry(doc: UnsignedRegistry, key: KeyObject): RegistryDocument {
   checkConsistency(doc);
@@ -146,6 +183,8 @@ export function signRegistry(doc: UnsignedRegistry, key: KeyObject): RegistryDoc
 export class Registry {
   readonly doc: RegistryDocument;
   private readonly dps: Map<string, DpEntry>;
+  /** The DPs as v2 entries, in the document's order. */
+  private readonly dpList: readonly DpEntry[];
   private readonly msps: Map<string, MspEntry>;
   private readonly mspsByDomain: Map<string, MspEntry>;
   private readonly issuers: Map<string, Issuer>;
@@ -154,7 +193,8 @@ export class Registry {
 
   private constructor(doc: RegistryDocument) {
     this.doc = doc;
-    this.dps = new Map(doc.dps.map((d) => [d.id, d]));
+    this.dpList = doc.dps.map(dpEntryOf);
+    this.dps = new Map(this.dpList.map((d) => [d.id, d]));
     this.msps = new Map(doc.msps.map((m) => [m.id, m]));
     this.mspsByDomain = new Map(doc.msps.map((m) => [m.domain, m]));
     this.issuers = new Map();
@@ -167,8 +207,17 @@ export class Registry {
    * Check a registry against the pinned key: signature, expiry, consistency, and (given the
    * serial of the one in use) no rollback. This is the only way to make a Registry.
    */
-  static open(value: unknown, pinnedKey: string, opts: { now: number; minSerial?: number }): Registry {
-    const doc = decodeRecord(RegistryDocument, value, 'registry');
+  static open(
+    value: unknown,
+    pinnedKey: string,
+    opts: { now: number; minSerial?: number; minVersion?: number },
+  ): Registry {
+    const v = (value as { v?: unknown } | null)?.v;
+    const doc: RegistryDocument = decodeRecord(
+      v === 1 ? RegistryDocumentV1 : RegistryDocumentV2,
+      value,
+      'registry',
+    );
     const { sig, ...unsigned } = doc;
     if (!verifyObject(SignPurpose.Registry, unsigned, sig, pinnedKey)) {
       throw new MimiError(
@@ -185,6 +234,10 @@ export class Registry {
         `registry serial ${doc.serial} is older than ${opts.minSerial}`,
       );
     }
+    // §8.1.2: no way back from keys per usage to one key list for all, whatever the serial.
+    if (opts.minVersion !== undefined && doc.v < opts.minVersion) {
+      throw new MimiError('registry-rollback', `registry version ${doc.v} after version ${opts.minVersion}`);
+    }
     checkConsistency(doc);
     return new Registry(doc);
   }
@@ -192,8 +245,13 @@ export class Registry {
   get serial(): number {
     return this.doc.serial;
   }
+  /** The DP's entry, its keys by usage whatever the document's version. */
   dp(id: string): DpEntry | undefined {
     return this.dps.get(id);
+  }
+  /** The keys the DP signs with for `usage`; none for a DP not in the registry. */
+  dpKeys(id: string, usage: DpKeyUsage): readonly string[] {
+    return this.dps.get(id)?.keys[usage] ?? [];
   }
   msp(id: string): MspEntry | undefined {
     return this.msps.get(id);
@@ -208,7 +266,7 @@ export class Registry {
     return this.doc.msps;
   }
   allDps(): readonly DpEntry[] {
-    return this.doc.dps;
+    return this.dpList;
   }
 }
 
@@ -219,6 +277,23 @@ function checkConsistency(doc: UnsignedRegistry): void {
     if (ids.has(p.id))
       throw new MimiError('record-invalid', `registry: participant id ${p.id} appears twice`);
     ids.add(p.id);
+  }
+  // v2: a key serves one usage of one DP, or a leak of one would sign for another (§8.1.1).
+  if (doc.v === 2) {
+    const seen = new Set<string>();
+    for (const d of doc.dps) {
+      for (const usage of dpKeyUsages) {
+        for (const k of d.keys[usage]) {
+          if (seen.has(k)) {
+            throw new MimiError(
+              'record-invalid',
+              `registry: DP key ${k} of ${d.id} appears twice (a key serves one usage of one DP)`,
+            );
+          }
+          seen.add(k);
+        }
+      }
+    }
   }
   const bits = new Set<number>();
   const domains = new Set<string>();

@@ -40,7 +40,11 @@ export class RegistrySource {
   async load(): Promise<Registry> {
     const bytes = await this.fetchBytes();
     const now = (this.opts.now ?? nowSeconds)();
-    const next = Registry.open(parse(bytes), this.opts.pinnedKey, { now, minSerial: this.registry?.serial });
+    const next = Registry.open(parse(bytes), this.opts.pinnedKey, {
+      now,
+      minSerial: this.registry?.serial,
+      minVersion: this.registry?.doc.v,
+    });
     // The bytes the registry key signed the content of, unchanged: whoever fetches them verifies.
     const etag = `"${createHash('sha256').update(bytes).digest('base64url')}"`;
     this.registry = next;

@@ -1,11 +1,22 @@
+import type { KeyObject } from 'node:crypto';
 import { canonicalize } from '../crypto/jcs.js';
-import { digest, SignPurpose, sha256, signingInputOf, verifyInput, verifyObject } from '../crypto/sign.js';
+import {
+  digest,
+  SignPurpose,
+  sha256,
+  signingInput,
+  signingInputOf,
+  signObject,
+  verifyInput,
+  verifyObject,
+} from '../crypto/sign.js';
 import { MimiError } from '../protocol/errors.js';
 import { assertCanonicalCsi, parseSsi } from '../protocol/identifiers.js';
 import {
   levelOfMethod,
   type Mapping,
   type MappingBody,
+  MappingBodyVersion,
   type MappingSubmission,
   type PossessionAttestation,
 } from '../protocol/records.js';
@@ -73,11 +84,52 @@ export interface CanonicalParts {
   attestation: string;
 }
 
+/**
+ * What the MSP signs of a version 2 body (purpose `mapping-countersign`): the body's digest and the
+ * holder's signature, so its confirmation holds for this holder signature and no other. A version 1
+ * body's MSP signature (purpose `mapping-msp`) covers the body alone.
+ */
+export function countersignedPart(
+  canonicalBody: string,
+  holderSig: string,
+): { body: string; holderSig: string } {
+  return { body: sha256(canonicalBody).toString('base64url'), holderSig };
+}
+
+function mspSigningInput(body: MappingBody, canonicalBody: string, holderSig: string): Buffer {
+  return body.v === MappingBodyVersion
+    ? signingInput(SignPurpose.MappingCountersign, countersignedPart(canonicalBody, holderSig))
+    : signingInputOf(SignPurpose.MappingMsp, canonicalBody);
+}
+
+/** R2: the MSP's countersignature of a holder-signed version 2 body (the only kind an MSP makes now). */
+export function countersign(signed: { body: MappingBody; holderSig: string }, key: KeyObject): string {
+  if (signed.body.v !== MappingBodyVersion) {
+    throw new MimiError('version-retired', `mapping bodies are countersigned at v${MappingBodyVersion} only`);
+  }
+  return signObject(
+    SignPurpose.MappingCountersign,
+    countersignedPart(canonicalize(signed.body), signed.holderSig),
+    key,
+  );
+}
+
+/**
+ * `submission`: the DP's accept path for a new mapping or opt-out, which refuses a version 1 body
+ * (`version-retired`); a mapping accepted before (stored, served, replicated) is verified at either.
+ */
 export function verifyHolderAndMsp(
   sub: Pick<MappingSubmission, 'body' | 'attestation' | 'holderSig' | 'mspSig'>,
   ctx: VerifyContext,
+  opts: { submission?: boolean } = {},
 ): CanonicalParts {
   const { body, attestation } = sub;
+  if (opts.submission === true && body.v !== MappingBodyVersion) {
+    throw new MimiError(
+      'version-retired',
+      `new mappings are accepted at body v${MappingBodyVersion} only (the MSP signature covers the holder's)`,
+    );
+  }
   assertCanonicalCsi(body.csi);
   if (sub.holderSig === undefined) {
     throw new MimiError('holder-signature-missing', 'the mapping carries no holder signature (R4, R6)');
@@ -112,7 +164,7 @@ export function verifyHolderAndMsp(
     if (sub.mspSig === undefined || sub.mspSig === null) {
       throw new MimiError('msp-signature-missing', 'the mapping carries no MSP signature (R2, R4)');
     }
-    const input = signingInputOf(SignPurpose.MappingMsp, canonicalBody);
+    const input = mspSigningInput(body, canonicalBody, sub.holderSig);
     const mspSig = sub.mspSig;
     if (!msp.keys.some((k) => verifyInput(input, mspSig, k))) {
       throw new MimiError('msp-signature-invalid', 'the MSP signature does not verify (R2)');
@@ -142,7 +194,8 @@ export function verifyMapping(mapping: Mapping, ctx: VerifyContext): void {
     throw new MimiError('dp-signature-invalid', 'the mapping has no DP signature');
   const input = signingInputOf(SignPurpose.MappingDp, canonicalize(unsignedMapping(mapping)));
   const dpSig = mapping.dpSig;
-  if (!dp.keys.some((k) => verifyInput(input, dpSig, k))) {
+  // Only the DP's records keys: its transport or log keys sign no mapping (registry.md §8.1.1).
+  if (!dp.keys.records.some((k) => verifyInput(input, dpSig, k))) {
     throw new MimiError('dp-signature-invalid', 'the DP signature does not verify (R3)');
   }
   if (ctx.policy.requireIndependentVerifier) {

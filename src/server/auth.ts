@@ -58,12 +58,14 @@ export class SessionAuthority {
       throw new MimiError('unauthenticated', 'the session request is for another DP');
     if (Math.abs(now - req.issuedAt) > 300)
       throw new MimiError('request-stale', 'the session request is stale');
-    const entry = req.role === 'msp' ? registry.msp(req.participant) : registry.dp(req.participant);
-    if (entry === undefined) {
+    // A DP asks for a session with its transport keys (registry.md §8.1.1), an MSP with its keys.
+    const keys =
+      req.role === 'msp' ? registry.msp(req.participant)?.keys : registry.dp(req.participant)?.keys.transport;
+    if (keys === undefined) {
       throw new MimiError('unauthenticated', `${req.participant} is not a registered ${req.role}`);
     }
     const { sig, ...unsigned } = req;
-    if (!entry.keys.some((k) => verifyObject(SignPurpose.Session, unsigned, sig, k))) {
+    if (!keys.some((k) => verifyObject(SignPurpose.Session, unsigned, sig, k))) {
       throw new MimiError('unauthenticated', 'the session request signature does not verify');
     }
     const caller: Caller = { participant: req.participant, role: req.role, expiresAt: now + this.ttlSeconds };

@@ -110,7 +110,24 @@ export const NodeConfig = Type.Object(
   {
     /** Marks a development config: only then may codes go to the local outbox. */
     dev: Type.Optional(Type.Boolean()),
-    dp: Type.Object({ id: ParticipantId, keyFile: Type.String() }, { additionalProperties: false }),
+    dp: Type.Object(
+      {
+        id: ParticipantId,
+        /**
+         * One JWK per key usage of the registry (registry.md §8.1.1): `records` signs mappings and
+         * receipts, `transport` peer calls, notices and sessions, `log` checkpoints and cosignatures.
+         */
+        keyFiles: Type.Optional(
+          Type.Object(
+            { records: Type.String(), transport: Type.String(), log: Type.String() },
+            { additionalProperties: false },
+          ),
+        ),
+        /** Or one JWK for every usage: only under a version 1 registry, which lists one key list. */
+        keyFile: Type.Optional(Type.String()),
+      },
+      { additionalProperties: false },
+    ),
     registry: Type.Object(
       {
         location: Type.String({ minLength: 1 }),
@@ -559,6 +576,12 @@ export function checkConfig(raw: unknown, where = 'config'): NodeConfig {
         `${where}: limits.${name} (${limits[name]}) must not exceed limits.requestTimeoutMs (${limits.requestTimeoutMs})`,
       );
     }
+  }
+  if ((config.dp.keyFile === undefined) === (config.dp.keyFiles === undefined)) {
+    throw new MimiError(
+      'config-invalid',
+      `${where}: dp: set keyFiles (one key per usage) or keyFile, one of them`,
+    );
   }
   const v = config.verifier;
   if (!config.dev && (v?.sms === 'dev-outbox' || v?.email === 'dev-outbox')) {

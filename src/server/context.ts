@@ -29,6 +29,7 @@ import { nodeTxtResolver, type TxtResolver } from '../verifier/dns01.js';
 import { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
 import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './config.js';
+import { type DpKeys, readDpKeys } from './dp-keys.js';
 import { BackgroundLog } from './logging.js';
 import { LookupBudgets } from './lookup-budget.js';
 import { NodeMetrics } from './metrics.js';
@@ -41,7 +42,8 @@ import { createTransparency, type Transparency } from './transparency.js';
 /** Everything a node runs on, built in one place (STYLE.md §11); tests override parts. */
 export interface Context {
   config: LoadedConfig;
-  dpKey: KeyPair;
+  /** One key per registry usage: records, transport, log (src/server/dp-keys.ts). */
+  dpKeys: DpKeys;
   store: Store;
   registry: RegistrySource;
   policy: TrustPolicy;
@@ -196,7 +198,6 @@ export async function createContext(
 ): Promise<Context> {
   const { config } = loaded;
   const now = overrides.now ?? nowSeconds;
-  const dpKey = readKeyFile(loaded.path(config.dp.keyFile), 'dp.keyFile');
   // R23: one secret for every node of the DP, so a token from one node is good on all.
   const sessionSecretFile =
     config.sessions?.secretFile === undefined
@@ -217,9 +218,7 @@ export async function createContext(
   const entry = registry.current().dp(config.dp.id);
   if (entry === undefined)
     throw new MimiError('config-invalid', `dp.id: ${config.dp.id} is not in the registry`);
-  if (!entry.keys.includes(dpKey.publicKey)) {
-    throw new MimiError('config-invalid', 'dp.keyFile: this key is not among the DP keys in the registry');
-  }
+  const dpKeys = readDpKeys(loaded, registry.current(), readKeyFile);
   let built: Context | undefined;
   const log = new BackgroundLog();
   const metrics = new NodeMetrics({
@@ -251,12 +250,12 @@ export async function createContext(
   // R9, R26: the log commits every OPRF epoch's key, so the index opens once the log exists.
   let transparency: ReturnType<typeof createTransparency>;
   const privateLookup = await createPrivateLookup(loaded, store, now, budgets, () => transparency?.log);
-  transparency = createTransparency(loaded, { store, dpKey, registry, budgets, now });
+  transparency = createTransparency(loaded, { store, dpKeys, registry, budgets, now });
   await privateLookup?.index.open();
   const ohttp = await createOhttpGateway(loaded, now);
   const dp = new DiscoveryProvider({
     id: config.dp.id,
-    key: dpKey,
+    key: dpKeys.records,
     store,
     registry: () => registry.current(),
     policy,
@@ -281,7 +280,8 @@ export async function createContext(
     },
   });
   const fed = config.federation ?? {};
-  const self = { id: config.dp.id, key: dpKey.privateKey };
+  // Peer calls, notices and peer sessions: the transport key.
+  const self = { id: config.dp.id, key: dpKeys.transport.privateKey };
   const fanout = new Fanout({
     self,
     registry: () => registry.current(),
@@ -418,7 +418,7 @@ export async function createContext(
 
   built = {
     config: loaded,
-    dpKey,
+    dpKeys,
     store,
     registry,
     policy,

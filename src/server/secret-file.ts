@@ -31,7 +31,11 @@ export function readOrCreateSecretFile(path: string, setting: string): Buffer {
   }
 }
 
-/** The default place of a node secret: beside the DP key and named after it, so DPs sharing a key folder each have their own. */
+/**
+ * The default place of a node secret: beside the DP key (its records key, with keys per usage)
+ * and named after it, so DPs sharing a key folder each have their own.
+ */
 export function besideDpKey(loaded: LoadedConfig, suffix: string): string {
-  return loaded.path(loaded.config.dp.keyFile).replace(/(\.jwk)?$/, `.${suffix}`);
+  const { dp } = loaded.config;
+  return loaded.path(dp.keyFiles?.records ?? dp.keyFile!).replace(/(\.jwk)?$/, `.${suffix}`);
 }

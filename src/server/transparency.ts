@@ -1,4 +1,3 @@
-import type { KeyPair } from '../crypto/keys.js';
 import { KeyedPseudonyms } from '../dp/log-pseudonym.js';
 import { TransparencyLog } from '../dp/transparency-log.js';
 import { PeerProofs, Witness } from '../federation/witness.js';
@@ -7,6 +6,7 @@ import type { RegistrySource } from '../registry/source.js';
 import { type Budgets, budgetLimiter, type RateLimiter } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
+import type { DpKeys } from './dp-keys.js';
 import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
 
 /** The transparency log of a node, its witness of peers, and the limit on public log reads. */
@@ -27,7 +27,7 @@ export function createTransparency(
   loaded: LoadedConfig,
   deps: {
     store: Store;
-    dpKey: KeyPair;
+    dpKeys: DpKeys;
     registry: RegistrySource;
     /** R22: public log reads counted in Redis, shared by the DP's nodes, when configured. */
     budgets?: Budgets;
@@ -49,7 +49,7 @@ export function createTransparency(
   const log = new TransparencyLog({
     store: deps.store,
     origin,
-    signer: { name: origin, privateKey: deps.dpKey.privateKey },
+    signer: { name: origin, privateKey: deps.dpKeys.log.privateKey },
     pseudonyms: keyed,
     checkpointIntervalMs,
     subtreeCacheBytes: c.subtreeCacheBytes,
@@ -63,7 +63,8 @@ export function createTransparency(
       : new Witness({
           store: deps.store,
           registry: () => deps.registry.current(),
-          self: { id: config.dp.id, key: deps.dpKey.privateKey },
+          self: { id: config.dp.id, key: deps.dpKeys.transport.privateKey },
+          cosignKey: deps.dpKeys.log.privateKey,
           intervalMs: witnessIntervalMs,
           timeoutMs: config.federation?.peerTimeoutMs,
           now: deps.now,
@@ -74,7 +75,7 @@ export function createTransparency(
     witness,
     peerProofs: new PeerProofs({
       registry: () => deps.registry.current(),
-      self: { id: config.dp.id, key: deps.dpKey.privateKey },
+      self: { id: config.dp.id, key: deps.dpKeys.transport.privateKey },
       timeoutMs: config.federation?.peerTimeoutMs,
     }),
     keyed,

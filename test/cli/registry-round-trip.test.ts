@@ -24,11 +24,21 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
 
   it('builds, signs and opens a registry', async () => {
     const keys = await Promise.all(
-      ['dp1', 'msp1', 'msp2', 'verifier1', 'csip1'].map((n) =>
+      ['msp1', 'msp2', 'verifier1', 'csip1'].map((n) =>
         runJson<{ publicKey: string }>(['keygen', '--out', f(`${n}.jwk`)]),
       ),
     );
     expect(keys.every((k) => k.code === 0)).toBe(true);
+    // A DP's three keys, one per registry usage.
+    const dpKeys = await runJson<{ keys: Record<string, { publicKey: string; file: string }> }>([
+      'keygen',
+      '--dp',
+      '--out',
+      f('dp1'),
+    ]);
+    expect(dpKeys.code).toBe(0);
+    expect(Object.keys(dpKeys.doc.keys)).toEqual(['records', 'transport', 'log']);
+    expect(dpKeys.doc.keys.log!.file).toBe(f('dp1.log.jwk'));
     const draft = f('draft.json');
     expect((await runCli(['registry', 'create', '--federation', 'example', '--out', draft])).code).toBe(0);
     const steps = [
@@ -36,8 +46,12 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
         'add-dp',
         '--id',
         'dp1',
-        '--key-file',
-        f('dp1.jwk'),
+        '--records-key',
+        f('dp1.records.jwk'),
+        '--transport-key',
+        f('dp1.transport.jwk'),
+        '--log-key',
+        dpKeys.doc.keys.log!.publicKey,
         '--endpoint',
         'https://dp1.example.net',
         '--region',
@@ -61,7 +75,7 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
         '--id',
         'msp2',
         '--public-key',
-        keys[2]!.doc.publicKey,
+        keys[1]!.doc.publicKey,
         '--domain',
         'talk.example',
         '--operator',
@@ -115,6 +129,29 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
     ]);
     expect(dup.code).toBe(1);
     expect(dup.stderr).toMatch(/^error \[invalid-argument\]: --id msp1 is already/);
+    // One key for two usages is refused: a leak of it would sign for both.
+    const shared = await runCli([
+      'registry',
+      'add-dp',
+      '--in',
+      draft,
+      '--id',
+      'dp2',
+      '--records-key',
+      f('dp1.records.jwk'),
+      '--transport-key',
+      f('dp1.records.jwk'),
+      '--log-key',
+      f('dp1.log.jwk'),
+      '--endpoint',
+      'https://dp2.example.net',
+      '--region',
+      'eu',
+      '--operator',
+      'X',
+    ]);
+    expect(shared.code).toBe(1);
+    expect(shared.stderr).toMatch(/^error \[invalid-argument\]: a DP needs three different keys/);
 
     const signed = await runJson<{ registryKey: string; serial: number }>([
       'registry',
@@ -148,13 +185,26 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
     ]);
     expect(asJson.doc.ok).toBe(true);
     expect(asJson.doc.registry.msps.map((m) => m.bit)).toEqual([0, 1]);
+    expect(JSON.parse(readFileSync(f('registry.json'), 'utf8'))).toMatchObject({
+      v: 2,
+      dps: [
+        {
+          id: 'dp1',
+          keys: {
+            records: [dpKeys.doc.keys.records!.publicKey],
+            transport: [dpKeys.doc.keys.transport!.publicKey],
+            log: [dpKeys.doc.keys.log!.publicKey],
+          },
+        },
+      ],
+    });
 
     const wrongKey = await runJson<{ code: string }>([
       'registry',
       'show',
       f('registry.json'),
       '--registry-key',
-      keys[1]!.doc.publicKey,
+      keys[0]!.doc.publicKey,
     ]);
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.doc.code).toBe('registry-signature-invalid');

@@ -114,7 +114,7 @@ describe('the acceptance receipt (R28): the seal cannot be moved to another mapp
   const idA = 'A'.repeat(43);
   const idB = `${'B'.repeat(42)}A`;
   const receiptFor = (mappingId: string, holderKey = holder.publicKey) =>
-    logReceipt({ dp: 'dp1', dpKey: fed.dpKey.privateKey, mappingId, holderKey, pseudonym });
+    logReceipt({ dp: 'dp1', dpKey: fed.dpKeys.records.privateKey, mappingId, holderKey, pseudonym });
   const code = (f: () => unknown) => {
     try {
       f();
@@ -150,7 +150,10 @@ describe('the acceptance receipt (R28): the seal cannot be moved to another mapp
     expect(code(() => client.openReceipt(other, idA, fed.registry))).toBe('log-receipt-invalid');
     // Even signed by the DP, a seal made for mapping B does not open as mapping A's: the context is inside.
     const { sig: _sig, ...unsigned } = { ...a, sealed: b.sealed };
-    const resigned = { ...unsigned, sig: signObject(SignPurpose.LogReceipt, unsigned, fed.dpKey.privateKey) };
+    const resigned = {
+      ...unsigned,
+      sig: signObject(SignPurpose.LogReceipt, unsigned, fed.dpKeys.records.privateKey),
+    };
     expect(code(() => client.openReceipt(resigned, idA, fed.registry))).toBe('log-receipt-invalid');
     // Cut short: the schema refuses it, and so does the SDK.
     const cut = { ...a, sealed: a.sealed.slice(0, 120) };

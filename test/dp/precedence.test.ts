@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
+import { countersign } from '../../src/registry/verify-mapping.js';
 import { Federation } from '../support/federation.js';
 import { availableStoreBackends } from '../support/stores.js';
 
@@ -211,11 +212,12 @@ describe.each(backends)("R7, R19: one holder's own mappings ($name)", (backend) 
     const sub = fed.submission(csi, bob);
     const body = { ...sub.body, expiresAt: fed.clock.now() + 2 * 365 * 86_400 };
     const att = { ...sub.attestation };
+    const holderSig = signObject(SignPurpose.MappingHolder, body, bob.privateKey);
     const longer = {
       body,
       attestation: att,
-      holderSig: signObject(SignPurpose.MappingHolder, body, bob.privateKey),
-      mspSig: signObject(SignPurpose.MappingMsp, body, fed.mspKeys.msp1!.privateKey),
+      holderSig,
+      mspSig: countersign({ body, holderSig }, fed.mspKeys.msp1!.privateKey),
     };
     await expect(fed.dp.accept(longer)).rejects.toMatchObject({ code: 'mapping-lifetime-too-long' });
   });

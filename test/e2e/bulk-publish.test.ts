@@ -4,6 +4,7 @@ import { generateKeyPair } from '../../src/crypto/keys.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
 import { formatSsi } from '../../src/protocol/identifiers.js';
 import type { MappingSubmission } from '../../src/protocol/records.js';
+import { countersign } from '../../src/registry/verify-mapping.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 import { storeBackends } from '../support/stores.js';
@@ -63,7 +64,7 @@ for (const backend of storeBackends()) {
       const domain = net.registry.msp(msp)!.domain;
       const signed = holder.signMapping({ csi, msp, ssi: formatSsi(domain, `u${users++}`), attestation });
       const mspKey = readJwkFile(net.layout.msps.find((m) => m.id === (opts.signedBy ?? msp))!.keyFile);
-      return { ...signed, mspSig: signObject(SignPurpose.MappingMsp, signed.body, mspKey.privateKey) };
+      return { ...signed, mspSig: countersign(signed, mspKey.privateKey) };
     }
 
     async function postBatch(

@@ -4,6 +4,7 @@ import type { HolderClient, HolderSigned } from '../../src/client/holder.js';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
 import type { MappingSubmission, PossessionAttestation } from '../../src/protocol/records.js';
+import { countersign } from '../../src/registry/verify-mapping.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
@@ -34,7 +35,7 @@ describe('rejections over real HTTP leave the store unchanged', () => {
 
   function mspSign(signed: HolderSigned, mspId = 'msp1'): MappingSubmission {
     const key = readJwkFile(net.layout.msps.find((m) => m.id === mspId)!.keyFile);
-    return { ...signed, mspSig: signObject(SignPurpose.MappingMsp, signed.body, key.privateKey) };
+    return { ...signed, mspSig: countersign(signed, key.privateKey) };
   }
 
   beforeAll(async () => {
@@ -291,8 +292,29 @@ describe('rejections over real HTTP leave the store unchanged', () => {
 
   it('unknown record version: unknown-version', async () => {
     const sub = mspSign(good());
-    const r = await post('/v1/mappings', { ...sub, body: { ...sub.body, v: 2 } });
+    const r = await post('/v1/mappings', { ...sub, body: { ...sub.body, v: 3 } });
     expect([r.status, r.code]).toEqual([400, 'unknown-version']);
+    // A version some other record has (mapping bodies are at 2) is not one of this record's.
+    const inv = await post('/v1/holder/invalidate', {
+      v: 2,
+      csi,
+      holderKey: holder.key.publicKey,
+      target: null,
+      issuedAt: net.clock.now(),
+      sig: sub.holderSig,
+    });
+    expect([inv.status, inv.code]).toEqual([400, 'unknown-version']);
+    await expectUnchanged();
+  });
+
+  it('a new mapping at body version 1 (MSP signature over the body alone): version-retired', async () => {
+    const signed = good();
+    const body = { ...signed.body, v: 1 as const };
+    const holderSig = signObject(SignPurpose.MappingHolder, body, holder.key.privateKey);
+    const key = readJwkFile(net.layout.msps[0]!.keyFile);
+    const mspSig = signObject(SignPurpose.MappingMsp, body, key.privateKey);
+    const r = await post('/v1/mappings', { body, attestation: signed.attestation, holderSig, mspSig });
+    expect([r.status, r.code]).toEqual([400, 'version-retired']);
     await expectUnchanged();
   });
 

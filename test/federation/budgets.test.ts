@@ -6,7 +6,7 @@ import { parseCsi } from '../../src/protocol/identifiers.js';
 import { Registry, signRegistry } from '../../src/registry/document.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 import { DpProcesses } from '../support/dp-processes.js';
-import { Federation } from '../support/federation.js';
+import { Federation, freshDpKeys } from '../support/federation.js';
 
 /** One sample's value from the exposition text, or undefined when the series is absent. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
@@ -97,6 +97,7 @@ describe('R12, R13: separate budgets for non-default and forwarded queries', () 
         ...fed.unsigned.dps,
         {
           ...fed.unsigned.dps[0]!,
+          keys: freshDpKeys(),
           id: 'slowdp',
           endpoint: 'http://127.0.0.1:9',
           throughputClass: 'low' as const,
@@ -109,7 +110,7 @@ describe('R12, R13: separate budgets for non-default and forwarded queries', () 
       { now: fed.clock.now() },
     );
     const fanout = new Fanout({
-      self: { id: 'dp1', key: fed.dpKey.privateKey },
+      self: { id: 'dp1', key: fed.dpKeys.transport.privateKey },
       registry: () => registry,
       policy: {},
       now: fed.clock.now,

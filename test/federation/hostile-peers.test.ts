@@ -41,7 +41,7 @@ describe('hostile and broken peers', () => {
     });
     await new Promise<void>((r) => fake.listen(port, '127.0.0.1', r));
     net = await DpProcesses.start(2, {
-      extraDps: [{ id: 'dp4', endpoint: `http://127.0.0.1:${port}`, publicKey: rogue.publicKey }],
+      extraDps: [{ id: 'dp4', endpoint: `http://127.0.0.1:${port}`, keys: { transport: rogue.publicKey } }],
       // dp1 keeps asking whatever happens, to see each failure; dp2 has the default breaker.
       configure: (dp, config) =>
         dp === 'dp1' ? { ...config, federation: { ...config.federation, breakerFailures: 1000 } } : config,
@@ -72,7 +72,9 @@ describe('hostile and broken peers', () => {
     const key =
       origin === 'dp4'
         ? rogue
-        : (await import('../../src/cli/devnet-files.js')).readJwkFile(`${net.layout.dir}/keys/${origin}.jwk`);
+        : (await import('../../src/cli/devnet-files.js')).readJwkFile(
+            `${net.layout.dir}/keys/${origin}.transport.jwk`,
+          );
     const s = await signPeerRequest(
       { method: 'POST', url, body: JSON.stringify(body) },
       { id: origin, key: key.privateKey },

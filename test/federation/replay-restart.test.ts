@@ -34,7 +34,7 @@ describe('replay memory survives kill -9 (SQLite, no Redis)', () => {
     const body = JSON.stringify({ v: 1, origin: 'dp2', csis: ['tel:+14155550101'], budget: { hops: 0 } });
     const signed = await signPeerRequest(
       { method: 'POST', url: lookup, body },
-      { id: 'dp2', key: readJwkFile(join(dir, 'keys', 'dp2.jwk')).privateKey },
+      { id: 'dp2', key: readJwkFile(join(dir, 'keys', 'dp2.transport.jwk')).privateKey },
     );
     const peer = () => fetch(lookup, { method: 'POST', headers: signed.headers, body: signed.body });
     const unsigned = {

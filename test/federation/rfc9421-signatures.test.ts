@@ -11,7 +11,7 @@ import {
   verifyPeerRequest,
 } from '../../src/federation/http-signature.js';
 import { Registry, signRegistry } from '../../src/registry/document.js';
-import { Federation } from '../support/federation.js';
+import { Federation, freshDpKeys } from '../support/federation.js';
 import { startNoticeHook } from '../support/notice-hook.js';
 import v from '../vectors/rfc9421-ed25519.json' with { type: 'json' };
 
@@ -50,7 +50,7 @@ describe('DP-to-DP request signatures', () => {
   const sign = (over: { key?: ReturnType<typeof generateKeyPair>; id?: string; created?: Date } = {}) =>
     signPeerRequest(
       { method: 'POST', url, body },
-      { id: over.id ?? 'dp1', key: (over.key ?? fed.dpKey).privateKey },
+      { id: over.id ?? 'dp1', key: (over.key ?? fed.dpKeys.transport).privateKey },
       { created: over.created ?? now() },
     );
   const receive = (
@@ -116,7 +116,12 @@ describe('DP-to-DP request signatures', () => {
       ...fed.unsigned,
       dps: [
         ...fed.unsigned.dps,
-        { ...fed.unsigned.dps[0]!, id: 'dp3', endpoint: 'https://dp3.example', keys: [dp3.publicKey] },
+        {
+          ...fed.unsigned.dps[0]!,
+          id: 'dp3',
+          endpoint: 'https://dp3.example',
+          keys: { ...freshDpKeys(), transport: [dp3.publicKey] },
+        },
       ],
     };
     return Registry.open(signRegistry(unsigned, fed.registryKey.privateKey), fed.registryKey.publicKey, {
@@ -145,7 +150,7 @@ describe('DP-to-DP request signatures', () => {
         key: {
           id: 'dp1',
           alg: 'ed25519',
-          sign: async (data: Buffer) => edSign(null, data, fed.dpKey.privateKey),
+          sign: async (data: Buffer) => edSign(null, data, fed.dpKeys.transport.privateKey),
         },
         name: opts.name ?? 'mimi',
         fields: opts.fields ?? [...peerSignatureFields],
@@ -183,7 +188,7 @@ describe('DP-to-DP request signatures', () => {
         key: {
           id: 'dp1',
           alg: 'ed25519',
-          sign: async (data: Buffer) => edSign(null, data, fed.dpKey.privateKey),
+          sign: async (data: Buffer) => edSign(null, data, fed.dpKeys.transport.privateKey),
         },
         name: 'mimi',
         fields: [...peerSignatureFields],
@@ -282,7 +287,7 @@ describe('DP-to-DP request signatures', () => {
         fetch(hook.url, { method: 'POST', headers: h, body: notice }).then((r) => r.status);
       const s = await signPeerRequest(
         { method: 'POST', url: hook.url, body: notice },
-        { id: 'dp1', key: fed.dpKey.privateKey },
+        { id: 'dp1', key: fed.dpKeys.transport.privateKey },
       );
       const forged = rewrite({ ...s, body }, (i, g) => [`${i}, ${appended('ghost')}`, `${g}, x=:AAAA:`]);
       expect(await post(forged.headers)).toBe(401);

@@ -6,7 +6,7 @@ import type { MappingSubmission } from '../../src/protocol/records.js';
 import { Registry, signRegistry } from '../../src/registry/document.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
-import { Federation } from '../support/federation.js';
+import { Federation, freshDpKeys } from '../support/federation.js';
 
 const csi = 'tel:+14155550177';
 
@@ -34,7 +34,7 @@ describe('an old holder-signed body posted again, at the same DP or another (R14
         {
           id: 'dp2',
           endpoint: 'https://dp2.example',
-          keys: [dp2Key.publicKey],
+          keys: { ...freshDpKeys(), records: [dp2Key.publicKey] },
           region: 'eu',
           operator: 'Other DP Co',
           throughputClass: 'standard' as const,

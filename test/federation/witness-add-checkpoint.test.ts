@@ -39,7 +39,7 @@ for (const backend of storeBackends().filter((b) => b.name === 'sqlite' || b.nam
         },
       });
       origin = logOrigin(net.registry.doc.federation, 'dp2');
-      dp2Key = readJwkFile(join(net.layout.dir, 'keys', 'dp2.jwk'));
+      dp2Key = readJwkFile(join(net.layout.dir, 'keys', 'dp2.log.jwk'));
     });
     afterAll(async () => {
       await net?.close();
@@ -108,7 +108,7 @@ for (const backend of storeBackends().filter((b) => b.name === 'sqlite' || b.nam
         [
           'own log',
           request(at!, 30, {
-            note: checkpoint(30, leaves, net.ctx.dpKey.privateKey, logOrigin('devnet', 'dp1')),
+            note: checkpoint(30, leaves, net.ctx.dpKeys.log.privateKey, logOrigin('devnet', 'dp1')),
           }),
           404,
           'not-found',

@@ -55,7 +55,7 @@ describe('witnessing a peer log', () => {
     await peer.listen({ host: '127.0.0.1', port: peerPort });
     const layout = writeDevnet(dir, {
       port: await freePort(),
-      extraDps: [{ id: 'dp9', endpoint: `http://127.0.0.1:${peerPort}`, publicKey: peerKey.publicKey }],
+      extraDps: [{ id: 'dp9', endpoint: `http://127.0.0.1:${peerPort}`, keys: { log: peerKey.publicKey } }],
     });
     const loaded = loadConfig(layout.configFile);
     loaded.config.log = { witnessIntervalMs: 3_600_000 };
@@ -77,7 +77,7 @@ describe('witnessing a peer log', () => {
     expect(await witness()).toMatchObject({ status: 'cosigned', size: 4 });
     serving = { size: 6, leaves: honest };
     expect(await witness()).toMatchObject({ status: 'cosigned', size: 6 });
-    const cosigner = [{ name: witnessName('devnet', 'dp1'), publicKey: ctx.dpKey.privateKey }];
+    const cosigner = [{ name: witnessName('devnet', 'dp1'), publicKey: ctx.dpKeys.log.privateKey }];
     expect(verifyCosignatures(cosignatures.at(-1)!, cosigner)).toHaveLength(1);
     expect(await witness()).toMatchObject({ status: 'unchanged' });
   });

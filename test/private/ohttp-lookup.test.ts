@@ -9,6 +9,7 @@ import { resignDevnetRegistry } from '../../src/cli/devnet-files.js';
 import { ohttpFetch } from '../../src/client/ohttp-transport.js';
 import { MemoryOprfCache, PrivateLookupClient } from '../../src/client/private-lookup.js';
 import { decodeResponse, encodeRequest, type FieldLine } from '../../src/crypto/bhttp.js';
+import { generateKeyPair } from '../../src/crypto/keys.js';
 import {
   decapsulateResponse,
   decodeKeyConfig,
@@ -230,7 +231,12 @@ describe('private lookup through an OHTTP relay and the DP gateway', () => {
           {
             id: 'probe',
             endpoint: `http://127.0.0.1:${port}`,
-            keys: doc.dps[0]!.keys,
+            // A key serves one DP and one usage (registry v2): the probe gets keys of its own.
+            keys: {
+              records: [generateKeyPair().publicKey],
+              transport: [generateKeyPair().publicKey],
+              log: [generateKeyPair().publicKey],
+            },
             region: 'us',
             operator: 'Probe',
             throughputClass: 'standard',

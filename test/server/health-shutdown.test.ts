@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readDevnet, readJwkFile, writeDevnet } from '../../src/cli/devnet-files.js';
 import { MspAgent } from '../../src/client/msp-agent.js';
-import { generateKeyPair } from '../../src/crypto/keys.js';
 import { Registry } from '../../src/registry/document.js';
 import { loadConfig, type NodeConfig } from '../../src/server/config.js';
 import { spawnCli } from '../cli/run-cli.js';
@@ -56,9 +55,7 @@ async function setUp(dir: string, peerPort: number, edit: (c: NodeConfig) => voi
   const port = await freePort();
   writeDevnet(dir, {
     port,
-    extraDps: [
-      { id: 'dp9', endpoint: `http://127.0.0.1:${peerPort}`, publicKey: generateKeyPair().publicKey },
-    ],
+    extraDps: [{ id: 'dp9', endpoint: `http://127.0.0.1:${peerPort}`, keys: {} }],
   });
   const layout = readDevnet(dir);
   const config = JSON.parse(readFileSync(layout.configFile, 'utf8')) as NodeConfig;

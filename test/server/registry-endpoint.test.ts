@@ -31,7 +31,7 @@ describe('R30: GET /v1/registry', () => {
       now: net.clock.now(),
     });
     expect(opened.serial).toBe(net.ctx.registry.current().serial);
-    expect(opened.dp('dp1')?.keys).toContain(net.ctx.dpKey.publicKey);
+    expect(opened.dp('dp1')?.keys.records).toContain(net.ctx.dpKeys.records.publicKey);
   });
 
   it('answers 304 to If-None-Match with its ETag (also weak, in a list, or *), 200 to another', async () => {

@@ -22,7 +22,11 @@ describe('R11: published defaults and limits', () => {
       v: 1,
       id: 'dp1',
       federation: 'devnet',
-      keys: [net.ctx.dpKey.publicKey],
+      keysByUsage: {
+        records: net.ctx.dpKeys.records.publicKey,
+        transport: net.ctx.dpKeys.transport.publicKey,
+        log: net.ctx.dpKeys.log.publicKey,
+      },
       defaults: { federation: false, format: 'verbose' },
       limits: { maxBatch: 100, maxBodyBytes: 65536, maxSubmissionBatch: 500 },
       verifier: { id: 'verifier1', methods: ['sms-otp', 'email-otp'] },

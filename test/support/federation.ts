@@ -7,22 +7,33 @@ import type {
   PossessionAttestation,
   PossessionMethod,
 } from '../../src/protocol/records.js';
-import { Registry, signRegistry, type UnsignedRegistry } from '../../src/registry/document.js';
+import { Registry, signRegistry, type UnsignedRegistryV2 } from '../../src/registry/document.js';
 import type { TrustPolicy } from '../../src/registry/policy.js';
+import { countersign } from '../../src/registry/verify-mapping.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
 import { TestClock } from './devnet.js';
 
+/** A registry v2 DP key set of fresh keys (held by no one), one per usage. */
+export function freshDpKeys(): { records: string[]; transport: string[]; log: string[] } {
+  return {
+    records: [generateKeyPair().publicKey],
+    transport: [generateKeyPair().publicKey],
+    log: [generateKeyPair().publicKey],
+  };
+}
+
 /** An in-process federation: registry, keys, a DP on a throwaway store, and signing helpers. */
 export class Federation {
   readonly clock = new TestClock();
   readonly registryKey = generateKeyPair();
-  readonly dpKey = generateKeyPair();
+  /** dp1's keys, one per registry usage (records, transport, log). */
+  readonly dpKeys = { records: generateKeyPair(), transport: generateKeyPair(), log: generateKeyPair() };
   readonly verifierKey = generateKeyPair();
   readonly csipKey = generateKeyPair();
   readonly mspKeys: Record<string, KeyPair> = { msp1: generateKeyPair(), msp2: generateKeyPair() };
-  readonly unsigned: UnsignedRegistry;
+  readonly unsigned: UnsignedRegistryV2;
   readonly registry: Registry;
   readonly store: Store;
   readonly dp: DiscoveryProvider;
@@ -32,7 +43,7 @@ export class Federation {
     this.store = store ?? new SqliteStore({ path: ':temp:' });
     const now = this.clock.now();
     this.unsigned = {
-      v: 1,
+      v: 2,
       federation: 'test',
       serial: 1,
       issuedAt: now,
@@ -42,7 +53,11 @@ export class Federation {
         {
           id: 'dp1',
           endpoint: 'https://dp1.example',
-          keys: [this.dpKey.publicKey],
+          keys: {
+            records: [this.dpKeys.records.publicKey],
+            transport: [this.dpKeys.transport.publicKey],
+            log: [this.dpKeys.log.publicKey],
+          },
           region: 'us',
           operator: 'DP Co',
           throughputClass: 'standard',
@@ -81,7 +96,7 @@ export class Federation {
     );
     this.dp = new DiscoveryProvider({
       id: 'dp1',
-      key: this.dpKey,
+      key: this.dpKeys.records,
       store: this.store,
       registry: () => this.registry,
       policy,
@@ -128,7 +143,7 @@ export class Federation {
     const domain = msp === 'msp2' ? 'talk.example' : 'chat.example';
     const now = this.clock.now();
     const body: MappingBody = {
-      v: 1,
+      v: 2,
       csi,
       msp,
       ssi: msp === null ? null : `mimi://${domain}/u/${opts.user ?? 'user'}`,
@@ -146,7 +161,7 @@ export class Federation {
       body,
       attestation,
       holderSig,
-      mspSig: signObject(SignPurpose.MappingMsp, body, this.mspKeys[msp]!.privateKey),
+      mspSig: countersign({ body, holderSig }, this.mspKeys[msp]!.privateKey),
     };
   }
 

@@ -106,7 +106,10 @@ for (const backend of storeBackends().filter((b) => b.name === 'sqlite' || b.nam
         oldSize = (await t.log.checkpoint()).size;
         await append(600);
         size = (await t.log.checkpoint()).size;
-        key = formatVerifierKey({ name: t.log.origin, publicKey: createPublicKey(net.ctx.dpKey.privateKey) });
+        key = formatVerifierKey({
+          name: t.log.origin,
+          publicKey: createPublicKey(net.ctx.dpKeys.log.privateKey),
+        });
         tiles = `${net.url}/v1/log/tiles`;
         // Serves the log as it is, but with one byte flipped in the tile named by the request's
         // first path segment (/<tile path with slashes as ~>/...).

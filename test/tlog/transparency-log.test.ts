@@ -33,13 +33,13 @@ describe('transparency log over the store (R3, R19, R28)', () => {
     log = new TransparencyLog({
       store: fed.store,
       origin,
-      signer: { name: origin, privateKey: fed.dpKey.privateKey },
+      signer: { name: origin, privateKey: fed.dpKeys.log.privateKey },
       pseudonyms: keyed,
       now: fed.clock.now,
     });
     dp = new DiscoveryProvider({
       id: 'dp1',
-      key: fed.dpKey,
+      key: fed.dpKeys.records,
       store: fed.store,
       registry: () => fed.registry,
       policy: {},
@@ -124,7 +124,7 @@ describe('transparency log over the store (R3, R19, R28)', () => {
     for (const size of sizes) {
       const cp = (await fed.store.checkpointAt(size))!;
       const opened = openCheckpoint(cp.note, [
-        { name: origin, publicKey: createPublic(fed.dpKey.privateKey) },
+        { name: origin, publicKey: createPublic(fed.dpKeys.log.privateKey) },
       ]);
       expect(opened.checkpoint.size).toBe(size);
       const root = rootFromLeafHashes(hashes.slice(0, size));
@@ -147,7 +147,7 @@ describe('transparency log over the store (R3, R19, R28)', () => {
     const small = new TransparencyLog({
       store: fed.store,
       origin,
-      signer: { name: origin, privateKey: fed.dpKey.privateKey },
+      signer: { name: origin, privateKey: fed.dpKeys.log.privateKey },
       pseudonyms: keyed,
       now: fed.clock.now,
       subtreeCacheBytes: 9_000, // one block of 256 hashes at a time

@@ -38,7 +38,7 @@ import type {
 } from '../../src/protocol/records.js';
 import { logOrigin, witnessName } from '../../src/protocol/transparency.js';
 import { signRegistry, type UnsignedRegistry } from '../../src/registry/document.js';
-import { mappingId } from '../../src/registry/verify-mapping.js';
+import { countersign, countersignedPart, mappingId } from '../../src/registry/verify-mapping.js';
 import { ed25519PrivateKeyFromSeed, signCheckpoint } from '../../src/tlog/checkpoint.js';
 import { cosignNote } from '../../src/tlog/cosignature.js';
 import { encodeLeaf, type LogLeaf, leafTag } from '../../src/tlog/leaf.js';
@@ -56,7 +56,21 @@ export const seedLabel = (label: string) => `mimi-discovery/v1/test-vector/${lab
 const seedOf = (label: string) => createHash('sha256').update(seedLabel(label)).digest();
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-const labels = ['registry', 'verifier1', 'csip1', 'msp1', 'dp1', 'dp2', 'holder', 'holder-new'] as const;
+// A DP has one key per registry usage (docs/spec/registry.md §8.1.1): dpN-records, -transport, -log.
+const labels = [
+  'registry',
+  'verifier1',
+  'csip1',
+  'msp1',
+  'dp1-records',
+  'dp1-transport',
+  'dp1-log',
+  'dp2-records',
+  'dp2-transport',
+  'dp2-log',
+  'holder',
+  'holder-new',
+] as const;
 type Label = (typeof labels)[number];
 const keys = Object.fromEntries(
   labels.map((l) => {
@@ -84,7 +98,7 @@ async function main(): Promise<void> {
   await ready();
   // ---- registry --------------------------------------------------------------------------------
   const unsignedRegistry: UnsignedRegistry = {
-    v: 1,
+    v: 2,
     federation,
     serial: 1,
     issuedAt: T,
@@ -93,7 +107,11 @@ async function main(): Promise<void> {
     dps: (['dp1', 'dp2'] as const).map((id) => ({
       id,
       endpoint: `https://${id}.example`,
-      keys: [keys[id].publicKey],
+      keys: {
+        records: [keys[`${id}-records`].publicKey],
+        transport: [keys[`${id}-transport`].publicKey],
+        log: [keys[`${id}-log`].publicKey],
+      },
       region: 'us',
       operator: `${id} operator`,
       throughputClass: 'standard' as const,
@@ -133,7 +151,7 @@ async function main(): Promise<void> {
   );
   const { sig: _a, ...unsignedAttestation } = attestation;
   const body: MappingBody = {
-    v: 1,
+    v: 2,
     csi,
     msp: 'msp1',
     ssi: 'mimi://msp1.example/u/alice',
@@ -146,7 +164,12 @@ async function main(): Promise<void> {
     supersedes: null,
   };
   const holderSig = signObject(SignPurpose.MappingHolder, body, keys.holder.privateKey);
-  const mspSig = signObject(SignPurpose.MappingMsp, body, keys.msp1.privateKey);
+  // Body v2: the MSP countersigns the body's digest and the holder's signature.
+  const countersigned = countersignedPart(canonicalize(body), holderSig);
+  const mspSig = countersign({ body, holderSig }, keys.msp1.privateKey);
+  // Body v1 (still verified where it was accepted before): the MSP signed the body alone.
+  const bodyV1: MappingBody = { ...body, v: 1 };
+  const mspSigV1 = signObject(SignPurpose.MappingMsp, bodyV1, keys.msp1.privateKey);
   // The DP signs as DiscoveryProvider.accept does: over the mapping's JCS spliced from its parts.
   const parts = {
     body: canonicalize(body),
@@ -160,7 +183,7 @@ async function main(): Promise<void> {
   const dpSig = signCanonical(
     SignPurpose.MappingDp,
     canonicalMappingJson(parts, undefined),
-    keys.dp1.privateKey,
+    keys['dp1-records'].privateKey,
   );
   const mapping: Mapping = {
     v: 1,
@@ -269,21 +292,22 @@ async function main(): Promise<void> {
   };
   const receipt = {
     ...receiptUnsigned,
-    sig: signObject(SignPurpose.LogReceipt, receiptUnsigned, keys.dp1.privateKey),
+    sig: signObject(SignPurpose.LogReceipt, receiptUnsigned, keys['dp1-records'].privateKey),
   };
   const { sig: _r, ...unsignedReg } = registry;
 
   const signatures = [
     signed('attestation', 'verifier1', unsignedAttestation, [attestation.sig]),
     signed('mapping-holder', 'holder', body, [holderSig]),
-    signed('mapping-msp', 'msp1', body, [mspSig]),
-    signed('mapping-dp', 'dp1', unsignedMapping, [dpSig]),
+    signed('mapping-countersign', 'msp1', countersigned, [mspSig]),
+    signed('mapping-msp', 'msp1', bodyV1, [mspSigV1]),
+    signed('mapping-dp', 'dp1-records', unsignedMapping, [dpSig]),
     signed('invalidation', 'holder', invUnsigned, [invalidation.sig]),
     signed('key-rotation', ['holder', 'holder-new'], rotUnsigned, [rotation.oldSig, rotation.newSig]),
     signed('reaffirmation', 'holder', reUnsigned, [reaffirmation.sig]),
     signed('holder-read', 'holder', readUnsigned, [holderRead.sig]),
     signed('log-pseudonym', 'holder', pseudonymUnsigned, [pseudonymRequest.sig]),
-    signed('log-receipt', 'dp1', receiptUnsigned, [receipt.sig]),
+    signed('log-receipt', 'dp1-records', receiptUnsigned, [receipt.sig]),
     signed('session', 'msp1', sessUnsigned, [session.sig]),
     signed('csip-event', 'csip1', evUnsigned, [csipEvent.sig]),
     signed('registry', 'registry', unsignedReg, [registry.sig]),
@@ -352,11 +376,11 @@ async function main(): Promise<void> {
   const origin = logOrigin(federation, 'dp1');
   const checkpoint = signCheckpoint(
     { origin, size: hashes.length, rootHash: root },
-    { name: origin, privateKey: keys.dp1.privateKey },
+    { name: origin, privateKey: keys['dp1-log'].privateKey },
   );
   const cosigned = cosignNote(
     checkpoint,
-    { name: witnessName(federation, 'dp2'), privateKey: keys.dp2.privateKey },
+    { name: witnessName(federation, 'dp2'), privateKey: keys['dp2-log'].privateKey },
     T + 400,
   );
   const proof = inclusionProof(0, tree).map(toB64u);
@@ -366,7 +390,7 @@ async function main(): Promise<void> {
   const peerBody = JSON.stringify({ v: 1, origin: 'dp1', csis: [csi], budget: { hops: 0 } });
   const peer = await signPeerRequest(
     { method: 'POST', url: 'https://dp2.example/v1/federation/lookup', body: peerBody },
-    { id: 'dp1', key: keys.dp1.privateKey },
+    { id: 'dp1', key: keys['dp1-transport'].privateKey },
     { created: new Date(T * 1000), nonce: 'cGVlci1ub25jZS0wMDAwMQ' },
   );
 
@@ -380,7 +404,7 @@ async function main(): Promise<void> {
     `"@signature-params": ${params}`,
   ].join('\n');
   const peerSig = Buffer.from(peer.headers.Signature!.slice('mimi=:'.length, -1), 'base64');
-  if (!verify(null, Buffer.from(signatureBase), createPublicKey(keys.dp1.privateKey), peerSig)) {
+  if (!verify(null, Buffer.from(signatureBase), createPublicKey(keys['dp1-transport'].privateKey), peerSig)) {
     throw new Error('the written-out signature base is not what was signed');
   }
 

@@ -103,11 +103,15 @@ describe('mimi-discovery v1 vectors: keys and record signatures', () => {
     );
   });
 
-  it('the holder and MSP sign the body alone; the DP the mapping without dpSig', () => {
+  it('the holder signs the body; the MSP the body digest and holderSig (v2); the DP the mapping without dpSig', () => {
     const m: Mapping = V.mapping.record;
     const by = (p: string) => V.signatures.find((s: { purpose: string }) => s.purpose === p);
+    expect(m.body.v).toBe(2);
     expect(by('mapping-holder').unsigned).toEqual(m.body);
-    expect(by('mapping-msp').unsigned).toEqual(m.body);
+    expect(by('mapping-countersign').unsigned).toEqual({ body: jcsDigest(m.body), holderSig: m.holderSig });
+    expect(by('mapping-countersign').signatures[0]).toBe(m.mspSig);
+    // The version 1 rule, for mappings accepted before: the MSP signed a v1 body alone.
+    expect(by('mapping-msp').unsigned).toEqual({ ...m.body, v: 1 });
     const { dpSig, ...rest } = m;
     expect(by('mapping-dp').unsigned).toEqual(rest);
     expect(by('mapping-dp').signatures[0]).toBe(dpSig);
@@ -140,6 +144,29 @@ describe('mimi-discovery v1 vectors: digests, ids, registry', () => {
       ),
     ).toBe(true);
     expect(() => verifyMapping(V.mapping.record, { registry, policy: {}, now: V.now })).not.toThrow();
+  });
+
+  it('the registry (v2) names each DP key by usage; a DP signature verifies under its usage key only', () => {
+    expect(V.registry.v).toBe(2);
+    expect(V.registry.dps[0].keys).toEqual({
+      records: [pub('dp1-records')],
+      transport: [pub('dp1-transport')],
+      log: [pub('dp1-log')],
+    });
+    const { dpSig, ...unsigned } = V.mapping.record;
+    const input = enc.encode(`mimi-discovery/v1/mapping-dp\n${canonicalize(unsigned)}`);
+    expect(ed25519.verify(unb64u(dpSig), input, unb64u(pub('dp1-records')))).toBe(true);
+    for (const other of ['dp1-transport', 'dp1-log']) {
+      expect(ed25519.verify(unb64u(dpSig), input, unb64u(pub(other))), other).toBe(false);
+    }
+    const registry = Registry.open(V.registry, pub('registry'), { now: V.now });
+    const asLog = {
+      ...V.mapping.record,
+      dpSig: signObject(SignPurpose.MappingDp, unsigned, privateKey('dp1-log')),
+    };
+    expect(() => verifyMapping(asLog, { registry, policy: {}, now: V.now })).toThrow(
+      expect.objectContaining({ code: 'dp-signature-invalid' }),
+    );
   });
 
   it('CSIP event, invalidation, rotation, reaffirmation and session verify with their signers', () => {
@@ -433,12 +460,12 @@ describe('mimi-discovery v1 vectors: transparency log', () => {
         .trim(),
       'base64',
     );
-    const keyId = sha256(G.origin, Buffer.of(0x0a, 0x01), unb64u(pub('dp1'))).subarray(0, 4);
+    const keyId = sha256(G.origin, Buffer.of(0x0a, 0x01), unb64u(pub('dp1-log'))).subarray(0, 4);
     expect(blob.subarray(0, 4).equals(keyId)).toBe(true);
-    expect(ed25519.verify(blob.subarray(4), enc.encode(text), unb64u(pub('dp1')))).toBe(true);
+    expect(ed25519.verify(blob.subarray(4), enc.encode(text), unb64u(pub('dp1-log')))).toBe(true);
     const opened = openCheckpoint(
       G.checkpoint,
-      [{ name: G.origin, publicKey: importPublicKey(pub('dp1')) }],
+      [{ name: G.origin, publicKey: importPublicKey(pub('dp1-log')) }],
       {
         origin: G.origin,
       },
@@ -452,13 +479,15 @@ describe('mimi-discovery v1 vectors: transparency log', () => {
     expect(line.startsWith(`— ${G.cosignature.name} `)).toBe(true);
     expect(G.cosignature.name).toBe(`mimi-discovery/${G.federation}/witness/dp2`);
     const blob = Buffer.from(line.split(' ')[2]!, 'base64');
-    const keyId = sha256(G.cosignature.name, Buffer.of(0x0a, 0x04), unb64u(pub('dp2'))).subarray(0, 4);
+    const keyId = sha256(G.cosignature.name, Buffer.of(0x0a, 0x04), unb64u(pub('dp2-log'))).subarray(0, 4);
     expect(blob.subarray(0, 4).equals(keyId)).toBe(true);
     expect(Number(blob.readBigUInt64BE(4))).toBe(G.cosignature.timestamp);
     const message = enc.encode(`cosignature/v1\ntime ${G.cosignature.timestamp}\n${text}`);
-    expect(ed25519.verify(blob.subarray(12), message, unb64u(pub('dp2')))).toBe(true);
+    expect(ed25519.verify(blob.subarray(12), message, unb64u(pub('dp2-log')))).toBe(true);
     expect(
-      verifyCosignatures(G.cosigned, [{ name: G.cosignature.name, publicKey: importPublicKey(pub('dp2')) }]),
+      verifyCosignatures(G.cosigned, [
+        { name: G.cosignature.name, publicKey: importPublicKey(pub('dp2-log')) },
+      ]),
     ).toEqual([{ name: G.cosignature.name, timestamp: G.cosignature.timestamp }]);
   });
 
@@ -493,13 +522,13 @@ describe('mimi-discovery v1 vectors: RFC 9421 peer request', () => {
     ].join('\n');
     expect(R.signatureBase).toBe(base);
     const sig = Buffer.from(R.headers.Signature.slice('mimi=:'.length, -1), 'base64');
-    expect(ed25519.verify(sig, enc.encode(base), unb64u(pub('dp1')))).toBe(true);
+    expect(ed25519.verify(sig, enc.encode(base), unb64u(pub('dp1-transport')))).toBe(true);
   });
 
   it('the project signs the same bytes and accepts them at the target', async () => {
     const signed = await signPeerRequest(
       { method: 'POST', url: R.url, body: R.body },
-      { id: 'dp1', key: privateKey('dp1') },
+      { id: 'dp1', key: privateKey('dp1-transport') },
       { created: new Date(R.created * 1000), nonce: R.nonce },
     );
     expect(signed.headers).toEqual(R.headers);
@@ -537,7 +566,7 @@ describe('mimi-discovery v1 vectors: the acceptance receipt (R28)', () => {
     // The DP signs it like any record: purpose log-receipt over the receipt without sig.
     const { sig, ...unsigned } = r;
     const input = enc.encode(`mimi-discovery/v1/log-receipt\n${canonicalize(unsigned)}`);
-    expect(ed25519.verify(unb64u(sig), input, unb64u(pub('dp1')))).toBe(true);
+    expect(ed25519.verify(unb64u(sig), input, unb64u(pub('dp1-records')))).toBe(true);
     // The holder's X25519 keys are libsodium's conversions of its Ed25519 keys.
     const seed = unhex(V.keys.holder.seed);
     const xPk = sodium.crypto_sign_ed25519_pk_to_curve25519(unb64u(pub('holder')));

@@ -45,7 +45,7 @@ function receiptJson(ctx: Context, r: AcceptResult): string {
   try {
     const receipt = logReceipt({
       dp: ctx.dp.id,
-      dpKey: ctx.dpKey.privateKey,
+      dpKey: ctx.dpKeys.records.privateKey,
       mappingId: r.id,
       holderKey: r.mapping.body.holderKey,
       pseudonym: t.keyed.of(r.mapping.body.csi).pseudonym,

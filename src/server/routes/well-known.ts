@@ -20,7 +20,12 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
       v: 1,
       id: ctx.dp.id,
       federation: registry.doc.federation,
-      keys: [ctx.dpKey.publicKey],
+      keys: [...new Set(Object.values(ctx.dpKeys).map((k) => k.publicKey))],
+      keysByUsage: {
+        records: ctx.dpKeys.records.publicKey,
+        transport: ctx.dpKeys.transport.publicKey,
+        log: ctx.dpKeys.log.publicKey,
+      },
       registrySerial: registry.serial,
       modes: ctx.privateLookup === undefined ? ['msp-proxied'] : ['msp-proxied', 'private'],
       formats: ['verbose', 'compact'],
