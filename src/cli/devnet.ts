@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { startTokenIssuer, type TokenIssuer } from '../server/token-issuer.js';
 import { intArg } from './args.js';
 import { defaultDevnetPort } from './commands.js';
 import { type DevnetLayout, devnetMsps, readDevnet, writeDevnet } from './devnet-files.js';
@@ -58,8 +59,10 @@ export function ensureDevnet(
       'choose an empty or new folder with --dir',
     );
   }
+  const port = opts.port ?? defaultDevnetPort;
   return {
-    layout: writeDevnet(dir, { port: opts.port ?? defaultDevnetPort, dps: opts.dps ?? 1 }),
+    // Each MSP's Privacy Pass issuer listens 20 ports above dp1, next to the others.
+    layout: writeDevnet(dir, { port, dps: opts.dps ?? 1, issuers: { port: port + 20 } }),
     created: true,
   };
 }
@@ -122,7 +125,10 @@ export async function devnetAction(opts: {
   const dps = intArg(opts.dps, '--dps', 1, 9);
   const { layout, created } = ensureDevnet(opts.dir, { port, reset: opts.reset, dps });
   const children = layout.dps.map((d) => ({ ...d, child: spawnDp(d.configFile, d.id, logLevel) }));
+  // The MSPs' issuers run in this process: each is a real HTTP service with its own SQLite file.
+  const issuers: TokenIssuer[] = [];
   const stopAll = async () => {
+    await Promise.all(issuers.map((i) => i.close()));
     await Promise.all(
       children.map(
         (c) =>
@@ -135,6 +141,9 @@ export async function devnetAction(opts: {
     );
   };
   try {
+    for (const m of layout.msps) {
+      if (m.issuer !== undefined) issuers.push(await startTokenIssuer(m.issuer.configFile));
+    }
     await Promise.all(children.map((c) => untilHealthy(c.endpoint, c.child, c.id)));
   } catch (err) {
     await stopAll();
@@ -160,6 +169,13 @@ export async function devnetAction(opts: {
         (d, i) =>
           `  ${d.id}  ${d.endpoint}${i === 0 ? '  (also verifier1)' : ''}   MSPs here: ${mspLine(d.id).join(', ') || 'none'}`,
       ),
+      ...layout.msps.flatMap((m) =>
+        m.issuer === undefined
+          ? []
+          : [
+              `  ${m.id} issuer   ${m.issuer.url}   (Privacy Pass tokens for its users ${Object.keys(m.issuer.users).join(', ')})`,
+            ],
+      ),
       `  folder        ${dir}   (registry.json, keys/, dpN.db, outbox.jsonl)`,
       `  registry key  ${layout.registryKey}`,
       `  codes         nothing is sent by SMS or email here: one-time codes land in ${join(dir, 'outbox.jsonl')}`,
@@ -167,6 +183,9 @@ export async function devnetAction(opts: {
       'Try, in another terminal:',
       `  ${cli} holder publish --devnet ${dir} --csi '+1 415 555 0101' --msp msp1 --user bob`,
       `  ${cli} lookup --devnet ${dir} --as msp3 '+1 415 555 0101'`,
+      ...(layout.msps.some((m) => m.issuer !== undefined)
+        ? [`  ${cli} lookup --devnet ${dir} --private --tokens msp3:alice '+1 415 555 0101'`]
+        : []),
       `  ${cli} verify --devnet ${dir} ${join(dir, 'mappings')}/<id>.json`,
       `  ${cli} demo      (the whole story, narrated, on a fresh devnet of its own)`,
       '',

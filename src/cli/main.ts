@@ -9,6 +9,7 @@ import {
   dnsCommand,
   holderCommand,
   importCommand,
+  issuerCommand,
   keygenCommand,
   logCommand,
   lookupCommand,
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   keygenCommand(program);
   registryCommand(program);
   serveCommand(program);
+  issuerCommand(program);
   devnetCommand(program);
   holderCommand(program);
   importCommand(program);

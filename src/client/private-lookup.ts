@@ -87,6 +87,11 @@ export interface PrivateLookupOptions {
    * without one, evaluations are charged to the smaller anonymous tier of the client's address.
    */
   credential?: () => Promise<string | undefined> | string | undefined;
+  /**
+   * Privacy Pass tokens (RFC 9577) for this DP, e.g. a {@link PrivateTokens}: each evaluation
+   * request spends one, in place of `credential`, so the DP learns only which MSP's user asks.
+   */
+  tokens?: { next(): Promise<string> };
   cache?: OprfOutputCache;
   /**
    * OPRF client engine (default: libsodium, made once; noble if libsodium cannot load). Pass
@@ -499,7 +504,10 @@ export class PrivateLookupClient {
     epoch: number,
     blinded: readonly Uint8Array[],
   ): Promise<{ evaluated: Uint8Array[]; proof: Uint8Array }> {
-    const token = await this.opts.credential?.();
+    const token =
+      this.opts.tokens === undefined
+        ? await this.opts.credential?.()
+        : { authorization: await this.opts.tokens.next() };
     const answer = await call(
       this.opts.dp,
       'POST',
@@ -600,6 +608,8 @@ export async function privateLookupAcross(
     cache?: OprfOutputCache;
     oprf?: OprfClientEngine;
     credential?: (dp: string) => Promise<string | undefined> | string | undefined;
+    /** Privacy Pass tokens for each DP (a token is bound to one DP), in place of `credential`. */
+    tokens?: (dp: string) => { next(): Promise<string> };
     now?: () => number;
     timeoutMs?: number;
   },
@@ -616,6 +626,7 @@ export async function privateLookupAcross(
         cache,
         oprf: opts.oprf,
         credential: opts.credential === undefined ? undefined : () => opts.credential!(d.id),
+        tokens: opts.tokens?.(d.id),
         now: opts.now,
       }),
   );

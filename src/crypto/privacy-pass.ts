@@ -29,6 +29,13 @@ const keyPrefix = Buffer.from(
 );
 const keySuffix = Buffer.from('0203010001', 'hex');
 
+/** The token key encoding of a 2048-bit modulus (big-endian, 256 bytes) with exponent 65537. */
+export function tokenKeyFromModulus(n: Uint8Array): Uint8Array {
+  if (n.length !== PrivacyPass.Nk || (n[0]! & 0x80) === 0)
+    throw new TypeError('a 2048-bit modulus is 256 bytes');
+  return new Uint8Array(Buffer.concat([keyPrefix, n, keySuffix]));
+}
+
 /** Imports a token key as published, for verification; refuses any other shape of key. */
 export async function importTokenKey(tokenKey: Uint8Array): Promise<CryptoKey> {
   const bytes = Buffer.from(tokenKey);

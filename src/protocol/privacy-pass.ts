@@ -77,6 +77,13 @@ export function decodeToken(bytes: Uint8Array): TokenFields {
   };
 }
 
+/** True when an Authorization header is of the PrivateToken scheme (case-insensitive, RFC 9110 §11.1). */
+export function isPrivateTokenHeader(header: string): boolean {
+  const space = header.indexOf(' ');
+  const scheme = space < 0 ? header : header.slice(0, space);
+  return scheme.toLowerCase() === PrivacyPass.AuthScheme.toLowerCase();
+}
+
 const b64u = /^[A-Za-z0-9_-]+={0,2}$/;
 
 /**
@@ -85,9 +92,8 @@ const b64u = /^[A-Za-z0-9_-]+={0,2}$/;
  * base64url with or without padding; anything else is `token-malformed`.
  */
 export function parsePrivateTokenHeader(header: string): Uint8Array | undefined {
+  if (!isPrivateTokenHeader(header)) return undefined;
   const space = header.indexOf(' ');
-  const scheme = space < 0 ? header : header.slice(0, space);
-  if (scheme.toLowerCase() !== PrivacyPass.AuthScheme.toLowerCase()) return undefined;
   if (header.length > 1024) throw new MimiError('token-malformed', 'the PrivateToken header is too long');
   const params = header.slice(space + 1).trim();
   const m = /^token\s*=\s*("?)([^",\s]+)\1$/i.exec(params);

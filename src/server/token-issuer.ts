@@ -11,6 +11,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { tokenKeyFromModulus } from '../crypto/privacy-pass.js';
 import { MimiError } from '../protocol/errors.js';
 import { PrivacyPass } from '../protocol/privacy-pass.js';
 import { decodeRecord, ParticipantId } from '../protocol/records.js';
@@ -96,19 +97,24 @@ export function blindSign(key: KeyObject, blindedMsg: Uint8Array): Uint8Array {
   return new Uint8Array(s);
 }
 
-/** Reads a PKCS#8 RSA-2048 key and derives its token key encoding (SPKI, RSASSA-PSS OID). */
-export async function loadIssuerKey(pem: string, notAfter: number): Promise<IssuerKey> {
+/** Reads a PKCS#8 RSA-2048 key (exponent 65537) and derives its token key encoding (RFC 9578 §6.5). */
+export function loadIssuerKey(pem: string, notAfter: number): IssuerKey {
   const key = createPrivateKey(pem);
-  if (key.asymmetricKeyType !== 'rsa' || key.asymmetricKeyDetails?.modulusLength !== 2048) {
-    throw new MimiError('config-invalid', 'an issuer key is an RSA-2048 PKCS#8 key');
+  const jwk = key.export({ format: 'jwk' });
+  if (
+    key.asymmetricKeyType !== 'rsa' ||
+    key.asymmetricKeyDetails?.modulusLength !== 2048 ||
+    jwk.e !== 'AQAB'
+  ) {
+    throw new MimiError('config-invalid', 'an issuer key is an RSA-2048 PKCS#8 key with exponent 65537');
   }
-  const { encodeTokenKey, tokenKeyId } = await import('../crypto/privacy-pass.js');
-  const spki = key.export({ type: 'spki', format: 'der' });
-  const pub = await crypto.subtle.importKey('spki', spki, { name: 'RSA-PSS', hash: 'SHA-384' }, true, [
-    'verify',
-  ]);
-  const tokenKey = await encodeTokenKey(pub);
-  return { key, tokenKey, tokenKeyId: await tokenKeyId(tokenKey), notAfter };
+  const tokenKey = tokenKeyFromModulus(Buffer.from(jwk.n ?? '', 'base64url'));
+  return { key, tokenKey, tokenKeyId: createHash('sha256').update(tokenKey).digest(), notAfter };
+}
+
+/** The base64url token key (as the registry lists it) of a PKCS#8 issuer key. */
+export function tokenKeyOf(pem: string): string {
+  return Buffer.from(loadIssuerKey(pem, 0).tokenKey).toString('base64url');
 }
 
 /** Per-user daily counts; survives restarts. */
@@ -182,9 +188,7 @@ export async function startTokenIssuer(
 ): Promise<TokenIssuer> {
   const { config, path } = readIssuerConfig(file);
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
-  const keys = await Promise.all(
-    config.keys.map((k) => loadIssuerKey(readFileSync(path(k.file), 'utf8'), k.notAfter)),
-  );
+  const keys = config.keys.map((k) => loadIssuerKey(readFileSync(path(k.file), 'utf8'), k.notAfter));
   const users = new Map(Object.entries(config.users).map(([user, hash]) => [hash, user]));
   const counts = new IssuanceCounts(path(config.store.path));
   const app = Fastify({ logger: loggerOptions(opts.logger), bodyLimit: 4096 });

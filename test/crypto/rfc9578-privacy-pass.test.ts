@@ -16,7 +16,7 @@ import {
   privateTokenHeader,
   tokenChallengeFor,
 } from '../../src/protocol/privacy-pass.js';
-import { blindSign } from '../../src/server/token-issuer.js';
+import { blindSign, tokenKeyOf } from '../../src/server/token-issuer.js';
 import vectors from '../vectors/rfc9578-blind-rsa.json' with { type: 'json' };
 
 /**
@@ -95,6 +95,12 @@ describe('RFC 9578 A.2 vectors', () => {
     const again = await blindTokenRequest(pkS, 'issuer.example', 'origin.example');
     await expect(again.finalize(other)).rejects.toMatchObject({ code: 'token-invalid' });
     await expect(again.finalize(other.subarray(1))).rejects.toMatchObject({ code: 'token-invalid' });
+  });
+
+  it('the token key we derive from the issuer key is the vector pkS (RFC 9578 §6.5)', () => {
+    expect(
+      Buffer.from(tokenKeyOf(Buffer.from(vectors.skS, 'hex').toString()), 'base64url').toString('hex'),
+    ).toBe(vectors.pkS);
   });
 
   it('our TokenChallenge (empty context, origin = DP id) is the one of vector 2', () => {
