@@ -23,6 +23,11 @@ import type { Store } from '../store/store.js';
  * table holds (key id, nonce, key expiry), and no log line names the token or its MSP.
  */
 
+function padded(bytes: Buffer): string {
+  const text = bytes.toString('base64url');
+  return text + '='.repeat((4 - (text.length % 4)) % 4);
+}
+
 /** Spent tokens in the store (spent_tokens), as a nonce set keyed `<key id>.<nonce>`. */
 class StoreSpentTokens implements PeerNonces {
   constructor(private readonly store: Store) {}
@@ -144,9 +149,8 @@ export class TokenRedeemer {
         .sort((a, b) => b.notAfter - a.notAfter)[0];
       if (msp.issuer === undefined || key === undefined) continue;
       const challenge = Buffer.from(tokenChallengeFor(msp.issuer.name, this.opts.dpId).serialize());
-      parts.push(
-        `${PrivacyPass.AuthScheme} challenge="${challenge.toString('base64url')}", token-key="${key.key}"`,
-      );
+      // Padded base64url, as other implementations (privacypass-ts, pat-go) write and expect it.
+      parts.push(`${PrivacyPass.AuthScheme} challenge="${padded(challenge)}", token-key="${key.key}"`);
     }
     return parts.join(', ');
   }

@@ -120,7 +120,7 @@ export function tokenKeyOf(pem: string): string {
 /** Per-user daily counts; survives restarts. */
 class IssuanceCounts {
   private readonly db: Database.Database;
-  private readonly take: Database.Statement<[string, number, number]>;
+  private readonly take: Database.Statement<[{ user: string; day: number; limit: number }]>;
   private readonly read: Database.Statement<[string, number]>;
 
   constructor(path: string) {
@@ -131,14 +131,14 @@ class IssuanceCounts {
     );
     // One statement: the count goes up only while it is under the limit.
     this.take = this.db.prepare(
-      'INSERT INTO issued (user, day, count) VALUES (?1, ?2, 1) ON CONFLICT (user, day) DO UPDATE SET count = count + 1 WHERE count < ?3',
+      'INSERT INTO issued (user, day, count) VALUES (@user, @day, 1) ON CONFLICT (user, day) DO UPDATE SET count = count + 1 WHERE count < @limit',
     );
     this.read = this.db.prepare('SELECT count FROM issued WHERE user = ? AND day = ?');
   }
 
   /** Counts one token for `user` on `day`; false when the limit was reached. */
   take1(user: string, day: number, limit: number): boolean {
-    return this.take.run(user, day, limit).changes === 1;
+    return this.take.run({ user, day, limit }).changes === 1;
   }
 
   count(user: string, day: number): number {
@@ -192,16 +192,24 @@ export async function startTokenIssuer(
   const users = new Map(Object.entries(config.users).map(([user, hash]) => [hash, user]));
   const counts = new IssuanceCounts(path(config.store.path));
   const app = Fastify({ logger: loggerOptions(opts.logger), bodyLimit: 4096 });
-  app.setErrorHandler((err, _req, reply) =>
-    sendProblem(reply, asMimiError(err as Error) ?? new MimiError('internal', 'internal error')),
-  );
+  app.setErrorHandler((err, _req, reply) => {
+    // Any body but a TokenRequest is refused by fastify's parser: say what is expected.
+    if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return sendProblem(
+        reply,
+        new MimiError('token-request-malformed', `send ${PrivacyPass.RequestMediaType}`),
+      );
+    }
+    if (!(err instanceof MimiError)) app.log.error({ err }, 'issuance failed');
+    return sendProblem(reply, asMimiError(err as Error) ?? new MimiError('internal', 'internal error'));
+  });
   app.addContentTypeParser(PrivacyPass.RequestMediaType, { parseAs: 'buffer' }, (_req, body, done) =>
     done(null, body),
   );
 
   app.get(PrivacyPass.DirectoryPath, async (_req, reply) => {
     reply.type(PrivacyPass.DirectoryMediaType).header('cache-control', 'public, max-age=3600');
-    return {
+    const directory = {
       'issuer-request-uri': '/token-request',
       'token-keys': keys
         .filter((k) => k.notAfter > now())
@@ -210,6 +218,7 @@ export async function startTokenIssuer(
           'token-key': Buffer.from(k.tokenKey).toString('base64url'),
         })),
     };
+    return reply.send(JSON.stringify(directory));
   });
 
   app.post('/token-request', async (req, reply) => {
