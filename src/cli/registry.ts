@@ -341,7 +341,7 @@ function showText(reg: Registry): string {
     'MSPs',
     d.msps.map(
       (p) =>
-        `${p.id}  ${p.domain}  bit ${p.bit}  ${p.operator}${p.lookupBudget === undefined ? '' : `  lookups ${p.lookupBudget.perMinute}/min ${p.lookupBudget.perDay}/day`}`,
+        `${p.id}  ${p.domain}  bit ${p.bit}  ${p.operator}${p.lookupBudget === undefined ? '' : `  lookups ${p.lookupBudget.perMinute}/min ${p.lookupBudget.perDay}/day`}${p.issuer === undefined ? '' : `  issuer ${p.issuer.name} (${p.issuer.tokenKeys.length} token key${p.issuer.tokenKeys.length > 1 ? 's' : ''})`}`,
     ),
   );
   section(

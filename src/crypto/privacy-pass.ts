@@ -62,19 +62,6 @@ export async function verifyTokenSignature(token: TokenFields, key: CryptoKey): 
   return crypto.subtle.verify({ name: 'RSA-PSS', saltLength: 48 }, key, token.authenticator, token.authInput);
 }
 
-/** The encoded public key (SPKI with the RSASSA-PSS OID, RFC 9578 §6.5) of a WebCrypto key. */
-export function encodeTokenKey(publicKey: CryptoKey): Promise<Uint8Array> {
-  return publicVerif.getPublicKeyBytes(publicKey as never);
-}
-
-/** A fresh RSA-2048 issuer key pair for token type 2 (RSABSSA-SHA384-PSS-Deterministic). */
-export function generateTokenKeyPair(): Promise<webcrypto.CryptoKeyPair> {
-  return publicVerif.Issuer.generateKey(publicVerif.BlindRSAMode.PSS, {
-    modulusLength: 2048,
-    publicExponent: new Uint8Array([1, 0, 1]),
-  }) as unknown as Promise<webcrypto.CryptoKeyPair>;
-}
-
 /**
  * One token being fetched (RFC 9578 §6.1, §6.3): `request` goes to the issuer, `finalize` turns
  * its answer into a token, after checking the signature against the issuer key. The blinding
