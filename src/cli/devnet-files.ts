@@ -2,9 +2,10 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromJwk, keyPairToJwk } from '../crypto/keys.js';
+import { credentialHash, tokenKeyOf } from '../crypto/token-key.js';
 import { type RegistryDocument, signRegistry, type UnsignedRegistry } from '../registry/document.js';
 import type { NodeConfig } from '../server/config.js';
-import { credentialHash, type IssuerConfig, tokenKeyOf } from '../server/token-issuer.js';
+import type { IssuerConfig } from '../server/token-issuer.js';
 import { CliError, CliErrorCode } from './io.js';
 
 /**

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadIssuerKey, startTokenIssuer } from '../server/token-issuer.js';
+import { issuerKeyFromPem } from '../crypto/token-key.js';
 import { CliError, CliErrorCode, emit } from './io.js';
 import { untilSignal } from './node.js';
 import { logLevelArg } from './serve.js';
@@ -14,7 +14,7 @@ export async function issuerKeygen(opts: { out: string; force?: boolean; json?: 
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 });
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   writeFileSync(opts.out, pem, { mode: 0o600 });
-  const key = loadIssuerKey(pem, 0);
+  const key = issuerKeyFromPem(pem);
   const tokenKey = Buffer.from(key.tokenKey).toString('base64url');
   emit(opts.json === true, {
     doc: { file: resolve(opts.out), tokenKey, tokenKeyId: Buffer.from(key.tokenKeyId).toString('hex') },
@@ -25,6 +25,8 @@ export async function issuerKeygen(opts: { out: string; force?: boolean; json?: 
 /** Runs an MSP's Privacy Pass issuer until SIGINT or SIGTERM. */
 export async function issuerServe(opts: { config: string; logLevel: string; json?: boolean }): Promise<void> {
   const level = logLevelArg(opts.logLevel);
+  // The service (fastify, SQLite) loads only here: `issuer keygen` needs node:crypto alone.
+  const { startTokenIssuer } = await import('../server/token-issuer.js');
   const issuer = await startTokenIssuer(opts.config, {
     logger:
       level === 'silent' ? false : { level, stream: opts.json === true ? process.stderr : process.stdout },

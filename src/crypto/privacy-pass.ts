@@ -2,6 +2,7 @@ import type { webcrypto } from 'node:crypto';
 import { publicVerif, util } from '@cloudflare/privacypass-ts';
 import { MimiError } from '../protocol/errors.js';
 import { PrivacyPass, type TokenFields, tokenChallengeFor } from '../protocol/privacy-pass.js';
+import { tokenKeyPrefix as keyPrefix, tokenKeySuffix as keySuffix } from './token-key.js';
 
 /**
  * Privacy Pass token type 2 (RFC 9578 §6) over WebCrypto, through @cloudflare/privacypass-ts and
@@ -19,24 +20,10 @@ export async function tokenKeyId(tokenKey: Uint8Array): Promise<Uint8Array> {
 }
 
 /**
- * RFC 9578 §6.5: every type-2 token key is the same DER around its modulus: SPKI, id-RSASSA-PSS
- * with SHA-384, MGF1-SHA-384, salt 48, a 2048-bit modulus, exponent 65537. Checked byte for byte,
- * since WebCrypto reads only the rsaEncryption OID and the conversion replaces these parameters.
+ * Imports a token key as published, for verification; refuses any other shape of key. Checked byte
+ * for byte (token-key.ts), since WebCrypto reads only the rsaEncryption OID and the library's
+ * conversion replaces the RSASSA-PSS parameters without looking at them.
  */
-const keyPrefix = Buffer.from(
-  '30820152303d06092a864886f70d01010a3030a00d300b0609608648016503040202a11a301806092a864886f70d010108300b0609608648016503040202a2030201300382010f003082010a0282010100',
-  'hex',
-);
-const keySuffix = Buffer.from('0203010001', 'hex');
-
-/** The token key encoding of a 2048-bit modulus (big-endian, 256 bytes) with exponent 65537. */
-export function tokenKeyFromModulus(n: Uint8Array): Uint8Array {
-  if (n.length !== PrivacyPass.Nk || (n[0]! & 0x80) === 0)
-    throw new TypeError('a 2048-bit modulus is 256 bytes');
-  return new Uint8Array(Buffer.concat([keyPrefix, n, keySuffix]));
-}
-
-/** Imports a token key as published, for verification; refuses any other shape of key. */
 export async function importTokenKey(tokenKey: Uint8Array): Promise<CryptoKey> {
   const bytes = Buffer.from(tokenKey);
   if (

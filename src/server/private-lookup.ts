@@ -101,8 +101,9 @@ export interface PrivateLookup {
 /**
  * Builds the private lookup path; the caller opens its index (`index.open()`, which builds the
  * first epoch if needed) once the transparency log exists, since every epoch's key is logged when
- * the epoch is created (`log`). Tokens are checked against the registry's issuer keys (`tokens`). With `shared`, its budgets are counted in Redis, like the HTTP rate
- * limits (context.ts rateLimiters()).
+ * the epoch is created (`log`). Privacy Pass tokens are checked against the registry's issuer
+ * keys (`tokens`). With `shared`, its budgets are counted in Redis, like the HTTP rate limits
+ * (context.ts rateLimiters()), and spent tokens are checked there first.
  */
 export async function createPrivateLookup(
   loaded: LoadedConfig,

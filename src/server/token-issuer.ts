@@ -1,17 +1,10 @@
-import {
-  constants,
-  createHash,
-  createPrivateKey,
-  type KeyObject,
-  privateDecrypt,
-  publicEncrypt,
-} from 'node:crypto';
+import { constants, type KeyObject, privateDecrypt, publicEncrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { tokenKeyFromModulus } from '../crypto/privacy-pass.js';
+import { credentialHash, issuerKeyFromPem } from '../crypto/token-key.js';
 import { MimiError } from '../protocol/errors.js';
 import { PrivacyPass } from '../protocol/privacy-pass.js';
 import { decodeRecord, ParticipantId } from '../protocol/records.js';
@@ -63,11 +56,6 @@ export const IssuerConfig = Type.Object(
 );
 export type IssuerConfig = Static<typeof IssuerConfig>;
 
-/** The credential's hash as the config lists it. */
-export function credentialHash(credential: string): string {
-  return createHash('sha256').update(credential).digest('base64url');
-}
-
 interface IssuerKey {
   key: KeyObject;
   /** RFC 9578 §6.5 encoding, SHA-256 of it, and its last byte (truncated_token_key_id). */
@@ -97,24 +85,13 @@ export function blindSign(key: KeyObject, blindedMsg: Uint8Array): Uint8Array {
   return new Uint8Array(s);
 }
 
-/** Reads a PKCS#8 RSA-2048 key (exponent 65537) and derives its token key encoding (RFC 9578 §6.5). */
+/** Reads an issuer key (PKCS#8 RSA-2048) with the last moment its tokens are accepted. */
 export function loadIssuerKey(pem: string, notAfter: number): IssuerKey {
-  const key = createPrivateKey(pem);
-  const jwk = key.export({ format: 'jwk' });
-  if (
-    key.asymmetricKeyType !== 'rsa' ||
-    key.asymmetricKeyDetails?.modulusLength !== 2048 ||
-    jwk.e !== 'AQAB'
-  ) {
-    throw new MimiError('config-invalid', 'an issuer key is an RSA-2048 PKCS#8 key with exponent 65537');
+  try {
+    return { ...issuerKeyFromPem(pem), notAfter };
+  } catch (err) {
+    throw new MimiError('config-invalid', (err as Error).message);
   }
-  const tokenKey = tokenKeyFromModulus(Buffer.from(jwk.n ?? '', 'base64url'));
-  return { key, tokenKey, tokenKeyId: createHash('sha256').update(tokenKey).digest(), notAfter };
-}
-
-/** The base64url token key (as the registry lists it) of a PKCS#8 issuer key. */
-export function tokenKeyOf(pem: string): string {
-  return Buffer.from(loadIssuerKey(pem, 0).tokenKey).toString('base64url');
 }
 
 /** Per-user daily counts; survives restarts. */

@@ -30,12 +30,10 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
     );
     expect(keys.every((k) => k.code === 0)).toBe(true);
     // msp1's Privacy Pass issuer key (RFC 9578): a PKCS#8 PEM, its token key printed for the registry.
-    const issuerKey = await runJson<{ tokenKey: string; tokenKeyId: string }>([
-      'issuer',
-      'keygen',
-      '--out',
-      f('msp1-issuer.pem'),
-    ]);
+    const issuerKey = await runJson<{ tokenKey: string; tokenKeyId: string }>(
+      ['issuer', 'keygen', '--out', f('msp1-issuer.pem')],
+      { timeoutMs: 90_000 },
+    );
     expect(issuerKey.code).toBe(0);
     expect(issuerKey.doc.tokenKey).toMatch(/^[A-Za-z0-9_-]{456}$/);
     expect(statSync(f('msp1-issuer.pem')).mode & 0o777).toBe(0o600);

@@ -8,6 +8,7 @@ import {
   tokenKeyId,
   verifyTokenSignature,
 } from '../../src/crypto/privacy-pass.js';
+import { tokenKeyOf } from '../../src/crypto/token-key.js';
 import { isMimiError } from '../../src/protocol/errors.js';
 import {
   decodeToken,
@@ -16,7 +17,7 @@ import {
   privateTokenHeader,
   tokenChallengeFor,
 } from '../../src/protocol/privacy-pass.js';
-import { blindSign, tokenKeyOf } from '../../src/server/token-issuer.js';
+import { blindSign } from '../../src/server/token-issuer.js';
 import vectors from '../vectors/rfc9578-blind-rsa.json' with { type: 'json' };
 
 /**

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJwkFile, resignDevnetRegistry } from '../../src/cli/devnet-files.js';
 import { PrivateLookupClient } from '../../src/client/private-lookup.js';
 import { blindTokenRequest } from '../../src/crypto/privacy-pass.js';
+import { tokenKeyOf } from '../../src/crypto/token-key.js';
 import {
   PrivacyPass,
   parsePrivateTokenHeader,
@@ -14,7 +15,7 @@ import {
   tokenChallengeFor,
 } from '../../src/protocol/privacy-pass.js';
 import { Registry, signRegistry, type UnsignedRegistry } from '../../src/registry/document.js';
-import { blindSign, loadIssuerKey, startTokenIssuer, tokenKeyOf } from '../../src/server/token-issuer.js';
+import { blindSign, loadIssuerKey, startTokenIssuer } from '../../src/server/token-issuer.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
 /**
@@ -339,6 +340,33 @@ describe('the registry lists issuer keys consistently (R30)', () => {
       expect(() =>
         Registry.open({ ...three, sig: ok.sig }, net.layout.registryKey, { now: net.clock.now() }),
       ).toThrow(expect.objectContaining({ code: 'record-invalid' }));
+    } finally {
+      await net.close();
+    }
+  });
+});
+
+describe('privateLookup.requireCredential: no anonymous tier', () => {
+  it('an evaluation without a credential is 401 unauthenticated, with the PrivateToken challenges; a token pays', async () => {
+    const net = await startDevnet(
+      {},
+      {
+        issuers: {},
+        configure: (c) => {
+          c.privateLookup = { ...c.privateLookup, requireCredential: true };
+        },
+      },
+    );
+    try {
+      const res = await evaluate(net, undefined);
+      expect(res.status).toBe(401);
+      expect(await codeOf(res)).toBe('unauthenticated');
+      expect(WWWAuthenticateHeader.parse(res.headers.get('www-authenticate') ?? '')).toHaveLength(3);
+      expect((await evaluate(net, await net.tokens('msp1', 'alice').next())).status).toBe(200);
+      const meta = (await (await fetch(`${net.url}/.well-known/mimi-discovery`)).json()) as {
+        privateLookup: { privacyPass: { requireCredential: boolean } };
+      };
+      expect(meta.privateLookup.privacyPass.requireCredential).toBe(true);
     } finally {
       await net.close();
     }
