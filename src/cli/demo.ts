@@ -216,7 +216,7 @@ export async function runDemo(opts: {
         'the answer: msp3 sends a blinded element, downloads a whole k-anonymous bucket, and opens its\n' +
         'own entry. R22: each evaluation is charged to msp3; the answer is verified like any other.',
       async () => {
-        const { results, stats } = await lookupPrivate(net, 'msp3', [bob]);
+        const { results, stats } = await lookupPrivate(net, { msp: 'msp3' }, [bob]);
         const [r] = results;
         expect(r?.status === 'several', `status several, got ${r?.status}`);
         expect(stats.evaluated === 1 && stats.bucketIds.length === 1, 'one evaluation, one bucket');
