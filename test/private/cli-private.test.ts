@@ -126,4 +126,31 @@ describe('mimi-discovery lookup --private', { timeout: 120_000 }, () => {
     ).not.toBe(0);
     expect((await runCli(['lookup', '--devnet', dir, '--tokens', 'msp3:alice', csis[0]!])).code).not.toBe(0);
   });
+
+  it('R9, R26: --relay with --tokens: through the devnet relay, paid with tokens, the same answer', async () => {
+    const csis = ['+1 415 555 0101', '+1 415 555 0199'];
+    const plain = await runJson<{ results: unknown[] }>(['lookup', '--devnet', dir, '--as', 'msp1', ...csis]);
+    const args = [
+      'lookup',
+      '--devnet',
+      dir,
+      '--private',
+      '--relay',
+      relay,
+      '--tokens',
+      'msp3:carol',
+      ...csis,
+    ];
+    const full = await runJson<{
+      results: unknown[];
+      private: { evaluated: number; paidWith: string; msp: string; relay: string };
+    }>(args);
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.doc.results).toEqual(plain.doc.results);
+    expect(full.doc.private).toMatchObject({ evaluated: 6, paidWith: 'privacy-pass', msp: 'msp3', relay });
+    const text = await runCli(args);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('the DPs learned only that the asker is a user of msp3');
+    expect(text.stdout).toContain(`through the relay ${relay}`);
+  });
 });
