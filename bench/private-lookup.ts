@@ -22,10 +22,19 @@
  *      `phases_1000_sequential`: each phase of the same sync run alone, one after the other.
  *      `contact_sync_1000_relay`: the same cold sync through an Oblivious HTTP relay (RFC 9458) to
  *      the DP's gateway, and `ohttp_gateway_hpke_*`: the gateway's HPKE cost per request.
+ *      `contact_sync_1000_full_privacy`: the same cold sync through the relay, each evaluation
+ *      request paid with a Privacy Pass token of msp3's issuer (running in this process) instead of
+ *      the MSP session, with its overhead over `contact_sync_1000` (issue 14: target at most 25%);
+ *      `privacy_pass_issuance` / `privacy_pass_verify`: a token's cost on the client (issuer round
+ *      trip included) and on the DP; `voprf_proof_per_batch`: the DLEQ proof of one batch of 128.
+ *      The code has no OPRF mode without proofs any more, so "direct" is VOPRF over an MSP session.
  *   4. the index build rate of a key rotation, over real mappings
  *
  * The server runs in a child process (`--serve <config>`) pinned to core 0 when `taskset` exists;
  * this process, the client, pins itself to core 1 (and to both cores for `contact_sync_1000_workers`).
+ * BENCH_ONLY=full-privacy runs only the syncs of issue 14 (direct, relay, relay with tokens) and
+ * their costs; BENCH_STORED=<n> (default 1,000,000) and BENCH_REAL=<n> (default 5,000; at least
+ * 2,000) size the set-up.
  * BENCH_DIR=<dir> keeps the set-up (devnet, 1,000,000-entry index) there and reuses it next time.
  * BENCH_PROFILE_DIR=<dir> writes a CPU profile of the server there; BENCH_CLIENT_PROFILE=<file> one of
  * the client during its first cold sync (read either with bench/lib/profile-summary.ts).
@@ -47,6 +56,7 @@ import {
   PrivateLookupClient,
   type PrivateLookupOptions,
 } from '../src/client/private-lookup.js';
+import { PrivateTokens } from '../src/client/private-tokens.js';
 import { openAndVerify } from '../src/client/private-verify.js';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import {
@@ -56,12 +66,20 @@ import {
   gatewayKeyFromPrivate,
 } from '../src/crypto/ohttp.js';
 import { createSodiumOprfClient, nobleOprfClient } from '../src/crypto/oprf-client-sodium.js';
-import { generateKeyPair as oprfKeyPair, ready } from '../src/crypto/oprf-server.js';
+import { generateProof } from '../src/crypto/oprf-proof.js';
+import {
+  createOprfServer,
+  generateKeyPair as oprfKeyPair,
+  ready,
+  sodiumProofGroup,
+} from '../src/crypto/oprf-server.js';
+import { importTokenKey, verifyTokenSignature } from '../src/crypto/privacy-pass.js';
 import { bucketKeyOf, bucketOf, chooseBucketBits, openAnswer, tagOf } from '../src/crypto/private-entry.js';
 import { digest, SignPurpose, signObject, verifyInput } from '../src/crypto/sign.js';
 import { MAX_BUCKET_BITS } from '../src/dp/private-index.js';
 import type { VerboseAnswer } from '../src/protocol/answers.js';
 import { fromB64u, toB64u } from '../src/protocol/encoding.js';
+import { decodeToken, parsePrivateTokenHeader } from '../src/protocol/privacy-pass.js';
 import { type EpochsAnswer, findInBucket, MAX_BUCKET_BATCH, splitBuckets } from '../src/protocol/private.js';
 import type { MappingBody } from '../src/protocol/records.js';
 import { Registry, type RegistryDocument } from '../src/registry/document.js';
@@ -69,9 +87,12 @@ import { buildApp, listen } from '../src/server/app.js';
 import { loadConfig, type NodeConfig } from '../src/server/config.js';
 import { createContext } from '../src/server/context.js';
 import { createRelay } from '../src/server/relay.js';
+import { startTokenIssuer } from '../src/server/token-issuer.js';
 import { signAttestation } from '../src/verifier/attestation.js';
 
 const STORED = Number(process.env.BENCH_STORED ?? 1_000_000);
+/** BENCH_ONLY=full-privacy: only the three cold syncs of issue 14 and their costs (direct, relay, relay + tokens). */
+const FULL_ONLY = process.env.BENCH_ONLY === 'full-privacy';
 const REAL = Number(process.env.BENCH_REAL ?? 5_000);
 const SYNC = 1_000;
 const K = Number(process.env.BENCH_K ?? 16);
@@ -175,8 +196,9 @@ const csiOf = (i: number) => `tel:+1415${String(2_000_000 + i * 7).padStart(7, '
  * gets synthetic entries up to STORED in its active epoch. Returns the epoch and its bucket bits.
  */
 async function setUp(dir: string): Promise<{ epoch: number; bits: number }> {
-  const port = await freePort();
-  writeDevnet(dir, { port });
+  // dp1, and the MSPs' Privacy Pass issuers 20 ports above it (the full-privacy sync pays with tokens).
+  const port = await freePort(23);
+  writeDevnet(dir, { port, issuers: { port: port + 20, tokensPerDay: 100_000 } });
   const layout = readDevnet(dir);
   const config = readJson<NodeConfig>(layout.configFile);
   config.privateLookup = {
@@ -184,6 +206,7 @@ async function setUp(dir: string): Promise<{ epoch: number; bits: number }> {
     overlapSeconds: 0,
     maxEvaluateBatch: 1000,
     mspEvaluations: { points: 1_000_000_000, perSeconds: 3600 },
+    tokenEvaluations: { points: 1_000_000_000, perSeconds: 3600 },
     bucketRequestsPerMinute: 10_000_000,
   };
   config.limits = {
@@ -408,49 +431,55 @@ async function main(): Promise<void> {
       if (res.status !== 200) throw new Error(`evaluate: HTTP ${res.status}`);
       await res.arrayBuffer();
     };
-    let evaluated = 0;
-    const evalSeconds = await closedLoop(post, () => {
-      evaluated += 1000;
-    });
-    const evalRate = evaluated / evalSeconds;
-    line('http_evaluations', Math.round(evalRate), 'evaluations/s (batches of 1000)');
-    line('http_evaluations_vs_baseline', `${((100 * evalRate) / baseline).toFixed(1)}`, '% (target >= 70%)');
-
-    // 2b. Bucket serving, the DP's other cost of a sync: POST /v1/private/buckets, batches of
-    // MAX_BUCKET_BATCH random buckets, 3 in flight, bodies read but not parsed.
-    const bucketBody = () => {
-      const ids = new Set<number>();
-      while (ids.size < MAX_BUCKET_BATCH) ids.add(Math.floor(Math.random() * 2 ** bits));
-      return JSON.stringify({ v: 1, epoch, buckets: [...ids] });
-    };
-    const fetchBuckets = async () => {
-      const res = await fetch(`${layout.endpoint}/v1/private/buckets`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: bucketBody(),
+    if (!FULL_ONLY) {
+      let evaluated = 0;
+      const evalSeconds = await closedLoop(post, () => {
+        evaluated += 1000;
       });
-      if (res.status !== 200) throw new Error(`buckets: HTTP ${res.status}`);
-      return (await res.arrayBuffer()).byteLength;
-    };
-    let served = 0;
-    let servedBytes = 0;
-    let serverBefore = 0;
-    const bucketSeconds = await closedLoop(
-      fetchBuckets,
-      (bytes) => {
-        servedBytes += bytes;
-        served += MAX_BUCKET_BATCH;
-      },
-      () => {
-        serverBefore = cpuMsOf(child.pid!);
-      },
-    );
-    const bucketServerCpu = cpuMsOf(child.pid!) - serverBefore;
-    line(
-      'http_bucket_serving',
-      Math.round(served / bucketSeconds),
-      `buckets/s (batches of ${MAX_BUCKET_BATCH}, 3 in flight; ${(servedBytes / 2 ** 20 / bucketSeconds).toFixed(0)} MiB/s; server CPU ${((1000 * bucketServerCpu) / served).toFixed(0)} ms per 1,000 buckets)`,
-    );
+      const evalRate = evaluated / evalSeconds;
+      line('http_evaluations', Math.round(evalRate), 'evaluations/s (batches of 1000)');
+      line(
+        'http_evaluations_vs_baseline',
+        `${((100 * evalRate) / baseline).toFixed(1)}`,
+        '% (target >= 70%)',
+      );
+
+      // 2b. Bucket serving, the DP's other cost of a sync: POST /v1/private/buckets, batches of
+      // MAX_BUCKET_BATCH random buckets, 3 in flight, bodies read but not parsed.
+      const bucketBody = () => {
+        const ids = new Set<number>();
+        while (ids.size < MAX_BUCKET_BATCH) ids.add(Math.floor(Math.random() * 2 ** bits));
+        return JSON.stringify({ v: 1, epoch, buckets: [...ids] });
+      };
+      const fetchBuckets = async () => {
+        const res = await fetch(`${layout.endpoint}/v1/private/buckets`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: bucketBody(),
+        });
+        if (res.status !== 200) throw new Error(`buckets: HTTP ${res.status}`);
+        return (await res.arrayBuffer()).byteLength;
+      };
+      let served = 0;
+      let servedBytes = 0;
+      let serverBefore = 0;
+      const bucketSeconds = await closedLoop(
+        fetchBuckets,
+        (bytes) => {
+          servedBytes += bytes;
+          served += MAX_BUCKET_BATCH;
+        },
+        () => {
+          serverBefore = cpuMsOf(child.pid!);
+        },
+      );
+      const bucketServerCpu = cpuMsOf(child.pid!) - serverBefore;
+      line(
+        'http_bucket_serving',
+        Math.round(served / bucketSeconds),
+        `buckets/s (batches of ${MAX_BUCKET_BATCH}, 3 in flight; ${(servedBytes / 2 ** 20 / bucketSeconds).toFixed(0)} MiB/s; server CPU ${((1000 * bucketServerCpu) / served).toFixed(0)} ms per 1,000 buckets)`,
+      );
+    }
 
     // 3. Contact sync, 1,000 real CSIs among STORED entries, cold cache, libsodium client engine.
     const sync = csis.slice(0, SYNC);
@@ -506,31 +535,33 @@ async function main(): Promise<void> {
     // BENCH_CLIENT_PROFILE=<file>: a CPU profile of this process during the first cold sync.
     let profileFile = process.env.BENCH_CLIENT_PROFILE;
     const one = await syncs(sodiumClient, {});
-    pin(process.pid, '0,1');
-    const autoWorkers = Math.min(4, availableParallelism() - 1);
-    const both = await syncs(sodiumClient, { verifyThreads: 'auto' });
-    pin(process.pid, 1);
     line(
       'contact_sync_1000',
       one.cold.seconds,
-      `s (libsodium client on core 1, verifying on its own thread; target < 0.5 s; ${phases(one.cold.stats, one.cold.cpu)})`,
+      `s (direct, VOPRF, MSP session; libsodium client on core 1, verifying on its own thread; target < 0.5 s; ${phases(one.cold.stats, one.cold.cpu)})`,
     );
-    line(
-      'contact_sync_1000_repeat',
-      one.again.seconds,
-      `s (cached outputs: ${one.again.stats.evaluated} evaluations charged, ${one.again.stats.verifiedBefore} verified entries reused; ${phases(one.again.stats, one.again.cpu)})`,
-    );
-    line(
-      'contact_sync_1000_workers',
-      both.cold.seconds,
-      `s (client allowed both cores, sharing core 0 with the server, verifyThreads 'auto' (${autoWorkers} worker(s)); ${phases(both.cold.stats, both.cold.cpu)})`,
-    );
-    const noble = await syncs(nobleOprfClient, {});
-    line(
-      'contact_sync_1000_noble',
-      noble.cold.seconds,
-      `s (pure-JS noble client, core 1; client thread: blind ${noble.cold.stats.ms.cpu.blind.toFixed(0)} ms, finalize ${noble.cold.stats.ms.cpu.finalize.toFixed(0)} ms)`,
-    );
+    if (!FULL_ONLY) {
+      pin(process.pid, '0,1');
+      const autoWorkers = Math.min(4, availableParallelism() - 1);
+      const both = await syncs(sodiumClient, { verifyThreads: 'auto' });
+      pin(process.pid, 1);
+      line(
+        'contact_sync_1000_repeat',
+        one.again.seconds,
+        `s (cached outputs: ${one.again.stats.evaluated} evaluations charged, ${one.again.stats.verifiedBefore} verified entries reused; ${phases(one.again.stats, one.again.cpu)})`,
+      );
+      line(
+        'contact_sync_1000_workers',
+        both.cold.seconds,
+        `s (client allowed both cores, sharing core 0 with the server, verifyThreads 'auto' (${autoWorkers} worker(s)); ${phases(both.cold.stats, both.cold.cpu)})`,
+      );
+      const noble = await syncs(nobleOprfClient, {});
+      line(
+        'contact_sync_1000_noble',
+        noble.cold.seconds,
+        `s (pure-JS noble client, core 1; client thread: blind ${noble.cold.stats.ms.cpu.blind.toFixed(0)} ms, finalize ${noble.cold.stats.ms.cpu.finalize.toFixed(0)} ms)`,
+      );
+    }
 
     // Through an Oblivious HTTP relay (RFC 9458, issue 14): the same cold sync, every request
     // encapsulated to dp1's gateway key and sent through a relay running in this process.
@@ -551,6 +582,55 @@ async function main(): Promise<void> {
           relayed.cold.seconds,
           `s (through a relay in this process to dp1's gateway; ${(100 * (relayed.cold.seconds / one.cold.seconds - 1)).toFixed(0)}% over contact_sync_1000; ${phases(relayed.cold.stats, relayed.cold.cpu)})`,
         );
+        // The full-privacy path (issue 14): the same sync through the relay, each evaluation paid
+        // with a Privacy Pass token of msp3's issuer (in this process) instead of the MSP session.
+        const issuerFile = layout.msps[2]!.issuer;
+        if (issuerFile === undefined) {
+          line('contact_sync_1000_full_privacy', 'skipped', '(BENCH_DIR set up before issuers: no issuer)');
+        } else {
+          const issuer = await startTokenIssuer(issuerFile.configFile, { logger: false });
+          try {
+            const tokens = new PrivateTokens({
+              msp: 'msp3',
+              dpId: 'dp1',
+              issuer: { url: issuerFile.url, credential: issuerFile.users.alice! },
+              registry: () => registry,
+            });
+            const full = await syncs(sodiumClient, { relay: relayUrl, tokens });
+            const overhead = 100 * (full.cold.seconds / one.cold.seconds - 1);
+            line(
+              'contact_sync_1000_full_privacy',
+              full.cold.seconds,
+              `s (VOPRF through the relay, one token per evaluation request; ${overhead.toFixed(0)}% over contact_sync_1000 (target <= 25%); ${phases(full.cold.stats, full.cold.cpu)})`,
+            );
+            // Token costs: issuance on the client (blind, the issuer's round trip and signature,
+            // finalize with its signature check), and verification on the DP (RSA-PSS verify).
+            const n = 50;
+            const ti = performance.now();
+            await tokens.fetch(n);
+            line(
+              'privacy_pass_issuance',
+              ((performance.now() - ti) / n).toFixed(2),
+              `ms per token on the client, issuer round trip included (${n} fetched one by one)`,
+            );
+            const header = await tokens.next();
+            const fields = decodeToken(parsePrivateTokenHeader(header)!);
+            const key = await importTokenKey(
+              fromB64u(registry.msp('msp3')!.issuer!.tokenKeys[0]!.key, 'key'),
+            );
+            let ok = 0;
+            const tv0 = performance.now();
+            for (let i = 0; i < 500; i++) if (await verifyTokenSignature(fields, key)) ok++;
+            if (ok !== 500) throw new Error('a good token did not verify');
+            line(
+              'privacy_pass_verify',
+              ((performance.now() - tv0) / 500).toFixed(3),
+              'ms per token on the DP (RSA-2048 PSS verify, WebCrypto, one core)',
+            );
+          } finally {
+            await issuer.close();
+          }
+        }
       } finally {
         await relay.close();
       }
@@ -578,6 +658,31 @@ async function main(): Promise<void> {
       const ms = (performance.now() - t0) / requests.length;
       line(name, ms.toFixed(3), `ms per request (${requestBytes} B in, ${responseBytes} B out; one core)`);
     }
+    // The DLEQ proof per evaluation batch (RFC 9497 §2.2), on the server, for the SDK's batch of
+    // 128 elements (one bucket batch); the code has no OPRF mode without proofs any more.
+    {
+      const { secretKey: sk, publicKey: pk } = oprfKeyPair();
+      const server = await createOprfServer(sk, { maxBatchSize: 128 });
+      const elements = sodiumClient
+        .blindBatch(Array.from({ length: 128 }, (_, i) => new TextEncoder().encode(`p${i}`)))
+        .map((b) => b.blindedElement);
+      const { evaluated: outEls } = server.blindEvaluate(elements);
+      const enc = (bytes: Uint8Array) => ({ e: bytes, bytes });
+      const reps = 20;
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++)
+        generateProof(sodiumProofGroup, sk, pk, elements.map(enc), outEls.map(enc));
+      const proofMs = (performance.now() - t0) / reps;
+      const t1 = performance.now();
+      for (let i = 0; i < reps; i++) server.blindEvaluate(elements);
+      const evalMs = (performance.now() - t1) / reps;
+      line(
+        'voprf_proof_per_batch',
+        proofMs.toFixed(2),
+        `ms per batch of 128 (GenerateProof alone; BlindEvaluate with proof ${evalMs.toFixed(2)} ms; one core)`,
+      );
+    }
+    if (FULL_ONLY) return;
 
     // Where a cold sync's time goes: each phase of the same 1,000-CSI sync run alone, one after
     // the other, measured from this process on the client core (the DP stays on core 0).

@@ -90,6 +90,9 @@ export function registryCommand(program: Command): void {
     .option('--webhook <url>', 'where the DP tells it about contests')
     .option('--lookup-per-minute <n>', "CSIs it may look up per minute at each DP (R22; default: the DP's)")
     .option('--lookup-per-day <n>', 'and per day; give both or neither')
+    .option('--issuer-name <name>', 'its Privacy Pass issuer name (RFC 9577), with --token-key')
+    .option('--token-key <key>', 'its issuer token key, base64url (from: issuer keygen)')
+    .option('--token-key-days <n>', 'days the token key is valid (its notAfter)', '90')
     .action(lazy(() => import('./registry.js'), 'registryAddMsp'));
 
   registryAdd(
@@ -147,6 +150,27 @@ export function relayCommand(program: Command): void {
     .option('--json', 'print one JSON document when listening; logs go to stderr')
     .option('--exit-with-parent', 'stop when the process that started this one is gone (devnet uses it)')
     .action(lazy(() => import('./relay.js'), 'relayAction'));
+}
+
+/** An MSP's Privacy Pass issuer (RFC 9578): its key and its service. */
+export function issuerCommand(program: Command): void {
+  const issuer = program
+    .command('issuer')
+    .description("run an MSP's Privacy Pass issuer for its own users (RFC 9576-9578), or make its key");
+  issuer
+    .command('serve')
+    .description('issue tokens to the users in the config, a bounded number per user per day')
+    .requiredOption('--config <file>', 'the issuer config (JSON); relative paths in it are relative to it')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .option('--json', 'print one JSON document when listening; logs go to stderr')
+    .action(lazy(() => import('./issuer.js'), 'issuerServe'));
+  issuer
+    .command('keygen')
+    .description('make an RSA-2048 issuer key (PKCS#8 PEM, mode 0600); prints its token key')
+    .requiredOption('--out <file>', 'where to write the key')
+    .option('--force', 'replace the file if it exists')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./issuer.js'), 'issuerKeygen'));
 }
 
 export function devnetCommand(program: Command): void {
@@ -264,6 +288,10 @@ export function lookupCommand(program: Command): void {
     .option(
       '--relay <url>',
       "with --private: through this Oblivious HTTP relay (RFC 9458), so the DP does not see the client's address",
+    )
+    .option(
+      '--tokens <msp:user>',
+      "with --private: pay with Privacy Pass tokens from that MSP's devnet issuer, as that user (R26), instead of --as",
     )
     .option('--msp-filter <ids>', 'only mappings on these MSPs, comma-separated (R10)')
     .option(

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { lookupNativeDns } from '../client/dns-lookup.js';
 import { HolderClient } from '../client/holder.js';
 import { MspAgent } from '../client/msp-agent.js';
@@ -14,6 +15,8 @@ import { nowSeconds } from '../protocol/encoding.js';
 import { type ErrorCode, MimiError } from '../protocol/errors.js';
 import type { Mapping, MappingBody } from '../protocol/records.js';
 import { countersign, verifyHolderAndMsp } from '../registry/verify-mapping.js';
+import { createRelay, loadRelayConfig } from '../server/relay.js';
+import { startTokenIssuer, type TokenIssuer } from '../server/token-issuer.js';
 import { nodeTxtResolver } from '../verifier/dns01.js';
 import { readJson, readKeyFile, writeJson } from './args.js';
 import { cliName, ensureDevnet } from './devnet.js';
@@ -88,15 +91,41 @@ export async function runDemo(opts: {
 }): Promise<{ ok: boolean; dir: string; steps: DemoStep[] }> {
   const { io } = opts;
   const dir = demoDir(opts.dir);
-  const port = await freePort();
+  // dp1, its Oblivious HTTP relay (the port after it) and the MSPs' issuers (20 ports above dp1).
+  const port = await freePort(23);
   ensureDevnet(dir, { port });
   // R29: the node's own DNS responder for example.net, the verifier's dns-01 lookups asking it.
   const dnsPort = await freePort();
+  // dp1's request log, kept in memory: the full-privacy step shows what the DP saw.
+  const dpLines: string[] = [];
   const node = await startNode(join(dir, 'dp1.config.json'), {
-    logLevel: 'silent',
+    logLevel: 'info',
+    logStream: new Writable({
+      write(chunk, _enc, done) {
+        dpLines.push(String(chunk));
+        done();
+      },
+    }),
     overrides: { dns01: nodeTxtResolver({ servers: [`127.0.0.1:${dnsPort}`], timeoutMs: 2000 }) },
   });
   const net = openDevnet(dir);
+  // The devnet's relay, connecting to gateways from another loopback address where the system has
+  // one (Linux), so the DP's view and the client's address differ; and msp3's Privacy Pass issuer.
+  const relayLines: string[] = [];
+  const relayConfig = loadRelayConfig(net.layout.relay!.configFile);
+  const egress = process.platform === 'linux' ? '127.0.0.3' : undefined;
+  const relay = await createRelay(
+    {
+      ...relayConfig,
+      config: { ...relayConfig.config, ...(egress === undefined ? {} : { egressAddress: egress }) },
+    },
+    { logger: { level: 'info', stream: { write: (l: string) => relayLines.push(l) } } },
+  );
+  const relayUrl = await relay.listen();
+  const issuers: TokenIssuer[] = [];
+  for (const m of net.layout.msps) {
+    if (m.issuer !== undefined) issuers.push(await startTokenIssuer(m.issuer.configFile, { logger: false }));
+  }
   const zone = {
     name: 'example.net',
     nameServers: [{ name: 'ns1.example.net', addresses: ['127.0.0.1'] }],
@@ -109,7 +138,7 @@ export async function runDemo(opts: {
   await dns.start();
   const steps: DemoStep[] = [];
   const fedNodes: Awaited<ReturnType<typeof startNode>>[] = [];
-  const total = 18;
+  const total = 19;
 
   io.say(`A fresh devnet is running in this process at ${node.url}, with its files in ${shown(dir)}:`);
   io.say('one DP (dp1) that also runs a verifier, three MSPs (msp1 chat.example, msp2 talk.example,');
@@ -216,11 +245,78 @@ export async function runDemo(opts: {
         'the answer: msp3 sends a blinded element, downloads a whole k-anonymous bucket, and opens its\n' +
         'own entry. R22: each evaluation is charged to msp3; the answer is verified like any other.',
       async () => {
-        const { results, stats } = await lookupPrivate(net, 'msp3', [bob]);
+        const { results, stats } = await lookupPrivate(net, { msp: 'msp3' }, [bob]);
         const [r] = results;
         expect(r?.status === 'several', `status several, got ${r?.status}`);
         expect(stats.evaluated === 1 && stats.bucketIds.length === 1, 'one evaluation, one bucket');
         return [...verboseText([r!]).split('\n'), privateText(stats)];
+      },
+    );
+
+    await step(
+      'Alice looks Bob up from her own app: through a relay, paying with tokens',
+      "R9, R26: the full-privacy path. Alice's app fetches blind-signed Privacy Pass tokens from msp3's\n" +
+        "issuer (RFC 9578) and sends every private-lookup request, encapsulated to dp1's gateway key from\n" +
+        'the registry (Oblivious HTTP, RFC 9458), through the relay, with a token inside each evaluation.\n' +
+        'dp1 learns neither who asks (only "a user of msp3") nor whom nor the answer; the relay learns\n' +
+        'her address and that she talks to dp1, nothing inside.',
+      async () => {
+        const dpFrom = dpLines.length;
+        const relayFrom = relayLines.length;
+        const { results, stats } = await lookupPrivate(
+          net,
+          { tokens: { msp: 'msp3', user: 'alice' } },
+          [bob],
+          {
+            relay: relayUrl,
+          },
+        );
+        const [r] = results;
+        expect(r?.status === 'several', `status several, got ${r?.status}`);
+        const parse = (l: string) =>
+          JSON.parse(l) as {
+            req?: { method: string; url: string; remoteAddress?: string };
+            dp?: string;
+            bytes?: number;
+          };
+        const dpReqs = dpLines
+          .slice(dpFrom)
+          .map(parse)
+          .flatMap((l) => (l.req === undefined ? [] : [l.req]));
+        const relayed = relayLines.slice(relayFrom).map(parse);
+        const relayReqs = relayed.flatMap((l) => (l.req === undefined ? [] : [l.req]));
+        const forwarded = relayed.filter((l) => l.dp !== undefined);
+        const dpLog = dpLines.slice(dpFrom).join('');
+        const relayLog = relayLines.slice(relayFrom).join('');
+        const clientAddress = '127.0.0.1';
+        expect(
+          dpReqs.some((q) => q.url === '/v1/ohttp') && dpReqs.some((q) => q.url === '/v1/private/evaluate'),
+          'dp1 served the lookup through its gateway',
+        );
+        expect(!dpLog.includes('4155550101'), 'no CSI in the DP log');
+        expect(egress === undefined || !dpLog.includes(clientAddress), 'no client address in the DP log');
+        expect(
+          dpReqs.filter((q) => q.url === '/v1/private/evaluate').every((q) => q.remoteAddress === undefined),
+          'the token-paid evaluation is logged with no address',
+        );
+        expect(forwarded.length > 0 && forwarded.every((l) => l.dp === 'dp1'), 'the relay forwarded to dp1');
+        for (const inside of ['/v1/private', 'PrivateToken', '4155550101'])
+          expect(!relayLog.includes(inside), `nothing inside in the relay log (${inside})`);
+        const redeemed =
+          /mimi_private_tokens_total\{outcome="redeemed"\} (\d+)/.exec(
+            (await node.ctx.metrics.render()).body,
+          )?.[1] ?? '0';
+        const addrs = (qs: { remoteAddress?: string }[]) =>
+          [...new Set(qs.map((q) => q.remoteAddress ?? 'none logged'))].join(', ');
+        const inner = dpReqs.filter((q) => q.url !== '/v1/ohttp');
+        return [
+          ...verboseText([r!]).split('\n'),
+          privateText(stats, 'msp3', relayUrl),
+          `dp1 saw:    ${dpReqs.length - inner.length} encapsulated request(s) from ${addrs(dpReqs.filter((q) => q.url === '/v1/ohttp'))} (the relay); inside, ${inner.map((q) => `${q.method} ${q.url}`).join(', ')}`,
+          `            ${stats.evaluated} evaluation(s), buckets ${stats.bucketIds.join(', ')}; address logged for the evaluation: ${addrs(inner.filter((q) => q.url === '/v1/private/evaluate'))}; ${redeemed} token(s) of msp3's issuer redeemed so far`,
+          `relay saw:  ${relayReqs.length} request(s) from ${addrs(relayReqs)} for ${[...new Set(forwarded.map((l) => l.dp))].join(', ')}, ${forwarded.reduce((n, l) => n + (l.bytes ?? 0), 0)} sealed bytes; no path, no token, no CSI`,
+          `msp3's issuer saw: alice fetching tokens (blinded: not for which DP, nor which lookup spends them)`,
+        ];
       },
     );
 
@@ -568,6 +664,8 @@ export async function runDemo(opts: {
   } finally {
     await dns.close();
     await dnsZones.close();
+    await relay.close();
+    for (const i of issuers) await i.close();
     await node.close();
     for (const n of fedNodes) await n.close();
   }

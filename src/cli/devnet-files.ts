@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { generateKeyPair, type KeyPair, keyPairFromJwk, keyPairToJwk } from '../crypto/keys.js';
 import { keyConfigOf } from '../crypto/ohttp.js';
+import { credentialHash, tokenKeyOf } from '../crypto/token-key.js';
 import {
   type DpKeyUsage,
   dpKeyUsages,
@@ -12,6 +13,7 @@ import {
   type UnsignedRegistryV2,
 } from '../registry/document.js';
 import type { NodeConfig } from '../server/config.js';
+import type { IssuerConfig } from '../server/token-issuer.js';
 import { CliError, CliErrorCode } from './io.js';
 
 /**
@@ -35,12 +37,25 @@ export interface DevnetLayout {
   /** The registry signing key: devnets let tests and demos re-sign a changed registry. */
   registryKeyFile: string;
   outboxFile: string;
-  /** Each MSP with the DP it submits to and asks. */
-  msps: { id: string; domain: string; keyFile: string; dp: string }[];
+  /** Each MSP with the DP it submits to and asks, and its Privacy Pass issuer when made with one. */
+  msps: { id: string; domain: string; keyFile: string; dp: string; issuer?: DevnetIssuer }[];
   csip: { id: string; keyFile: string };
   /** The Oblivious HTTP relay to the DPs' gateways (RFC 9458); absent in folders made before it. */
   relay?: { endpoint: string; configFile: string };
 }
+
+/**
+ * An MSP's Privacy Pass issuer in the devnet (`issuer serve --config`): its URL and the bearer
+ * credentials of its users (the devnet plays every user; a real MSP hands each user its own).
+ */
+export interface DevnetIssuer {
+  configFile: string;
+  url: string;
+  users: Record<string, string>;
+}
+
+/** The users each devnet MSP issues tokens to. */
+export const devnetIssuerUsers = ['alice', 'bob', 'carol'] as const;
 
 export const devnetMsps = [
   { id: 'msp1', domain: 'chat.example', operator: 'Chat Example Inc.' },
@@ -72,6 +87,39 @@ export interface DevnetOptions {
    * the keys given for their usages and a fresh key (held by no one) for each usage not given.
    */
   extraDps?: { id: string; endpoint: string; keys: Partial<Record<DpKeyUsage, string>> }[];
+  /**
+   * Give each MSP a Privacy Pass issuer (RSA-2048 key, config, registry entry), listening on
+   * `port`, `port + 1`, ...; `tokensPerDay` per user (default 50).
+   */
+  issuers?: { port: number; tokensPerDay?: number };
+}
+
+/** An MSP's issuer key, config and users; its registry entry's `issuer`. */
+function writeIssuer(
+  dir: string,
+  msp: { id: string; domain: string },
+  host: string,
+  port: number,
+  tokensPerDay: number,
+  notAfter: number,
+): { issuer: DevnetIssuer; tokenKeyPem: string; name: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 });
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  writeFileSync(join(dir, 'keys', `${msp.id}-issuer.pem`), pem, { mode: 0o600 });
+  const users = Object.fromEntries(devnetIssuerUsers.map((u) => [u, randomBytes(24).toString('base64url')]));
+  const name = `issuer.${msp.domain}`;
+  const config: IssuerConfig = {
+    msp: msp.id,
+    issuerName: name,
+    listen: { host, port },
+    keys: [{ file: `keys/${msp.id}-issuer.pem`, notAfter }],
+    store: { path: `${msp.id}-issuer.db` },
+    tokensPerDay,
+    users: Object.fromEntries(Object.entries(users).map(([u, c]) => [u, credentialHash(c)])),
+  };
+  const configFile = join(dir, `${msp.id}-issuer.config.json`);
+  writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+  return { issuer: { configFile, url: `http://${host}:${port}`, users }, tokenKeyPem: pem, name };
 }
 
 export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
@@ -85,8 +133,6 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
   ) as Record<DpKeyUsage, { pair: KeyPair; file: string }>[];
   const verifierKey = writeKey(dir, 'verifier1');
   const csipKey = writeKey(dir, 'csip1');
-  const mspKeys = devnetMsps.map((m, i) => ({ ...m, ...writeKey(dir, m.id), dp: `dp${(i % count) + 1}` }));
-  const endpointOf = (i: number) => `http://${host}:${opts.port + i}`;
   // Each DP's Oblivious HTTP gateway key (key id 1): an X25519 private key, listed in the registry.
   const ohttpKeys = dpKeys.map((_, i) => {
     const file = `keys/dp${i + 1}.ohttp-1.key`;
@@ -95,6 +141,23 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
     return { file, config: Buffer.from(keyConfigOf(1, sk)).toString('base64url') };
   });
   const now = Math.floor(Date.now() / 1000);
+  const mspKeys = devnetMsps.map((m, i) => ({
+    ...m,
+    ...writeKey(dir, m.id),
+    dp: `dp${(i % count) + 1}`,
+    issuer:
+      opts.issuers === undefined
+        ? undefined
+        : writeIssuer(
+            dir,
+            m,
+            host,
+            opts.issuers.port + i,
+            opts.issuers.tokensPerDay ?? 50,
+            now + 365 * 86_400,
+          ),
+  }));
+  const endpointOf = (i: number) => `http://${host}:${opts.port + i}`;
   const unsigned: UnsignedRegistry = {
     v: 2,
     federation: 'devnet',
@@ -136,6 +199,14 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
       bit,
       operator: m.operator,
       ...(opts.webhooks?.[m.id] === undefined ? {} : { webhook: opts.webhooks[m.id] }),
+      ...(m.issuer === undefined
+        ? {}
+        : {
+            issuer: {
+              name: m.issuer.name,
+              tokenKeys: [{ key: tokenKeyOf(m.issuer.tokenKeyPem), notAfter: now + 365 * 86_400 }],
+            },
+          }),
     })),
     verifiers: [
       {
@@ -207,7 +278,13 @@ export function writeDevnet(dir: string, opts: DevnetOptions): DevnetLayout {
     registryKey: registryKey.pair.publicKey,
     registryKeyFile: registryKey.file,
     outboxFile: join(dir, 'outbox.jsonl'),
-    msps: mspKeys.map((m) => ({ id: m.id, domain: m.domain, keyFile: m.file, dp: m.dp })),
+    msps: mspKeys.map((m) => ({
+      id: m.id,
+      domain: m.domain,
+      keyFile: m.file,
+      dp: m.dp,
+      ...(m.issuer === undefined ? {} : { issuer: m.issuer.issuer }),
+    })),
     csip: { id: 'csip1', keyFile: csipKey.file },
     relay: { endpoint: `http://${host}:${opts.port + count}`, configFile: relayConfigFile },
   };
@@ -231,7 +308,11 @@ function mapPaths(l: DevnetLayout, f: (p: string) => string, dir: string): Devne
     registryKeyFile: f(l.registryKeyFile),
     outboxFile: f(l.outboxFile),
     dps: l.dps.map((d) => ({ ...d, configFile: f(d.configFile) })),
-    msps: l.msps.map((m) => ({ ...m, keyFile: f(m.keyFile) })),
+    msps: l.msps.map((m) => ({
+      ...m,
+      keyFile: f(m.keyFile),
+      ...(m.issuer === undefined ? {} : { issuer: { ...m.issuer, configFile: f(m.issuer.configFile) } }),
+    })),
     csip: { ...l.csip, keyFile: f(l.csip.keyFile) },
     ...(l.relay === undefined ? {} : { relay: { ...l.relay, configFile: f(l.relay.configFile) } }),
   };

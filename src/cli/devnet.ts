@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { startTokenIssuer, type TokenIssuer } from '../server/token-issuer.js';
 import { intArg } from './args.js';
 import { defaultDevnetPort } from './commands.js';
 import { type DevnetLayout, devnetMsps, readDevnet, writeDevnet } from './devnet-files.js';
@@ -58,8 +59,10 @@ export function ensureDevnet(
       'choose an empty or new folder with --dir',
     );
   }
+  const port = opts.port ?? defaultDevnetPort;
   return {
-    layout: writeDevnet(dir, { port: opts.port ?? defaultDevnetPort, dps: opts.dps ?? 1 }),
+    // Each MSP's Privacy Pass issuer listens 20 ports above dp1, next to the others.
+    layout: writeDevnet(dir, { port, dps: opts.dps ?? 1, issuers: { port: port + 20 } }),
     created: true,
   };
 }
@@ -132,7 +135,10 @@ export async function devnetAction(opts: {
       child: spawnDp(configFile, 'relay', logLevel, 'relay'),
     });
   }
+  // The MSPs' issuers run in this process: each is a real HTTP service with its own SQLite file.
+  const issuers: TokenIssuer[] = [];
   const stopAll = async () => {
+    await Promise.all(issuers.map((i) => i.close()));
     await Promise.all(
       children.map(
         (c) =>
@@ -145,6 +151,9 @@ export async function devnetAction(opts: {
     );
   };
   try {
+    for (const m of layout.msps) {
+      if (m.issuer !== undefined) issuers.push(await startTokenIssuer(m.issuer.configFile));
+    }
     await Promise.all(children.map((c) => untilHealthy(c.endpoint, c.child, c.id)));
   } catch (err) {
     await stopAll();
@@ -174,6 +183,13 @@ export async function devnetAction(opts: {
       ...(layout.relay === undefined
         ? []
         : [`  relay  ${layout.relay.endpoint}   Oblivious HTTP relay to the DPs' gateways (RFC 9458)`]),
+      ...layout.msps.flatMap((m) =>
+        m.issuer === undefined
+          ? []
+          : [
+              `  ${m.id} issuer   ${m.issuer.url}   (Privacy Pass tokens for its users ${Object.keys(m.issuer.users).join(', ')})`,
+            ],
+      ),
       `  folder        ${dir}   (registry.json, keys/, dpN.db, outbox.jsonl)`,
       `  registry key  ${layout.registryKey}`,
       `  codes         nothing is sent by SMS or email here: one-time codes land in ${join(dir, 'outbox.jsonl')}`,
@@ -186,6 +202,14 @@ export async function devnetAction(opts: {
         : [
             `  ${cli} lookup --devnet ${dir} --as msp3 --private --relay ${layout.relay.endpoint} '+1 415 555 0101'`,
           ]),
+      ...(layout.msps.some((m) => m.issuer !== undefined)
+        ? [`  ${cli} lookup --devnet ${dir} --private --tokens msp3:alice '+1 415 555 0101'`]
+        : []),
+      ...(layout.relay !== undefined && layout.msps.some((m) => m.issuer !== undefined)
+        ? [
+            `  ${cli} lookup --devnet ${dir} --private --relay ${layout.relay.endpoint} --tokens msp3:alice '+1 415 555 0101'`,
+          ]
+        : []),
       `  ${cli} verify --devnet ${dir} ${join(dir, 'mappings')}/<id>.json`,
       `  ${cli} demo      (the whole story, narrated, on a fresh devnet of its own)`,
       '',

@@ -2,6 +2,7 @@ import { lookupNativeDns } from '../client/dns-lookup.js';
 import type { VerifiedResult } from '../client/lookup-client.js';
 import type { LookupOptions } from '../client/msp-agent.js';
 import { type PrivateLookupStats, privateLookupAcross } from '../client/private-lookup.js';
+import { PrivateTokens } from '../client/private-tokens.js';
 import { createSodiumOprfClient } from '../crypto/oprf-client-sodium.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import type { LookupStatus } from '../protocol/records.js';
@@ -40,16 +41,19 @@ export async function lookupCompact(
  */
 export async function lookupPrivate(
   net: DevnetAccess,
-  as: string,
+  as: { msp: string } | { tokens: { msp: string; user: string } },
   csis: readonly string[],
   opts: { relay?: string } = {},
 ): Promise<{ results: VerifiedResult[]; stats: PrivateLookupStats }> {
-  // Every DP of the devnet, in parallel; each evaluation is charged to the MSP's session there.
-  const agents = new Map(net.layout.dps.map((d) => [d.id, net.msp(as, d.id)]));
+  // Every DP of the devnet, in parallel; each evaluation is charged to the MSP's session there,
+  // or paid with a Privacy Pass token from the user's MSP issuer (one token per request per DP).
+  const agents = 'msp' in as ? new Map(net.layout.dps.map((d) => [d.id, net.msp(as.msp, d.id)])) : undefined;
   const { results, dps } = await privateLookupAcross(csis, {
     registry: () => net.registry(),
     dps: 'all',
-    credential: (dp) => agents.get(dp)?.sessionToken(),
+    ...(agents === undefined
+      ? { tokens: tokensOf(net, (as as { tokens: { msp: string; user: string } }).tokens) }
+      : { credential: (dp: string) => agents.get(dp)?.sessionToken() }),
     oprf: await createSodiumOprfClient(),
     relay: opts.relay,
   });
@@ -68,12 +72,36 @@ export async function lookupPrivate(
   return { results, stats };
 }
 
-export function privateText(stats: PrivateLookupStats, relay?: string): string {
+/** R9, R26: tokens of `user` at `msp`'s devnet issuer, one PrivateTokens per DP (tokens are bound to a DP). */
+function tokensOf(net: DevnetAccess, who: { msp: string; user: string }): (dp: string) => PrivateTokens {
+  const issuer = net.layout.msps.find((m) => m.id === who.msp)?.issuer;
+  const credential = issuer?.users[who.user];
+  if (issuer === undefined || credential === undefined) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      `--tokens ${who.msp}:${who.user}: the devnet has no issuer user ${who.user} at ${who.msp}`,
+      `users: ${net.layout.msps.flatMap((m) => Object.keys(m.issuer?.users ?? {}).map((u) => `${m.id}:${u}`)).join(', ') || 'none (a devnet made before issuers: --reset)'}`,
+    );
+  }
+  return (dp) =>
+    new PrivateTokens({
+      msp: who.msp,
+      dpId: dp,
+      issuer: { url: issuer.url, credential },
+      registry: () => net.registry(),
+    });
+}
+
+export function privateText(stats: PrivateLookupStats, tokensOfMsp?: string, relay?: string): string {
+  const paid =
+    tokensOfMsp === undefined
+      ? 'charged to the credential'
+      : `paid with Privacy Pass tokens (the DPs learned only that the asker is a user of ${tokensOfMsp})`;
   const via =
     relay === undefined
       ? ''
       : `; through the relay ${relay}, so the DPs saw the relay's address, not this one`;
-  return `private lookup: ${stats.evaluated} evaluation(s) charged to the credential; the DPs saw buckets ${stats.bucketIds.join(', ')} and no CSI${via}`;
+  return `private lookup: ${stats.evaluated} evaluation(s) ${paid}; the DPs saw buckets ${stats.bucketIds.join(', ')} and no CSI${via}`;
 }
 
 export function verboseText(results: readonly VerifiedResult[]): string {
@@ -100,6 +128,14 @@ export function compactText(results: readonly CompactResult[]): string {
     .join('\n');
 }
 
+/** `--tokens <msp>:<user>`: whose issuer, and which of its users. */
+function tokensArg(input: string): { msp: string; user: string } {
+  const m = /^([^:]+):([A-Za-z0-9._-]{1,64})$/.exec(input);
+  if (m === null)
+    throw new CliError(CliErrorCode.InvalidArgument, '--tokens is <msp>:<user>, e.g. msp3:alice');
+  return { msp: idArg(m[1]!, '--tokens'), user: m[2]! };
+}
+
 export async function lookupAction(
   inputs: string[],
   opts: {
@@ -112,6 +148,7 @@ export async function lookupAction(
     compact?: boolean;
     private?: boolean;
     relay?: string;
+    tokens?: string;
     mspFilter?: string;
     federation?: string;
     dpList?: string;
@@ -157,9 +194,13 @@ export async function lookupAction(
     });
     return;
   }
-  if (opts.as === undefined)
+  const tokens = opts.tokens === undefined ? undefined : tokensArg(opts.tokens);
+  if (tokens !== undefined && !opts.private) {
+    throw new CliError(CliErrorCode.Usage, '--tokens pays for a private lookup: add --private');
+  }
+  if (opts.as === undefined && tokens === undefined)
     throw new CliError(CliErrorCode.Usage, "required option '--as <msp>' not specified");
-  const as = idArg(opts.as, '--as');
+  const as = opts.as === undefined ? '' : idArg(opts.as, '--as');
   const filter = opts.mspFilter === undefined ? undefined : listArg(opts.mspFilter, '--msp-filter');
   for (const id of filter ?? []) idArg(id, '--msp-filter');
   if (opts.federation !== undefined && !['on', 'off'].includes(opts.federation)) {
@@ -187,10 +228,24 @@ export async function lookupAction(
         'leave out --compact and --msp-filter',
       );
     }
-    const { results, stats } = await lookupPrivate(net, as, csis, { relay });
+    const { results, stats } = await lookupPrivate(
+      net,
+      tokens === undefined ? { msp: as } : { tokens },
+      csis,
+      { relay },
+    );
     emit(opts.json === true, {
-      doc: { format: 'verbose', private: { ...stats, ms: undefined, relay: relay ?? null }, results },
-      text: `${verboseText(results)}\n${privateText(stats, relay)}`,
+      doc: {
+        format: 'verbose',
+        private: {
+          ...stats,
+          ms: undefined,
+          relay: relay ?? null,
+          ...(tokens === undefined ? {} : { paidWith: 'privacy-pass', msp: tokens.msp }),
+        },
+        results,
+      },
+      text: `${verboseText(results)}\n${privateText(stats, tokens?.msp, relay)}`,
     });
     return;
   }

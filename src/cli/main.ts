@@ -9,6 +9,7 @@ import {
   dnsCommand,
   holderCommand,
   importCommand,
+  issuerCommand,
   keygenCommand,
   logCommand,
   lookupCommand,
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registryCommand(program);
   serveCommand(program);
   relayCommand(program);
+  issuerCommand(program);
   devnetCommand(program);
   holderCommand(program);
   importCommand(program);

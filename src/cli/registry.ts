@@ -204,6 +204,9 @@ export function registryAddMsp(
     webhook?: string;
     lookupPerMinute?: string;
     lookupPerDay?: string;
+    issuerName?: string;
+    tokenKey?: string;
+    tokenKeyDays?: string;
   },
 ): void {
   const draft = readDraft(opts.in);
@@ -234,6 +237,7 @@ export function registryAddMsp(
       operator: opts.operator,
       ...(opts.webhook === undefined ? {} : { webhook: urlArg(opts.webhook, '--webhook') }),
       ...lookupBudgetArg(opts.lookupPerMinute, opts.lookupPerDay),
+      ...issuerArg(opts.issuerName, opts.tokenKey, opts.tokenKeyDays),
     },
     '--',
   ) as MspEntry;
@@ -339,6 +343,26 @@ function lookupBudgetArg(perMinute: string | undefined, perDay: string | undefin
   };
 }
 
+/** R9, R26: the MSP's Privacy Pass issuer, name and token key together or neither. */
+function issuerArg(
+  name: string | undefined,
+  key: string | undefined,
+  days: string | undefined,
+): Partial<MspEntry> {
+  if (name === undefined && key === undefined) return {};
+  if (name === undefined || key === undefined) {
+    throw new CliError(CliErrorCode.Usage, 'give --issuer-name and --token-key together');
+  }
+  if (!/^[A-Za-z0-9_-]{456}$/.test(key)) {
+    throw new CliError(
+      CliErrorCode.InvalidArgument,
+      '--token-key is 342 bytes of base64url (from: issuer keygen)',
+    );
+  }
+  const notAfter = Math.floor(Date.now() / 1000) + 86_400 * intArg(days ?? '90', '--token-key-days', 1, 3650);
+  return { issuer: { name, tokenKeys: [{ key, notAfter }] } };
+}
+
 function showText(reg: Registry): string {
   const d = reg.doc;
   const lines = [
@@ -362,7 +386,7 @@ function showText(reg: Registry): string {
     'MSPs',
     d.msps.map(
       (p) =>
-        `${p.id}  ${p.domain}  bit ${p.bit}  ${p.operator}${p.lookupBudget === undefined ? '' : `  lookups ${p.lookupBudget.perMinute}/min ${p.lookupBudget.perDay}/day`}`,
+        `${p.id}  ${p.domain}  bit ${p.bit}  ${p.operator}${p.lookupBudget === undefined ? '' : `  lookups ${p.lookupBudget.perMinute}/min ${p.lookupBudget.perDay}/day`}${p.issuer === undefined ? '' : `  issuer ${p.issuer.name} (${p.issuer.tokenKeys.length} token key${p.issuer.tokenKeys.length > 1 ? 's' : ''})`}`,
     ),
   );
   section(

@@ -28,7 +28,8 @@ export async function call<S extends TSchema>(
   path: string,
   schema: S,
   body?: unknown,
-  token?: string,
+  /** A bearer token, or a whole Authorization header value (a PrivateToken, RFC 9577). */
+  token?: string | { authorization: string },
 ): Promise<Static<S>> {
   let res: Response;
   try {
@@ -36,7 +37,9 @@ export async function call<S extends TSchema>(
       method,
       headers: {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+        ...(token === undefined
+          ? {}
+          : { authorization: typeof token === 'string' ? `Bearer ${token}` : token.authorization }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),

@@ -37,3 +37,4 @@ export {
   type PrivateLookupStats,
   privateLookupAcross,
 } from './private-lookup.js';
+export { type PrivateTokenOptions, PrivateTokens } from './private-tokens.js';

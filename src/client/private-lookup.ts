@@ -88,6 +88,11 @@ export interface PrivateLookupOptions {
    * without one, evaluations are charged to the smaller anonymous tier of the client's address.
    */
   credential?: () => Promise<string | undefined> | string | undefined;
+  /**
+   * Privacy Pass tokens (RFC 9577) for this DP, e.g. a {@link PrivateTokens}: each evaluation
+   * request spends one, in place of `credential`, so the DP learns only which MSP's user asks.
+   */
+  tokens?: { next(): Promise<string> };
   cache?: OprfOutputCache;
   /**
    * An Oblivious HTTP relay's base URL (RFC 9458): every request then goes, encapsulated to the
@@ -521,7 +526,10 @@ export class PrivateLookupClient {
     epoch: number,
     blinded: readonly Uint8Array[],
   ): Promise<{ evaluated: Uint8Array[]; proof: Uint8Array }> {
-    const token = await this.opts.credential?.();
+    const token =
+      this.opts.tokens === undefined
+        ? await this.opts.credential?.()
+        : { authorization: await this.opts.tokens.next() };
     const answer = await call(
       this.opts.dp,
       'POST',
@@ -624,6 +632,8 @@ export async function privateLookupAcross(
     cache?: OprfOutputCache;
     oprf?: OprfClientEngine;
     credential?: (dp: string) => Promise<string | undefined> | string | undefined;
+    /** Privacy Pass tokens for each DP (a token is bound to one DP), in place of `credential`. */
+    tokens?: (dp: string) => { next(): Promise<string> };
     now?: () => number;
     timeoutMs?: number;
     /** Through this Oblivious HTTP relay (see {@link PrivateLookupOptions.relay}). */
@@ -642,6 +652,7 @@ export async function privateLookupAcross(
         cache,
         oprf: opts.oprf,
         credential: opts.credential === undefined ? undefined : () => opts.credential!(d.id),
+        tokens: opts.tokens?.(d.id),
         now: opts.now,
         relay: opts.relay,
       }),

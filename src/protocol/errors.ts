@@ -106,6 +106,16 @@ export const ErrorCode = {
   OhttpTargetForbidden: 'ohttp-target-forbidden',
   /** A relay asked to forward to a target that no registry DP lists as its gateway. */
   RelayTargetUnknown: 'relay-target-unknown',
+  // Privacy Pass (RFC 9577, RFC 9578): redemption at the DP, issuance at the MSP's issuer
+  TokenMalformed: 'token-malformed',
+  /** The token's key is not a current issuer key of any MSP in the registry (unknown, expired, rotated out). */
+  TokenKeyUnknown: 'token-key-unknown',
+  /** The token was made for another challenge: another DP (origin), issuer or token type. */
+  TokenChallengeMismatch: 'token-challenge-mismatch',
+  TokenInvalid: 'token-invalid',
+  TokenSpent: 'token-spent',
+  TokenRequestMalformed: 'token-request-malformed',
+  TokenIssuanceLimit: 'token-issuance-limit',
   // transparency log (R3, R28)
   LogProofMissing: 'log-proof-missing',
   LogProofInvalid: 'log-proof-invalid',
@@ -204,6 +214,13 @@ const statusOf: Record<ErrorCode, number> = {
   'ohttp-date-invalid': 400,
   'ohttp-target-forbidden': 404,
   'relay-target-unknown': 404,
+  'token-malformed': 401,
+  'token-key-unknown': 401,
+  'token-challenge-mismatch': 401,
+  'token-invalid': 401,
+  'token-spent': 401,
+  'token-request-malformed': 400,
+  'token-issuance-limit': 429,
   'log-proof-missing': 422,
   'log-proof-invalid': 422,
   'log-checkpoint-invalid': 422,

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { type Static, Type } from '@sinclair/typebox';
 import { SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
 import { MimiError } from '../protocol/errors.js';
@@ -72,6 +73,41 @@ export type DpEntry = Static<typeof DpEntry>;
 export const DpEntryV1 = Type.Object({ ...dpEntryMembers, keys: Keys }, { additionalProperties: false });
 export type DpEntryV1 = Static<typeof DpEntryV1>;
 
+/**
+ * RFC 9578 §6.5: a Privacy Pass token key (type 2, Blind RSA 2048), base64url of its SPKI
+ * encoding (342 bytes), usable until `notAfter`; a DP keeps the nonces of spent tokens that long.
+ */
+export const TokenKeyEntry = Type.Object(
+  {
+    key: Type.String({ pattern: '^[A-Za-z0-9_-]{456}$' }),
+    notAfter: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type TokenKeyEntry = Static<typeof TokenKeyEntry>;
+
+/**
+ * R9, R26: the MSP as Privacy Pass issuer for its own users (docs/spec/privacy-pass.md). At most
+ * two keys (the current one and the next, for rotation): every key is a partition of the MSP's
+ * users a DP could tell apart, so the registry bounds how many there are.
+ */
+export const MspIssuer = Type.Object(
+  {
+    /** RFC 9577 issuer_name, as it appears in the TokenChallenge. */
+    name: Type.String({ pattern: '^[a-z0-9](?:[a-z0-9.:-]{0,251}[a-z0-9])?$' }),
+    tokenKeys: Type.Array(TokenKeyEntry, { minItems: 1, maxItems: 2 }),
+  },
+  { additionalProperties: false },
+);
+export type MspIssuer = Static<typeof MspIssuer>;
+
+/** A token key found by its token_key_id, with the MSP that issues under it. */
+export interface RegisteredTokenKey {
+  msp: MspEntry;
+  issuerName: string;
+  key: TokenKeyEntry;
+}
+
 export const MspEntry = Type.Object(
   {
     id: ParticipantId,
@@ -94,6 +130,8 @@ export const MspEntry = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Privacy Pass issuer of this MSP's users (RFC 9576-9578); absent: it issues no tokens. */
+    issuer: Type.Optional(MspIssuer),
   },
   { additionalProperties: false },
 );
@@ -188,6 +226,8 @@ export class Registry {
   private readonly msps: Map<string, MspEntry>;
   private readonly mspsByDomain: Map<string, MspEntry>;
   private readonly issuers: Map<string, Issuer>;
+  /** Token keys by hex token_key_id (SHA-256 of the key encoding). */
+  private readonly tokenKeys: Map<string, RegisteredTokenKey>;
   /** Number of bits in a compact answer: one past the highest MSP position. */
   readonly bitLength: number;
 
@@ -200,6 +240,7 @@ export class Registry {
     this.issuers = new Map();
     for (const v of doc.verifiers) this.issuers.set(v.id, { entry: v, kind: 'verifier' });
     for (const c of doc.csips) this.issuers.set(c.id, { entry: c, kind: 'csip' });
+    this.tokenKeys = tokenKeysOf(doc);
     this.bitLength = doc.msps.reduce((max, m) => Math.max(max, m.bit + 1), 0);
   }
 
@@ -262,6 +303,10 @@ export class Registry {
   issuer(id: string): Issuer | undefined {
     return this.issuers.get(id);
   }
+  /** The token key with this token_key_id (hex), whatever its notAfter; undefined if none. */
+  tokenKey(keyIdHex: string): RegisteredTokenKey | undefined {
+    return this.tokenKeys.get(keyIdHex);
+  }
   allMsps(): readonly MspEntry[] {
     return this.doc.msps;
   }
@@ -307,6 +352,26 @@ function checkConsistency(doc: UnsignedRegistry): void {
       throw new MimiError('record-invalid', `registry: MSP domain ${m.domain} is used twice`);
     domains.add(m.domain);
   }
+  tokenKeysOf(doc);
+}
+
+/** Token keys by key id; a key or issuer name listed twice is refused (a token names one MSP). */
+function tokenKeysOf(doc: UnsignedRegistry): Map<string, RegisteredTokenKey> {
+  const keys = new Map<string, RegisteredTokenKey>();
+  const names = new Set<string>();
+  for (const msp of doc.msps) {
+    if (msp.issuer === undefined) continue;
+    if (names.has(msp.issuer.name)) {
+      throw new MimiError('record-invalid', `registry: issuer name ${msp.issuer.name} is used twice`);
+    }
+    names.add(msp.issuer.name);
+    for (const key of msp.issuer.tokenKeys) {
+      const id = Buffer.from(sha256(Buffer.from(key.key, 'base64url'))).toString('hex');
+      if (keys.has(id)) throw new MimiError('record-invalid', 'registry: a token key is listed twice');
+      keys.set(id, { msp, issuerName: msp.issuer.name, key });
+    }
+  }
+  return keys;
 }
 
 /** True when `csi` (canonical) falls within a CSIP's scope. */

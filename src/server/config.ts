@@ -229,6 +229,16 @@ export const NodeConfig = Type.Object(
           mspEvaluations: Type.Optional(EvaluationBudget),
           /** Evaluations per client address without a credential, per window. */
           anonymousEvaluations: Type.Optional(EvaluationBudget),
+          /**
+           * Elements evaluated on Privacy Pass tokens, per issuing MSP (all its users together),
+           * per window: the DP's own bound on an issuer that hands out too many tokens.
+           */
+          tokenEvaluations: Type.Optional(EvaluationBudget),
+          /**
+           * No anonymous tier: an evaluation without a credential is refused (401, with the
+           * PrivateToken challenges) instead of being charged to the client's address.
+           */
+          requireCredential: Type.Optional(Type.Boolean()),
           /** Bucket downloads per client address per minute. */
           bucketRequestsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
         },

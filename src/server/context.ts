@@ -249,7 +249,10 @@ export async function createContext(
   const budgets: Budgets = { shared, onLimited: (name) => metrics.countRateLimited(name) };
   // R9, R26: the log commits every OPRF epoch's key, so the index opens once the log exists.
   let transparency: ReturnType<typeof createTransparency>;
-  const privateLookup = await createPrivateLookup(loaded, store, now, budgets, () => transparency?.log);
+  const privateLookup = await createPrivateLookup(loaded, store, now, budgets, () => transparency?.log, {
+    registry: () => registry.current(),
+    onOutcome: (outcome) => metrics.countTokenOutcome(outcome),
+  });
   transparency = createTransparency(loaded, { store, dpKeys, registry, budgets, now });
   await privateLookup?.index.open();
   const ohttp = await createOhttpGateway(loaded, now);

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isPrivateTokenHeader } from '../protocol/privacy-pass.js';
 
 /**
  * Logs never hold a CSI in clear (issue 6 §5, R9, R28). Two layers:
@@ -36,7 +37,9 @@ export const logSerializers = {
       method: req.method,
       // The route pattern (`/v1/mappings/:id`) under fastify's usual key, never the URL asked.
       url: req.routeOptions?.url ?? '(no route)',
-      remoteAddress: req.ip,
+      // R26: a request paying with a Privacy Pass token is logged without its address, so no
+      // line ties a client to a redemption (docs/privacy.md).
+      remoteAddress: isPrivateTokenHeader(req.headers?.authorization ?? '') ? undefined : req.ip,
     };
   },
   res(reply: FastifyReply) {

@@ -16,6 +16,8 @@ export class NodeMetrics {
   readonly requestSeconds: Histogram<'route' | 'method'>;
   readonly rejects: Counter<'code'>;
   readonly rateLimited: Counter<'budget'>;
+  /** Privacy Pass redemptions by outcome (`redeemed`, or the refusal's code); no other label. */
+  readonly privateTokens: Counter<'outcome'>;
   readonly storeSeconds: Histogram<'operation' | 'outcome'>;
   readonly peerCalls: Counter<'peer' | 'outcome'>;
   readonly outboxDeliveries: Counter<'target' | 'outcome'>;
@@ -46,6 +48,12 @@ export class NodeMetrics {
       name: 'mimi_rate_limited_total',
       help: 'Requests refused by a rate limit, by budget',
       labelNames: ['budget'],
+      registers,
+    });
+    this.privateTokens = new Counter({
+      name: 'mimi_private_tokens_total',
+      help: 'Privacy Pass tokens presented on private evaluations, by outcome (redeemed, or the refusal code such as token-spent)',
+      labelNames: ['outcome'],
       registers,
     });
     this.storeSeconds = new Histogram({
@@ -157,6 +165,11 @@ export class NodeMetrics {
   /** Counts a rate-limit refusal of `budget` (R22). */
   countRateLimited(budget: string): void {
     this.rateLimited.inc({ budget });
+  }
+
+  /** Counts one token presented on POST /v1/private/evaluate, by outcome. */
+  countTokenOutcome(outcome: string): void {
+    this.privateTokens.inc({ outcome });
   }
 
   /** Times `run` into mimi_store_operation_duration_seconds{operation}. */

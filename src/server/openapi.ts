@@ -9,8 +9,11 @@ import { JsonSchemaDialect, type WireName, WireSchemas } from '../protocol/wire-
  * docs/spec/openapi.json.
  */
 
-/** Who may call: nobody in particular, an MSP or DP session, a peer DP signing its request, either. */
-type Auth = 'none' | 'session' | 'session-optional' | 'peer';
+/**
+ * Who may call: nobody in particular, an MSP or DP session, a peer DP signing its request, either;
+ * or anyone, with an MSP session or a Privacy Pass token (RFC 9577) optional.
+ */
+type Auth = 'none' | 'session' | 'session-optional' | 'peer' | 'session-or-token-optional';
 /** A body or answer: a wire schema by name, several (oneOf), or a media type that is not JSON. */
 type Content = WireName | WireName[] | { media: string; description: string; schema?: object };
 
@@ -161,8 +164,9 @@ export const RouteDocs: Record<string, RouteDoc> = {
     responses: { 200: 'EpochsAnswer' },
   },
   'POST /v1/private/evaluate': {
-    summary: 'Private lookup: evaluate blinded elements (RFC 9497 VOPRF)',
-    auth: 'session-optional',
+    summary:
+      'Private lookup: evaluate blinded elements (RFC 9497 VOPRF); paid by an MSP session, a Privacy Pass token, or the address',
+    auth: 'session-or-token-optional',
     body: 'EvaluateRequest',
     responses: { 200: 'EvaluateAnswer' },
   },
@@ -328,6 +332,7 @@ const security: Record<Auth, object[]> = {
   session: [{ session: [] }],
   'session-optional': [{}, { session: [] }],
   peer: [{ peerSignature: [] }],
+  'session-or-token-optional': [{}, { session: [] }, { privateToken: [] }],
 };
 
 function operation(key: string, doc: RouteDoc): object {
@@ -389,6 +394,13 @@ export function openApiDocument(): Record<string, unknown> {
           type: 'http',
           scheme: 'bearer',
           description: 'A session token from POST /v1/session (R23)',
+        },
+        privateToken: {
+          type: 'http',
+          scheme: 'PrivateToken',
+          description:
+            "A Privacy Pass token (RFC 9577, type 0x0002 Blind RSA, RFC 9578) from the user's MSP issuer; one per " +
+            'request. A 401 carries WWW-Authenticate: PrivateToken challenges (docs/spec/privacy-pass.md)',
         },
         peerSignature: {
           type: 'apiKey',

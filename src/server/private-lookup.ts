@@ -11,6 +11,7 @@ import {
 } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from './config.js';
+import { TokenRedeemer, type TokenRedeemerOptions } from './private-tokens.js';
 import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
 
 /** Settings of the private lookup path, defaults filled in; published in the metadata (R11, R22). */
@@ -21,8 +22,9 @@ export interface PrivateLookupSettings {
   overlapSeconds: number;
   buildBatch: number;
   maxEvaluateBatch: number;
-  budgets: { msp: Budget; anonymous: Budget };
+  budgets: { msp: Budget; anonymous: Budget; tokens: Budget };
   bucketRequestsPerMinute: number;
+  requireCredential: boolean;
 }
 
 export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettings | undefined {
@@ -40,8 +42,10 @@ export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettin
     budgets: {
       msp: p.mspEvaluations ?? { points: 100_000, perSeconds: 86_400 },
       anonymous: p.anonymousEvaluations ?? { points: 500, perSeconds: 86_400 },
+      tokens: p.tokenEvaluations ?? { points: 1_000_000, perSeconds: 86_400 },
     },
     bucketRequestsPerMinute: p.bucketRequestsPerMinute ?? 20_000,
+    requireCredential: p.requireCredential ?? false,
   };
 }
 
@@ -88,22 +92,26 @@ export class EvaluationBudget {
 export interface PrivateLookup {
   index: PrivateIndex;
   settings: PrivateLookupSettings;
-  evaluations: { msp: EvaluationBudget; anonymous: EvaluationBudget };
+  evaluations: { msp: EvaluationBudget; anonymous: EvaluationBudget; tokens: EvaluationBudget };
   buckets: RateLimiter;
+  /** Privacy Pass redemption (RFC 9577): tokens of the MSPs' issuers in place of a credential. */
+  tokens: TokenRedeemer;
 }
 
 /**
  * Builds the private lookup path; the caller opens its index (`index.open()`, which builds the
  * first epoch if needed) once the transparency log exists, since every epoch's key is logged when
- * the epoch is created (`log`). With `shared`, its budgets are counted in Redis, like the HTTP rate
- * limits (context.ts rateLimiters()).
+ * the epoch is created (`log`). Privacy Pass tokens are checked against the registry's issuer
+ * keys (`tokens`). With `shared`, its budgets are counted in Redis, like the HTTP rate limits
+ * (context.ts rateLimiters()), and spent tokens are checked there first.
  */
 export async function createPrivateLookup(
   loaded: LoadedConfig,
   store: Store,
   now: () => number,
   budgets: Budgets = {},
-  log: () => TransparencyLog | undefined = () => undefined,
+  log: () => TransparencyLog | undefined,
+  tokens: Pick<TokenRedeemerOptions, 'registry' | 'onOutcome'>,
 ): Promise<PrivateLookup | undefined> {
   const settings = privateLookupSettings(loaded);
   if (settings === undefined) return undefined;
@@ -125,7 +133,9 @@ export async function createPrivateLookup(
     evaluations: {
       msp: new EvaluationBudget(settings.budgets.msp, 'private-msp', budgets),
       anonymous: new EvaluationBudget(settings.budgets.anonymous, 'private-anonymous', budgets),
+      tokens: new EvaluationBudget(settings.budgets.tokens, 'private-tokens', budgets),
     },
+    tokens: new TokenRedeemer({ ...tokens, dpId: loaded.config.dp.id, store, now, shared: budgets.shared }),
     buckets: budgetLimiter(budgets, 'private-buckets', {
       points: settings.bucketRequestsPerMinute,
       perSeconds: 60,

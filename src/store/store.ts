@@ -207,6 +207,12 @@ export interface StoreTx {
   retireHolderKey(csi: string, key: string): Promise<void>;
   /** Records a signed request's id; false when it was seen before (replay). */
   rememberRequest(id: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Privacy Pass (RFC 9577 §2.2.2): records a redeemed token's (token key id, nonce), kept until
+   * the key's notAfter; false when it was spent before (double spend). Nothing else is kept: no
+   * time of spending, no client, so the row cannot be joined with a request log.
+   */
+  spendToken(tokenKeyId: string, nonce: string, keepUntil: number): Promise<boolean>;
   csisWithDueContests(now: number): Promise<string[]>;
   insertChallenge(row: Challenge): Promise<void>;
   challenge(id: string): Promise<Challenge | undefined>;

@@ -33,7 +33,11 @@ describe('demo: the narrated walk on a fresh devnet', { timeout: 120_000 }, () =
       '[msp-not-registered]',
       '[too-many-attempts]',
       'the DPs saw buckets',
-      'All 18 steps behaved as the requirements say.',
+      'All 19 steps behaved as the requirements say.',
+      'through the relay',
+      'paid with Privacy Pass tokens',
+      'dp1 saw:',
+      'relay saw:',
       'mimi:alice@example.net',
       'verified (DNSSEC insecure)',
       `The files are left in ${dir}`,
@@ -54,7 +58,7 @@ describe('demo: the narrated walk on a fresh devnet', { timeout: 120_000 }, () =
     ]);
     expect(run.code).toBe(0);
     expect(run.doc.ok).toBe(true);
-    expect(run.doc.steps).toHaveLength(18);
+    expect(run.doc.steps).toHaveLength(19);
     expect(run.doc.steps.every((s) => s.ok)).toBe(true);
   });
 

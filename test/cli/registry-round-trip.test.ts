@@ -39,6 +39,14 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
     expect(dpKeys.code).toBe(0);
     expect(Object.keys(dpKeys.doc.keys)).toEqual(['records', 'transport', 'log']);
     expect(dpKeys.doc.keys.log!.file).toBe(f('dp1.log.jwk'));
+    // msp1's Privacy Pass issuer key (RFC 9578): a PKCS#8 PEM, its token key printed for the registry.
+    const issuerKey = await runJson<{ tokenKey: string; tokenKeyId: string }>(
+      ['issuer', 'keygen', '--out', f('msp1-issuer.pem')],
+      { timeoutMs: 90_000 },
+    );
+    expect(issuerKey.code).toBe(0);
+    expect(issuerKey.doc.tokenKey).toMatch(/^[A-Za-z0-9_-]{456}$/);
+    expect(statSync(f('msp1-issuer.pem')).mode & 0o777).toBe(0o600);
     const draft = f('draft.json');
     expect((await runCli(['registry', 'create', '--federation', 'example', '--out', draft])).code).toBe(0);
     const steps = [
@@ -69,6 +77,10 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
         'chat.example',
         '--operator',
         'Chat',
+        '--issuer-name',
+        'issuer.chat.example',
+        '--token-key',
+        issuerKey.doc.tokenKey,
       ],
       [
         'add-msp',
@@ -176,6 +188,9 @@ describe('keygen and registry create/add/sign/show (R30)', { timeout: 120_000 },
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('registry example serial 3: signature ok');
     expect(shown.stdout).toMatch(/msp2 +talk\.example +bit 1 +Talk +lookups 5000\/min 2000000\/day/);
+    expect(shown.stdout).toMatch(
+      /msp1 +chat\.example +bit 0 +Chat +issuer issuer\.chat\.example \(1 token key\)/,
+    );
     const asJson = await runJson<{ ok: boolean; registry: { msps: { bit: number }[]; csips: unknown[] } }>([
       'registry',
       'show',

@@ -96,4 +96,61 @@ describe('mimi-discovery lookup --private', { timeout: 120_000 }, () => {
     const notUrl = await runCli([...args, '--relay', 'relay.example']);
     expect(notUrl.code).not.toBe(0);
   });
+
+  it('--tokens: pays with Privacy Pass tokens from the MSP issuer the devnet runs, with the same answer (R26)', async () => {
+    const csis = ['+1 415 555 0101', '+1 415 555 0199'];
+    const plain = await runJson<{ results: unknown[] }>(['lookup', '--devnet', dir, '--as', 'msp1', ...csis]);
+    const paid = await runJson<{
+      results: unknown[];
+      private: { evaluated: number; paidWith: string; msp: string };
+    }>(['lookup', '--devnet', dir, '--private', '--tokens', 'msp3:alice', ...csis]);
+    expect(paid.code).toBe(0);
+    expect(paid.doc.results).toEqual(plain.doc.results);
+    expect(paid.doc.private).toMatchObject({ evaluated: 6, paidWith: 'privacy-pass', msp: 'msp3' });
+    const text = await runCli(['lookup', '--devnet', dir, '--private', '--tokens', 'msp2:bob', ...csis]);
+    expect(text.stdout).toContain('the DPs learned only that the asker is a user of msp2');
+    // Usage: a user the issuer does not know, a malformed value, --tokens without --private.
+    const unknown = await runJson<{ code: string }>([
+      'lookup',
+      '--devnet',
+      dir,
+      '--private',
+      '--tokens',
+      'msp3:mallory',
+      csis[0]!,
+    ]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.doc.code).toBe('invalid-argument');
+    expect(
+      (await runCli(['lookup', '--devnet', dir, '--private', '--tokens', 'msp3', csis[0]!])).code,
+    ).not.toBe(0);
+    expect((await runCli(['lookup', '--devnet', dir, '--tokens', 'msp3:alice', csis[0]!])).code).not.toBe(0);
+  });
+
+  it('R9, R26: --relay with --tokens: through the devnet relay, paid with tokens, the same answer', async () => {
+    const csis = ['+1 415 555 0101', '+1 415 555 0199'];
+    const plain = await runJson<{ results: unknown[] }>(['lookup', '--devnet', dir, '--as', 'msp1', ...csis]);
+    const args = [
+      'lookup',
+      '--devnet',
+      dir,
+      '--private',
+      '--relay',
+      relay,
+      '--tokens',
+      'msp3:carol',
+      ...csis,
+    ];
+    const full = await runJson<{
+      results: unknown[];
+      private: { evaluated: number; paidWith: string; msp: string; relay: string };
+    }>(args);
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.doc.results).toEqual(plain.doc.results);
+    expect(full.doc.private).toMatchObject({ evaluated: 6, paidWith: 'privacy-pass', msp: 'msp3', relay });
+    const text = await runCli(args);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('the DPs learned only that the asker is a user of msp3');
+    expect(text.stdout).toContain(`through the relay ${relay}`);
+  });
 });

@@ -363,6 +363,23 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
       });
     });
 
+    describe('spent Privacy Pass tokens', () => {
+      it('spends a (key id, nonce) once, and forgets a spend that rolled back (RFC 9577 §2.2.2)', async () => {
+        const now = Math.floor(Date.now() / 1000);
+        expect(await write((tx) => tx.spendToken('k1', 'n1', now + 3600))).toBe(true);
+        expect(await write((tx) => tx.spendToken('k1', 'n1', now + 3600))).toBe(false);
+        // The same nonce under another key is another token.
+        expect(await write((tx) => tx.spendToken('k2', 'n1', now + 3600))).toBe(true);
+        await expect(
+          write(async (tx) => {
+            await tx.spendToken('k1', 'n2', now + 60);
+            throw new Error('undo');
+          }),
+        ).rejects.toThrow('undo');
+        expect(await write((tx) => tx.spendToken('k1', 'n2', now + 60))).toBe(true);
+      });
+    });
+
     describe('outbox', () => {
       it('queues each (target, event) once and hands out due items in order', async () => {
         await write((tx) =>

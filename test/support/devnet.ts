@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { type DevnetLayout, readDevnet, readJwkFile, writeDevnet } from '../../src/cli/devnet-files.js';
 import { HolderClient } from '../../src/client/holder.js';
 import { MspAgent } from '../../src/client/msp-agent.js';
+import { PrivateTokens } from '../../src/client/private-tokens.js';
 import type { KeyPair } from '../../src/crypto/keys.js';
 import type { PossessionAttestation } from '../../src/protocol/records.js';
 
@@ -15,6 +16,7 @@ import { Registry } from '../../src/registry/document.js';
 import { type AppOptions, buildApp, listen } from '../../src/server/app.js';
 import { loadConfig, type NodeConfig } from '../../src/server/config.js';
 import { type Context, type ContextOverrides, createContext } from '../../src/server/context.js';
+import { startTokenIssuer, type TokenIssuer } from '../../src/server/token-issuer.js';
 
 /** A settable clock, in seconds. */
 export class TestClock {
@@ -36,6 +38,10 @@ export interface RunningDevnet {
   holder(key?: KeyPair): HolderClient;
   /** Runs a whole possession challenge through the dev outbox. */
   prove(holder: HolderClient, csi: string): Promise<PossessionAttestation>;
+  /** The MSPs' Privacy Pass issuers, running (with `issuers`), by MSP id. */
+  issuers: Map<string, TokenIssuer>;
+  /** Privacy Pass tokens of `user` at `msp`'s issuer, for `dp` (default dp1). */
+  tokens(msp: string, user: string, dp?: string): PrivateTokens;
   close(): Promise<void>;
 }
 
@@ -47,6 +53,8 @@ export interface DevnetOptions {
   app?: AppOptions;
   /** DPs in the registry (default 1); only dp1 runs, so the others are peers that are down. */
   dps?: number;
+  /** Give each MSP a Privacy Pass issuer, started on loopback (its counts in a SQLite file). */
+  issuers?: { tokensPerDay?: number };
 }
 
 export async function startDevnet(
@@ -55,7 +63,14 @@ export async function startDevnet(
 ): Promise<RunningDevnet> {
   const dir = mkdtempSync(join(tmpdir(), 'mimi-devnet-'));
   const port = await freePort(opts.dps);
-  writeDevnet(dir, { port, dps: opts.dps });
+  const issuerPort = opts.issuers === undefined ? undefined : await freePort(3);
+  writeDevnet(dir, {
+    port,
+    dps: opts.dps,
+    ...(issuerPort === undefined
+      ? {}
+      : { issuers: { port: issuerPort, tokensPerDay: opts.issuers?.tokensPerDay } }),
+  });
   const layout = readDevnet(dir);
   const clock = new TestClock();
   const loaded = loadConfig(layout.configFile);
@@ -72,7 +87,25 @@ export async function startDevnet(
     },
   );
   const http = { baseUrl: url };
+  const issuers = new Map<string, TokenIssuer>();
+  for (const m of layout.msps) {
+    if (m.issuer !== undefined)
+      issuers.set(m.id, await startTokenIssuer(m.issuer.configFile, { now: clock.now }));
+  }
   return {
+    issuers,
+    tokens(msp, user, dp = 'dp1') {
+      const issuer = layout.msps.find((m) => m.id === msp)?.issuer;
+      const credential = issuer?.users[user];
+      if (issuer === undefined || credential === undefined) throw new Error(`no issuer user ${msp}:${user}`);
+      return new PrivateTokens({
+        msp,
+        dpId: dp,
+        issuer: { url: issuer.url, credential },
+        registry: () => registry,
+        now: clock.now,
+      });
+    },
     layout,
     ctx,
     app,
@@ -101,6 +134,7 @@ export async function startDevnet(
       return holder.answerChallenge(started.challengeId, code);
     },
     async close() {
+      for (const i of issuers.values()) await i.close();
       await app.close();
       await ctx.close();
       rmSync(dir, { recursive: true, force: true });

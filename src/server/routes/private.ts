@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOprfError } from '../../crypto/oprf-errors.js';
 import type { BlindEvaluation } from '../../crypto/oprf-server.js';
 import { ELEMENT_LENGTH } from '../../crypto/oprf-suite.js';
 import { toB64u } from '../../protocol/encoding.js';
 import { MimiError } from '../../protocol/errors.js';
+import { isPrivateTokenHeader } from '../../protocol/privacy-pass.js';
 import {
   BucketMediaType,
   BucketsMediaType,
@@ -25,7 +26,9 @@ import type { EvaluationBudget, PrivateLookup } from '../private-lookup.js';
  *                                            audit path (R9, R26)
  * - POST /v1/private/evaluate                RFC 9497 §3.3.2 BlindEvaluate over a bounded batch,
  *                                            with one DLEQ proof for the batch, charged per element
- *                                            to the caller's credential
+ *                                            to the caller's credential: an MSP session, a Privacy
+ *                                            Pass token (RFC 9577; one token per request), or the
+ *                                            client's address
  * - GET  /v1/private/buckets/:epoch/:bucket  every entry of one bucket; cacheable with revalidation
  *                                            (ETag), no credential
  * - POST /v1/private/buckets                 up to MAX_BUCKET_BATCH buckets of one epoch in one
@@ -61,7 +64,10 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
   // Room for a full batch of base64url elements, whatever the node-wide body limit.
   const bodyLimit = Math.max(ctx.limits.maxBodyBytes, 1024 + 48 * p.settings.maxEvaluateBatch);
   app.post('/v1/private/evaluate', { bodyLimit }, async (req, reply) => {
-    const { budget, key } = credentialOf(req, ctx, p);
+    const token = privateTokenOf(req);
+    // A session or the anonymous tier is checked first, as before; a token is spent only on a
+    // request that is well formed (below), so a client's mistake does not burn it.
+    const credential = token === undefined ? await credentialOf(req, reply, ctx, p) : undefined;
     const request = bodyOf(req, EvaluateRequest, 'evaluate request');
     const n = request.elements.length;
     // R22: batch sizes are bounded.
@@ -73,6 +79,7 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
       );
     }
     const elements = request.elements.map(decodeElement);
+    const { budget, key } = credential ?? (await redeemed(token!, reply, p));
     // R22: evaluation is the only way to learn anything, so every element is charged.
     await budget.charge(key, n);
     let evaluated: BlindEvaluation;
@@ -136,18 +143,64 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
   });
 }
 
-/** An MSP session token (its own budget), or else the anonymous tier keyed by client address. */
+/** The Authorization header when its scheme is PrivateToken (RFC 9577 §2.2.1). */
+function privateTokenOf(req: FastifyRequest): string | undefined {
+  const header = req.headers.authorization;
+  return header !== undefined && isPrivateTokenHeader(header) ? header : undefined;
+}
+
+/**
+ * R9, R22, R26: a redeemed Privacy Pass token pays for this one evaluation request (up to
+ * maxEvaluateBatch elements); the elements are also counted against the issuing MSP's token
+ * budget, which is all the DP can tell about the client: which MSP's user it is.
+ */
+async function redeemed(
+  token: string,
+  reply: FastifyReply,
+  p: PrivateLookup,
+): Promise<{ budget: EvaluationBudget; key: string }> {
+  const { msp } = await challenged(reply, p, () => p.tokens.redeem(token));
+  return { budget: p.evaluations.tokens, key: `tokens:${msp}` };
+}
+
+/** RFC 9577 §2.1: a 401 carries the DP's PrivateToken challenges, one per issuer. */
+async function challenged<T>(reply: FastifyReply, p: PrivateLookup, run: () => Promise<T> | T): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof MimiError && err.status === 401) {
+      const challenges = p.tokens.challenges();
+      if (challenges !== '') reply.header('www-authenticate', challenges);
+    }
+    throw err;
+  }
+}
+
+/**
+ * An MSP session token (its own budget), or else the anonymous tier keyed by client address,
+ * unless the DP requires a credential (privateLookup.requireCredential).
+ */
 function credentialOf(
   req: FastifyRequest,
+  reply: FastifyReply,
   ctx: Context,
   p: PrivateLookup,
-): { budget: EvaluationBudget; key: string } {
-  const header = req.headers.authorization;
-  if (header === undefined) return { budget: p.evaluations.anonymous, key: `addr:${req.ip}` };
-  if (!header.startsWith('Bearer ')) throw new MimiError('unauthenticated', 'use a Bearer session token');
-  const caller = ctx.sessions.check(header.slice(7), ctx.now());
-  if (caller.role !== 'msp') throw new MimiError('forbidden', 'the credentialed tier is for MSPs');
-  return { budget: p.evaluations.msp, key: `msp:${caller.participant}` };
+): Promise<{ budget: EvaluationBudget; key: string }> {
+  return challenged(reply, p, () => {
+    const header = req.headers.authorization;
+    if (header === undefined) {
+      if (p.settings.requireCredential) {
+        throw new MimiError('unauthenticated', 'present a PrivateToken or an MSP session token');
+      }
+      return { budget: p.evaluations.anonymous, key: `addr:${req.ip}` };
+    }
+    if (!header.startsWith('Bearer ')) {
+      throw new MimiError('unauthenticated', 'use a PrivateToken or a Bearer session token');
+    }
+    const caller = ctx.sessions.check(header.slice(7), ctx.now());
+    if (caller.role !== 'msp') throw new MimiError('forbidden', 'the credentialed tier is for MSPs');
+    return { budget: p.evaluations.msp, key: `msp:${caller.participant}` };
+  });
 }
 
 function decodeElement(text: string, index: number): Uint8Array {

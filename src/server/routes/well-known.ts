@@ -80,6 +80,13 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: Context): void {
               ...ctx.privateLookup.index.metadata(),
               budgets: ctx.privateLookup.settings.budgets,
               bucketRequestsPerMinute: ctx.privateLookup.settings.bucketRequestsPerMinute,
+              // R11: Privacy Pass (docs/spec/privacy-pass.md): the token type redeemed, one token per
+              // evaluation request, and whether a request without any credential is refused.
+              privacyPass: {
+                tokenType: 2,
+                tokensPerRequest: 1,
+                requireCredential: ctx.privateLookup.settings.requireCredential,
+              },
             },
       // R3, R28: the transparency log, how pseudonyms are made, and any fork seen as a witness.
       transparency:

@@ -201,4 +201,17 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX IF NOT EXISTS seen_requests_expiry ON seen_requests (expires_at);
     `,
   },
+  {
+    version: 6,
+    name: 'spent Privacy Pass tokens (double-spend check): key id and nonce until the key expires',
+    sql: `
+      CREATE TABLE spent_tokens (
+        key_id text COLLATE "C" NOT NULL,
+        nonce text COLLATE "C" NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (key_id, nonce)
+      );
+      CREATE INDEX spent_tokens_expiry ON spent_tokens (expires_at);
+    `,
+  },
 ];

@@ -197,4 +197,18 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX IF NOT EXISTS seen_requests_expiry ON seen_requests (expires_at);
     `,
   },
+  {
+    version: 6,
+    name: 'spent Privacy Pass tokens (double-spend check): key id and nonce until the key expires',
+    // WITHOUT ROWID: rows are ordered by their random nonce, not by when they were spent.
+    sql: `
+      CREATE TABLE spent_tokens (
+        key_id TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (key_id, nonce)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX spent_tokens_expiry ON spent_tokens (expires_at);
+    `,
+  },
 ];

@@ -597,6 +597,21 @@ class PgTx implements StoreTx {
     return r.rowCount === 1;
   }
 
+  async spendToken(keyId: string, nonce: string, keepUntil: number): Promise<boolean> {
+    await this.run(
+      'purge-spent',
+      'DELETE FROM spent_tokens WHERE (key_id, nonce) IN (SELECT key_id, nonce FROM spent_tokens WHERE expires_at < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)',
+      [Math.floor(Date.now() / 1000)],
+    );
+    // Concurrent inserts of one token wait for each other (primary key): exactly one is true.
+    const r = await this.run(
+      'spend-token',
+      'INSERT INTO spent_tokens (key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [keyId, nonce, keepUntil],
+    );
+    return r.rowCount === 1;
+  }
+
   async csisWithDueContests(now: number): Promise<string[]> {
     const rows = await this.rows<{ csi: string }>(
       'due-contests',

@@ -636,6 +636,9 @@ class RoutedWrite {
       },
       rememberRequest: async (id, expiresAt) =>
         (await this.recordTx(this.own())).rememberRequest(id, expiresAt),
+      // Not CSI data: kept in the node's own region, like request ids.
+      spendToken: async (keyId, nonce, keepUntil) =>
+        (await this.recordTx(this.own())).spendToken(keyId, nonce, keepUntil),
       csisWithDueContests: async (now) => {
         const found = await Promise.all((await this.every()).map((tx) => tx.csisWithDueContests(now)));
         return [...new Set(found.flat())];

@@ -251,6 +251,8 @@ export class SqliteStore implements Store {
       retire: db.prepare('UPDATE holder_keys SET retired = 1 WHERE csi = ? AND key = ?'),
       seen: db.prepare('INSERT OR IGNORE INTO seen_requests (id, expires_at) VALUES (?, ?)'),
       purgeSeen: db.prepare('DELETE FROM seen_requests WHERE expires_at < ?'),
+      spend: db.prepare('INSERT OR IGNORE INTO spent_tokens (key_id, nonce, expires_at) VALUES (?, ?, ?)'),
+      purgeSpent: db.prepare('DELETE FROM spent_tokens WHERE expires_at < ?'),
       due: db.prepare<[number], { csi: string }>(
         "SELECT DISTINCT csi FROM mappings WHERE state = 'contested' AND contest_deadline <= ?",
       ),
@@ -337,6 +339,10 @@ export class SqliteStore implements Store {
       rememberRequest: async (id, expiresAt) => {
         q.purgeSeen.run(Math.floor(Date.now() / 1000));
         return q.seen.run(id, expiresAt).changes === 1;
+      },
+      spendToken: async (keyId, nonce, keepUntil) => {
+        q.purgeSpent.run(Math.floor(Date.now() / 1000));
+        return q.spend.run(keyId, nonce, keepUntil).changes === 1;
       },
       csisWithDueContests: async (now) => q.due.all(now).map((r) => r.csi),
       insertChallenge: async (c: Challenge) => {

@@ -1,0 +1,100 @@
+import { blindTokenRequest } from '../crypto/privacy-pass.js';
+import { nowSeconds } from '../protocol/encoding.js';
+import { fromProblem, MimiError } from '../protocol/errors.js';
+import { PrivacyPass, privateTokenHeader } from '../protocol/privacy-pass.js';
+import type { Registry } from '../registry/document.js';
+
+export interface PrivateTokenOptions {
+  /** The user's own MSP (registry id): its issuer signs the tokens. */
+  msp: string;
+  /** The DP the tokens are for (its registry id, the TokenChallenge's origin_info). */
+  dpId: string;
+  /** The MSP's issuer: its base URL and this user's bearer credential there (the attester). */
+  issuer: { url: string; credential: string; timeoutMs?: number };
+  registry: () => Registry;
+  now?: () => number;
+}
+
+/**
+ * The SDK's Privacy Pass client (RFC 9578 §6): fetches tokens for one DP from the user's MSP
+ * issuer and hands them out, one per private evaluation request, as Authorization header values.
+ *
+ * The issuer key and name come from the signed registry, never from the issuer: an issuer that
+ * signed a user's tokens under a key of its own would let the DP tell that user apart (RFC 9576
+ * §6.1, key consistency). Tokens are blinded, so the issuer learns how many tokens the user
+ * fetched, and when, but not for which DP, nor which lookup spent which.
+ *
+ * @example
+ * const tokens = new PrivateTokens({ msp: 'msp1', dpId: 'dp1', registry: () => reg,
+ *   issuer: { url: 'https://issuer.chat.example', credential: userSecret } });
+ * await tokens.fetch(3);
+ * const lookup = new PrivateLookupClient({ dp, registry: () => reg, tokens });
+ */
+export class PrivateTokens {
+  private readonly opts: PrivateTokenOptions;
+  private readonly queue: Uint8Array[] = [];
+
+  constructor(opts: PrivateTokenOptions) {
+    this.opts = opts;
+  }
+
+  /** Tokens fetched and not spent yet. */
+  get available(): number {
+    return this.queue.length;
+  }
+
+  /** Fetches `n` tokens (one issuance request each, RFC 9578 §6.1). */
+  async fetch(n: number): Promise<void> {
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new TypeError('fetch between 1 and 1000 tokens');
+    for (let i = 0; i < n; i++) this.queue.push(await this.fetchOne());
+  }
+
+  /** The Authorization header value that spends the next token; fetches one when none is left. */
+  async next(): Promise<string> {
+    const token = this.queue.shift() ?? (await this.fetchOne());
+    return privateTokenHeader(token);
+  }
+
+  private async fetchOne(): Promise<Uint8Array> {
+    const { msp: mspId, dpId, issuer } = this.opts;
+    const msp = this.opts.registry().msp(mspId);
+    const now = (this.opts.now ?? nowSeconds)();
+    // The newest current key the registry lists: the one every user of this MSP uses.
+    const key = msp?.issuer?.tokenKeys
+      .filter((k) => k.notAfter > now)
+      .sort((a, b) => b.notAfter - a.notAfter)[0];
+    if (msp?.issuer === undefined || key === undefined) {
+      throw new MimiError('token-key-unknown', `MSP ${mspId} lists no current Privacy Pass issuer key`);
+    }
+    const pending = await blindTokenRequest(Buffer.from(key.key, 'base64url'), msp.issuer.name, dpId);
+    let res: Response;
+    try {
+      res = await fetch(new URL('/token-request', issuer.url), {
+        method: 'POST',
+        headers: {
+          'content-type': PrivacyPass.RequestMediaType,
+          accept: PrivacyPass.ResponseMediaType,
+          authorization: `Bearer ${issuer.credential}`,
+        },
+        body: pending.request,
+        signal: AbortSignal.timeout(issuer.timeoutMs ?? 10_000),
+      });
+    } catch (err) {
+      throw new MimiError('unreachable', `${issuer.url} did not answer: ${(err as Error).message}`);
+    }
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (!res.ok) {
+      let problem: unknown;
+      try {
+        problem = JSON.parse(Buffer.from(body).toString());
+      } catch {
+        problem = undefined;
+      }
+      throw fromProblem(problem, res.status);
+    }
+    if (res.headers.get('content-type') !== PrivacyPass.ResponseMediaType) {
+      throw new MimiError('token-invalid', `the issuer did not answer ${PrivacyPass.ResponseMediaType}`);
+    }
+    return pending.finalize(body);
+  }
+}

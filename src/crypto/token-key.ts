@@ -1,0 +1,53 @@
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+
+/**
+ * Privacy Pass issuer keys (RFC 9578 §6.5) over node:crypto alone, without the Privacy Pass
+ * library: what the issuer, its key generation and the devnet need to turn an RSA key into the
+ * token key the registry lists.
+ */
+
+/** Every type-2 token key is this DER around its 2048-bit modulus: SPKI, id-RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48. */
+export const tokenKeyPrefix = Buffer.from(
+  '30820152303d06092a864886f70d01010a3030a00d300b0609608648016503040202a11a301806092a864886f70d010108300b0609608648016503040202a2030201300382010f003082010a0282010100',
+  'hex',
+);
+/** ... and exponent 65537. */
+export const tokenKeySuffix = Buffer.from('0203010001', 'hex');
+
+/** The token key encoding of a 2048-bit modulus (big-endian, 256 bytes) with exponent 65537. */
+export function tokenKeyFromModulus(n: Uint8Array): Uint8Array {
+  if (n.length !== 256 || (n[0]! & 0x80) === 0) throw new TypeError('a 2048-bit modulus is 256 bytes');
+  return new Uint8Array(Buffer.concat([tokenKeyPrefix, n, tokenKeySuffix]));
+}
+
+export interface IssuerKeyMaterial {
+  key: KeyObject;
+  /** RFC 9578 §6.5 encoding, and token_key_id = SHA-256 of it. */
+  tokenKey: Uint8Array;
+  tokenKeyId: Uint8Array;
+}
+
+/** Reads a PKCS#8 RSA-2048 key (exponent 65537); TypeError for any other key. */
+export function issuerKeyFromPem(pem: string): IssuerKeyMaterial {
+  const key = createPrivateKey(pem);
+  const jwk = key.export({ format: 'jwk' });
+  if (
+    key.asymmetricKeyType !== 'rsa' ||
+    key.asymmetricKeyDetails?.modulusLength !== 2048 ||
+    jwk.e !== 'AQAB'
+  ) {
+    throw new TypeError('an issuer key is an RSA-2048 PKCS#8 key with exponent 65537');
+  }
+  const tokenKey = tokenKeyFromModulus(Buffer.from(jwk.n ?? '', 'base64url'));
+  return { key, tokenKey, tokenKeyId: createHash('sha256').update(tokenKey).digest() };
+}
+
+/** The base64url token key (as the registry lists it) of a PKCS#8 issuer key. */
+export function tokenKeyOf(pem: string): string {
+  return Buffer.from(issuerKeyFromPem(pem).tokenKey).toString('base64url');
+}
+
+/** An issuer's user credential as its config lists it: base64url SHA-256. */
+export function credentialHash(credential: string): string {
+  return createHash('sha256').update(credential).digest('base64url');
+}
