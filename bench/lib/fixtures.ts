@@ -31,6 +31,7 @@ export interface Signers {
   verifierId: string;
   verifier: KeyPair;
   dpId: string;
+  /** The DP's `records` key: it signs dpSig (registry v2 names each DP key's usage). */
   dp: KeyPair;
   msps: { id: string; domain: string; key: KeyPair }[];
 }
@@ -42,7 +43,7 @@ export function devnetSigners(dir: string): Signers {
     verifierId: 'verifier1',
     verifier: readJwkFile(`${dir}/keys/verifier1.jwk`),
     dpId: 'dp1',
-    dp: readJwkFile(`${dir}/keys/dp1.jwk`),
+    dp: readJwkFile(`${dir}/keys/dp1.records.jwk`),
     msps: layout.msps.map((m) => ({ id: m.id, domain: m.domain, key: readJwkFile(m.keyFile) })),
   };
 }
