@@ -81,8 +81,9 @@ import type { VerboseAnswer } from '../src/protocol/answers.js';
 import { fromB64u, toB64u } from '../src/protocol/encoding.js';
 import { decodeToken, parsePrivateTokenHeader } from '../src/protocol/privacy-pass.js';
 import { type EpochsAnswer, findInBucket, MAX_BUCKET_BATCH, splitBuckets } from '../src/protocol/private.js';
-import type { MappingBody } from '../src/protocol/records.js';
+import { type MappingBody, MappingBodyVersion } from '../src/protocol/records.js';
 import { Registry, type RegistryDocument } from '../src/registry/document.js';
+import { countersign } from '../src/registry/verify-mapping.js';
 import { buildApp, listen } from '../src/server/app.js';
 import { loadConfig, type NodeConfig } from '../src/server/config.js';
 import { createContext } from '../src/server/context.js';
@@ -237,7 +238,7 @@ async function setUp(dir: string): Promise<{ epoch: number; bits: number }> {
       verifierKey.privateKey,
     );
     const body: MappingBody = {
-      v: 1,
+      v: MappingBodyVersion,
       csi,
       msp: 'msp1',
       ssi: `mimi://chat.example/u/user${i}`,
@@ -249,11 +250,13 @@ async function setUp(dir: string): Promise<{ epoch: number; bits: number }> {
       expiresAt: now + 20 * 86_400,
       supersedes: null,
     };
+    const holderSig = signObject(SignPurpose.MappingHolder, body, holder.privateKey);
+    // R2: the MSP countersigns the body and the holder's signature (mapping body v2).
     await ctx.dp.accept({
       body,
       attestation,
-      holderSig: signObject(SignPurpose.MappingHolder, body, holder.privateKey),
-      mspSig: signObject(SignPurpose.MappingMsp, body, mspKey.privateKey),
+      holderSig,
+      mspSig: countersign({ body, holderSig }, mspKey.privateKey),
     });
   }
   line(

@@ -6,6 +6,7 @@ import { generateKeyPair, type KeyPair } from '../../src/crypto/keys.js';
 import { digest, SignPurpose, signObject } from '../../src/crypto/sign.js';
 import { parseCsi } from '../../src/protocol/identifiers.js';
 import type { Mapping, MappingSubmission } from '../../src/protocol/records.js';
+import { countersign } from '../../src/registry/verify-mapping.js';
 import { MappingState, type StoredMapping } from '../../src/store/store.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
 
@@ -76,8 +77,8 @@ export function signedSubmission(signers: Signers, i: number, now: number): Mapp
     ssi: `mimi://${msp.domain}/u/user${i}`,
     attestation,
   });
-  const mspSig = signObject(SignPurpose.MappingMsp, signed.body, msp.key.privateKey);
-  return { ...signed, mspSig };
+  // R2: the MSP countersigns the body and the holder's signature (mapping body v2).
+  return { ...signed, mspSig: countersign(signed, msp.key.privateKey) };
 }
 
 /**
