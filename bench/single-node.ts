@@ -434,7 +434,12 @@ async function main(): Promise<void> {
     await accept('accept_mappings', layout.configFile, '>= 35% of the signature bound');
     if ('privateLookup' in NodeConfig.properties) {
       const noIndex = join(dir, 'dp1.no-private-index.config.json');
-      writeFileSync(noIndex, JSON.stringify({ ...config, privateLookup: { enabled: false } }, null, 2));
+      // The OHTTP gateway serves the private lookup only: it goes with it.
+      const { ohttp: _gateway, ...withoutGateway } = config as NodeConfig & { ohttp?: unknown };
+      writeFileSync(
+        noIndex,
+        JSON.stringify({ ...withoutGateway, privateLookup: { enabled: false } }, null, 2),
+      );
       console.log('config: private lookup disabled (privateLookup.enabled false) for the next figure');
       await accept('accept_mappings_no_private_index', noIndex);
     }
