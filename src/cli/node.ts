@@ -93,6 +93,18 @@ export async function startNode(
   };
 }
 
+/**
+ * Sends this process SIGTERM once its parent is gone: a devnet killed with SIGKILL cannot stop
+ * its DPs and relay, so they notice they were orphaned instead.
+ */
+export function exitWithParent(): void {
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  }, 500);
+  watch.unref();
+}
+
 /** Resolves on the first SIGINT or SIGTERM. */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {

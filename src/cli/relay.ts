@@ -1,6 +1,6 @@
 import { createRelay, loadRelayConfig } from '../server/relay.js';
 import { emit } from './io.js';
-import { untilSignal } from './node.js';
+import { exitWithParent, untilSignal } from './node.js';
 import { logLevelArg } from './serve.js';
 
 /** Runs an Oblivious HTTP relay (RFC 9458) from its config file until SIGINT or SIGTERM. */
@@ -22,13 +22,7 @@ export async function relayAction(opts: {
     await relay.close();
     throw err;
   }
-  if (opts.exitWithParent) {
-    const parent = process.ppid;
-    const watch = setInterval(() => {
-      if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
-    }, 500);
-    watch.unref();
-  }
+  if (opts.exitWithParent) exitWithParent();
   const targets = relay.registry
     .current()
     .allDps()

@@ -1,5 +1,5 @@
 import { CliError, CliErrorCode, emit } from './io.js';
-import { LogLevel, startNode, untilSignal } from './node.js';
+import { exitWithParent, LogLevel, startNode, untilSignal } from './node.js';
 
 export function logLevelArg(input: string): LogLevel {
   if (!(LogLevel as readonly string[]).includes(input)) {
@@ -20,14 +20,7 @@ export async function serveAction(opts: {
     logLevel: logLevelArg(opts.logLevel),
     logStream: json ? process.stderr : undefined,
   });
-  if (opts.exitWithParent) {
-    // A devnet killed with SIGKILL cannot stop its DPs; they notice they were orphaned instead.
-    const parent = process.ppid;
-    const watch = setInterval(() => {
-      if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
-    }, 500);
-    watch.unref();
-  }
+  if (opts.exitWithParent) exitWithParent();
   emit(json, {
     doc: {
       listening: node.url,
