@@ -14,6 +14,7 @@ import {
   type Route,
   routesOf,
   signatureHeaders,
+  wildcardRest,
 } from './requests.js';
 
 const known = new Set<string>(Object.values(ErrorCode));
@@ -135,6 +136,7 @@ describe('adversarial HTTP fuzzing', () => {
       expect(names).toContain(r);
     }
     expect(names).toContain('GET /v1/private/buckets/:epoch/:bucket');
+    expect(names).toContain('GET /v1/log/tiles/tile/*');
     expect(routes.length).toBeGreaterThan(30);
   });
 
@@ -146,6 +148,7 @@ describe('adversarial HTTP fuzzing', () => {
       return fc.record({
         route: fc.constant(route),
         params: fc.array(param, { minLength: 2, maxLength: 2 }),
+        rest: wildcardRest,
         query,
         body: real === undefined ? body : fc.oneof(body, mutated(real), mutated(real)),
         contentType: fc.oneof(fc.constant('application/json'), contentType),
@@ -156,7 +159,8 @@ describe('adversarial HTTP fuzzing', () => {
     await fc.assert(
       fc.asyncProperty(request, async (r) => {
         let i = 0;
-        const url = r.route.url.replace(/:[a-z]+/g, () => r.params[i++] ?? '0') + r.query;
+        const url =
+          r.route.url.replace(/:[a-z]+/g, () => r.params[i++] ?? '0').replace(/\*$/, () => r.rest) + r.query;
         const headers: Record<string, string> = { ...r.signed };
         if (r.contentType !== undefined) headers['content-type'] = r.contentType;
         if (r.auth === 'msp' || r.auth === 'dp') headers.authorization = `Bearer ${tokens[r.auth]}`;

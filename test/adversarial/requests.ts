@@ -9,12 +9,13 @@ export interface Route {
 
 /**
  * Every route the app registered, read back from fastify's own route tree (printRoutes), so a
- * route added later is fuzzed without anyone listing it here.
+ * route added later is fuzzed without anyone listing it here. The tree is read with its common
+ * prefixes: the flat listing shows a wildcard route such as /v1/log/tiles/tile/* as a bare '*'.
  */
 export function routesOf(app: FastifyInstance): Route[] {
   const routes: Route[] = [];
   const parents: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+  for (const line of app.printRoutes({ commonPrefix: true }).split('\n')) {
     const at = line.search(/[├└]── /);
     if (at < 0) continue;
     const depth = at / 4;
@@ -203,6 +204,25 @@ export const param = fc.oneof(
   ),
   fc.stringMatching(/^[A-Za-z0-9_-]{0,64}$/),
   trickyText.map((s) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, 'x'))),
+);
+
+/** The rest of a wildcard route's path (the C2SP tile routes): tile paths, near misses, junk. */
+export const wildcardRest = fc.oneof(
+  fc.constantFrom(
+    '0/000',
+    '0/001.p/7',
+    '1/000.p/0',
+    '0/000.p/256',
+    '0/x001/234',
+    '0/1000',
+    '6/000',
+    'entries/000',
+    'entries/000.p/1',
+    'entries/x000',
+    '../checkpoint',
+    '0/%2e%2e',
+  ),
+  fc.array(param, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/')),
 );
 
 /** A query string for the routes that read one. */
