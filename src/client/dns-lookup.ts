@@ -1,8 +1,8 @@
-import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { getServers } from 'node:dns';
 import { connect, isIP } from 'node:net';
 import dnsPacket from 'dns-packet';
+import { cryptoProvider } from '../crypto/provider.js';
 import { discoveryName, joinTxt } from '../protocol/dns-names.js';
 import { MimiError } from '../protocol/errors.js';
 import { CsiKind, parseCsi } from '../protocol/identifiers.js';
@@ -105,9 +105,15 @@ function matching(msg: Buffer, id: number, name: string): (RawAnswer & { tc: boo
   };
 }
 
+/** A random DNS message id: unpredictable, against spoofed answers (RFC 5452). */
+function queryId(): number {
+  const [hi, lo] = cryptoProvider().randomBytes(2);
+  return (hi! << 8) | lo!;
+}
+
 function udpQuery(server: { host: string; port: number }, name: string, cd: boolean, timeoutMs: number) {
   return new Promise<(RawAnswer & { tc: boolean }) | undefined>((resolve) => {
-    const id = randomInt(0x10000);
+    const id = queryId();
     const socket = createSocket(isIP(server.host) === 6 ? 'udp6' : 'udp4');
     const done = (v: (RawAnswer & { tc: boolean }) | undefined) => {
       clearTimeout(timer);
@@ -129,7 +135,7 @@ function udpQuery(server: { host: string; port: number }, name: string, cd: bool
 
 function tcpQuery(server: { host: string; port: number }, name: string, cd: boolean, timeoutMs: number) {
   return new Promise<(RawAnswer & { tc: boolean }) | undefined>((resolve) => {
-    const id = randomInt(0x10000);
+    const id = queryId();
     const socket = connect({ host: server.host, port: server.port });
     let buf = Buffer.alloc(0);
     const done = (v: (RawAnswer & { tc: boolean }) | undefined) => {

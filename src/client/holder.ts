@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { generateKeyPair, type KeyPair } from '../crypto/keys.js';
+import { cryptoProvider } from '../crypto/provider.js';
 import { openWithEd25519 } from '../crypto/seal.js';
 import { digest, SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
 import {
@@ -234,7 +234,7 @@ export class HolderClient {
       holderKey: this.key.publicKey,
       attestation,
       issuedAt: this.now(),
-      nonce: randomBytes(16).toString('base64url'),
+      nonce: toB64u(cryptoProvider().randomBytes(16)),
     };
     const r: PseudonymRequest = {
       ...unsigned,
@@ -276,7 +276,7 @@ export class HolderClient {
       holderKey: this.key.publicKey,
       mapping: id,
       issuedAt: this.now(),
-      nonce: randomBytes(16).toString('base64url'),
+      nonce: toB64u(cryptoProvider().randomBytes(16)),
     };
     const r: HolderRead = {
       ...unsigned,

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
+import { cryptoProvider } from '../crypto/provider.js';
 import { SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
 import {
   type AcceptAnswer,
@@ -13,7 +13,7 @@ import {
   SharedVerboseAnswer,
   SubmissionBatchAnswer,
 } from '../protocol/answers.js';
-import { nowSeconds } from '../protocol/encoding.js';
+import { nowSeconds, toB64u } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
 import { parseCsi, parseSsi } from '../protocol/identifiers.js';
 import type { LookupFormat, Mapping, MappingSubmission } from '../protocol/records.js';
@@ -221,7 +221,7 @@ export class MspAgent {
       role: 'msp' as const,
       audience: this.opts.dp.id,
       issuedAt: now,
-      nonce: randomBytes(16).toString('base64url'),
+      nonce: toB64u(cryptoProvider().randomBytes(16)),
     };
     const answer = await call(this.opts.dp, 'POST', '/v1/session', SessionAnswer, {
       ...unsigned,

@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { openAnswer } from '../crypto/private-entry.js';
+import { cryptoProvider } from '../crypto/provider.js';
 import { VerboseAnswer } from '../protocol/answers.js';
+import { toB64u } from '../protocol/encoding.js';
 import { type ErrorCode, MimiError } from '../protocol/errors.js';
 import { decodeRecord, type LookupStatus } from '../protocol/records.js';
 import type { Registry, RegistryDocument } from '../registry/document.js';
@@ -87,7 +88,7 @@ export class VerifiedEntries {
   constructor(private readonly max = 100_000) {}
 
   static keyOf(item: Pick<OpenItem, 'out' | 'payload'>): string {
-    return createHash('sha256').update(item.out).update(item.payload).digest('base64url');
+    return toB64u(cryptoProvider().sha256(item.out, item.payload));
   }
 
   /** The result verified before for this key under `ctx`'s registry, still valid at `ctx.now`. */

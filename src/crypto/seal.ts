@@ -1,7 +1,7 @@
-import { createHash, type KeyObject, timingSafeEqual } from 'node:crypto';
-import sodium from 'sodium-native';
+import type { KeyObject } from 'node:crypto';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
+import { cryptoProvider, sealBytes } from './provider.js';
 
 /**
  * A short secret sealed to the holder of an Ed25519 key: libsodium's sealed box
@@ -15,10 +15,18 @@ import { MimiError } from '../protocol/errors.js';
  */
 
 /** Bytes a seal adds to the secret: the ephemeral key, the Poly1305 tag and the context digest. */
-export const sealOverhead = sodium.crypto_box_SEALBYTES + 32;
+export const sealOverhead = sealBytes + 32;
 
-function contextOf(info: string): Buffer {
-  return createHash('sha256').update(info, 'utf8').digest();
+function contextOf(info: string): Uint8Array {
+  return cryptoProvider().sha256(info);
+}
+
+/** Equal bytes, in time that depends on the length only. */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 /**
@@ -30,16 +38,14 @@ function contextOf(info: string): Buffer {
  */
 export function sealToEd25519(edPublicKey: string, plain: Uint8Array, info: string): string {
   const edPk = fromB64u(edPublicKey, 'key', 32);
-  const xPk = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
-  const message = Buffer.concat([contextOf(info), plain]);
-  const sealed = Buffer.alloc(message.length + sodium.crypto_box_SEALBYTES);
+  const message = new Uint8Array(32 + plain.length);
+  message.set(contextOf(info));
+  message.set(plain, 32);
   try {
-    sodium.crypto_sign_ed25519_pk_to_curve25519(xPk, edPk);
-    sodium.crypto_box_seal(sealed, message, xPk);
+    return toB64u(cryptoProvider().sealToEd25519(edPk, message));
   } catch {
     throw new MimiError('key-invalid', 'not a usable Ed25519 public key (small order or not canonical)');
   }
-  return toB64u(sealed);
 }
 
 /**
@@ -52,23 +58,19 @@ export function openWithEd25519(
   sealed: string,
   info: string,
 ): Uint8Array | undefined {
-  const xSk = Buffer.alloc(sodium.crypto_box_SECRETKEYBYTES);
+  let seed: Uint8Array | undefined;
   try {
     const c = fromB64u(sealed, 'sealed');
     if (c.length < sealOverhead) return undefined;
     const jwk = edPrivateKey.export({ format: 'jwk' });
     if (jwk.crv !== 'Ed25519' || jwk.d === undefined || jwk.x === undefined) return undefined;
-    const edPk = Buffer.from(jwk.x, 'base64url');
-    const xPk = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
-    sodium.crypto_sign_ed25519_pk_to_curve25519(xPk, edPk);
-    sodium.crypto_sign_ed25519_sk_to_curve25519(xSk, Buffer.concat([Buffer.from(jwk.d, 'base64url'), edPk]));
-    const m = Buffer.alloc(c.length - sodium.crypto_box_SEALBYTES);
-    if (!sodium.crypto_box_seal_open(m, c, xPk, xSk)) return undefined;
-    if (!timingSafeEqual(m.subarray(0, 32), contextOf(info))) return undefined;
+    seed = Buffer.from(jwk.d, 'base64url');
+    const m = cryptoProvider().openWithEd25519(seed, Buffer.from(jwk.x, 'base64url'), c);
+    if (m === undefined || !equalBytes(m.subarray(0, 32), contextOf(info))) return undefined;
     return Uint8Array.from(m.subarray(32));
   } catch {
     return undefined;
   } finally {
-    xSk.fill(0);
+    seed?.fill(0);
   }
 }

@@ -1,7 +1,7 @@
-import { createHash, sign as edSign, type KeyObject } from 'node:crypto';
-import sodium from 'sodium-native';
+import { sign as edSign, type KeyObject } from 'node:crypto';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { canonicalize } from './jcs.js';
+import { cryptoProvider } from './provider.js';
 
 /**
  * Every signature is over "mimi-discovery/v1/" + purpose + "\n" + JCS(object without its
@@ -66,12 +66,11 @@ export function verifyObject(
 /**
  * Verify over a signing input built with signingInput/signingInputOf.
  *
- * Through libsodium's native binding (sodium-native), not node:crypto: it verifies about 1.7
- * times as many signatures per second here and needs no KeyObject per key (every mapping brings
- * a new holder key), and a cold private contact sync checks four signatures per mapping
- * (bench/private-lookup.ts). It is also the stricter verifier: besides S >= L (which OpenSSL
- * refuses too) it refuses small-order and non-canonical public keys and R points, which
- * RFC 8032 §5.1.7 leaves to the implementation. Every record signature in the project goes
+ * Through libsodium (the crypto provider's, src/crypto/provider.ts: the native binding on the
+ * server, WebAssembly in the SDK), not node:crypto: it is faster here and needs no KeyObject per
+ * key (every mapping brings a new holder key), and it is the stricter verifier: besides S >= L
+ * (which OpenSSL refuses too) it refuses small-order and non-canonical public keys and R points,
+ * which RFC 8032 §5.1.7 leaves to the implementation. Every record signature in the project goes
  * through here, so the SDK, the server and federation accept exactly the same set.
  */
 export function verifyInput(input: Buffer, sig: string, publicKey: string): boolean {
@@ -89,14 +88,15 @@ export function verifyEd25519(message: Uint8Array, signature: Uint8Array, public
   } catch {
     return false;
   }
-  return sodium.crypto_sign_verify_detached(signature, message, key);
+  return cryptoProvider().verifyEd25519(signature, message, key);
 }
 
 /** SHA-256 of the canonical JSON of `value`, base64url: ids and digests of records. */
 export function digest(value: unknown): string {
-  return createHash('sha256').update(canonicalize(value)).digest('base64url');
+  return toB64u(cryptoProvider().sha256(canonicalize(value)));
 }
 
 export function sha256(data: string | Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest();
+  const h = cryptoProvider().sha256(data);
+  return Buffer.from(h.buffer, h.byteOffset, h.byteLength);
 }

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { nowSeconds } from '../protocol/encoding.js';
+import { cryptoProvider } from '../crypto/provider.js';
+import { nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { Registry } from './document.js';
 
@@ -46,7 +46,7 @@ export class RegistrySource {
       minVersion: this.registry?.doc.v,
     });
     // The bytes the registry key signed the content of, unchanged: whoever fetches them verifies.
-    const etag = `"${createHash('sha256').update(bytes).digest('base64url')}"`;
+    const etag = `"${toB64u(cryptoProvider().sha256(bytes))}"`;
     this.registry = next;
     this.loaded = { bytes, etag };
     return next;

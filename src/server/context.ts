@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type KeyPair, keyPairFromJwk } from '../crypto/keys.js';
+import { useCryptoProvider } from '../crypto/provider.js';
+import { nativeCrypto } from '../crypto/provider-native.js';
 import { DiscoveryProvider } from '../dp/provider.js';
 import { Fanout } from '../federation/fanout.js';
 import { type PeerNonces, RedisNonceCache, StoreNonces } from '../federation/nonce-cache.js';
@@ -197,6 +199,9 @@ export async function createContext(
   overrides: ContextOverrides = {},
 ): Promise<Context> {
   const { config } = loaded;
+  // The server verifies every signature it accepts or relays: libsodium's native binding, not the
+  // SDK's WebAssembly build (same results, src/crypto/provider.ts).
+  useCryptoProvider(nativeCrypto);
   const now = overrides.now ?? nowSeconds;
   // R23: one secret for every node of the DP, so a token from one node is good on all.
   const sessionSecretFile =

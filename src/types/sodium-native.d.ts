@@ -1,5 +1,5 @@
 // The sodium-native functions the project uses (the package ships no types of its own): detached
-// signature checks, and the log receipt's sealed box (src/crypto/seal.ts).
+// signature checks, and the log receipt's sealed box (src/crypto/provider-native.ts).
 declare module 'sodium-native' {
   interface SodiumNative {
     /** libsodium crypto_sign_verify_detached: true when `signature` is valid for `message`. */

@@ -1,8 +1,13 @@
 import { createPrivateKey, sign as edSign } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalize } from '../../src/crypto/jcs.js';
 import { generateKeyPair, importPublicKey, keyPairFromJwk, keyPairToJwk } from '../../src/crypto/keys.js';
+import { cryptoProvider, useCryptoProvider } from '../../src/crypto/provider.js';
+import { nativeCrypto } from '../../src/crypto/provider-native.js';
+import { wasmCrypto } from '../../src/crypto/provider-wasm.js';
 import { SignPurpose, signObject, verifyInput, verifyObject } from '../../src/crypto/sign.js';
 import ed from '../vectors/rfc8032-ed25519.json' with { type: 'json' };
 import jcs from '../vectors/rfc8785-jcs.json' with { type: 'json' };
@@ -68,48 +73,83 @@ describe('Ed25519 through node:crypto (RFC 8032 vectors)', () => {
   });
 });
 
-describe('Ed25519 verification through libsodium (verifyInput)', () => {
-  // The group order L, little-endian as S is encoded (RFC 8032 §5.1).
-  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
-  const le = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex').reverse();
-  const sOf = (sig: Buffer) => BigInt(`0x${Buffer.from(sig.subarray(32)).reverse().toString('hex')}`);
+// Both crypto providers (src/crypto/provider.ts) are libsodium: the server's native binding and the
+// SDK's WebAssembly build must accept exactly the same signatures, so every case runs on each.
+describe.each([nativeCrypto, wasmCrypto])(
+  'Ed25519 verification through libsodium (verifyInput, $name provider)',
+  (provider) => {
+    const before = cryptoProvider();
+    beforeAll(() => useCryptoProvider(provider));
+    afterAll(() => useCryptoProvider(before));
+    // The group order L, little-endian as S is encoded (RFC 8032 §5.1).
+    const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+    const le = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex').reverse();
+    const sOf = (sig: Buffer) => BigInt(`0x${Buffer.from(sig.subarray(32)).reverse().toString('hex')}`);
 
-  for (const [i, v] of ed.vectors.entries()) {
-    it(`TEST ${i + 1}: the RFC signature verifies, and fails for another message or key`, () => {
-      const msg = Buffer.from(v.message, 'hex');
-      expect(verifyInput(msg, b64u(v.signature), b64u(v.publicKey))).toBe(true);
-      expect(verifyInput(Buffer.concat([msg, Buffer.from([0])]), b64u(v.signature), b64u(v.publicKey))).toBe(
-        false,
-      );
-      const other = ed.vectors[(i + 1) % ed.vectors.length]!;
-      expect(verifyInput(msg, b64u(v.signature), b64u(other.publicKey))).toBe(false);
+    for (const [i, v] of ed.vectors.entries()) {
+      it(`TEST ${i + 1}: the RFC signature verifies, and fails for another message or key`, () => {
+        const msg = Buffer.from(v.message, 'hex');
+        expect(verifyInput(msg, b64u(v.signature), b64u(v.publicKey))).toBe(true);
+        expect(
+          verifyInput(Buffer.concat([msg, Buffer.from([0])]), b64u(v.signature), b64u(v.publicKey)),
+        ).toBe(false);
+        const other = ed.vectors[(i + 1) % ed.vectors.length]!;
+        expect(verifyInput(msg, b64u(v.signature), b64u(other.publicKey))).toBe(false);
+      });
+    }
+
+    it('refuses S + L, the malleated second form of a valid signature (RFC 8032 §5.1.7)', () => {
+      const v = ed.vectors[1]!;
+      const sig = Buffer.from(v.signature, 'hex');
+      const malleated = Buffer.concat([sig.subarray(0, 32), le(sOf(sig) + L)]);
+      expect(
+        verifyInput(Buffer.from(v.message, 'hex'), malleated.toString('base64url'), b64u(v.publicKey)),
+      ).toBe(false);
     });
-  }
 
-  it('refuses S + L, the malleated second form of a valid signature (RFC 8032 §5.1.7)', () => {
-    const v = ed.vectors[1]!;
-    const sig = Buffer.from(v.signature, 'hex');
-    const malleated = Buffer.concat([sig.subarray(0, 32), le(sOf(sig) + L)]);
-    expect(
-      verifyInput(Buffer.from(v.message, 'hex'), malleated.toString('base64url'), b64u(v.publicKey)),
-    ).toBe(false);
-  });
+    it('refuses the identity key, under which R = identity, S = 0 "signs" every message', () => {
+      // The cofactorless equation [S]B = R + [k]A holds for A = R = identity and S = 0 whatever
+      // the message: a verifier must refuse small-order keys (libsodium does).
+      const identity = Buffer.alloc(32);
+      identity[0] = 1;
+      const forged = Buffer.concat([identity, Buffer.alloc(32)]).toString('base64url');
+      expect(verifyInput(Buffer.from('any message'), forged, identity.toString('base64url'))).toBe(false);
+    });
 
-  it('refuses the identity key, under which R = identity, S = 0 "signs" every message', () => {
-    // The cofactorless equation [S]B = R + [k]A holds for A = R = identity and S = 0 whatever
-    // the message: a verifier must refuse small-order keys (libsodium does).
-    const identity = Buffer.alloc(32);
-    identity[0] = 1;
-    const forged = Buffer.concat([identity, Buffer.alloc(32)]).toString('base64url');
-    expect(verifyInput(Buffer.from('any message'), forged, identity.toString('base64url'))).toBe(false);
-  });
+    it('refuses the identity key in its other spellings too (y = p + 1, and x = -0)', () => {
+      // Same forgery as above; a decoder that reduces y mod p, or ignores the sign of x = 0, sees
+      // the identity again. libsodium refuses both spellings (non-canonical, small order).
+      const yIsPPlus1 = Buffer.concat([Buffer.from([0xee]), Buffer.alloc(30, 0xff), Buffer.from([0x7f])]);
+      const minusZero = Buffer.concat([Buffer.from([1]), Buffer.alloc(30), Buffer.from([0x80])]);
+      const identity = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)]);
+      for (const key of [yIsPPlus1, minusZero]) {
+        const forged = Buffer.concat([identity, Buffer.alloc(32)]).toString('base64url');
+        expect(verifyInput(Buffer.from('any message'), forged, key.toString('base64url'))).toBe(false);
+      }
+    });
 
-  it('refuses a key that is not 32 bytes or not canonical base64url', () => {
-    const v = ed.vectors[0]!;
-    expect(verifyInput(Buffer.alloc(0), b64u(v.signature), b64u(v.publicKey).slice(0, -2))).toBe(false);
-    expect(verifyInput(Buffer.alloc(0), b64u(v.signature), `${b64u(v.publicKey)}AA`)).toBe(false);
-  });
-});
+    it('refuses a small-order R even where the equation holds for a real key', () => {
+      // R = identity and S = k * a (k = H(R || A || M) mod L, a the RFC key's secret scalar):
+      // [S]B = R + [k]A holds, and ZIP-215's permissive rules accept it; libsodium refuses R.
+      const v = ed.vectors[0]!;
+      const msg = Buffer.from('a message the key never signed');
+      const pub = Buffer.from(v.publicKey, 'hex');
+      const { scalar } = ed25519.utils.getExtendedPublicKey(Buffer.from(v.secretKey, 'hex'));
+      const R = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)]);
+      const kBytes = Buffer.from(sha512(Buffer.concat([R, pub, msg]))).reverse();
+      const k = BigInt(`0x${kBytes.toString('hex')}`) % L;
+      const sig = Buffer.concat([R, le((k * scalar) % L)]);
+      expect(ed25519.verify(sig, msg, pub, { zip215: true })).toBe(true);
+      expect(verifyInput(msg, sig.toString('base64url'), b64u(v.publicKey))).toBe(false);
+    });
+
+    it('refuses a key that is not 32 bytes or not canonical base64url', () => {
+      const v = ed.vectors[0]!;
+      expect(verifyInput(Buffer.alloc(0), b64u(v.signature), b64u(v.publicKey).slice(0, -2))).toBe(false);
+      expect(verifyInput(Buffer.alloc(0), b64u(v.signature), `${b64u(v.publicKey)}AA`)).toBe(false);
+    });
+  },
+);
 
 describe('domain-separated signatures', () => {
   const pair = generateKeyPair();

@@ -1,0 +1,65 @@
+import { wasmCrypto } from './provider-wasm.js';
+
+/**
+ * The primitives the SDK's code needs, behind one small interface so that where it runs decides
+ * how they are computed: the server installs its native implementation
+ * (src/crypto/provider-native.ts: libsodium's binding and node:crypto), the SDK keeps the
+ * portable default (src/crypto/provider-wasm.ts: libsodium compiled to WebAssembly, @noble/hashes,
+ * WebCrypto's random source), which needs no native module and runs in a browser too. Both give
+ * the same results bit for bit; test/crypto/signatures.test.ts and seal-to-holder.test.ts run
+ * against each.
+ *
+ * Ed25519 signing still goes through node:crypto KeyObjects (src/crypto/sign.ts, keys.ts): the
+ * holder's key lives in one; a browser build gives the holder another key type first.
+ */
+export interface CryptoProvider {
+  /** For diagnostics and test names: `native`, `wasm`. */
+  readonly name: string;
+  /**
+   * libsodium's crypto_sign_verify_detached: besides S >= L (RFC 8032 §5.1.7) it refuses
+   * small-order and non-canonical public keys and small-order R points, and checks the
+   * cofactorless equation, so every implementation accepts exactly the same signatures.
+   * False for any bad input, never throws.
+   */
+  verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  /** SHA-256 over the parts in order; strings as UTF-8. */
+  sha256(...parts: (Uint8Array | string)[]): Uint8Array;
+  /** HMAC-SHA-256 (RFC 2104) over the parts in order; strings as UTF-8. */
+  hmacSha256(key: Uint8Array, ...parts: (Uint8Array | string)[]): Uint8Array;
+  /** `length` bytes from a cryptographically secure source. */
+  randomBytes(length: number): Uint8Array;
+  /**
+   * libsodium's sealed box (crypto_box_seal) to the X25519 form of an Ed25519 public key
+   * (crypto_sign_ed25519_pk_to_curve25519); `message.length + sealBytes` bytes.
+   * @throws {TypeError} when the key has no usable X25519 form (small order, not canonical).
+   */
+  sealToEd25519(edPublicKey: Uint8Array, message: Uint8Array): Uint8Array;
+  /**
+   * Opens such a box with the X25519 forms of the Ed25519 key pair given as its 32-byte seed and
+   * public key; undefined when it does not open or the key has no X25519 form.
+   */
+  openWithEd25519(seed: Uint8Array, edPublicKey: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
+}
+
+/** Bytes crypto_box_seal adds: the ephemeral X25519 key and the Poly1305 tag. */
+export const sealBytes = 48;
+
+let current: CryptoProvider = wasmCrypto;
+
+/** The implementation in use: the portable one unless the process installed another. */
+export function cryptoProvider(): CryptoProvider {
+  return current;
+}
+
+/**
+ * Installs the implementation every later call uses (the server installs the native one at start).
+ *
+ * @example
+ * ```ts
+ * import { nativeCrypto } from './provider-native.js';
+ * useCryptoProvider(nativeCrypto);
+ * ```
+ */
+export function useCryptoProvider(provider: CryptoProvider): void {
+  current = provider;
+}
