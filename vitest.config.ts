@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -7,6 +8,12 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Worker threads started by the sources (the SDK's verify worker) load .ts through tsx.
+    poolOptions: {
+      forks: {
+        execArgv: ['--import', fileURLToPath(new URL('./test/support/ts-workers.mjs', import.meta.url))],
+      },
+    },
     // Finds PostgreSQL and Redis (test/support/services.ts), then builds dist/ once for the CLI
     // tests, which run dist/cli/main.js.
     globalSetup: ['./test/support/services.ts', './test/support/build-cli.ts'],

@@ -1,6 +1,8 @@
 /**
- * Private lookup benchmark (issue 4). Run with `npx tsx bench/private-lookup.ts` (3-5 min on a quiet
- * machine; BENCH_DIR, below, skips the set-up on later runs).
+ * Private lookup benchmark (issue 4). Run with
+ * `npx tsx --import ./test/support/ts-workers.mjs bench/private-lookup.ts` (the preload lets the
+ * SDK's verify workers start from source; 3-5 min on a quiet machine; BENCH_DIR, below, skips the
+ * set-up on later runs).
  * Prints plain `name: value unit` lines:
  *
  *   1. baseline: raw libsodium crypto_scalarmult_ristretto255 per second, one core (and libsodium

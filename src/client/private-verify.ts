@@ -1,6 +1,3 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { openAnswer } from '../crypto/private-entry.js';
 import { cryptoProvider } from '../crypto/provider.js';
@@ -225,14 +222,14 @@ export class PoolUnavailable extends Error {
   }
 }
 
-/** Starts a worker on verify-worker.js, or on verify-worker.ts through tsx when run from source. */
+/**
+ * Starts a worker on verify-worker.js beside this file (the built package), or on verify-worker.ts
+ * when run from source. A worker on a .ts entry needs a runtime that loads TypeScript in workers:
+ * Node 22.18 and later strip types themselves; the repository's test, bench and cli runs preload
+ * test/support/ts-workers.mjs. The SDK never resolves a TypeScript loader itself: a pool whose
+ * workers cannot start reports it, and the lookup verifies on the calling thread.
+ */
 function spawnVerifyWorker(): Worker {
   const here = import.meta.url;
-  if (here.endsWith('.js')) return new Worker(new URL('./verify-worker.js', here));
-  const entry = new URL('./verify-worker.ts', here).href;
-  // tsx's ESM API (its `import` export); the worker registers it before loading the entry.
-  const tsxRoot = dirname(createRequire(here).resolve('tsx/package.json'));
-  const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
-  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(code, { eval: true });
+  return new Worker(new URL(here.endsWith('.ts') ? './verify-worker.ts' : './verify-worker.js', here));
 }
