@@ -2,11 +2,16 @@ import type { PossessionLevel, PossessionMethod } from '../protocol/records.js';
 import type {
   Challenge,
   ChallengeState,
+  LogCheckpointRow,
+  LogForkRow,
+  LogHead,
+  LogLeafRow,
   MappingState,
   OprfEpoch,
   OprfEpochState,
   ServedStoredMapping,
   StoredMapping,
+  WitnessedRow,
 } from './store.js';
 
 /** A mapping row as both backends store it; `opt_out` is 0/1 in SQLite, a boolean in PostgreSQL. */
@@ -125,3 +130,94 @@ export function toChallenge(r: Record<string, unknown>): Challenge {
     state: r.state as ChallengeState,
   };
 }
+
+/** A byte array as the drivers bind it, without a copy. */
+export const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+// Transparency-log rows (migration 4), the same columns on both backends.
+
+const HASH = 32;
+/** Node ids: level * 2^47 + index keeps every id a safe integer for trees up to 2^47 leaves. */
+const LEVEL_STRIDE = 2 ** 47;
+
+export function nodeId(level: number, index: number): number {
+  return level * LEVEL_STRIDE + index;
+}
+
+/** The head row's edge: the compact range's roots, 32 bytes each, concatenated. */
+export function toHead(r: { size: number; edge: Buffer } | undefined): LogHead {
+  if (r === undefined) return { size: 0, edge: [] };
+  const edge: Uint8Array[] = [];
+  for (let at = 0; at + HASH <= r.edge.length; at += HASH)
+    edge.push(new Uint8Array(r.edge.subarray(at, at + HASH)));
+  return { size: r.size, edge };
+}
+
+export const edgeOf = (head: LogHead): Buffer => Buffer.concat(head.edge.map(bytesOf));
+
+export interface LeafDbRow {
+  idx: number;
+  hash: Buffer;
+  data: Buffer;
+  time: number;
+}
+
+export const toLeaf = (r: LeafDbRow): LogLeafRow => ({
+  index: r.idx,
+  hash: new Uint8Array(r.hash),
+  data: new Uint8Array(r.data),
+  time: r.time,
+});
+
+export const checkpointColumns = 'size, root, note, created_at';
+
+export interface CheckpointDbRow {
+  size: number;
+  root: Buffer;
+  note: string;
+  created_at: number;
+}
+
+export const toCheckpoint = (r: CheckpointDbRow, cosignatures: string[]): LogCheckpointRow => ({
+  size: r.size,
+  rootHash: new Uint8Array(r.root),
+  note: r.note,
+  createdAt: r.created_at,
+  cosignatures,
+});
+
+export const witnessedColumns = 'dp, size, root, note, seen_at';
+
+export interface WitnessedDbRow {
+  dp: string;
+  size: number;
+  root: Buffer;
+  note: string;
+  seen_at: number;
+}
+
+export const toWitnessed = (r: WitnessedDbRow): WitnessedRow => ({
+  dp: r.dp,
+  size: r.size,
+  rootHash: new Uint8Array(r.root),
+  note: r.note,
+  seenAt: r.seen_at,
+});
+
+export const forkColumns = 'id, dp, detected_at, reason, evidence';
+
+export interface ForkDbRow {
+  id: number;
+  dp: string;
+  detected_at: number;
+  reason: string;
+  evidence: string;
+}
+
+export const toFork = (r: ForkDbRow): LogForkRow => ({
+  id: r.id,
+  dp: r.dp,
+  detectedAt: r.detected_at,
+  reason: r.reason,
+  evidence: r.evidence,
+});

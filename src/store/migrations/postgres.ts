@@ -1,10 +1,10 @@
-import type { Migration } from './sqlite.js';
+import { inDialect, sharedSql } from './steps.js';
 
 /**
  * Versioned PostgreSQL migrations: the same versions and tables as the SQLite ones
  * (./sqlite.ts), in PostgreSQL's native types, applied in order, one transaction each, under an
  * advisory lock so that nodes starting together migrate once. Never edit a migration that has
- * shipped: add the next one, here and in sqlite.ts under the same version number.
+ * shipped: add the next step (./steps.ts) and its SQL here and in sqlite.ts.
  *
  * Types: times are bigint (seconds, or milliseconds where the column says so in the SQLite
  * schema), flags boolean, key material and private-index cells bytea. The signed mapping stays
@@ -12,11 +12,8 @@ import type { Migration } from './sqlite.js';
  * Identifier columns use the "C" collation, so range scans (`csi > $1 ORDER BY csi`) order
  * bytewise as in SQLite, whatever the database's locale.
  */
-export const postgresMigrations: readonly Migration[] = [
-  {
-    version: 1,
-    name: 'mappings, holder keys, challenges, request ids',
-    sql: `
+export const postgresMigrations = inDialect({
+  1: `
       CREATE TABLE mappings (
         id text COLLATE "C" PRIMARY KEY,
         csi text COLLATE "C" NOT NULL,
@@ -66,11 +63,7 @@ export const postgresMigrations: readonly Migration[] = [
       -- The purge deletes expired ids in small batches; without this it would scan the table.
       CREATE INDEX seen_requests_expiry ON seen_requests (expires_at);
     `,
-  },
-  {
-    version: 2,
-    name: 'private lookup: OPRF key epochs and the private index (R9, R22, R28)',
-    sql: `
+  2: `
       CREATE TABLE oprf_epochs (
         id integer PRIMARY KEY,
         state text NOT NULL,
@@ -100,11 +93,7 @@ export const postgresMigrations: readonly Migration[] = [
       -- The private index is re-sealed when a served mapping expires.
       CREATE INDEX mappings_active_expiry ON mappings (expires_at) WHERE state = 'active';
     `,
-  },
-  {
-    version: 3,
-    name: 'federation: durable outbox and CSIP number events (R16, R18, R24)',
-    sql: `
+  3: `
       -- One row per event and target, written in the same transaction as the change it
       -- announces; retried with backoff until acknowledged. Times in milliseconds.
       CREATE TABLE outbox (
@@ -131,11 +120,7 @@ export const postgresMigrations: readonly Migration[] = [
       );
       CREATE INDEX csip_events_csi ON csip_events (csi, at);
     `,
-  },
-  {
-    version: 4,
-    name: 'transparency log: leaves, tree state, subtree cache, checkpoints, witnessing (R3, R28)',
-    sql: `
+  4: `
       -- One row per leaf, appended in the same transaction as the change it logs. No CSI here (R28).
       CREATE TABLE log_leaves (
         idx bigint PRIMARY KEY,
@@ -192,19 +177,8 @@ export const postgresMigrations: readonly Migration[] = [
         evidence text NOT NULL
       );
     `,
-  },
-  {
-    version: 5,
-    name: 'request ids: an index on expiry (peer nonces purge expired ids on every write)',
-    // Version 1 made this index here already; the step keeps both backends' versions in step.
-    sql: `
-      CREATE INDEX IF NOT EXISTS seen_requests_expiry ON seen_requests (expires_at);
-    `,
-  },
-  {
-    version: 6,
-    name: 'spent Privacy Pass tokens (double-spend check): key id and nonce until the key expires',
-    sql: `
+  5: sharedSql.seenRequestsExpiry,
+  6: `
       CREATE TABLE spent_tokens (
         key_id text COLLATE "C" NOT NULL,
         nonce text COLLATE "C" NOT NULL,
@@ -213,5 +187,4 @@ export const postgresMigrations: readonly Migration[] = [
       );
       CREATE INDEX spent_tokens_expiry ON spent_tokens (expires_at);
     `,
-  },
-];
+});

@@ -1,18 +1,8 @@
-/**
- * Versioned SQLite migrations, applied in order inside one transaction each. Never edit a
- * migration that has shipped: add the next one.
- */
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import { inDialect, sharedSql } from './steps.js';
 
-export const sqliteMigrations: readonly Migration[] = [
-  {
-    version: 1,
-    name: 'mappings, holder keys, challenges, request ids',
-    sql: `
+/** The SQLite migrations (STRICT tables), applied in order inside one transaction each (./steps.ts). */
+export const sqliteMigrations = inDialect({
+  1: `
       CREATE TABLE mappings (
         id TEXT PRIMARY KEY,
         csi TEXT NOT NULL,
@@ -60,11 +50,7 @@ export const sqliteMigrations: readonly Migration[] = [
         expires_at INTEGER NOT NULL
       ) STRICT;
     `,
-  },
-  {
-    version: 2,
-    name: 'private lookup: OPRF key epochs and the private index (R9, R22, R28)',
-    sql: `
+  2: `
       CREATE TABLE oprf_epochs (
         id INTEGER PRIMARY KEY,
         state TEXT NOT NULL,
@@ -95,11 +81,7 @@ export const sqliteMigrations: readonly Migration[] = [
       -- The private index is re-sealed when a served mapping expires.
       CREATE INDEX mappings_active_expiry ON mappings (expires_at) WHERE state = 'active';
     `,
-  },
-  {
-    version: 3,
-    name: 'federation: durable outbox and CSIP number events (R16, R18, R24)',
-    sql: `
+  3: `
       -- One row per event and target (a peer DP, or an MSP webhook), written in the same
       -- transaction as the change it announces; retried with backoff until acknowledged.
       CREATE TABLE outbox (
@@ -126,11 +108,7 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX csip_events_csi ON csip_events (csi, at);
     `,
-  },
-  {
-    version: 4,
-    name: 'transparency log: leaves, tree state, subtree cache, checkpoints, witnessing (R3, R28)',
-    sql: `
+  4: `
       -- One row per leaf, appended in the same transaction as the change it logs. No CSI here (R28).
       CREATE TABLE log_leaves (
         idx INTEGER PRIMARY KEY,
@@ -189,19 +167,9 @@ export const sqliteMigrations: readonly Migration[] = [
         evidence TEXT NOT NULL
       ) STRICT;
     `,
-  },
-  {
-    version: 5,
-    name: 'request ids: an index on expiry (peer nonces purge expired ids on every write)',
-    sql: `
-      CREATE INDEX IF NOT EXISTS seen_requests_expiry ON seen_requests (expires_at);
-    `,
-  },
-  {
-    version: 6,
-    name: 'spent Privacy Pass tokens (double-spend check): key id and nonce until the key expires',
-    // WITHOUT ROWID: rows are ordered by their random nonce, not by when they were spent.
-    sql: `
+  5: sharedSql.seenRequestsExpiry,
+  // WITHOUT ROWID: rows are ordered by their random nonce, not by when they were spent.
+  6: `
       CREATE TABLE spent_tokens (
         key_id TEXT NOT NULL,
         nonce TEXT NOT NULL,
@@ -210,5 +178,4 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
       CREATE INDEX spent_tokens_expiry ON spent_tokens (expires_at);
     `,
-  },
-];
+});

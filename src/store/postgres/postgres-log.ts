@@ -1,52 +1,33 @@
 import type pg from 'pg';
-import { nodeId } from '../sqlite/sqlite-log.js';
+import {
+  bytesOf,
+  type CheckpointDbRow,
+  checkpointColumns,
+  edgeOf,
+  type ForkDbRow,
+  forkColumns,
+  type LeafDbRow,
+  nodeId,
+  toCheckpoint,
+  toFork,
+  toHead,
+  toLeaf,
+  toWitnessed,
+  type WitnessedDbRow,
+  witnessedColumns,
+} from '../rows.js';
 import type { LogCheckpointRow, LogForkRow, LogHead, LogLeafRow, LogNode, WitnessedRow } from '../store.js';
 
 /**
  * The transparency log's tables on PostgreSQL (migration 4), as functions over a statement
  * runner: the write side runs on a write()'s connection, the read side on the pool. Same node id
- * scheme as SQLite (nodeId).
+ * scheme and row codecs as SQLite (../rows.ts).
  */
-export type Run = <R extends Record<string, unknown>>(
+export type Run = <R extends object>(
   name: string | undefined,
   text: string,
   values: unknown[],
-) => Promise<pg.QueryResult<R>>;
-
-const HASH = 32;
-const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-
-function splitEdge(blob: Buffer): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let at = 0; at + HASH <= blob.length; at += HASH)
-    out.push(new Uint8Array(blob.subarray(at, at + HASH)));
-  return out;
-}
-
-interface CheckpointDbRow {
-  [column: string]: unknown;
-  size: number;
-  root: Buffer;
-  note: string;
-  created_at: number;
-}
-
-interface WitnessedDbRow {
-  [column: string]: unknown;
-  dp: string;
-  size: number;
-  root: Buffer;
-  note: string;
-  seen_at: number;
-}
-
-const toWitnessed = (r: WitnessedDbRow): WitnessedRow => ({
-  dp: r.dp,
-  size: r.size,
-  rootHash: new Uint8Array(r.root),
-  note: r.note,
-  seenAt: r.seen_at,
-});
+) => Promise<pg.QueryResult<R & Record<string, unknown>>>;
 
 /**
  * The head, in a write: `FOR UPDATE` makes every append, from any node, wait for the one before
@@ -58,8 +39,7 @@ export async function logHead(run: Run, forUpdate: boolean): Promise<LogHead> {
     `SELECT size, edge FROM log_head WHERE id = 1${forUpdate ? ' FOR UPDATE' : ''}`,
     [],
   );
-  const r = rows[0];
-  return r === undefined ? { size: 0, edge: [] } : { size: r.size, edge: splitEdge(r.edge) };
+  return toHead(rows[0]);
 }
 
 export async function appendLog(
@@ -89,7 +69,7 @@ export async function appendLog(
   }
   await run('log-set-head', 'UPDATE log_head SET size = $1, edge = $2 WHERE id = 1', [
     head.size,
-    Buffer.concat(head.edge.map(bytesOf)),
+    edgeOf(head),
   ]);
 }
 
@@ -121,7 +101,7 @@ export async function addCosignature(run: Run, size: number, witness: string, li
 export async function witnessed(run: Run, dp: string): Promise<WitnessedRow | undefined> {
   const { rows } = await run<WitnessedDbRow>(
     'log-witnessed',
-    'SELECT dp, size, root, note, seen_at FROM log_witnessed WHERE dp = $1',
+    `SELECT ${witnessedColumns} FROM log_witnessed WHERE dp = $1`,
     [dp],
   );
   return rows[0] === undefined ? undefined : toWitnessed(rows[0]);
@@ -147,17 +127,12 @@ export async function insertLogFork(run: Run, row: Omit<LogForkRow, 'id'>): Prom
 // read side (committed state)
 
 export async function logLeaves(run: Run, start: number, end: number): Promise<LogLeafRow[]> {
-  const { rows } = await run<{ idx: number; hash: Buffer; data: Buffer; time: number }>(
+  const { rows } = await run<LeafDbRow>(
     'log-read-leaves',
     'SELECT idx, hash, data, time FROM log_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx',
     [start, end],
   );
-  return rows.map((r) => ({
-    index: r.idx,
-    hash: new Uint8Array(r.hash),
-    data: new Uint8Array(r.data),
-    time: r.time,
-  }));
+  return rows.map(toLeaf);
 }
 
 export async function logLeafIndex(run: Run, hash: Uint8Array): Promise<number | undefined> {
@@ -187,23 +162,18 @@ export async function logSubtrees(
     return `n${id}`;
   });
   const found = new Map<string, Buffer>();
-  // Two statements in all, however many ranges a proof needs.
-  if (leafIdx.length > 0) {
-    const { rows } = await run<{ idx: number; hash: Buffer }>(
-      'log-leaf-hashes',
-      'SELECT idx, hash FROM log_leaves WHERE idx = ANY($1::bigint[])',
-      [leafIdx],
-    );
-    for (const r of rows) found.set(`l${r.idx}`, r.hash);
-  }
-  if (nodeIds.length > 0) {
+  // Two statements in all, however many ranges a proof needs: leaves by index, nodes by id.
+  const read = async (prefix: 'l' | 'n', ids: number[], name: string, table: string, column: string) => {
+    if (ids.length === 0) return;
     const { rows } = await run<{ id: number; hash: Buffer }>(
-      'log-node-hashes',
-      'SELECT id, hash FROM log_nodes WHERE id = ANY($1::bigint[])',
-      [nodeIds],
+      name,
+      `SELECT ${column} AS id, hash FROM ${table} WHERE ${column} = ANY($1::bigint[])`,
+      [ids],
     );
-    for (const r of rows) found.set(`n${r.id}`, r.hash);
-  }
+    for (const r of rows) found.set(`${prefix}${r.id}`, r.hash);
+  };
+  await read('l', leafIdx, 'log-leaf-hashes', 'log_leaves', 'idx');
+  await read('n', nodeIds, 'log-node-hashes', 'log_nodes', 'id');
   return keys.map((k, i) => {
     const hash = found.get(k);
     if (hash === undefined) {
@@ -214,8 +184,6 @@ export async function logSubtrees(
   });
 }
 
-const checkpointColumns = 'size, root, note, created_at';
-
 async function checkpointOf(run: Run, r: CheckpointDbRow | undefined): Promise<LogCheckpointRow | undefined> {
   if (r === undefined) return undefined;
   const { rows } = await run<{ line: string }>(
@@ -223,64 +191,41 @@ async function checkpointOf(run: Run, r: CheckpointDbRow | undefined): Promise<L
     'SELECT line FROM log_cosignatures WHERE size = $1 ORDER BY at, witness',
     [r.size],
   );
-  return {
-    size: r.size,
-    rootHash: new Uint8Array(r.root),
-    note: r.note,
-    createdAt: r.created_at,
-    cosignatures: rows.map((c) => c.line),
-  };
+  return toCheckpoint(
+    r,
+    rows.map((c) => c.line),
+  );
 }
 
-export async function latestCheckpoint(run: Run): Promise<LogCheckpointRow | undefined> {
+/** One checkpoint row, chosen by `rest` (a WHERE and/or ORDER BY ... LIMIT 1), with its cosignatures. */
+async function checkpointBy(run: Run, name: string, rest: string, values: unknown[]) {
   const { rows } = await run<CheckpointDbRow>(
-    'log-latest',
-    `SELECT ${checkpointColumns} FROM log_checkpoints ORDER BY size DESC LIMIT 1`,
-    [],
+    name,
+    `SELECT ${checkpointColumns} FROM log_checkpoints ${rest}`,
+    values,
   );
   return checkpointOf(run, rows[0]);
 }
 
-export async function latestCosignedCheckpoint(run: Run): Promise<LogCheckpointRow | undefined> {
-  const { rows } = await run<CheckpointDbRow>(
-    'log-latest-cosigned',
-    `SELECT ${checkpointColumns} FROM log_checkpoints WHERE cosigned > 0 ORDER BY size DESC LIMIT 1`,
-    [],
-  );
-  return checkpointOf(run, rows[0]);
-}
+export const latestCheckpoint = (run: Run) =>
+  checkpointBy(run, 'log-latest', 'ORDER BY size DESC LIMIT 1', []);
 
-export async function checkpointAt(run: Run, size: number): Promise<LogCheckpointRow | undefined> {
-  const { rows } = await run<CheckpointDbRow>(
-    'log-checkpoint-at',
-    `SELECT ${checkpointColumns} FROM log_checkpoints WHERE size = $1`,
-    [size],
-  );
-  return checkpointOf(run, rows[0]);
-}
+export const latestCosignedCheckpoint = (run: Run) =>
+  checkpointBy(run, 'log-latest-cosigned', 'WHERE cosigned > 0 ORDER BY size DESC LIMIT 1', []);
+
+export const checkpointAt = (run: Run, size: number) =>
+  checkpointBy(run, 'log-checkpoint-at', 'WHERE size = $1', [size]);
 
 export async function witnessedLogs(run: Run): Promise<WitnessedRow[]> {
   const { rows } = await run<WitnessedDbRow>(
     'log-witnessed-all',
-    'SELECT dp, size, root, note, seen_at FROM log_witnessed ORDER BY dp',
+    `SELECT ${witnessedColumns} FROM log_witnessed ORDER BY dp`,
     [],
   );
   return rows.map(toWitnessed);
 }
 
 export async function logForks(run: Run): Promise<LogForkRow[]> {
-  const { rows } = await run<{
-    id: number;
-    dp: string;
-    detected_at: number;
-    reason: string;
-    evidence: string;
-  }>('log-forks', 'SELECT id, dp, detected_at, reason, evidence FROM log_forks ORDER BY id', []);
-  return rows.map((r) => ({
-    id: r.id,
-    dp: r.dp,
-    detectedAt: r.detected_at,
-    reason: r.reason,
-    evidence: r.evidence,
-  }));
+  const { rows } = await run<ForkDbRow>('log-forks', `SELECT ${forkColumns} FROM log_forks ORDER BY id`, []);
+  return rows.map(toFork);
 }

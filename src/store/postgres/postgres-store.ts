@@ -1,9 +1,10 @@
 import pg from 'pg';
-import { MimiError } from '../../protocol/errors.js';
 import { mailboxRange } from '../../protocol/identifiers.js';
 import type { EntryFrames } from '../../protocol/private.js';
+import { isConnectionError, isRace, StoreClosed, storeErrorOf } from '../errors.js';
 import { postgresMigrations } from '../migrations/postgres.js';
 import {
+  bytesOf,
   type EpochRow,
   epochColumns,
   type MappingRow,
@@ -68,8 +69,6 @@ const epochSelect =
   'id, state, sealed_key, public_key, bucket_bits, pad_to, dummy_length, min_bucket, build_cursor, created_at, activated_at, retire_at';
 const challengeSelect = 'id, csi, holder_key, method, code_hash, created_at, expires_at, attempts, state';
 
-const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-
 /** int8 (counts, times, bucket keys) as a JS number: every value stored here is below 2^53. */
 const int8 = 20;
 const types = {
@@ -78,59 +77,6 @@ const types = {
       ? (v: string) => Number(v)
       : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 };
-
-/** Node socket errors that mean the server is not there (any more). */
-const socketCodes = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-]);
-/** SQLSTATEs of a server going away or refusing connections for now. */
-const serverGoneCodes = new Set(['57P01', '57P02', '57P03', '53300']);
-/** pg-pool's and pg's own messages for a connection that died or never came. */
-const lostMessage =
-  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed/i;
-
-/** True when `err` says the connection to PostgreSQL failed, rather than the statement. */
-export function isConnectionError(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const e = err as { code?: unknown; message?: unknown; errors?: unknown };
-  if (typeof e.code === 'string') {
-    // SQLSTATE class 08: connection exception.
-    if (socketCodes.has(e.code) || serverGoneCodes.has(e.code) || /^08/.test(e.code)) return true;
-  }
-  if (typeof e.message === 'string' && lostMessage.test(e.message)) return true;
-  // Node's happy-eyeballs connect reports one error per address tried.
-  return Array.isArray(e.errors) && e.errors.some(isConnectionError);
-}
-
-/** A lost or refused connection becomes a retryable, stable error; anything else stays as it is. */
-function storeError(err: unknown, outcomeUnknown = false): unknown {
-  if (err instanceof MimiError || !isConnectionError(err)) return err;
-  return new MimiError(
-    'store-unavailable',
-    outcomeUnknown
-      ? 'the store went away while committing; the request may or may not have taken effect, repeat it'
-      : 'the store is unreachable; repeat the request shortly',
-    { retryAfter: 1 },
-  );
-}
-
-/**
- * Races a write may lose to another node's write, and win when run again:
- * 40001 serialization_failure, 40P01 deadlock_detected (two writes locking the same CSIs in
- * opposite orders), 23505 unique_violation (a row the write looked for before it held the CSI's
- * lock, such as a mapping's body digest, was committed meanwhile; run again, the write sees it).
- */
-const raceCodes = new Set(['40001', '40P01', '23505']);
-export const isRace = (err: unknown): boolean =>
-  typeof err === 'object' && err !== null && raceCodes.has((err as { code?: unknown }).code as string);
 
 const identifier = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -146,10 +92,11 @@ const identifier = /^[a-z_][a-z0-9_]{0,62}$/;
  * other across all nodes, and each statement after the lock sees what the previous holder
  * committed; writes to different CSIs never wait for each other. A challenge is read
  * `FOR UPDATE`, so two nodes cannot both count one attempt. The one check made before a CSI is
- * known, the body-digest lookup, is backed by a unique index: a loser gets 23505 and runs again.
+ * known, the body-digest lookup, is backed by a unique index: a loser gets 23505 and runs again
+ * (isRace in ../errors.ts lists the races).
  * SERIALIZABLE would give the same guarantee, but its predicate locks make unrelated writes
  * (the replay-id purge, outbox scans, index ranges) abort each other under load; here the only
- * retries are the rare real races listed in raceCodes.
+ * retries are the rare real races isRace lists.
  */
 export class PostgresStore implements Store {
   readonly backend = 'postgres';
@@ -165,7 +112,7 @@ export class PostgresStore implements Store {
       await store.migrate();
     } catch (err) {
       await store.pool.end().catch(() => undefined);
-      throw storeError(err);
+      throw storeErrorOf(err);
     }
     return store;
   }
@@ -250,7 +197,7 @@ export class PostgresStore implements Store {
 
   /**
    * One transaction on one pooled connection (see the class comment for how it is isolated from
-   * other nodes). When it loses a race (raceCodes) it is rolled back and `fn` runs again from the
+   * other nodes). When it loses a race (isRace) it is rolled back and `fn` runs again from the
    * start, up to maxWriteAttempts times, so `fn` must act only through `tx` (anything else it does
    * must be safe to repeat). The caller is answered only after COMMIT returns: what is
    * acknowledged is durable. A connection lost before COMMIT rolls the write back; lost during
@@ -259,12 +206,12 @@ export class PostgresStore implements Store {
    */
   async write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      if (this.closed) throw new Error('store is closed');
+      if (this.closed) throw new StoreClosed();
       let client: pg.PoolClient;
       try {
         client = await this.pool.connect();
       } catch (err) {
-        throw storeError(err);
+        throw storeErrorOf(err);
       }
       let broken: Error | undefined;
       let committing = false;
@@ -294,7 +241,7 @@ export class PostgresStore implements Store {
           await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
           continue;
         }
-        throw storeError(err, committing);
+        throw storeErrorOf(err, committing);
       } finally {
         client.off('error', onError);
         client.release(broken);
@@ -311,7 +258,7 @@ export class PostgresStore implements Store {
     try {
       return await this.pool.query(name === undefined ? { text, values } : { name, text, values });
     } catch (err) {
-      throw storeError(err);
+      throw storeErrorOf(err);
     }
   };
 

@@ -1,6 +1,6 @@
 import { MimiError } from '../../protocol/errors.js';
 import { type EntryFrames, mergeFrames } from '../../protocol/private.js';
-import { isRace } from '../postgres/postgres-store.js';
+import { conflictOf, isRace, RegionUnavailable, ResidencyViolation, StoreError } from '../errors.js';
 import type {
   HolderKey,
   LogCheckpointRow,
@@ -61,10 +61,11 @@ async function openTx(store: Store): Promise<OpenTx> {
   const done = store.write(async (tx) => {
     runs += 1;
     if (runs > 1) {
-      throw new MimiError(
-        'store-unavailable',
+      throw new RegionUnavailable(
         'a region store lost its transaction while committing; repeat the request',
-        { retryAfter: 1 },
+        {
+          outcomeUnknown: true,
+        },
       );
     }
     give(tx);
@@ -74,7 +75,7 @@ async function openTx(store: Store): Promise<OpenTx> {
   const tx = await Promise.race([
     ready,
     done.then(() => {
-      throw new MimiError('internal', 'a region store ended a transaction before it began');
+      throw new StoreError('internal', 'a region store ended a transaction before it began');
     }),
   ]);
   return { tx, decide, done };
@@ -266,11 +267,11 @@ export class ResidencyStore implements Store {
       if (next !== undefined || failed) {
         await a.end(false);
         const again = next !== undefined || isRace(failure);
-        if (!again) throw failure;
+        if (!again) throw conflictOf(failure);
         if (attempt >= this.stores.length + extraAttempts) {
           throw next === undefined
-            ? failure
-            : new MimiError('internal', 'a write could not be routed to its region stores (R27)');
+            ? conflictOf(failure)
+            : new ResidencyViolation('a write could not be routed to its region stores (R27)');
         }
         if (next !== undefined) plan = next;
         else await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
@@ -515,7 +516,7 @@ class RoutedWrite {
 
   private record(i: number): void {
     if (this.recordStore !== undefined && this.recordStore !== i) {
-      throw new MimiError('internal', 'a write may change the records of one region only (R27)');
+      throw new ResidencyViolation('a write may change the records of one region only (R27)');
     }
     this.recordStore = i;
   }

@@ -1,4 +1,21 @@
 import type Database from 'better-sqlite3';
+import {
+  bytesOf,
+  type CheckpointDbRow,
+  checkpointColumns,
+  edgeOf,
+  type ForkDbRow,
+  forkColumns,
+  type LeafDbRow,
+  nodeId,
+  toCheckpoint,
+  toFork,
+  toHead,
+  toLeaf,
+  toWitnessed,
+  type WitnessedDbRow,
+  witnessedColumns,
+} from '../rows.js';
 import type {
   LogCheckpointRow,
   LogForkRow,
@@ -13,29 +30,6 @@ import type {
  * The transparency log's tables on SQLite (migration 4): the writer side runs inside the store's
  * write transactions, the reader side on the read connection (committed state only).
  */
-
-const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-const HASH = 32;
-/** Node ids: level * 2^47 + index keeps every id a safe integer for trees up to 2^47 leaves. */
-const LEVEL_STRIDE = 2 ** 47;
-
-export function nodeId(level: number, index: number): number {
-  return level * LEVEL_STRIDE + index;
-}
-
-function splitEdge(blob: Buffer): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let at = 0; at + HASH <= blob.length; at += HASH)
-    out.push(new Uint8Array(blob.subarray(at, at + HASH)));
-  return out;
-}
-
-interface CheckpointDbRow {
-  size: number;
-  root: Buffer;
-  note: string;
-  created_at: number;
-}
 
 type LogTx = Pick<
   StoreTx,
@@ -63,24 +57,20 @@ export function sqliteLogTx(db: Database.Database): LogTx {
     cosigned: db.prepare(
       'UPDATE log_checkpoints SET cosigned = (SELECT COUNT(*) FROM log_cosignatures WHERE size = ?) WHERE size = ?',
     ),
-    witnessed: db.prepare<
-      [string],
-      { dp: string; size: number; root: Buffer; note: string; seen_at: number }
-    >('SELECT dp, size, root, note, seen_at FROM log_witnessed WHERE dp = ?'),
+    witnessed: db.prepare<[string], WitnessedDbRow>(
+      `SELECT ${witnessedColumns} FROM log_witnessed WHERE dp = ?`,
+    ),
     setWitnessed: db.prepare(
       'INSERT OR REPLACE INTO log_witnessed (dp, size, root, note, seen_at) VALUES (?, ?, ?, ?, ?)',
     ),
     fork: db.prepare('INSERT INTO log_forks (dp, detected_at, reason, evidence) VALUES (?, ?, ?, ?)'),
   };
   return {
-    logHead: async () => {
-      const r = q.head.get();
-      return r === undefined ? { size: 0, edge: [] } : { size: r.size, edge: splitEdge(r.edge) };
-    },
+    logHead: async () => toHead(q.head.get()),
     appendLog: async (leaves: readonly LogLeafRow[], nodes: readonly LogNode[], head: LogHead) => {
       for (const l of leaves) q.leaf.run(l.index, bytesOf(l.hash), bytesOf(l.data), l.time);
       for (const n of nodes) q.node.run(nodeId(n.level, n.index), bytesOf(n.hash));
-      q.setHead.run(head.size, Buffer.concat(head.edge.map(bytesOf)));
+      q.setHead.run(head.size, edgeOf(head));
     },
     insertCheckpoint: async (row) =>
       q.checkpoint.run(row.size, bytesOf(row.rootHash), row.note, row.createdAt).changes === 1,
@@ -90,9 +80,7 @@ export function sqliteLogTx(db: Database.Database): LogTx {
     },
     witnessed: async (dp) => {
       const r = q.witnessed.get(dp);
-      return r === undefined
-        ? undefined
-        : { dp: r.dp, size: r.size, rootHash: new Uint8Array(r.root), note: r.note, seenAt: r.seen_at };
+      return r === undefined ? undefined : toWitnessed(r);
     },
     setWitnessed: async (row: WitnessedRow) => {
       q.setWitnessed.run(row.dp, row.size, bytesOf(row.rootHash), row.note, row.seenAt);
@@ -110,7 +98,7 @@ export class SqliteLogReader {
   constructor(db: Database.Database) {
     this.q = {
       head: db.prepare<[], { size: number; edge: Buffer }>('SELECT size, edge FROM log_head WHERE id = 1'),
-      leaves: db.prepare<[number, number], { idx: number; hash: Buffer; data: Buffer; time: number }>(
+      leaves: db.prepare<[number, number], LeafDbRow>(
         'SELECT idx, hash, data, time FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx',
       ),
       byHash: db.prepare<[Buffer], { idx: number }>(
@@ -123,39 +111,28 @@ export class SqliteLogReader {
         'SELECT hash FROM log_nodes WHERE id >= ? AND id < ? ORDER BY id',
       ),
       latest: db.prepare<[], CheckpointDbRow>(
-        'SELECT size, root, note, created_at FROM log_checkpoints ORDER BY size DESC LIMIT 1',
+        `SELECT ${checkpointColumns} FROM log_checkpoints ORDER BY size DESC LIMIT 1`,
       ),
       latestCosigned: db.prepare<[], CheckpointDbRow>(
-        'SELECT size, root, note, created_at FROM log_checkpoints WHERE cosigned > 0 ORDER BY size DESC LIMIT 1',
+        `SELECT ${checkpointColumns} FROM log_checkpoints WHERE cosigned > 0 ORDER BY size DESC LIMIT 1`,
       ),
       at: db.prepare<[number], CheckpointDbRow>(
-        'SELECT size, root, note, created_at FROM log_checkpoints WHERE size = ?',
+        `SELECT ${checkpointColumns} FROM log_checkpoints WHERE size = ?`,
       ),
       cosignatures: db.prepare<[number], { line: string }>(
         'SELECT line FROM log_cosignatures WHERE size = ? ORDER BY at, witness',
       ),
-      witnessed: db.prepare<[], { dp: string; size: number; root: Buffer; note: string; seen_at: number }>(
-        'SELECT dp, size, root, note, seen_at FROM log_witnessed ORDER BY dp',
-      ),
-      forks: db.prepare<
-        [],
-        { id: number; dp: string; detected_at: number; reason: string; evidence: string }
-      >('SELECT id, dp, detected_at, reason, evidence FROM log_forks ORDER BY id'),
+      witnessed: db.prepare<[], WitnessedDbRow>(`SELECT ${witnessedColumns} FROM log_witnessed ORDER BY dp`),
+      forks: db.prepare<[], ForkDbRow>(`SELECT ${forkColumns} FROM log_forks ORDER BY id`),
     };
   }
 
   head(): LogHead {
-    const r = this.q.head.get();
-    return r === undefined ? { size: 0, edge: [] } : { size: r.size, edge: splitEdge(r.edge) };
+    return toHead(this.q.head.get());
   }
 
   leaves(start: number, end: number): LogLeafRow[] {
-    return this.q.leaves.all(start, end).map((r) => ({
-      index: r.idx,
-      hash: new Uint8Array(r.hash),
-      data: new Uint8Array(r.data),
-      time: r.time,
-    }));
+    return this.q.leaves.all(start, end).map(toLeaf);
   }
 
   leafIndex(hash: Uint8Array): number | undefined {
@@ -189,13 +166,10 @@ export class SqliteLogReader {
 
   private checkpoint(r: CheckpointDbRow | undefined): LogCheckpointRow | undefined {
     if (r === undefined) return undefined;
-    return {
-      size: r.size,
-      rootHash: new Uint8Array(r.root),
-      note: r.note,
-      createdAt: r.created_at,
-      cosignatures: this.q.cosignatures.all(r.size).map((c) => c.line),
-    };
+    return toCheckpoint(
+      r,
+      this.q.cosignatures.all(r.size).map((c) => c.line),
+    );
   }
 
   latest(): LogCheckpointRow | undefined {
@@ -211,22 +185,10 @@ export class SqliteLogReader {
   }
 
   witnessed(): WitnessedRow[] {
-    return this.q.witnessed.all().map((r) => ({
-      dp: r.dp,
-      size: r.size,
-      rootHash: new Uint8Array(r.root),
-      note: r.note,
-      seenAt: r.seen_at,
-    }));
+    return this.q.witnessed.all().map(toWitnessed);
   }
 
   forks(): LogForkRow[] {
-    return this.q.forks.all().map((r) => ({
-      id: r.id,
-      dp: r.dp,
-      detectedAt: r.detected_at,
-      reason: r.reason,
-      evidence: r.evidence,
-    }));
+    return this.q.forks.all().map(toFork);
   }
 }

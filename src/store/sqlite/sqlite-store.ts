@@ -1,13 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { mailboxRange } from '../../protocol/identifiers.js';
 import type { EntryFrames } from '../../protocol/private.js';
 import { sqliteMigrations } from '../migrations/sqlite.js';
 import {
+  bytesOf,
   type EpochRow,
   epochColumns,
   type MappingRow,
@@ -36,6 +35,8 @@ import type {
   StoreTx,
   WitnessedRow,
 } from '../store.js';
+import { Checkpointer } from './checkpointer.js';
+import { GroupCommit } from './group-commit.js';
 import { SqliteLogReader, sqliteLogTx } from './sqlite-log.js';
 
 export interface SqliteStoreOptions {
@@ -52,85 +53,8 @@ export interface SqliteStoreOptions {
   cacheBytes?: number;
 }
 
-const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-
 /** SQLite allows 32,766 bound values; lookups are far smaller, but stay well below. */
 const maxIn = 500;
-
-interface PendingWrite {
-  fn: (tx: StoreTx) => Promise<unknown>;
-  resolve: (value: unknown) => void;
-  reject: (err: unknown) => void;
-}
-
-/** Nothing in the group landed: each caller gets its own error, or the one that undid its write. */
-function failAll(settled: readonly { w: PendingWrite; ok: boolean; value: unknown }[], err: unknown): void {
-  for (const s of settled) s.w.reject(s.ok ? err : s.value);
-}
-
-/** At most this many writes share one transaction (bounds the latency of the last one). */
-const maxGroup = 256;
-
-/** A checkpoint is asked for after this many committed writes (about 1,000 WAL pages of accepts). */
-const checkpointEvery = 200;
-/** SQLite's own checkpoint, at commit, when the checkpointer falls this far behind (pages). */
-const backstopPages = 8000;
-
-interface Checkpointer {
-  worker: Worker;
-  request(): void;
-  close(): Promise<void>;
-}
-
-const checkpointerSource = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.path);
-db.pragma('busy_timeout = 5000');
-parentPort.on('message', (m) => {
-  if (m === 'close') {
-    db.close();
-    parentPort.close();
-    return;
-  }
-  try {
-    db.pragma('wal_checkpoint(PASSIVE)');
-  } catch {}
-  parentPort.postMessage('done');
-});
-`;
-
-function startCheckpointer(path: string): Checkpointer {
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(checkpointerSource, { eval: true, workerData: { driver, path } });
-  worker.unref();
-  let busy = false;
-  let again = false;
-  worker.on('message', () => {
-    busy = again;
-    if (again) worker.postMessage('checkpoint');
-    again = false;
-  });
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  worker.on('error', () => undefined);
-  return {
-    worker,
-    request() {
-      if (busy) {
-        again = true;
-        return;
-      }
-      busy = true;
-      worker.postMessage('checkpoint');
-    },
-    async close() {
-      // Held while closing: an unref'd thread would let the process end with close() pending.
-      worker.ref();
-      worker.postMessage('close');
-      await exited;
-    },
-  };
-}
 
 /**
  * The embedded store: better-sqlite3 in WAL mode. One connection writes (transactions run one at a
@@ -140,15 +64,8 @@ export class SqliteStore implements Store {
   readonly backend = 'sqlite';
   private readonly writer: Database.Database;
   private readonly reader: Database.Database;
-  private readonly pending: PendingWrite[] = [];
-  private scheduled = false;
-  private draining: Promise<void> | undefined;
-  private readonly tx: StoreTx;
-  /** Transaction control, prepared once (exec would compile it on every write). */
-  private readonly control: Record<
-    'begin' | 'commit' | 'savepoint' | 'release' | 'rollbackTo',
-    Database.Statement
-  >;
+  private readonly group: GroupCommit;
+  private readonly checkpointer: Checkpointer;
   /** Active-mapping reads by CSI count: positive keys select every column, negative the served ones. */
   private readonly readActive = new Map<string, Database.Statement<unknown[], MappingRow | ServedRow>>();
   private readonly readById: Database.Statement<[string], MappingRow>;
@@ -159,9 +76,6 @@ export class SqliteStore implements Store {
   private closed = false;
   /** Transparency-log reads (committed state). */
   private readonly log: SqliteLogReader;
-  private readonly path: string;
-  private checkpointer: Checkpointer | undefined;
-  private writesSinceCheckpoint = 0;
   private readonly tempDir: string | undefined;
 
   constructor(opts: SqliteStoreOptions) {
@@ -188,17 +102,9 @@ export class SqliteStore implements Store {
          CAST(group_concat(tag || unhex(printf('%04X', length(payload))) || payload, '' ORDER BY tag) AS BLOB) AS frames
        FROM private_index WHERE epoch = ? AND bucket_key BETWEEN ? AND ?`,
     );
-    this.tx = this.makeTx();
     this.log = new SqliteLogReader(this.reader);
-    const control = (sql: string) => this.writer.prepare(sql);
-    this.control = {
-      begin: control('BEGIN IMMEDIATE'),
-      commit: control('COMMIT'),
-      savepoint: control('SAVEPOINT w'),
-      release: control('RELEASE w'),
-      rollbackTo: control('ROLLBACK TO w'),
-    };
-    this.path = path;
+    this.checkpointer = new Checkpointer(this.writer, path);
+    this.group = new GroupCommit(this.writer, this.makeTx(), (n) => this.checkpointer.committed(n));
   }
 
   /** Applies every migration newer than the database, each in its own transaction. */
@@ -415,128 +321,9 @@ export class SqliteStore implements Store {
     };
   }
 
-  /**
-   * Group commit: writes queued while the event loop was busy run together, in order, in one
-   * BEGIN IMMEDIATE ... COMMIT, each inside its own SAVEPOINT. A write that throws rolls back to its
-   * savepoint, so it undoes only its own work and rejects only its own caller; the others see
-   * exactly the state they would have seen one transaction at a time. Every caller is settled
-   * only after the COMMIT, so an acknowledged write is as durable as before (kill -9 safe).
-   */
+  /** Group commit (group-commit.ts): writes queued together share one transaction, each in a savepoint. */
   write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.draining !== undefined || this.scheduled) return;
-    this.scheduled = true;
-    // After the current I/O phase: every request read in it gets to queue its write first.
-    setImmediate(() => {
-      this.scheduled = false;
-      this.draining = this.drain().finally(() => {
-        this.draining = undefined;
-        // Callers settled by the last group may have queued more before this ran.
-        if (this.pending.length > 0) this.schedule();
-      });
-    });
-  }
-
-  private async drain(): Promise<void> {
-    while (this.pending.length > 0) {
-      if (this.closed) {
-        for (const w of this.pending.splice(0)) w.reject(new Error('store is closed'));
-        return;
-      }
-      await this.commitGroup();
-    }
-  }
-
-  /** One transaction over as many queued writes as are waiting (up to maxGroup). */
-  private async commitGroup(): Promise<void> {
-    const db = this.writer;
-    const settled: { w: PendingWrite; ok: boolean; value: unknown }[] = [];
-    try {
-      this.control.begin.run();
-    } catch (err) {
-      for (const w of this.pending.splice(0, maxGroup)) w.reject(err);
-      return;
-    }
-    while (this.pending.length > 0 && settled.length < maxGroup && !this.closed) {
-      const w = this.pending.shift()!;
-      let inSavepoint = false;
-      try {
-        this.control.savepoint.run();
-        inSavepoint = true;
-        const value = await w.fn(this.tx);
-        this.control.release.run();
-        settled.push({ w, ok: true, value });
-      } catch (err) {
-        if (db.inTransaction) {
-          if (inSavepoint) {
-            try {
-              this.control.rollbackTo.run();
-              this.control.release.run();
-            } catch (rollbackErr) {
-              // The transaction is unusable: nothing in it can be committed.
-              if (db.inTransaction) db.exec('ROLLBACK');
-              w.reject(err);
-              failAll(settled, rollbackErr);
-              return;
-            }
-          }
-          settled.push({ w, ok: false, value: err });
-        } else {
-          // SQLite rolled the whole transaction back (I/O error, full disk): the writes before
-          // this one are lost with it, so their callers must not be told they landed.
-          w.reject(err);
-          failAll(settled, err);
-          return;
-        }
-      }
-    }
-    try {
-      this.control.commit.run();
-    } catch (err) {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      failAll(settled, err);
-      return;
-    }
-    for (const s of settled) {
-      if (s.ok) s.w.resolve(s.value);
-      else s.w.reject(s.value);
-    }
-    this.writesSinceCheckpoint += settled.length;
-    if (this.writesSinceCheckpoint >= checkpointEvery) {
-      this.writesSinceCheckpoint = 0;
-      this.checkpoint();
-    }
-  }
-
-  /**
-   * WAL checkpoints off the commit path. SQLite's automatic checkpoint runs inside the COMMIT
-   * that crosses wal_autocheckpoint pages and blocks the event loop on its two fsyncs; a busy
-   * store instead asks a checkpointer thread with its own connection for a PASSIVE checkpoint
-   * (which never blocks the writer) every checkpointEvery writes. The thread only copies WAL
-   * pages and waits on fsync; the automatic checkpoint stays on, at a higher mark, as a backstop.
-   * Started on first need, so a store that writes little never starts it.
-   */
-  private checkpoint(): void {
-    if (this.closed) return;
-    if (this.checkpointer === undefined) {
-      try {
-        this.checkpointer = startCheckpointer(this.path);
-      } catch {
-        return; // the automatic checkpoint keeps doing the work
-      }
-      this.checkpointer.worker.once('error', () => {
-        this.checkpointer = undefined;
-        if (!this.closed) this.writer.pragma('wal_autocheckpoint = 1000');
-      });
-      this.writer.pragma(`wal_autocheckpoint = ${backstopPages}`);
-    }
-    this.checkpointer.request();
+    return this.group.write(fn);
   }
 
   async activeMappings(csis: readonly string[], now: number): Promise<Map<string, StoredMapping[]>> {
@@ -670,11 +457,8 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // The group in flight finishes; writes still queued are refused, as later ones are.
-    while (this.draining !== undefined || this.scheduled) {
-      await (this.draining ?? new Promise((r) => setImmediate(r)));
-    }
-    await this.checkpointer?.close();
+    await this.group.close();
+    await this.checkpointer.close();
     this.reader.close();
     this.writer.close();
     if (this.tempDir !== undefined) rmSync(this.tempDir, { recursive: true, force: true });
