@@ -11,7 +11,13 @@ import { MspAgent } from '../client/msp-agent.js';
 import { PrivateLookupClient } from '../client/private-lookup.js';
 import { generateKeyPair, importPublicKey, type KeyPair } from '../crypto/keys.js';
 import { SignPurpose, signingInput, signObject, verifyInput } from '../crypto/sign.js';
-import { AcceptAnswer, MappingAnswer, SessionAnswer, VerboseAnswer } from '../protocol/answers.js';
+import {
+  AcceptAnswer,
+  InvalidationAnswer,
+  MappingAnswer,
+  SessionAnswer,
+  VerboseAnswer,
+} from '../protocol/answers.js';
 import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import type { HolderRead, Mapping, MappingSubmission, PossessionAttestation } from '../protocol/records.js';
@@ -568,11 +574,10 @@ export const checks: readonly Check[] = [
         ...unsigned,
         sig: signObject(SignPurpose.Invalidation, unsigned, s.holder.key.privateKey),
       };
-      const Answer = Type.Object({ invalidated: Type.Array(Type.String()) });
-      const r = await call(s.dp, 'POST', '/v1/holder/invalidate', Answer, inv);
+      const r = await call(s.dp, 'POST', '/v1/holder/invalidate', InvalidationAnswer, inv);
       expect(r.invalidated.includes(id), `invalidated ${r.invalidated.join(', ') || 'nothing'}`);
       // The same signed request again is a replay, whatever it would now do.
-      await refused('replayed', () => call(s.dp, 'POST', '/v1/holder/invalidate', Answer, inv));
+      await refused('replayed', () => call(s.dp, 'POST', '/v1/holder/invalidate', InvalidationAnswer, inv));
       const [after] = await lookupOwn(s);
       expect(after?.status === 'none', `the lookup still says ${after?.status}`);
       const a = await call(

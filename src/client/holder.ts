@@ -1,4 +1,3 @@
-import { Type } from '@sinclair/typebox';
 import { generateKeyPair, type KeyPair } from '../crypto/keys.js';
 import { cryptoProvider } from '../crypto/provider.js';
 import { openWithEd25519 } from '../crypto/seal.js';
@@ -7,10 +6,13 @@ import {
   AcceptAnswer,
   AttestationAnswer,
   ChallengeStarted,
+  InvalidationAnswer,
   type LogReceipt,
   logReceiptInfo,
   MappingAnswer,
   PseudonymAnswer,
+  ReaffirmationAnswer,
+  RotationAnswer,
 } from '../protocol/answers.js';
 import { dns01Value } from '../protocol/dns-names.js';
 import { nowSeconds, toB64u } from '../protocol/encoding.js';
@@ -170,13 +172,7 @@ export class HolderClient {
       ...unsigned,
       sig: signObject(SignPurpose.Invalidation, unsigned, this.key.privateKey),
     };
-    return call(
-      this.http,
-      'POST',
-      '/v1/holder/invalidate',
-      Type.Object({ invalidated: Type.Array(Type.String()) }),
-      inv,
-    );
+    return call(this.http, 'POST', '/v1/holder/invalidate', InvalidationAnswer, inv);
   }
 
   /** R19: moves to a new key (signed by both); this client uses the new key from then on. */
@@ -193,7 +189,7 @@ export class HolderClient {
       oldSig: signObject(SignPurpose.KeyRotation, unsigned, this.key.privateKey),
       newSig: signObject(SignPurpose.KeyRotation, unsigned, next.privateKey),
     };
-    await call(this.http, 'POST', '/v1/holder/rotate', Type.Object({ rotated: Type.Boolean() }), rot);
+    await call(this.http, 'POST', '/v1/holder/rotate', RotationAnswer, rot);
     this.key = next;
     return next;
   }
@@ -211,13 +207,7 @@ export class HolderClient {
       ...unsigned,
       sig: signObject(SignPurpose.Reaffirmation, unsigned, this.key.privateKey),
     };
-    return call(
-      this.http,
-      'POST',
-      '/v1/holder/reaffirm',
-      Type.Object({ lost: Type.Array(Type.String()) }),
-      r,
-    );
+    return call(this.http, 'POST', '/v1/holder/reaffirm', ReaffirmationAnswer, r);
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
-import { Type } from '@sinclair/typebox';
 import { digest } from '../crypto/sign.js';
 import type { DpEvent } from '../dp/provider.js';
+import { EventAck } from '../protocol/answers.js';
 import type { FederationEvent, Notice } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { OutboxItem, Store, StoreTx } from '../store/store.js';
@@ -9,8 +9,6 @@ import { signPeerRequest } from './http-signature.js';
 import { callPeer, PeerCallError } from './peer-client.js';
 
 const webhookPrefix = 'webhook:';
-
-export const EventAck = Type.Object({ id: Type.String(), outcome: Type.String() });
 
 /**
  * Turns what the DP wants said (R18 events, MSP notices) into outbox rows, in the transaction of

@@ -1,9 +1,14 @@
 import type { KeyObject } from 'node:crypto';
-import { Type } from '@sinclair/typebox';
 import { importPublicKey } from '../crypto/keys.js';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
-import { logOrigin, MappingLogProof, WitnessAnswer, witnessName } from '../protocol/transparency.js';
+import {
+  CosignatureAnswer,
+  logOrigin,
+  MappingProofAnswer,
+  WitnessAnswer,
+  witnessName,
+} from '../protocol/transparency.js';
 import { DpKeyUsage, type Registry } from '../registry/document.js';
 import type { Store } from '../store/store.js';
 import {
@@ -191,7 +196,7 @@ export class Witness {
         entry.endpoint,
         '/v1/federation/log/cosignature',
         { v: 1, checkpoint: `${body}\n${mine}` },
-        CosignatureAck,
+        CosignatureAnswer,
         { self: this.opts.self, timeoutMs: this.opts.timeoutMs ?? 5000, maxAnswerBytes: 4096 },
       );
     } catch (err) {
@@ -205,8 +210,6 @@ export class Witness {
     return { dp, status: 'cosigned', size: cp.size };
   }
 }
-
-const CosignatureAck = Type.Object({ stored: Type.Boolean() });
 
 /** What add-checkpoint answers: the cosignature line, or the size this witness holds (409). */
 export type AddCheckpointOutcome =
@@ -339,8 +342,6 @@ export function checkAppendOnly(
   }
 }
 
-const ProofAnswer = Type.Object({ v: Type.Literal(1), log: MappingLogProof });
-
 /**
  * Proofs for foreign copies (R17, R18): a mapping accepted by a peer and held here is logged in
  * the peer's log, so its proof comes from the peer, over a signed call, once per mapping (a proof
@@ -366,7 +367,7 @@ export class PeerProofs {
         entry.endpoint,
         '/v1/federation/log/proof',
         { v: 1, index },
-        ProofAnswer,
+        MappingProofAnswer,
         {
           self: this.opts.self,
           timeoutMs: this.opts.timeoutMs ?? 5000,

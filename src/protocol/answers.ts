@@ -212,7 +212,23 @@ export const RotationAnswer = Type.Object({ rotated: Type.Literal(true) });
 /** POST /v1/csip/events: the ids of the mappings the event removed; 200 for an event already applied. */
 export const CsipEventAnswer = Type.Object({ removed: Type.Array(Type.String()), duplicate: Type.Boolean() });
 
-const Section = Type.Union([Type.Object({}), Type.Null()]);
+/** POST /v1/federation/events: the event's id and what the receiving DP made of it. */
+export const EventAck = Type.Object({ id: Type.String(), outcome: Type.String() });
+
+/** GET /healthz: the process is alive. */
+export const HealthAnswer = Type.Object({ ok: Type.Literal(true) });
+/** GET /readyz when ready: every check's result by name (a failing one answers problem+json). */
+export const ReadyAnswer = Type.Object({
+  ready: Type.Literal(true),
+  checks: Type.Record(Type.String(), Type.String()),
+});
+
+/**
+ * An object whose members the spec describes in prose (docs/spec/api.md): open, and declared so,
+ * since the answer is serialised through this schema and a closed one would drop them.
+ */
+const Open = () => Type.Object({}, { additionalProperties: true });
+const Section = Type.Union([Open(), Type.Null()]);
 /**
  * GET /.well-known/mimi-discovery (R11): who the DP is, its keys, modes, defaults and limits. The
  * sections' members are described in docs/spec/api.md; a section is null where the DP runs no such
@@ -237,8 +253,8 @@ export const DpMetadata = Type.Object({
     format: Type.Union([Type.Literal('verbose'), Type.Literal('compact')]),
     contestWindowSeconds: Type.Integer({ minimum: 0 }),
   }),
-  limits: Type.Object({}),
-  peering: Type.Object({}),
+  limits: Open(),
+  peering: Open(),
   privateLookup: Section,
   transparency: Section,
   verifier: Section,

@@ -55,10 +55,11 @@ export const EpochInfo = Type.Object({
   keyLog: Type.Optional(
     Type.Object(
       {
+        // In the order the DP writes them (the answer is serialised through this schema).
         index: Type.Integer({ minimum: 0 }),
+        checkpoint: MappingLogProof.properties.checkpoint,
         leaf: MappingLogProof.properties.leaf,
         proof: MappingLogProof.properties.proof,
-        checkpoint: MappingLogProof.properties.checkpoint,
       },
       { additionalProperties: false },
     ),
@@ -80,6 +81,14 @@ export const EpochsAnswer = Type.Object({
   epochs: Type.Array(EpochInfo, { minItems: 1 }),
 });
 export type EpochsAnswer = Static<typeof EpochsAnswer>;
+/**
+ * EpochsAnswer as this implementation writes it: with maxBucketBatch, in its place. (fast-json-
+ * stringify writes required members before optional ones, so the optional one would move.)
+ */
+export const EpochsAnswerAsServed = Type.Object({
+  ...EpochsAnswer.properties,
+  maxBucketBatch: Type.Integer({ minimum: 1 }),
+});
 
 /** Most buckets one POST /v1/private/buckets may ask for (R22: batch sizes are bounded). */
 export const MAX_BUCKET_BATCH = 128;

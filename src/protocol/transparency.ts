@@ -115,6 +115,10 @@ export const CosignatureSubmission = Type.Object(
 export type CosignatureSubmission = Static<typeof CosignatureSubmission>;
 
 /** POST /v1/federation/log/cosignature. */
+/** The answer to a ProofRequest: the mapping's inclusion proof as this DP serves it. */
+export const MappingProofAnswer = Type.Object({ v: Type.Literal(1), log: MappingLogProof });
+export type MappingProofAnswer = Static<typeof MappingProofAnswer>;
+
 export const CosignatureAnswer = Type.Object({ stored: Type.Boolean() });
 
 /** GET /v1/log/witness: the peers' logs this DP witnessed, and any fork it saw (R28). */

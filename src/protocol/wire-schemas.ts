@@ -1,5 +1,4 @@
 import { type TSchema, Type } from '@sinclair/typebox';
-import { EventAck } from '../federation/outbox.js';
 import { RegistryDocument } from '../registry/document.js';
 import {
   AcceptAnswer,
@@ -8,9 +7,12 @@ import {
   CompactAnswer,
   CsipEventAnswer,
   DpMetadata,
+  EventAck,
+  HealthAnswer,
   InvalidationAnswer,
   MappingAnswer,
   PseudonymAnswer,
+  ReadyAnswer,
   ReaffirmationAnswer,
   RotationAnswer,
   SessionAnswer,
@@ -47,6 +49,7 @@ import {
   InclusionAnswer,
   LeavesAnswer,
   MappingLogProof,
+  MappingProofAnswer,
   ProofRequest,
   WitnessAnswer,
   WitnessReport,
@@ -114,12 +117,15 @@ export const WireSchemas = {
   EpochsAnswer,
   EvaluateAnswer,
   MappingLogProof,
+  MappingProofAnswer,
   LeavesAnswer,
   InclusionAnswer,
   ConsistencyAnswer,
   WitnessAnswer,
   WitnessReport,
   CosignatureAnswer,
+  HealthAnswer,
+  ReadyAnswer,
   Problem,
 } satisfies Record<string, TSchema>;
 export type WireName = keyof typeof WireSchemas;

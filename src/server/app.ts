@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { MimiError, toProblem } from '../protocol/errors.js';
+import { serialiseThroughWireSchemas } from './answers.js';
 import type { Context } from './context.js';
 import { type LogOption, loggerOptions } from './logging.js';
 import { asMimiError, sendProblem } from './problems.js';
@@ -102,6 +103,7 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
     parseJson(req, body as string, done);
   });
 
+  serialiseThroughWireSchemas(app);
   wellKnownRoutes(app, ctx);
   registryRoutes(app, ctx);
   federationRoutes(app, ctx);
@@ -128,6 +130,7 @@ export function buildOperationsApp(ctx: Context): FastifyInstance {
       .type('application/problem+json')
       .send(toProblem(new MimiError('not-found', 'no such endpoint'))),
   );
+  serialiseThroughWireSchemas(app);
   metricsRoute(app, ctx);
   healthRoutes(app, ctx);
   return app;

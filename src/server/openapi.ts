@@ -276,16 +276,7 @@ export const RouteDocs: Record<string, RouteDoc> = {
     summary: 'A peer asks for the log proof of a mapping this DP logged',
     auth: 'peer',
     body: 'ProofRequest',
-    responses: {
-      200: {
-        json: {
-          type: 'object',
-          required: ['v', 'log'],
-          properties: { v: { const: 1 }, log: { $ref: '#/components/schemas/MappingLogProof' } },
-        },
-        description: 'the proof',
-      },
-    },
+    responses: { 200: 'MappingProofAnswer' },
   },
   'POST /v1/federation/log/cosignature': {
     summary: "A peer witness's cosignature on one of this DP's checkpoints",
@@ -296,12 +287,12 @@ export const RouteDocs: Record<string, RouteDoc> = {
   'GET /healthz': {
     summary: 'The process is alive',
     auth: 'none',
-    responses: { 200: untyped('{"ok":true}') },
+    responses: { 200: 'HealthAnswer' },
   },
   'GET /readyz': {
     summary: 'The node can serve (store reachable, not shutting down)',
     auth: 'none',
-    responses: { 200: untyped('ready'), 503: untyped('not ready') },
+    responses: { 200: 'ReadyAnswer', 503: untyped('not ready') },
   },
 };
 

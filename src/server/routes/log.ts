@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { noteOf } from '../../dp/transparency-log.js';
 import { witnessVerifiers } from '../../federation/witness.js';
+import { leavesAnswerJson, mappingProofAnswerJson } from '../../protocol/answer-json.js';
 import { fromB64u, toB64u } from '../../protocol/encoding.js';
 import { MimiError } from '../../protocol/errors.js';
 import {
@@ -142,8 +143,14 @@ export function logRoutes(app: FastifyInstance, ctx: Context): void {
       });
     }
     const rows = await ctx.store.logLeaves(start, end);
-    const leaves = rows.map((r) => `"${toB64u(r.data)}"`).join(',');
-    return sendJson(reply, 200, `{"v":1,"start":${start},"leaves":[${leaves}]}`);
+    return sendJson(
+      reply,
+      200,
+      leavesAnswerJson(
+        start,
+        rows.map((r) => toB64u(r.data)),
+      ),
+    );
   });
 
   app.get('/v1/log/proof/inclusion', async (req) => {
@@ -187,7 +194,7 @@ export function logRoutes(app: FastifyInstance, ctx: Context): void {
     const { index } = bodyOf(req, ProofRequest, 'proof request');
     const head = await ctx.store.logHead();
     if (index >= head.size) throw new MimiError('not-found', 'no such leaf');
-    return sendJson(reply, 200, `{"v":1,"log":${await t.log.mappingProofJson(index)}}`);
+    return sendJson(reply, 200, mappingProofAnswerJson(await t.log.mappingProofJson(index)));
   });
 
   app.post('/v1/federation/log/cosignature', async (req) => {

@@ -1,6 +1,14 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import { logReceipt } from '../../dp/log-pseudonym.js';
 import type { AcceptResult } from '../../dp/provider.js';
+import {
+  acceptAnswerJson,
+  batchAcceptedJson,
+  batchAnswerJson,
+  batchRejectedJson,
+  mappingAnswerJson,
+} from '../../protocol/answer-json.js';
+import type { LogReceipt } from '../../protocol/answers.js';
 import { toB64u } from '../../protocol/encoding.js';
 import { MimiError, toProblem } from '../../protocol/errors.js';
 import {
@@ -28,39 +36,35 @@ function checkSubmitter(caller: Caller, sub: MappingSubmission): void {
 
 /** One item of a batch answer, as JSON: accepted, duplicate (accepted before), or rejected with its problem. */
 function itemJson(ctx: Context, index: number, outcome: AcceptResult | MimiError): string {
-  if (outcome instanceof MimiError) {
-    return `{"index":${index},"status":"rejected","problem":${JSON.stringify(toProblem(outcome))}}`;
-  }
-  const status = outcome.duplicate ? 'duplicate' : 'accepted';
-  return `{"index":${index},"status":"${status}","id":"${outcome.id}","state":"${outcome.state}","mapping":${outcome.json}${receiptJson(ctx, outcome)}}`;
+  if (outcome instanceof MimiError) return batchRejectedJson(index, toProblem(outcome));
+  return batchAcceptedJson(index, { ...outcome, receipt: receiptOf(ctx, outcome) });
 }
 
 /**
- * R28: `,"receipt":{...}`, the CSI's log pseudonym sealed to the mapping's holder key and signed
- * by the DP (LogReceipt); empty without a log. The MSP relays it; only the holder opens it.
+ * R28: the CSI's log pseudonym sealed to the mapping's holder key and signed by the DP
+ * (LogReceipt); none without a log. The MSP relays it; only the holder opens it.
  */
-function receiptJson(ctx: Context, r: AcceptResult): string {
+function receiptOf(ctx: Context, r: AcceptResult): LogReceipt | undefined {
   const t = ctx.transparency;
-  if (t === undefined) return '';
+  if (t === undefined) return undefined;
   try {
-    const receipt = logReceipt({
+    return logReceipt({
       dp: ctx.dp.id,
       dpKey: ctx.dpKeys.records.privateKey,
       mappingId: r.id,
       holderKey: r.mapping.body.holderKey,
       pseudonym: t.keyed.of(r.mapping.body.csi).pseudonym,
     });
-    return `,"receipt":${JSON.stringify(receipt)}`;
   } catch {
     // Unreachable for a key whose signature verified (libsodium refuses small-order and
     // non-canonical keys); the mapping is committed, so its answer goes out without a receipt.
-    return '';
+    return undefined;
   }
 }
 
 /** A stored mapping as its parties read it. */
 function sendMapping(reply: FastifyReply, row: StoredMapping): FastifyReply {
-  return sendJson(reply, 200, `{"id":"${row.id}","state":"${row.state}","mapping":${row.json}}`);
+  return sendJson(reply, 200, mappingAnswerJson(row));
 }
 
 /** R28: what a non-party, and an id that does not exist, both get: nothing to tell them apart. */
@@ -111,11 +115,7 @@ function asItemError(err: unknown, log: FastifyBaseLogger): MimiError {
 
 /** The accept answer, with the mapping spliced in as stored (canonical JSON) rather than re-serialised. */
 function sendAccepted(ctx: Context, reply: FastifyReply, r: AcceptResult): FastifyReply {
-  return sendJson(
-    reply,
-    r.duplicate ? 200 : 201,
-    `{"id":"${r.id}","state":"${r.state}","mapping":${r.json},"duplicate":${r.duplicate}${receiptJson(ctx, r)}}`,
-  );
+  return sendJson(reply, r.duplicate ? 200 : 201, acceptAnswerJson({ ...r, receipt: receiptOf(ctx, r) }));
 }
 
 /**
@@ -153,12 +153,8 @@ export function mappingRoutes(app: FastifyInstance, ctx: Context): void {
     const rejected = outcomes.filter((o) => o instanceof MimiError).length;
     const duplicates = outcomes.filter((o) => !(o instanceof MimiError) && o.duplicate).length;
     const accepted = outcomes.length - rejected - duplicates;
-    const results = outcomes.map((o, i) => itemJson(ctx, i, o)).join(',');
-    return sendJson(
-      reply,
-      200,
-      `{"v":1,"accepted":${accepted},"duplicates":${duplicates},"rejected":${rejected},"results":[${results}]}`,
-    );
+    const results = outcomes.map((o, i) => itemJson(ctx, i, o));
+    return sendJson(reply, 200, batchAnswerJson({ accepted, duplicates, rejected }, results));
   });
 
   // R28: a mapping by id, in any state, only to the MSP it names; its holder reads it with a
