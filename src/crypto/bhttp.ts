@@ -85,8 +85,13 @@ class Writer {
     }
     this.bytes(inner.done());
   }
+  /** The encoding so far, as its pieces (content is not copied). */
+  pieces(): Uint8Array[] {
+    return this.parts;
+  }
   done(): Uint8Array {
-    return new Uint8Array(Buffer.concat(this.parts));
+    const all = Buffer.concat(this.parts);
+    return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
   }
 }
 
@@ -107,16 +112,31 @@ export function encodeRequest(req: BinaryRequest): Uint8Array {
 
 /** A known-length response (RFC 9292 §3.1, framing indicator 1), without informational responses. */
 export function encodeResponse(res: BinaryResponse): Uint8Array {
+  const all = Buffer.concat(encodeResponseParts(res));
+  return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
+}
+
+/**
+ * {@link encodeResponse} as pieces whose concatenation is the encoding, `content` given as one
+ * or several pieces and never copied: a gateway encrypts the pieces one after the other, so a
+ * MiB-sized answer is not copied into the message first.
+ */
+export function encodeResponseParts(
+  res: Omit<BinaryResponse, 'content'> & { content: Uint8Array | readonly Uint8Array[] },
+): Uint8Array[] {
   if (!Number.isInteger(res.status) || res.status < 200 || res.status > 599) {
     throw new TypeError('bad final status');
   }
+  const content = res.content instanceof Uint8Array ? [res.content] : res.content;
   const w = new Writer();
   w.varint(Framing.KnownResponse);
   w.varint(res.status);
   w.section(res.headers);
-  w.bytes(res.content);
-  w.section([]);
-  return w.done();
+  w.varint(content.reduce((n, c) => n + c.length, 0));
+  const head = w.done();
+  const tail = new Writer();
+  tail.section([]);
+  return [head, ...content, ...tail.pieces()];
 }
 
 // ---- decoding ----
@@ -185,9 +205,10 @@ function section(r: Reader, known: boolean, maxFields: number): FieldLine[] {
   }
 }
 
+/** The content: for known length a view into the message (no copy: a bucket batch is MiBs). */
 function content(r: Reader, known: boolean): Uint8Array {
   if (r.atEnd) return new Uint8Array(0);
-  if (known) return r.take(r.varint()).slice();
+  if (known) return r.take(r.varint());
   const chunks: Uint8Array[] = [];
   for (;;) {
     const n = r.varint();

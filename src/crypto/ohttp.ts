@@ -233,9 +233,12 @@ export function decapsulateResponse(context: ResponseContext, bytes: Uint8Array)
   const d = createDecipheriv('aes-128-gcm', key, iv);
   d.setAuthTag(bytes.subarray(bytes.length - Nt));
   try {
-    return new Uint8Array(
-      Buffer.concat([d.update(bytes.subarray(responseNonceLength, bytes.length - Nt)), d.final()]),
-    );
+    // GCM's final() checks the tag and adds no bytes: the plaintext is update's, returned
+    // uncopied (a bucket batch answer is MiBs), and only once the tag checked.
+    const plain = d.update(bytes.subarray(responseNonceLength, bytes.length - Nt));
+    const rest = d.final();
+    const all = rest.length === 0 ? plain : Buffer.concat([plain, rest]);
+    return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
   } catch {
     throw new MimiError('ohttp-decrypt-failed', 'the encapsulated response does not open');
   }
@@ -247,8 +250,12 @@ export interface Decapsulated {
   /** The request's HPKE enc: unique per request, the key of the gateway's replay cache. */
   enc: Uint8Array;
   request: Uint8Array;
-  /** Encapsulates the response (§4.4); `nonce`, for vectors only, is the response nonce. */
-  respond(response: Uint8Array, nonce?: Uint8Array): Uint8Array;
+  /**
+   * Encapsulates the response (§4.4): given whole, or as pieces whose concatenation it is
+   * (encrypted one after the other, never joined first). `nonce`, for vectors only, is the
+   * response nonce.
+   */
+  respond(response: Uint8Array | readonly Uint8Array[], nonce?: Uint8Array): Uint8Array;
 }
 
 /**
@@ -296,8 +303,10 @@ export async function decapsulateRequest(
       if (nonce.length !== responseNonceLength) throw new TypeError('bad response nonce');
       const { key: k, iv } = responseKeys(secret, enc, nonce);
       const c = createCipheriv('aes-128-gcm', k, iv);
-      const ct = Buffer.concat([c.update(response), c.final(), c.getAuthTag()]);
-      return new Uint8Array(Buffer.concat([nonce, ct]));
+      const pieces = response instanceof Uint8Array ? [response] : response;
+      // One copy of the answer, into the message: nonce, ciphertext, tag (§4.4).
+      const out = Buffer.concat([nonce, ...pieces.map((p) => c.update(p)), c.final(), c.getAuthTag()]);
+      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     },
   };
 }

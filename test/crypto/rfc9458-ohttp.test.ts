@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../../src/crypto/bhttp.js';
+import {
+  decodeRequest,
+  decodeResponse,
+  encodeRequest,
+  encodeResponse,
+  encodeResponseParts,
+} from '../../src/crypto/bhttp.js';
 import {
   decapsulateRequest,
   decapsulateResponse,
@@ -82,6 +88,10 @@ describe('RFC 9458 Appendix A', () => {
     const d = await decapsulateRequest(keys, hex(A.encapsulatedRequest));
     expect(toHex(d.request)).toBe(A.request);
     expect(toHex(d.respond(hex(A.response), hex(A.responseNonce)))).toBe(A.encapsulatedResponse);
+    // The same response given in pieces (as the gateway passes a large answer) seals the same.
+    const r = hex(A.response);
+    const pieces = [r.subarray(0, 1), r.subarray(1, 1), r.subarray(1)];
+    expect(toHex(d.respond(pieces, hex(A.responseNonce)))).toBe(A.encapsulatedResponse);
   });
 
   it('the example Binary HTTP messages decode (truncated empty sections, RFC 9292 §3.8)', () => {
@@ -208,6 +218,13 @@ describe('RFC 9292 Binary HTTP', () => {
     fc.assert(
       fc.property(response, (r) => {
         expect(decodeResponse(encodeResponse(r))).toEqual(r);
+        // In pieces, the content split anywhere: the same bytes once joined.
+        const at = Math.floor(r.content.length / 3);
+        const parts = encodeResponseParts({
+          ...r,
+          content: [r.content.subarray(0, at), r.content.subarray(at)],
+        });
+        expect(Buffer.concat(parts)).toEqual(Buffer.from(encodeResponse(r)));
       }),
       {
         numRuns: 30,

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { type BinaryResponse, decodeRequest, encodeResponse } from '../../crypto/bhttp.js';
+import { decodeRequest, encodeResponseParts, type FieldLine } from '../../crypto/bhttp.js';
 import { decapsulateRequest, encodeKeyConfigList, OhttpMediaType } from '../../crypto/ohttp.js';
 import { MimiError, toProblem } from '../../protocol/errors.js';
 import type { Context } from '../context.js';
@@ -46,7 +46,7 @@ export function ohttpRoutes(app: FastifyInstance, ctx: Context): void {
       throw new MimiError('ohttp-malformed', `send ${OhttpMediaType.Request}`);
     }
     const d = await decapsulateRequest(g.byId, new Uint8Array(req.body));
-    let inner: BinaryResponse;
+    let inner: { status: number; headers: FieldLine[]; content: Uint8Array[] };
     try {
       const r = decodeRequest(d.request);
       g.replay.admit(d.enc, dateOf(r.headers));
@@ -61,12 +61,12 @@ export function ohttpRoutes(app: FastifyInstance, ctx: Context): void {
         ...(r.method === 'GET' ? {} : { payload: Buffer.from(r.content) }),
         // The relay's address: every per-address limit inside is a per-relay limit.
         remoteAddress: req.ip,
+        // The answer's chunks as written, not joined and decoded as text (a bucket batch is MiBs).
+        payloadAsStream: true,
       });
-      inner = {
-        status: res.statusCode,
-        headers: innerResponseHeaders(res.headers),
-        content: new Uint8Array(res.rawPayload),
-      };
+      const content: Uint8Array[] = [];
+      for await (const chunk of res.stream()) content.push(chunk as Buffer);
+      inner = { status: res.statusCode, headers: innerResponseHeaders(res.headers), content };
     } catch (err) {
       const mimi = asMimiError(err as Error) ?? new MimiError('internal', 'internal error');
       if (mimi.code === 'internal') req.log.error({ err }, 'internal error in the gateway');
@@ -74,13 +74,15 @@ export function ohttpRoutes(app: FastifyInstance, ctx: Context): void {
       inner = {
         status: mimi.status,
         headers: [['content-type', 'application/problem+json']],
-        content: new Uint8Array(Buffer.from(JSON.stringify(toProblem(mimi)))),
+        content: [Buffer.from(JSON.stringify(toProblem(mimi)))],
       };
     }
     reply.header('cache-control', 'no-store');
+    // Binary HTTP around the answer's chunks, encrypted piece by piece into one buffer (§4.4).
+    const out = d.respond(encodeResponseParts(inner));
     return reply
       .code(200)
       .type(OhttpMediaType.Response)
-      .send(Buffer.from(d.respond(encodeResponse(inner))));
+      .send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   });
 }
