@@ -4,6 +4,7 @@ export {
   nobleOprfClient,
   type OprfClientEngine,
 } from '../crypto/oprf-client-sodium.js';
+export { type CryptoProvider, cryptoProvider, useCryptoProvider } from '../crypto/provider.js';
 export { discoveryName, dns01Value, localPartLabel } from '../protocol/dns-names.js';
 export { ErrorCode, MimiError } from '../protocol/errors.js';
 export { parseCsi, parseSsi } from '../protocol/identifiers.js';
