@@ -40,10 +40,18 @@ import { CliError, CliErrorCode } from './io.js';
  */
 
 /** A check's verdict when it does not pass: `skip` for a feature the DP does not offer. */
-class Skip extends Error {}
+class Skip extends CliError {
+  constructor(why: string) {
+    super(CliErrorCode.CheckSkipped, why);
+  }
+}
 
 /** A check failed for a reason that has no protocol code (the DP answered, but wrongly). */
-class Fail extends Error {}
+class Fail extends CliError {
+  constructor(why: string) {
+    super(CliErrorCode.CheckFailed, why);
+  }
+}
 
 interface Check {
   name: string;
@@ -652,7 +660,10 @@ export async function runConformance(
         continue;
       }
       result.failed++;
-      const why = err instanceof MimiError ? `${err.code} (${err.message})` : (err as Error).message;
+      const why =
+        err instanceof MimiError && !(err instanceof Fail)
+          ? `${err.code} (${err.message})`
+          : (err as Error).message;
       out(`FAIL ${check.name}: ${why}`);
     }
   }

@@ -54,7 +54,12 @@ export interface DemoStep {
   error?: string;
 }
 
-class StepFailed extends Error {}
+/** A step that did not behave as the requirements say: the demo stops there. */
+class StepFailed extends CliError {
+  constructor(what: string) {
+    super(CliErrorCode.DemoStepFailed, what);
+  }
+}
 
 function expect(cond: boolean, what: string): void {
   if (!cond) throw new StepFailed(what);
@@ -158,7 +163,10 @@ export async function runDemo(opts: {
       io.say('  -> as expected');
       steps.push({ n, title, ok: true, evidence });
     } catch (err) {
-      const message = err instanceof MimiError ? `[${err.code}] ${err.message}` : (err as Error).message;
+      const message =
+        err instanceof MimiError && !(err instanceof StepFailed)
+          ? `[${err.code}] ${err.message}`
+          : (err as Error).message;
       io.say(`  -> STEP FAILED: ${message}`);
       steps.push({ n, title, ok: false, evidence: [], error: message });
       throw new StepFailed(`step ${n} (${title}): ${message}`);

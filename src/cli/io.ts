@@ -1,38 +1,30 @@
-import { type ErrorCode, MimiError, problemTypeBase } from '../protocol/errors.js';
+import {
+  CliErrorCode,
+  type ErrorCode,
+  MimiError,
+  problemDocument,
+  problemTypeBase,
+} from '../protocol/errors.js';
 
 /**
  * Output and errors for every command. Text goes to stdout for people; with --json a command
  * prints exactly one JSON document on stdout instead. Errors print `error [<code>]: <message>` on
- * stderr (or a problem document on stdout with --json); only main.ts turns them into an exit code.
+ * stderr (or a problem document on stdout with --json); this file is the CLI's one translation of
+ * an error into its message and exit code, and only main.ts hands that code to the process.
  */
-export const CliErrorCode = {
-  /** Bad command line: unknown command or option, missing or conflicting option. */
-  Usage: 'usage',
-  InvalidArgument: 'invalid-argument',
-  FileNotFound: 'file-not-found',
-  FileExists: 'file-exists',
-  NotADevnet: 'not-a-devnet',
-  AddressInUse: 'address-in-use',
-  /** A devnet DP process did not start or died. */
-  NodeFailed: 'node-failed',
-  DemoStepFailed: 'demo-step-failed',
-} as const;
-export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
+export { CliErrorCode };
 
-export class CliError extends Error {
-  readonly code: CliErrorCode;
-  /** One line telling a person what to do next. */
-  readonly hint: string | undefined;
+/** A command line that cannot run as given, or a step of it that failed; `hint` says what to do next. */
+export class CliError extends MimiError {
+  declare readonly code: CliErrorCode;
 
-  constructor(code: CliErrorCode, message: string, hint?: string) {
-    super(message);
-    this.name = 'CliError';
-    this.code = code;
-    this.hint = hint;
+  constructor(code: CliErrorCode, message: string, hint?: string, options?: ErrorOptions) {
+    super(code, message, hint === undefined ? undefined : { hint }, options);
   }
 
-  get exitCode(): number {
-    return this.code === CliErrorCode.Usage ? 2 : 1;
+  /** One line telling a person what to do next. */
+  get hint(): string | undefined {
+    return this.extra?.hint as string | undefined;
   }
 }
 
@@ -87,37 +79,14 @@ export interface RenderedError {
 }
 
 export function renderError(err: unknown): RenderedError {
-  if (err instanceof CliError) {
-    return {
-      code: err.code,
-      message: err.message,
-      hint: err.hint,
-      exitCode: err.exitCode,
-      problem: {
-        type: `${problemTypeBase}${err.code}`,
-        title: err.code,
-        detail: err.message,
-        code: err.code,
-        ...(err.hint === undefined ? {} : { hint: err.hint }),
-      },
-    };
-  }
   if (err instanceof MimiError) {
-    const hint = typeof err.extra?.hint === 'string' ? err.extra.hint : hints[err.code];
+    const hint = typeof err.extra?.hint === 'string' ? err.extra.hint : hints[err.code as ErrorCode];
     return {
       code: err.code,
       message: err.message,
       hint,
-      exitCode: 1,
-      problem: {
-        ...err.extra,
-        type: `${problemTypeBase}${err.code}`,
-        title: err.code,
-        status: err.status,
-        detail: err.message,
-        code: err.code,
-        ...(hint === undefined ? {} : { hint }),
-      },
+      exitCode: err.code === CliErrorCode.Usage ? 2 : 1,
+      problem: { ...problemDocument(err), ...(hint === undefined ? {} : { hint }) },
     };
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
+import { CliError, CliErrorCode } from './io.js';
 
 /**
  * Ports are drawn from below Linux's default ephemeral range (32768-60999). The kernel hands out
@@ -44,5 +45,5 @@ export async function freePort(count = 1): Promise<number> {
       await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
     }
   }
-  throw new Error(`no run of ${count} free ports found on 127.0.0.1`);
+  throw new CliError(CliErrorCode.AddressInUse, `no run of ${count} free ports found on 127.0.0.1`);
 }

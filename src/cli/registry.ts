@@ -184,10 +184,13 @@ function ohttpOf(opts: { ohttpGateway?: string; ohttpKeyConfig?: string[] }): Pa
     );
   }
   for (const c of configs) {
+    let offers = false;
     try {
-      const cfg = decodeKeyConfig(fromB64u(c, '--ohttp-key-config'));
-      if (!offersSuite(cfg)) throw new Error('no suite');
+      offers = offersSuite(decodeKeyConfig(fromB64u(c, '--ohttp-key-config')));
     } catch {
+      // not a key configuration: refused below
+    }
+    if (!offers) {
       throw new CliError(
         CliErrorCode.InvalidArgument,
         '--ohttp-key-config is an RFC 9458 key configuration, base64url, offering X25519, HKDF-SHA256, AES-128-GCM',

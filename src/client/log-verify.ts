@@ -1,6 +1,6 @@
 import { importPublicKey } from '../crypto/keys.js';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
-import { MimiError } from '../protocol/errors.js';
+import { type ErrorCode, MimiError } from '../protocol/errors.js';
 import type { EpochInfo } from '../protocol/private.js';
 import type { Mapping } from '../protocol/records.js';
 import { logOrigin, type MappingLogProof, witnessName } from '../protocol/transparency.js';
@@ -8,7 +8,7 @@ import { DpKeyUsage, type Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { type Checkpoint, type NoteVerifier, openCheckpoint } from '../tlog/checkpoint.js';
 import { verifyCosignatures } from '../tlog/cosignature.js';
-import { isTlogError } from '../tlog/errors.js';
+import { isTlogError, type TlogError } from '../tlog/errors.js';
 import { decodeLeaf, LogLeafKind, mappingLeafKinds, oprfKeyCommitment } from '../tlog/leaf.js';
 import { leafHash, verifyInclusion } from '../tlog/merkle.js';
 
@@ -32,6 +32,19 @@ function cosigners(registry: Registry, logDp: string, only?: readonly string[]):
 }
 
 /**
+ * Runs one tlog check on what a DP sent. Its TlogError (the DP's text or proof did not verify)
+ * becomes the SDK's code for that check (docs/spec/errors.md), with the TlogError as its cause.
+ */
+function tlogCheck<T>(code: ErrorCode, why: (err: TlogError) => string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (isTlogError(err)) throw new MimiError(code, why(err), undefined, { cause: err });
+    throw err;
+  }
+}
+
+/**
  * Opens a DP's signed checkpoint against the registry (R3): its signature by one of the DP's keys,
  * its origin, and at least `minCosignatures` witness cosignatures (C2SP tlog-cosignature).
  *
@@ -43,17 +56,16 @@ export function openDpCheckpoint(
   registry: Registry,
   policy: Pick<TrustPolicy, 'minCosignatures' | 'witnesses'> = {},
 ): { checkpoint: Checkpoint; cosignedBy: string[] } {
-  let checkpoint: Checkpoint;
-  let cosignedBy: string[];
-  try {
-    checkpoint = openCheckpoint(note, dpVerifiers(registry, dp), {
-      origin: logOrigin(registry.doc.federation, dp),
-    }).checkpoint;
-    cosignedBy = verifyCosignatures(note, cosigners(registry, dp, policy.witnesses)).map((c) => c.name);
-  } catch (err) {
-    if (isTlogError(err)) throw new MimiError('log-checkpoint-invalid', `checkpoint of ${dp}: ${err.code}`);
-    throw err;
-  }
+  const { checkpoint, cosignedBy } = tlogCheck(
+    'log-checkpoint-invalid',
+    (err) => `checkpoint of ${dp}: ${err.code}`,
+    () => ({
+      checkpoint: openCheckpoint(note, dpVerifiers(registry, dp), {
+        origin: logOrigin(registry.doc.federation, dp),
+      }).checkpoint,
+      cosignedBy: verifyCosignatures(note, cosigners(registry, dp, policy.witnesses)).map((c) => c.name),
+    }),
+  );
   const need = policy.minCosignatures ?? 0;
   if (cosignedBy.length < need) {
     throw new MimiError(
@@ -109,12 +121,12 @@ export function verifyMappingLogged(
   if (!mappingLeafKinds.includes(leaf.kind) || leaf.commitment !== id) {
     throw invalid('the leaf does not commit to this mapping');
   }
-  try {
-    verifyInclusion(leafHash(bytes), mapping.logIndex, checkpoint.size, proof, checkpoint.rootHash);
-  } catch (err) {
-    if (isTlogError(err)) throw invalid('the inclusion proof does not verify');
-    throw err;
-  }
+  const index = mapping.logIndex;
+  tlogCheck(
+    'log-proof-invalid',
+    () => `mapping ${id}: the inclusion proof does not verify`,
+    () => verifyInclusion(leafHash(bytes), index, checkpoint.size, proof, checkpoint.rootHash),
+  );
 }
 
 /**
@@ -159,10 +171,9 @@ export function verifyEpochKeyLogged(
   ) {
     throw unlogged('the leaf does not commit to this key for this epoch');
   }
-  try {
-    verifyInclusion(leafHash(bytes), log.index, checkpoint.size, proof, checkpoint.rootHash);
-  } catch (err) {
-    if (isTlogError(err)) throw unlogged('the inclusion proof does not verify');
-    throw err;
-  }
+  tlogCheck(
+    'oprf-key-unlogged',
+    () => `the key of epoch ${epoch.id} of ${dp}: the inclusion proof does not verify`,
+    () => verifyInclusion(leafHash(bytes), log.index, checkpoint.size, proof, checkpoint.rootHash),
+  );
 }

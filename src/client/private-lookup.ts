@@ -5,7 +5,6 @@ import {
   nobleOprfClient,
   type OprfClientEngine,
 } from '../crypto/oprf-client-sodium.js';
-import { isOprfError } from '../crypto/oprf-errors.js';
 import { PROOF_LENGTH } from '../crypto/oprf-suite.js';
 import { bucketKeyOf, bucketOf, tagOf } from '../crypto/private-entry.js';
 import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
@@ -438,14 +437,9 @@ export class PrivateLookupClient {
         blinded.map((b) => b.blindedElement),
       ).then(({ evaluated, proof }) => {
         const tf = performance.now();
-        let finalized: Uint8Array[];
-        try {
-          finalized = oprf.finalizeBatch(inputs, blinded, evaluated, proof, publicKey!);
-        } catch (err) {
-          // RFC 9497 §3.3.2: a proof that does not verify (or a bad element) is the DP's fault.
-          if (isOprfError(err)) throw new MimiError(err.code, err.message);
-          throw err;
-        }
+        // RFC 9497 §3.3.2: a proof that does not verify (or a bad element) is the DP's fault; its
+        // OprfError carries its wire code.
+        const finalized = oprf.finalizeBatch(inputs, blinded, evaluated, proof, publicKey!);
         cpu.finalize += performance.now() - tf;
         batch.forEach((csi, j) => {
           outs.set(csi, { epoch: info.current, out: finalized[j]! });

@@ -3,7 +3,7 @@ import { openAnswer } from '../crypto/private-entry.js';
 import { cryptoProvider } from '../crypto/provider.js';
 import { VerboseAnswer } from '../protocol/answers.js';
 import { toB64u } from '../protocol/encoding.js';
-import { type ErrorCode, MimiError } from '../protocol/errors.js';
+import { ClientErrorCode, type ErrorCode, MimiError } from '../protocol/errors.js';
 import { decodeRecord, type LookupStatus } from '../protocol/records.js';
 import type { Registry, RegistryDocument } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
@@ -216,9 +216,11 @@ export class VerifyPool {
 }
 
 /** The pool failed (not the entries): verify on the calling thread instead. */
-export class PoolUnavailable extends Error {
+export class PoolUnavailable extends MimiError {
   constructor(readonly reason: Error) {
-    super(`verify pool unavailable: ${reason.message}`);
+    super(ClientErrorCode.VerifyPoolUnavailable, `verify pool unavailable: ${reason.message}`, undefined, {
+      cause: reason,
+    });
   }
 }
 

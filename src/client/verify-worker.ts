@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { MimiError } from '../protocol/errors.js';
+import { MimiError, wireCodeOf } from '../protocol/errors.js';
 import { Registry, type RegistryDocument } from '../registry/document.js';
 import { type FromWorker, openAndVerify, type ToWorker } from './private-verify.js';
 
@@ -19,13 +19,14 @@ parentPort!.on('message', (msg: ToWorker) => {
   }
   let reply: FromWorker;
   try {
-    if (registry === undefined || registry.serial !== msg.serial) throw new Error('registry not loaded');
+    if (registry === undefined || registry.serial !== msg.serial)
+      throw new MimiError('internal', 'registry not loaded');
     const ctx = { dp: msg.dp, registry, policy: msg.policy, now: msg.now };
     reply = { id: msg.id, ok: true, results: msg.items.map((item) => openAndVerify(item, ctx)) };
   } catch (err) {
     reply =
       err instanceof MimiError
-        ? { id: msg.id, ok: false, code: err.code, message: err.message }
+        ? { id: msg.id, ok: false, code: wireCodeOf(err), message: err.message }
         : { id: msg.id, ok: false, code: 'internal', message: (err as Error).message };
   }
   parentPort!.postMessage(reply);

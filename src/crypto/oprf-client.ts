@@ -8,6 +8,7 @@
 
 import { pippenger } from '@noble/curves/abstract/curve.js';
 import { ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
+import { MimiError } from '../protocol/errors.js';
 import { OprfError } from './oprf-errors.js';
 import { type BlindResult, blindBatchWith, type FinalizeGroup, finalizeBatchWith } from './oprf-finalize.js';
 import type { ProofGroup } from './oprf-proof.js';
@@ -28,7 +29,9 @@ type RistrettoPoint = InstanceType<typeof Point>;
 
 function deriveToCurve(uniform: Uint8Array): RistrettoPoint {
   const derive = ristretto255_hasher.deriveToCurve;
-  if (derive === undefined) throw new Error('@noble/curves ristretto255_hasher lacks deriveToCurve');
+  // A fault of the installation (an older @noble/curves), not of any input.
+  if (derive === undefined)
+    throw new MimiError('internal', '@noble/curves ristretto255_hasher lacks deriveToCurve');
   return derive(uniform);
 }
 

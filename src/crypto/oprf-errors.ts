@@ -6,48 +6,27 @@
  * programming mistakes (wrong argument type, wrong seed length, mismatched batch
  * arrays supplied by the caller itself) raise `TypeError`.
  */
+import { MimiError, OprfErrorCode } from '../protocol/errors.js';
 
-/** Stable machine-readable error codes. */
-export type OprfErrorCode =
-  /** Not a valid ristretto255 encoding (wrong length, non-canonical, off-curve); RFC 9497 §2.1 DeserializeElement. */
-  | 'oprf-invalid-element'
-  /** The identity element was received; RFC 9497 §2.1 DeserializeElement and §3.3.1. */
-  | 'oprf-identity-element'
-  /** The PRF input is unusable: too long for I2OSP(len, 2), or it hashes to the identity (RFC 9497 §3.3.1 InvalidInputError). */
-  | 'oprf-invalid-input'
-  /** A scalar is zero or not canonical (>= group order); RFC 9497 §2.1 DeserializeScalar, §3.2.1 DeriveKeyPairError. */
-  | 'oprf-invalid-scalar'
-  /** More elements in one batch than the configured limit. */
-  | 'oprf-batch-too-large'
-  /** An evaluation's DLEQ proof is malformed or does not verify against the key (RFC 9497 §2.2.2, §3.3.2). */
-  | 'oprf-proof-invalid';
+/** The OPRF codes: wire codes, so an OprfError goes on the wire as it is (src/protocol/errors.ts). */
+export { OprfErrorCode };
 
 /** The list of every {@link OprfErrorCode}, for exhaustive tests and wire mapping. */
-export const OPRF_ERROR_CODES: readonly OprfErrorCode[] = Object.freeze([
-  'oprf-invalid-element',
-  'oprf-identity-element',
-  'oprf-invalid-input',
-  'oprf-invalid-scalar',
-  'oprf-batch-too-large',
-  'oprf-proof-invalid',
-]);
+export const OPRF_ERROR_CODES: readonly OprfErrorCode[] = Object.freeze(Object.values(OprfErrorCode));
 
 /** Error raised for malformed or malicious OPRF protocol data. */
-export class OprfError extends Error {
-  /** Stable code; safe to map onto protocol error responses. */
-  readonly code: OprfErrorCode;
+export class OprfError extends MimiError {
+  declare readonly code: OprfErrorCode;
   /** Position of the offending element in a batch, when the error concerns one element. */
   readonly index: number | undefined;
 
   /**
    * @param code - stable error code
    * @param message - human-readable detail (never includes secret material)
-   * @param index - offending batch position, if any
+   * @param index - offending batch position, if any; the problem document's `index`
    */
   constructor(code: OprfErrorCode, message: string, index?: number) {
-    super(message);
-    this.name = 'OprfError';
-    this.code = code;
+    super(code, message, index === undefined ? undefined : { index });
     this.index = index;
   }
 }

@@ -3,7 +3,7 @@ import { canonicalize } from '../crypto/jcs.js';
 import type { PeerReport } from '../dp/lookup.js';
 import type { ServedMapping } from '../dp/merge.js';
 import { VerboseAnswer } from '../protocol/answers.js';
-import { MimiError } from '../protocol/errors.js';
+import { MimiError, wireCodeOf } from '../protocol/errors.js';
 import type { ForwardedLookup } from '../protocol/records.js';
 import type { Registry, ThroughputClass } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
@@ -165,12 +165,12 @@ export class Fanout {
       return { dp, status: PeerStatus.Ok, ms: Date.now() - started };
     } catch (err) {
       if (err instanceof PeerCallError) {
-        if (err.status !== PeerStatus.RateLimited) breaker.failure();
+        if (err.outcome !== PeerStatus.RateLimited) breaker.failure();
         else breaker.success();
-        return { dp, status: err.status, code: err.code, ms: Date.now() - started };
+        return { dp, status: err.outcome, code: err.code, ms: Date.now() - started };
       }
       breaker.failure();
-      const code = err instanceof MimiError ? err.code : 'internal';
+      const code = wireCodeOf(err);
       return { dp, status: PeerStatus.Error, code, ms: Date.now() - started };
     }
   }

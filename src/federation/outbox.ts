@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { digest } from '../crypto/sign.js';
 import type { DpEvent } from '../dp/provider.js';
 import { EventAck } from '../protocol/answers.js';
+import { MimiError } from '../protocol/errors.js';
 import type { FederationEvent, Notice } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { OutboxItem, Store, StoreTx } from '../store/store.js';
@@ -148,7 +149,7 @@ export class OutboxWorker {
         const base = this.opts.baseBackoffMs ?? 250;
         const backoff = Math.min(this.opts.maxBackoffMs ?? 60_000, base * 2 ** Math.min(attempts, 20));
         const next = this.clock() + backoff / 2 + Math.random() * (backoff / 2);
-        await this.opts.store.write((tx) => tx.outboxRetry(item.id, attempts, next, (err as Error).message));
+        await this.opts.store.write((tx) => tx.outboxRetry(item.id, attempts, next, failureOf(err)));
         this.opts.onError?.(item, err);
         return; // keep this target's order: later events wait for this one
       }
@@ -172,25 +173,26 @@ export class OutboxWorker {
         signal: AbortSignal.timeout(timeoutMs),
       });
       await res.body?.cancel();
-      if (!res.ok) throw new Error(`webhook answered HTTP ${res.status}`);
+      if (!res.ok) throw new MimiError('unreachable', `webhook answered HTTP ${res.status}`);
       return;
     }
     const peer = registry.dp(item.target);
     if (peer === undefined) return; // left the federation: drop
-    try {
-      await callPeer(peer.endpoint, '/v1/federation/events', JSON.parse(item.body), EventAck, {
-        self: this.opts.self,
-        timeoutMs,
-        maxAnswerBytes: 64 * 1024,
-      });
-    } catch (err) {
-      if (err instanceof PeerCallError) throw new Error(`${err.status} ${err.code}: ${err.message}`);
-      throw err;
-    }
+    await callPeer(peer.endpoint, '/v1/federation/events', JSON.parse(item.body), EventAck, {
+      self: this.opts.self,
+      timeoutMs,
+      maxAnswerBytes: 64 * 1024,
+    });
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.stop();
   }
+}
+
+/** What the outbox records of a failed delivery: for a peer call, how it failed and the peer's code. */
+function failureOf(err: unknown): string {
+  if (err instanceof PeerCallError) return `${err.outcome} ${err.code}: ${err.message}`;
+  return (err as Error).message;
 }

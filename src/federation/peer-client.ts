@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Static, TSchema } from '@sinclair/typebox';
-import { fromProblem, MimiError } from '../protocol/errors.js';
+import { type AnyErrorCode, fromProblem, MimiError, PeerErrorCode } from '../protocol/errors.js';
 import { decodeRecord } from '../protocol/records.js';
 import { signPeerRequest } from './http-signature.js';
 
@@ -14,13 +14,16 @@ export const PeerStatus = {
 } as const;
 export type PeerStatus = (typeof PeerStatus)[keyof typeof PeerStatus];
 
-export class PeerCallError extends Error {
+/** A DP-to-DP call that failed: the peer's own code, or why its answer never came or was refused. */
+export class PeerCallError extends MimiError {
   constructor(
-    readonly status: PeerStatus,
-    readonly code: string,
+    /** What the fan-out reports for this peer. */
+    readonly outcome: PeerStatus,
+    code: AnyErrorCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(code, message, undefined, options);
   }
 }
 
@@ -76,7 +79,11 @@ export async function callPeer<S extends TSchema>(
   } catch (err) {
     const e = err as Error;
     if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-      throw new PeerCallError(PeerStatus.Timeout, 'timeout', `no answer within ${opts.timeoutMs} ms`);
+      throw new PeerCallError(
+        PeerStatus.Timeout,
+        PeerErrorCode.Timeout,
+        `no answer within ${opts.timeoutMs} ms`,
+      );
     }
     throw new PeerCallError(PeerStatus.Error, 'unreachable', e.message);
   }
@@ -89,7 +96,7 @@ export async function callPeer<S extends TSchema>(
     if (e.name === 'TimeoutError' || e.name === 'AbortError') {
       throw new PeerCallError(
         PeerStatus.Timeout,
-        'timeout',
+        PeerErrorCode.Timeout,
         `answer not complete within ${opts.timeoutMs} ms`,
       );
     }
@@ -108,12 +115,12 @@ export async function callPeer<S extends TSchema>(
   if (!res.ok) {
     const problem = fromProblem(json, res.status);
     const status = res.status === 429 ? PeerStatus.RateLimited : PeerStatus.Error;
-    throw new PeerCallError(status, problem.code, problem.message);
+    throw new PeerCallError(status, problem.code, problem.message, { cause: problem });
   }
   try {
     return decodeRecord(schema, json, 'peer answer');
   } catch (err) {
     const code = err instanceof MimiError ? err.code : 'record-invalid';
-    throw new PeerCallError(PeerStatus.Error, code, (err as Error).message);
+    throw new PeerCallError(PeerStatus.Error, code, (err as Error).message, { cause: err });
   }
 }

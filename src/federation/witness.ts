@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { importPublicKey } from '../crypto/keys.js';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
-import { MimiError } from '../protocol/errors.js';
+import { type AnyErrorCode, ErrorCode, ForkCode, MimiError } from '../protocol/errors.js';
 import {
   CosignatureAnswer,
   logOrigin,
@@ -40,7 +40,22 @@ export interface WitnessOutcome {
   dp: string;
   status: 'cosigned' | 'unchanged' | 'fork' | 'error';
   size?: number;
+  /** A fork's ForkCode, or the code of the error that ended the round (none for a lost race). */
+  code?: AnyErrorCode;
+  /** For people: the fork evidence's reason, or the error's message. */
   reason?: string;
+}
+
+/** A round that ended on `err`: its code (internal for a fault of ours) and its message. */
+function failed(dp: string, err: unknown, size?: number, prefix = ''): WitnessOutcome {
+  const code = err instanceof MimiError ? err.code : ErrorCode.Internal;
+  return {
+    dp,
+    status: 'error',
+    ...(size === undefined ? {} : { size }),
+    code,
+    reason: `${prefix}${(err as Error).message}`,
+  };
 }
 
 /** The log keys of `dp` in the registry as note verifiers for its log origin. */
@@ -129,7 +144,8 @@ export class Witness {
   async witness(dp: string): Promise<WitnessOutcome> {
     const registry = this.opts.registry();
     const entry = registry.dp(dp);
-    if (entry === undefined) return { dp, status: 'error', reason: 'not in the registry' };
+    if (entry === undefined)
+      return { dp, status: 'error', code: ErrorCode.DpNotRegistered, reason: 'not in the registry' };
     const origin = logOrigin(registry.doc.federation, dp);
     const last = (await this.opts.store.witnessedLogs()).find((w) => w.dp === dp);
     let answer: WitnessAnswer;
@@ -144,7 +160,7 @@ export class Witness {
       );
       cp = openCheckpoint(answer.checkpoint, logVerifiers(registry, dp), { origin }).checkpoint;
     } catch (err) {
-      return { dp, status: 'error', reason: (err as Error).message };
+      return failed(dp, err);
     }
     const now = this.opts.now();
     if (last !== undefined) {
@@ -154,7 +170,7 @@ export class Witness {
           tx.insertLogFork({
             dp,
             detectedAt: now,
-            reason: fork,
+            reason: fork.reason,
             evidence: JSON.stringify({
               previous: last.note,
               presented: answer.checkpoint,
@@ -162,7 +178,7 @@ export class Witness {
             }),
           }),
         );
-        return { dp, status: 'fork', size: cp.size, reason: fork };
+        return { dp, status: 'fork', size: cp.size, ...fork };
       }
       if (cp.size === last.size) return { dp, status: 'unchanged', size: cp.size };
     }
@@ -200,12 +216,7 @@ export class Witness {
         { self: this.opts.self, timeoutMs: this.opts.timeoutMs ?? 5000, maxAnswerBytes: 4096 },
       );
     } catch (err) {
-      return {
-        dp,
-        status: 'error',
-        size: cp.size,
-        reason: `cosignature not taken: ${(err as Error).message}`,
-      };
+      return failed(dp, err, cp.size, 'cosignature not taken: ');
     }
     return { dp, status: 'cosigned', size: cp.size };
   }
@@ -294,12 +305,12 @@ export async function addCheckpoint(
       await tx.insertLogFork({
         dp,
         detectedAt: now,
-        reason: broken,
+        reason: broken.reason,
         evidence: JSON.stringify({ previous: last!.note, presented: note, consistency: [] }),
       });
       return { conflict: size };
     }
-    if (broken !== undefined) throw new MimiError('log-proof-invalid', broken);
+    if (broken !== undefined) throw new MimiError('log-proof-invalid', broken.reason);
     // The recorded checkpoint again: cosigned, nothing new to record.
     if (old === cp.size) return undefined;
     await tx.setWitnessed({ dp, size: cp.size, rootHash: cp.rootHash, note, seenAt: now });
@@ -310,23 +321,31 @@ export async function addCheckpoint(
   return { status: 'cosigned', line: signatureLines(cosignNote(note, signer, now)).at(-1)! };
 }
 
+/** Why a checkpoint presented is a fork of the one seen before: its code, and the evidence's reason. */
+export interface Fork {
+  code: ForkCode;
+  reason: string;
+}
+
 /**
  * RFC 9162 §2.1.4.2 between the last checkpoint seen and the one presented: undefined if the new
- * tree extends the old one, else why not (the fork evidence's reason).
+ * tree extends the old one, else why not (the fork evidence's code and reason).
  */
 export function checkAppendOnly(
   last: { size: number; rootHash: Uint8Array },
   cp: Checkpoint,
   consistency: readonly string[] | null,
-): string | undefined {
-  if (cp.size < last.size) return `the log shrank from ${last.size} to ${cp.size} leaves`;
+): Fork | undefined {
+  if (cp.size < last.size)
+    return { code: ForkCode.Shrunk, reason: `the log shrank from ${last.size} to ${cp.size} leaves` };
   if (cp.size === last.size) {
     return toB64u(cp.rootHash) === toB64u(last.rootHash)
       ? undefined
-      : `two different roots for ${cp.size} leaves`;
+      : { code: ForkCode.RootMismatch, reason: `two different roots for ${cp.size} leaves` };
   }
   if (last.size === 0) return undefined;
-  if (consistency === null) return `no consistency proof from ${last.size} to ${cp.size}`;
+  if (consistency === null)
+    return { code: ForkCode.ProofMissing, reason: `no consistency proof from ${last.size} to ${cp.size}` };
   try {
     verifyConsistency(
       last.size,
@@ -337,8 +356,10 @@ export function checkAppendOnly(
     );
     return undefined;
   } catch (err) {
-    if (isTlogError(err)) return `not consistent with the checkpoint of ${last.size} leaves: ${err.message}`;
-    return `malformed consistency proof: ${(err as Error).message}`;
+    const reason = isTlogError(err)
+      ? `not consistent with the checkpoint of ${last.size} leaves: ${err.message}`
+      : `malformed consistency proof: ${(err as Error).message}`;
+    return { code: ForkCode.Inconsistent, reason };
   }
 }
 

@@ -1,6 +1,11 @@
 /**
- * One error base class with a stable string `code` (STYLE.md §4). The HTTP layer renders it as
- * RFC 9457 problem+json; tests assert the code, never the message.
+ * One error model for the whole project (STYLE.md conventions 4, 16): one base class, `MimiError`,
+ * with a stable string `code` and an optional `cause`; every other error is a subclass of it.
+ * Every code is in this file: `ErrorCode` holds the codes that go on the wire, each with its HTTP
+ * status (docs/spec/errors.md lists them); the sub-tables below hold the codes a layer raises and
+ * handles itself, which never go on the wire as they are. Each boundary translates once: HTTP in
+ * src/server/problems.ts, the CLI in src/cli/io.ts, the SDK in `fromProblem` below. Tests assert
+ * the code, never the message. API misuse is a TypeError, not a MimiError (convention 5).
  */
 export const ErrorCode = {
   // request shape
@@ -232,17 +237,143 @@ const statusOf: Record<ErrorCode, number> = {
   internal: 500,
 };
 
+/**
+ * RFC 9497 OPRF errors (OprfError in src/crypto/oprf-errors.ts): a sub-table of the wire codes, so an
+ * OPRF failure on a peer's element goes on the wire with its own code.
+ */
+export const OprfErrorCode = {
+  /** Not a valid ristretto255 encoding (wrong length, non-canonical, off-curve); RFC 9497 §2.1 DeserializeElement. */
+  InvalidElement: ErrorCode.OprfInvalidElement,
+  /** The identity element was received; RFC 9497 §2.1 DeserializeElement and §3.3.1. */
+  IdentityElement: ErrorCode.OprfIdentityElement,
+  /** The PRF input is unusable: too long for I2OSP(len, 2), or it hashes to the identity (RFC 9497 §3.3.1 InvalidInputError). */
+  InvalidInput: ErrorCode.OprfInvalidInput,
+  /** A scalar is zero or not canonical (>= group order); RFC 9497 §2.1 DeserializeScalar, §3.2.1 DeriveKeyPairError. */
+  InvalidScalar: ErrorCode.OprfInvalidScalar,
+  /** More elements in one batch than the configured limit. */
+  BatchTooLarge: ErrorCode.OprfBatchTooLarge,
+  /** An evaluation's DLEQ proof is malformed or does not verify against the key (RFC 9497 §2.2.2, §3.3.2). */
+  ProofInvalid: ErrorCode.OprfProofInvalid,
+} as const;
+export type OprfErrorCode = (typeof OprfErrorCode)[keyof typeof OprfErrorCode];
+
+/**
+ * The transparency-log core (TlogError in src/tlog/errors.ts), on untrusted log input. Never on the
+ * wire as such: the caller names the check that failed (`log-proof-invalid`, `log-checkpoint-invalid`,
+ * `record-invalid` for a peer's cosignature) and keeps the TlogError as its `cause`.
+ */
+export const TlogErrorCode = {
+  /** An inclusion or consistency proof (or its inputs) did not verify. */
+  ProofInvalid: 'tlog-proof-invalid',
+  /** A proof or subtree was requested for indices or sizes outside the tree. */
+  BadRange: 'tlog-bad-range',
+  /** Persisted accumulator state is structurally inconsistent. */
+  StateInvalid: 'tlog-state-invalid',
+  /** Checkpoint text violates C2SP tlog-checkpoint. */
+  CheckpointMalformed: 'tlog-checkpoint-malformed',
+  /** A checkpoint is well formed but for a different log origin. */
+  OriginMismatch: 'tlog-origin-mismatch',
+  /** Signed-note text violates C2SP signed-note. */
+  NoteMalformed: 'tlog-note-malformed',
+  /** A note carries no signature from any known key. */
+  NoteUnverified: 'tlog-note-unverified',
+  /** A signature from a known key failed to verify. */
+  SignatureInvalid: 'tlog-signature-invalid',
+  /** A verifier or signer key string could not be parsed. */
+  KeyMalformed: 'tlog-key-malformed',
+} as const;
+export type TlogErrorCode = (typeof TlogErrorCode)[keyof typeof TlogErrorCode];
+
+/**
+ * R11: why a witness refuses a peer's checkpoint as a fork (federation/witness.ts). Reported in the
+ * witness's view (`GET /v1/log/witness`) beside the two checkpoints.
+ */
+export const ForkCode = {
+  /** Another root at a size already seen. */
+  RootMismatch: 'fork-root-mismatch',
+  /** A smaller tree than the one already seen. */
+  Shrunk: 'fork-shrunk',
+  /** A bigger tree, but no consistency proof from the last one seen. */
+  ProofMissing: 'fork-proof-missing',
+  /** A bigger tree whose consistency proof from the last one seen is malformed or does not verify. */
+  Inconsistent: 'fork-inconsistent',
+} as const;
+export type ForkCode = (typeof ForkCode)[keyof typeof ForkCode];
+
+/**
+ * A DP-to-DP call (PeerCallError in src/federation/peer-client.ts): the peer's own wire code, or one
+ * of the wire codes for an answer that never came or could not be read, or this one.
+ */
+export const PeerErrorCode = {
+  /** No (complete) answer within the call's time limit. */
+  Timeout: 'timeout',
+} as const;
+export type PeerErrorCode = (typeof PeerErrorCode)[keyof typeof PeerErrorCode];
+
+/** The SDK's own, handled inside it (PoolUnavailable in src/client/private-verify.ts). */
+export const ClientErrorCode = {
+  /** The verify worker pool failed (not the entries): verify on the calling thread instead. */
+  VerifyPoolUnavailable: 'verify-pool-unavailable',
+} as const;
+export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
+
+/**
+ * The command line (CliError in src/cli/io.ts). `mimi-discovery --json` prints them in a problem
+ * document without a status; `usage` exits 2, every other code 1.
+ */
+export const CliErrorCode = {
+  /** Bad command line: unknown command or option, missing or conflicting option. */
+  Usage: 'usage',
+  InvalidArgument: 'invalid-argument',
+  FileNotFound: 'file-not-found',
+  FileExists: 'file-exists',
+  NotADevnet: 'not-a-devnet',
+  AddressInUse: 'address-in-use',
+  /** A devnet DP process did not start or died. */
+  NodeFailed: 'node-failed',
+  DemoStepFailed: 'demo-step-failed',
+  /** A conformance check failed (its report names the check). */
+  CheckFailed: 'check-failed',
+  /** A conformance check that does not apply to this DP. */
+  CheckSkipped: 'check-skipped',
+} as const;
+export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
+
+/** Every code: the wire's and every layer's own. */
+export type AnyErrorCode =
+  | ErrorCode
+  | TlogErrorCode
+  | ForkCode
+  | PeerErrorCode
+  | ClientErrorCode
+  | CliErrorCode;
+
+/** The local sub-tables; each of their codes is distinct from every wire code (test/protocol/errors.test.ts). */
+export const localErrorCodes: Readonly<Record<string, Readonly<Record<string, AnyErrorCode>>>> = {
+  TlogErrorCode,
+  ForkCode,
+  PeerErrorCode,
+  ClientErrorCode,
+  CliErrorCode,
+};
+
+/** Whether `code` is one that goes on the wire (has an HTTP status). */
+export function isWireCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(statusOf, code);
+}
+
 export class MimiError extends Error {
-  readonly code: ErrorCode;
+  readonly code: AnyErrorCode;
+  /** HTTP status of a wire code; 500 for a local code, which reaching HTTP is a fault of ours. */
   readonly status: number;
   /** Extra machine-readable members for the problem document (never secrets). */
   readonly extra: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, extra?: Record<string, unknown>) {
-    super(message);
-    this.name = 'MimiError';
+  constructor(code: AnyErrorCode, message: string, extra?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
     this.code = code;
-    this.status = statusOf[code];
+    this.status = isWireCode(code) ? statusOf[code] : 500;
     this.extra = extra;
   }
 }
@@ -259,29 +390,41 @@ export interface Problem {
 
 export const problemTypeBase = 'urn:mimi-discovery:problem:';
 
-export function toProblem(err: MimiError): Problem {
+/** The problem document of any MimiError; `status` only for a wire code. */
+export function problemDocument(err: MimiError): Record<string, unknown> & { code: AnyErrorCode } {
   return {
     ...err.extra,
     type: `${problemTypeBase}${err.code}`,
     title: err.code,
-    status: err.status,
+    ...(isWireCode(err.code) ? { status: err.status } : {}),
     detail: err.message,
     code: err.code,
   };
 }
 
-export function isMimiError(value: unknown, code?: ErrorCode): value is MimiError {
+/** The wire's problem document: a local code never goes out, it is a fault of ours (internal). */
+export function toProblem(err: MimiError): Problem {
+  const wire = isWireCode(err.code) ? err : new MimiError(ErrorCode.Internal, 'internal error');
+  return problemDocument(wire) as Problem;
+}
+
+/** The wire code of any thrown value: a MimiError's own if it goes on the wire, else `internal`. */
+export function wireCodeOf(err: unknown): ErrorCode {
+  return err instanceof MimiError && isWireCode(err.code) ? err.code : ErrorCode.Internal;
+}
+
+export function isMimiError(value: unknown, code?: AnyErrorCode): value is MimiError {
   return value instanceof MimiError && (code === undefined || value.code === code);
 }
 
-/** Rebuild a MimiError from a problem document a peer or server sent us. */
+/**
+ * The SDK's one translation: a problem document a peer or server sent us, as a MimiError with its
+ * code. RFC 9457 §3: an unknown code is treated as `internal` (docs/spec/errors.md §9.1).
+ */
 export function fromProblem(body: unknown, status: number): MimiError {
   const p = body as Partial<Problem> | null;
-  const code =
-    typeof p?.code === 'string' && p.code in statusByCode ? (p.code as ErrorCode) : ErrorCode.Internal;
+  const code = isWireCode(p?.code) ? p.code : ErrorCode.Internal;
   const detail = typeof p?.detail === 'string' ? p.detail : `HTTP ${status}`;
   const { type: _t, title: _ti, status: _s, detail: _d, code: _c, ...extra } = (p ?? {}) as Problem;
   return new MimiError(code, detail, Object.keys(extra).length > 0 ? extra : undefined);
 }
-
-const statusByCode = statusOf;

@@ -6,7 +6,7 @@ import { MimiError, toProblem } from '../protocol/errors.js';
 import { serialiseThroughWireSchemas } from './answers.js';
 import type { Context } from './context.js';
 import { type LogOption, loggerOptions } from './logging.js';
-import { asMimiError, sendProblem } from './problems.js';
+import { asMimiError, problemOf, sendProblem } from './problems.js';
 import { federationRoutes, type RawBodyRequest } from './routes/federation.js';
 import { healthRoutes, metricsRoute } from './routes/health.js';
 import { logRoutes } from './routes/log.js';
@@ -81,12 +81,8 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const mimi = asMimiError(err);
-    ctx.metrics.rejects.inc({ code: mimi?.code ?? 'internal' });
-    if (mimi === undefined) {
-      req.log.error({ err }, 'internal error');
-      return sendProblem(reply, new MimiError('internal', 'internal error'));
-    }
+    const mimi = problemOf(err, req.log);
+    ctx.metrics.rejects.inc({ code: mimi.code });
     return sendProblem(reply, mimi);
   });
   app.setNotFoundHandler((_req, reply) => {

@@ -563,7 +563,7 @@ export function checkConfig(raw: unknown, where = 'config'): NodeConfig {
     const store = (raw as { store?: { backend?: unknown } } | null)?.store;
     const schema = storeSchemas[store?.backend as keyof typeof storeSchemas];
     if (typeof store === 'object' && store !== null && schema === undefined) {
-      throw new Error('config/store/backend: must be "sqlite" or "postgres"');
+      throw new MimiError('config-invalid', 'config/store/backend: must be "sqlite" or "postgres"');
     }
     if (schema !== undefined) decodeRecord(schema, store, 'config/store');
     const regions = (raw as { residency?: { regions?: unknown } } | null)?.residency?.regions;
@@ -575,7 +575,7 @@ export function checkConfig(raw: unknown, where = 'config'): NodeConfig {
     }
     config = decodeRecord(NodeConfig, raw, 'config');
   } catch (err) {
-    throw new MimiError('config-invalid', `${where}: ${(err as Error).message}`);
+    throw new MimiError('config-invalid', `${where}: ${(err as Error).message}`, undefined, { cause: err });
   }
   if (config.residency !== undefined) checkResidencyRules(config.residency, `${where}: residency`);
   const limits = limitsOf(config);

@@ -2,7 +2,7 @@ import type { webcrypto } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { importTokenKey, verifyTokenSignature } from '../crypto/privacy-pass.js';
 import { type PeerNonces, RedisNonceCache } from '../federation/nonce-cache.js';
-import { MimiError } from '../protocol/errors.js';
+import { MimiError, wireCodeOf } from '../protocol/errors.js';
 import {
   decodeToken,
   PrivacyPass,
@@ -80,7 +80,7 @@ export class TokenRedeemer {
       this.opts.onOutcome?.('redeemed');
       return redeemed;
     } catch (err) {
-      this.opts.onOutcome?.(err instanceof MimiError ? err.code : 'internal');
+      this.opts.onOutcome?.(wireCodeOf(err));
       throw err;
     }
   }

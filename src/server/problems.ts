@@ -1,11 +1,13 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply } from 'fastify';
-import { type ErrorCode, MimiError, toProblem } from '../protocol/errors.js';
+import { type ErrorCode, isWireCode, MimiError, toProblem } from '../protocol/errors.js';
 
 /**
- * Every error the HTTP layer answers goes through here (RFC 9457): route errors, fastify's own
- * (routing, body parsing) and node's (a request line or headers too large, a timeout), so every
- * answer is RFC 9457 problem+json with a code from src/protocol/errors.ts.
+ * The HTTP boundary's one translation: every error the HTTP layer answers goes through here
+ * (RFC 9457): route errors (any MimiError subclass with a wire code), fastify's own (routing, body
+ * parsing) and node's (a request line or headers too large, a timeout), so every answer is RFC 9457
+ * problem+json with a code from src/protocol/errors.ts. A MimiError with a layer's own code (a
+ * TlogError, say) that reaches HTTP is a fault of ours, answered as `internal`.
  */
 
 /** fastify's error codes and ours. Not listed and 4xx: request-invalid; 5xx: internal. */
@@ -29,7 +31,7 @@ const clientCodes: Record<string, [ErrorCode, string]> = {
 
 /** The MimiError behind any error the HTTP layer sees; undefined for a fault of ours (internal). */
 export function asMimiError(err: FastifyError | Error): MimiError | undefined {
-  if (err instanceof MimiError) return err;
+  if (err instanceof MimiError) return isWireCode(err.code) ? err : undefined;
   const code = (err as FastifyError).code;
   const known = code === undefined ? undefined : (frameworkCodes[code] ?? clientCodes[code]);
   if (known !== undefined) return new MimiError(known[0], known[1]);
@@ -44,6 +46,17 @@ export function asMimiError(err: FastifyError | Error): MimiError | undefined {
     return new MimiError('request-invalid', 'the request cannot be processed');
   }
   return undefined;
+}
+
+/**
+ * The MimiError an error handler answers for any thrown value; a fault of ours is logged (with its
+ * cause) and answered as `internal`, saying nothing more.
+ */
+export function problemOf(err: unknown, log: { error(obj: object, msg: string): void }): MimiError {
+  const mimi = err instanceof Error ? asMimiError(err) : undefined;
+  if (mimi !== undefined) return mimi;
+  log.error({ err }, 'internal error');
+  return new MimiError('internal', 'internal error');
 }
 
 /** Sends `err` as problem+json; a timeout also closes the connection (the rest of the body never came). */

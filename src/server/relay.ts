@@ -11,7 +11,7 @@ import { RegistrySource } from '../registry/source.js';
 import { MemoryRateLimiter } from '../store/rate-limit.js';
 import { isLoopback } from './app.js';
 import { type LogOption, loggerOptions } from './logging.js';
-import { asMimiError, sendProblem } from './problems.js';
+import { asMimiError, problemOf, sendProblem } from './problems.js';
 
 /**
  * The Oblivious HTTP relay (RFC 9458 §6.2; `mimi-discovery relay --config FILE`).
@@ -122,9 +122,7 @@ export async function createRelay(
       ),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const mimi = asMimiError(err);
-    if (mimi === undefined) req.log.error({ err }, 'internal error');
-    return sendProblem(reply, mimi ?? new MimiError('internal', 'internal error'));
+    return sendProblem(reply, problemOf(err, req.log));
   });
   app.setNotFoundHandler((_req, reply) => sendProblem(reply, new MimiError('not-found', 'no such endpoint')));
   app.addContentTypeParser(OhttpMediaType.Request, { parseAs: 'buffer' }, (_req, body, done) =>

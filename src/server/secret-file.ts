@@ -24,10 +24,13 @@ export function readOrCreateSecretFile(path: string, setting: string): Buffer {
       }
     }
     const secret = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
-    if (secret.length !== 32) throw new Error('it must hold 32 random bytes, base64url');
+    if (secret.length !== 32)
+      throw new MimiError('config-invalid', 'it must hold 32 random bytes, base64url');
     return secret;
   } catch (err) {
-    throw new MimiError('config-invalid', `${setting}: ${path}: ${(err as Error).message}`);
+    throw new MimiError('config-invalid', `${setting}: ${path}: ${(err as Error).message}`, undefined, {
+      cause: err,
+    });
   }
 }
 

@@ -9,7 +9,7 @@ import { MimiError } from '../protocol/errors.js';
 import { PrivacyPass } from '../protocol/privacy-pass.js';
 import { decodeRecord, ParticipantId } from '../protocol/records.js';
 import { loggerOptions } from './logging.js';
-import { asMimiError, sendProblem } from './problems.js';
+import { problemOf, sendProblem } from './problems.js';
 
 /**
  * The MSP's Privacy Pass issuer (RFC 9576 §4: the MSP is attester and issuer for its own users;
@@ -177,8 +177,7 @@ export async function startTokenIssuer(
         new MimiError('token-request-malformed', `send ${PrivacyPass.RequestMediaType}`),
       );
     }
-    if (!(err instanceof MimiError)) app.log.error({ err }, 'issuance failed');
-    return sendProblem(reply, asMimiError(err as Error) ?? new MimiError('internal', 'internal error'));
+    return sendProblem(reply, problemOf(err, app.log));
   });
   app.addContentTypeParser(PrivacyPass.RequestMediaType, { parseAs: 'buffer' }, (_req, body, done) =>
     done(null, body),

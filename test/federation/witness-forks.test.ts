@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDevnet } from '../../src/cli/devnet-files.js';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import { toB64u } from '../../src/protocol/encoding.js';
+import { ForkCode } from '../../src/protocol/errors.js';
 import { logOrigin, witnessName } from '../../src/protocol/transparency.js';
 import { buildApp, listen } from '../../src/server/app.js';
 import { loadConfig } from '../../src/server/config.js';
@@ -87,12 +88,11 @@ describe('witnessing a peer log', () => {
     serving = { size: 8, leaves: forked };
     const before = cosignatures.length;
     const out = await witness();
-    expect(out.status).toBe('fork');
-    expect(out.reason).toMatch(/not consistent with the checkpoint of 6 leaves/);
+    expect(out).toMatchObject({ status: 'fork', code: ForkCode.Inconsistent });
     serving = { size: 6, leaves: forked };
-    expect(await witness()).toMatchObject({ status: 'fork', reason: 'two different roots for 6 leaves' });
+    expect(await witness()).toMatchObject({ status: 'fork', code: ForkCode.RootMismatch });
     serving = { size: 3, leaves: honest };
-    expect(await witness()).toMatchObject({ status: 'fork', reason: 'the log shrank from 6 to 3 leaves' });
+    expect(await witness()).toMatchObject({ status: 'fork', code: ForkCode.Shrunk });
     expect(cosignatures.length).toBe(before);
     // Evidence kept, and published: the metadata and the witness report name the peer.
     const forks = await ctx.store.logForks();

@@ -7,6 +7,7 @@ import {
   splitBuckets,
 } from '../../src/protocol/private.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
+import { thrownCode } from '../support/errors.js';
 
 /**
  * POST /v1/private/buckets: many buckets of one epoch in one body, each exactly as the GET serves
@@ -63,7 +64,7 @@ describe('batch bucket endpoint', () => {
       expect(decodeBucket(bodies[i]!, { epoch: epoch.id, bits: epoch.bucketBits, bucket: b }).bucket).toBe(b);
     }
     // The client checks the count and the framing.
-    expect(() => splitBuckets(bodies[0]!, 1)).toThrow(/not a bucket batch/);
+    expect(thrownCode(() => splitBuckets(bodies[0]!, 1))).toBe('record-invalid');
   });
 
   it('R22: bounded; bad batches are refused whole with their codes', async () => {

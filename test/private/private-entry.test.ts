@@ -28,6 +28,7 @@ import {
   mergeFrames,
   splitBuckets,
 } from '../../src/protocol/private.js';
+import { thrownCode } from '../support/errors.js';
 
 describe('private entry derivation and sealing', () => {
   it('opens under its own output only; payload lengths are padded to the quantum', () => {
@@ -131,7 +132,7 @@ describe('private entry derivation and sealing', () => {
     const junk = randomBytes(80_000).toString('base64');
     const seal = (n: number) =>
       sealAnswer(out, [JSON.stringify({ junk: junk.slice(0, n) })], { csi, dp: 'dp1' });
-    expect(() => seal(junk.length)).toThrow(/private answer too large/);
+    expect(thrownCode(() => seal(junk.length))).toBe('record-invalid');
     // The largest answer that still seals, found by bisection, frames with a 16-bit length.
     let [lo, hi] = [0, junk.length];
     while (hi - lo > 1) {
@@ -207,9 +208,12 @@ describe('bucket wire format', () => {
   it('framed runs whose framing does not hold are refused', () => {
     const good = frameEntries([{ tag: new Uint8Array(16), payload: new Uint8Array(3) }]);
     const other = frameEntries([{ tag: new Uint8Array(16).fill(1), payload: new Uint8Array(1) }]);
-    expect(() => mergeFrames([{ count: 1, bytes: good.bytes.subarray(1) }, other])).toThrow(/truncated/);
-    expect(() => mergeFrames([{ count: 2, bytes: good.bytes }, other])).toThrow(/truncated/);
-    expect(() => entriesOf({ count: 0, bytes: good.bytes })).toThrow(/trailing bytes/);
+    // Frames are the node's own (never a peer's bytes): a framing that does not hold is misuse.
+    expect(thrownCode(() => mergeFrames([{ count: 1, bytes: good.bytes.subarray(1) }, other]))).toBe(
+      'TypeError',
+    );
+    expect(thrownCode(() => mergeFrames([{ count: 2, bytes: good.bytes }, other]))).toBe('TypeError');
+    expect(thrownCode(() => entriesOf({ count: 0, bytes: good.bytes }))).toBe('TypeError');
   });
   it('garbage and truncations only ever raise record-invalid', () => {
     const valid = encodeBucket({
@@ -234,7 +238,7 @@ describe('bucket wire format', () => {
         },
       ),
     );
-    expect(() => decodeBucket(valid, { epoch: 2, bits: 0, bucket: 0 })).toThrow(/another bucket/);
+    expect(thrownCode(() => decodeBucket(valid, { epoch: 2, bits: 0, bucket: 0 }))).toBe('record-invalid');
   });
   it('a bucket batch cut anywhere, with bytes after it, or with another count is record-invalid', () => {
     const bodies = [0, 1, 2].map((bucket) =>

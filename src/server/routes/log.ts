@@ -12,6 +12,7 @@ import {
 } from '../../protocol/transparency.js';
 import { parseCheckpoint, parseNote } from '../../tlog/checkpoint.js';
 import { signatureLines, verifyCosignatures } from '../../tlog/cosignature.js';
+import { isTlogError } from '../../tlog/errors.js';
 import {
   entryBundle,
   hashTile,
@@ -214,27 +215,24 @@ async function storeCosignature(
   witness: string,
   note: string,
 ): Promise<{ stored: boolean }> {
-  const bad = (why: string) => new MimiError('record-invalid', `cosignature refused: ${why}`);
-  let body: string;
-  let size: number;
-  try {
-    body = parseNote(note).body;
-    const cp = parseCheckpoint(body);
-    if (cp.origin !== t.log.origin) throw bad('another log');
-    size = cp.size;
-  } catch (err) {
-    if (err instanceof MimiError) throw err;
-    throw bad((err as Error).message);
-  }
+  // A peer's text that does not parse or verify (a TlogError) is its fault: record-invalid.
+  const bad = (why: string, cause?: unknown) =>
+    new MimiError('record-invalid', `cosignature refused: ${why}`, undefined, { cause });
+  const peers = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw isTlogError(err) ? bad(err.message, err) : err;
+    }
+  };
+  const body = peers(() => parseNote(note).body);
+  const cp = peers(() => parseCheckpoint(body));
+  if (cp.origin !== t.log.origin) throw bad('another log');
+  const size = cp.size;
   const ours = await ctx.store.checkpointAt(size);
   if (ours === undefined || !ours.note.startsWith(`${body}\n`)) throw bad('not a checkpoint of this log');
   const cosigners = witnessVerifiers(ctx.registry.current(), ctx.dp.id, [witness]);
-  let verified: { name: string }[];
-  try {
-    verified = verifyCosignatures(note, cosigners);
-  } catch (err) {
-    throw bad((err as Error).message);
-  }
+  const verified = peers(() => verifyCosignatures(note, cosigners));
   const name = verified[0]?.name;
   const line = signatureLines(note).find((l) => name !== undefined && l.startsWith(`\u2014 ${name} `));
   if (line === undefined) throw bad('no cosignature from the calling DP');

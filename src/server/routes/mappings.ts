@@ -26,6 +26,7 @@ import type { StoredMapping } from '../../store/store.js';
 import type { Caller } from '../auth.js';
 import type { Context } from '../context.js';
 import { authenticate, bodyOf, limitAnonymous, sendJson } from '../http.js';
+import { problemOf } from '../problems.js';
 
 /** An MSP submits only mappings on its own service (an opt-out names no MSP). */
 function checkSubmitter(caller: Caller, sub: MappingSubmission): void {
@@ -93,7 +94,7 @@ async function acceptBatch(
       sub = decodeRecord(MappingSubmission, item, `submission ${i}`);
       checkSubmitter(caller, sub);
     } catch (err) {
-      return Promise.resolve(asItemError(err, log));
+      return Promise.resolve(problemOf(err, log));
     }
     const before = tails.get(sub.body.csi);
     const run = before === undefined ? ctx.dp.accept(sub) : before.then(() => ctx.dp.accept(sub));
@@ -101,16 +102,10 @@ async function acceptBatch(
       sub.body.csi,
       run.catch(() => undefined),
     );
-    return run.catch((err: unknown) => asItemError(err, log));
+    // A rejected item's error; anything unexpected is logged and answered as `internal` for that item.
+    return run.catch((err: unknown) => problemOf(err, log));
   });
   return Promise.all(outcomes);
-}
-
-/** A rejected item's error; anything unexpected is logged and answered as `internal` for that item. */
-function asItemError(err: unknown, log: FastifyBaseLogger): MimiError {
-  if (err instanceof MimiError) return err;
-  log.error({ err }, 'internal error in a batch item');
-  return new MimiError('internal', 'internal error');
 }
 
 /** The accept answer, with the mapping spliced in as stored (canonical JSON) rather than re-serialised. */

@@ -4,7 +4,7 @@ import { decapsulateRequest, encodeKeyConfigList, OhttpMediaType } from '../../c
 import { MimiError, toProblem } from '../../protocol/errors.js';
 import type { Context } from '../context.js';
 import { dateOf, innerRequestHeaders, innerResponseHeaders, isForwarded } from '../ohttp-gateway.js';
-import { asMimiError } from '../problems.js';
+import { problemOf } from '../problems.js';
 
 /**
  * The Oblivious HTTP gateway (RFC 9458 §6.3) of the private lookup (R9, R26; docs/spec/ohttp.md).
@@ -68,8 +68,7 @@ export function ohttpRoutes(app: FastifyInstance, ctx: Context): void {
       for await (const chunk of res.stream()) content.push(chunk as Buffer);
       inner = { status: res.statusCode, headers: innerResponseHeaders(res.headers), content };
     } catch (err) {
-      const mimi = asMimiError(err as Error) ?? new MimiError('internal', 'internal error');
-      if (mimi.code === 'internal') req.log.error({ err }, 'internal error in the gateway');
+      const mimi = problemOf(err, req.log);
       ctx.metrics.rejects.inc({ code: mimi.code });
       inner = {
         status: mimi.status,

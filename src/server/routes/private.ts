@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isOprfError } from '../../crypto/oprf-errors.js';
 import type { BlindEvaluation } from '../../crypto/oprf-server.js';
 import { ELEMENT_LENGTH } from '../../crypto/oprf-suite.js';
 import { toB64u } from '../../protocol/encoding.js';
@@ -86,15 +85,9 @@ export function privateRoutes(app: FastifyInstance, ctx: Context): void {
     try {
       evaluated = await p.index.evaluate(request.epoch, elements);
     } catch (err) {
+      // RFC 9497 §2.1, §3.3: invalid and identity elements are refused with their own code (an
+      // OprfError, with its `index`), and charge nothing.
       await budget.refund(key, n);
-      if (isOprfError(err)) {
-        // RFC 9497 §2.1, §3.3: invalid and identity elements are refused with their own code.
-        throw new MimiError(
-          err.code,
-          err.message,
-          err.index === undefined ? undefined : { index: err.index },
-        );
-      }
       throw err;
     }
     reply.header('cache-control', 'no-store');
