@@ -17,6 +17,7 @@ import {
   toProblem,
 } from '../../src/protocol/errors.js';
 import { problemOf, sendProblem } from '../../src/server/problems.js';
+import { StoreUnavailable } from '../../src/store/errors.js';
 import { TlogError } from '../../src/tlog/errors.js';
 
 const wire = new Set<string>(Object.values(ErrorCode));
@@ -31,6 +32,7 @@ const instances: [string, MimiError][] = [
   ['PeerCallError', new PeerCallError(PeerStatus.Timeout, 'timeout', 'x')],
   ['CliError', new CliError(CliErrorCode.Usage, 'x', 'try --help')],
   ['PoolUnavailable', new PoolUnavailable(new Error('worker died'))],
+  ['StoreUnavailable', new StoreUnavailable('x')],
 ];
 
 describe('one error model', () => {
