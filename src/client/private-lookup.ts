@@ -91,7 +91,11 @@ export interface PrivateLookupOptions {
    * Privacy Pass tokens (RFC 9577) for this DP, e.g. a {@link PrivateTokens}: each evaluation
    * request spends one, in place of `credential`, so the DP learns only which MSP's user asks.
    */
-  tokens?: { next(): Promise<string> };
+  tokens?: {
+    next(): Promise<string>;
+    /** Called once a lookup knows how many requests it will pay: fetch that many ahead. */
+    prepare?(n: number): void;
+  };
   cache?: OprfOutputCache;
   /**
    * An Oblivious HTTP relay's base URL (RFC 9458): every request then goes, encapsulated to the
@@ -424,6 +428,8 @@ export class PrivateLookupClient {
       1,
       Math.min(info.maxEvaluateBatch, this.opts.evaluateChunk ?? (maxBatch || defaultChunk)),
     );
+    // One token per evaluation request: have them all fetched at once, not one before each.
+    if (fresh.length > 0) this.opts.tokens?.prepare?.(Math.ceil(fresh.length / chunk));
     const finalizing: Promise<void>[] = [];
     let failed = false;
     for (let i = 0; i < fresh.length; i += chunk) {

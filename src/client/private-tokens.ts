@@ -15,6 +15,9 @@ export interface PrivateTokenOptions {
   now?: () => number;
 }
 
+/** Issuance requests under way at once. */
+const maxInFlight = 8;
+
 /**
  * The SDK's Privacy Pass client (RFC 9578 §6): fetches tokens for one DP from the user's MSP
  * issuer and hands them out, one per private evaluation request, as Authorization header values.
@@ -32,27 +35,75 @@ export interface PrivateTokenOptions {
  */
 export class PrivateTokens {
   private readonly opts: PrivateTokenOptions;
-  private readonly queue: Uint8Array[] = [];
+  /** Tokens in hand or being fetched, in the order they are handed out; a failed fetch leaves it. */
+  private readonly queue: Promise<Uint8Array>[] = [];
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(opts: PrivateTokenOptions) {
     this.opts = opts;
   }
 
-  /** Tokens fetched and not spent yet. */
+  /** Tokens fetched, or being fetched, and not spent yet. */
   get available(): number {
     return this.queue.length;
   }
 
-  /** Fetches `n` tokens (one issuance request each, RFC 9578 §6.1). */
+  /**
+   * Fetches `n` tokens (one issuance request each, RFC 9578 §6.1; several under way at once).
+   * The first failure is thrown once all are settled; the tokens that came stay available.
+   */
   async fetch(n: number): Promise<void> {
     if (!Number.isInteger(n) || n < 1 || n > 1000) throw new TypeError('fetch between 1 and 1000 tokens');
-    for (let i = 0; i < n; i++) this.queue.push(await this.fetchOne());
+    const batch = this.start(n);
+    const settled = await Promise.allSettled(batch);
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
+  /**
+   * Starts fetching what is missing for `n` tokens in hand, without waiting: a private lookup
+   * knows how many evaluation requests it will make and calls this before the first, so that
+   * the issuer's round trips overlap instead of preceding each request. A failure shows at
+   * {@link next}, which then fetches on demand.
+   */
+  prepare(n: number): void {
+    const missing = Math.min(1000, n) - this.queue.length;
+    if (missing > 0) this.start(missing);
   }
 
   /** The Authorization header value that spends the next token; fetches one when none is left. */
   async next(): Promise<string> {
-    const token = this.queue.shift() ?? (await this.fetchOne());
+    const token = await (this.queue.shift() ?? this.limited());
     return privateTokenHeader(token);
+  }
+
+  /** Queues `n` fetches; each leaves the queue if it fails. */
+  private start(n: number): Promise<Uint8Array>[] {
+    const batch = Array.from({ length: n }, () => {
+      const p = this.limited();
+      p.catch(() => {
+        const at = this.queue.indexOf(p);
+        if (at >= 0) this.queue.splice(at, 1);
+      });
+      return p;
+    });
+    this.queue.push(...batch);
+    return batch;
+  }
+
+  /** One issuance, at most `maxInFlight` of them under way at once. */
+  private async limited(): Promise<Uint8Array> {
+    // A finished fetch hands its place to the next waiting one.
+    if (this.inFlight < maxInFlight) this.inFlight++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await this.fetchOne();
+    } finally {
+      const next = this.waiting.shift();
+      if (next === undefined) this.inFlight--;
+      else next();
+    }
   }
 
   private async fetchOne(): Promise<Uint8Array> {

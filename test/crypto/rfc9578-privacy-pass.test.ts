@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { TokenChallenge } from '@cloudflare/privacypass-ts';
+import { publicVerif, TokenChallenge } from '@cloudflare/privacypass-ts';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -21,9 +21,9 @@ import { blindSign } from '../../src/server/token-issuer.js';
 import vectors from '../vectors/rfc9578-blind-rsa.json' with { type: 'json' };
 
 /**
- * RFC 9578 Appendix A.2 (token type 2, Blind RSA 2048): the client's request and token through
- * @cloudflare/privacypass-ts, the issuer's blind signature through node:crypto (ours), the
- * origin's checks (ours), and the codecs of RFC 9577 §2.
+ * RFC 9578 Appendix A.2 (token type 2, Blind RSA 2048): the client's request and token (ours,
+ * cross-checked against @cloudflare/privacypass-ts), the issuer's blind signature through
+ * node:crypto (ours), the origin's checks (ours), and the codecs of RFC 9577 §2.
  */
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const pkS = hex(vectors.pkS);
@@ -80,7 +80,7 @@ describe('RFC 9578 A.2 vectors', () => {
     },
   );
 
-  it('vector 2 finalizes through the library client to the vector token', async () => {
+  it('vector 2 finalizes to the vector token', async () => {
     const v = vectors.vectors[1]!;
     const queue = [hex(v.nonce), hex(v.salt), hex(v.blind)];
     vi.spyOn(crypto, 'getRandomValues').mockImplementation(<T extends ArrayBufferView | null>(a: T): T => {
@@ -96,6 +96,37 @@ describe('RFC 9578 A.2 vectors', () => {
     const again = await blindTokenRequest(pkS, 'issuer.example', 'origin.example');
     await expect(again.finalize(other)).rejects.toMatchObject({ code: 'token-invalid' });
     await expect(again.finalize(other.subarray(1))).rejects.toMatchObject({ code: 'token-invalid' });
+  });
+
+  it('cross-check: the same random draws give the request and token of the library client', async () => {
+    // Ours (BigInt, src/crypto/blind-rsa.ts) against @cloudflare/privacypass-ts (sjcl), both fed
+    // one random stream: the same TokenRequest, and each finalizes the issuer's answer to the
+    // same Token.
+    const challenge = tokenChallengeFor('issuer.example', 'dp1');
+    for (let run = 0; run < 4; run++) {
+      const draws: Uint8Array[] = [];
+      const real = crypto.getRandomValues.bind(crypto);
+      const spy = vi.spyOn(crypto, 'getRandomValues');
+      spy.mockImplementation(<T extends ArrayBufferView | null>(a: T): T => {
+        real(a as never);
+        draws.push((a as unknown as Uint8Array).slice());
+        return a;
+      });
+      const ours = await blindTokenRequest(pkS, 'issuer.example', 'dp1');
+      const replay = [...draws];
+      spy.mockImplementation(<T extends ArrayBufferView | null>(a: T): T => {
+        (a as unknown as Uint8Array).set(replay.shift()!);
+        return a;
+      });
+      const lib = new publicVerif.Client(publicVerif.BlindRSAMode.PSS);
+      const theirs = await lib.createTokenRequest(challenge, pkS);
+      spy.mockRestore();
+      expect(Buffer.from(ours.request)).toEqual(Buffer.from(theirs.serialize()));
+      const response = blindSign(skS, ours.request.subarray(3));
+      const token = await ours.finalize(response);
+      const libToken = await lib.finalize(new publicVerif.TokenResponse(response.slice()));
+      expect(Buffer.from(token)).toEqual(Buffer.from(libToken.serialize()));
+    }
   });
 
   it('the token key we derive from the issuer key is the vector pkS (RFC 9578 §6.5)', () => {

@@ -93,6 +93,31 @@ describe('Privacy Pass tokens pay for private evaluations (RFC 9576-9578)', () =
     expect(metrics).toMatch(/mimi_private_tokens_total\{outcome="redeemed"\} 1/);
   });
 
+  it('a lookup has the tokens of all its evaluation requests fetched at once, before the first is sent', async () => {
+    const tokens = net.tokens('msp3', 'bob');
+    const asked: number[] = [];
+    const prepare = tokens.prepare.bind(tokens);
+    tokens.prepare = (n) => {
+      asked.push(n);
+      prepare(n);
+      // All under way before the first request spends one.
+      expect(tokens.available).toBe(n);
+    };
+    const client = new PrivateLookupClient({
+      dp: { baseUrl: net.url, id: 'dp1' },
+      registry: () => net.registry,
+      now: net.clock.now,
+      tokens,
+      evaluateChunk: 1,
+    });
+    const results = await client.lookup([bob, 'tel:+14155550151', 'tel:+14155550152']);
+    expect(results.map((r) => r.status)).toEqual(['one', 'none', 'none']);
+    expect(asked).toEqual([3]);
+    expect(tokens.available).toBe(0);
+    const metrics = await net.ctx.metrics.registry.metrics();
+    expect(metrics).toMatch(/mimi_private_tokens_total\{outcome="redeemed"\} 4/);
+  });
+
   it('the 401 carries one PrivateToken challenge per issuer, with origin_info = this DP (RFC 9577 §2.1)', async () => {
     const res = await evaluate(net, 'PrivateToken token=AAAA');
     expect(res.status).toBe(401);
