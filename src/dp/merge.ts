@@ -1,5 +1,15 @@
 import { byPreference, winningHolder } from '../protocol/preference.js';
-import { LookupStatus, levelRank, type PossessionLevel } from '../protocol/records.js';
+import {
+  type LookupFormat,
+  type LookupRequest,
+  LookupStatus,
+  levelRank,
+  type PossessionLevel,
+} from '../protocol/records.js';
+import type { LookupResult } from './lookup.js';
+
+/** R10: which DPs a federated lookup asks. */
+export type DpList = NonNullable<LookupRequest['dpList']>;
 
 /** A served mapping, from the local store or a verified peer answer, with the DPs that returned it. */
 export interface ServedMapping {
@@ -57,4 +67,58 @@ export function statusOf<T extends Omit<ServedMapping, 'dps'>>(
   const status =
     served.length === 0 ? LookupStatus.None : served.length === 1 ? LookupStatus.One : LookupStatus.Several;
   return { status, rows: served };
+}
+
+/** How a lookup request is served, from what it asks and the federation's default (R10, R11, R12). */
+export interface LookupPlan {
+  format: LookupFormat;
+  /** R10, R11: across the federation, or from this DP's store only. */
+  federated: boolean;
+  dpList: DpList;
+  /** R12: it draws on the separate, smaller budget of non-default queries. */
+  nonDefault: boolean;
+}
+
+/**
+ * R10, R11, R12: what the caller did not say follows the federation's default (verbose, the
+ * default federation setting, the preferred DPs). A federated lookup is non-default, and drawn
+ * from the smaller budget, when the federation's default is local or the DP list is not the
+ * preferred one; a local lookup costs only the ordinary budget.
+ */
+export function planLookup(
+  request: { format?: LookupFormat; federation?: boolean; dpList?: DpList },
+  federationDefault: boolean,
+): LookupPlan {
+  const federated = request.federation ?? federationDefault;
+  const dpList = request.dpList ?? 'preferred';
+  return {
+    format: request.format ?? 'verbose',
+    federated,
+    dpList,
+    nonDefault: federated && (!federationDefault || dpList !== 'preferred'),
+  };
+}
+
+/**
+ * A federated answer (R14, R15, R17): for each query, this DP's own served rows (returned by
+ * `self`) merged with what each peer returned for the same canonical CSI, then its status and
+ * order after the MSP filter. `csis[i]` is the canonical form of `queries[i]`; `local` and
+ * `peers` are keyed by canonical CSI (peers: one list of sources per CSI of `unique`).
+ */
+export function mergeFederated(input: {
+  self: string;
+  queries: readonly string[];
+  csis: readonly string[];
+  unique: readonly string[];
+  local: ReadonlyMap<string, readonly Omit<ServedMapping, 'dps'>[]>;
+  peers: readonly (readonly { dp: string; rows: readonly ServedMapping[] }[])[];
+  mspFilter?: readonly string[];
+}): LookupResult[] {
+  const filter = input.mspFilter === undefined ? undefined : new Set(input.mspFilter);
+  return input.csis.map((csi, i) => {
+    const u = input.unique.indexOf(csi);
+    const own: ServedMapping[] = (input.local.get(csi) ?? []).map((m) => ({ ...m, dps: [input.self] }));
+    const merged = mergeServed([{ dp: input.self, rows: own }, ...(input.peers[u] ?? [])]);
+    return { query: input.queries[i]!, csi, ...statusOf(merged, filter) };
+  });
 }

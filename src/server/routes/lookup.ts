@@ -5,9 +5,8 @@ import {
   lookupLocal,
   renderCompact,
   renderVerbose,
-  resultFor,
 } from '../../dp/lookup.js';
-import { mergeServed, type ServedMapping } from '../../dp/merge.js';
+import { mergeFederated, planLookup } from '../../dp/merge.js';
 import { withProofs } from '../../dp/transparency-log.js';
 import { MimiError } from '../../protocol/errors.js';
 import { LookupRequest, LookupStatus } from '../../protocol/records.js';
@@ -28,13 +27,12 @@ export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
     const request = bodyOf(req, LookupRequest, 'lookup');
     // R22: the MSP's own budget per CSI, per minute and per day, all of the batch or none of it.
     await ctx.lookupBudgets.charge(caller.participant, cost);
-    const format = request.format ?? 'verbose';
     const registry = ctx.registry.current();
-    const federationDefault = registry.doc.policy.federationDefault;
-    const federated = request.federation ?? federationDefault;
+    const plan = planLookup(request, registry.doc.policy.federationDefault);
+    const { format } = plan;
     let results: LookupResult[];
     let peers: Awaited<ReturnType<typeof ctx.fanout.lookup>>['peers'] | undefined;
-    if (!federated) {
+    if (!plan.federated) {
       results = await lookupLocal(ctx.store, request.csis, {
         format,
         mspFilter: request.mspFilter,
@@ -42,24 +40,23 @@ export function lookupRoutes(app: FastifyInstance, ctx: Context): void {
         now: ctx.now(),
       });
     } else {
-      const dpList = request.dpList ?? 'preferred';
       // R12: anything but the default behaviour draws on a separate, smaller budget.
-      if (!federationDefault || dpList !== 'preferred') {
-        await ctx.nonDefaultLimiter.consume(`${caller.role}:${caller.participant}`, cost);
-      }
+      if (plan.nonDefault) await ctx.nonDefaultLimiter.consume(`${caller.role}:${caller.participant}`, cost);
       const csis = canonicalQueries(request.csis, ctx.limits.maxBatch);
       const unique = [...new Set(csis)];
       const [local, fanned] = await Promise.all([
         ctx.store.servedMappings(unique, ctx.now(), { json: format !== 'compact' }),
-        ctx.fanout.lookup(unique, ctx.fanout.peersFor(dpList)),
+        ctx.fanout.lookup(unique, ctx.fanout.peersFor(plan.dpList)),
       ]);
       peers = fanned.peers;
-      const filter = request.mspFilter === undefined ? undefined : new Set(request.mspFilter);
-      results = csis.map((csi, i) => {
-        const u = unique.indexOf(csi);
-        const own: ServedMapping[] = (local.get(csi) ?? []).map((m) => ({ ...m, dps: [ctx.dp.id] }));
-        const merged = mergeServed([{ dp: ctx.dp.id, rows: own }, ...fanned.sources[u]!]);
-        return resultFor(request.csis[i]!, csi, merged, filter);
+      results = mergeFederated({
+        self: ctx.dp.id,
+        queries: request.csis,
+        csis,
+        unique,
+        local,
+        peers: fanned.sources,
+        mspFilter: request.mspFilter,
       });
     }
     // R22: reputation from what was asked and found; misses are CSIs with nothing served.

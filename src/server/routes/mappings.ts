@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
+import { batchOrder } from '../../dp/batch.js';
 import { logReceipt } from '../../dp/log-pseudonym.js';
 import type { AcceptResult } from '../../dp/provider.js';
 import {
@@ -76,10 +77,10 @@ function noSuchMapping(): MimiError {
 /**
  * Bulk onboarding: every submission goes through the same checks as a single one (decode, the
  * submitter rule, then DiscoveryProvider.accept: every signature, R1-R6, R17 precedence), and
- * is accepted or rejected on its own. Submissions for one CSI run one after the other, in
- * request order (a later one may supersede an earlier one); different CSIs are independent.
- * All accepts are started before any is awaited, so on SQLite they share the group commit's
- * transactions (each in its own savepoint: a rejected item undoes only itself).
+ * is accepted or rejected on its own, in the order batchOrder decides (one CSI's one after the
+ * other, in request order; different CSIs at once). All accepts are started before any is
+ * awaited, so on SQLite they share the group commit's transactions (each in its own savepoint:
+ * a rejected item undoes only itself).
  */
 async function acceptBatch(
   ctx: Context,
@@ -87,23 +88,26 @@ async function acceptBatch(
   items: readonly unknown[],
   log: FastifyBaseLogger,
 ): Promise<(AcceptResult | MimiError)[]> {
-  const tails = new Map<string, Promise<unknown>>();
-  const outcomes = items.map((item, i): Promise<AcceptResult | MimiError> => {
-    let sub: MappingSubmission;
+  const decoded = items.map((item, i): MappingSubmission | MimiError => {
     try {
-      sub = decodeRecord(MappingSubmission, item, `submission ${i}`);
+      const sub = decodeRecord(MappingSubmission, item, `submission ${i}`);
       checkSubmitter(caller, sub);
+      return sub;
     } catch (err) {
-      return Promise.resolve(problemOf(err, log));
+      return problemOf(err, log);
     }
-    const before = tails.get(sub.body.csi);
-    const run = before === undefined ? ctx.dp.accept(sub) : before.then(() => ctx.dp.accept(sub));
-    tails.set(
-      sub.body.csi,
-      run.catch(() => undefined),
-    );
+  });
+  const after = batchOrder(decoded.map((d) => (d instanceof MimiError ? undefined : d.body.csi)));
+  const outcomes: Promise<AcceptResult | MimiError>[] = [];
+  decoded.forEach((sub, i) => {
+    if (sub instanceof MimiError) {
+      outcomes.push(Promise.resolve(sub));
+      return;
+    }
+    const before = after[i];
+    const run = before === undefined ? ctx.dp.accept(sub) : outcomes[before]!.then(() => ctx.dp.accept(sub));
     // A rejected item's error; anything unexpected is logged and answered as `internal` for that item.
-    return run.catch((err: unknown) => problemOf(err, log));
+    outcomes.push(run.catch((err: unknown) => problemOf(err, log)));
   });
   return Promise.all(outcomes);
 }
