@@ -10,10 +10,10 @@ import { parseCsi } from '../protocol/identifiers.js';
 import { decodeRecord, Mapping, PossessionAttestation } from '../protocol/records.js';
 import { ConsistencyAnswer, LeavesAnswer, MAX_LEAVES_PER_REQUEST } from '../protocol/transparency.js';
 import { Registry } from '../registry/document.js';
+import { checkAppendOnly, consistencyDue } from '../tlog/append-only.js';
 import type { Checkpoint } from '../tlog/checkpoint.js';
-import { isTlogError } from '../tlog/errors.js';
 import { decodeLeaf, type LogLeaf, leafIsAbout, mappingLeafKinds } from '../tlog/leaf.js';
-import { leafHash, MerkleAccumulator, verifyConsistency } from '../tlog/merkle.js';
+import { leafHash, MerkleAccumulator } from '../tlog/merkle.js';
 import { idArg, publicKeyOrFileArg, readJson, readKeyFile, writeJson } from './args.js';
 import { openDevnet } from './devnet-access.js';
 import { CliError, CliErrorCode, type CommandResult, emit } from './io.js';
@@ -104,32 +104,17 @@ export async function followLog(
     leavesRead: 0,
   };
   if (previous !== undefined) {
-    const oldRoot = fromB64u(previous.rootHash, 'state.rootHash', 32);
-    if (checkpoint.size < previous.size) {
-      result.fork = `the log shrank from ${previous.size} to ${checkpoint.size} leaves`;
-    } else if (checkpoint.size === previous.size) {
-      if (toB64u(checkpoint.rootHash) !== previous.rootHash)
-        result.fork = `two roots for ${checkpoint.size} leaves`;
-    } else if (previous.size > 0) {
+    const last = { size: previous.size, rootHash: fromB64u(previous.rootHash, 'state.rootHash', 32) };
+    if (consistencyDue(last, checkpoint)) {
       const answer = await getJson<ConsistencyAnswer>(
         `${src.baseUrl}/v1/log/proof/consistency?from=${previous.size}&to=${checkpoint.size}`,
         ConsistencyAnswer,
         'consistency proof',
       );
       result.consistency = answer.proof;
-      try {
-        verifyConsistency(
-          previous.size,
-          checkpoint.size,
-          oldRoot,
-          checkpoint.rootHash,
-          answer.proof.map((p, i) => fromB64u(p, `proof[${i}]`, 32)),
-        );
-      } catch (err) {
-        if (!isTlogError(err)) throw err;
-        result.fork = `not consistent with the checkpoint of ${previous.size} leaves (${err.message})`;
-      }
     }
+    // RFC 9162 §2.1.4.2: the same append-only check as a witness's.
+    result.fork = checkAppendOnly(last, checkpoint, result.consistency)?.reason;
   }
   if (result.fork !== undefined || !opts.recompute) return result;
   // Recompute from the saved edge when there is one, else from the first leaf.

@@ -1,35 +1,16 @@
-import { importPublicKey } from '../crypto/keys.js';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { type ErrorCode, MimiError } from '../protocol/errors.js';
 import type { EpochInfo } from '../protocol/private.js';
 import type { Mapping } from '../protocol/records.js';
-import { logOrigin, type MappingLogProof, witnessName } from '../protocol/transparency.js';
-import { DpKeyUsage, type Registry } from '../registry/document.js';
+import { logOrigin, type MappingLogProof } from '../protocol/transparency.js';
+import type { Registry } from '../registry/document.js';
+import { logVerifiers, witnessVerifiers } from '../registry/log-keys.js';
 import type { TrustPolicy } from '../registry/policy.js';
-import { type Checkpoint, type NoteVerifier, openCheckpoint } from '../tlog/checkpoint.js';
+import { type Checkpoint, openCheckpoint } from '../tlog/checkpoint.js';
 import { verifyCosignatures } from '../tlog/cosignature.js';
 import { isTlogError, type TlogError } from '../tlog/errors.js';
 import { decodeLeaf, LogLeafKind, mappingLeafKinds, oprfKeyCommitment } from '../tlog/leaf.js';
 import { leafHash, verifyInclusion } from '../tlog/merkle.js';
-
-/** The DP's log keys in the registry, as verifiers of its checkpoints (key name = log origin). */
-function dpVerifiers(registry: Registry, dp: string): NoteVerifier[] {
-  const name = logOrigin(registry.doc.federation, dp);
-  return registry.dpKeys(dp, DpKeyUsage.Log).map((k) => ({ name, publicKey: importPublicKey(k) }));
-}
-
-/** Registry DPs other than the log's own, by their log keys, as tlog-cosignature cosigners. */
-function cosigners(registry: Registry, logDp: string, only?: readonly string[]): NoteVerifier[] {
-  return registry
-    .allDps()
-    .filter((d) => d.id !== logDp && (only === undefined || only.includes(d.id)))
-    .flatMap((d) =>
-      d.keys.log.map((k) => ({
-        name: witnessName(registry.doc.federation, d.id),
-        publicKey: importPublicKey(k),
-      })),
-    );
-}
 
 /**
  * Runs one tlog check on what a DP sent. Its TlogError (the DP's text or proof did not verify)
@@ -60,10 +41,12 @@ export function openDpCheckpoint(
     'log-checkpoint-invalid',
     (err) => `checkpoint of ${dp}: ${err.code}`,
     () => ({
-      checkpoint: openCheckpoint(note, dpVerifiers(registry, dp), {
+      checkpoint: openCheckpoint(note, logVerifiers(registry, dp), {
         origin: logOrigin(registry.doc.federation, dp),
       }).checkpoint,
-      cosignedBy: verifyCosignatures(note, cosigners(registry, dp, policy.witnesses)).map((c) => c.name),
+      cosignedBy: verifyCosignatures(note, witnessVerifiers(registry, dp, policy.witnesses)).map(
+        (c) => c.name,
+      ),
     }),
   );
   const need = policy.minCosignatures ?? 0;

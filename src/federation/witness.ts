@@ -1,7 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { importPublicKey } from '../crypto/keys.js';
-import { fromB64u, toB64u } from '../protocol/encoding.js';
-import { type AnyErrorCode, ErrorCode, ForkCode, MimiError } from '../protocol/errors.js';
+import { toB64u } from '../protocol/encoding.js';
+import { type AnyErrorCode, ErrorCode, MimiError } from '../protocol/errors.js';
 import {
   CosignatureAnswer,
   logOrigin,
@@ -9,18 +8,12 @@ import {
   WitnessAnswer,
   witnessName,
 } from '../protocol/transparency.js';
-import { DpKeyUsage, type Registry } from '../registry/document.js';
+import type { Registry } from '../registry/document.js';
+import { logVerifiers } from '../registry/log-keys.js';
 import type { Store } from '../store/store.js';
-import {
-  type Checkpoint,
-  type NoteVerifier,
-  openCheckpoint,
-  parseCheckpoint,
-  parseNote,
-} from '../tlog/checkpoint.js';
+import { checkAppendOnly } from '../tlog/append-only.js';
+import { type Checkpoint, openCheckpoint, parseCheckpoint, parseNote } from '../tlog/checkpoint.js';
 import { cosignNote, signatureLines } from '../tlog/cosignature.js';
-import { isTlogError } from '../tlog/errors.js';
-import { verifyConsistency } from '../tlog/merkle.js';
 import { callPeer } from './peer-client.js';
 
 export interface WitnessOptions {
@@ -58,28 +51,8 @@ function failed(dp: string, err: unknown, size?: number, prefix = ''): WitnessOu
   };
 }
 
-/** The log keys of `dp` in the registry as note verifiers for its log origin. */
-export function logVerifiers(registry: Registry, dp: string): NoteVerifier[] {
-  const name = logOrigin(registry.doc.federation, dp);
-  return registry.dpKeys(dp, DpKeyUsage.Log).map((k) => ({ name, publicKey: importPublicKey(k) }));
-}
-
-/** Peer DPs' log keys as cosigners (tlog-cosignature), optionally only those named in `only`. */
-export function witnessVerifiers(
-  registry: Registry,
-  logDp: string,
-  only?: readonly string[],
-): NoteVerifier[] {
-  return registry
-    .allDps()
-    .filter((d) => d.id !== logDp && (only === undefined || only.includes(d.id)))
-    .flatMap((d) =>
-      d.keys.log.map((k) => ({
-        name: witnessName(registry.doc.federation, d.id),
-        publicKey: importPublicKey(k),
-      })),
-    );
-}
+export { logVerifiers, witnessVerifiers } from '../registry/log-keys.js';
+export type { Fork } from '../tlog/append-only.js';
 
 /**
  * Witnessing (DESIGN.md "Transparency log"): every interval, this DP fetches each peer's latest
@@ -319,48 +292,6 @@ export async function addCheckpoint(
   if (outcome !== undefined) return { status: 'conflict', size: outcome.conflict };
   const signer = { name: witnessName(registry.doc.federation, opts.self.id), privateKey: opts.cosignKey };
   return { status: 'cosigned', line: signatureLines(cosignNote(note, signer, now)).at(-1)! };
-}
-
-/** Why a checkpoint presented is a fork of the one seen before: its code, and the evidence's reason. */
-export interface Fork {
-  code: ForkCode;
-  reason: string;
-}
-
-/**
- * RFC 9162 §2.1.4.2 between the last checkpoint seen and the one presented: undefined if the new
- * tree extends the old one, else why not (the fork evidence's code and reason).
- */
-export function checkAppendOnly(
-  last: { size: number; rootHash: Uint8Array },
-  cp: Checkpoint,
-  consistency: readonly string[] | null,
-): Fork | undefined {
-  if (cp.size < last.size)
-    return { code: ForkCode.Shrunk, reason: `the log shrank from ${last.size} to ${cp.size} leaves` };
-  if (cp.size === last.size) {
-    return toB64u(cp.rootHash) === toB64u(last.rootHash)
-      ? undefined
-      : { code: ForkCode.RootMismatch, reason: `two different roots for ${cp.size} leaves` };
-  }
-  if (last.size === 0) return undefined;
-  if (consistency === null)
-    return { code: ForkCode.ProofMissing, reason: `no consistency proof from ${last.size} to ${cp.size}` };
-  try {
-    verifyConsistency(
-      last.size,
-      cp.size,
-      last.rootHash,
-      cp.rootHash,
-      consistency.map((h, i) => fromB64u(h, `consistency[${i}]`, 32)),
-    );
-    return undefined;
-  } catch (err) {
-    const reason = isTlogError(err)
-      ? `not consistent with the checkpoint of ${last.size} leaves: ${err.message}`
-      : `malformed consistency proof: ${(err as Error).message}`;
-    return { code: ForkCode.Inconsistent, reason };
-  }
 }
 
 /**
