@@ -3,6 +3,7 @@ import { canonicalize } from '../crypto/jcs.js';
 import type { PeerReport } from '../dp/lookup.js';
 import type { ServedMapping } from '../dp/merge.js';
 import { VerboseAnswer } from '../protocol/answers.js';
+import type { Clock } from '../protocol/clock.js';
 import { MimiError, wireCodeOf } from '../protocol/errors.js';
 import type { ForwardedLookup } from '../protocol/records.js';
 import type { Registry, ThroughputClass } from '../registry/document.js';
@@ -15,13 +16,18 @@ import { callPeer, PeerCallError, PeerStatus } from './peer-client.js';
 /** R13: CSIs per minute this DP forwards to one peer, by the peer's published throughput class. */
 export const forwardBudget: Record<ThroughputClass, number> = { low: 6_000, standard: 60_000, high: 600_000 };
 
+/** A call's latency, in whole ms: measured, not read from the clock (a test clock stands still). */
+function elapsed(started: number): number {
+  return Math.round(performance.now() - started);
+}
+
 export type DpList = 'preferred' | 'all' | readonly string[];
 
 export interface FanoutOptions {
   self: { id: string; key: KeyObject };
   registry: () => Registry;
   policy: TrustPolicy;
-  now: () => number;
+  clock: Clock;
   /** The peers `dpList: "preferred"` means; default: every other DP of the registry. */
   preferredPeers?: readonly string[];
   timeoutMs?: number;
@@ -116,7 +122,11 @@ export class Fanout {
   private breaker(dp: string): CircuitBreaker {
     let b = this.breakers.get(dp);
     if (b === undefined) {
-      b = new CircuitBreaker(this.opts.breakerFailures ?? 3, this.opts.breakerCooldownMs ?? 10_000);
+      b = new CircuitBreaker(
+        this.opts.breakerFailures ?? 3,
+        this.opts.breakerCooldownMs ?? 10_000,
+        this.opts.clock.nowMs,
+      );
       this.breakers.set(dp, b);
     }
     return b;
@@ -134,7 +144,7 @@ export class Fanout {
     csis: readonly string[],
     sources: FanoutResult['sources'],
   ): Promise<PeerReport> {
-    const started = Date.now();
+    const started = performance.now();
     const registry = this.opts.registry();
     const peer = registry.dp(dp)!;
     const breaker = this.breaker(dp);
@@ -156,22 +166,23 @@ export class Fanout {
         self: this.opts.self,
         timeoutMs: this.timeoutMs,
         maxAnswerBytes: (this.opts.maxAnswerBytesPerCsi ?? 64 * 1024) * csis.length,
+        now: this.opts.clock.now,
       });
       const rows = this.check(answer, csis, dp);
       rows.forEach((r, i) => {
         sources[i]!.push({ dp, rows: r });
       });
       breaker.success();
-      return { dp, status: PeerStatus.Ok, ms: Date.now() - started };
+      return { dp, status: PeerStatus.Ok, ms: elapsed(started) };
     } catch (err) {
       if (err instanceof PeerCallError) {
         if (err.outcome !== PeerStatus.RateLimited) breaker.failure();
         else breaker.success();
-        return { dp, status: err.outcome, code: err.code, ms: Date.now() - started };
+        return { dp, status: err.outcome, code: err.code, ms: elapsed(started) };
       }
       breaker.failure();
       const code = wireCodeOf(err);
-      return { dp, status: PeerStatus.Error, code, ms: Date.now() - started };
+      return { dp, status: PeerStatus.Error, code, ms: elapsed(started) };
     }
   }
 
@@ -180,7 +191,7 @@ export class Fanout {
     if (answer.dp !== dp || answer.results.length !== csis.length) {
       throw new MimiError('record-invalid', `${dp} answered another question`);
     }
-    const ctx = { registry: this.opts.registry(), policy: this.opts.policy, now: this.opts.now() };
+    const ctx = { registry: this.opts.registry(), policy: this.opts.policy, now: this.opts.clock.now() };
     if (ctx.registry.serial !== this.verifiedSerial) {
       this.verified = new Map();
       this.verifiedSerial = ctx.registry.serial;

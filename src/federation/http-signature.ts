@@ -11,6 +11,7 @@ import {
   serializeList,
 } from 'structured-headers';
 import { verifyEd25519 } from '../crypto/sign.js';
+import { systemClock } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
 import type { Registry } from '../registry/document.js';
 
@@ -50,6 +51,8 @@ export async function signPeerRequest(
       string
     >,
   };
+  // The caller's clock when it has one (peer calls do), the system's otherwise.
+  const created = opts.created ?? new Date(systemClock.nowMs());
   const signed = await httpbis.signMessage(
     {
       key: { id: signer.id, alg: 'ed25519', sign: async (data: Buffer) => edSign(null, data, signer.key) },
@@ -57,8 +60,8 @@ export async function signPeerRequest(
       fields: [...peerSignatureFields],
       params: ['created', 'expires', 'keyid', 'alg', 'nonce'],
       paramValues: {
-        created: opts.created ?? new Date(),
-        expires: new Date((opts.created ?? new Date()).getTime() + 60_000),
+        created,
+        expires: new Date(created.getTime() + 60_000),
         nonce: opts.nonce ?? randomBytes(16).toString('base64url'),
       },
     },

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { digest } from '../crypto/sign.js';
 import type { DpEvent } from '../dp/provider.js';
 import { EventAck } from '../protocol/answers.js';
+import type { Clock } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
 import type { FederationEvent, Notice } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
@@ -64,7 +65,8 @@ export interface OutboxOptions {
   timeoutMs?: number;
   onDelivered?: (item: OutboxItem, ms: number) => void;
   onError?: (item: OutboxItem, err: unknown) => void;
-  clockMs?: () => number;
+  /** Due times and backoff (ms), and the signatures' `created` (s). */
+  clock: Clock;
 }
 
 /**
@@ -90,7 +92,7 @@ export class OutboxWorker {
 
   constructor(opts: OutboxOptions) {
     this.opts = opts;
-    this.clock = opts.clockMs ?? Date.now;
+    this.clock = opts.clock.nowMs;
   }
 
   /** Delivers every interval (and on kick) until stop(). */
@@ -129,6 +131,15 @@ export class OutboxWorker {
       });
   }
 
+  /**
+   * Runs a round now and resolves once no round is under way: what was due has been delivered
+   * or rescheduled. Tests drive delivery with it instead of waiting for the interval.
+   */
+  async settled(): Promise<void> {
+    this.kick();
+    while (this.running !== undefined) await this.running;
+  }
+
   /** One round: everything due, delivered. Resolves when the round is over. */
   async round(): Promise<void> {
     const due = await this.opts.store.write((tx) => tx.dueOutbox(this.clock(), 500));
@@ -139,11 +150,12 @@ export class OutboxWorker {
 
   private async deliverInOrder(items: OutboxItem[]): Promise<void> {
     for (const item of items) {
-      const started = this.clock();
+      // The delivery's latency is measured, not read from the clock (a test clock stands still).
+      const started = performance.now();
       try {
         await this.deliver(item);
         await this.opts.store.write((tx) => tx.outboxDelivered(item.id, this.clock()));
-        this.opts.onDelivered?.(item, this.clock() - started);
+        this.opts.onDelivered?.(item, Math.round(performance.now() - started));
       } catch (err) {
         const attempts = item.attempts + 1;
         const base = this.opts.baseBackoffMs ?? 250;
@@ -165,6 +177,7 @@ export class OutboxWorker {
       const signed = await signPeerRequest(
         { method: 'POST', url: msp.webhook, body: item.body },
         this.opts.self,
+        { created: new Date(this.opts.clock.now() * 1000) },
       );
       const res = await fetch(msp.webhook, {
         method: 'POST',
@@ -182,6 +195,7 @@ export class OutboxWorker {
       self: this.opts.self,
       timeoutMs,
       maxAnswerBytes: 64 * 1024,
+      now: this.opts.clock.now,
     });
   }
 

@@ -64,10 +64,18 @@ export async function callPeer<S extends TSchema>(
   path: string,
   body: unknown,
   schema: S,
-  opts: { self: { id: string; key: KeyObject }; timeoutMs: number; maxAnswerBytes: number },
+  opts: {
+    self: { id: string; key: KeyObject };
+    timeoutMs: number;
+    maxAnswerBytes: number;
+    /** The node's clock (seconds): the signature's `created`, checked by the peer on its own. */
+    now: () => number;
+  },
 ): Promise<Static<S>> {
   const url = new URL(path, endpoint).toString();
-  const signed = await signPeerRequest({ method: 'POST', url, body: JSON.stringify(body) }, opts.self);
+  const signed = await signPeerRequest({ method: 'POST', url, body: JSON.stringify(body) }, opts.self, {
+    created: new Date(opts.now() * 1000),
+  });
   let res: Response;
   try {
     res = await fetch(url, {

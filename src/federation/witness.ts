@@ -129,7 +129,12 @@ export class Witness {
         '/v1/federation/log/checkpoint',
         { v: 1, from: last?.size ?? 0 },
         WitnessAnswer,
-        { self: this.opts.self, timeoutMs: this.opts.timeoutMs ?? 5000, maxAnswerBytes: 64 * 1024 },
+        {
+          self: this.opts.self,
+          timeoutMs: this.opts.timeoutMs ?? 5000,
+          maxAnswerBytes: 64 * 1024,
+          now: this.opts.now,
+        },
       );
       cp = openCheckpoint(answer.checkpoint, logVerifiers(registry, dp), { origin }).checkpoint;
     } catch (err) {
@@ -186,7 +191,12 @@ export class Witness {
         '/v1/federation/log/cosignature',
         { v: 1, checkpoint: `${body}\n${mine}` },
         CosignatureAnswer,
-        { self: this.opts.self, timeoutMs: this.opts.timeoutMs ?? 5000, maxAnswerBytes: 4096 },
+        {
+          self: this.opts.self,
+          timeoutMs: this.opts.timeoutMs ?? 5000,
+          maxAnswerBytes: 4096,
+          now: this.opts.now,
+        },
       );
     } catch (err) {
       return failed(dp, err, cp.size, 'cosignature not taken: ');
@@ -302,9 +312,9 @@ export async function addCheckpoint(
  */
 export class PeerProofs {
   private readonly cache = new Map<string, string>();
-  private readonly opts: Pick<WitnessOptions, 'registry' | 'self' | 'timeoutMs'>;
+  private readonly opts: Pick<WitnessOptions, 'registry' | 'self' | 'timeoutMs' | 'now'>;
 
-  constructor(opts: Pick<WitnessOptions, 'registry' | 'self' | 'timeoutMs'>) {
+  constructor(opts: Pick<WitnessOptions, 'registry' | 'self' | 'timeoutMs' | 'now'>) {
     this.opts = opts;
   }
 
@@ -324,6 +334,7 @@ export class PeerProofs {
           self: this.opts.self,
           timeoutMs: this.opts.timeoutMs ?? 5000,
           maxAnswerBytes: 64 * 1024,
+          now: this.opts.now,
         },
       );
       const json = JSON.stringify(answer.log);

@@ -8,7 +8,7 @@ import { Fanout } from '../federation/fanout.js';
 import { type PeerNonces, RedisNonceCache, StoreNonces } from '../federation/nonce-cache.js';
 import { enqueueDpEvent, OutboxWorker } from '../federation/outbox.js';
 import { PeerStatus } from '../federation/peer-client.js';
-import { nowSeconds } from '../protocol/encoding.js';
+import { type Clock, systemClock } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { RegistrySource } from '../registry/source.js';
@@ -87,12 +87,16 @@ export interface Context {
   log: BackgroundLog;
   /** The transparency log and the witness of peers' logs (R3, R28); undefined when disabled. */
   transparency: Transparency | undefined;
+  /** The one clock every component reads (src/protocol/clock.ts); a test clock in tests. */
+  clock: Clock;
+  /** `clock.now`: whole seconds. */
   now: () => number;
   close(): Promise<void>;
 }
 
 export interface ContextOverrides {
-  now?: () => number;
+  /** Default the system clock; tests share one they move (test/support/clock.ts). */
+  clock?: Clock;
   store?: Store;
   channels?: { tel?: OtpChannel; mailto?: OtpChannel };
   /** R29: the verifier's dns-01 lookups. */
@@ -202,7 +206,8 @@ export async function createContext(
   // The server verifies every signature it accepts or relays: libsodium's native binding, not the
   // SDK's WebAssembly build (same results, src/crypto/provider.ts).
   useCryptoProvider(nativeCrypto);
-  const now = overrides.now ?? nowSeconds;
+  const clock = overrides.clock ?? systemClock;
+  const now = clock.now;
   // R23: one secret for every node of the DP, so a token from one node is good on all.
   const sessionSecretFile =
     config.sessions?.secretFile === undefined
@@ -294,7 +299,7 @@ export async function createContext(
     self,
     registry: () => registry.current(),
     policy,
-    now,
+    clock,
     preferredPeers: fed.preferredPeers,
     timeoutMs: fed.peerTimeoutMs,
     maxAnswerBytesPerCsi: fed.maxAnswerBytesPerCsi,
@@ -313,6 +318,7 @@ export async function createContext(
     store,
     registry: () => registry.current(),
     self,
+    clock,
     intervalMs: fed.outboxIntervalMs,
     maxBackoffMs: fed.outboxMaxBackoffMs,
     onDelivered: (item) => metrics.outboxDeliveries.inc({ target: item.target, outcome: 'delivered' }),
@@ -341,6 +347,7 @@ export async function createContext(
     const outbox = () => {
       devOutbox ??= new DevOutboxChannel(
         v.devOutboxFile === undefined ? undefined : loaded.path(v.devOutboxFile),
+        now,
       );
       return devOutbox;
     };
@@ -442,7 +449,7 @@ export async function createContext(
     peerNonces:
       shared === undefined
         ? new StoreNonces(store)
-        : new RedisNonceCache(shared.redis, `${shared.keyPrefix}:nonce`, new StoreNonces(store)),
+        : new RedisNonceCache(shared.redis, `${shared.keyPrefix}:nonce`, new StoreNonces(store), clock.nowMs),
     leadership,
     fanout,
     outbox,
@@ -453,6 +460,7 @@ export async function createContext(
     metrics,
     lifecycle: { draining: false },
     log,
+    clock,
     now,
     async close() {
       // Jobs stop here first; their roles are handed over only then.

@@ -68,7 +68,12 @@ export class TokenRedeemer {
     this.spent =
       opts.shared === undefined
         ? durable
-        : new RedisNonceCache(opts.shared.redis, `${opts.shared.keyPrefix}:spent-token`, durable);
+        : new RedisNonceCache(
+            opts.shared.redis,
+            `${opts.shared.keyPrefix}:spent-token`,
+            durable,
+            () => opts.now() * 1000,
+          );
   }
 
   /** Checks and spends the token of a PrivateToken Authorization header; refusals have token-* codes. */

@@ -5,6 +5,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { credentialHash, issuerKeyFromPem } from '../crypto/token-key.js';
+import { systemClock } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
 import { PrivacyPass } from '../protocol/privacy-pass.js';
 import { decodeRecord, ParticipantId } from '../protocol/records.js';
@@ -164,7 +165,7 @@ export async function startTokenIssuer(
   } = {},
 ): Promise<TokenIssuer> {
   const { config, path } = readIssuerConfig(file);
-  const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  const now = opts.now ?? systemClock.now;
   const keys = config.keys.map((k) => loadIssuerKey(readFileSync(path(k.file), 'utf8'), k.notAfter));
   const users = new Map(Object.entries(config.users).map(([user, hash]) => [hash, user]));
   const counts = new IssuanceCounts(path(config.store.path));

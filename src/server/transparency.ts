@@ -77,6 +77,7 @@ export function createTransparency(
       registry: () => deps.registry.current(),
       self: { id: config.dp.id, key: deps.dpKeys.transport.privateKey },
       timeoutMs: config.federation?.peerTimeoutMs,
+      now: deps.now,
     }),
     keyed,
     reads: budgetLimiter(deps.budgets ?? {}, 'log-reads', { points: requestsPerMinute, perSeconds: 60 }),

@@ -1,5 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import nodemailer, { type Transporter } from 'nodemailer';
+import { systemClock } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
 
 /** Where one-time codes go: a real SMS gateway, SMTP, or (dev configs only) a local outbox file. */
@@ -116,13 +117,16 @@ export class DevOutboxChannel implements OtpChannel {
   readonly name = 'dev-outbox';
   readonly sent: OutboxEntry[] = [];
   private readonly file: string | undefined;
+  private readonly now: () => number;
 
-  constructor(file?: string) {
+  /** `now`: the node's clock (seconds), which stamps each entry. */
+  constructor(file?: string, now: () => number = systemClock.now) {
     this.file = file;
+    this.now = now;
   }
 
   async send(to: string, code: string): Promise<void> {
-    const entry = { to, code, at: Math.floor(Date.now() / 1000) };
+    const entry = { to, code, at: this.now() };
     this.sent.push(entry);
     if (this.sent.length > 1000) this.sent.shift();
     if (this.file !== undefined) await appendFile(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });

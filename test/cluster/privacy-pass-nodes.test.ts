@@ -29,7 +29,7 @@ describe.skipIf(!available)('a token spent at one node is spent at every node of
     const loaded = loadConfig(net.layout.configFile);
     shared(loaded.config);
     loaded.config.listen = { ...loaded.config.listen, port: await freePort() };
-    const ctx = await createContext(loaded, { now: net.clock.now });
+    const ctx = await createContext(loaded, { clock: net.clock });
     const app = buildApp(ctx);
     const url = await listen(app, ctx);
     b = {

@@ -113,7 +113,7 @@ describe('R12, R13: separate budgets for non-default and forwarded queries', () 
       self: { id: 'dp1', key: fed.dpKeys.transport.privateKey },
       registry: () => registry,
       policy: {},
-      now: fed.clock.now,
+      clock: fed.clock,
       breakerFailures: 1_000_000,
     });
     const batch = Array.from({ length: 100 }, (_, i) => `tel:+1415555${String(3000 + i)}`);

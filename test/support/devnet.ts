@@ -18,14 +18,9 @@ import { loadConfig, type NodeConfig } from '../../src/server/config.js';
 import { type Context, type ContextOverrides, createContext } from '../../src/server/context.js';
 import { startTokenIssuer, type TokenIssuer } from '../../src/server/token-issuer.js';
 
-/** A settable clock, in seconds. */
-export class TestClock {
-  t = Math.floor(Date.now() / 1000);
-  now = (): number => this.t;
-  advance(seconds: number): void {
-    this.t += seconds;
-  }
-}
+export { TestClock } from './clock.js';
+
+import { TestClock } from './clock.js';
 
 export interface RunningDevnet {
   layout: DevnetLayout;
@@ -75,7 +70,7 @@ export async function startDevnet(
   const clock = new TestClock();
   const loaded = loadConfig(layout.configFile);
   opts.configure?.(loaded.config);
-  const ctx = await createContext(loaded, { now: clock.now, ...overrides });
+  const ctx = await createContext(loaded, { clock, ...overrides });
   const app = buildApp(ctx, opts.app);
   await listen(app, ctx);
   const url = layout.endpoint;

@@ -13,7 +13,7 @@ import { countersign } from '../../src/registry/verify-mapping.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
-import { TestClock } from './devnet.js';
+import { TestClock } from './clock.js';
 
 /** A registry v2 DP key set of fresh keys (held by no one), one per usage. */
 export function freshDpKeys(): { records: string[]; transport: string[]; log: string[] } {
