@@ -1,21 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistrySource } from '../../src/registry/source.js';
-import { DpProcesses, eventually, nextSecond } from '../support/dp-processes.js';
+import { DpNodes } from '../support/dp-nodes.js';
 import { startNoticeHook } from '../support/notice-hook.js';
 
 describe('R18, R17 across DPs: a second holder at another DP, and the MSPs told', () => {
-  let net: DpProcesses;
+  let net: DpNodes;
   let hook: Awaited<ReturnType<typeof startNoticeHook>>;
   let registry: RegistrySource;
   const csi = 'tel:+14155550171';
 
   beforeAll(async () => {
-    hook = await startNoticeHook(() => registry.current());
+    hook = await startNoticeHook(
+      () => registry.current(),
+      () => new Date(net.clock.nowMs()),
+    );
     const url = hook.url;
-    net = await DpProcesses.start(3, { webhooks: { msp1: url, msp2: url } });
+    net = await DpNodes.start(3, { webhooks: { msp1: url, msp2: url } });
     registry = new RegistrySource({
       location: `${net.layout.dir}/registry.json`,
       pinnedKey: net.layout.registryKey,
+      now: net.clock.now,
     });
     await registry.load();
   });
@@ -37,35 +41,24 @@ describe('R18, R17 across DPs: a second holder at another DP, and the MSPs told'
     const bobsMapping = await net.publish(bob, attBob, 'msp1', 'bob'); // dp1
 
     // A later second: within one second, which holder is older is decided by mapping id.
-    await nextSecond();
+    net.clock.nextSecond();
     const eve = net.holder();
     const attEve = await net.prove(eve, csi);
     const evesMapping = await net.publish(eve, attEve, 'msp2', 'eve'); // dp2: the first holder it sees
     expect(evesMapping.state).toBe('active');
 
     // dp2 tells dp1 (R18); dp1 holds the older holder and says so; dp2 then holds Eve as contested.
-    await eventually(
-      async () => (await ssis('dp2', false)).join() === 'mimi://chat.example/u/bob',
-      10_000,
-      'dp2 to defer to Bob',
-    );
+    await net.settle();
+    expect(await ssis('dp2', false)).toEqual(['mimi://chat.example/u/bob']);
     expect(await ssis('dp1', false)).toEqual(['mimi://chat.example/u/bob']);
     expect(await ssis('dp3', true)).toEqual(['mimi://chat.example/u/bob']);
 
     // Bob's MSP is told his mapping is contested, with the deadline; Eve's MSP that hers is.
-    const toMsp1 = await eventually(
-      async () => hook.notices.find((n) => n.notice.msp === 'msp1'),
-      10_000,
-      'a notice to msp1',
-    );
-    expect(toMsp1.notice).toMatchObject({ kind: 'contested', mappingId: bobsMapping.id, dp: 'dp1' });
-    expect(toMsp1.notice.deadline).toBeGreaterThan(Math.floor(Date.now() / 1000));
-    const toMsp2 = await eventually(
-      async () => hook.notices.find((n) => n.notice.msp === 'msp2'),
-      10_000,
-      'a notice to msp2',
-    );
-    expect(toMsp2.notice).toMatchObject({ kind: 'contested', mappingId: evesMapping.id, dp: 'dp2' });
+    const toMsp1 = hook.notices.find((n) => n.notice.msp === 'msp1');
+    expect(toMsp1?.notice).toMatchObject({ kind: 'contested', mappingId: bobsMapping.id, dp: 'dp1' });
+    expect(toMsp1!.notice.deadline).toBeGreaterThan(net.clock.now());
+    const toMsp2 = hook.notices.find((n) => n.notice.msp === 'msp2');
+    expect(toMsp2?.notice).toMatchObject({ kind: 'contested', mappingId: evesMapping.id, dp: 'dp2' });
     // No more personal data than needed: no CSI, no SSI, no key.
     for (const n of hook.notices) {
       expect(n.raw).not.toContain('14155550171');
@@ -75,15 +68,10 @@ describe('R18, R17 across DPs: a second holder at another DP, and the MSPs told'
     // Bob proves possession again at dp1; the reaffirmation is relayed and Eve's contest is lost everywhere.
     const fresh = await net.prove(bob, csi);
     expect((await bob.reaffirm(fresh)).lost.length).toBe(1);
-    await eventually(
-      async () => {
-        const res = await fetch(`${net.endpoint('dp2')}/.well-known/mimi-discovery`);
-        const meta = (await res.json()) as { peering: { outbox: Record<string, number> } };
-        return Object.values(meta.peering.outbox).every((n) => n === 0);
-      },
-      10_000,
-      'outboxes to drain',
-    );
+    await net.settle();
+    const res = await fetch(`${net.endpoint('dp2')}/.well-known/mimi-discovery`);
+    const meta = (await res.json()) as { peering: { outbox: Record<string, number> } };
+    expect(Object.values(meta.peering.outbox).every((n) => n === 0)).toBe(true);
     expect(await ssis('dp3', true)).toEqual(['mimi://chat.example/u/bob']);
   });
 });

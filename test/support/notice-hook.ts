@@ -14,10 +14,11 @@ export interface ReceivedNotice {
 /**
  * An MSP's webhook on loopback (R18 notices): it believes a notice only after checking the DP's
  * RFC 9421 signature against `registry()`, for the webhook's own URL, once per nonce (401
- * otherwise), and keeps each one it believed.
+ * otherwise), and keeps each one it believed. `now`: the clock the DPs sign with.
  */
 export async function startNoticeHook(
   registry: () => Registry,
+  now: () => Date = () => new Date(),
 ): Promise<{ url: string; notices: ReceivedNotice[]; close(): void }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/notices`;
@@ -33,7 +34,7 @@ export async function startNoticeHook(
         const { dp, nonce } = await verifyPeerRequest(
           { method: 'POST', url: targetUri(url, req.url ?? '/'), headers: req.headers, rawBody: raw },
           registry(),
-          new Date(),
+          now(),
         );
         if (nonces.has(`${dp}:${nonce}`)) throw new Error('replayed');
         nonces.add(`${dp}:${nonce}`);
