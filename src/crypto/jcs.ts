@@ -1,9 +1,9 @@
-import { createRequire } from 'node:module';
+import canonicalizeModule from 'canonicalize';
 
-// The package is CommonJS whose typings claim an ES default export; load it as what it is.
-const canonicalizeImpl = createRequire(import.meta.url)('canonicalize') as (
-  value: unknown,
-) => string | undefined;
+// The package is CommonJS (`module.exports = serialize`) whose typings claim an ES default export:
+// imported from ES modules its default is the function itself, whatever the typings say. A plain
+// import, not createRequire, so that bundlers (a browser build of the SDK) resolve it too.
+const canonicalizeImpl = canonicalizeModule as unknown as (value: unknown) => string | undefined;
 
 /**
  * RFC 8785 JSON Canonicalization Scheme, through the reference implementation by the RFC's
