@@ -2,6 +2,7 @@ import type { PossessionLevel, PossessionMethod } from '../protocol/records.js';
 import type {
   Challenge,
   ChallengeState,
+  HolderKey,
   LogCheckpointRow,
   LogForkRow,
   LogHead,
@@ -9,6 +10,7 @@ import type {
   MappingState,
   OprfEpoch,
   OprfEpochState,
+  OutboxItem,
   ServedStoredMapping,
   StoredMapping,
   WitnessedRow,
@@ -116,6 +118,43 @@ export const epochColumns: Record<string, string> = {
   retireAt: 'retire_at',
 };
 
+// Columns named, never `*`: a prepared `SELECT *` fails on every open PostgreSQL connection
+// ("cached plan must not change result type") once a newer node's migration adds a column
+// (rolling upgrade).
+export const epochSelect =
+  'id, state, sealed_key, public_key, bucket_bits, pad_to, dummy_length, min_bucket, build_cursor, created_at, activated_at, retire_at';
+export const challengeColumns =
+  'id, csi, holder_key, method, code_hash, created_at, expires_at, attempts, state';
+
+/** A holder key row; `retired` is 0/1 in SQLite, a boolean in PostgreSQL. */
+export const toHolderKey = (r: {
+  csi: string;
+  key: string;
+  grp: string;
+  retired: number | boolean;
+}): HolderKey => ({
+  csi: r.csi,
+  key: r.key,
+  group: r.grp,
+  retired: r.retired === true || r.retired === 1,
+});
+
+export const toOutboxItem = (r: {
+  id: number;
+  target: string;
+  event_id: string;
+  body: string;
+  attempts: number;
+  next_at: number;
+}): OutboxItem => ({
+  id: r.id,
+  target: r.target,
+  eventId: r.event_id,
+  body: r.body,
+  attempts: r.attempts,
+  nextAt: r.next_at,
+});
+
 /** A challenge row as both backends store it. */
 export function toChallenge(r: Record<string, unknown>): Challenge {
   return {
@@ -133,6 +172,21 @@ export function toChallenge(r: Record<string, unknown>): Challenge {
 
 /** A byte array as the drivers bind it, without a copy. */
 export const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+/**
+ * A declared statement's parameters as a driver binds them (contract.ts): byte arrays as
+ * Buffers over the same bytes (a view must bind only its own bytes), and, for SQLite, which has
+ * no boolean, flags as 0/1.
+ */
+export function bindParams(values: readonly unknown[], booleans: 'int' | 'bool'): unknown[] {
+  const out = values.slice();
+  for (let i = 0; i < out.length; i++) {
+    const v = out[i];
+    if (v instanceof Uint8Array) out[i] = bytesOf(v);
+    else if (booleans === 'int' && typeof v === 'boolean') out[i] = v ? 1 : 0;
+  }
+  return out;
+}
 
 // Transparency-log rows (migration 4), the same columns on both backends.
 
@@ -221,3 +275,15 @@ export const toFork = (r: ForkDbRow): LogForkRow => ({
   reason: r.reason,
   evidence: r.evidence,
 });
+
+/** Rows of many CSIs, keyed by CSI: every CSI asked is a key, in the order asked, rows in the order read. */
+export function byCsi<R extends { csi: string }, T>(
+  csis: readonly string[],
+  rows: Iterable<R>,
+  codec: (r: R) => T,
+): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const csi of csis) out.set(csi, []);
+  for (const r of rows) out.get(r.csi)?.push(codec(r));
+  return out;
+}

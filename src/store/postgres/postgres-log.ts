@@ -20,7 +20,8 @@ import type { LogCheckpointRow, LogForkRow, LogHead, LogLeafRow, LogNode, Witnes
 
 /**
  * The transparency log's tables on PostgreSQL (migration 4), as functions over a statement
- * runner: the write side runs on a write()'s connection, the read side on the pool. Same node id
+ * runner: the two writes with logic of their own run on a write()'s connection (the others are
+ * declared in contract.ts), the reads on the pool. Same node id
  * scheme and row codecs as SQLite (../rows.ts).
  */
 export type Run = <R extends object>(
@@ -29,14 +30,11 @@ export type Run = <R extends object>(
   values: unknown[],
 ) => Promise<pg.QueryResult<R & Record<string, unknown>>>;
 
-/**
- * The head, in a write: `FOR UPDATE` makes every append, from any node, wait for the one before
- * it to commit and then read the head it left. The log is one sequence; this row is its turnstile.
- */
-export async function logHead(run: Run, forUpdate: boolean): Promise<LogHead> {
+/** The head, committed state (a write reads it FOR UPDATE: contract.ts). */
+export async function logHead(run: Run): Promise<LogHead> {
   const { rows } = await run<{ size: number; edge: Buffer }>(
-    forUpdate ? 'log-head-lock' : 'log-head',
-    `SELECT size, edge FROM log_head WHERE id = 1${forUpdate ? ' FOR UPDATE' : ''}`,
+    'log-head',
+    'SELECT size, edge FROM log_head WHERE id = 1',
     [],
   );
   return toHead(rows[0]);
@@ -73,18 +71,6 @@ export async function appendLog(
   ]);
 }
 
-export async function insertCheckpoint(
-  run: Run,
-  row: Omit<LogCheckpointRow, 'cosignatures'>,
-): Promise<boolean> {
-  const r = await run(
-    'log-checkpoint',
-    'INSERT INTO log_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING',
-    [row.size, bytesOf(row.rootHash), row.note, row.createdAt],
-  );
-  return r.rowCount === 1;
-}
-
 export async function addCosignature(run: Run, size: number, witness: string, line: string, at: number) {
   await run(
     'log-cosign',
@@ -96,32 +82,6 @@ export async function addCosignature(run: Run, size: number, witness: string, li
     'UPDATE log_checkpoints SET cosigned = (SELECT count(*) FROM log_cosignatures WHERE size = $1) WHERE size = $1',
     [size],
   );
-}
-
-export async function witnessed(run: Run, dp: string): Promise<WitnessedRow | undefined> {
-  const { rows } = await run<WitnessedDbRow>(
-    'log-witnessed',
-    `SELECT ${witnessedColumns} FROM log_witnessed WHERE dp = $1`,
-    [dp],
-  );
-  return rows[0] === undefined ? undefined : toWitnessed(rows[0]);
-}
-
-export async function setWitnessed(run: Run, row: WitnessedRow): Promise<void> {
-  await run(
-    'log-set-witnessed',
-    'INSERT INTO log_witnessed (dp, size, root, note, seen_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dp) DO UPDATE SET size = EXCLUDED.size, root = EXCLUDED.root, note = EXCLUDED.note, seen_at = EXCLUDED.seen_at',
-    [row.dp, row.size, bytesOf(row.rootHash), row.note, row.seenAt],
-  );
-}
-
-export async function insertLogFork(run: Run, row: Omit<LogForkRow, 'id'>): Promise<void> {
-  await run('log-fork', 'INSERT INTO log_forks (dp, detected_at, reason, evidence) VALUES ($1, $2, $3, $4)', [
-    row.dp,
-    row.detectedAt,
-    row.reason,
-    row.evidence,
-  ]);
 }
 
 // read side (committed state)

@@ -1,35 +1,25 @@
 import pg from 'pg';
-import { mailboxRange } from '../../protocol/identifiers.js';
 import type { EntryFrames } from '../../protocol/private.js';
 import { isConnectionError, isRace, StoreClosed, storeErrorOf } from '../errors.js';
 import { postgresMigrations } from '../migrations/postgres.js';
 import {
-  bytesOf,
+  byCsi,
   type EpochRow,
-  epochColumns,
+  epochSelect,
   type MappingRow,
   mappingColumns,
   servedColumns,
   servedColumnsWithoutJson,
-  toChallenge,
   toEpoch,
   toMapping,
   toServed,
 } from '../rows.js';
 import type {
-  Challenge,
-  ChallengeState,
-  CsipEventRow,
-  HolderKey,
   LogCheckpointRow,
   LogForkRow,
   LogHead,
   LogLeafRow,
-  LogNode,
-  MappingState,
   OprfEpoch,
-  OutboxItem,
-  PrivateEntry,
   ServedReadOptions,
   ServedStoredMapping,
   Store,
@@ -39,6 +29,7 @@ import type {
 } from '../store.js';
 import { LockSpace } from './locks.js';
 import * as log from './postgres-log.js';
+import { postgresTx } from './postgres-tx.js';
 
 export interface PostgresStoreOptions {
   /**
@@ -62,12 +53,6 @@ export interface PostgresStoreOptions {
 }
 
 type Row = Record<string, unknown>;
-
-// Columns named, never `*`: a prepared `SELECT *` fails on every open connection ("cached plan
-// must not change result type") once a newer node's migration adds a column (rolling upgrade).
-const epochSelect =
-  'id, state, sealed_key, public_key, bucket_bits, pad_to, dummy_length, min_bucket, build_cursor, created_at, activated_at, retire_at';
-const challengeSelect = 'id, csi, holder_key, method, code_hash, created_at, expires_at, attempts, state';
 
 /** int8 (counts, times, bucket keys) as a JS number: every value stored here is below 2^53. */
 const int8 = 20;
@@ -224,7 +209,7 @@ export class PostgresStore implements Store {
       client.on('error', onError);
       try {
         await client.query('BEGIN');
-        const value = await fn(new PgTx(client));
+        const value = await fn(postgresTx(client));
         committing = true;
         await client.query('COMMIT');
         return value;
@@ -263,15 +248,7 @@ export class PostgresStore implements Store {
   };
 
   async activeMappings(csis: readonly string[], now: number): Promise<Map<string, StoredMapping[]>> {
-    const out = new Map<string, StoredMapping[]>();
-    for (const csi of csis) out.set(csi, []);
-    if (csis.length === 0) return out;
-    const rows = await this.query<MappingRow & Row>(
-      `SELECT ${mappingColumns} FROM mappings WHERE csi = ANY($1::text[]) AND state = 'active' AND expires_at > $2 ORDER BY csi, accepted_at, id`,
-      [csis, now],
-    );
-    for (const r of rows) out.get(r.csi)?.push(toMapping(r));
-    return out;
+    return byCsi(csis, await this.readActive(mappingColumns, csis, now), toMapping);
   }
 
   async servedMappings(
@@ -279,18 +256,17 @@ export class PostgresStore implements Store {
     now: number,
     opts?: ServedReadOptions,
   ): Promise<Map<string, ServedStoredMapping[]>> {
-    const out = new Map<string, ServedStoredMapping[]>();
-    for (const csi of csis) out.set(csi, []);
-    if (csis.length === 0) return out;
     const columns = opts?.json === false ? servedColumnsWithoutJson : servedColumns;
-    const rows = await this.query<MappingRow & Row>(
+    return byCsi(csis, await this.readActive(columns, csis, now), toServed);
+  }
+
+  /** Active, unexpired rows of every CSI in `csis`, in one statement. */
+  private async readActive(columns: string, csis: readonly string[], now: number): Promise<MappingRow[]> {
+    if (csis.length === 0) return [];
+    return this.query<MappingRow & Row>(
       `SELECT ${columns} FROM mappings WHERE csi = ANY($1::text[]) AND state = 'active' AND expires_at > $2 ORDER BY csi, accepted_at, id`,
       [csis, now],
     );
-    for (const r of rows) {
-      out.get(r.csi)?.push(toServed(r));
-    }
-    return out;
   }
 
   async mapping(id: string): Promise<StoredMapping | undefined> {
@@ -351,7 +327,7 @@ export class PostgresStore implements Store {
   // transparency log, committed state
 
   logHead(): Promise<LogHead> {
-    return log.logHead(this.run, false);
+    return log.logHead(this.run);
   }
 
   logLeaves(start: number, end: number): Promise<LogLeafRow[]> {
@@ -391,425 +367,5 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.pool.end();
-  }
-}
-
-/** The operations of one write, on its connection. Statements are named: parsed once per connection. */
-class PgTx implements StoreTx {
-  /** CSIs whose advisory lock this transaction holds (or is acquiring). */
-  private readonly locks = new Map<string, Promise<unknown>>();
-
-  constructor(private readonly c: pg.PoolClient) {}
-
-  private readonly run: log.Run = (name, text, values) =>
-    this.c.query(name === undefined ? { text, values } : { name, text, values });
-
-  private async rows<R extends Row>(name: string, text: string, values: unknown[]): Promise<R[]> {
-    return (await this.run<R>(name, text, values)).rows;
-  }
-
-  /**
-   * Holds the CSI's lock until commit or rollback. A separate statement, before the one that
-   * reads: under READ COMMITTED each statement's snapshot is taken when it starts, so only a
-   * statement that starts after the lock is granted sees what the previous holder committed.
-   */
-  private lock(csi: string, space: LockSpace = LockSpace.Csi): Promise<unknown> {
-    const key = `${space}:${csi}`;
-    let held = this.locks.get(key);
-    if (held === undefined) {
-      held = this.run('xact-lock', 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [space, csi]);
-      this.locks.set(key, held);
-    }
-    return held;
-  }
-
-  async liveMappings(csi: string): Promise<StoredMapping[]> {
-    await this.lock(csi);
-    const rows = await this.rows<MappingRow & Row>(
-      'live',
-      `SELECT ${mappingColumns} FROM mappings WHERE csi = $1 AND state IN ('active', 'contested') ORDER BY accepted_at, id`,
-      [csi],
-    );
-    return rows.map(toMapping);
-  }
-
-  async mapping(id: string): Promise<StoredMapping | undefined> {
-    const read = async () =>
-      (
-        await this.rows<MappingRow & Row>('by-id', `SELECT ${mappingColumns} FROM mappings WHERE id = $1`, [
-          id,
-        ])
-      )[0];
-    const r = await read();
-    if (r === undefined) return undefined;
-    if (this.locks.has(`${LockSpace.Csi}:${r.csi}`)) return toMapping(r);
-    // Now that we know its CSI: lock it, and read the row again as the lock holder sees it.
-    await this.lock(r.csi);
-    const again = await read();
-    return again === undefined ? undefined : toMapping(again);
-  }
-
-  async mappingByBodyDigest(bodyDigest: string): Promise<StoredMapping | undefined> {
-    // No lock: the CSI is not known yet. The unique index on body_digest settles a race (write()).
-    const [r] = await this.rows<MappingRow & Row>(
-      'by-body',
-      `SELECT ${mappingColumns} FROM mappings WHERE body_digest = $1`,
-      [bodyDigest],
-    );
-    return r === undefined ? undefined : toMapping(r);
-  }
-
-  async insertMapping(m: StoredMapping): Promise<void> {
-    await this.lock(m.csi);
-    await this.run(
-      'insert-mapping',
-      `INSERT INTO mappings (${mappingColumns}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $11)`,
-      [
-        m.id,
-        m.csi,
-        m.holderGroup,
-        m.holderKey,
-        m.msp,
-        m.tag,
-        m.priority,
-        m.optOut,
-        m.level,
-        m.state,
-        m.acceptedAt,
-        m.expiresAt,
-        m.contestDeadline,
-        m.bodyDigest,
-        m.json,
-      ],
-    );
-  }
-
-  async setState(
-    ids: readonly string[],
-    state: MappingState,
-    now: number,
-    contestDeadline?: number,
-  ): Promise<void> {
-    if (ids.length === 0) return;
-    const deadline = state === 'contested' ? (contestDeadline ?? null) : null;
-    await this.run(
-      'set-state',
-      'UPDATE mappings SET state = $1, contest_deadline = $2, updated_at = $3 WHERE id = ANY($4::text[])',
-      [state, deadline, now, ids],
-    );
-  }
-
-  async holderKey(csi: string, key: string): Promise<HolderKey | undefined> {
-    await this.lock(csi);
-    const [r] = await this.rows<{ csi: string; key: string; grp: string; retired: boolean }>(
-      'holder-key',
-      'SELECT csi, key, grp, retired FROM holder_keys WHERE csi = $1 AND key = $2',
-      [csi, key],
-    );
-    return r === undefined ? undefined : { csi: r.csi, key: r.key, group: r.grp, retired: r.retired };
-  }
-
-  async insertHolderKey(k: HolderKey): Promise<void> {
-    await this.lock(k.csi);
-    await this.run(
-      'insert-holder-key',
-      'INSERT INTO holder_keys (csi, key, grp, retired) VALUES ($1, $2, $3, $4)',
-      [k.csi, k.key, k.group, k.retired],
-    );
-  }
-
-  async retireHolderKey(csi: string, key: string): Promise<void> {
-    await this.lock(csi);
-    await this.run('retire-holder-key', 'UPDATE holder_keys SET retired = true WHERE csi = $1 AND key = $2', [
-      csi,
-      key,
-    ]);
-  }
-
-  async rememberRequest(id: string, expiresAt: number): Promise<boolean> {
-    const now = Math.floor(Date.now() / 1000);
-    // Purge a few expired ids, skipping rows another write is purging: no write waits on another here.
-    await this.run(
-      'purge-seen',
-      'DELETE FROM seen_requests WHERE id IN (SELECT id FROM seen_requests WHERE expires_at < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)',
-      [now],
-    );
-    // An expired id not purged yet counts as unseen, as it would once purged. Concurrent inserts
-    // of one id wait for each other (unique index): exactly one of them returns true.
-    const r = await this.run(
-      'remember',
-      'INSERT INTO seen_requests (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE seen_requests.expires_at < $3',
-      [id, expiresAt, now],
-    );
-    return r.rowCount === 1;
-  }
-
-  async spendToken(keyId: string, nonce: string, keepUntil: number): Promise<boolean> {
-    await this.run(
-      'purge-spent',
-      'DELETE FROM spent_tokens WHERE (key_id, nonce) IN (SELECT key_id, nonce FROM spent_tokens WHERE expires_at < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)',
-      [Math.floor(Date.now() / 1000)],
-    );
-    // Concurrent inserts of one token wait for each other (primary key): exactly one is true.
-    const r = await this.run(
-      'spend-token',
-      'INSERT INTO spent_tokens (key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-      [keyId, nonce, keepUntil],
-    );
-    return r.rowCount === 1;
-  }
-
-  async csisWithDueContests(now: number): Promise<string[]> {
-    const rows = await this.rows<{ csi: string }>(
-      'due-contests',
-      "SELECT DISTINCT csi FROM mappings WHERE state = 'contested' AND contest_deadline <= $1 ORDER BY csi",
-      [now],
-    );
-    return rows.map((r) => r.csi);
-  }
-
-  async insertChallenge(c: Challenge): Promise<void> {
-    await this.lock(c.csi);
-    await this.run(
-      'insert-challenge',
-      'INSERT INTO challenges (id, csi, holder_key, method, code_hash, created_at, expires_at, attempts, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [c.id, c.csi, c.holderKey, c.method, c.codeHash, c.createdAt, c.expiresAt, c.attempts, c.state],
-    );
-  }
-
-  async challenge(id: string): Promise<Challenge | undefined> {
-    // FOR UPDATE: the attempt count is checked and then raised; two nodes must not both count one.
-    const [r] = await this.rows<Row>(
-      'challenge',
-      `SELECT ${challengeSelect} FROM challenges WHERE id = $1 FOR UPDATE`,
-      [id],
-    );
-    if (r === undefined) return undefined;
-    return toChallenge(r);
-  }
-
-  async updateChallenge(id: string, attempts: number, state: ChallengeState): Promise<void> {
-    await this.run('update-challenge', 'UPDATE challenges SET attempts = $1, state = $2 WHERE id = $3', [
-      attempts,
-      state,
-      id,
-    ]);
-  }
-
-  async countRecentChallenges(csi: string, since: number): Promise<number> {
-    await this.lock(csi);
-    const [r] = await this.rows<{ n: number }>(
-      'count-challenges',
-      'SELECT count(*) AS n FROM challenges WHERE csi = $1 AND created_at >= $2',
-      [csi, since],
-    );
-    return r?.n ?? 0;
-  }
-
-  async countRecentMailboxChallenges(csi: string, since: number): Promise<number> {
-    const r = mailboxRange(csi);
-    // One lock per mailbox: two starts for bob+a and bob+b count one after the other.
-    await this.lock(`mailbox:${r.mailbox}`);
-    const [row] = await this.rows<{ n: number }>(
-      'count-mailbox-challenges',
-      // csi is COLLATE "C": byte order, so the range is every CSI starting with `mailto:<base>+`.
-      'SELECT count(*) AS n FROM challenges WHERE (csi = $1 OR (csi >= $2 AND csi < $3 AND right(csi, $4) = $5)) AND created_at >= $6',
-      [r.mailbox, r.plusFrom, r.plusTo, r.suffix.length, r.suffix, since],
-    );
-    return row?.n ?? 0;
-  }
-
-  async oprfEpochs(): Promise<OprfEpoch[]> {
-    return (
-      await this.rows<EpochRow & Row>('epochs', `SELECT ${epochSelect} FROM oprf_epochs ORDER BY id`, [])
-    ).map(toEpoch);
-  }
-
-  async insertOprfEpoch(e: OprfEpoch): Promise<void> {
-    await this.run(
-      'insert-epoch',
-      'INSERT INTO oprf_epochs (id, state, sealed_key, public_key, bucket_bits, pad_to, dummy_length, min_bucket, build_cursor, created_at, activated_at, retire_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
-      [
-        e.id,
-        e.state,
-        bytesOf(e.sealedKey),
-        bytesOf(e.publicKey),
-        e.bucketBits,
-        e.padTo,
-        e.dummyLength,
-        e.minBucket,
-        e.buildCursor,
-        e.createdAt,
-        e.activatedAt,
-        e.retireAt,
-      ],
-    );
-  }
-
-  async updateOprfEpoch(
-    id: number,
-    patch: Partial<Omit<OprfEpoch, 'id' | 'sealedKey' | 'publicKey' | 'createdAt'>>,
-  ): Promise<void> {
-    const sets: string[] = [];
-    const values: unknown[] = [];
-    for (const [field, value] of Object.entries(patch)) {
-      const column = epochColumns[field];
-      if (column === undefined || value === undefined) continue;
-      values.push(value);
-      sets.push(`${column} = $${values.length}`);
-    }
-    if (sets.length === 0) return;
-    values.push(id);
-    await this.c.query(`UPDATE oprf_epochs SET ${sets.join(', ')} WHERE id = $${values.length}`, values);
-  }
-
-  async putPrivateEntry(epoch: number, e: PrivateEntry, now: number): Promise<void> {
-    await this.run(
-      'put-entry',
-      'INSERT INTO private_index (epoch, bucket_key, tag, payload, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (epoch, bucket_key, tag) DO UPDATE SET payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at',
-      [epoch, e.bucketKey, bytesOf(e.tag), bytesOf(e.payload), now],
-    );
-  }
-
-  async deletePrivateEntry(epoch: number, e: Pick<PrivateEntry, 'bucketKey' | 'tag'>): Promise<void> {
-    await this.run(
-      'delete-entry',
-      'DELETE FROM private_index WHERE epoch = $1 AND bucket_key = $2 AND tag = $3',
-      [epoch, e.bucketKey, bytesOf(e.tag)],
-    );
-  }
-
-  async dropPrivateEntries(epoch: number, limit: number): Promise<number> {
-    const r = await this.run(
-      'drop-entries',
-      'DELETE FROM private_index WHERE (epoch, bucket_key, tag) IN (SELECT epoch, bucket_key, tag FROM private_index WHERE epoch = $1 LIMIT $2)',
-      [epoch, limit],
-    );
-    return r.rowCount ?? 0;
-  }
-
-  async servedCsisAfter(after: string | null, limit: number, now: number): Promise<string[]> {
-    const rows = await this.rows<{ csi: string }>(
-      'served-after',
-      "SELECT DISTINCT csi FROM mappings WHERE csi > $1 AND state = 'active' AND expires_at > $2 ORDER BY csi LIMIT $3",
-      [after ?? '', now, limit],
-    );
-    return rows.map((r) => r.csi);
-  }
-
-  async csisExpiringBetween(from: number, to: number): Promise<string[]> {
-    const rows = await this.rows<{ csi: string }>(
-      'expiring',
-      "SELECT DISTINCT csi FROM mappings WHERE state = 'active' AND expires_at > $1 AND expires_at <= $2 ORDER BY csi",
-      [from, to],
-    );
-    return rows.map((r) => r.csi);
-  }
-
-  async enqueue(
-    items: readonly { target: string; eventId: string; body: string }[],
-    nowMs: number,
-  ): Promise<void> {
-    if (items.length === 0) return;
-    // One statement for the lot; WITH ORDINALITY keeps the ids in the order given (delivery order).
-    await this.run(
-      'enqueue',
-      `INSERT INTO outbox (target, event_id, body, next_at, created_at)
-       SELECT t, e, b, $4, $4 FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(t, e, b, n) ORDER BY n
-       ON CONFLICT (target, event_id) DO NOTHING`,
-      [items.map((i) => i.target), items.map((i) => i.eventId), items.map((i) => i.body), nowMs],
-    );
-  }
-
-  async dueOutbox(nowMs: number, limit: number): Promise<OutboxItem[]> {
-    const rows = await this.rows<{
-      id: number;
-      target: string;
-      event_id: string;
-      body: string;
-      attempts: number;
-      next_at: number;
-    }>(
-      'due-outbox',
-      'SELECT id, target, event_id, body, attempts, next_at FROM outbox WHERE delivered_at IS NULL AND next_at <= $1 ORDER BY next_at, id LIMIT $2',
-      [nowMs, limit],
-    );
-    return rows.map((r) => ({
-      id: r.id,
-      target: r.target,
-      eventId: r.event_id,
-      body: r.body,
-      attempts: r.attempts,
-      nextAt: r.next_at,
-    }));
-  }
-
-  async outboxDelivered(id: number, nowMs: number): Promise<void> {
-    await this.run(
-      'outbox-delivered',
-      'UPDATE outbox SET delivered_at = $1, last_error = NULL WHERE id = $2',
-      [nowMs, id],
-    );
-  }
-
-  async outboxRetry(id: number, attempts: number, nextAtMs: number, error: string): Promise<void> {
-    await this.run(
-      'outbox-retry',
-      'UPDATE outbox SET attempts = $1, next_at = $2, last_error = $3 WHERE id = $4',
-      [attempts, nextAtMs, error.slice(0, 500), id],
-    );
-  }
-
-  async insertCsipEvent(row: CsipEventRow, now: number): Promise<boolean> {
-    await this.lock(row.csi);
-    const r = await this.run(
-      'insert-csip',
-      'INSERT INTO csip_events (id, csi, kind, at, json, received_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING',
-      [row.id, row.csi, row.kind, row.at, row.json, now],
-    );
-    return r.rowCount === 1;
-  }
-
-  async csipCutoff(csi: string): Promise<number | null> {
-    await this.lock(csi);
-    const [r] = await this.rows<{ at: number | null }>(
-      'csip-cutoff',
-      "SELECT MAX(at) AS at FROM csip_events WHERE csi = $1 AND kind IN ('disconnected', 'reassigned')",
-      [csi],
-    );
-    return r?.at ?? null;
-  }
-
-  // transparency log
-
-  logHead(): Promise<LogHead> {
-    return log.logHead(this.run, true);
-  }
-
-  appendLog(leaves: readonly LogLeafRow[], nodes: readonly LogNode[], head: LogHead): Promise<void> {
-    return log.appendLog(this.run, leaves, nodes, head);
-  }
-
-  insertCheckpoint(row: Omit<LogCheckpointRow, 'cosignatures'>): Promise<boolean> {
-    return log.insertCheckpoint(this.run, row);
-  }
-
-  addCosignature(size: number, witness: string, line: string, at: number): Promise<void> {
-    return log.addCosignature(this.run, size, witness, line, at);
-  }
-
-  /** As a witness, one peer's log at a time: its last checkpoint is read, compared, replaced. */
-  async witnessed(dp: string): Promise<WitnessedRow | undefined> {
-    await this.lock(dp, LockSpace.Witness);
-    return log.witnessed(this.run, dp);
-  }
-
-  async setWitnessed(row: WitnessedRow): Promise<void> {
-    await this.lock(row.dp, LockSpace.Witness);
-    await log.setWitnessed(this.run, row);
-  }
-
-  insertLogFork(row: Omit<LogForkRow, 'id'>): Promise<void> {
-    return log.insertLogFork(this.run, row);
   }
 }

@@ -3,7 +3,6 @@ import {
   bytesOf,
   type CheckpointDbRow,
   checkpointColumns,
-  edgeOf,
   type ForkDbRow,
   forkColumns,
   type LeafDbRow,
@@ -16,80 +15,12 @@ import {
   type WitnessedDbRow,
   witnessedColumns,
 } from '../rows.js';
-import type {
-  LogCheckpointRow,
-  LogForkRow,
-  LogHead,
-  LogLeafRow,
-  LogNode,
-  StoreTx,
-  WitnessedRow,
-} from '../store.js';
+import type { LogCheckpointRow, LogForkRow, LogHead, LogLeafRow, WitnessedRow } from '../store.js';
 
 /**
- * The transparency log's tables on SQLite (migration 4): the writer side runs inside the store's
- * write transactions, the reader side on the read connection (committed state only).
+ * The transparency log's reads on SQLite (migration 4), on the read connection (committed state
+ * only); its writes are in the write transaction (contract.ts, sqlite-tx.ts).
  */
-
-type LogTx = Pick<
-  StoreTx,
-  | 'logHead'
-  | 'appendLog'
-  | 'insertCheckpoint'
-  | 'addCosignature'
-  | 'witnessed'
-  | 'setWitnessed'
-  | 'insertLogFork'
->;
-
-export function sqliteLogTx(db: Database.Database): LogTx {
-  const q = {
-    head: db.prepare<[], { size: number; edge: Buffer }>('SELECT size, edge FROM log_head WHERE id = 1'),
-    setHead: db.prepare('UPDATE log_head SET size = ?, edge = ? WHERE id = 1'),
-    leaf: db.prepare('INSERT INTO log_leaves (idx, hash, data, time) VALUES (?, ?, ?, ?)'),
-    node: db.prepare('INSERT OR REPLACE INTO log_nodes (id, hash) VALUES (?, ?)'),
-    checkpoint: db.prepare(
-      'INSERT OR IGNORE INTO log_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)',
-    ),
-    cosign: db.prepare(
-      'INSERT OR REPLACE INTO log_cosignatures (size, witness, line, at) VALUES (?, ?, ?, ?)',
-    ),
-    cosigned: db.prepare(
-      'UPDATE log_checkpoints SET cosigned = (SELECT COUNT(*) FROM log_cosignatures WHERE size = ?) WHERE size = ?',
-    ),
-    witnessed: db.prepare<[string], WitnessedDbRow>(
-      `SELECT ${witnessedColumns} FROM log_witnessed WHERE dp = ?`,
-    ),
-    setWitnessed: db.prepare(
-      'INSERT OR REPLACE INTO log_witnessed (dp, size, root, note, seen_at) VALUES (?, ?, ?, ?, ?)',
-    ),
-    fork: db.prepare('INSERT INTO log_forks (dp, detected_at, reason, evidence) VALUES (?, ?, ?, ?)'),
-  };
-  return {
-    logHead: async () => toHead(q.head.get()),
-    appendLog: async (leaves: readonly LogLeafRow[], nodes: readonly LogNode[], head: LogHead) => {
-      for (const l of leaves) q.leaf.run(l.index, bytesOf(l.hash), bytesOf(l.data), l.time);
-      for (const n of nodes) q.node.run(nodeId(n.level, n.index), bytesOf(n.hash));
-      q.setHead.run(head.size, edgeOf(head));
-    },
-    insertCheckpoint: async (row) =>
-      q.checkpoint.run(row.size, bytesOf(row.rootHash), row.note, row.createdAt).changes === 1,
-    addCosignature: async (size, witness, line, at) => {
-      q.cosign.run(size, witness, line, at);
-      q.cosigned.run(size, size);
-    },
-    witnessed: async (dp) => {
-      const r = q.witnessed.get(dp);
-      return r === undefined ? undefined : toWitnessed(r);
-    },
-    setWitnessed: async (row: WitnessedRow) => {
-      q.setWitnessed.run(row.dp, row.size, bytesOf(row.rootHash), row.note, row.seenAt);
-    },
-    insertLogFork: async (row) => {
-      q.fork.run(row.dp, row.detectedAt, row.reason, row.evidence);
-    },
-  };
-}
 
 /** Read side of the log on the read connection. */
 export class SqliteLogReader {

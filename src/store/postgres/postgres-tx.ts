@@ -1,0 +1,193 @@
+import type pg from 'pg';
+import {
+  type Lock,
+  type OwnTxMethod,
+  postgresText,
+  resultOf,
+  type StatementTxMethod,
+  statementOf,
+  type TxMethod,
+  txContract,
+  txMethods,
+} from '../contract.js';
+import { bindParams, epochColumns, type MappingRow, mappingColumns, toMapping } from '../rows.js';
+import type { StoreTx } from '../store.js';
+import { LockSpace } from './locks.js';
+import * as log from './postgres-log.js';
+
+/**
+ * The operations of one PostgreSQL write, on its connection: the declared statements
+ * (contract.ts) as named statements, parsed once per connection, each after the advisory lock of
+ * the CSI it names; and the methods whose logic is PostgreSQL's own.
+ */
+
+type Method = (...a: unknown[]) => Promise<unknown>;
+
+interface Compiled {
+  method: TxMethod;
+  name: string;
+  text: string;
+  params: (...a: unknown[]) => readonly unknown[];
+  lock: ((...a: unknown[]) => Lock) | undefined;
+  answer: (r: pg.QueryResult) => unknown;
+}
+
+function answerOf(kind: ReturnType<typeof resultOf>): (r: pg.QueryResult) => unknown {
+  const { row, column, fallback } = kind;
+  switch (kind.kind) {
+    case 'all':
+      return (r) => r.rows.map(row);
+    case 'first':
+      return (r) => (r.rows[0] === undefined ? undefined : row(r.rows[0]));
+    case 'only':
+      return (r) => row(r.rows[0]);
+    case 'column':
+      return (r) => r.rows.map((x) => x[column]);
+    case 'scalar':
+      return (r) => r.rows[0]?.[column] ?? fallback;
+    case 'changed':
+      return (r) => r.rowCount === 1;
+    case 'count':
+      return (r) => r.rowCount ?? 0;
+    case 'none':
+      return () => undefined;
+  }
+}
+
+/** Every declared statement, compiled once for the process. */
+const compiled: Compiled[] = txMethods.flatMap((method) => {
+  const s = statementOf(method);
+  if (s === undefined) return [];
+  const route = txContract[method].route as { to: string; csi?: (...a: unknown[]) => string };
+  // By default a statement about a CSI holds that CSI's lock (PostgresStore's class comment).
+  const lock =
+    s.lock === null
+      ? undefined
+      : s.lock !== undefined
+        ? (s.lock as (...a: unknown[]) => Lock)
+        : route.to === 'csi'
+          ? (...a: unknown[]): Lock => ['csi', route.csi!(...a)]
+          : undefined;
+  return [
+    {
+      method,
+      name: `tx-${method}`,
+      text: postgresText(s.sql),
+      params: s.params as (...a: unknown[]) => readonly unknown[],
+      lock,
+      answer: answerOf(resultOf(s)),
+    },
+  ];
+});
+
+const space = { csi: LockSpace.Csi, witness: LockSpace.Witness } as const;
+
+/** A write's transaction on connection `c`. */
+export function postgresTx(c: pg.PoolClient): StoreTx {
+  const run: log.Run = (name, text, values) =>
+    c.query(name === undefined ? { text, values } : { name, text, values });
+  /** Locks this transaction holds (or is acquiring), by space and key. */
+  const locks = new Map<string, Promise<unknown>>();
+  /**
+   * Holds the lock until commit or rollback. A separate statement, before the one that reads:
+   * under READ COMMITTED each statement's snapshot is taken when it starts, so only a statement
+   * that starts after the lock is granted sees what the previous holder committed.
+   */
+  const lock = ([kind, key]: Lock): Promise<unknown> => {
+    const id = `${kind}:${key}`;
+    let held = locks.get(id);
+    if (held === undefined) {
+      held = run('xact-lock', 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [space[kind], key]);
+      locks.set(id, held);
+    }
+    return held;
+  };
+  const built: Partial<Record<TxMethod, Method>> = {};
+  for (const s of compiled) {
+    built[s.method] = async (...a) => {
+      if (s.lock !== undefined) await lock(s.lock(...a));
+      return s.answer(await run(s.name, s.text, bindParams(s.params(...a), 'bool')));
+    };
+  }
+  const own: Pick<StoreTx, OwnTxMethod> = {
+    mapping: async (id) => {
+      const read = async () =>
+        (await run<MappingRow>('by-id', `SELECT ${mappingColumns} FROM mappings WHERE id = $1`, [id]))
+          .rows[0];
+      const r = await read();
+      if (r === undefined) return undefined;
+      if (locks.has(`csi:${r.csi}`)) return toMapping(r);
+      // Now that we know its CSI: lock it, and read the row again as the lock holder sees it.
+      await lock(['csi', r.csi]);
+      const again = await read();
+      return again === undefined ? undefined : toMapping(again);
+    },
+    setState: async (ids, state, now, contestDeadline) => {
+      if (ids.length === 0) return;
+      const deadline = state === 'contested' ? (contestDeadline ?? null) : null;
+      await run(
+        'set-state',
+        'UPDATE mappings SET state = $1, contest_deadline = $2, updated_at = $3 WHERE id = ANY($4::text[])',
+        [state, deadline, now, ids],
+      );
+    },
+    rememberRequest: async (id, expiresAt) => {
+      const now = Math.floor(Date.now() / 1000);
+      // Purge a few expired ids, skipping rows another write is purging: no write waits on another here.
+      await run(
+        'purge-seen',
+        'DELETE FROM seen_requests WHERE id IN (SELECT id FROM seen_requests WHERE expires_at < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)',
+        [now],
+      );
+      // An expired id not purged yet counts as unseen, as it would once purged. Concurrent inserts
+      // of one id wait for each other (unique index): exactly one of them returns true.
+      const r = await run(
+        'remember',
+        'INSERT INTO seen_requests (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE seen_requests.expires_at < $3',
+        [id, expiresAt, now],
+      );
+      return r.rowCount === 1;
+    },
+    spendToken: async (keyId, nonce, keepUntil) => {
+      await run(
+        'purge-spent',
+        'DELETE FROM spent_tokens WHERE (key_id, nonce) IN (SELECT key_id, nonce FROM spent_tokens WHERE expires_at < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)',
+        [Math.floor(Date.now() / 1000)],
+      );
+      // Concurrent inserts of one token wait for each other (primary key): exactly one is true.
+      const r = await run(
+        'spend-token',
+        'INSERT INTO spent_tokens (key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+        [keyId, nonce, keepUntil],
+      );
+      return r.rowCount === 1;
+    },
+    updateOprfEpoch: async (id, patch) => {
+      const sets: string[] = [];
+      const values: unknown[] = [];
+      for (const [field, value] of Object.entries(patch)) {
+        const column = epochColumns[field];
+        if (column === undefined || value === undefined) continue;
+        values.push(value);
+        sets.push(`${column} = $${values.length}`);
+      }
+      if (sets.length === 0) return;
+      values.push(id);
+      await c.query(`UPDATE oprf_epochs SET ${sets.join(', ')} WHERE id = $${values.length}`, values);
+    },
+    enqueue: async (items, nowMs) => {
+      if (items.length === 0) return;
+      // One statement for the lot; WITH ORDINALITY keeps the ids in the order given (delivery order).
+      await run(
+        'enqueue',
+        `INSERT INTO outbox (target, event_id, body, next_at, created_at)
+         SELECT t, e, b, $4, $4 FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(t, e, b, n) ORDER BY n
+         ON CONFLICT (target, event_id) DO NOTHING`,
+        [items.map((i) => i.target), items.map((i) => i.eventId), items.map((i) => i.body), nowMs],
+      );
+    },
+    appendLog: (leaves, nodes, head) => log.appendLog(run, leaves, nodes, head),
+    addCosignature: (size, witness, line, at) => log.addCosignature(run, size, witness, line, at),
+  };
+  return { ...(built as Pick<StoreTx, StatementTxMethod>), ...own };
+}
