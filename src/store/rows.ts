@@ -174,12 +174,12 @@ export function toChallenge(r: Record<string, unknown>): Challenge {
 export const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 /**
- * A declared statement's parameters as a driver binds them (contract.ts): byte arrays as
- * Buffers over the same bytes (a view must bind only its own bytes), and, for SQLite, which has
- * no boolean, flags as 0/1.
+ * A declared statement's parameters as a driver binds them (contract.ts), in place (each call
+ * of a statement's params makes a fresh array): byte arrays as Buffers over the same bytes (a
+ * view must bind only its own bytes), and, for SQLite, which has no boolean, flags as 0/1.
  */
 export function bindParams(values: readonly unknown[], booleans: 'int' | 'bool'): unknown[] {
-  const out = values.slice();
+  const out = values as unknown[];
   for (let i = 0; i < out.length; i++) {
     const v = out[i];
     if (v instanceof Uint8Array) out[i] = bytesOf(v);
