@@ -9,14 +9,14 @@ import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
 import { decodeRecord, Mapping, PossessionAttestation } from '../protocol/records.js';
 import { ConsistencyAnswer, LeavesAnswer, MAX_LEAVES_PER_REQUEST } from '../protocol/transparency.js';
-import { Registry } from '../registry/document.js';
 import { checkAppendOnly, consistencyDue } from '../tlog/append-only.js';
 import type { Checkpoint } from '../tlog/checkpoint.js';
 import { decodeLeaf, type LogLeaf, leafIsAbout, mappingLeafKinds } from '../tlog/leaf.js';
 import { leafHash, MerkleAccumulator } from '../tlog/merkle.js';
-import { idArg, publicKeyOrFileArg, readJson, readKeyFile, writeJson } from './args.js';
+import { readJson, readKeyFile, writeJson } from './args.js';
 import { openDevnet } from './devnet-access.js';
 import { CliError, CliErrorCode, type CommandResult, emit } from './io.js';
+import { getJson, getText, type LogSource, progress, sourceOf } from './log-source.js';
 
 /** What an auditor or monitor keeps between runs: the last verified checkpoint, and the tree edge. */
 interface AuditState {
@@ -28,46 +28,6 @@ interface AuditState {
   checkpoint: string;
   /** Compact range at `size` (present once the tree was recomputed from leaves). */
   edge?: string[];
-}
-
-interface LogSource {
-  dp: string;
-  baseUrl: string;
-  registry: Registry;
-}
-
-async function getText(url: string): Promise<string> {
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-  } catch (err) {
-    throw new MimiError('unreachable', `${url} did not answer: ${(err as Error).message}`);
-  }
-  const text = await res.text();
-  if (!res.ok) throw new MimiError('unreachable', `${url}: HTTP ${res.status}`);
-  return text;
-}
-
-async function getJson<T>(url: string, schema: Parameters<typeof decodeRecord>[0], what: string): Promise<T> {
-  return decodeRecord(schema, JSON.parse(await getText(url)), what) as T;
-}
-
-/** A progress bar on stderr while a long job runs, for people only (a terminal, no --json). */
-function progress(enabled: boolean, total: number) {
-  const on = enabled && process.stderr.isTTY === true && total >= MAX_LEAVES_PER_REQUEST;
-  return {
-    update(done: number) {
-      if (!on) return;
-      const width = 30;
-      const filled = Math.round((done / total) * width);
-      process.stderr.write(
-        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor((done / total) * 100)}% ${done}/${total} leaves`,
-      );
-    },
-    end() {
-      if (on) process.stderr.write('\n');
-    },
-  };
 }
 
 export interface FollowResult {
@@ -326,34 +286,6 @@ export async function monitorLog(
     ].join('\n'),
     exitCode: alarms.length === 0 ? 0 : 1,
   };
-}
-
-function sourceOf(opts: {
-  devnet?: string;
-  dp?: string;
-  url?: string;
-  registry?: string;
-  registryKey?: string;
-}): LogSource {
-  const dp = idArg(opts.dp ?? 'dp1', '--dp');
-  if (opts.devnet !== undefined) {
-    const net = openDevnet(opts.devnet);
-    const entry = net.layout.dps.find((d) => d.id === dp);
-    if (entry === undefined) throw new CliError(CliErrorCode.InvalidArgument, `the devnet has no DP ${dp}`);
-    return { dp, baseUrl: opts.url ?? entry.endpoint, registry: net.registry() };
-  }
-  if (opts.url === undefined || opts.registry === undefined || opts.registryKey === undefined) {
-    throw new CliError(
-      CliErrorCode.Usage,
-      'say which log and registry: --devnet <dir>, or --url <dp> --registry <file> --registry-key <key>',
-    );
-  }
-  const registry = Registry.open(
-    readJson(opts.registry, 'registry'),
-    publicKeyOrFileArg(opts.registryKey, '--registry-key'),
-    { now: Math.floor(Date.now() / 1000) },
-  );
-  return { dp, baseUrl: opts.url, registry };
 }
 
 export async function logAudit(

@@ -4,7 +4,7 @@ import { digest, SignPurpose, sha256, signCanonical } from '../crypto/sign.js';
 import { MimiError } from '../protocol/errors.js';
 import { FederationEventKind, type Mapping, type MappingSubmission } from '../protocol/records.js';
 import { isOptOut, verifyHolderAndMsp, verifyMapping } from '../registry/verify-mapping.js';
-import { MappingState, type StoredMapping } from '../store/store.js';
+import { MappingState, type StoredMapping, type StoreTx } from '../store/store.js';
 import { LogLeafKind } from '../tlog/leaf.js';
 import type { AcceptResult, DpCore } from './dp-core.js';
 import {
@@ -13,6 +13,7 @@ import {
   decideResubmission,
   foreignIgnored,
   incumbentToTell,
+  type Placement,
   withdrawnByAccept,
 } from './precedence.js';
 
@@ -46,9 +47,7 @@ export async function acceptMapping(core: DpCore, sub: MappingSubmission): Promi
       if (!again.ok) throw new MimiError(again.code, again.message);
       return resultOf(earlier, true);
     }
-    const cutoff = await tx.csipCutoff(body.csi);
-    const key = await tx.holderKey(body.csi, body.holderKey);
-    const live = await core.liveOf(tx, body.csi, now);
+    const { cutoff, key, live } = await core.readCsi(tx, body.csi, body.holderKey, now);
     const checked = checkSubmission({
       live,
       key,
@@ -94,16 +93,7 @@ export async function acceptMapping(core: DpCore, sub: MappingSubmission): Promi
       throw new MimiError('internal', 'the log index moved under the signature');
     }
     // R17: the incumbent (older) holder keeps precedence unless the newcomer's proof is stricter.
-    const placed = decidePrecedence({
-      live,
-      candidate: row,
-      now,
-      contestWindow: core.contestWindow,
-      foreign: false,
-    });
-    row.state = placed.state;
-    row.contestDeadline = placed.contestDeadline;
-    await core.apply(tx, placed, now);
+    const placed = await place(core, tx, row, live, now, false);
     if (placed.state === MappingState.Contested) {
       await core.logStatement(tx, LogLeafKind.Contest, body.csi, now, {
         event: 'contest',
@@ -145,9 +135,7 @@ export async function acceptForeign(
   return core.opts.store.write(async (tx) => {
     if ((await tx.mappingByBodyDigest(bodyDigest)) !== undefined)
       return { state: 'ignored' as const, duplicate: true };
-    const cutoff = await tx.csipCutoff(body.csi);
-    const key = await tx.holderKey(body.csi, body.holderKey);
-    const live = await core.liveOf(tx, body.csi, now);
+    const { cutoff, key, live } = await core.readCsi(tx, body.csi, body.holderKey, now);
     const kept = foreignIgnored({
       live,
       key,
@@ -157,16 +145,7 @@ export async function acceptForeign(
     });
     if (kept.ignored) return { state: 'ignored' as const, duplicate: false };
     const row = rowOf(mapping, kept.group, bodyDigest);
-    const placed = decidePrecedence({
-      live,
-      candidate: row,
-      now,
-      contestWindow: core.contestWindow,
-      foreign: true,
-    });
-    row.state = placed.state;
-    row.contestDeadline = placed.contestDeadline;
-    await core.apply(tx, placed, now);
+    const placed = await place(core, tx, row, live, now, true);
     // R17 across DPs: the peer's holder contests ours, or ours now contests the peer's.
     await core.logStatement(tx, LogLeafKind.Contest, body.csi, now, {
       event: 'contest',
@@ -190,6 +169,22 @@ export async function acceptForeign(
     await core.servedChanged(tx, body.csi, now);
     return { state: placed.state, duplicate: false };
   });
+}
+
+/** R17: decides the new row's place among the CSI's live rows, sets its state, and applies the rest. */
+async function place(
+  core: DpCore,
+  tx: StoreTx,
+  row: StoredMapping,
+  live: readonly StoredMapping[],
+  now: number,
+  foreign: boolean,
+): Promise<Placement> {
+  const placed = decidePrecedence({ live, candidate: row, now, contestWindow: core.contestWindow, foreign });
+  row.state = placed.state;
+  row.contestDeadline = placed.contestDeadline;
+  await core.apply(tx, placed, now);
+  return placed;
 }
 
 function rowOf(

@@ -59,11 +59,7 @@ export async function applyCsipEvent(
     await core.notify(tx, noticesFor(stale, NoticeKind.Removed, null));
     await promoteIfVacant(core, tx, ev.csi, now);
     await core.servedChanged(tx, ev.csi, now);
-    if (!opts.relayed)
-      await core.emit(tx, {
-        kind: 'federation',
-        event: { kind: FederationEventKind.CsipEvent, payload: ev },
-      });
+    await core.relay(tx, FederationEventKind.CsipEvent, ev, opts);
     return { removed: ids(stale), duplicate: false };
   });
 }

@@ -7,7 +7,7 @@ import type { FederationEventKind, Mapping, NoticeKind } from '../protocol/recor
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import type { VerifyContext } from '../registry/verify-mapping.js';
-import type { MappingState, Store, StoredMapping, StoreTx } from '../store/store.js';
+import type { HolderKey, MappingState, Store, StoredMapping, StoreTx } from '../store/store.js';
 import { type Effects, liveAt, type PendingNotice } from './precedence.js';
 import type { LogEntry } from './transparency-log.js';
 
@@ -101,6 +101,18 @@ export class DpCore {
     return liveAt(await tx.liveMappings(csi), now);
   }
 
+  /** What a new mapping of `holderKey` is judged against: the CSI's CSIP cutoff (R16), the key's row, the live rows. */
+  async readCsi(
+    tx: StoreTx,
+    csi: string,
+    holderKey: string,
+    now: number,
+  ): Promise<{ cutoff: number | null; key: HolderKey | undefined; live: StoredMapping[] }> {
+    const cutoff = await tx.csipCutoff(csi);
+    const key = await tx.holderKey(csi, holderKey);
+    return { cutoff, key, live: await this.liveOf(tx, csi, now) };
+  }
+
   /** A decision's transitions in order, then its notices in order. */
   async apply(tx: StoreTx, effects: Effects, now: number): Promise<void> {
     for (const t of effects.transitions) await tx.setState(t.ids, t.to, now, t.contestDeadline);
@@ -109,6 +121,11 @@ export class DpCore {
 
   async emit(tx: StoreTx, event: DpEvent): Promise<void> {
     await this.opts.onEvent?.(tx, event);
+  }
+
+  /** R18: a holder request or CSIP event applied here goes to every peer, unless a peer relayed it. */
+  async relay(tx: StoreTx, kind: FederationEventKind, payload: unknown, opts: ApplyOptions): Promise<void> {
+    if (!opts.relayed) await this.emit(tx, { kind: 'federation', event: { kind, payload } });
   }
 
   /** Notices go to the MSP of each mapping concerned; they carry the mapping id and nothing else. */

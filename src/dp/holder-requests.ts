@@ -46,11 +46,7 @@ export async function invalidate(
     await core.logRecord(tx, LogLeafKind.Invalidation, inv.csi, now, canonicalize(inv));
     await promoteIfVacant(core, tx, inv.csi, now);
     await core.servedChanged(tx, inv.csi, now);
-    if (!opts.relayed)
-      await core.emit(tx, {
-        kind: 'federation',
-        event: { kind: FederationEventKind.Invalidation, payload: inv },
-      });
+    await core.relay(tx, FederationEventKind.Invalidation, inv, opts);
     return { invalidated: found.targets };
   });
 }
@@ -82,11 +78,7 @@ export async function rotateKey(core: DpCore, rot: KeyRotation, opts: ApplyOptio
     await tx.retireHolderKey(rot.csi, rot.oldKey);
     await tx.insertHolderKey({ csi: rot.csi, key: rot.newKey, group: old.group, retired: false });
     await core.logRecord(tx, LogLeafKind.KeyRotation, rot.csi, core.now(), canonicalize(rot));
-    if (!opts.relayed)
-      await core.emit(tx, {
-        kind: 'federation',
-        event: { kind: FederationEventKind.KeyRotation, payload: rot },
-      });
+    await core.relay(tx, FederationEventKind.KeyRotation, rot, opts);
   });
 }
 
@@ -126,11 +118,7 @@ export async function reaffirm(
         lost,
       });
     }
-    if (!opts.relayed)
-      await core.emit(tx, {
-        kind: 'federation',
-        event: { kind: FederationEventKind.Reaffirmation, payload: r },
-      });
+    await core.relay(tx, FederationEventKind.Reaffirmation, r, opts);
     return { lost };
   });
 }

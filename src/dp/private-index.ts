@@ -1,4 +1,3 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   type BlindEvaluation,
@@ -14,14 +13,12 @@ import {
   chooseBucketBits,
   PAYLOAD_OVERHEAD,
   PAYLOAD_QUANTUM,
-  PRIVATE_TAG_LENGTH,
   sealAnswer,
   tagOf,
 } from '../crypto/private-entry.js';
 import { toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import {
-  type BucketEntry,
   type EpochInfo,
   encodeBucketFrames,
   encodeBuckets,
@@ -31,11 +28,10 @@ import {
   PrivateSuite,
 } from '../protocol/private.js';
 import { MappingState, type OprfEpoch, OprfEpochState, type Store, type StoreTx } from '../store/store.js';
-import { LogLeafKind, NO_PSEUDONYM, oprfKeyCommitment } from '../tlog/leaf.js';
 import { leafHash } from '../tlog/merkle.js';
-import type { LogPseudonym } from './log-pseudonym.js';
 import { resultFor } from './lookup.js';
-import { type LogEntry, leafBytes, type TransparencyLog } from './transparency-log.js';
+import { dummies, dummyKeyOf, isLegacyKey, keyLogEntry, openKey, sealKey } from './private-epoch-keys.js';
+import { leafBytes, type TransparencyLog } from './transparency-log.js';
 
 /**
  * The private index (DESIGN.md "Lookup paths and privacy"; R9, R22, R26, R28), free of HTTP.
@@ -50,6 +46,10 @@ import { type LogEntry, leafBytes, type TransparencyLog } from './transparency-l
  * background in batches while the current one serves; once complete it becomes active and the old
  * one keeps serving (as `retiring`) for `overlapSeconds`, so a client that evaluated under it can
  * still fetch its buckets; then the old key and index are deleted. No lookup fails in a rotation.
+ *
+ * Over 400 lines on purpose: the epochs' lifecycle (build, rotate, retire) and their serving share
+ * one in-memory state (loaded keys, served epochs) that a split would spread; the keys at rest,
+ * the key leaf and the dummies are in private-epoch-keys.ts.
  */
 export interface PrivateIndexOptions {
   store: Store;
@@ -93,10 +93,6 @@ export const MAX_BUCKET_BITS = 20;
 const PAD_STEP = 8;
 /** Payload length of a dummy before any real payload length is known: one mapping (v2). */
 const DEFAULT_DUMMY_LENGTH = 7 * PAYLOAD_QUANTUM + PAYLOAD_OVERHEAD;
-/** AAD of sealed epoch keys. v2: VOPRF epochs; a key sealed under v1 belongs to an OPRF-mode epoch. */
-const keyLabel = 'mimi-discovery/v2/voprf-key';
-const legacyKeyLabel = 'mimi-discovery/v1/oprf-key';
-const dummyLabel = 'mimi-discovery/v1/dummy';
 const encoder = new TextEncoder();
 
 interface LoadedEpoch {
@@ -395,9 +391,7 @@ export class PrivateIndex {
     if (have !== undefined) return have;
     const secretKey = openKey(this.opts.kek, epoch.id, epoch.sealedKey);
     const server = await createOprfServer(secretKey, { maxBatchSize: this.opts.maxEvaluateBatch });
-    const dummyKey = Buffer.from(
-      hkdfSync('sha256', secretKey, new Uint8Array(0), `${dummyLabel}/${epoch.id}`, 32),
-    );
+    const dummyKey = dummyKeyOf(secretKey, epoch.id);
     secretKey.fill(0);
     const l = { row: epoch, server, dummyKey };
     this.loaded.set(epoch.id, l);
@@ -587,78 +581,4 @@ function checkBucket(row: OprfEpoch, bucket: number): void {
   }
 }
 
-/**
- * Deterministic dummy entries for one bucket: one AES-256-CTR stream per (epoch key, bucket), cut
- * into entries, so dummy i is the same however many dummies the bucket needs.
- */
-function dummies(key: Buffer, bucket: number, count: number, length: number): BucketEntry[] {
-  if (count <= 0) return [];
-  const size = PRIVATE_TAG_LENGTH + length;
-  const iv = Buffer.alloc(16);
-  iv.writeUInt32BE(bucket, 0);
-  const c = createCipheriv('aes-256-ctr', key, iv);
-  const stream = Buffer.concat([c.update(Buffer.alloc(size * count)), c.final()]);
-  const out: BucketEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const at = i * size;
-    out.push({
-      tag: stream.subarray(at, at + PRIVATE_TAG_LENGTH),
-      payload: stream.subarray(at + PRIVATE_TAG_LENGTH, at + size),
-    });
-  }
-  return out;
-}
-
-/** The `oprf-key` leaf of an epoch (R9, R26): deterministic, so it is found again by its hash. */
-function keyLogEntry(e: OprfEpoch): LogEntry & { pseudonym: LogPseudonym } {
-  return {
-    kind: LogLeafKind.OprfKey,
-    csi: '',
-    time: e.createdAt,
-    commitment: oprfKeyCommitment(e.id, e.publicKey),
-    pseudonym: { epoch: e.id, pseudonym: NO_PSEUDONYM },
-  };
-}
-
-/** AES-256-GCM under the KEK, bound to the epoch id: nonce(12) || ciphertext || tag(16). */
-export function sealKey(
-  kek: Uint8Array,
-  epochId: number,
-  secretKey: Uint8Array,
-  label: string = keyLabel,
-): Uint8Array {
-  const nonce = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', kek, nonce);
-  c.setAAD(Buffer.from(`${label}/${epochId}`));
-  return new Uint8Array(Buffer.concat([nonce, c.update(secretKey), c.final(), c.getAuthTag()]));
-}
-
-function tryOpen(kek: Uint8Array, label: string, sealed: Uint8Array): Uint8Array | undefined {
-  const s = Buffer.from(sealed);
-  try {
-    const d = createDecipheriv('aes-256-gcm', kek, s.subarray(0, 12));
-    d.setAAD(Buffer.from(label));
-    d.setAuthTag(s.subarray(s.length - 16));
-    return new Uint8Array(Buffer.concat([d.update(s.subarray(12, s.length - 16)), d.final()]));
-  } catch {
-    return undefined;
-  }
-}
-
-export function openKey(kek: Uint8Array, epochId: number, sealed: Uint8Array): Uint8Array {
-  const key = tryOpen(kek, `${keyLabel}/${epochId}`, sealed);
-  if (key === undefined)
-    throw new MimiError('config-invalid', `OPRF key of epoch ${epochId} does not open under this KEK`);
-  return key;
-}
-
-/** An epoch from before VOPRF: its key opens under the v1 label only (OPRF-mode outputs). */
-function isLegacyKey(kek: Uint8Array, e: OprfEpoch): boolean {
-  if (tryOpen(kek, `${keyLabel}/${e.id}`, e.sealedKey) !== undefined) return false;
-  const old = tryOpen(kek, `${legacyKeyLabel}/${e.id}`, e.sealedKey);
-  old?.fill(0);
-  return old !== undefined;
-}
-
-/** The AAD label of OPRF-mode epoch keys, for tests of the upgrade. */
-export const LEGACY_KEY_LABEL = legacyKeyLabel;
+export { LEGACY_KEY_LABEL, sealKey } from './private-epoch-keys.js';

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { canonicalQueries, renderVerbose, resultFor } from '../../dp/lookup.js';
-import { withProofs } from '../../dp/transparency-log.js';
+import { withProofs } from '../../dp/lookup-proofs.js';
 import { targetUri, verifyPeerRequest } from '../../federation/http-signature.js';
 import { isMimiError, MimiError } from '../../protocol/errors.js';
 import {

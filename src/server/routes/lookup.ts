@@ -6,8 +6,8 @@ import {
   renderCompact,
   renderVerbose,
 } from '../../dp/lookup.js';
+import { withProofs } from '../../dp/lookup-proofs.js';
 import { mergeFederated, planLookup } from '../../dp/merge.js';
-import { withProofs } from '../../dp/transparency-log.js';
 import { MimiError } from '../../protocol/errors.js';
 import { LookupRequest, LookupStatus } from '../../protocol/records.js';
 import type { Context } from '../context.js';

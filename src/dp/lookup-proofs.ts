@@ -1,0 +1,42 @@
+import type { TransparencyLog } from './transparency-log.js';
+
+/**
+ * Where a stored mapping is logged: the DP that accepted it and its leaf index. The mapping is
+ * canonical JSON in which `"dp":` and `"logIndex":` occur only as top-level keys (string values
+ * escape their quotes), so the lookup path needs no parse.
+ */
+export function logPosition(json: string): { dp: string; index: number } | undefined {
+  const dp = /"dp":"([a-z0-9.-]+)"/.exec(json);
+  const at = /"logIndex":(\d+)/.exec(json);
+  return dp === null || at === null ? undefined : { dp: dp[1]!, index: Number(at[1]) };
+}
+
+/** Gets a peer's proof for a mapping it logged (a foreign copy served here, R17/R18). */
+export type PeerProofSource = (dp: string, index: number) => Promise<string | undefined>;
+
+/**
+ * The same results with each mapping carrying its inclusion proof (R3): from this DP's log for
+ * the mappings it accepted, from the accepting peer for foreign copies (when `peers` is given).
+ * Rows are copied, never changed in place (the store may share them between answers).
+ */
+export async function withProofs<R extends { rows: readonly { json: string; log?: string }[] }>(
+  log: TransparencyLog | undefined,
+  dpId: string,
+  results: readonly R[],
+  peers?: PeerProofSource,
+): Promise<R[]> {
+  if (log === undefined) return [...results];
+  const out: R[] = [];
+  for (const r of results) {
+    const rows = [];
+    for (const row of r.rows) {
+      const at = row.log === undefined ? logPosition(row.json) : undefined;
+      let proof: string | undefined;
+      if (at !== undefined && at.dp === dpId) proof = await log.mappingProofJson(at.index);
+      else if (at !== undefined && peers !== undefined) proof = await peers(at.dp, at.index);
+      rows.push(proof === undefined ? row : { ...row, log: proof });
+    }
+    out.push({ ...r, rows });
+  }
+  return out;
+}
