@@ -12,9 +12,9 @@
  * Encoding: RFC 8785 canonical JSON, UTF-8; the Merkle leaf hash is RFC 9162's
  * SHA-256(0x00 || leaf bytes).
  */
-import { createHash, createHmac } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
+import { cryptoProvider } from '../crypto/provider.js';
 import { MimiError } from '../protocol/errors.js';
 import { DigestB64, decodeRecord } from '../protocol/records.js';
 
@@ -112,9 +112,8 @@ export function leafTag(
   pseudonym: Uint8Array,
   leaf: Pick<LogLeaf, 'kind' | 'time' | 'commitment' | 'epoch'>,
 ): Uint8Array {
-  const h = createHmac('sha256', pseudonym).update(tagLabel);
-  h.update(`${leaf.kind}\n${leaf.time}\n${leaf.epoch}\n${leaf.commitment}`);
-  return Uint8Array.from(h.digest());
+  const message = `${leaf.kind}\n${leaf.time}\n${leaf.epoch}\n${leaf.commitment}`;
+  return Uint8Array.from(cryptoProvider().hmacSha256(pseudonym, tagLabel, message));
 }
 
 /**
@@ -151,5 +150,5 @@ export function oprfKeyCommitment(epoch: number, publicKey: Uint8Array): Uint8Ar
 
 /** The commitment to a record: SHA-256 of its canonical JSON (for a mapping, its id). */
 export function commitmentOf(canonicalJson: string): Uint8Array {
-  return Uint8Array.from(createHash('sha256').update(canonicalJson).digest());
+  return Uint8Array.from(cryptoProvider().sha256(canonicalJson));
 }

@@ -7,7 +7,7 @@
  * `RangeError`/`TypeError`. Bad untrusted data (proofs, hashes of the wrong
  * length, out-of-range requests) raises a {@link TlogError}.
  */
-import { createHash } from 'node:crypto';
+import { cryptoProvider } from '../crypto/provider.js';
 import { TlogError } from './errors.js';
 
 /** Size in bytes of every hash in the tree (SHA-256). */
@@ -60,9 +60,7 @@ export interface AccumulatorState {
 }
 
 function sha256(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return Uint8Array.from(h.digest());
+  return Uint8Array.from(cryptoProvider().sha256(...parts));
 }
 
 function assertBytes(value: unknown, what: string): asserts value is Uint8Array {
