@@ -592,3 +592,59 @@ describe('R16, R18, R24: CSIP events and peer copies, decided alone', () => {
     ).toEqual({ ignored: true });
   });
 });
+
+describe('R17: the older holder keeps precedence unless ..., as decisions chained', () => {
+  const apply = (rows: StoredMapping[], transitions: { ids: string[]; to: StoredMapping['state'] }[]) =>
+    rows.map((m) => {
+      const t = transitions.findLast((t) => t.ids.includes(m.id));
+      return t === undefined ? m : { ...m, state: t.to };
+    });
+  const live = (rows: StoredMapping[]) => rows.filter((m) => m.state === 'active' || m.state === 'contested');
+  const bob = row('a', 'bob', { proofAt: now - 500 });
+  const eve = row('e', 'eve', { state: 'contested', contestDeadline: now + window, proofAt: now - 50 });
+
+  it('... the original holder invalidated it: the contender is served at once', () => {
+    const found = invalidationTargets({
+      live: [bob, eve],
+      group: 'bob',
+      target: null,
+      issuedAt: now,
+      clockSkew: 0,
+    });
+    expect(found).toEqual({ ok: true, targets: ['a'] });
+    const after = live(apply([bob, eve], [{ ids: ['a'], to: 'invalidated' }]));
+    expect(promotionIfVacant(after)).toEqual([{ ids: ['e'], to: 'active' }]);
+  });
+
+  it('... the CSIP reported reassignment: proofs older than the event go, a newer contender is served', () => {
+    const removed = removedByCsipEvent({
+      live: [bob, eve],
+      kind: 'reassigned',
+      at: now - 100,
+      donor: null,
+      donorIsMsp: false,
+    });
+    expect(removed.map((m) => m.id)).toEqual(['a']);
+    const after = live(apply([bob, eve], [{ ids: ['a'], to: 'removed' }]));
+    expect(promotionIfVacant(after)).toEqual([{ ids: ['e'], to: 'active' }]);
+  });
+
+  it('... the newer one has a stricter proof: displaced at once, no window', () => {
+    const placed = decidePrecedence({
+      live: [bob],
+      candidate: candidate('carol', { level: 'csip' }),
+      now,
+      contestWindow: window,
+      foreign: false,
+    });
+    expect(placed).toMatchObject({ state: 'active', transitions: [{ ids: ['a'], to: 'displaced' }] });
+  });
+
+  it('otherwise the incumbent keeps it: a reaffirmation in the window and the contest is lost', () => {
+    expect(decideReaffirmation({ live: [bob, eve], group: 'bob', proofIssuedAt: now })).toEqual({
+      ok: true,
+      lost: ['e'],
+    });
+    expect(resolveContest({ live: [bob], now: now + window, contestWindow: window })).toBeUndefined();
+  });
+});
