@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { type Static, Type } from '@sinclair/typebox';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { OhttpMediaType } from '../crypto/ohttp.js';
@@ -141,6 +142,7 @@ export async function createRelay(
     if (!Buffer.isBuffer(req.body)) throw new MimiError('ohttp-malformed', `send ${OhttpMediaType.Request}`);
     req.log.info({ dp: req.params.dp, bytes: req.body.length }, 'relaying');
     const answer = await forward(gateway, req.body, limits, config.egressAddress);
+    if (answer.length !== undefined) reply.header('content-length', answer.length);
     return reply.code(answer.status).type(answer.type).header('cache-control', 'no-store').send(answer.body);
   });
 
@@ -167,13 +169,18 @@ export async function createRelay(
 /** Answers the relay passes on: the gateway's encapsulated response, or its plain problem. */
 const passedTypes = [OhttpMediaType.Response, 'application/problem+json'];
 
-/** One POST to a gateway with nothing but the body; its status, type and body, bounded. */
+/**
+ * One POST to a gateway with nothing but the body; its status, type and body, bounded. The body
+ * streams through as it arrives (a bucket batch answer is MiBs: not held whole, not copied into
+ * one buffer): an answer that declares more than the bound is refused before anything is sent
+ * back, one that grows past it without declaring its length is cut off there.
+ */
 function forward(
   gateway: string,
   body: Buffer,
   limits: { maxResponseBytes: number; timeoutMs: number },
   localAddress: string | undefined,
-): Promise<{ status: number; type: string; body: Buffer }> {
+): Promise<{ status: number; type: string; length: number | undefined; body: Readable }> {
   const url = new URL(gateway);
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolvePromise, reject) => {
@@ -195,21 +202,30 @@ function forward(
           reject(new MimiError('unreachable', 'the gateway answered something other than OHTTP'));
           return;
         }
-        const chunks: Buffer[] = [];
+        const declared = res.headers['content-length'];
+        const length = declared === undefined ? undefined : Number(declared);
+        if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
+          res.destroy();
+          reject(new MimiError('unreachable', 'the gateway answer has a bad length'));
+          return;
+        }
+        if (length !== undefined && length > limits.maxResponseBytes) {
+          res.destroy();
+          reject(new MimiError('body-too-large', 'the gateway answer is too large'));
+          return;
+        }
         let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > limits.maxResponseBytes) {
-            res.destroy();
-            reject(new MimiError('body-too-large', 'the gateway answer is too large'));
-            return;
-          }
-          chunks.push(c);
+        const bounded = new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            size += chunk.length;
+            if (size > limits.maxResponseBytes)
+              done(new MimiError('body-too-large', 'the gateway answer is too large'));
+            else done(null, chunk);
+          },
         });
-        res.on('end', () =>
-          resolvePromise({ status: res.statusCode ?? 502, type, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', () => reject(new MimiError('unreachable', 'the gateway answer broke off')));
+        // A gateway that breaks off, or an answer cut at the bound, ends the client's answer too.
+        pipeline(res, bounded, () => undefined);
+        resolvePromise({ status: res.statusCode ?? 502, type, length, body: bounded });
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));

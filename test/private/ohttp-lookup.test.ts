@@ -218,8 +218,27 @@ describe('private lookup through an OHTTP relay and the DP gateway', () => {
     const seen: Record<string, string | string[] | undefined>[] = [];
     const probe = createServer((req, res) => {
       seen.push(req.headers);
-      req.resume();
-      req.on('end', () => res.writeHead(200, { 'content-type': OhttpMediaType.Response }).end('x'));
+      let n = 0;
+      req.on('data', (c: Buffer) => {
+        n += c.length;
+      });
+      req.on('end', () => {
+        const type = { 'content-type': OhttpMediaType.Response };
+        // 101 bytes asked: an answer declared larger than the relay takes (32 MiB by default);
+        // 102: one that grows past it without declaring its length.
+        if (n === 101) res.writeHead(200, { ...type, 'content-length': String(33 * 2 ** 20) }).write('x');
+        else if (n === 102) {
+          res.writeHead(200, type);
+          const chunk = Buffer.alloc(2 ** 20);
+          let sent = 0;
+          const more = () => {
+            while (sent < 33 && res.write(chunk)) sent++;
+            if (sent < 33) res.once('drain', more);
+            else res.end();
+          };
+          more();
+        } else res.writeHead(200, type).end('x');
+      });
     });
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as AddressInfo).port;
@@ -266,6 +285,19 @@ describe('private lookup through an OHTTP relay and the DP gateway', () => {
       });
       expect(big.status).toBe(413);
       expect(((await big.json()) as { code: string }).code).toBe('body-too-large');
+      // The gateway's answer is bounded too: refused whole when its declared length is too
+      // large, cut off at the bound when it grows past it undeclared.
+      const ask = (bytes: number) =>
+        fetch(`${relayUrl}/v1/relay/probe`, {
+          method: 'POST',
+          headers: { 'content-type': OhttpMediaType.Request },
+          body: new Uint8Array(bytes),
+        });
+      const declared = await ask(101);
+      expect(declared.status).toBe(413);
+      expect(((await declared.json()) as { code: string }).code).toBe('body-too-large');
+      const undeclared = await ask(102);
+      await expect(undeclared.arrayBuffer()).rejects.toThrow();
     } finally {
       probe.close();
     }
