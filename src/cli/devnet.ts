@@ -5,7 +5,7 @@ import { startTokenIssuer, type TokenIssuer } from '../server/token-issuer.js';
 import { intArg } from './args.js';
 import { defaultDevnetPort } from './commands.js';
 import { type DevnetLayout, devnetMsps, readDevnet, writeDevnet } from './devnet-files.js';
-import { shown } from './holder.js';
+import { shown } from './devnet-holder.js';
 import { CliError, CliErrorCode, emit } from './io.js';
 import { untilSignal } from './node.js';
 import { logLevelArg } from './serve.js';

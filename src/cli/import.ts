@@ -7,7 +7,7 @@ import { decodeRecord, MappingSubmission } from '../protocol/records.js';
 import { Registry } from '../registry/document.js';
 import { idArg, intArg, publicKeyOrFileArg, readJson, readKeyFile, writeJson } from './args.js';
 import { openDevnet } from './devnet-access.js';
-import { shown } from './holder.js';
+import { shown } from './devnet-holder.js';
 import { CliError, CliErrorCode, emit, table } from './io.js';
 
 /**
