@@ -30,6 +30,7 @@ import { CliError, CliErrorCode, emit, isoTime, table } from './io.js';
 /**
  * R30: the registry document, made in steps: an unsigned draft, participants added one by one,
  * then signed with the registry key (signRegistry checks ids, bits and domains are unique).
+ * About 400 lines: one `registry add-*` command per kind of participant, each short.
  */
 const Draft = Type.Omit(RegistryDocumentV2, ['sig']);
 const day = 86_400;
