@@ -15,6 +15,7 @@
  * of this device's timing is not a property either gives. The issuer sees only blinded_msg,
  * which is uniform whatever the message.
  */
+import { MimiError } from '../protocol/errors.js';
 
 const hLen = 48; // SHA-384
 const sLen = 48; // RFC 9578 §6: salt length 48
@@ -70,7 +71,7 @@ async function mgf1(seed: Uint8Array, len: number): Promise<Uint8Array> {
 async function emsaPssEncode(msg: Uint8Array, emBits: number): Promise<Uint8Array> {
   const emLen = Math.ceil(emBits / 8);
   const mHash = await sha384(msg);
-  if (emLen < hLen + sLen + 2) throw new Error('encoding error');
+  if (emLen < hLen + sLen + 2) throw new MimiError('internal', 'encoding error');
   const salt = crypto.getRandomValues(new Uint8Array(sLen));
   const h = await sha384(new Uint8Array(8), mHash, salt);
   // DB = PS || 0x01 || salt, masked with MGF1(H); the bits above emBits cleared.
@@ -113,24 +114,24 @@ function powMod(base: bigint, exp: bigint, m: bigint): bigint {
 /**
  * RFC 9474 §4.2 Blind, with the deterministic (empty) prepare of RFC 9578 §6: msg is the token
  * input as it is. Errors: "invalid input" (msg's encoding shares a factor with n), "blinding
- * error" (no blind found), both as plain Errors (negligible unless the key is bad).
+ * error" (no blind found), both `internal` (negligible unless the key is bad).
  */
 export async function blind(pk: BlindRsaPublicKey, msg: Uint8Array): Promise<Blinded> {
   const kLen = pk.n.length;
   const n = toBig(pk.n);
   const modBits = n.toString(2).length;
   const m = toBig(await emsaPssEncode(msg, modBits - 1));
-  if (inverseMod(m, n) === undefined) throw new Error('invalid input');
+  if (inverseMod(m, n) === undefined) throw new MimiError('internal', 'invalid input');
   // §4.1 random_integer_uniform(1, n): modulus-length draws, the out-of-range ones drawn again.
   for (let tries = 0; tries < 128; tries++) {
     const r = toBig(crypto.getRandomValues(new Uint8Array(kLen)));
     if (r === 0n || r >= n) continue;
     const inv = inverseMod(r, n);
-    if (inv === undefined) throw new Error('blinding error');
+    if (inv === undefined) throw new MimiError('internal', 'blinding error');
     const z = (m * powMod(r, pk.e, n)) % n;
     return { blindedMsg: toBytes(z, kLen), inv };
   }
-  throw new Error('blinding error');
+  throw new MimiError('internal', 'blinding error');
 }
 
 /**
@@ -138,9 +139,9 @@ export async function blind(pk: BlindRsaPublicKey, msg: Uint8Array): Promise<Bli
  * caller verifies it (RSASSA-PSS-VERIFY) before using it; a wrong length is refused here.
  */
 export function unblind(pk: BlindRsaPublicKey, blindSig: Uint8Array, inv: bigint): Uint8Array {
-  if (blindSig.length !== pk.n.length) throw new Error('unexpected input size');
+  if (blindSig.length !== pk.n.length) throw new MimiError('token-invalid', 'unexpected input size');
   const n = toBig(pk.n);
   const z = toBig(blindSig);
-  if (z >= n) throw new Error('signature representative out of range');
+  if (z >= n) throw new MimiError('token-invalid', 'signature representative out of range');
   return toBytes((z * inv) % n, pk.n.length);
 }
