@@ -1,241 +1,149 @@
 /**
  * One error model for the whole project (STYLE.md conventions 4, 16): one base class, `MimiError`,
  * with a stable string `code` and an optional `cause`; every other error is a subclass of it.
- * Every code is in this file: `ErrorCode` holds the codes that go on the wire, each with its HTTP
- * status (docs/spec/errors.md lists them); the sub-tables below hold the codes a layer raises and
- * handles itself, which never go on the wire as they are. Each boundary translates once: HTTP in
+ * Every code is in this file: the `wire` table holds the codes that go on the wire, each with its
+ * HTTP status (`ErrorCode` names them, docs/spec/errors.md lists them); the sub-tables below hold
+ * the codes a layer raises and handles itself, which never go on the wire as they are. Each boundary translates once: HTTP in
  * src/server/problems.ts, the CLI in src/cli/io.ts, the SDK in `fromProblem` below. Tests assert
  * the code, never the message. API misuse is a TypeError, not a MimiError (convention 5).
  */
-export const ErrorCode = {
+/** The codes that go on the wire, each with its HTTP status: everything a caller did wrong is 4xx. */
+const wire = {
   // request shape
-  MalformedJson: 'malformed-json',
-  BodyTooLarge: 'body-too-large',
-  RecordInvalid: 'record-invalid',
-  UnknownVersion: 'unknown-version',
+  MalformedJson: ['malformed-json', 400],
+  BodyTooLarge: ['body-too-large', 413],
+  RecordInvalid: ['record-invalid', 400],
+  UnknownVersion: ['unknown-version', 400],
   /** A version this DP still verifies where it was accepted before, but no longer accepts anew. */
-  VersionRetired: 'version-retired',
-  BatchTooLarge: 'batch-too-large',
-  NotFound: 'not-found',
+  VersionRetired: ['version-retired', 400],
+  BatchTooLarge: ['batch-too-large', 400],
+  NotFound: ['not-found', 404],
   // the HTTP request itself: a URL that does not decode, a bad Content-Length, a malformed request line
-  RequestInvalid: 'request-invalid',
-  UriTooLong: 'uri-too-long',
-  HeaderTooLarge: 'header-too-large',
-  RequestTimeout: 'request-timeout',
+  RequestInvalid: ['request-invalid', 400],
+  UriTooLong: ['uri-too-long', 414],
+  HeaderTooLarge: ['header-too-large', 431],
+  RequestTimeout: ['request-timeout', 408],
   // identifiers (R8)
-  InvalidPhone: 'invalid-phone',
-  InvalidEmail: 'invalid-email',
-  InvalidCsi: 'invalid-csi',
-  InvalidSsi: 'invalid-ssi',
-  InvalidNativeId: 'invalid-native-id',
-  CsiNotCanonical: 'csi-not-canonical',
+  InvalidPhone: ['invalid-phone', 400],
+  InvalidEmail: ['invalid-email', 400],
+  InvalidCsi: ['invalid-csi', 400],
+  InvalidSsi: ['invalid-ssi', 400],
+  InvalidNativeId: ['invalid-native-id', 400],
+  CsiNotCanonical: ['csi-not-canonical', 400],
   // keys: an Ed25519 public key that is of small order or not canonical (nothing can be sealed to it)
-  KeyInvalid: 'key-invalid',
+  KeyInvalid: ['key-invalid', 422],
   // possession (R1, R5)
-  VerifierNotTrusted: 'verifier-not-trusted',
-  VerifierNotIndependent: 'verifier-not-independent',
-  AttestationSignatureInvalid: 'attestation-signature-invalid',
-  AttestationExpired: 'attestation-expired',
-  AttestationMismatch: 'attestation-mismatch',
-  ChallengeNotFound: 'challenge-not-found',
-  ChallengeExpired: 'challenge-expired',
-  CodeInvalid: 'code-invalid',
-  TooManyAttempts: 'too-many-attempts',
-  ChannelUnavailable: 'channel-unavailable',
-  ChannelFailed: 'channel-failed',
+  VerifierNotTrusted: ['verifier-not-trusted', 422],
+  VerifierNotIndependent: ['verifier-not-independent', 422],
+  AttestationSignatureInvalid: ['attestation-signature-invalid', 422],
+  AttestationExpired: ['attestation-expired', 422],
+  AttestationMismatch: ['attestation-mismatch', 422],
+  ChallengeNotFound: ['challenge-not-found', 404],
+  ChallengeExpired: ['challenge-expired', 410],
+  CodeInvalid: ['code-invalid', 422],
+  TooManyAttempts: ['too-many-attempts', 429],
+  ChannelUnavailable: ['channel-unavailable', 400],
+  ChannelFailed: ['channel-failed', 502],
   // DNS (R29): native identifiers' possession (dns-01) and their records under _mimi-discovery
-  DnsChallengeFailed: 'dns-challenge-failed',
-  DnsRecordInvalid: 'dns-record-invalid',
-  DnsBogus: 'dns-bogus',
-  DnsUnreachable: 'dns-unreachable',
+  DnsChallengeFailed: ['dns-challenge-failed', 422],
+  DnsRecordInvalid: ['dns-record-invalid', 502],
+  DnsBogus: ['dns-bogus', 502],
+  DnsUnreachable: ['dns-unreachable', 503],
   // mapping signatures (R2-R6, R21)
-  HolderSignatureMissing: 'holder-signature-missing',
-  HolderSignatureInvalid: 'holder-signature-invalid',
-  MspSignatureMissing: 'msp-signature-missing',
-  MspSignatureInvalid: 'msp-signature-invalid',
-  MspNotRegistered: 'msp-not-registered',
-  SsiMspMismatch: 'ssi-msp-mismatch',
-  DpNotRegistered: 'dp-not-registered',
-  DpSignatureInvalid: 'dp-signature-invalid',
-  MappingExpired: 'mapping-expired',
-  MappingTooLong: 'mapping-lifetime-too-long',
+  HolderSignatureMissing: ['holder-signature-missing', 422],
+  HolderSignatureInvalid: ['holder-signature-invalid', 422],
+  MspSignatureMissing: ['msp-signature-missing', 422],
+  MspSignatureInvalid: ['msp-signature-invalid', 422],
+  MspNotRegistered: ['msp-not-registered', 422],
+  SsiMspMismatch: ['ssi-msp-mismatch', 422],
+  DpNotRegistered: ['dp-not-registered', 422],
+  DpSignatureInvalid: ['dp-signature-invalid', 422],
+  MappingExpired: ['mapping-expired', 422],
+  MappingTooLong: ['mapping-lifetime-too-long', 422],
   // DP rules (R7, R14, R17, R19, R25)
-  DefaultTagTaken: 'default-tag-taken',
+  DefaultTagTaken: ['default-tag-taken', 409],
   /** A holder-signed body older than the holder's newest live one for the CSI, or one withdrawn here. */
-  RecordStale: 'record-stale',
-  MappingExists: 'mapping-exists',
-  SupersedesInvalid: 'supersedes-invalid',
-  MappingNotFound: 'mapping-not-found',
-  HolderKeyRetired: 'holder-key-retired',
-  HolderKeyUnknown: 'holder-key-unknown',
-  AttestationSuperseded: 'attestation-superseded',
-  CsipNotRegistered: 'csip-not-registered',
-  CsipSignatureInvalid: 'csip-signature-invalid',
-  RequestSignatureInvalid: 'request-signature-invalid',
-  RequestStale: 'request-stale',
-  Replayed: 'replayed',
+  RecordStale: ['record-stale', 409],
+  MappingExists: ['mapping-exists', 409],
+  SupersedesInvalid: ['supersedes-invalid', 409],
+  MappingNotFound: ['mapping-not-found', 404],
+  HolderKeyRetired: ['holder-key-retired', 409],
+  HolderKeyUnknown: ['holder-key-unknown', 404],
+  AttestationSuperseded: ['attestation-superseded', 409],
+  CsipNotRegistered: ['csip-not-registered', 422],
+  CsipSignatureInvalid: ['csip-signature-invalid', 422],
+  RequestSignatureInvalid: ['request-signature-invalid', 422],
+  RequestStale: ['request-stale', 422],
+  Replayed: ['replayed', 409],
   // registry (R30)
-  RegistrySignatureInvalid: 'registry-signature-invalid',
-  RegistryExpired: 'registry-expired',
-  RegistryRollback: 'registry-rollback',
-  RegistryUnavailable: 'registry-unavailable',
+  RegistrySignatureInvalid: ['registry-signature-invalid', 422],
+  RegistryExpired: ['registry-expired', 422],
+  RegistryRollback: ['registry-rollback', 422],
+  RegistryUnavailable: ['registry-unavailable', 503],
   // callers (R22, R23)
-  Unauthenticated: 'unauthenticated',
-  Forbidden: 'forbidden',
-  RateLimited: 'rate-limited',
-  Unreachable: 'unreachable',
-  InsecureTransport: 'insecure-transport',
+  Unauthenticated: ['unauthenticated', 401],
+  Forbidden: ['forbidden', 403],
+  RateLimited: ['rate-limited', 429],
+  Unreachable: ['unreachable', 503],
+  InsecureTransport: ['insecure-transport', 400],
   // private lookup (R9, R22, R26, R28): RFC 9497 OPRF errors keep their OprfError codes
-  OprfInvalidElement: 'oprf-invalid-element',
-  OprfIdentityElement: 'oprf-identity-element',
-  OprfInvalidInput: 'oprf-invalid-input',
-  OprfInvalidScalar: 'oprf-invalid-scalar',
-  OprfBatchTooLarge: 'oprf-batch-too-large',
+  OprfInvalidElement: ['oprf-invalid-element', 400],
+  OprfIdentityElement: ['oprf-identity-element', 400],
+  OprfInvalidInput: ['oprf-invalid-input', 400],
+  OprfInvalidScalar: ['oprf-invalid-scalar', 400],
+  OprfBatchTooLarge: ['oprf-batch-too-large', 400],
   /** RFC 9497 §3.3.2: an evaluation's proof is malformed or does not verify against the epoch key. */
-  OprfProofInvalid: 'oprf-proof-invalid',
+  OprfProofInvalid: ['oprf-proof-invalid', 422],
   /** The epoch key an evaluation is under is not the one committed in the DP's log for that epoch. */
-  OprfKeyUnlogged: 'oprf-key-unlogged',
-  EpochUnknown: 'epoch-unknown',
+  OprfKeyUnlogged: ['oprf-key-unlogged', 422],
+  EpochUnknown: ['epoch-unknown', 404],
   // Oblivious HTTP (RFC 9458, RFC 9292): the gateway, the relay and the client's transport
   /** An encapsulated request or response, or a Binary HTTP message inside one, that does not parse. */
-  OhttpMalformed: 'ohttp-malformed',
+  OhttpMalformed: ['ohttp-malformed', 400],
   /** RFC 9458 §5.3: the key id or the HPKE suite is not one of the gateway's live key configurations. */
-  OhttpKeyUnknown: 'ohttp-key-unknown',
+  OhttpKeyUnknown: ['ohttp-key-unknown', 400],
   /** HPKE or AEAD open failed: tampered, truncated or sealed to another key or context. */
-  OhttpDecryptFailed: 'ohttp-decrypt-failed',
+  OhttpDecryptFailed: ['ohttp-decrypt-failed', 400],
   /** The same encapsulated request (its HPKE enc) seen again within the replay window. */
-  OhttpReplayed: 'ohttp-replayed',
+  OhttpReplayed: ['ohttp-replayed', 409],
   /** The inner request's Date is outside the gateway's replay window (RFC 9458 §6.5). */
-  OhttpDateInvalid: 'ohttp-date-invalid',
+  OhttpDateInvalid: ['ohttp-date-invalid', 400],
   /** The inner request names an endpoint the gateway does not forward to. */
-  OhttpTargetForbidden: 'ohttp-target-forbidden',
+  OhttpTargetForbidden: ['ohttp-target-forbidden', 404],
   /** A relay asked to forward to a target that no registry DP lists as its gateway. */
-  RelayTargetUnknown: 'relay-target-unknown',
+  RelayTargetUnknown: ['relay-target-unknown', 404],
   // Privacy Pass (RFC 9577, RFC 9578): redemption at the DP, issuance at the MSP's issuer
-  TokenMalformed: 'token-malformed',
+  TokenMalformed: ['token-malformed', 401],
   /** The token's key is not a current issuer key of any MSP in the registry (unknown, expired, rotated out). */
-  TokenKeyUnknown: 'token-key-unknown',
+  TokenKeyUnknown: ['token-key-unknown', 401],
   /** The token was made for another challenge: another DP (origin), issuer or token type. */
-  TokenChallengeMismatch: 'token-challenge-mismatch',
-  TokenInvalid: 'token-invalid',
-  TokenSpent: 'token-spent',
-  TokenRequestMalformed: 'token-request-malformed',
-  TokenIssuanceLimit: 'token-issuance-limit',
+  TokenChallengeMismatch: ['token-challenge-mismatch', 401],
+  TokenInvalid: ['token-invalid', 401],
+  TokenSpent: ['token-spent', 401],
+  TokenRequestMalformed: ['token-request-malformed', 400],
+  TokenIssuanceLimit: ['token-issuance-limit', 429],
   // transparency log (R3, R28)
-  LogProofMissing: 'log-proof-missing',
-  LogProofInvalid: 'log-proof-invalid',
-  LogCheckpointInvalid: 'log-checkpoint-invalid',
-  LogCosignaturesMissing: 'log-cosignatures-missing',
-  LogReceiptInvalid: 'log-receipt-invalid',
+  LogProofMissing: ['log-proof-missing', 422],
+  LogProofInvalid: ['log-proof-invalid', 422],
+  LogCheckpointInvalid: ['log-checkpoint-invalid', 422],
+  LogCosignaturesMissing: ['log-cosignatures-missing', 422],
+  LogReceiptInvalid: ['log-receipt-invalid', 422],
   // storage (retryable: the request may be repeated as it is once the store answers again)
-  StoreUnavailable: 'store-unavailable',
+  StoreUnavailable: ['store-unavailable', 503],
   // operations: the node is draining after SIGTERM; send new requests to another node
-  ShuttingDown: 'shutting-down',
+  ShuttingDown: ['shutting-down', 503],
   // configuration and everything else
-  ConfigInvalid: 'config-invalid',
-  Internal: 'internal',
-} as const;
+  ConfigInvalid: ['config-invalid', 500],
+  Internal: ['internal', 500],
+} as const satisfies Record<string, readonly [string, number]>;
+
+/** The wire codes by name (the table above without the statuses). */
+export const ErrorCode = Object.freeze(
+  Object.fromEntries(Object.entries(wire).map(([name, [code]]) => [name, code])),
+) as { readonly [K in keyof typeof wire]: (typeof wire)[K][0] };
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** HTTP status for each code; everything a caller did wrong is 4xx. */
-const statusOf: Record<ErrorCode, number> = {
-  'malformed-json': 400,
-  'body-too-large': 413,
-  'record-invalid': 400,
-  'unknown-version': 400,
-  'version-retired': 400,
-  'batch-too-large': 400,
-  'not-found': 404,
-  'request-invalid': 400,
-  'uri-too-long': 414,
-  'header-too-large': 431,
-  'request-timeout': 408,
-  'invalid-phone': 400,
-  'invalid-email': 400,
-  'invalid-csi': 400,
-  'invalid-ssi': 400,
-  'invalid-native-id': 400,
-  'csi-not-canonical': 400,
-  'key-invalid': 422,
-  'verifier-not-trusted': 422,
-  'verifier-not-independent': 422,
-  'attestation-signature-invalid': 422,
-  'attestation-expired': 422,
-  'attestation-mismatch': 422,
-  'challenge-not-found': 404,
-  'challenge-expired': 410,
-  'code-invalid': 422,
-  'too-many-attempts': 429,
-  'channel-unavailable': 400,
-  'channel-failed': 502,
-  'dns-challenge-failed': 422,
-  'dns-record-invalid': 502,
-  'dns-bogus': 502,
-  'dns-unreachable': 503,
-  'holder-signature-missing': 422,
-  'holder-signature-invalid': 422,
-  'msp-signature-missing': 422,
-  'msp-signature-invalid': 422,
-  'msp-not-registered': 422,
-  'ssi-msp-mismatch': 422,
-  'dp-not-registered': 422,
-  'dp-signature-invalid': 422,
-  'mapping-expired': 422,
-  'mapping-lifetime-too-long': 422,
-  'default-tag-taken': 409,
-  'record-stale': 409,
-  'mapping-exists': 409,
-  'supersedes-invalid': 409,
-  'mapping-not-found': 404,
-  'holder-key-retired': 409,
-  'holder-key-unknown': 404,
-  'attestation-superseded': 409,
-  'csip-not-registered': 422,
-  'csip-signature-invalid': 422,
-  'request-signature-invalid': 422,
-  'request-stale': 422,
-  replayed: 409,
-  'registry-signature-invalid': 422,
-  'registry-expired': 422,
-  'registry-rollback': 422,
-  'registry-unavailable': 503,
-  unauthenticated: 401,
-  forbidden: 403,
-  'rate-limited': 429,
-  unreachable: 503,
-  'insecure-transport': 400,
-  'oprf-invalid-element': 400,
-  'oprf-identity-element': 400,
-  'oprf-invalid-input': 400,
-  'oprf-invalid-scalar': 400,
-  'oprf-batch-too-large': 400,
-  'oprf-proof-invalid': 422,
-  'oprf-key-unlogged': 422,
-  'epoch-unknown': 404,
-  'ohttp-malformed': 400,
-  'ohttp-key-unknown': 400,
-  'ohttp-decrypt-failed': 400,
-  'ohttp-replayed': 409,
-  'ohttp-date-invalid': 400,
-  'ohttp-target-forbidden': 404,
-  'relay-target-unknown': 404,
-  'token-malformed': 401,
-  'token-key-unknown': 401,
-  'token-challenge-mismatch': 401,
-  'token-invalid': 401,
-  'token-spent': 401,
-  'token-request-malformed': 400,
-  'token-issuance-limit': 429,
-  'log-proof-missing': 422,
-  'log-proof-invalid': 422,
-  'log-checkpoint-invalid': 422,
-  'log-cosignatures-missing': 422,
-  'log-receipt-invalid': 422,
-  'store-unavailable': 503,
-  'shutting-down': 503,
-  'config-invalid': 500,
-  internal: 500,
-};
+const statusOf: ReadonlyMap<string, number> = new Map(Object.values(wire));
 
 /**
  * RFC 9497 OPRF errors (OprfError in src/crypto/oprf-errors.ts): a sub-table of the wire codes, so an
@@ -359,7 +267,7 @@ export const localErrorCodes: Readonly<Record<string, Readonly<Record<string, An
 
 /** Whether `code` is one that goes on the wire (has an HTTP status). */
 export function isWireCode(code: unknown): code is ErrorCode {
-  return typeof code === 'string' && Object.hasOwn(statusOf, code);
+  return typeof code === 'string' && statusOf.has(code);
 }
 
 export class MimiError extends Error {
@@ -373,7 +281,7 @@ export class MimiError extends Error {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
-    this.status = isWireCode(code) ? statusOf[code] : 500;
+    this.status = statusOf.get(code) ?? 500;
     this.extra = extra;
   }
 }
