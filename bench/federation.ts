@@ -99,11 +99,11 @@ try {
   const t0 = Date.now();
   for (let i = 0; i < csiCount + eventCount; i++) {
     const csi = `tel:+1415${String(2_000_000 + i).padStart(7, '0')}`;
-    const holder = new HolderClient({ baseUrl: layout.endpoint });
+    const holder = new HolderClient({ dp: { baseUrl: layout.endpoint } });
     const att = signAttestation(
       {
         csi,
-        holderKey: holder.key.publicKey,
+        holderKey: holder.publicKey,
         method: 'sms-otp',
         issuer: 'verifier1',
         issuedAt: Math.floor(Date.now() / 1000) - 5,

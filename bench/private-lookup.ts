@@ -847,7 +847,7 @@ async function main(): Promise<void> {
       results: opened.map((o) => (o as VerboseAnswer).results[0]!),
     };
     const tv2 = performance.now();
-    verifyVerboseAnswer(answer, sync, { ...verifyCtx, policy: { allowUnlogged: true } });
+    verifyVerboseAnswer(answer, { asked: sync, ...verifyCtx, policy: { allowUnlogged: true } });
     const tv3 = performance.now();
     const ms = (a: number, b: number) => `${(b - a).toFixed(0)} ms`;
     line(

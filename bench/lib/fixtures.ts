@@ -56,14 +56,15 @@ export function devnetSigners(dir: string): Signers {
 export function signedSubmission(signers: Signers, i: number, now: number): MappingSubmission {
   const csi = parseCsi(benchCsi(i)).uri;
   const msp = signers.msps[i % signers.msps.length]!;
-  const holder = new HolderClient(
-    { baseUrl: 'http://unused.invalid' },
-    { key: generateKeyPair(), now: () => now },
-  );
+  const holder = new HolderClient({
+    dp: { baseUrl: 'http://unused.invalid' },
+    key: generateKeyPair(),
+    now: () => now,
+  });
   const attestation = signAttestation(
     {
       csi,
-      holderKey: holder.key.publicKey,
+      holderKey: holder.publicKey,
       method: 'sms-otp',
       issuer: signers.verifierId,
       issuedAt: now - 60,

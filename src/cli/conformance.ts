@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { HolderClient } from '../client/holder.js';
 import { call } from '../client/http.js';
 import { MspAgent } from '../client/msp-agent.js';
+import { generateKeyPair } from '../crypto/keys.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { Registry } from '../registry/document.js';
@@ -107,7 +108,8 @@ export async function conformanceAction(opts: {
   const dp = { baseUrl, id: dpId };
   // A fresh address on every run: runs against one DP never meet each other's holders.
   const csi = `mailto:conformance-${randomBytes(6).toString('hex')}@example.org`;
-  const holder = new HolderClient(dp);
+  const holderKey = generateKeyPair();
+  const holder = new HolderClient({ dp, key: holderKey });
   const state: State = {
     dp,
     registry,
@@ -125,8 +127,11 @@ export async function conformanceAction(opts: {
     otpFile: opts.otpFile,
     csi,
     holder,
+    holderKey,
     verifier:
-      verifierUrl === undefined ? undefined : new HolderClient({ baseUrl: verifierUrl }, { key: holder.key }),
+      verifierUrl === undefined
+        ? undefined
+        : new HolderClient({ dp: { baseUrl: verifierUrl }, key: holderKey }),
   };
   const r = await runConformance(state, (line) => process.stdout.write(`${line}\n`));
   emit(false, { doc: r, text: '', exitCode: r.failed > 0 ? 1 : 0 });

@@ -45,7 +45,7 @@ export function openHolder(
   if (existsSync(keyFile)) {
     return {
       ...files,
-      client: new HolderClient(http, { key: readKeyFile(keyFile, 'holder key') }),
+      client: new HolderClient({ dp: http, key: readKeyFile(keyFile, 'holder key') }),
       created: false,
     };
   }
@@ -58,7 +58,7 @@ export function openHolder(
   }
   const key = generateKeyPair();
   writeJson(keyFile, keyPairToJwk(key), { mode: 0o600, exclusive: true, what: 'holder key' });
-  return { ...files, client: new HolderClient(http, { key }), created: true };
+  return { ...files, client: new HolderClient({ dp: http, key }), created: true };
 }
 
 /** The saved attestation, when it is for this CSI and key, verifies, and has a day left. */
@@ -75,7 +75,7 @@ export function savedAttestation(
       'attestation',
     );
     const now = Math.floor(Date.now() / 1000);
-    if (att.csi !== csi || att.holderKey !== h.client.key.publicKey || att.expiresAt < now + 86_400)
+    if (att.csi !== csi || att.holderKey !== h.client.publicKey || att.expiresAt < now + 86_400)
       return undefined;
     verifyAttestation(att, { registry: net.registry(), policy: {}, now });
     return att;
@@ -290,7 +290,7 @@ export async function rotate(
 ): Promise<{ oldKey: string; newKey: string; keyFile: string; retiredFile: string }> {
   const csi = csiArg(opts.csi);
   const holder = openHolder(net, csi, { keyFile: opts.keyFile, create: false });
-  const oldKey = holder.client.key.publicKey;
+  const oldKey = holder.client.publicKey;
   const next = generateKeyPair();
   // The new key is on disk before the DP hears of it, so a crash cannot leave us without it.
   const nextFile = holder.keyFile.replace(/\.jwk$/, '.next.jwk');
@@ -352,11 +352,11 @@ export function exportSubmissions(
     let chunk: string[] = [];
     for (let i = 0; i < opts.count; i++) {
       const csi = csiAt(i);
-      const holder = new HolderClient({ baseUrl: net.endpoint });
+      const holder = new HolderClient({ dp: { baseUrl: net.endpoint } });
       const attestation = signAttestation(
         {
           csi,
-          holderKey: holder.key.publicKey,
+          holderKey: holder.publicKey,
           method: 'csip-token',
           issuer: csip.id,
           issuedAt: now,

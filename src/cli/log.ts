@@ -53,7 +53,7 @@ export async function followLog(
   opts: { recompute: boolean; onLeaf?: (index: number, leaf: LogLeaf) => void; showProgress: boolean },
 ): Promise<FollowResult> {
   const note = await getText(`${src.baseUrl}/v1/log/checkpoint`);
-  const { checkpoint } = openDpCheckpoint(note, src.dp, src.registry);
+  const { checkpoint } = openDpCheckpoint(note, { dp: src.dp, registry: src.registry });
   const result: FollowResult = {
     checkpoint,
     note,
@@ -204,7 +204,7 @@ async function pseudonymOf(
   key: KeyPair,
   attestation: PossessionAttestation,
 ): Promise<string> {
-  return (await new HolderClient({ baseUrl }, { key }).logPseudonym(attestation)).pseudonym;
+  return (await new HolderClient({ dp: { baseUrl }, key }).logPseudonym(attestation)).pseudonym;
 }
 
 interface Finding {

@@ -1,6 +1,5 @@
 import { lookupNativeDns } from '../client/dns-lookup.js';
-import type { VerifiedResult } from '../client/lookup-client.js';
-import type { LookupOptions } from '../client/msp-agent.js';
+import type { LookupOptions, VerifiedResult } from '../client/lookup-client.js';
 import { type PrivateLookupStats, privateLookupAcross } from '../client/private-lookup.js';
 import { PrivateTokens } from '../client/private-tokens.js';
 import { createSodiumOprfClient } from '../crypto/oprf-client-sodium.js';

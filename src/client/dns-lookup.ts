@@ -4,14 +4,15 @@ import { connect, isIP } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { cryptoProvider } from '../crypto/provider.js';
 import { discoveryName, joinTxt } from '../protocol/dns-names.js';
+import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { CsiKind, parseCsi } from '../protocol/identifiers.js';
 import { byPreference } from '../protocol/preference.js';
 import { decodeRecord, type LookupStatus, Mapping } from '../protocol/records.js';
-import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { isOptOut, mappingId, verifyMapping } from '../registry/verify-mapping.js';
 import type { VerifiedMapping } from './lookup-client.js';
+import { type RegistryInput, registryGetter } from './registry-input.js';
 
 /**
  * R29: a native identifier found through DNS (docs/spec/dns.md): the TXT records at
@@ -20,13 +21,27 @@ import type { VerifiedMapping } from './lookup-client.js';
  * answer but not make one up. DNSSEC, where the zone is signed, adds that nothing was withheld or
  * replayed from before an invalidation; its state is reported, as the resolver's AD bit says.
  */
+/**
+ * Whether the resolver validated the answer (its AD bit).
+ *
+ * @example
+ * if (result.dnssec !== DnssecState.Secure) warn('unsigned zone');
+ */
 export const DnssecState = { Secure: 'secure', Insecure: 'insecure' } as const;
 export type DnssecState = (typeof DnssecState)[keyof typeof DnssecState];
 
+/**
+ * What {@link lookupNativeDns} checks against, and how it asks.
+ *
+ * @example
+ * const opts: DnsLookupOptions = { registry, resolvers: ['127.0.0.1:5353'], requireDnssec: true };
+ */
 export interface DnsLookupOptions {
-  registry: Registry;
-  policy: TrustPolicy;
-  now: number;
+  registry: RegistryInput;
+  /** Strict by default (STYLE.md §6). */
+  policy?: TrustPolicy;
+  /** Unix seconds; default: the clock. */
+  now?: number;
   /** Recursive resolvers, `host` or `host:port` (`[v6]:port`); default: the system's (node:dns getServers). */
   resolvers?: readonly string[];
   /** Per query try, default 2000 ms. */
@@ -39,6 +54,12 @@ export interface DnsLookupOptions {
   requireDnssec?: boolean;
 }
 
+/**
+ * A native identifier's verified answer from DNS, with the DNSSEC state the resolver reported.
+ *
+ * @example
+ * if (r.dnssec === DnssecState.Secure && r.status === 'one') use(r.mappings[0]);
+ */
 export interface DnsVerifiedResult {
   query: string;
   csi: string;
@@ -204,7 +225,7 @@ function toMapping(strings: readonly Uint8Array[]): Mapping | undefined {
  * the verifyMapping code of the first check that failed for a mapping that does not verify.
  *
  * @example
- * const r = await lookupNativeDns('mimi:alice@example.net', { registry, policy: {}, now, resolvers: ['127.0.0.1:5353'] });
+ * const r = await lookupNativeDns('mimi:alice@example.net', { registry, resolvers: ['127.0.0.1:5353'] });
  */
 export async function lookupNativeDns(query: string, opts: DnsLookupOptions): Promise<DnsVerifiedResult> {
   const parsed = parseCsi(query);
@@ -213,6 +234,11 @@ export async function lookupNativeDns(query: string, opts: DnsLookupOptions): Pr
   }
   const csi = parsed.uri;
   const name = discoveryName(csi, opts.labelKey);
+  const verifyWith = {
+    registry: registryGetter(opts.registry)(),
+    policy: opts.policy ?? {},
+    now: opts.now ?? nowSeconds(),
+  };
   let raw = await ask(name, false, opts);
   if (raw.rcode === 'SERVFAIL') {
     // RFC 4035 §3.2.2: asked again with CD, a validating resolver hands over what failed; if there
@@ -255,7 +281,7 @@ export async function lookupNativeDns(query: string, opts: DnsLookupOptions): Pr
     if (m.body.csi !== csi) {
       throw new MimiError('dns-record-invalid', `a mapping at ${name} is for another identifier`);
     }
-    verifyMapping(m, opts);
+    verifyMapping(m, verifyWith);
     const id = mappingId(m);
     if (!mappings.some((x) => x.id === id)) mappings.push({ id, dps: [m.dp], mapping: m });
   }

@@ -28,16 +28,43 @@ import {
   type PseudonymRequest,
   type Reaffirmation,
 } from '../protocol/records.js';
-import { DpKeyUsage, type Registry } from '../registry/document.js';
+import { DpKeyUsage } from '../registry/document.js';
 import { call, type HttpOptions } from './http.js';
+import { type RegistryInput, registryGetter } from './registry-input.js';
 
-/** What the holder hands to an MSP: its signed half of a mapping (R6). */
+/**
+ * What a {@link HolderClient} needs: the DP (or verifier) it talks to; its key and clock are optional.
+ *
+ * @example
+ * const opts: HolderClientOptions = { dp: { baseUrl: 'https://dp.example.net' }, key: keyPairFromJwk(saved) };
+ */
+export interface HolderClientOptions {
+  /** The DP's (or the verifier's) base URL and transport options. */
+  dp: HttpOptions;
+  /** The holder key; default: a new one (generateKeyPair). Kept private. */
+  key?: KeyPair;
+  /** Unix seconds; default: the clock. */
+  now?: () => number;
+}
+
+/**
+ * What the holder hands to an MSP: its signed half of a mapping (R6).
+ *
+ * @example
+ * const signed: HolderSigned = holder.signMapping({ csi, msp: 'msp1', ssi, attestation });
+ */
 export interface HolderSigned {
   body: MappingBody;
   attestation: PossessionAttestation;
   holderSig: string;
 }
 
+/**
+ * A mapping as the holder asks for it; {@link HolderClient.signMapping} fills in the rest.
+ *
+ * @example
+ * const draft: MappingDraft = { csi: '+14155550101', msp: 'msp1', ssi: 'mimi://msp1.example/u/bob', attestation };
+ */
 export interface MappingDraft {
   csi: string;
   msp: string;
@@ -53,46 +80,64 @@ export interface MappingDraft {
  * The holder's side, in the user's app: prove possession, sign mappings, opt out, invalidate,
  * rotate the key. The holder key never leaves the device.
  *
+ * The key is held privately; {@link HolderClient.publicKey} is its public half. An app that keeps
+ * the key across runs makes it (generateKeyPair), stores it (keyPairToJwk) and passes it in.
+ *
  * @example
- * const holder = new HolderClient({ baseUrl: 'https://dp.example.net' });
+ * const holder = new HolderClient({ dp: { baseUrl: 'https://dp.example.net' } });
  * const { challengeId } = await holder.startChallenge('+14155550101');
  * const attestation = await holder.answerChallenge(challengeId, codeFromSms);
  * const signed = holder.signMapping({ csi: attestation.csi, msp: 'msp1', ssi: 'mimi://msp1.example/u/bob', attestation });
  */
 export class HolderClient {
-  key: KeyPair;
-  private readonly http: HttpOptions;
-  private readonly now: () => number;
+  #key: KeyPair;
+  readonly #http: HttpOptions;
+  readonly #now: () => number;
 
-  constructor(http: HttpOptions, opts: { key?: KeyPair; now?: () => number } = {}) {
-    this.http = http;
-    this.key = opts.key ?? generateKeyPair();
-    this.now = opts.now ?? nowSeconds;
+  constructor(opts: HolderClientOptions) {
+    this.#http = opts.dp;
+    this.#key = opts.key ?? generateKeyPair();
+    this.#now = opts.now ?? nowSeconds;
   }
 
-  /** R1: asks the verifier to send a one-time code to the CSI. */
-  async startChallenge(csi: string) {
+  /** The holder key's public half (base64url): what mappings and attestations name. */
+  get publicKey(): string {
+    return this.#key.publicKey;
+  }
+
+  /**
+   * R1: asks the verifier to send a one-time code to the CSI.
+   *
+   * @example
+   * const { challengeId } = await holder.startChallenge('+14155550101');
+   */
+  async startChallenge(csi: string): Promise<ChallengeStarted> {
     const canonical = parseCsi(csi).uri;
-    const started = await call(this.http, 'POST', '/v1/verifier/challenges', ChallengeStarted, {
+    const started = await call(this.#http, 'POST', '/v1/verifier/challenges', ChallengeStarted, {
       v: 1,
       csi: canonical,
-      holderKey: this.key.publicKey,
+      holderKey: this.#key.publicKey,
     });
     // R29, RFC 8555 §8.1: the holder makes the key authorization itself, from the token and its own key.
-    if (started.dns !== undefined) started.dns.value = dns01Value(started.dns.token, this.key.publicKey);
+    if (started.dns !== undefined) started.dns.value = dns01Value(started.dns.token, this.#key.publicKey);
     return started;
   }
 
-  /** Answers with the code; returns the verifier's signed attestation for this key. */
+  /**
+   * Answers with the code; returns the verifier's signed attestation for this key.
+   *
+   * @example
+   * const attestation = await holder.answerChallenge(challengeId, '123456');
+   */
   async answerChallenge(challengeId: string, code: string): Promise<PossessionAttestation> {
     const answer = await call(
-      this.http,
+      this.#http,
       'POST',
       `/v1/verifier/challenges/${encodeURIComponent(challengeId)}/answer`,
       AttestationAnswer,
       { v: 1, code },
     );
-    if (answer.attestation.holderKey !== this.key.publicKey) {
+    if (answer.attestation.holderKey !== this.#key.publicKey) {
       throw new MimiError('attestation-mismatch', 'the verifier attested another key');
     }
     return answer.attestation;
@@ -104,21 +149,26 @@ export class HolderClient {
    */
   async checkDnsChallenge(challengeId: string): Promise<PossessionAttestation> {
     const answer = await call(
-      this.http,
+      this.#http,
       'POST',
       `/v1/verifier/challenges/${encodeURIComponent(challengeId)}/check`,
       AttestationAnswer,
       { v: 1 },
     );
-    if (answer.attestation.holderKey !== this.key.publicKey) {
+    if (answer.attestation.holderKey !== this.#key.publicKey) {
       throw new MimiError('attestation-mismatch', 'the verifier attested another key');
     }
     return answer.attestation;
   }
 
-  /** R6: signs a mapping body; the result goes to the MSP for its countersignature. */
+  /**
+   * R6: signs a mapping body; the result goes to the MSP for its countersignature.
+   *
+   * @example
+   * const signed = holder.signMapping({ csi, msp: 'msp1', ssi: 'mimi://msp1.example/u/bob', attestation });
+   */
   signMapping(draft: MappingDraft): HolderSigned {
-    const now = this.now();
+    const now = this.#now();
     const body: MappingBody = {
       v: MappingBodyVersion,
       csi: parseCsi(draft.csi).uri,
@@ -126,7 +176,7 @@ export class HolderClient {
       ssi: draft.ssi,
       tag: draft.tag ?? 'Default',
       priority: draft.priority ?? 0,
-      holderKey: this.key.publicKey,
+      holderKey: this.#key.publicKey,
       attestation: digest(draft.attestation),
       createdAt: now,
       expiresAt: Math.min(now + (draft.lifetimeSeconds ?? 180 * 86_400), draft.attestation.expiresAt),
@@ -135,13 +185,18 @@ export class HolderClient {
     return {
       body,
       attestation: draft.attestation,
-      holderSig: signObject(SignPurpose.MappingHolder, body, this.key.privateKey),
+      holderSig: signObject(SignPurpose.MappingHolder, body, this.#key.privateKey),
     };
   }
 
-  /** R14, R25: a signed opt-out, sent straight to the DP (no MSP takes part). */
-  async optOut(attestation: PossessionAttestation, lifetimeSeconds = 180 * 86_400) {
-    const now = this.now();
+  /**
+   * R14, R25: a signed opt-out, sent straight to the DP (no MSP takes part).
+   *
+   * @example
+   * await holder.optOut(attestation);
+   */
+  async optOut(attestation: PossessionAttestation, lifetimeSeconds = 180 * 86_400): Promise<AcceptAnswer> {
+    const now = this.#now();
     const body: MappingBody = {
       v: MappingBodyVersion,
       csi: attestation.csi,
@@ -149,65 +204,80 @@ export class HolderClient {
       ssi: null,
       tag: 'Default',
       priority: 0,
-      holderKey: this.key.publicKey,
+      holderKey: this.#key.publicKey,
       attestation: digest(attestation),
       createdAt: now,
       expiresAt: Math.min(now + lifetimeSeconds, attestation.expiresAt),
       supersedes: null,
     };
-    const holderSig = signObject(SignPurpose.MappingHolder, body, this.key.privateKey);
-    return call(this.http, 'POST', '/v1/holder/opt-out', AcceptAnswer, { body, attestation, holderSig });
+    const holderSig = signObject(SignPurpose.MappingHolder, body, this.#key.privateKey);
+    return call(this.#http, 'POST', '/v1/holder/opt-out', AcceptAnswer, { body, attestation, holderSig });
   }
 
-  /** R19, R25: withdraws one mapping (by id) or, with null, every mapping of this holder for the CSI. */
-  async invalidate(csi: string, target: string | null) {
+  /**
+   * R19, R25: withdraws one mapping (by id) or, with null, every mapping of this holder for the CSI.
+   *
+   * @example
+   * const { invalidated } = await holder.invalidate('+14155550101', mappingId);
+   */
+  async invalidate(csi: string, target: string | null): Promise<InvalidationAnswer> {
     const unsigned = {
       v: 1 as const,
       csi: parseCsi(csi).uri,
-      holderKey: this.key.publicKey,
+      holderKey: this.#key.publicKey,
       target,
-      issuedAt: this.now(),
+      issuedAt: this.#now(),
     };
     const inv: Invalidation = {
       ...unsigned,
-      sig: signObject(SignPurpose.Invalidation, unsigned, this.key.privateKey),
+      sig: signObject(SignPurpose.Invalidation, unsigned, this.#key.privateKey),
     };
-    return call(this.http, 'POST', '/v1/holder/invalidate', InvalidationAnswer, inv);
+    return call(this.#http, 'POST', '/v1/holder/invalidate', InvalidationAnswer, inv);
   }
 
-  /** R19: moves to a new key (signed by both); this client uses the new key from then on. */
+  /**
+   * R19: moves to a new key (signed by both); this client uses the new key from then on.
+   *
+   * @example
+   * const next = await holder.rotateKey('+14155550101');
+   */
   async rotateKey(csi: string, next: KeyPair = generateKeyPair()): Promise<KeyPair> {
     const unsigned = {
       v: 1 as const,
       csi: parseCsi(csi).uri,
-      oldKey: this.key.publicKey,
+      oldKey: this.#key.publicKey,
       newKey: next.publicKey,
-      issuedAt: this.now(),
+      issuedAt: this.#now(),
     };
     const rot: KeyRotation = {
       ...unsigned,
-      oldSig: signObject(SignPurpose.KeyRotation, unsigned, this.key.privateKey),
+      oldSig: signObject(SignPurpose.KeyRotation, unsigned, this.#key.privateKey),
       newSig: signObject(SignPurpose.KeyRotation, unsigned, next.privateKey),
     };
-    await call(this.http, 'POST', '/v1/holder/rotate', RotationAnswer, rot);
-    this.key = next;
+    await call(this.#http, 'POST', '/v1/holder/rotate', RotationAnswer, rot);
+    this.#key = next;
     return next;
   }
 
-  /** R17: answers a contest by proving possession again with a fresh attestation. */
-  async reaffirm(attestation: PossessionAttestation) {
+  /**
+   * R17: answers a contest by proving possession again with a fresh attestation.
+   *
+   * @example
+   * const { lost } = await holder.reaffirm(freshAttestation);
+   */
+  async reaffirm(attestation: PossessionAttestation): Promise<ReaffirmationAnswer> {
     const unsigned = {
       v: 1 as const,
       csi: attestation.csi,
-      holderKey: this.key.publicKey,
+      holderKey: this.#key.publicKey,
       attestation,
-      issuedAt: this.now(),
+      issuedAt: this.#now(),
     };
     const r: Reaffirmation = {
       ...unsigned,
-      sig: signObject(SignPurpose.Reaffirmation, unsigned, this.key.privateKey),
+      sig: signObject(SignPurpose.Reaffirmation, unsigned, this.#key.privateKey),
     };
-    return call(this.http, 'POST', '/v1/holder/reaffirm', ReaffirmationAnswer, r);
+    return call(this.#http, 'POST', '/v1/holder/reaffirm', ReaffirmationAnswer, r);
   }
 
   /**
@@ -217,20 +287,20 @@ export class HolderClient {
    * @example
    * const { pseudonym } = await holder.logPseudonym(attestation);
    */
-  async logPseudonym(attestation: PossessionAttestation) {
+  async logPseudonym(attestation: PossessionAttestation): Promise<PseudonymAnswer> {
     const unsigned = {
       v: 1 as const,
       csi: attestation.csi,
-      holderKey: this.key.publicKey,
+      holderKey: this.#key.publicKey,
       attestation,
-      issuedAt: this.now(),
+      issuedAt: this.#now(),
       nonce: toB64u(cryptoProvider().randomBytes(16)),
     };
     const r: PseudonymRequest = {
       ...unsigned,
-      sig: signObject(SignPurpose.LogPseudonym, unsigned, this.key.privateKey),
+      sig: signObject(SignPurpose.LogPseudonym, unsigned, this.#key.privateKey),
     };
-    return call(this.http, 'POST', '/v1/holder/log-pseudonym', PseudonymAnswer, r);
+    return call(this.#http, 'POST', '/v1/holder/log-pseudonym', PseudonymAnswer, r);
   }
 
   /**
@@ -241,37 +311,44 @@ export class HolderClient {
    * @throws {MimiError} `log-receipt-invalid` when the receipt is not the DP's, for another
    *   key or mapping, or does not open.
    * @example
-   * const pseudonym = holder.openReceipt(answer.receipt!, answer.id, registry);
+   * const pseudonym = holder.openReceipt(answer.receipt!, { mappingId: answer.id, registry });
    */
-  openReceipt(receipt: LogReceipt, mappingId: string, registry: Registry): string {
+  openReceipt(receipt: LogReceipt, opts: { mappingId: string; registry: RegistryInput }): string {
+    const { mappingId } = opts;
+    const registry = registryGetter(opts.registry)();
     const bad = (why: string) => new MimiError('log-receipt-invalid', `log receipt: ${why}`);
     const { sig, ...unsigned } = receipt;
     const keys = registry.dpKeys(receipt.dp, DpKeyUsage.Records);
     if (!keys.some((k) => verifyObject(SignPurpose.LogReceipt, unsigned, sig, k))) {
       throw bad('not signed by the DP it names');
     }
-    if (receipt.holderKey !== this.key.publicKey || receipt.mapping !== mappingId) {
+    if (receipt.holderKey !== this.#key.publicKey || receipt.mapping !== mappingId) {
       throw bad('for another holder key or mapping');
     }
-    const plain = openWithEd25519(this.key.privateKey, receipt.sealed, logReceiptInfo(mappingId));
+    const plain = openWithEd25519(this.#key.privateKey, receipt.sealed, logReceiptInfo(mappingId));
     if (plain === undefined || plain.length !== 32) throw bad('does not open');
     return toB64u(plain);
   }
 
-  /** R28: one of this holder's mappings by id, in any state (a signed, single-use read). */
-  async readMapping(csi: string, id: string) {
+  /**
+   * R28: one of this holder's mappings by id, in any state (a signed, single-use read).
+   *
+   * @example
+   * const { state } = await holder.readMapping('+14155550101', mappingId);
+   */
+  async readMapping(csi: string, id: string): Promise<MappingAnswer> {
     const unsigned = {
       v: 1 as const,
       csi: parseCsi(csi).uri,
-      holderKey: this.key.publicKey,
+      holderKey: this.#key.publicKey,
       mapping: id,
-      issuedAt: this.now(),
+      issuedAt: this.#now(),
       nonce: toB64u(cryptoProvider().randomBytes(16)),
     };
     const r: HolderRead = {
       ...unsigned,
-      sig: signObject(SignPurpose.HolderRead, unsigned, this.key.privateKey),
+      sig: signObject(SignPurpose.HolderRead, unsigned, this.#key.privateKey),
     };
-    return call(this.http, 'POST', '/v1/holder/mapping', MappingAnswer, r);
+    return call(this.#http, 'POST', '/v1/holder/mapping', MappingAnswer, r);
   }
 }

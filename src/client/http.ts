@@ -2,12 +2,23 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { fromProblem, MimiError } from '../protocol/errors.js';
 import { decodeRecord } from '../protocol/records.js';
 
-/** The part of fetch the SDK uses; an Oblivious HTTP transport is one (src/client/ohttp-transport.ts). */
+/**
+ * The part of fetch the SDK uses; an Oblivious HTTP transport is one (src/client/ohttp-transport.ts).
+ *
+ * @example
+ * const dp = { baseUrl: 'https://dp1.example', id: 'dp1', fetch: ((url, init) => fetch(url, init)) satisfies FetchLike };
+ */
 export type FetchLike = (
   url: URL,
   init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal },
 ) => Promise<Response>;
 
+/**
+ * How the SDK reaches a DP (or a verifier): its base URL and transport limits.
+ *
+ * @example
+ * const dp: HttpOptions = { baseUrl: 'https://dp1.example', timeoutMs: 5000 };
+ */
 export interface HttpOptions {
   /** The DP's base URL, e.g. https://dp.example.net */
   baseUrl: string;

@@ -11,6 +11,7 @@ import { verifyCosignatures } from '../tlog/cosignature.js';
 import { isTlogError, type TlogError } from '../tlog/errors.js';
 import { decodeLeaf, LogLeafKind, mappingLeafKinds, oprfKeyCommitment } from '../tlog/leaf.js';
 import { leafHash, verifyInclusion } from '../tlog/merkle.js';
+import { type RegistryInput, registryGetter } from './registry-input.js';
 
 /**
  * Runs one tlog check on what a DP sent. Its TlogError (the DP's text or proof did not verify)
@@ -30,13 +31,20 @@ function tlogCheck<T>(code: ErrorCode, why: (err: TlogError) => string, fn: () =
  * its origin, and at least `minCosignatures` witness cosignatures (C2SP tlog-cosignature).
  *
  * @throws {MimiError} `log-checkpoint-invalid` or `log-cosignatures-missing`.
+ * @example
+ * const { checkpoint, cosignedBy } = openDpCheckpoint(note, { dp: 'dp1', registry, policy: { minCosignatures: 1 } });
  */
 export function openDpCheckpoint(
   note: string,
-  dp: string,
-  registry: Registry,
-  policy: Pick<TrustPolicy, 'minCosignatures' | 'witnesses'> = {},
+  opts: {
+    /** The DP whose log the checkpoint is of. */
+    dp: string;
+    registry: RegistryInput;
+    policy?: Pick<TrustPolicy, 'minCosignatures' | 'witnesses'>;
+  },
 ): { checkpoint: Checkpoint; cosignedBy: string[] } {
+  const { dp, policy = {} } = opts;
+  const registry = registryGetter(opts.registry)();
   const { checkpoint, cosignedBy } = tlogCheck(
     'log-checkpoint-invalid',
     (err) => `checkpoint of ${dp}: ${err.code}`,
@@ -67,14 +75,15 @@ export function openDpCheckpoint(
  *
  * @throws {MimiError} `log-proof-missing`, `log-proof-invalid`, `log-checkpoint-invalid`,
  *   `log-cosignatures-missing`.
+ * @example
+ * verifyMappingLogged({ id, mapping, log }, { registry }); // one mapping of a verbose answer
  */
 export function verifyMappingLogged(
-  mapping: Mapping,
-  id: string,
-  log: MappingLogProof | undefined,
-  ctx: { registry: Registry; policy: TrustPolicy; opened?: Map<string, Checkpoint> },
+  entry: { mapping: Mapping; id: string; log?: MappingLogProof | undefined },
+  ctx: { registry: RegistryInput; policy?: TrustPolicy; opened?: Map<string, Checkpoint> },
 ): void {
-  const { policy } = ctx;
+  const { mapping, id, log } = entry;
+  const policy = ctx.policy ?? {};
   if (log === undefined || mapping.logIndex === null) {
     if (policy.allowUnlogged) return;
     throw new MimiError('log-proof-missing', `mapping ${id} comes without a transparency-log proof`);
@@ -83,7 +92,11 @@ export function verifyMappingLogged(
   const memo = `${mapping.dp}\n${log.checkpoint}`;
   let checkpoint = ctx.opened?.get(memo);
   if (checkpoint === undefined) {
-    checkpoint = openDpCheckpoint(log.checkpoint, mapping.dp, ctx.registry, policy).checkpoint;
+    checkpoint = openDpCheckpoint(log.checkpoint, {
+      dp: mapping.dp,
+      registry: ctx.registry,
+      policy,
+    }).checkpoint;
     ctx.opened?.set(memo, checkpoint);
   }
   const invalid = (why: string) => new MimiError('log-proof-invalid', `mapping ${id}: ${why}`);
@@ -134,7 +147,7 @@ export function verifyEpochKeyLogged(
     if (ctx.policy.allowUnlogged) return;
     throw unlogged('no transparency-log proof');
   }
-  const { checkpoint } = openDpCheckpoint(log.checkpoint, dp, ctx.registry, ctx.policy);
+  const { checkpoint } = openDpCheckpoint(log.checkpoint, { dp, registry: ctx.registry, policy: ctx.policy });
   let bytes: Uint8Array;
   let proof: Uint8Array[];
   let publicKey: Uint8Array;

@@ -1,41 +1,38 @@
-import type { Static } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
-import { cryptoProvider } from '../crypto/provider.js';
-import { SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
+import { SignPurpose, verifyObject } from '../crypto/sign.js';
 import {
   type AcceptAnswer,
   AcceptAnswer as AcceptAnswerSchema,
-  CompactAnswer,
   type LogReceipt,
-  type PeerReports,
-  SessionAnswer,
-  SharedVerboseAnswer,
   SubmissionBatchAnswer,
 } from '../protocol/answers.js';
-import { nowSeconds, toB64u } from '../protocol/encoding.js';
+import { nowSeconds } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
-import { parseCsi, parseSsi } from '../protocol/identifiers.js';
-import type { LookupFormat, Mapping, MappingSubmission } from '../protocol/records.js';
-import type { Registry } from '../registry/document.js';
+import { parseSsi } from '../protocol/identifiers.js';
+import type { Mapping, MappingSubmission } from '../protocol/records.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { countersign, mappingId, verifyAttestation, verifyMapping } from '../registry/verify-mapping.js';
 import type { HolderSigned } from './holder.js';
 import { call, type HttpOptions } from './http.js';
-import { decodeCompactAnswer, type VerifiedResult, verifyVerboseAnswer } from './lookup-client.js';
-
-/** R10: the lookup parameters; absent ones take the DP's published defaults (R11). */
-export interface LookupOptions {
-  mspFilter?: string[];
-  federation?: boolean;
-  dpList?: 'preferred' | 'all' | string[];
-}
-
-export type PeerReport = Static<typeof PeerReports>[number];
+import {
+  type CompactResult,
+  compactLookup,
+  type LookupContext,
+  type LookupOptions,
+  type PeerReport,
+  type VerifiedResult,
+  verifiedLookup,
+} from './lookup-client.js';
+import { type RegistryInput, registryGetter } from './registry-input.js';
+import { Session } from './session.js';
 
 /**
  * One submission's outcome in a batch: `accepted` now, `duplicate` (this exact body was accepted
  * before: resubmitting is harmless), or `rejected` with the DP's error (its stable code).
+ *
+ * @example
+ * for (const r of await agent.submitBatch(subs)) if (r.status === 'rejected') console.log(r.error.code);
  */
 export type BatchItemResult =
   | {
@@ -48,63 +45,100 @@ export type BatchItemResult =
     }
   | { status: 'rejected'; error: MimiError };
 
+/**
+ * What an {@link MspAgent} needs: its registry id and key, its DP, the registry, and who its users are.
+ *
+ * @example
+ * const opts: MspAgentOptions = {
+ *   id: 'msp1',
+ *   key: mspKey,
+ *   dp: { baseUrl: 'https://dp1.example', id: 'dp1' },
+ *   registry,
+ *   isOwnUser: (ssi) => users.has(ssi),
+ * };
+ */
 export interface MspAgentOptions {
+  /** This MSP's registry id. */
   id: string;
+  /** This MSP's registry key: it countersigns (R2) and opens sessions (R23). Kept private. */
   key: KeyPair;
   /** The DP this MSP submits to and asks. */
   dp: HttpOptions & { id: string };
-  registry: () => Registry;
+  registry: RegistryInput;
+  /** Strict by default (STYLE.md §6). */
   policy?: TrustPolicy;
   /** R2: does this SSI belong to a user of ours who asked for this mapping? */
   isOwnUser: (ssi: string) => boolean | Promise<boolean>;
+  /** Unix seconds; default: the clock. */
   now?: () => number;
 }
 
 /**
  * The MSP's side, inside its own servers: confirms its users' reachability by countersigning
  * (R2, R21), submits mappings, and looks up CSIs on behalf of its users (R9) with every answer
- * verified before use.
+ * verified before use (as a {@link LookupClient} does, on the same session).
+ *
+ * @example
+ * const agent = new MspAgent({ id: 'msp1', key: mspKey, dp, registry, isOwnUser: (ssi) => users.has(ssi) });
+ * const accepted = await agent.submit(await agent.confirm(signedByHolder));
+ * const [bob] = await agent.lookup(['+14155550101']);
  */
 export class MspAgent {
-  private readonly opts: MspAgentOptions;
-  private readonly now: () => number;
-  private session: { token: string; expiresAt: number } | undefined;
+  readonly #id: string;
+  readonly #key: KeyPair;
+  readonly #dp: HttpOptions & { id: string };
+  readonly #isOwnUser: MspAgentOptions['isOwnUser'];
+  readonly #lookups: LookupContext;
 
   constructor(opts: MspAgentOptions) {
-    this.opts = opts;
-    this.now = opts.now ?? nowSeconds;
+    this.#id = opts.id;
+    this.#key = opts.key;
+    this.#dp = opts.dp;
+    this.#isOwnUser = opts.isOwnUser;
+    const now = opts.now ?? nowSeconds;
+    this.#lookups = {
+      dp: opts.dp,
+      registry: registryGetter(opts.registry),
+      policy: opts.policy ?? {},
+      now,
+      session: new Session({ dp: opts.dp, credential: { participant: opts.id, key: opts.key }, now }),
+    };
   }
 
-  private ctx() {
-    return { registry: this.opts.registry(), policy: this.opts.policy ?? {}, now: this.now() };
+  /** This MSP's public key (base64url), as the registry lists it. */
+  get publicKey(): string {
+    return this.#key.publicKey;
+  }
+
+  #ctx() {
+    const l = this.#lookups;
+    return { registry: l.registry(), policy: l.policy, now: l.now() };
   }
 
   /** R2, R21: checks the holder's half and that the user is ours, then countersigns. */
   async confirm(signed: HolderSigned): Promise<MappingSubmission> {
     const { body } = signed;
-    const self = this.opts.registry().msp(this.opts.id);
-    if (self === undefined)
-      throw new MimiError('msp-not-registered', `${this.opts.id} is not in the registry`);
-    if (body.msp !== this.opts.id || body.ssi === null || parseSsi(body.ssi).domain !== self.domain) {
+    const self = this.#lookups.registry().msp(this.#id);
+    if (self === undefined) throw new MimiError('msp-not-registered', `${this.#id} is not in the registry`);
+    if (body.msp !== this.#id || body.ssi === null || parseSsi(body.ssi).domain !== self.domain) {
       throw new MimiError('ssi-msp-mismatch', 'this mapping is not for a user of this MSP');
     }
-    if (!(await this.opts.isOwnUser(body.ssi)))
-      throw new MimiError('forbidden', `${body.ssi} is not our user`);
-    verifyAttestation(signed.attestation, this.ctx());
+    if (!(await this.#isOwnUser(body.ssi))) throw new MimiError('forbidden', `${body.ssi} is not our user`);
+    verifyAttestation(signed.attestation, this.#ctx());
     // The countersignature covers the holder's signature: it confirms this consent, so it checks it.
     if (!verifyObject(SignPurpose.MappingHolder, body, signed.holderSig, body.holderKey)) {
       throw new MimiError('holder-signature-invalid', 'the holder signature does not verify (R6)');
     }
-    const mspSig = countersign(signed, this.opts.key.privateKey);
+    const mspSig = countersign(signed, this.#key.privateKey);
     return { body, attestation: signed.attestation, holderSig: signed.holderSig, mspSig };
   }
 
   /** R3: submits to the DP and checks that what comes back is our mapping, countersigned. */
   async submit(sub: MappingSubmission): Promise<AcceptAnswer> {
-    const answer = await this.authed((token) =>
-      call(this.opts.dp, 'POST', '/v1/mappings', AcceptAnswerSchema, sub, token),
+    const answer = await this.#lookups.session.authed((token) =>
+      call(this.#dp, 'POST', '/v1/mappings', AcceptAnswerSchema, sub, token),
     );
-    verifyMapping(answer.mapping, this.ctx());
+    verifyMapping(answer.mapping, this.#ctx());
     if (
       canonicalize(answer.mapping.body) !== canonicalize(sub.body) ||
       mappingId(answer.mapping) !== answer.id
@@ -123,9 +157,9 @@ export class MspAgent {
    * (`batch-too-large`, `body-too-large`, `rate-limited`, ...).
    */
   async submitBatch(subs: readonly MappingSubmission[]): Promise<BatchItemResult[]> {
-    const answer = await this.authed((token) =>
+    const answer = await this.#lookups.session.authed((token) =>
       call(
-        { maxAnswerBytes: 64 * 1024 * 1024, timeoutMs: 120_000, ...this.opts.dp },
+        { maxAnswerBytes: 64 * 1024 * 1024, timeoutMs: 120_000, ...this.#dp },
         'POST',
         '/v1/mappings/batch',
         SubmissionBatchAnswer,
@@ -136,7 +170,7 @@ export class MspAgent {
     if (answer.results.length !== subs.length || answer.results.some((r, i) => r.index !== i)) {
       throw new MimiError('record-invalid', 'the DP answered a batch with results out of order');
     }
-    const ctx = this.ctx();
+    const ctx = this.#ctx();
     return answer.results.map((r, i): BatchItemResult => {
       if (r.status === 'rejected')
         return { status: 'rejected', error: fromProblem(r.problem, r.problem.status) };
@@ -154,80 +188,42 @@ export class MspAgent {
     });
   }
 
-  /** Looks CSIs up for our users and verifies every mapping (R9: the DP sees us, not them). */
+  /**
+   * Looks CSIs up for our users and verifies every mapping (R9: the DP sees us, not them).
+   *
+   * @example
+   * const [bob] = await agent.lookup(['+14155550101']);
+   */
   async lookup(csis: readonly string[], opts: LookupOptions = {}): Promise<VerifiedResult[]> {
-    return (await this.lookupWithPeers(csis, opts)).results;
+    return (await verifiedLookup(this.#lookups, csis, opts)).results;
   }
 
   /**
    * The same, also returning how each peer DP answered a federated lookup (R10, R15): `ok`,
    * `timeout`, `error`, `rate-limited` or `unavailable`.
+   *
+   * @example
+   * const { results, peers } = await agent.lookupWithPeers(csis, { federation: true });
    */
-  async lookupWithPeers(
+  lookupWithPeers(
     csis: readonly string[],
     opts: LookupOptions = {},
   ): Promise<{ results: VerifiedResult[]; peers: PeerReport[] }> {
-    const body = {
-      v: 1,
-      csis: csis.map((c) => parseCsi(c).uri),
-      format: 'verbose' satisfies LookupFormat,
-      // What the mappings' proofs have in common comes once (checkpoints, upper tree hashes).
-      proofs: 'shared' as const,
-      ...opts,
-    };
-    const answer = await this.authed((token) =>
-      call(this.opts.dp, 'POST', '/v1/lookup', SharedVerboseAnswer, body, token),
-    );
-    return { results: verifyVerboseAnswer(answer, body.csis, this.ctx()), peers: answer.peers ?? [] };
+    return verifiedLookup(this.#lookups, csis, opts);
   }
 
-  /** Compact lookup: which MSPs each CSI is reachable on, as bits (R15). Not verifiable per mapping. */
-  async lookupCompact(csis: readonly string[], opts: LookupOptions = {}) {
-    const body = {
-      v: 1,
-      csis: csis.map((c) => parseCsi(c).uri),
-      format: 'compact' satisfies LookupFormat,
-      ...opts,
-    };
-    const answer = await this.authed((token) =>
-      call(this.opts.dp, 'POST', '/v1/lookup', CompactAnswer, body, token),
-    );
-    return decodeCompactAnswer(answer, this.opts.registry());
+  /**
+   * Compact lookup: which MSPs each CSI is reachable on, as bits (R15). Not verifiable per mapping.
+   *
+   * @example
+   * const [r] = await agent.lookupCompact(['+14155550101']);
+   */
+  lookupCompact(csis: readonly string[], opts: LookupOptions = {}): Promise<CompactResult[]> {
+    return compactLookup(this.#lookups, csis, opts);
   }
 
   /** The current session token: the MSP's credential for the private lookup's evaluations (R22). */
   sessionToken(): Promise<string> {
-    return this.token();
-  }
-
-  /** R23: one signed session request, then cheap bearer tokens; renewed when expired. */
-  private async authed<T>(fn: (token: string) => Promise<T>): Promise<T> {
-    const token = await this.token();
-    try {
-      return await fn(token);
-    } catch (err) {
-      if (!(err instanceof MimiError) || err.code !== 'unauthenticated') throw err;
-      this.session = undefined;
-      return fn(await this.token());
-    }
-  }
-
-  private async token(): Promise<string> {
-    const now = this.now();
-    if (this.session !== undefined && this.session.expiresAt > now + 30) return this.session.token;
-    const unsigned = {
-      v: 1 as const,
-      participant: this.opts.id,
-      role: 'msp' as const,
-      audience: this.opts.dp.id,
-      issuedAt: now,
-      nonce: toB64u(cryptoProvider().randomBytes(16)),
-    };
-    const answer = await call(this.opts.dp, 'POST', '/v1/session', SessionAnswer, {
-      ...unsigned,
-      sig: signObject(SignPurpose.Session, unsigned, this.opts.key.privateKey),
-    });
-    this.session = { token: answer.token, expiresAt: answer.expiresAt };
-    return answer.token;
+    return this.#lookups.session.token();
   }
 }

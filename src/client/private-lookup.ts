@@ -29,11 +29,15 @@ import {
   type VerifyContextData,
   VerifyPool,
 } from './private-verify.js';
+import { type RegistryInput, registryGetter } from './registry-input.js';
 
 /**
  * Where a client keeps OPRF outputs, per DP and epoch, so a contact sync that repeats CSIs it
  * asked before spends no evaluation on them (R22: only new CSIs are charged, as in Signal's
  * contact discovery). Outputs are as sensitive as the CSIs they belong to: keep them on the device.
+ *
+ * @example
+ * const client = new PrivateLookupClient({ dp, registry, cache: new MemoryOprfCache() });
  */
 export interface OprfOutputCache {
   get(dp: string, epoch: number, csi: string): Uint8Array | undefined;
@@ -42,7 +46,13 @@ export interface OprfOutputCache {
   retain(dp: string, served: readonly number[]): void;
 }
 
-/** An in-memory {@link OprfOutputCache}. */
+/**
+ * An in-memory {@link OprfOutputCache}.
+ *
+ * @example
+ * const cache = new MemoryOprfCache();
+ * const client = new PrivateLookupClient({ dp, registry, cache });
+ */
 export class MemoryOprfCache implements OprfOutputCache {
   private readonly byDp = new Map<string, Map<number, Map<string, Uint8Array>>>();
 
@@ -78,9 +88,15 @@ export class MemoryOprfCache implements OprfOutputCache {
   }
 }
 
+/**
+ * What a {@link PrivateLookupClient} needs: the DP and the registry; the rest has defaults.
+ *
+ * @example
+ * const opts: PrivateLookupOptions = { dp: { baseUrl: 'https://dp1.example', id: 'dp1' }, registry, verifyThreads: 'auto' };
+ */
 export interface PrivateLookupOptions {
   dp: HttpOptions & { id: string };
-  registry: () => Registry;
+  registry: RegistryInput;
   policy?: TrustPolicy;
   /**
    * A bearer token for the credentialed tier (an MSP session, e.g. `() => agent.sessionToken()`);
@@ -134,7 +150,13 @@ export interface PrivateLookupOptions {
   now?: () => number;
 }
 
-/** What the last lookup cost: evaluations charged, outputs reused, buckets and bytes fetched. */
+/**
+ * What the last lookup cost: evaluations charged, outputs reused, buckets and bytes fetched.
+ *
+ * @example
+ * await client.lookup(contacts);
+ * console.log(client.lastStats?.evaluated, client.lastStats?.cached);
+ */
 export interface PrivateLookupStats {
   csis: number;
   evaluated: number;
@@ -199,18 +221,19 @@ interface Where {
  * verified answer. The DP sees the same things either way: blinded elements and bucket ids.
  *
  * @example
- * const client = new PrivateLookupClient({ dp: { baseUrl: 'https://dp1.example', id: 'dp1' }, registry: () => registry });
+ * const client = new PrivateLookupClient({ dp: { baseUrl: 'https://dp1.example', id: 'dp1' }, registry });
  * const [bob] = await client.lookup(['+14155550101']);
  * if (bob.status === 'one') console.log(bob.mappings[0].mapping.body.ssi);
  */
 export class PrivateLookupClient {
   readonly cache: OprfOutputCache;
   lastStats: PrivateLookupStats | undefined;
-  private readonly opts: PrivateLookupOptions;
+  private readonly opts: PrivateLookupOptions & { registry: () => Registry };
   private pool: VerifyPool | undefined;
   private readonly verified = new VerifiedEntries();
 
-  constructor(opts: PrivateLookupOptions) {
+  constructor(input: PrivateLookupOptions) {
+    const opts = { ...input, registry: registryGetter(input.registry) };
     this.opts =
       opts.relay === undefined
         ? opts
@@ -608,6 +631,12 @@ function makeLimiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
     });
 }
 
+/**
+ * A private lookup across several DPs: the merged results and how each DP fared.
+ *
+ * @example
+ * const failed = outcome.dps.filter((d) => d.status === 'error').map((d) => d.dp);
+ */
 export interface FederatedPrivateResult {
   /** Per CSI, the verified mappings of every DP that answered, merged by mapping id (R15: `dps`). */
   results: VerifiedResult[];
@@ -616,31 +645,39 @@ export interface FederatedPrivateResult {
 }
 
 /**
+ * What {@link privateLookupAcross} asks with: the registry, which DPs, and each DP's credential.
+ *
+ * @example
+ * const opts: PrivateLookupAcrossOptions = { registry, dps: ['dp1', 'dp2'], tokens: (dp) => tokensFor(dp) };
+ */
+export interface PrivateLookupAcrossOptions {
+  registry: RegistryInput;
+  policy?: TrustPolicy;
+  /** 'all' DPs of the registry, or explicit ids. */
+  dps: 'all' | readonly string[];
+  cache?: OprfOutputCache;
+  oprf?: OprfClientEngine;
+  credential?: (dp: string) => Promise<string | undefined> | string | undefined;
+  /** Privacy Pass tokens for each DP (a token is bound to one DP), in place of `credential`. */
+  tokens?: (dp: string) => { next(): Promise<string> };
+  now?: () => number;
+  timeoutMs?: number;
+  /** Through this Oblivious HTTP relay (see {@link PrivateLookupOptions.relay}). */
+  relay?: string;
+}
+
+/**
  * A private lookup against several DPs of the registry in parallel (R10 `dpList`). A DP that
  * fails is reported, not fatal. Each DP gets its own client, cache partition and credential.
  *
  * @example
- * const { results } = await privateLookupAcross(['+14155550101'], { registry: () => reg, dps: 'all' });
+ * const { results } = await privateLookupAcross(['+14155550101'], { registry, dps: 'all' });
  */
 export async function privateLookupAcross(
   csis: readonly string[],
-  opts: {
-    registry: () => Registry;
-    policy?: TrustPolicy;
-    /** 'all' DPs of the registry, or explicit ids. */
-    dps: 'all' | readonly string[];
-    cache?: OprfOutputCache;
-    oprf?: OprfClientEngine;
-    credential?: (dp: string) => Promise<string | undefined> | string | undefined;
-    /** Privacy Pass tokens for each DP (a token is bound to one DP), in place of `credential`. */
-    tokens?: (dp: string) => { next(): Promise<string> };
-    now?: () => number;
-    timeoutMs?: number;
-    /** Through this Oblivious HTTP relay (see {@link PrivateLookupOptions.relay}). */
-    relay?: string;
-  },
+  opts: PrivateLookupAcrossOptions,
 ): Promise<FederatedPrivateResult> {
-  const registry = opts.registry();
+  const registry = registryGetter(opts.registry)();
   const entries = registry.doc.dps.filter((d) => opts.dps === 'all' || opts.dps.includes(d.id));
   const cache = opts.cache ?? new MemoryOprfCache();
   const clients = entries.map(

@@ -3,7 +3,14 @@ import { nowSeconds } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
 import { PrivacyPass, privateTokenHeader } from '../protocol/privacy-pass.js';
 import type { Registry } from '../registry/document.js';
+import { type RegistryInput, registryGetter } from './registry-input.js';
 
+/**
+ * Where {@link PrivateTokens} gets its tokens, and for which DP.
+ *
+ * @example
+ * const opts: PrivateTokenOptions = { msp: 'msp1', dpId: 'dp1', registry, issuer: { url, credential: userSecret } };
+ */
 export interface PrivateTokenOptions {
   /** The user's own MSP (registry id): its issuer signs the tokens. */
   msp: string;
@@ -11,7 +18,8 @@ export interface PrivateTokenOptions {
   dpId: string;
   /** The MSP's issuer: its base URL and this user's bearer credential there (the attester). */
   issuer: { url: string; credential: string; timeoutMs?: number };
-  registry: () => Registry;
+  registry: RegistryInput;
+  /** Unix seconds; default: the clock. */
   now?: () => number;
 }
 
@@ -28,20 +36,20 @@ const maxInFlight = 8;
  * fetched, and when, but not for which DP, nor which lookup spent which.
  *
  * @example
- * const tokens = new PrivateTokens({ msp: 'msp1', dpId: 'dp1', registry: () => reg,
+ * const tokens = new PrivateTokens({ msp: 'msp1', dpId: 'dp1', registry,
  *   issuer: { url: 'https://issuer.chat.example', credential: userSecret } });
  * await tokens.fetch(3);
- * const lookup = new PrivateLookupClient({ dp, registry: () => reg, tokens });
+ * const lookup = new PrivateLookupClient({ dp, registry, tokens });
  */
 export class PrivateTokens {
-  private readonly opts: PrivateTokenOptions;
+  private readonly opts: PrivateTokenOptions & { registry: () => Registry };
   /** Tokens in hand or being fetched, in the order they are handed out; a failed fetch leaves it. */
   private readonly queue: Promise<Uint8Array>[] = [];
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
 
   constructor(opts: PrivateTokenOptions) {
-    this.opts = opts;
+    this.opts = { ...opts, registry: registryGetter(opts.registry) };
   }
 
   /** Tokens fetched, or being fetched, and not spent yet. */

@@ -47,7 +47,7 @@ export function openAndVerify(item: OpenItem, ctx: VerifyContextData): VerifiedR
   // A sealed answer carries no log proofs: fetching one by leaf index would tell the DP which CSI
   // was looked up (R9). The signatures are checked as always.
   const unlogged = { ...ctx, policy: { ...ctx.policy, allowUnlogged: true } };
-  const [result] = verifyVerboseAnswer(withoutExpired(answer, ctx.now), [csi], unlogged);
+  const [result] = verifyVerboseAnswer(withoutExpired(answer, ctx.now), { asked: [csi], ...unlogged });
   return result!;
 }
 

@@ -2,13 +2,23 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 
-/** An Ed25519 key pair; the public key travels as base64url of its 32 raw bytes. */
+/**
+ * An Ed25519 key pair; the public key travels as base64url of its 32 raw bytes.
+ *
+ * @example
+ * const { publicKey } = generateKeyPair();
+ */
 export interface KeyPair {
   publicKey: string;
   privateKey: KeyObject;
 }
 
-/** The JWK form (RFC 8037) we keep on disk. */
+/**
+ * The JWK form (RFC 8037) we keep on disk.
+ *
+ * @example
+ * const jwk: Ed25519Jwk = keyPairToJwk(generateKeyPair());
+ */
 export interface Ed25519Jwk {
   kty: 'OKP';
   crv: 'Ed25519';
@@ -16,6 +26,13 @@ export interface Ed25519Jwk {
   d?: string;
 }
 
+/**
+ * A new Ed25519 key pair (holder, MSP or DP key).
+ *
+ * @example
+ * const key = generateKeyPair();
+ * const holder = new HolderClient({ dp, key });
+ */
 export function generateKeyPair(): KeyPair {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   return { privateKey, publicKey: publicKeyOf(publicKey) };
@@ -27,6 +44,12 @@ export function publicKeyOf(key: KeyObject): string {
   return jwk.x;
 }
 
+/**
+ * An Ed25519 key pair from its private JWK (RFC 8037); `field` names it in errors.
+ *
+ * @example
+ * const key = keyPairFromJwk(JSON.parse(await readFile('msp1.jwk', 'utf8')));
+ */
 export function keyPairFromJwk(jwk: unknown, field = 'key'): KeyPair {
   const k = jwk as Partial<Ed25519Jwk> | null;
   if (k?.kty !== 'OKP' || k.crv !== 'Ed25519' || typeof k.x !== 'string' || typeof k.d !== 'string') {
@@ -40,6 +63,12 @@ export function keyPairFromJwk(jwk: unknown, field = 'key'): KeyPair {
   return { privateKey, publicKey: k.x };
 }
 
+/**
+ * A key pair as its private JWK (RFC 8037), to keep it on the device.
+ *
+ * @example
+ * await writeFile('holder.jwk', JSON.stringify(keyPairToJwk(key)), { mode: 0o600 });
+ */
 export function keyPairToJwk(pair: KeyPair): Ed25519Jwk {
   const jwk = pair.privateKey.export({ format: 'jwk' });
   return { kty: 'OKP', crv: 'Ed25519', x: pair.publicKey, d: jwk.d as string };

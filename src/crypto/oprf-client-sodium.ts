@@ -17,6 +17,12 @@ import { blindBatchWith, type FinalizeGroup, finalizeBatchWith } from './oprf-fi
 import { sodiumProofGroup } from './oprf-server.js';
 import { checkInput, hashToGroupUniform, type RandomSource, randomScalar } from './oprf-suite.js';
 
+/**
+ * The OPRF client's blind and finalize (RFC 9497 VOPRF, ristretto255-SHA512).
+ *
+ * @example
+ * const client = new PrivateLookupClient({ dp, registry, oprf: nobleOprfClient });
+ */
 export interface OprfClientEngine {
   readonly name: string;
   /** RFC 9497 §3.3.1 Blind over a batch. */
@@ -34,7 +40,12 @@ export interface OprfClientEngine {
   ): Uint8Array[];
 }
 
-/** The pure-JS engine on @noble/curves (src/crypto/oprf-client.ts). */
+/**
+ * The pure-JS engine on @noble/curves (src/crypto/oprf-client.ts).
+ *
+ * @example
+ * const client = new PrivateLookupClient({ dp, registry, oprf: nobleOprfClient });
+ */
 export const nobleOprfClient: OprfClientEngine = Object.freeze({
   name: 'noble',
   blindBatch: nobleBlindBatch,
@@ -44,6 +55,9 @@ export const nobleOprfClient: OprfClientEngine = Object.freeze({
 /**
  * The libsodium engine: the shared Blind and Finalize (src/crypto/oprf-finalize.ts) over
  * libsodium's ristretto255 arithmetic, scalars and elements as their 32-byte encodings.
+ *
+ * @example
+ * const oprf = await createSodiumOprfClient();
  */
 export async function createSodiumOprfClient(): Promise<OprfClientEngine> {
   await sodium.ready;

@@ -16,7 +16,12 @@ import {
   type RandomSource,
 } from './oprf-suite.js';
 
-/** Client state for one input: keep `blind` secret until Finalize. */
+/**
+ * Client state for one input: keep `blind` secret until Finalize.
+ *
+ * @example
+ * const { blinded, blind } = oprf.blind(input);
+ */
 export interface BlindResult {
   /** The blinding scalar r, 32 bytes little-endian; secret, needed by Finalize. */
   blind: Uint8Array;

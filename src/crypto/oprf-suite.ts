@@ -17,7 +17,12 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { OprfError } from './oprf-errors.js';
 
-/** A source of random bytes: returns exactly `n` fresh bytes. Injectable so that test vectors reproduce. */
+/**
+ * A source of random bytes: returns exactly `n` fresh bytes. Injectable so that test vectors reproduce.
+ *
+ * @example
+ * const rng: RandomSource = (n) => crypto.getRandomValues(new Uint8Array(n));
+ */
 export type RandomSource = (n: number) => Uint8Array;
 
 /** RFC 9497 §3.1: mode identifier for the verifiable OPRF protocol. */

@@ -11,6 +11,9 @@ import { wasmCrypto } from './provider-wasm.js';
  *
  * Ed25519 signing still goes through node:crypto KeyObjects (src/crypto/sign.ts, keys.ts): the
  * holder's key lives in one; a browser build gives the holder another key type first.
+ *
+ * @example
+ * const tag = cryptoProvider().sha256(new TextEncoder().encode('hello'));
  */
 export interface CryptoProvider {
   /** For diagnostics and test names: `native`, `wasm`. */
@@ -46,7 +49,12 @@ export const sealBytes = 48;
 
 let current: CryptoProvider = wasmCrypto;
 
-/** The implementation in use: the portable one unless the process installed another. */
+/**
+ * The implementation in use: the portable one unless the process installed another.
+ *
+ * @example
+ * const nonce = cryptoProvider().randomBytes(16);
+ */
 export function cryptoProvider(): CryptoProvider {
   return current;
 }

@@ -28,6 +28,12 @@ const Status = Type.Union([
   Type.Literal('several'),
 ]);
 
+/**
+ * A verbose lookup answer (R14, R15): each CSI's signed mappings and their log proofs.
+ *
+ * @example
+ * const results = verifyVerboseAnswer(answer satisfies VerboseAnswer, { asked, registry });
+ */
 export const VerboseAnswer = Type.Object({
   v: Type.Literal(1),
   format: Type.Literal('verbose'),
@@ -55,6 +61,9 @@ export type VerboseAnswer = Static<typeof VerboseAnswer>;
 /**
  * A verbose answer to a lookup that asked `proofs: "shared"`: each mapping's proof names its
  * checkpoint and hashes by position in the answer's `logShared` tables, each sent once.
+ *
+ * @example
+ * const results = verifyVerboseAnswer(shared, { asked, registry }); // shared proofs are inlined first
  */
 export const SharedVerboseAnswer = Type.Object({
   ...VerboseAnswer.properties,
@@ -73,6 +82,12 @@ export const SharedVerboseAnswer = Type.Object({
 });
 export type SharedVerboseAnswer = Static<typeof SharedVerboseAnswer>;
 
+/**
+ * A compact lookup answer (R15): each CSI's MSPs as bits in the registry's positions.
+ *
+ * @example
+ * const results = decodeCompactAnswer(answer satisfies CompactAnswer, registry);
+ */
 export const CompactAnswer = Type.Object({
   v: Type.Literal(1),
   format: Type.Literal('compact'),
@@ -100,6 +115,9 @@ const SealedPseudonym = Type.String({ pattern: '^[A-Za-z0-9_-]{149}[AQgw]$' });
  * `logReceiptInfo(mapping)`), so the MSP that relays the answer cannot read it and only that
  * holder can find the CSI's entries. The DP's signature covers the sealed bytes with the mapping
  * and holder key they are for, so the MSP can neither swap in a seal of its own nor move this one.
+ *
+ * @example
+ * const pseudonym = holder.openReceipt(accepted.receipt!, { mappingId: accepted.id, registry });
  */
 export const LogReceipt = Type.Object(
   {
@@ -119,6 +137,12 @@ export function logReceiptInfo(mappingId: string): string {
   return `mimi-discovery/v1/log-receipt\n${mappingId}`;
 }
 
+/**
+ * The DP's answer to an accepted submission: the countersigned mapping (R3).
+ *
+ * @example
+ * const { id, state, mapping } = await agent.submit(submission);
+ */
 export const AcceptAnswer = Type.Object({
   id: DigestB64,
   state: Type.Union([Type.Literal('active'), Type.Literal('contested')]),
@@ -130,7 +154,14 @@ export const AcceptAnswer = Type.Object({
 export type AcceptAnswer = Static<typeof AcceptAnswer>;
 
 export const AttestationAnswer = Type.Object({ attestation: PossessionAttestation });
+export type AttestationAnswer = Static<typeof AttestationAnswer>;
 
+/**
+ * A started possession challenge (R1, R29): its id, method and channel.
+ *
+ * @example
+ * const { challengeId, dns } = await holder.startChallenge('mimi:alice@example.net');
+ */
 export const ChallengeStarted = Type.Object({
   challengeId: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }),
   method: Type.String(),
@@ -153,8 +184,14 @@ export const SessionAnswer = Type.Object({
   role: Type.String(),
   expiresAt: Type.Integer(),
 });
+export type SessionAnswer = Static<typeof SessionAnswer>;
 
-/** R28: the answer to POST /v1/holder/log-pseudonym: the CSI's pseudonym in this DP's log (leaf epoch 0). */
+/**
+ * R28: the answer to POST /v1/holder/log-pseudonym: the CSI's pseudonym in this DP's log (leaf epoch 0).
+ *
+ * @example
+ * const { pseudonym } = await holder.logPseudonym(attestation);
+ */
 export const PseudonymAnswer = Type.Object(
   {
     v: Type.Literal(1),
@@ -167,7 +204,12 @@ export const PseudonymAnswer = Type.Object(
 );
 export type PseudonymAnswer = Static<typeof PseudonymAnswer>;
 
-/** A stored mapping as its MSP or holder reads it (GET /v1/mappings/:id, POST /v1/holder/mapping). */
+/**
+ * A stored mapping as its MSP or holder reads it (GET /v1/mappings/:id, POST /v1/holder/mapping).
+ *
+ * @example
+ * const { state, mapping } = await holder.readMapping(csi, id);
+ */
 export const MappingAnswer = Type.Object({
   id: DigestB64,
   state: Type.String({ maxLength: 32 }),
@@ -202,18 +244,34 @@ export const SubmissionBatchAnswer = Type.Object({
     ]),
   ),
 });
+export type SubmissionBatchAnswer = Static<typeof SubmissionBatchAnswer>;
 
-/** POST /v1/holder/invalidate: the ids of the mappings it ended. */
+/**
+ * POST /v1/holder/invalidate: the ids of the mappings it ended.
+ *
+ * @example
+ * const { invalidated } = await holder.invalidate(csi, null);
+ */
 export const InvalidationAnswer = Type.Object({ invalidated: Type.Array(Type.String()) });
-/** POST /v1/holder/reaffirm: the ids of the contesting mappings that lost (R17). */
+export type InvalidationAnswer = Static<typeof InvalidationAnswer>;
+/**
+ * POST /v1/holder/reaffirm: the ids of the contesting mappings that lost (R17).
+ *
+ * @example
+ * const { lost } = await holder.reaffirm(attestation);
+ */
 export const ReaffirmationAnswer = Type.Object({ lost: Type.Array(Type.String()) });
+export type ReaffirmationAnswer = Static<typeof ReaffirmationAnswer>;
 /** POST /v1/holder/rotate. */
 export const RotationAnswer = Type.Object({ rotated: Type.Literal(true) });
+export type RotationAnswer = Static<typeof RotationAnswer>;
 /** POST /v1/csip/events: the ids of the mappings the event removed; 200 for an event already applied. */
 export const CsipEventAnswer = Type.Object({ removed: Type.Array(Type.String()), duplicate: Type.Boolean() });
+export type CsipEventAnswer = Static<typeof CsipEventAnswer>;
 
 /** POST /v1/federation/events: the event's id and what the receiving DP made of it. */
 export const EventAck = Type.Object({ id: Type.String(), outcome: Type.String() });
+export type EventAck = Static<typeof EventAck>;
 
 /** GET /healthz: the process is alive. */
 export const HealthAnswer = Type.Object({ ok: Type.Literal(true) });
@@ -259,3 +317,4 @@ export const DpMetadata = Type.Object({
   transparency: Section,
   verifier: Section,
 });
+export type DpMetadata = Static<typeof DpMetadata>;

@@ -47,6 +47,9 @@ const labelInput = 'mimi-discovery/v1/label\n';
  * The label of a canonical local part: the first 128 bits of SHA-256 over it (plain: a zone walk
  * lists hashes, not names), or of HMAC-SHA-256 under a secret the holder shares with its contacts
  * (keyed: without the secret, nobody can test a guess, R29 "hard to guess").
+ *
+ * @example
+ * const label = localPartLabel('alice');
  */
 export function localPartLabel(canonicalLocal: string, secret?: Uint8Array): string {
   const input = utf8.encode(labelInput + canonicalLocal);
@@ -57,7 +60,12 @@ export function localPartLabel(canonicalLocal: string, secret?: Uint8Array): str
   return base32(mac.subarray(0, 16));
 }
 
-/** `<label>._mimi-discovery.<domain>` for a canonical `mimi:` CSI. */
+/**
+ * `<label>._mimi-discovery.<domain>` for a canonical `mimi:` CSI.
+ *
+ * @example
+ * const name = discoveryName('mimi:alice@example.net'); // <label>._mimi-discovery.example.net
+ */
 export function discoveryName(csi: string, secret?: Uint8Array): string {
   if (!csi.startsWith('mimi:')) {
     throw new MimiError('invalid-native-id', 'only mimi: identifiers are published in DNS');
@@ -82,6 +90,9 @@ export function holderKeyThumbprint(holderKey: string): string {
  * authorization)), the key authorization being `token "." thumbprint(holder key)` (§8.1). It binds
  * the proof to the holder key that will be attested, so a record published for one holder proves
  * nothing for another.
+ *
+ * @example
+ * const txt = dns01Value(started.dns!.token, holder.publicKey);
  */
 export function dns01Value(token: string, holderKey: string): string {
   return b64u(sha256(utf8.encode(`${token}.${holderKeyThumbprint(holderKey)}`)));

@@ -6,6 +6,9 @@
  * the codes a layer raises and handles itself, which never go on the wire as they are. Each boundary translates once: HTTP in
  * src/server/problems.ts, the CLI in src/cli/io.ts, the SDK in `fromProblem` below. Tests assert
  * the code, never the message. API misuse is a TypeError, not a MimiError (convention 5).
+ *
+ * @example
+ * if (err instanceof MimiError && err.code === ErrorCode.RateLimited) await later();
  */
 /** The codes that go on the wire, each with its HTTP status: everything a caller did wrong is 4xx. */
 const wire = {
@@ -169,6 +172,9 @@ export type OprfErrorCode = (typeof OprfErrorCode)[keyof typeof OprfErrorCode];
  * The transparency-log core (TlogError in src/tlog/errors.ts), on untrusted log input. Never on the
  * wire as such: the caller names the check that failed (`log-proof-invalid`, `log-checkpoint-invalid`,
  * `record-invalid` for a peer's cosignature) and keeps the TlogError as its `cause`.
+ *
+ * @example
+ * if (err.cause instanceof MimiError && err.cause.code === TlogErrorCode.ProofInvalid) report(err);
  */
 export const TlogErrorCode = {
   /** An inclusion or consistency proof (or its inputs) did not verify. */
@@ -195,6 +201,9 @@ export type TlogErrorCode = (typeof TlogErrorCode)[keyof typeof TlogErrorCode];
 /**
  * R11: why a witness refuses a peer's checkpoint as a fork (federation/witness.ts). Reported in the
  * witness's view (`GET /v1/log/witness`) beside the two checkpoints.
+ *
+ * @example
+ * const forks = report.forks.filter((f) => f.reason === ForkCode.RootMismatch);
  */
 export const ForkCode = {
   /** Another root at a size already seen. */
@@ -211,6 +220,9 @@ export type ForkCode = (typeof ForkCode)[keyof typeof ForkCode];
 /**
  * A DP-to-DP call (PeerCallError in src/federation/peer-client.ts): the peer's own wire code, or one
  * of the wire codes for an answer that never came or could not be read, or this one.
+ *
+ * @example
+ * const code: PeerErrorCode = PeerErrorCode.Timeout;
  */
 export const PeerErrorCode = {
   /** No (complete) answer within the call's time limit. */
@@ -218,7 +230,12 @@ export const PeerErrorCode = {
 } as const;
 export type PeerErrorCode = (typeof PeerErrorCode)[keyof typeof PeerErrorCode];
 
-/** The SDK's own, handled inside it (PoolUnavailable in src/client/private-verify.ts). */
+/**
+ * The SDK's own, handled inside it (PoolUnavailable in src/client/private-verify.ts).
+ *
+ * @example
+ * const code: ClientErrorCode = ClientErrorCode.VerifyPoolUnavailable;
+ */
 export const ClientErrorCode = {
   /** The verify worker pool failed (not the entries): verify on the calling thread instead. */
   VerifyPoolUnavailable: 'verify-pool-unavailable',
@@ -228,6 +245,9 @@ export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorC
 /**
  * The command line (CliError in src/cli/io.ts). `mimi-discovery --json` prints them in a problem
  * document without a status; `usage` exits 2, every other code 1.
+ *
+ * @example
+ * if (err instanceof MimiError && err.code === CliErrorCode.Usage) process.exitCode = 2;
  */
 export const CliErrorCode = {
   /** Bad command line: unknown command or option, missing or conflicting option. */
@@ -247,7 +267,12 @@ export const CliErrorCode = {
 } as const;
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
 
-/** Every code: the wire's and every layer's own. */
+/**
+ * Every code: the wire's and every layer's own.
+ *
+ * @example
+ * const code: AnyErrorCode = err.code;
+ */
 export type AnyErrorCode =
   | ErrorCode
   | TlogErrorCode
@@ -270,6 +295,16 @@ export function isWireCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && statusOf.has(code);
 }
 
+/**
+ * The one error base class (STYLE.md §16): a stable `code` from ErrorCode, an optional `cause`.
+ *
+ * @example
+ * try {
+ *   await agent.lookup(csis);
+ * } catch (err) {
+ *   if (err instanceof MimiError) console.log(err.code);
+ * }
+ */
 export class MimiError extends Error {
   readonly code: AnyErrorCode;
   /** HTTP status of a wire code; 500 for a local code, which reaching HTTP is a fault of ours. */

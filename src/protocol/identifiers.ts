@@ -10,16 +10,31 @@ import { MimiError } from './errors.js';
  * R29: `mimi:` is the native MIMI identifier, owned by whoever controls its domain and found
  * through DNS (docs/spec/dns.md). It is written like an email address and canonicalised by the
  * very same rule, so `mimi:Alice@Example.NET` and `mailto:Alice@Example.NET` differ only in kind.
+ *
+ * @example
+ * if (parseCsi(input).kind === CsiKind.Native) await lookupNativeDns(input, { registry });
  */
 export const CsiKind = { Phone: 'tel', Email: 'mailto', Native: 'mimi' } as const;
 export type CsiKind = (typeof CsiKind)[keyof typeof CsiKind];
 
+/**
+ * A CSI parsed and canonicalised: its kind and canonical URI.
+ *
+ * @example
+ * const { kind, uri } = parseCsi('+1 415 555 0101'); // uri: tel:+14155550101
+ */
 export interface Csi {
   kind: CsiKind;
   /** Canonical URI form: `tel:+E164`, `mailto:local@ascii-domain` or `mimi:local@ascii-domain`. */
   uri: string;
 }
 
+/**
+ * How parseCsi reads a CSI.
+ *
+ * @example
+ * const csi = parseCsi(input, {} satisfies ParseCsiOptions);
+ */
 export interface ParseCsiOptions {
   /** Lets national numbers ("(415) 555-0101") parse; without it a phone number must start with +. */
   defaultCountry?: CountryCode;
@@ -37,6 +52,9 @@ const canonicalKinds = new Map<string, CsiKind>();
 /**
  * Parse a phone number or email address, with or without its `tel:`/`mailto:` scheme, or a native
  * identifier, which always carries its `mimi:` scheme (without it, it is an email address).
+ *
+ * @example
+ * const { uri } = parseCsi('+1 (415) 555-0101');
  */
 export function parseCsi(input: string, options: ParseCsiOptions = {}): Csi {
   const csi = parseCsiUncached(input, options);
@@ -246,7 +264,12 @@ export function canonicalDomain(input: string): string | null {
   return ascii.split('.').every((l) => label.test(l)) ? ascii : null;
 }
 
-/** A service-specific identifier: `mimi://<msp-domain>/u/<user>`. */
+/**
+ * A service-specific identifier: `mimi://<msp-domain>/u/<user>`.
+ *
+ * @example
+ * const { domain } = parseSsi('mimi://chat.example/u/bob');
+ */
 export interface Ssi {
   domain: string;
   user: string;
@@ -255,6 +278,12 @@ export interface Ssi {
 
 const ssiUser = /^(?:[A-Za-z0-9._~-]|%[0-9A-F]{2}){1,128}$/;
 
+/**
+ * A service-specific identifier (`mimi://<domain>/u/<user>`), parsed and checked.
+ *
+ * @example
+ * const { domain } = parseSsi('mimi://chat.example/u/bob');
+ */
 export function parseSsi(input: string): Ssi {
   if (typeof input !== 'string') throw new TypeError('parseSsi takes a string');
   const m = /^mimi:\/\/([^/]+)\/u\/([^/?#]+)$/.exec(input);

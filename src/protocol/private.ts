@@ -67,7 +67,12 @@ export const EpochInfo = Type.Object({
 });
 export type EpochInfo = Static<typeof EpochInfo>;
 
-/** GET /v1/private/epochs. */
+/**
+ * GET /v1/private/epochs.
+ *
+ * @example
+ * const { current, epochs } = await client.epochs();
+ */
 export const EpochsAnswer = Type.Object({
   v: Type.Literal(1),
   suite: Type.Literal(PrivateSuite.Suite),

@@ -29,7 +29,12 @@ export const PossessionMethod = {
 } as const;
 export type PossessionMethod = (typeof PossessionMethod)[keyof typeof PossessionMethod];
 
-/** Possession levels, weakest first (R17: a stricter proof can displace an older holder). */
+/**
+ * Possession levels, weakest first (R17: a stricter proof can displace an older holder).
+ *
+ * @example
+ * const policy: TrustPolicy = { minLevel: PossessionLevel.Otp };
+ */
 export const PossessionLevel = { Otp: 'otp', Csip: 'csip' } as const;
 export type PossessionLevel = (typeof PossessionLevel)[keyof typeof PossessionLevel];
 export const levelRank: Record<PossessionLevel, number> = { otp: 1, csip: 2 };
@@ -52,6 +57,12 @@ const CsiUri = Type.String({ minLength: 5, maxLength: 330 });
 const Time = Type.Integer({ minimum: 0, maximum: 2 ** 40 });
 const Tag = Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]*$' });
 
+/**
+ * A verifier's or CSIP's signed statement that a holder key possesses a CSI (R1).
+ *
+ * @example
+ * const attestation: PossessionAttestation = await holder.answerChallenge(challengeId, code);
+ */
 export const PossessionAttestation = Type.Object(
   {
     v: V,
@@ -68,6 +79,12 @@ export const PossessionAttestation = Type.Object(
 );
 export type PossessionAttestation = Static<typeof PossessionAttestation>;
 
+/**
+ * What the holder signs (R6): CSI, MSP, SSI, tag, priority, holder key, times.
+ *
+ * @example
+ * const { csi, msp, ssi }: MappingBody = signed.body;
+ */
 export const MappingBody = Type.Object(
   {
     v: Type.Union([V, Type.Literal(MappingBodyVersion)]),
@@ -89,7 +106,12 @@ export const MappingBody = Type.Object(
 );
 export type MappingBody = Static<typeof MappingBody>;
 
-/** What an MSP (or, for an opt-out, the holder) submits to a DP. */
+/**
+ * What an MSP (or, for an opt-out, the holder) submits to a DP.
+ *
+ * @example
+ * const submission: MappingSubmission = await agent.confirm(signed);
+ */
 export const MappingSubmission = Type.Object(
   {
     body: MappingBody,
@@ -107,7 +129,12 @@ export const SubmissionBatch = Type.Object(
   { additionalProperties: false },
 );
 
-/** The verifiable mapping: body, possession evidence, holder, MSP and DP signatures (R3). */
+/**
+ * The verifiable mapping: body, possession evidence, holder, MSP and DP signatures (R3).
+ *
+ * @example
+ * const ssi = (result.mappings[0]?.mapping satisfies Mapping | undefined)?.body.ssi;
+ */
 export const Mapping = Type.Object(
   {
     v: V,
@@ -229,6 +256,12 @@ export type SessionRequest = Static<typeof SessionRequest>;
 export const LookupFormat = { Verbose: 'verbose', Compact: 'compact' } as const;
 export type LookupFormat = (typeof LookupFormat)[keyof typeof LookupFormat];
 
+/**
+ * POST /v1/lookup (R9, R10, R15): the CSIs, the format and the federation's reach.
+ *
+ * @example
+ * const request: LookupRequest = { v: 1, csis: ['tel:+14155550101'], format: 'compact' };
+ */
 export const LookupRequest = Type.Object(
   {
     v: V,
@@ -347,7 +380,12 @@ export const Notice = Type.Object(
 );
 export type Notice = Static<typeof Notice>;
 
-/** R14: every answer tells these four apart. */
+/**
+ * R14: every answer tells these four apart.
+ *
+ * @example
+ * if (result.status === LookupStatus.OptOut) return;
+ */
 export const LookupStatus = { None: 'none', OptOut: 'opt-out', One: 'one', Several: 'several' } as const;
 export type LookupStatus = (typeof LookupStatus)[keyof typeof LookupStatus];
 

@@ -24,6 +24,9 @@ export const MAX_LEAVES_PER_REQUEST = 1000;
  * Next to each mapping in a verbose answer: its leaf, the audit path from the leaf at
  * `mapping.logIndex` to the root of `checkpoint`, and that checkpoint as a signed note (with any
  * witness cosignatures). Verifiable by anyone with the registry (R3).
+ *
+ * @example
+ * verifyMappingLogged({ id, mapping, log: log satisfies MappingLogProof }, { registry });
  */
 export const MappingLogProof = Type.Object(
   {

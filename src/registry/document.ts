@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { type Static, Type } from '@sinclair/typebox';
 import { SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
+import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { canonicalDomain } from '../protocol/identifiers.js';
 import {
@@ -45,6 +46,9 @@ export type OhttpGatewayEntry = Static<typeof OhttpGatewayEntry>;
  * - `transport`: the DP speaking to others: RFC 9421 peer requests and MSP notices, and the
  *   `session` requests it makes at a peer;
  * - `log`: C2SP signed notes: its log's checkpoints and the cosignatures it makes as a witness.
+ *
+ * @example
+ * const logKeys = registry.dpKeys('dp1', DpKeyUsage.Log);
  */
 export const DpKeyUsage = { Records: 'records', Transport: 'transport', Log: 'log' } as const;
 export type DpKeyUsage = (typeof DpKeyUsage)[keyof typeof DpKeyUsage];
@@ -59,7 +63,12 @@ const dpEntryMembers = {
   ohttp: Type.Optional(OhttpGatewayEntry),
 };
 
-/** Registry v2: the DP's keys by usage; no key may serve two usages (checkConsistency). */
+/**
+ * Registry v2: the DP's keys by usage; no key may serve two usages (checkConsistency).
+ *
+ * @example
+ * const dp1: DpEntry | undefined = registry.dp('dp1');
+ */
 export const DpEntry = Type.Object(
   {
     ...dpEntryMembers,
@@ -76,6 +85,9 @@ export type DpEntryV1 = Static<typeof DpEntryV1>;
 /**
  * RFC 9578 §6.5: a Privacy Pass token key (type 2, Blind RSA 2048), base64url of its SPKI
  * encoding (342 bytes), usable until `notAfter`; a DP keeps the nonces of spent tokens that long.
+ *
+ * @example
+ * const keys: TokenKeyEntry[] = registry.msp('msp1')?.issuer?.keys ?? [];
  */
 export const TokenKeyEntry = Type.Object(
   {
@@ -101,13 +113,24 @@ export const MspIssuer = Type.Object(
 );
 export type MspIssuer = Static<typeof MspIssuer>;
 
-/** A token key found by its token_key_id, with the MSP that issues under it. */
+/**
+ * A token key found by its token_key_id, with the MSP that issues under it.
+ *
+ * @example
+ * const found: RegisteredTokenKey | undefined = registry.tokenKey(keyIdHex);
+ */
 export interface RegisteredTokenKey {
   msp: MspEntry;
   issuerName: string;
   key: TokenKeyEntry;
 }
 
+/**
+ * An MSP in the registry: its id, domain, keys, bit position and issuer.
+ *
+ * @example
+ * const msp1: MspEntry | undefined = registry.msp('msp1');
+ */
 export const MspEntry = Type.Object(
   {
     id: ParticipantId,
@@ -137,6 +160,12 @@ export const MspEntry = Type.Object(
 );
 export type MspEntry = Static<typeof MspEntry>;
 
+/**
+ * A verifier in the registry: its key, methods and operator.
+ *
+ * @example
+ * const verifiers: VerifierEntry[] = registry.doc.verifiers;
+ */
 export const VerifierEntry = Type.Object(
   {
     id: ParticipantId,
@@ -151,6 +180,12 @@ export const VerifierEntry = Type.Object(
 );
 export type VerifierEntry = Static<typeof VerifierEntry>;
 
+/**
+ * A CSIP in the registry: its key and the CSIs it may vouch for.
+ *
+ * @example
+ * const csips: CsipEntry[] = registry.doc.csips;
+ */
 export const CsipEntry = Type.Object(
   {
     id: ParticipantId,
@@ -164,6 +199,12 @@ export const CsipEntry = Type.Object(
   { additionalProperties: false },
 );
 export type CsipEntry = Static<typeof CsipEntry>;
+/**
+ * An attestation issuer of the registry: a verifier or a CSIP.
+ *
+ * @example
+ * const issuer: Issuer | undefined = registry.issuer(attestation.issuer);
+ */
 export type Issuer = { kind: 'verifier'; entry: VerifierEntry } | { kind: 'csip'; entry: CsipEntry };
 
 export const RegistryPolicy = Type.Object(
@@ -199,6 +240,12 @@ export const RegistryDocumentV1 = Type.Object(
   { v: Type.Literal(1), ...documentMembers, dps: Type.Array(DpEntryV1) },
   { additionalProperties: false },
 );
+/**
+ * The signed registry document (docs/spec/registry.md), version 2 or 1.
+ *
+ * @example
+ * const doc: RegistryDocument = registry.doc;
+ */
 export const RegistryDocument = Type.Union([RegistryDocumentV2, RegistryDocumentV1]);
 export type RegistryDocument = Static<typeof RegistryDocument>;
 type Unsigned<T> = T extends unknown ? Omit<T, 'sig'> : never;
@@ -217,7 +264,13 @@ export function signRegistry(doc: UnsignedRegistry, key: KeyObject): RegistryDoc
   return { ...doc, sig: signObject(SignPurpose.Registry, doc, key) };
 }
 
-/** An opened registry: the document plus indexes by id, domain and bit. Immutable. */
+/**
+ * An opened registry: the document plus indexes by id, domain and bit. Immutable.
+ *
+ * @example
+ * const registry = Registry.open(doc, pinnedKey);
+ * const msp1 = registry.msp('msp1');
+ */
 export class Registry {
   readonly doc: RegistryDocument;
   private readonly dps: Map<string, DpEntry>;
@@ -247,12 +300,16 @@ export class Registry {
   /**
    * Check a registry against the pinned key: signature, expiry, consistency, and (given the
    * serial of the one in use) no rollback. This is the only way to make a Registry.
+   *
+   * @example
+   * const registry = Registry.open(JSON.parse(await readFile('registry.json', 'utf8')), pinnedKey);
    */
   static open(
     value: unknown,
     pinnedKey: string,
-    opts: { now: number; minSerial?: number; minVersion?: number },
+    opts: { now?: number; minSerial?: number; minVersion?: number } = {},
   ): Registry {
+    const now = opts.now ?? nowSeconds();
     const v = (value as { v?: unknown } | null)?.v;
     const doc: RegistryDocument = decodeRecord(
       v === 1 ? RegistryDocumentV1 : RegistryDocumentV2,
@@ -266,7 +323,7 @@ export class Registry {
         'the registry is not signed by the pinned registry key',
       );
     }
-    if (doc.expiresAt <= opts.now) {
+    if (doc.expiresAt <= now) {
       throw new MimiError('registry-expired', `the registry expired at ${doc.expiresAt}`);
     }
     if (opts.minSerial !== undefined && doc.serial < opts.minSerial) {

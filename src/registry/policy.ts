@@ -3,6 +3,9 @@ import { levelRank, type PossessionLevel } from '../protocol/records.js';
 /**
  * A sender's (or DP's) trust policy: which possession evidence it accepts. Strict by default;
  * the one loosening is named for its risk (STYLE.md §6).
+ *
+ * @example
+ * const policy: TrustPolicy = { minCosignatures: 1, requireIndependentVerifier: true };
  */
 export interface TrustPolicy {
   /** Verifier and CSIP ids whose attestations count; undefined means every one in the registry. */

@@ -4,6 +4,12 @@ import { nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { Registry } from './document.js';
 
+/**
+ * Where a RegistrySource loads the registry from, and the key it must be signed by.
+ *
+ * @example
+ * const source = new RegistrySource({ location: 'https://dp1.example/v1/registry', pinnedKey });
+ */
 export interface RegistrySourceOptions {
   /** A file path, or an http(s) URL. */
   location: string;
@@ -15,7 +21,12 @@ export interface RegistrySourceOptions {
   onRefreshError?: (err: unknown) => void;
 }
 
-/** The registry document exactly as loaded, for serving (GET /v1/registry), with its strong ETag. */
+/**
+ * The registry document exactly as loaded, for serving (GET /v1/registry), with its strong ETag.
+ *
+ * @example
+ * const { bytes, etag } = source.currentBytes();
+ */
 export interface RegistryBytes {
   bytes: Buffer;
   /** `"<base64url SHA-256 of the bytes>"`. */
@@ -25,6 +36,11 @@ export interface RegistryBytes {
 /**
  * Loads the registry from a file or URL, checks it against the pinned key, and refreshes it.
  * A refresh that fails, or that offers an older serial, leaves the current registry in place.
+ *
+ * @example
+ * const source = new RegistrySource({ location: 'registry.json', pinnedKey });
+ * await source.load();
+ * const lookups = new LookupClient({ dp, registry: source, credential });
  */
 export class RegistrySource {
   private registry: Registry | undefined;

@@ -10,6 +10,7 @@ import {
   verifyInput,
   verifyObject,
 } from '../crypto/sign.js';
+import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { assertCanonicalCsi, parseSsi } from '../protocol/identifiers.js';
 import {
@@ -27,11 +28,27 @@ import { defaultClockSkew, meetsLevel, type TrustPolicy, trustsIssuer } from './
  * The one verification function shared by the DP, the SDK and the CLI (DESIGN.md "The
  * verifiable mapping"). Each failure throws a MimiError whose code names the first check that
  * failed, and nothing else.
+ *
+ * @example
+ * verifyMapping(mapping, { registry, policy: {}, now: Math.floor(Date.now() / 1000) });
  */
 export interface VerifyContext {
   registry: Registry;
   policy: TrustPolicy;
   now: number;
+}
+
+/**
+ * What verifyMapping takes: the registry, with the policy (strict by default) and the time
+ * (Unix seconds, default the clock) optional.
+ *
+ * @example
+ * verifyMapping(mapping, { registry } satisfies VerifyOptions);
+ */
+export type VerifyOptions = Pick<VerifyContext, 'registry'> & Partial<Pick<VerifyContext, 'policy' | 'now'>>;
+
+function resolved(opts: VerifyOptions): VerifyContext {
+  return { registry: opts.registry, policy: opts.policy ?? {}, now: opts.now ?? nowSeconds() };
 }
 
 export function isOptOut(body: MappingBody): boolean {
@@ -185,8 +202,14 @@ export function unsignedMapping(m: Mapping): Omit<Mapping, 'dpSig'> {
   return rest;
 }
 
-/** Full offline verification of a mapping a DP served (R3): possession, holder, MSP and DP. */
-export function verifyMapping(mapping: Mapping, ctx: VerifyContext): void {
+/**
+ * Full offline verification of a mapping a DP served (R3): possession, holder, MSP and DP.
+ *
+ * @example
+ * verifyMapping(mapping, { registry });
+ */
+export function verifyMapping(mapping: Mapping, opts: VerifyOptions): void {
+  const ctx = resolved(opts);
   verifyHolderAndMsp(mapping, ctx);
   const dp = ctx.registry.dp(mapping.dp);
   if (dp === undefined) throw new MimiError('dp-not-registered', `DP ${mapping.dp} is not in the registry`);
@@ -206,7 +229,12 @@ export function verifyMapping(mapping: Mapping, ctx: VerifyContext): void {
   }
 }
 
-/** The mapping id: SHA-256 of its canonical signed form. */
+/**
+ * The mapping id: SHA-256 of its canonical signed form.
+ *
+ * @example
+ * const id = mappingId(mapping);
+ */
 export function mappingId(mapping: Mapping): string {
   return digest(mapping);
 }

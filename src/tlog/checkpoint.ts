@@ -33,7 +33,13 @@ export {
   parseVerifierKey,
 } from './note-keys.js';
 
-/** A checkpoint (signed tree head) as carried in a note body. */
+/**
+ * A checkpoint (signed tree head) as carried in a note body.
+ *
+ * @example
+ * const { checkpoint } = openDpCheckpoint(note, { dp: 'dp1', registry });
+ * console.log(checkpoint.size);
+ */
 export interface Checkpoint {
   /** Log identity, first line. */
   readonly origin: string;

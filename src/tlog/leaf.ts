@@ -51,6 +51,12 @@ export const mappingLeafKinds: readonly LogLeafKind[] = [
   LogLeafKind.OptOut,
 ];
 
+/**
+ * A transparency-log leaf as decoded (docs/transparency.md).
+ *
+ * @example
+ * const leaf: LogLeaf = decodeLeaf(bytes);
+ */
 export const LogLeaf = Type.Object(
   {
     v: Type.Literal(1),
@@ -84,6 +90,10 @@ export function encodeLeaf(leaf: LogLeaf): Uint8Array {
  * Parses leaf bytes strictly: schema-checked, and canonical (one leaf, one encoding).
  *
  * @throws {MimiError} `record-invalid`.
+ *
+ * @example
+ * const leaf = decodeLeaf(bytes);
+ * if (leafIsAbout(leaf, pseudonym)) console.log(leaf.kind);
  */
 export function decodeLeaf(bytes: Uint8Array): LogLeaf {
   let text: string;

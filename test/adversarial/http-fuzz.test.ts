@@ -97,7 +97,7 @@ describe('adversarial HTTP fuzzing', () => {
     const invalidation = {
       v: 1,
       csi,
-      holderKey: holder.key.publicKey,
+      holderKey: holder.publicKey,
       target: null,
       issuedAt: now,
       sig: b64(64),
@@ -113,7 +113,7 @@ describe('adversarial HTTP fuzzing', () => {
       '/v1/federation/lookup': [{ v: 1, origin: 'dp2', csis: [csi] }],
       '/v1/private/evaluate': [{ v: 1, epoch, elements: [b64(32), b64(32)] }],
       '/v1/private/buckets': [{ v: 1, epoch, buckets: [0, 1, 2] }],
-      '/v1/verifier/challenges': [{ v: 1, csi, holderKey: holder.key.publicKey }],
+      '/v1/verifier/challenges': [{ v: 1, csi, holderKey: holder.publicKey }],
       '/v1/verifier/challenges/:id/answer': [{ v: 1, code: '123456' }],
       '/v1/federation/log/checkpoint': [{ v: 1, from: 1 }],
       '/v1/federation/log/proof': [{ v: 1, index: 0 }],

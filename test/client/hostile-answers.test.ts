@@ -37,21 +37,23 @@ describe('verbose answers from a hostile DP', () => {
   const ctx = () => ({ registry: net.registry, policy: { allowUnlogged: true }, now: net.clock.now() });
 
   it('the genuine answer verifies', () => {
-    const [r] = verifyVerboseAnswer(answer(bob, bob), [bob], ctx());
+    const [r] = verifyVerboseAnswer(answer(bob, bob), { asked: [bob], ...ctx() });
     expect(r!.mappings[0]!.mapping.body.ssi).toBe('mimi://chat.example/u/bob');
   });
 
   it("Bob's mapping given as the answer for Alice's number is refused", () => {
     // The DP echoes the query but names Bob's CSI as its canonical form, with Bob's signed mapping.
-    expect(() => verifyVerboseAnswer(answer(alice, bob), [alice], ctx())).toThrow(
+    expect(() => verifyVerboseAnswer(answer(alice, bob), { asked: [alice], ...ctx() })).toThrow(
       expect.objectContaining({ code: 'record-invalid' }),
     );
   });
 
   it('a query in another spelling is checked against its canonical form', () => {
-    expect(verifyVerboseAnswer(answer('+1 415 555 0101', bob), ['+1 415 555 0101'], ctx())).toHaveLength(1);
-    expect(() => verifyVerboseAnswer(answer('+1 415 555 0199', bob), ['+1 415 555 0199'], ctx())).toThrow(
-      expect.objectContaining({ code: 'record-invalid' }),
-    );
+    expect(
+      verifyVerboseAnswer(answer('+1 415 555 0101', bob), { asked: ['+1 415 555 0101'], ...ctx() }),
+    ).toHaveLength(1);
+    expect(() =>
+      verifyVerboseAnswer(answer('+1 415 555 0199', bob), { asked: ['+1 415 555 0199'], ...ctx() }),
+    ).toThrow(expect.objectContaining({ code: 'record-invalid' }));
   });
 });

@@ -10,6 +10,7 @@ import { codeFromOutbox } from '../../src/cli/devnet-access.js';
 import { type DevnetLayout, readDevnet, readJwkFile, writeDevnet } from '../../src/cli/devnet-files.js';
 import { HolderClient } from '../../src/client/holder.js';
 import { MspAgent } from '../../src/client/msp-agent.js';
+import { generateKeyPair } from '../../src/crypto/keys.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
 import { logVerifiers } from '../../src/federation/witness.js';
 import { logOrigin } from '../../src/protocol/transparency.js';
@@ -106,10 +107,11 @@ describe.skipIf(!available)(
 
     /** Possession of `csi` proved across nodes: challenge started on one node, answered on another. */
     async function publish(csi: string, user: string, start: Node, answer: Node, submit: Node) {
-      const holder = new HolderClient({ baseUrl: start.url });
+      const holderKey = generateKeyPair();
+      const holder = new HolderClient({ dp: { baseUrl: start.url }, key: holderKey });
       const started = await holder.startChallenge(csi);
       const code = await eventually(async () => codeFromOutbox(layout.outboxFile, csi), 10_000, 'the code');
-      const att = await new HolderClient({ baseUrl: answer.url }, { key: holder.key }).answerChallenge(
+      const att = await new HolderClient({ dp: { baseUrl: answer.url }, key: holderKey }).answerChallenge(
         started.challengeId,
         code,
       );

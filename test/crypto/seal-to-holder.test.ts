@@ -118,7 +118,7 @@ describe.each([nativeCrypto, wasmCrypto])(
 describe('the acceptance receipt (R28): the seal cannot be moved to another mapping or holder', () => {
   const fed = new Federation();
   const holder = generateKeyPair();
-  const client = new HolderClient({ baseUrl: 'https://dp1.example' }, { key: holder });
+  const client = new HolderClient({ dp: { baseUrl: 'https://dp1.example' }, key: holder });
   const pseudonym = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
   const idA = 'A'.repeat(43);
   const idB = `${'B'.repeat(42)}A`;
@@ -136,37 +136,49 @@ describe('the acceptance receipt (R28): the seal cannot be moved to another mapp
   it('opens for its holder and mapping, and matches the wire schema', () => {
     const r = receiptFor(idA);
     expect(() => decodeRecord(LogReceipt, r, 'receipt')).not.toThrow();
-    expect(client.openReceipt(r, idA, fed.registry)).toBe(Buffer.from(pseudonym).toString('base64url'));
+    expect(client.openReceipt(r, { mappingId: idA, registry: fed.registry })).toBe(
+      Buffer.from(pseudonym).toString('base64url'),
+    );
   });
 
   it('is refused with log-receipt-invalid when moved, swapped, re-signed by another, or for another holder', () => {
     const a = receiptFor(idA);
     const b = receiptFor(idB);
     // Presented for another mapping, or relabelled to it.
-    expect(code(() => client.openReceipt(a, idB, fed.registry))).toBe('log-receipt-invalid');
-    expect(code(() => client.openReceipt({ ...a, mapping: idB }, idB, fed.registry))).toBe(
+    expect(code(() => client.openReceipt(a, { mappingId: idB, registry: fed.registry }))).toBe(
       'log-receipt-invalid',
     );
+    expect(
+      code(() => client.openReceipt({ ...a, mapping: idB }, { mappingId: idB, registry: fed.registry })),
+    ).toBe('log-receipt-invalid');
     // The seal of one receipt swapped into another breaks the DP's signature.
-    expect(code(() => client.openReceipt({ ...a, sealed: b.sealed }, idA, fed.registry))).toBe(
-      'log-receipt-invalid',
-    );
+    expect(
+      code(() => client.openReceipt({ ...a, sealed: b.sealed }, { mappingId: idA, registry: fed.registry })),
+    ).toBe('log-receipt-invalid');
     // An MSP seals a pseudonym of its choosing to the holder: it cannot sign as the DP.
     const forged = { ...a, sealed: sealToEd25519(holder.publicKey, new Uint8Array(32), logReceiptInfo(idA)) };
-    expect(code(() => client.openReceipt(forged, idA, fed.registry))).toBe('log-receipt-invalid');
+    expect(code(() => client.openReceipt(forged, { mappingId: idA, registry: fed.registry }))).toBe(
+      'log-receipt-invalid',
+    );
     // Another holder's receipt.
     const other = receiptFor(idA, generateKeyPair().publicKey);
-    expect(code(() => client.openReceipt(other, idA, fed.registry))).toBe('log-receipt-invalid');
+    expect(code(() => client.openReceipt(other, { mappingId: idA, registry: fed.registry }))).toBe(
+      'log-receipt-invalid',
+    );
     // Even signed by the DP, a seal made for mapping B does not open as mapping A's: the context is inside.
     const { sig: _sig, ...unsigned } = { ...a, sealed: b.sealed };
     const resigned = {
       ...unsigned,
       sig: signObject(SignPurpose.LogReceipt, unsigned, fed.dpKeys.records.privateKey),
     };
-    expect(code(() => client.openReceipt(resigned, idA, fed.registry))).toBe('log-receipt-invalid');
+    expect(code(() => client.openReceipt(resigned, { mappingId: idA, registry: fed.registry }))).toBe(
+      'log-receipt-invalid',
+    );
     // Cut short: the schema refuses it, and so does the SDK.
     const cut = { ...a, sealed: a.sealed.slice(0, 120) };
     expect(code(() => decodeRecord(LogReceipt, cut, 'receipt'))).toBe('record-invalid');
-    expect(code(() => client.openReceipt(cut, idA, fed.registry))).toBe('log-receipt-invalid');
+    expect(code(() => client.openReceipt(cut, { mappingId: idA, registry: fed.registry }))).toBe(
+      'log-receipt-invalid',
+    );
   });
 });

@@ -53,7 +53,7 @@ for (const backend of storeBackends()) {
       const attestation = signAttestation(
         {
           csi,
-          holderKey: holder.key.publicKey,
+          holderKey: holder.publicKey,
           method: 'csip-token',
           issuer: 'csip1',
           issuedAt: net.clock.now(),

@@ -7,6 +7,7 @@ import { readJwkFile } from '../../src/cli/devnet-files.js';
 import { monitorLog } from '../../src/cli/log.js';
 import type { HolderClient } from '../../src/client/holder.js';
 import type { MspAgent } from '../../src/client/msp-agent.js';
+import { generateKeyPair } from '../../src/crypto/keys.js';
 import { blind, finalize } from '../../src/crypto/oprf-client.js';
 import { openWithEd25519 } from '../../src/crypto/seal.js';
 import { type AcceptAnswer, logReceiptInfo } from '../../src/protocol/answers.js';
@@ -29,6 +30,9 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
   const carol = 'mailto:carol@example.org';
   let hb: HolderClient; // Bob
   let hm: HolderClient; // another holder key on Bob's number (contested)
+  // Their keys, for the requests signed by hand below.
+  const hbKey = generateKeyPair();
+  const hmKey = generateKeyPair();
   let hc: HolderClient; // Carol
   let attB: PossessionAttestation;
   let attM: PossessionAttestation;
@@ -47,8 +51,8 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
     msp1 = net.msp('msp1');
     msp2 = net.msp('msp2');
     msp3 = net.msp('msp3');
-    hb = net.holder();
-    hm = net.holder();
+    hb = net.holder(hbKey);
+    hm = net.holder(hmKey);
     hc = net.holder();
     attB = await net.prove(hb, bob);
     attM = await net.prove(hm, bob);
@@ -159,13 +163,13 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
     const unsigned = {
       v: 1,
       csi: bob,
-      holderKey: hb.key.publicKey,
+      holderKey: hb.publicKey,
       mapping: bobAnswer.id,
       issuedAt: net.clock.now(),
       nonce: 'replay-me-replay-me',
     };
     const { signObject, SignPurpose } = await import('../../src/crypto/sign.js');
-    const signed = { ...unsigned, sig: signObject(SignPurpose.HolderRead, unsigned, hb.key.privateKey) };
+    const signed = { ...unsigned, sig: signObject(SignPurpose.HolderRead, unsigned, hbKey.privateKey) };
     const post = () =>
       fetch(`${net.url}/v1/holder/mapping`, {
         method: 'POST',
@@ -174,7 +178,7 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
       });
     expect((await post()).status).toBe(200);
     expect(((await (await post()).json()) as { code: string }).code).toBe('replayed');
-    const forged = { ...signed, holderKey: hm.key.publicKey };
+    const forged = { ...signed, holderKey: hm.publicKey };
     const res = await fetch(`${net.url}/v1/holder/mapping`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -256,29 +260,45 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
 
   it('the acceptance carries the pseudonym sealed to the holder key: the relaying MSP cannot read it', async () => {
     const receipt = bobAnswer.receipt!;
-    expect(receipt).toMatchObject({ dp: 'dp1', mapping: bobAnswer.id, holderKey: hb.key.publicKey });
-    const pseudonym = hb.openReceipt(receipt, bobAnswer.id, net.registry);
+    expect(receipt).toMatchObject({ dp: 'dp1', mapping: bobAnswer.id, holderKey: hb.publicKey });
+    const pseudonym = hb.openReceipt(receipt, { mappingId: bobAnswer.id, registry: net.registry });
     expect(JSON.stringify(bobAnswer)).not.toContain(pseudonym);
     const mspKey = readJwkFile(net.layout.msps.find((m) => m.id === 'msp1')!.keyFile);
     expect(openWithEd25519(mspKey.privateKey, receipt.sealed, logReceiptInfo(bobAnswer.id))).toBeUndefined();
     expect(
-      await codeOf(Promise.resolve().then(() => hm.openReceipt(receipt, bobAnswer.id, net.registry))),
+      await codeOf(
+        Promise.resolve().then(() =>
+          hm.openReceipt(receipt, { mappingId: bobAnswer.id, registry: net.registry }),
+        ),
+      ),
     ).toBe('log-receipt-invalid');
     // Swapping in another sealed value breaks the DP's signature.
     const swapped = { ...receipt, sealed: otherAnswer.receipt!.sealed };
     expect(
-      await codeOf(Promise.resolve().then(() => hb.openReceipt(swapped, bobAnswer.id, net.registry))),
+      await codeOf(
+        Promise.resolve().then(() =>
+          hb.openReceipt(swapped, { mappingId: bobAnswer.id, registry: net.registry }),
+        ),
+      ),
     ).toBe('log-receipt-invalid');
   });
 
   it('the holder finds every entry about its CSI, including one made with another holder key (SDK and log monitor)', async () => {
-    const fromReceipt = hb.openReceipt(bobAnswer.receipt!, bobAnswer.id, net.registry);
+    const fromReceipt = hb.openReceipt(bobAnswer.receipt!, {
+      mappingId: bobAnswer.id,
+      registry: net.registry,
+    });
     const asked = await hb.logPseudonym(attB);
     expect(asked).toMatchObject({ dp: 'dp1', csi: bob, pseudonym: fromReceipt, epoch: 0 });
     // Per CSI, not per holder key.
     expect((await hm.logPseudonym(attM)).pseudonym).toBe(fromReceipt);
-    expect(hm.openReceipt(otherAnswer.receipt!, otherAnswer.id, net.registry)).toBe(fromReceipt);
-    const carolPseudonym = hc.openReceipt(carolAnswer.receipt!, carolAnswer.id, net.registry);
+    expect(hm.openReceipt(otherAnswer.receipt!, { mappingId: otherAnswer.id, registry: net.registry })).toBe(
+      fromReceipt,
+    );
+    const carolPseudonym = hc.openReceipt(carolAnswer.receipt!, {
+      mappingId: carolAnswer.id,
+      registry: net.registry,
+    });
     expect(carolPseudonym).not.toBe(fromReceipt);
 
     const leaves = await allLeaves();
@@ -296,7 +316,7 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
     writeFileSync(join(dir, 'bob.json'), JSON.stringify(bobAnswer.mapping));
     const r = await monitorLog(
       { dp: 'dp1', baseUrl: net.url, registry: net.registry },
-      { csi: bob, key: hb.key, attestation: attB, keys: [hb.key.publicKey], mappingDir: dir, json: true },
+      { csi: bob, key: hbKey, attestation: attB, keys: [hb.publicKey], mappingDir: dir, json: true },
     );
     const doc = r.doc as { findings: { verdict: string }[] };
     expect(doc.findings.map((f) => f.verdict)).toEqual(['mine', 'not-mine', 'contest']);
@@ -304,7 +324,7 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
 
   it('the pseudonym request needs a current attestation for this CSI and this key, signed by it, once', async () => {
     // Another holder's attestation; an attestation altered to name this CSI.
-    const mismatch = await codeOf(net.holder(hm.key).logPseudonym({ ...attB }));
+    const mismatch = await codeOf(net.holder(hmKey).logPseudonym({ ...attB }));
     expect(mismatch).toBe('attestation-mismatch');
     expect(await codeOf(hc.logPseudonym({ ...attC, csi: bob }))).toBe('attestation-signature-invalid');
     // An expired attestation.
@@ -312,7 +332,7 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
     const old = signAttestation(
       {
         csi: bob,
-        holderKey: hb.key.publicKey,
+        holderKey: hb.publicKey,
         method: 'sms-otp',
         issuer: 'verifier1',
         issuedAt: net.clock.now() - 3 * 86_400,
@@ -322,9 +342,13 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
     );
     expect(await codeOf(hb.logPseudonym(old))).toBe('attestation-expired');
     // Signed too long ago.
-    const late = net.holder(hb.key);
+    const late = net.holder(hbKey);
     const { HolderClient } = await import('../../src/client/holder.js');
-    const stale = new HolderClient({ baseUrl: net.url }, { key: hb.key, now: () => net.clock.now() - 3600 });
+    const stale = new HolderClient({
+      dp: { baseUrl: net.url },
+      key: hbKey,
+      now: () => net.clock.now() - 3600,
+    });
     expect(await codeOf(stale.logPseudonym(attB))).toBe('request-stale');
     expect(await codeOf(late.logPseudonym(attB))).toBe('ok');
     // The same signed request twice.
@@ -332,14 +356,14 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
     const unsigned = {
       v: 1,
       csi: bob,
-      holderKey: hb.key.publicKey,
+      holderKey: hb.publicKey,
       attestation: attB,
       issuedAt: net.clock.now(),
       nonce: 'replay-me-replay-me',
     };
     const body = JSON.stringify({
       ...unsigned,
-      sig: signObject(SignPurpose.LogPseudonym, unsigned, hb.key.privateKey),
+      sig: signObject(SignPurpose.LogPseudonym, unsigned, hbKey.privateKey),
     });
     const post = async () =>
       (
@@ -362,7 +386,7 @@ describe('R28: no directory copy from the log, no log pseudonym for a known numb
     );
     const [item] = await msp1.submitBatch([sub]);
     if (item?.status !== 'accepted') throw new Error(`not accepted: ${item?.status}`);
-    const pseudonym = he.openReceipt(item.receipt!, item.id, net.registry);
+    const pseudonym = he.openReceipt(item.receipt!, { mappingId: item.id, registry: net.registry });
     expect((await he.logPseudonym(att)).pseudonym).toBe(pseudonym);
     expect((await allLeaves()).filter((l) => leafIsAbout(l, pseudonym)).map((l) => l.commitment)).toEqual([
       item.id,

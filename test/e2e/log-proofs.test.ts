@@ -35,11 +35,11 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
   /** One holder's mapping of `target` to msp1, published through dp1. */
   async function publish(target: string): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
-    const holder = target === csi ? holderClient : new HolderClient({ baseUrl: endpoint });
+    const holder = target === csi ? holderClient : new HolderClient({ dp: { baseUrl: endpoint } });
     const att = signAttestation(
       {
         csi: target,
-        holderKey: holder.key.publicKey,
+        holderKey: holder.publicKey,
         method: 'sms-otp',
         issuer: 'verifier1',
         issuedAt: now,
@@ -89,7 +89,7 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
     });
     verifierKey = readJwkFile(join(dir, 'keys', 'verifier1.jwk')).privateKey;
     endpoint = layout.endpoint;
-    holderClient = new HolderClient({ baseUrl: endpoint });
+    holderClient = new HolderClient({ dp: { baseUrl: endpoint } });
     await publish(csi);
     token = await msp.sessionToken();
   });
@@ -119,7 +119,7 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
     expect(m.log).toBeDefined();
     // Leaf 0 is the first OPRF epoch's key (an `oprf-key` leaf, logged before any mapping).
     expect(m.mapping.logIndex).toBe(1);
-    expect(verifyVerboseAnswer(answer, [csi], ctxOf())).toHaveLength(1);
+    expect(verifyVerboseAnswer(answer, { asked: [csi], ...ctxOf() })).toHaveLength(1);
   });
 
   it('a tampered proof, leaf or checkpoint fails with its code; a missing one too, unless allowUnlogged', async () => {
@@ -133,7 +133,7 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
     const flip = (s: string) => (s[0] === 'A' ? `B${s.slice(1)}` : `A${s.slice(1)}`);
     const code = (a: VerboseAnswer, policy = {}) => {
       try {
-        verifyVerboseAnswer(a, [csi], ctxOf(policy));
+        verifyVerboseAnswer(a, { asked: [csi], ...ctxOf(policy) });
         return 'ok';
       } catch (err) {
         return (err as { code: string }).code;
@@ -178,7 +178,9 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
     expect(shared.logShared.nodes.length).toBeLessThan(pathLengths.reduce((a, b) => a + b, 0));
     expect(new Set(shared.logShared.nodes).size).toBe(shared.logShared.nodes.length);
     expect(inlineProofs(shared)).toEqual(inline);
-    expect(verifyVerboseAnswer(shared, batch, ctxOf())).toEqual(verifyVerboseAnswer(inline, batch, ctxOf()));
+    expect(verifyVerboseAnswer(shared, { asked: batch, ...ctxOf() })).toEqual(
+      verifyVerboseAnswer(inline, { asked: batch, ...ctxOf() }),
+    );
     // The SDK asks for shared proofs and verifies them.
     expect((await msp.lookup(batch, { federation: false })).map((r) => r.status)).toEqual(
       batch.map(() => 'one'),
@@ -186,7 +188,7 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
 
     const code = (a: SharedVerboseAnswer) => {
       try {
-        verifyVerboseAnswer(a, batch, ctxOf());
+        verifyVerboseAnswer(a, { asked: batch, ...ctxOf() });
         return 'ok';
       } catch (err) {
         return (err as { code: string }).code;
@@ -227,7 +229,7 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
     expect(outcomes).toEqual([expect.objectContaining({ dp: 'dp1', status: 'cosigned' })]);
     const answer = await rawAnswer();
     expect(answer.results[0]!.mappings[0]!.log!.checkpoint).toContain('/witness/dp2 ');
-    expect(verifyVerboseAnswer(answer, [csi], ctxOf({ minCosignatures: 1 }))).toHaveLength(1);
+    expect(verifyVerboseAnswer(answer, { asked: [csi], ...ctxOf({ minCosignatures: 1 }) })).toHaveLength(1);
     // A second round with no growth changes nothing.
     expect((await dp2!.witness!.round())[0]).toMatchObject({ status: 'unchanged' });
   });

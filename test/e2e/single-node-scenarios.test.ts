@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pickMapping } from '../../src/client/lookup-client.js';
+import { generateKeyPair } from '../../src/crypto/keys.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
 const bob = '+1 415 555 0101';
@@ -114,7 +115,8 @@ describe('single node over real HTTP (issue scenarios)', () => {
   });
 
   it('R19: Bob invalidates one mapping, replaces another, and rotates his key', async () => {
-    const dave = net.holder();
+    const daveKey = generateKeyPair();
+    const dave = net.holder(daveKey);
     const csi = 'tel:+14155550111';
     const att = await net.prove(dave, csi);
     const msp1 = net.msp('msp1');
@@ -159,7 +161,7 @@ describe('single node over real HTTP (issue scenarios)', () => {
     expect((await alice.lookup([csi]))[0]?.mappings.map((m) => m.id)).toEqual([replaced.id]);
 
     // Rotation: the old key is retired; the new key keeps Dave's precedence.
-    const oldKey = dave.key;
+    const oldKey = daveKey;
     await dave.rotateKey(csi);
     const oldClient = net.holder(oldKey);
     await expect(oldClient.invalidate(csi, null)).rejects.toMatchObject({ code: 'holder-key-retired' });
@@ -177,7 +179,7 @@ describe('single node over real HTTP (issue scenarios)', () => {
     );
     expect(rotated.state).toBe('active');
     const served = await alice.lookup([csi]);
-    expect(served[0]?.mappings.map((m) => m.mapping.body.holderKey)).toEqual([dave.key.publicKey]);
+    expect(served[0]?.mappings.map((m) => m.mapping.body.holderKey)).toEqual([dave.publicKey]);
   });
 
   it('R17: a second holder proving the same number later is contested; Bob keeps precedence', async () => {

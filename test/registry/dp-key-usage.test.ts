@@ -126,9 +126,9 @@ describe('DP keys per usage: each signature verifies under its usage only', () =
         { origin, size: 1, rootHash: new Uint8Array(32) },
         { name: origin, privateKey: key.privateKey },
       );
-    expect(openDpCheckpoint(checkpoint(keys.log), 'dp1', registry).checkpoint.size).toBe(1);
+    expect(openDpCheckpoint(checkpoint(keys.log), { dp: 'dp1', registry: registry }).checkpoint.size).toBe(1);
     for (const u of others('log')) {
-      expect(() => openDpCheckpoint(checkpoint(keys[u]), 'dp1', registry), u).toThrow(
+      expect(() => openDpCheckpoint(checkpoint(keys[u]), { dp: 'dp1', registry: registry }), u).toThrow(
         expect.objectContaining({ code: 'log-checkpoint-invalid' }),
       );
     }
@@ -143,19 +143,20 @@ describe('DP keys per usage: each signature verifies under its usage only', () =
     const cosigned = (key: KeyPair) =>
       cosignNote(note, { name: witnessName('test', 'dp2'), privateKey: key.privateKey }, fed.clock.now());
     const policy = { minCosignatures: 1 };
-    expect(openDpCheckpoint(cosigned(dp2.log), 'dp1', registry, policy).cosignedBy).toEqual([
-      witnessName('test', 'dp2'),
-    ]);
+    expect(
+      openDpCheckpoint(cosigned(dp2.log), { dp: 'dp1', registry: registry, policy: policy }).cosignedBy,
+    ).toEqual([witnessName('test', 'dp2')]);
     for (const u of others('log')) {
-      expect(() => openDpCheckpoint(cosigned(dp2[u]), 'dp1', registry, policy), u).toThrow(
-        expect.objectContaining({ code: 'log-cosignatures-missing' }),
-      );
+      expect(
+        () => openDpCheckpoint(cosigned(dp2[u]), { dp: 'dp1', registry: registry, policy: policy }),
+        u,
+      ).toThrow(expect.objectContaining({ code: 'log-cosignatures-missing' }));
     }
   });
 
   it('an acceptance receipt signed with the transport or log key: log-receipt-invalid', () => {
     const holder = generateKeyPair();
-    const client = new HolderClient({ baseUrl: 'https://dp1.example' }, { key: holder });
+    const client = new HolderClient({ dp: { baseUrl: 'https://dp1.example' }, key: holder });
     const receipt = (key: KeyPair) =>
       logReceipt({
         dp: 'dp1',
@@ -164,11 +165,14 @@ describe('DP keys per usage: each signature verifies under its usage only', () =
         holderKey: holder.publicKey,
         pseudonym: new Uint8Array(32).fill(7),
       });
-    expect(client.openReceipt(receipt(keys.records), 'A'.repeat(43), registry)).toHaveLength(43);
+    expect(
+      client.openReceipt(receipt(keys.records), { mappingId: 'A'.repeat(43), registry: registry }),
+    ).toHaveLength(43);
     for (const u of others('records')) {
-      expect(() => client.openReceipt(receipt(keys[u]), 'A'.repeat(43), registry), u).toThrow(
-        expect.objectContaining({ code: 'log-receipt-invalid' }),
-      );
+      expect(
+        () => client.openReceipt(receipt(keys[u]), { mappingId: 'A'.repeat(43), registry: registry }),
+        u,
+      ).toThrow(expect.objectContaining({ code: 'log-receipt-invalid' }));
     }
   });
 });

@@ -69,11 +69,11 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
       registry: () => registry,
       isOwnUser: () => true,
     });
-    const holder = new HolderClient({ baseUrl: layout.endpoint });
+    const holder = new HolderClient({ dp: { baseUrl: layout.endpoint } });
     const attestation = signAttestation(
       {
         csi: bob,
-        holderKey: holder.key.publicKey,
+        holderKey: holder.publicKey,
         method: 'sms-otp',
         issuer: 'verifier1',
         issuedAt: Math.floor(Date.now() / 1000),

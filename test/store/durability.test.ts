@@ -38,11 +38,11 @@ describe('a mapping acknowledged to the caller survives kill -9 (SQLite WAL)', (
     const subs = [];
     for (let i = 0; i < 120; i++) {
       const csi = `tel:+1415555${String(2000 + i)}`;
-      const holder = new HolderClient(http);
+      const holder = new HolderClient({ dp: http });
       const att = signAttestation(
         {
           csi,
-          holderKey: holder.key.publicKey,
+          holderKey: holder.publicKey,
           method: 'sms-otp',
           issuer: 'verifier1',
           issuedAt: Math.floor(Date.now() / 1000),

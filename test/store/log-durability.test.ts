@@ -109,11 +109,11 @@ describe('the log is atomic with the records it logs (kill -9 at many points)', 
     const subs: MappingSubmission[] = [];
     for (let i = 0; i < 200; i++) {
       const csi = `tel:+1415556${String(1000 + i)}`;
-      const holder = new HolderClient(http);
+      const holder = new HolderClient({ dp: http });
       const att = signAttestation(
         {
           csi,
-          holderKey: holder.key.publicKey,
+          holderKey: holder.publicKey,
           method: 'sms-otp',
           issuer: 'verifier1',
           issuedAt: now,

@@ -136,7 +136,7 @@ describe.skipIf(!available)('PostgreSQL restarted under load', { timeout: 120_00
       const attestation = signAttestation(
         {
           csi,
-          holderKey: holder.key.publicKey,
+          holderKey: holder.publicKey,
           method: 'sms-otp',
           issuer: 'verifier1',
           issuedAt: net.clock.now(),

@@ -138,7 +138,7 @@ describe('R27: residency isolation on a real node', { timeout: 120_000 }, () => 
     const region = regionOfCsi(csi);
     owned[region].add(csi);
     owned[region].add(answer.id);
-    owned[region].add(holder.key.publicKey);
+    owned[region].add(holder.publicKey);
     owned[region].add(canonicalize(answer.mapping));
     ids[csi] = [...(ids[csi] ?? []), answer.id];
     return { answer, holder };

@@ -120,7 +120,7 @@ export async function startDevnet(
       });
     },
     holder(key) {
-      return new HolderClient(http, { key, now: clock.now });
+      return new HolderClient({ dp: http, key, now: clock.now });
     },
     async prove(holder, csi) {
       const started = await holder.startChallenge(csi);

@@ -71,7 +71,7 @@ export abstract class DevnetParties {
   }
 
   holder(): HolderClient {
-    return new HolderClient({ baseUrl: this.layout.endpoint }, { now: () => this.now() });
+    return new HolderClient({ dp: { baseUrl: this.layout.endpoint }, now: () => this.now() });
   }
 
   /** A whole possession challenge at dp1's verifier. */

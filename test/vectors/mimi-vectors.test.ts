@@ -495,10 +495,13 @@ describe('mimi-discovery v1 vectors: transparency log', () => {
     const registry = Registry.open(V.registry, pub('registry'), { now: V.now });
     expect(G.logMember.leaf).toBe(b64u(enc.encode(G.leaves[0])));
     expect(() =>
-      verifyMappingLogged(V.mapping.record, V.mapping.id, G.logMember, {
-        registry,
-        policy: { minCosignatures: 1 },
-      }),
+      verifyMappingLogged(
+        { mapping: V.mapping.record, id: V.mapping.id, log: G.logMember },
+        {
+          registry,
+          policy: { minCosignatures: 1 },
+        },
+      ),
     ).not.toThrow();
   });
 });
@@ -585,11 +588,13 @@ describe('mimi-discovery v1 vectors: the acceptance receipt (R28)', () => {
 
   it('the SDK opens it to the CSI pseudonym, and refuses it for another mapping', () => {
     const registry = Registry.open(V.registry, pub('registry'), { now: V.now });
-    const holder = new HolderClient(
-      { baseUrl: 'https://dp1.example' },
-      { key: { privateKey: privateKey('holder'), publicKey: pub('holder') } },
+    const holder = new HolderClient({
+      dp: { baseUrl: 'https://dp1.example' },
+      key: { privateKey: privateKey('holder'), publicKey: pub('holder') },
+    });
+    expect(holder.openReceipt(V.receipt.record, { mappingId: V.mapping.id, registry: registry })).toBe(
+      V.log.pseudonym,
     );
-    expect(holder.openReceipt(V.receipt.record, V.mapping.id, registry)).toBe(V.log.pseudonym);
     expect(openWithEd25519(privateKey('holder'), V.receipt.record.sealed, V.receipt.info)).toEqual(
       Uint8Array.from(unb64u(V.log.pseudonym)),
     );

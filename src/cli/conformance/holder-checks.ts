@@ -17,14 +17,14 @@ export const holderChecks: readonly Check[] = [
       const unsigned = {
         v: 1 as const,
         csi: s.csi,
-        holderKey: s.holder.key.publicKey,
+        holderKey: s.holder.publicKey,
         mapping: need(s.mappingId, 'the mapping'),
         issuedAt: nowSeconds(),
         nonce: randomBytes(16).toString('base64url'),
       };
       const r: HolderRead = {
         ...unsigned,
-        sig: signObject(SignPurpose.HolderRead, unsigned, s.holder.key.privateKey),
+        sig: signObject(SignPurpose.HolderRead, unsigned, s.holderKey.privateKey),
       };
       const a = await call(s.dp, 'POST', '/v1/holder/mapping', MappingAnswer, r);
       expect(a.id === s.mappingId, 'another mapping came back');
@@ -60,13 +60,13 @@ export const holderChecks: readonly Check[] = [
       const unsigned = {
         v: 1 as const,
         csi: s.csi,
-        holderKey: s.holder.key.publicKey,
+        holderKey: s.holder.publicKey,
         target: id,
         issuedAt: nowSeconds(),
       };
       const inv = {
         ...unsigned,
-        sig: signObject(SignPurpose.Invalidation, unsigned, s.holder.key.privateKey),
+        sig: signObject(SignPurpose.Invalidation, unsigned, s.holderKey.privateKey),
       };
       const r = await call(s.dp, 'POST', '/v1/holder/invalidate', InvalidationAnswer, inv);
       expect(r.invalidated.includes(id), `invalidated ${r.invalidated.join(', ') || 'nothing'}`);
@@ -97,9 +97,9 @@ export const holderChecks: readonly Check[] = [
   {
     name: 'key rotation: the old key refused, the new key works',
     async run(s) {
-      s.oldKey = s.holder.key;
-      const oldHolder = new HolderClient(s.dp, { key: s.oldKey });
-      await s.holder.rotateKey(s.csi);
+      s.oldKey = s.holderKey;
+      const oldHolder = new HolderClient({ dp: s.dp, key: s.oldKey });
+      s.holderKey = await s.holder.rotateKey(s.csi);
       await refused('holder-key-retired', () => oldHolder.invalidate(s.csi, null));
       const r = await s.holder.invalidate(s.csi, null);
       expect(

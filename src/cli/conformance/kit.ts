@@ -59,6 +59,8 @@ export interface State {
   otpFile: string | undefined;
   csi: string;
   holder: HolderClient;
+  /** The holder's key, for the requests the kit signs by hand (a changed body, a raw read). */
+  holderKey: KeyPair;
   /** Where the holder proves possession: the DP, or the verifier given apart. */
   verifier: HolderClient | undefined;
   metadata?: Metadata;
@@ -186,7 +188,7 @@ export function submitRaw(s: State, sub: MappingSubmission) {
 
 /** The same half with another body, signed again by the holder: only the change is wrong. */
 export function resigned(s: State, h: HolderSigned, body: HolderSigned['body']): HolderSigned {
-  return { ...h, body, holderSig: signObject(SignPurpose.MappingHolder, body, s.holder.key.privateKey) };
+  return { ...h, body, holderSig: signObject(SignPurpose.MappingHolder, body, s.holderKey.privateKey) };
 }
 
 /**
@@ -230,7 +232,7 @@ export async function lookupOwn(s: State) {
 export async function latestCheckpoint(s: State): Promise<Checkpoint> {
   const r = await getText(s.dp, '/v1/log/checkpoint');
   expect(r.status === 200, `GET /v1/log/checkpoint: HTTP ${r.status}`);
-  return openDpCheckpoint(r.text, s.dp.id, s.registry).checkpoint;
+  return openDpCheckpoint(r.text, { dp: s.dp.id, registry: s.registry }).checkpoint;
 }
 
 /** Another address of the same test domain, which nobody holds. */

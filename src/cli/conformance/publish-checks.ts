@@ -180,7 +180,10 @@ export const publishChecks: readonly Check[] = [
       );
       const log = answer.results[0]?.mappings[0]?.log;
       if (log !== undefined)
-        s.lookupCheckpoint = openDpCheckpoint(log.checkpoint, s.dp.id, s.registry).checkpoint;
+        s.lookupCheckpoint = openDpCheckpoint(log.checkpoint, {
+          dp: s.dp.id,
+          registry: s.registry,
+        }).checkpoint;
     },
   },
   {

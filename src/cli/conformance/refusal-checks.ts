@@ -39,7 +39,7 @@ export const refusalChecks: readonly Check[] = [
     async run(s) {
       const h = signed(s, 'Work');
       const sub = countersign(s, h);
-      const other = secondSignature(signingInput(SignPurpose.MappingHolder, h.body), s.holder.key);
+      const other = secondSignature(signingInput(SignPurpose.MappingHolder, h.body), s.holderKey);
       expect(other !== h.holderSig, 'the second holder signature is the first');
       await refused('msp-signature-invalid', () => submitRaw(s, { ...sub, holderSig: other }));
     },
@@ -49,7 +49,7 @@ export const refusalChecks: readonly Check[] = [
     async run(s) {
       const h = signed(s, 'Work');
       const body = { ...h.body, v: 1 as const };
-      const holderSig = signObject(SignPurpose.MappingHolder, body, s.holder.key.privateKey);
+      const holderSig = signObject(SignPurpose.MappingHolder, body, s.holderKey.privateKey);
       const mspSig = signObject(SignPurpose.MappingMsp, body, s.msp.key.privateKey);
       await refused('version-retired', () => submitRaw(s, { ...h, body, holderSig, mspSig }));
     },

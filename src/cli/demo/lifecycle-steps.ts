@@ -52,7 +52,10 @@ export async function lifecycleSteps(d: Demo): Promise<void> {
       'the old one can do nothing more, so a stolen old key is useless.',
     async () => {
       const r = await rotate(net, { csi: bobCsi });
-      const old = new HolderClient({ baseUrl: net.endpoint }, { key: readKeyFile(r.retiredFile, 'old key') });
+      const old = new HolderClient({
+        dp: { baseUrl: net.endpoint },
+        key: readKeyFile(r.retiredFile, 'old key'),
+      });
       const refused = await rejected('holder-key-retired', () => old.invalidate(bobCsi, null));
       return [
         `old key ${r.oldKey}`,
