@@ -21,6 +21,7 @@ import { DiscoveryProvider } from '../src/dp/provider.js';
 import { type LogEntry, TransparencyLog } from '../src/dp/transparency-log.js';
 import { logOrigin } from '../src/protocol/transparency.js';
 import { Registry } from '../src/registry/document.js';
+import { configDefaults } from '../src/server/config.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { LogLeafKind } from '../src/tlog/leaf.js';
 import { devnetSigners, signedSubmission } from './lib/fixtures.js';
@@ -135,6 +136,7 @@ async function acceptRate(withLog: boolean, count: number): Promise<number> {
       store,
       registry: () => registry,
       policy: {},
+      contestWindowSeconds: configDefaults.policy.contestWindowSeconds,
       now: () => now,
       log,
     });

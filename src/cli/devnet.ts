@@ -7,8 +7,8 @@ import { defaultDevnetPort } from './commands.js';
 import { type DevnetLayout, devnetMsps, readDevnet, writeDevnet } from './devnet-files.js';
 import { shown } from './devnet-holder.js';
 import { CliError, CliErrorCode, emit } from './io.js';
+import { logLevelArg } from './log-level.js';
 import { untilSignal } from './node.js';
-import { logLevelArg } from './serve.js';
 
 /** How to run this CLI again from here: `mimi-discovery`, or the path it was started from. */
 export function cliName(): string {

@@ -37,17 +37,17 @@ export async function dnsServe(opts: {
 }): Promise<void> {
   const loaded = loadConfig(opts.config);
   const settings = zoneSettingsOf(loaded);
-  const port = opts.port === undefined ? (loaded.config.dns?.listen?.port ?? 53) : Number(opts.port);
+  const port = opts.port === undefined ? loaded.resolved.dns.listen.port : Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new CliError(CliErrorCode.InvalidArgument, '--port is a port number');
   }
-  const host = opts.host ?? loaded.config.dns?.listen?.host ?? '127.0.0.1';
+  const host = opts.host ?? loaded.resolved.dns.listen.host;
   const store = await openStore(loaded);
   const zones = new ZoneSet({
     store,
     zones: settings,
     now: nowSeconds,
-    refreshMs: loaded.config.dns?.refreshMs,
+    refreshMs: loaded.resolved.dns.refreshMs,
     onError: (err) => process.stderr.write(`dns: zone refresh failed: ${(err as Error).message}\n`),
   });
   await zones.start();
@@ -55,7 +55,7 @@ export async function dnsServe(opts: {
     zones,
     host,
     port,
-    maxUdpPayload: loaded.config.dns?.maxUdpPayload,
+    maxUdpPayload: loaded.resolved.dns.maxUdpPayload,
   });
   try {
     await responder.start();

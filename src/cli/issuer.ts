@@ -3,8 +3,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { issuerKeyFromPem } from '../crypto/token-key.js';
 import { CliError, CliErrorCode, emit } from './io.js';
+import { logLevelArg, serviceLogger } from './log-level.js';
 import { untilSignal } from './node.js';
-import { logLevelArg } from './serve.js';
 
 /** A new RSA-2048 issuer key (PKCS#8 PEM, mode 0600); prints its token key for the registry. */
 export async function issuerKeygen(opts: { out: string; force?: boolean; json?: boolean }): Promise<void> {
@@ -28,8 +28,7 @@ export async function issuerServe(opts: { config: string; logLevel: string; json
   // The service (fastify, SQLite) loads only here: `issuer keygen` needs node:crypto alone.
   const { startTokenIssuer } = await import('../server/token-issuer.js');
   const issuer = await startTokenIssuer(opts.config, {
-    logger:
-      level === 'silent' ? false : { level, stream: opts.json === true ? process.stderr : process.stdout },
+    logger: serviceLogger(level, opts.json === true ? process.stderr : process.stdout),
   });
   emit(opts.json === true, {
     doc: { listening: issuer.url, msp: issuer.config.msp, issuerName: issuer.config.issuerName },

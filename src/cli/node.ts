@@ -4,8 +4,7 @@ import { loadConfig } from '../server/config.js';
 import { type Context, type ContextOverrides, createContext } from '../server/context.js';
 import { CliError, CliErrorCode } from './io.js';
 
-export const LogLevel = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LogLevel)[number];
+import { type LogLevel, serviceLogger } from './log-level.js';
 
 export interface RunningNode {
   ctx: Context;
@@ -44,11 +43,7 @@ export async function startNode(
 ): Promise<RunningNode> {
   const ctx = await createContext(loadConfig(configFile), opts.overrides);
   // pino (through fastify): request bodies are never logged, they hold CSIs.
-  const logger =
-    opts.logLevel === 'silent'
-      ? false
-      : { level: opts.logLevel, ...(opts.logStream === undefined ? {} : { stream: opts.logStream }) };
-  const app = buildApp(ctx, { logger });
+  const app = buildApp(ctx, { logger: serviceLogger(opts.logLevel, opts.logStream) });
   const ops = ctx.config.config.operations?.listen === undefined ? undefined : buildOperationsApp(ctx);
   let url: string;
   let operationsUrl: string | undefined;
@@ -62,11 +57,8 @@ export async function startNode(
     await ops?.close().catch(() => undefined);
     await ctx.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      const o = ctx.config.config.operations?.listen;
-      const { host, port } =
-        mainListening && o !== undefined
-          ? { host: o.host ?? '127.0.0.1', port: o.port }
-          : ctx.config.config.listen;
+      const o = ctx.config.resolved.operations.listen;
+      const { host, port } = mainListening && o !== undefined ? o : ctx.config.config.listen;
       throw new CliError(
         CliErrorCode.AddressInUse,
         `${host}:${port} is in use by another process`,
@@ -85,7 +77,7 @@ export async function startNode(
       if (closed) return;
       closed = true;
       ctx.lifecycle.draining = true;
-      await drain(app, ctx.config.config.operations?.shutdownTimeoutMs ?? 30_000);
+      await drain(app, ctx.config.resolved.operations.shutdownTimeoutMs);
       // The operations listener last: /readyz says 503 to the load balancer while draining.
       await ops?.close();
       await ctx.close();

@@ -1,7 +1,7 @@
 import { createRelay, loadRelayConfig } from '../server/relay.js';
 import { emit } from './io.js';
+import { logLevelArg, serviceLogger } from './log-level.js';
 import { exitWithParent, untilSignal } from './node.js';
-import { logLevelArg } from './serve.js';
 
 /** Runs an Oblivious HTTP relay (RFC 9458) from its config file until SIGINT or SIGTERM. */
 export async function relayAction(opts: {
@@ -13,7 +13,7 @@ export async function relayAction(opts: {
   const json = opts.json === true;
   const level = logLevelArg(opts.logLevel);
   const relay = await createRelay(loadRelayConfig(opts.config), {
-    logger: level === 'silent' ? false : { level, ...(json ? { stream: process.stderr } : {}) },
+    logger: serviceLogger(level, json ? process.stderr : undefined),
   });
   let url: string;
   try {

@@ -1,12 +1,6 @@
-import { CliError, CliErrorCode, emit } from './io.js';
-import { exitWithParent, LogLevel, startNode, untilSignal } from './node.js';
-
-export function logLevelArg(input: string): LogLevel {
-  if (!(LogLevel as readonly string[]).includes(input)) {
-    throw new CliError(CliErrorCode.InvalidArgument, `--log-level is one of ${LogLevel.join(', ')}`);
-  }
-  return input as LogLevel;
-}
+import { emit } from './io.js';
+import { logLevelArg } from './log-level.js';
+import { exitWithParent, startNode, untilSignal } from './node.js';
 
 /** Runs a node from its config file until SIGINT or SIGTERM, then closes it cleanly. */
 export async function serveAction(opts: {

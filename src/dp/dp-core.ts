@@ -18,8 +18,11 @@ export interface DiscoveryProviderOptions {
   /** The registry in force; called per request so a refresh takes effect at once. */
   registry: () => Registry;
   policy: TrustPolicy;
-  /** How long an incumbent holder has to prove possession again once contested (R17). */
-  contestWindowSeconds?: number;
+  /**
+   * How long an incumbent holder has to prove possession again once contested (R17); the
+   * resolved config's policy.contestWindowSeconds (src/server/config-defaults.ts).
+   */
+  contestWindowSeconds: number;
   /** How old a holder-signed request may be before it is refused as stale. */
   requestMaxAgeSeconds?: number;
   now?: () => number;
@@ -89,7 +92,7 @@ export class DpCore {
   }
 
   get contestWindow(): number {
-    return this.opts.contestWindowSeconds ?? 7 * day;
+    return this.opts.contestWindowSeconds;
   }
 
   context(): VerifyContext {

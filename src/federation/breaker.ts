@@ -9,9 +9,10 @@ export class CircuitBreaker {
   private trialInFlight = false;
 
   constructor(
-    private readonly failures = 3,
-    private readonly cooldownMs = 10_000,
-    private readonly clock: () => number = Date.now,
+    private readonly failures: number,
+    private readonly cooldownMs: number,
+    /** Milliseconds: the node's clock (src/protocol/clock.ts). */
+    private readonly clock: () => number,
   ) {}
 
   /** May we call now? In the half-open state only one trial call is let through. */

@@ -30,11 +30,12 @@ export interface FanoutOptions {
   clock: Clock;
   /** The peers `dpList: "preferred"` means; default: every other DP of the registry. */
   preferredPeers?: readonly string[];
-  timeoutMs?: number;
+  /** The settings below come from the resolved config (src/server/config-defaults.ts). */
+  timeoutMs: number;
   /** Largest answer accepted per CSI asked; a larger one is refused unread. */
-  maxAnswerBytesPerCsi?: number;
-  breakerFailures?: number;
-  breakerCooldownMs?: number;
+  maxAnswerBytesPerCsi: number;
+  breakerFailures: number;
+  breakerCooldownMs: number;
   /** Told of every peer's outcome of every fan-out (the per-peer metrics). */
   onReport?: (report: PeerReport) => void;
 }
@@ -95,7 +96,7 @@ export class Fanout {
   }
 
   get timeoutMs(): number {
-    return this.opts.timeoutMs ?? 1500;
+    return this.opts.timeoutMs;
   }
 
   /** R10: the peers a dpList names; unknown ids are refused, this DP itself is left out. */
@@ -122,11 +123,7 @@ export class Fanout {
   private breaker(dp: string): CircuitBreaker {
     let b = this.breakers.get(dp);
     if (b === undefined) {
-      b = new CircuitBreaker(
-        this.opts.breakerFailures ?? 3,
-        this.opts.breakerCooldownMs ?? 10_000,
-        this.opts.clock.nowMs,
-      );
+      b = new CircuitBreaker(this.opts.breakerFailures, this.opts.breakerCooldownMs, this.opts.clock.nowMs);
       this.breakers.set(dp, b);
     }
     return b;
@@ -165,7 +162,7 @@ export class Fanout {
       const answer = await callPeer(peer.endpoint, '/v1/federation/lookup', request, VerboseAnswer, {
         self: this.opts.self,
         timeoutMs: this.timeoutMs,
-        maxAnswerBytes: (this.opts.maxAnswerBytesPerCsi ?? 64 * 1024) * csis.length,
+        maxAnswerBytes: this.opts.maxAnswerBytesPerCsi * csis.length,
         now: this.opts.clock.now,
       });
       const rows = this.check(answer, csis, dp);

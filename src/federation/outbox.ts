@@ -59,9 +59,11 @@ export interface OutboxOptions {
   store: Store;
   registry: () => Registry;
   self: { id: string; key: KeyObject };
-  intervalMs?: number;
+  /** From the resolved config (src/server/config-defaults.ts). */
+  intervalMs: number;
+  maxBackoffMs: number;
+  /** The first retry's backoff, doubled at each failure (default 250 ms). */
   baseBackoffMs?: number;
-  maxBackoffMs?: number;
   timeoutMs?: number;
   onDelivered?: (item: OutboxItem, ms: number) => void;
   onError?: (item: OutboxItem, err: unknown) => void;
@@ -99,7 +101,7 @@ export class OutboxWorker {
   start(): void {
     if (this.closed || this.active) return;
     this.active = true;
-    this.timer = setInterval(() => this.kick(), this.opts.intervalMs ?? 250);
+    this.timer = setInterval(() => this.kick(), this.opts.intervalMs);
     this.timer.unref();
     this.kick();
   }
@@ -159,7 +161,7 @@ export class OutboxWorker {
       } catch (err) {
         const attempts = item.attempts + 1;
         const base = this.opts.baseBackoffMs ?? 250;
-        const backoff = Math.min(this.opts.maxBackoffMs ?? 60_000, base * 2 ** Math.min(attempts, 20));
+        const backoff = Math.min(this.opts.maxBackoffMs, base * 2 ** Math.min(attempts, 20));
         const next = this.clock() + backoff / 2 + Math.random() * (backoff / 2);
         await this.opts.store.write((tx) => tx.outboxRetry(item.id, attempts, next, failureOf(err)));
         this.opts.onError?.(item, err);

@@ -23,8 +23,9 @@ export interface WitnessOptions {
   self: { id: string; key: KeyObject };
   /** The DP's log key (registry usage `log`): it signs the cosignatures, never a peer call. */
   cosignKey: KeyObject;
-  intervalMs?: number;
-  timeoutMs?: number;
+  /** From the resolved config (src/server/config-defaults.ts). */
+  intervalMs: number;
+  timeoutMs: number;
   now: () => number;
 }
 
@@ -79,7 +80,7 @@ export class Witness {
   start(): void {
     this.timer ??= setInterval(() => {
       this.round().catch(() => undefined);
-    }, this.opts.intervalMs ?? 10_000);
+    }, this.opts.intervalMs);
     this.timer.unref();
   }
 
@@ -131,7 +132,7 @@ export class Witness {
         WitnessAnswer,
         {
           self: this.opts.self,
-          timeoutMs: this.opts.timeoutMs ?? 5000,
+          timeoutMs: this.opts.timeoutMs,
           maxAnswerBytes: 64 * 1024,
           now: this.opts.now,
         },
@@ -193,7 +194,7 @@ export class Witness {
         CosignatureAnswer,
         {
           self: this.opts.self,
-          timeoutMs: this.opts.timeoutMs ?? 5000,
+          timeoutMs: this.opts.timeoutMs,
           maxAnswerBytes: 4096,
           now: this.opts.now,
         },
@@ -332,7 +333,7 @@ export class PeerProofs {
         MappingProofAnswer,
         {
           self: this.opts.self,
-          timeoutMs: this.opts.timeoutMs ?? 5000,
+          timeoutMs: this.opts.timeoutMs,
           maxAnswerBytes: 64 * 1024,
           now: this.opts.now,
         },

@@ -137,6 +137,8 @@ const wire = {
   ShuttingDown: ['shutting-down', 503],
   // configuration and everything else
   ConfigInvalid: ['config-invalid', 500],
+  /** An environment variable the config names (a password, a token) is not set. */
+  ConfigEnvMissing: ['config-env-missing', 500],
   Internal: ['internal', 500],
 } as const satisfies Record<string, readonly [string, number]>;
 

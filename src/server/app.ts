@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { isIP } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { MimiError, toProblem } from '../protocol/errors.js';
 import { serialiseThroughWireSchemas } from './answers.js';
 import type { Context } from './context.js';
+import { checkListenAddress } from './listen-address.js';
 import { type LogOption, loggerOptions } from './logging.js';
 import { asMimiError, problemOf, sendProblem } from './problems.js';
 import { federationRoutes, type RawBodyRequest } from './routes/federation.js';
@@ -134,28 +134,14 @@ export function buildOperationsApp(ctx: Context): FastifyInstance {
 
 /** Starts the operations listener when `operations.listen` is configured; its URL, or undefined. */
 export async function listenOperations(app: FastifyInstance, ctx: Context): Promise<string | undefined> {
-  const l = ctx.config.config.operations?.listen;
+  const l = ctx.config.resolved.operations.listen;
   if (l === undefined) return undefined;
-  return app.listen({ host: l.host ?? '127.0.0.1', port: l.port });
+  return app.listen({ host: l.host, port: l.port });
 }
 
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1' || host === '[::1]';
-}
-
-/**
- * Start listening. R23: without TLS the node binds only to loopback, unless the config
- * explicitly allows plain HTTP (behind a TLS-terminating proxy).
- */
+/** Start listening, on an address R23 allows (src/server/listen-address.ts). */
 export async function listen(app: FastifyInstance, ctx: Context): Promise<string> {
-  const { host, port, tls, allowInsecureHttp } = ctx.config.config.listen;
-  if (tls === undefined && !isLoopback(host) && !allowInsecureHttp) {
-    throw new MimiError(
-      'insecure-transport',
-      `listen.host ${host} is not loopback: configure listen.tls, or set listen.allowInsecureHttp behind a TLS proxy`,
-    );
-  }
+  const { host, port } = ctx.config.config.listen;
+  checkListenAddress({ ...ctx.config.config.listen, tlsSetting: true });
   return app.listen({ host, port });
 }

@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { type KeyPair, keyPairFromJwk } from '../crypto/keys.js';
 import { useCryptoProvider } from '../crypto/provider.js';
 import { nativeCrypto } from '../crypto/provider-native.js';
 import { DiscoveryProvider } from '../dp/provider.js';
@@ -12,9 +9,7 @@ import { type Clock, systemClock } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import { RegistrySource } from '../registry/source.js';
-import { LeaderRole, type Leadership, SingleNodeLeadership } from '../store/leadership.js';
-import { PostgresLeadership } from '../store/postgres/leadership.js';
-import { PostgresStore } from '../store/postgres/postgres-store.js';
+import { LeaderRole, type Leadership } from '../store/leadership.js';
 import {
   type Budgets,
   budgetLimiter,
@@ -22,19 +17,19 @@ import {
   type RateLimiter,
   type SharedCounters,
 } from '../store/rate-limit.js';
-import { ResidencyStore } from '../store/residency/residency-store.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { timedStore } from '../store/timed.js';
-import { DevOutboxChannel, HttpSmsChannel, type OtpChannel, SmtpChannel } from '../verifier/channels.js';
-import { nodeTxtResolver, type TxtResolver } from '../verifier/dns01.js';
-import { PossessionVerifier } from '../verifier/verifier.js';
+import type { DevOutboxChannel, OtpChannel } from '../verifier/channels.js';
+import type { TxtResolver } from '../verifier/dns01.js';
+import type { PossessionVerifier } from '../verifier/verifier.js';
 import { SessionAuthority } from './auth.js';
-import { type Limits, type LoadedConfig, limitsOf, type NodeConfig } from './config.js';
+import { type Limits, type LoadedConfig, type NodeConfig, reconfigured } from './config.js';
 import { type DpKeys, readDpKeys } from './dp-keys.js';
 import { BackgroundLog } from './logging.js';
 import { LookupBudgets } from './lookup-budget.js';
 import { NodeMetrics } from './metrics.js';
+import { leadershipFor, openStore, readKeyFile } from './node-store.js';
+import { createNodeVerifier } from './node-verifier.js';
 import { createOhttpGateway, type OhttpGateway } from './ohttp-gateway.js';
 import { createPrivateLookup, type PrivateLookup } from './private-lookup.js';
 import { readiness } from './routes/health.js';
@@ -101,85 +96,19 @@ export interface ContextOverrides {
   channels?: { tel?: OtpChannel; mailto?: OtpChannel };
   /** R29: the verifier's dns-01 lookups. */
   dns01?: TxtResolver;
+  /**
+   * Settings changed for this node (tests): applied to a copy of the file's config, which is
+   * then validated and resolved again (src/server/config.ts, reconfigured).
+   */
+  config?: (config: NodeConfig) => void;
 }
 
-export function readKeyFile(path: string, setting: string): KeyPair {
-  let jwk: unknown;
-  try {
-    jwk = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new MimiError('config-invalid', `${setting}: cannot read ${path}: ${(err as Error).message}`);
-  }
-  return keyPairFromJwk(jwk, setting);
-}
-
-/**
- * The store the config names: SQLite for one node, PostgreSQL for one or many; with `residency`
- * (R27), a store routing each CSI's records to its region's store (src/store/residency).
- */
-export async function openStore(loaded: LoadedConfig): Promise<Store> {
-  const { store, residency } = loaded.config;
-  if (residency === undefined) return openStoreOf(loaded, store);
-  return ResidencyStore.open({
-    rules: residency,
-    home: store,
-    open: (s) => openStoreOf(loaded, s),
-    where: (s) =>
-      s.backend === 'postgres'
-        ? `${s.url.replace(/\?.*$/, '')} schema ${s.schema ?? 'public'}`
-        : s.path.startsWith(':')
-          ? undefined
-          : loaded.path(s.path),
-  });
-}
-
-async function openStoreOf(loaded: LoadedConfig, s: NodeConfig['store']): Promise<Store> {
-  if (s.backend === 'postgres') {
-    return PostgresStore.open({
-      url: s.url,
-      poolSize: s.poolSize,
-      schema: s.schema,
-      connectionTimeoutMs: s.connectionTimeoutMs,
-      settings: s.settings,
-    });
-  }
-  return new SqliteStore({
-    path: loaded.path(s.path),
-    synchronous: s.synchronous,
-    mmapBytes: s.mmapBytes,
-    cacheBytes: s.cacheBytes,
-  });
-}
+export { openStore, readKeyFile } from './node-store.js';
 
 /** Redis for the counters shared by the DP's nodes, when rateLimits.redisUrl is set. */
-async function sharedCounters(config: NodeConfig): Promise<SharedCounters | undefined> {
-  const url = config.rateLimits?.redisUrl;
-  if (url === undefined) return undefined;
-  return {
-    redis: await connectRedis(url),
-    keyPrefix: config.rateLimits?.keyPrefix ?? `mimi:${config.dp.id}`,
-  };
-}
-
-/**
- * Leadership of the single-at-a-time jobs: PostgreSQL advisory-lock leases when nodes share a
- * database, every role on this node with SQLite. The node's name (its pg application_name)
- * says which DP, process and machine it is.
- */
-function leadershipFor(config: NodeConfig, log: BackgroundLog): Leadership {
-  const nodeName = `mimi:${config.dp.id}:${process.pid}@${hostname()}`;
-  const s = config.store;
-  return s.backend === 'postgres'
-    ? new PostgresLeadership({
-        url: s.url,
-        schema: s.schema,
-        settings: s.settings,
-        connectionTimeoutMs: s.connectionTimeoutMs,
-        nodeName,
-        onChange: (role, leading) =>
-          log.info({ role, node: nodeName }, leading ? 'took the role' : 'no longer holds the role'),
-      })
-    : new SingleNodeLeadership(nodeName);
+async function sharedCounters(loaded: LoadedConfig): Promise<SharedCounters | undefined> {
+  const r = loaded.resolved.rateLimits;
+  return r === undefined ? undefined : { redis: await connectRedis(r.redisUrl), keyPrefix: r.keyPrefix };
 }
 
 /** Rate limiters in memory (one node), or in Redis when rateLimits.redisUrl is set (many nodes). */
@@ -199,10 +128,11 @@ function rateLimiters(budgets: Budgets, limits: Limits) {
 }
 
 export async function createContext(
-  loaded: LoadedConfig,
+  fromFile: LoadedConfig,
   overrides: ContextOverrides = {},
 ): Promise<Context> {
-  const { config } = loaded;
+  const loaded = overrides.config === undefined ? fromFile : reconfigured(fromFile, overrides.config);
+  const { config, resolved } = loaded;
   // The server verifies every signature it accepts or relays: libsodium's native binding, not the
   // SDK's WebAssembly build (same results, src/crypto/provider.ts).
   useCryptoProvider(nativeCrypto);
@@ -221,7 +151,7 @@ export async function createContext(
       ? config.registry.location
       : loaded.path(config.registry.location),
     pinnedKey: config.registry.pinnedKey,
-    refreshSeconds: config.registry.refreshSeconds,
+    refreshSeconds: resolved.registry.refreshSeconds,
     now,
   });
   await registry.load();
@@ -253,7 +183,7 @@ export async function createContext(
     trustedIssuers: config.policy?.trustedIssuers,
     requireIndependentVerifier: config.policy?.requireIndependentVerifier,
   };
-  const shared = await sharedCounters(config);
+  const shared = await sharedCounters(loaded);
   // R22: every budget is one for the DP when shared, and each refusal is counted by budget
   // (mimi_rate_limited_total).
   const budgets: Budgets = { shared, onLimited: (name) => metrics.countRateLimited(name) };
@@ -272,7 +202,7 @@ export async function createContext(
     store,
     registry: () => registry.current(),
     policy,
-    contestWindowSeconds: config.policy?.contestWindowSeconds,
+    contestWindowSeconds: resolved.policy.contestWindowSeconds,
     now,
     log: transparency?.log,
     onServedChange: privateLookup && ((tx, csis, at) => privateLookup.index.onServedChange(tx, csis, at)),
@@ -292,7 +222,7 @@ export async function createContext(
       setImmediate(() => outbox.kick());
     },
   });
-  const fed = config.federation ?? {};
+  const fed = resolved.federation;
   // Peer calls, notices and peer sessions: the transport key.
   const self = { id: config.dp.id, key: dpKeys.transport.privateKey };
   const fanout = new Fanout({
@@ -331,68 +261,15 @@ export async function createContext(
     },
   });
 
-  let verifier: PossessionVerifier | undefined;
-  let devOutbox: DevOutboxChannel | undefined;
-  const channels: OtpChannel[] = [];
-  if (config.verifier !== undefined) {
-    const v = config.verifier;
-    const vKey = readKeyFile(loaded.path(v.keyFile), 'verifier.keyFile');
-    const entry = registry.current().issuer(v.id);
-    if (entry?.kind !== 'verifier' || !entry.entry.keys.includes(vKey.publicKey)) {
-      throw new MimiError(
-        'config-invalid',
-        `verifier.id: ${v.id} with this key is not a verifier in the registry`,
-      );
-    }
-    const outbox = () => {
-      devOutbox ??= new DevOutboxChannel(
-        v.devOutboxFile === undefined ? undefined : loaded.path(v.devOutboxFile),
-        now,
-      );
-      return devOutbox;
-    };
-    const tel =
-      overrides.channels?.tel ??
-      (v.sms === 'dev-outbox'
-        ? outbox()
-        : v.sms === undefined
-          ? undefined
-          : new HttpSmsChannel({
-              url: v.sms.gateway.url,
-              token: v.sms.gateway.tokenEnv === undefined ? undefined : process.env[v.sms.gateway.tokenEnv],
-              timeoutMs: v.sms.gateway.timeoutMs,
-            }));
-    const mailto =
-      overrides.channels?.mailto ??
-      (v.email === 'dev-outbox'
-        ? outbox()
-        : v.email === undefined
-          ? undefined
-          : new SmtpChannel({
-              ...v.email.smtp,
-              password:
-                v.email.smtp.passwordEnv === undefined ? undefined : process.env[v.email.smtp.passwordEnv],
-            }));
-    for (const c of [tel, mailto]) if (c !== undefined && !channels.includes(c)) channels.push(c);
-    verifier = new PossessionVerifier({
-      id: v.id,
-      key: vKey,
-      store,
-      secret: readOrCreateSecretFile(loaded.path(v.secretFile), 'verifier.secretFile'),
-      channels: { tel, mailto },
-      dns:
-        overrides.dns01 ??
-        (v.dns01 === undefined
-          ? undefined
-          : nodeTxtResolver({ servers: v.dns01.servers, timeoutMs: v.dns01.timeoutMs })),
-      codeTtlSeconds: v.codeTtlSeconds,
-      maxAttempts: v.maxAttempts,
-      maxChallengesPerHour: v.maxChallengesPerHour,
-      now,
-    });
-  }
+  const { verifier, devOutbox, channels } = createNodeVerifier(loaded, {
+    store,
+    registry: registry.current(),
+    now,
+    channels: overrides.channels,
+    dns01: overrides.dns01,
+  });
 
-  const limits = limitsOf(config);
+  const { limits } = loaded.resolved;
   const limiters = rateLimiters(budgets, limits);
   const lookupBudgets = new LookupBudgets({
     budgets,

@@ -37,7 +37,7 @@ export async function createOhttpGateway(
   return {
     keys,
     byId: new Map(keys.map((k) => [k.keyId, k])),
-    replay: new ReplayWindow(c.replayWindowSeconds ?? 60, now),
+    replay: new ReplayWindow(loaded.resolved.ohttp.replayWindowSeconds, now),
   };
 }
 

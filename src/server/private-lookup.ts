@@ -28,24 +28,13 @@ export interface PrivateLookupSettings {
 }
 
 export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettings | undefined {
-  const { config } = loaded;
-  const p = config.privateLookup ?? {};
-  if (p.enabled === false) return undefined;
+  const resolved = loaded.resolved.privateLookup;
+  if (resolved === undefined) return undefined;
+  const kekFile = loaded.config.privateLookup?.kekFile;
   return {
     // Next to the DP key, deployed and protected the same way.
-    kekFile: p.kekFile === undefined ? besideDpKey(loaded, 'oprf.kek') : loaded.path(p.kekFile),
-    kAnonymity: p.kAnonymity ?? 16,
-    rotationSeconds: p.rotationSeconds ?? 7 * 86_400,
-    overlapSeconds: p.overlapSeconds ?? 3600,
-    buildBatch: p.buildBatch ?? 500,
-    maxEvaluateBatch: p.maxEvaluateBatch ?? 1000,
-    budgets: {
-      msp: p.mspEvaluations ?? { points: 100_000, perSeconds: 86_400 },
-      anonymous: p.anonymousEvaluations ?? { points: 500, perSeconds: 86_400 },
-      tokens: p.tokenEvaluations ?? { points: 1_000_000, perSeconds: 86_400 },
-    },
-    bucketRequestsPerMinute: p.bucketRequestsPerMinute ?? 20_000,
-    requireCredential: p.requireCredential ?? false,
+    kekFile: kekFile === undefined ? besideDpKey(loaded, 'oprf.kek') : loaded.path(kekFile),
+    ...resolved,
   };
 }
 

@@ -1,16 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { dirname, isAbsolute, resolve } from 'node:path';
 import { pipeline, type Readable, Transform } from 'node:stream';
 import { type Static, Type } from '@sinclair/typebox';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { OhttpMediaType } from '../crypto/ohttp.js';
 import { MimiError } from '../protocol/errors.js';
-import { decodeRecord, PublicKeyB64 } from '../protocol/records.js';
 import { RegistrySource } from '../registry/source.js';
 import { MemoryRateLimiter } from '../store/rate-limit.js';
-import { isLoopback } from './app.js';
+import { decodeConfig, folderOf, pathsRelativeTo, readConfigJson } from './config-file.js';
+import { listenFields, RegistryConfig } from './config-schema.js';
+import { checkListenAddress } from './listen-address.js';
 import { type LogOption, loggerOptions } from './logging.js';
 import { asMimiError, problemOf, sendProblem } from './problems.js';
 
@@ -27,23 +26,9 @@ import { asMimiError, problemOf, sendProblem } from './problems.js';
  */
 export const RelayConfig = Type.Object(
   {
-    listen: Type.Object(
-      {
-        host: Type.String({ minLength: 1 }),
-        port: Type.Integer({ minimum: 0, maximum: 65535 }),
-        /** R23: as a node, a non-loopback address needs TLS in front (a TLS proxy). */
-        allowInsecureHttp: Type.Optional(Type.Boolean()),
-      },
-      { additionalProperties: false },
-    ),
-    registry: Type.Object(
-      {
-        location: Type.String({ minLength: 1 }),
-        pinnedKey: PublicKeyB64,
-        refreshSeconds: Type.Optional(Type.Integer({ minimum: 10 })),
-      },
-      { additionalProperties: false },
-    ),
+    /** R23: as a node's, a non-loopback address needs TLS in front (a TLS proxy). */
+    listen: Type.Object(listenFields, { additionalProperties: false }),
+    registry: RegistryConfig,
     limits: Type.Optional(
       Type.Object(
         {
@@ -67,20 +52,8 @@ export const RelayConfig = Type.Object(
 export type RelayConfig = Static<typeof RelayConfig>;
 
 export function loadRelayConfig(file: string): { config: RelayConfig; path(p: string): string } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new MimiError('config-invalid', `cannot read relay config ${file}: ${(err as Error).message}`);
-  }
-  let config: RelayConfig;
-  try {
-    config = decodeRecord(RelayConfig, raw, 'relay config');
-  } catch (err) {
-    throw new MimiError('config-invalid', `${file}: ${(err as Error).message}`);
-  }
-  const base = dirname(resolve(file));
-  return { config, path: (p) => (isAbsolute(p) || /^https?:\/\//.test(p) ? p : resolve(base, p)) };
+  const config = decodeConfig(RelayConfig, readConfigJson(file, 'relay config'), file, 'relay config');
+  return { config, path: pathsRelativeTo(folderOf(file)) };
 }
 
 export interface Relay {
@@ -150,13 +123,8 @@ export async function createRelay(
     app,
     registry,
     async listen() {
-      const { host, port, allowInsecureHttp } = config.listen;
-      if (!isLoopback(host) && !allowInsecureHttp) {
-        throw new MimiError(
-          'insecure-transport',
-          `listen.host ${host} is not loopback: set listen.allowInsecureHttp behind a TLS proxy`,
-        );
-      }
+      const { host, port } = config.listen;
+      checkListenAddress({ ...config.listen, tlsSetting: false });
       return app.listen({ host, port });
     },
     async close() {

@@ -1,6 +1,5 @@
 import { constants, type KeyObject, privateDecrypt, publicEncrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -8,7 +7,8 @@ import { credentialHash, issuerKeyFromPem } from '../crypto/token-key.js';
 import { systemClock } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
 import { PrivacyPass } from '../protocol/privacy-pass.js';
-import { decodeRecord, ParticipantId } from '../protocol/records.js';
+import { ParticipantId } from '../protocol/records.js';
+import { decodeConfig, folderOf, pathsRelativeTo, readConfigJson } from './config-file.js';
 import { loggerOptions } from './logging.js';
 import { problemOf, sendProblem } from './problems.js';
 
@@ -137,20 +137,8 @@ export interface TokenIssuer {
 }
 
 export function readIssuerConfig(file: string): { config: IssuerConfig; path: (p: string) => string } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new MimiError('config-invalid', `cannot read issuer config ${file}: ${(err as Error).message}`);
-  }
-  let config: IssuerConfig;
-  try {
-    config = decodeRecord(IssuerConfig, raw, 'issuer config');
-  } catch (err) {
-    throw new MimiError('config-invalid', `${file}: ${(err as Error).message}`);
-  }
-  const base = dirname(resolve(file));
-  return { config, path: (p) => (isAbsolute(p) ? p : resolve(base, p)) };
+  const config = decodeConfig(IssuerConfig, readConfigJson(file, 'issuer config'), file, 'issuer config');
+  return { config, path: pathsRelativeTo(folderOf(file)) };
 }
 
 /**

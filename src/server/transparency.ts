@@ -36,7 +36,8 @@ export function createTransparency(
 ): Transparency | undefined {
   const { config } = loaded;
   const c = config.log ?? {};
-  if (c.enabled === false) return undefined;
+  const settings = loaded.resolved.log;
+  if (!settings.enabled) return undefined;
   const keyFile =
     c.pseudonymKeyFile === undefined
       ? besideDpKey(loaded, 'log-pseudonym.key')
@@ -45,18 +46,17 @@ export function createTransparency(
   // (the OPRF key would let the anonymous tier follow any known number through the log).
   const keyed = new KeyedPseudonyms(readOrCreateSecretFile(keyFile, 'log.pseudonymKeyFile'));
   const origin = logOrigin(deps.registry.current().doc.federation, config.dp.id);
-  const checkpointIntervalMs = c.checkpointIntervalMs ?? 1000;
+  const { checkpointIntervalMs, witnessIntervalMs, requestsPerMinute } = settings;
   const log = new TransparencyLog({
     store: deps.store,
     origin,
     signer: { name: origin, privateKey: deps.dpKeys.log.privateKey },
     pseudonyms: keyed,
     checkpointIntervalMs,
-    subtreeCacheBytes: c.subtreeCacheBytes,
-    proofCacheBytes: c.proofCacheBytes,
+    subtreeCacheBytes: settings.subtreeCacheBytes,
+    proofCacheBytes: settings.proofCacheBytes,
     now: deps.now,
   });
-  const witnessIntervalMs = c.witness === false ? null : (c.witnessIntervalMs ?? 10_000);
   const witness =
     witnessIntervalMs === null
       ? undefined
@@ -66,17 +66,16 @@ export function createTransparency(
           self: { id: config.dp.id, key: deps.dpKeys.transport.privateKey },
           cosignKey: deps.dpKeys.log.privateKey,
           intervalMs: witnessIntervalMs,
-          timeoutMs: config.federation?.peerTimeoutMs,
+          timeoutMs: loaded.resolved.federation.logCallTimeoutMs,
           now: deps.now,
         });
-  const requestsPerMinute = c.requestsPerMinute ?? 6000;
   return {
     log,
     witness,
     peerProofs: new PeerProofs({
       registry: () => deps.registry.current(),
       self: { id: config.dp.id, key: deps.dpKeys.transport.privateKey },
-      timeoutMs: config.federation?.peerTimeoutMs,
+      timeoutMs: loaded.resolved.federation.logCallTimeoutMs,
       now: deps.now,
     }),
     keyed,

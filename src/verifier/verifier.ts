@@ -20,10 +20,11 @@ export interface VerifierOptions {
   /** R29: resolves `_mimi-challenge.<domain>` for dns-01; without it, no native identifier is attested. */
   dns?: TxtResolver;
   codeDigits?: number;
-  codeTtlSeconds?: number;
-  maxAttempts?: number;
+  /** These three from the resolved config (src/server/config-defaults.ts). */
+  codeTtlSeconds: number;
+  maxAttempts: number;
   /** Challenges per CSI, and per mailbox for email, per hour: stops SMS pumping and mail bombing through us. */
-  maxChallengesPerHour?: number;
+  maxChallengesPerHour: number;
   attestationLifetimeSeconds?: number;
   now?: () => number;
   /** Random source for codes and ids (tests); defaults to node:crypto. */
@@ -57,7 +58,7 @@ export class PossessionVerifier {
   }
 
   get maxAttempts(): number {
-    return this.opts.maxAttempts ?? 5;
+    return this.opts.maxAttempts;
   }
 
   async start(csiInput: string, holderKey: string): Promise<StartedChallenge> {
@@ -74,7 +75,7 @@ export class PossessionVerifier {
     }
     const method = kind === 'tel' ? PossessionMethod.SmsOtp : PossessionMethod.EmailOtp;
     const now = this.now();
-    const ttl = this.opts.codeTtlSeconds ?? 300;
+    const ttl = this.opts.codeTtlSeconds;
     const digits = this.opts.codeDigits ?? 6;
     const code = String(this.random.int(10 ** digits)).padStart(digits, '0');
     const id = Buffer.from(this.random.bytes(16)).toString('base64url');
@@ -94,7 +95,7 @@ export class PossessionVerifier {
     ttl: number;
   }): Promise<void> {
     await this.opts.store.write(async (tx) => {
-      const cap = this.opts.maxChallengesPerHour ?? 5;
+      const cap = this.opts.maxChallengesPerHour;
       // The cap counts per CSI and, for email, per mailbox too: plus-addressed variants of one
       // mailbox (bob+1@d, bob+2@d, ...) share one cap instead of one each (mailboxOf).
       const recent = c.csi.startsWith('mailto:')
@@ -134,7 +135,7 @@ export class PossessionVerifier {
     }
     const now = this.now();
     // Long enough for a zone update to reach the authoritative servers (RFC 8555 leaves it open).
-    const ttl = Math.max(this.opts.codeTtlSeconds ?? 300, 600);
+    const ttl = Math.max(this.opts.codeTtlSeconds, 600);
     const id = Buffer.from(this.random.bytes(16)).toString('base64url');
     const token = this.dnsToken(id);
     await this.insert({

@@ -26,10 +26,14 @@ describe.skipIf(!available)('a token spent at one node is spent at every node of
 
   beforeAll(async () => {
     net = await startDevnet({}, { issuers: {}, configure: shared });
-    const loaded = loadConfig(net.layout.configFile);
-    shared(loaded.config);
-    loaded.config.listen = { ...loaded.config.listen, port: await freePort() };
-    const ctx = await createContext(loaded, { clock: net.clock });
+    const port = await freePort();
+    const ctx = await createContext(loadConfig(net.layout.configFile), {
+      clock: net.clock,
+      config: (c) => {
+        shared(c);
+        c.listen = { ...c.listen, port };
+      },
+    });
     const app = buildApp(ctx);
     const url = await listen(app, ctx);
     b = {

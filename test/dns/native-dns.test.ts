@@ -10,6 +10,7 @@ import { DnsResponder } from '../../src/dns/responder.js';
 import type { ZoneSettings } from '../../src/dns/zone.js';
 import { ZoneSet } from '../../src/dns/zone-set.js';
 import { discoveryName } from '../../src/protocol/dns-names.js';
+import { configDefaults } from '../../src/server/config.js';
 import { DevOutboxChannel } from '../../src/verifier/channels.js';
 import { nodeTxtResolver } from '../../src/verifier/dns01.js';
 import { PossessionVerifier } from '../../src/verifier/verifier.js';
@@ -256,6 +257,7 @@ describe.skipIf(missing.length > 0)('R29: native identifiers through real DNS', 
     const holder = generateKeyPair();
     const v = new PossessionVerifier({
       id: 'verifier1',
+      ...configDefaults.verifier,
       key: fed.verifierKey,
       store: fed.store,
       secret: Buffer.alloc(32, 9),
@@ -283,6 +285,7 @@ describe.skipIf(missing.length > 0)('R29: native identifiers through real DNS', 
     try {
       const verifier = new PossessionVerifier({
         id: 'verifier1',
+        ...configDefaults.verifier,
         key: fed.verifierKey,
         store: fed.store,
         secret: Buffer.alloc(32, 9),

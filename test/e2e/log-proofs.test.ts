@@ -63,10 +63,10 @@ describe('inclusion proofs in lookup answers, and witness cosignatures', () => {
     const port = await freePort(2);
     const layout = writeDevnet(dir, { port, dps: 2 });
     for (const dp of layout.dps) {
-      const loaded = loadConfig(dp.configFile);
       // Witness rounds are run by the test.
-      loaded.config.log = { checkpointIntervalMs: 100, witnessIntervalMs: 3_600_000 };
-      const ctx = await createContext(loaded);
+      const ctx = await createContext(loadConfig(dp.configFile), {
+        config: (c) => (c.log = { checkpointIntervalMs: 100, witnessIntervalMs: 3_600_000 }),
+      });
       const app = buildApp(ctx);
       await listen(app, ctx);
       nodes.push({ ctx, app });

@@ -4,6 +4,7 @@ import type { MspAgent } from '../../src/client/msp-agent.js';
 import { Fanout, forwardBudget } from '../../src/federation/fanout.js';
 import { parseCsi } from '../../src/protocol/identifiers.js';
 import { Registry, signRegistry } from '../../src/registry/document.js';
+import { configDefaults } from '../../src/server/config.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 import { DpProcesses } from '../support/dp-processes.js';
 import { Federation, freshDpKeys } from '../support/federation.js';
@@ -114,6 +115,9 @@ describe('R12, R13: separate budgets for non-default and forwarded queries', () 
       registry: () => registry,
       policy: {},
       clock: fed.clock,
+      timeoutMs: configDefaults.federation.peerTimeoutMs,
+      maxAnswerBytesPerCsi: configDefaults.federation.maxAnswerBytesPerCsi,
+      breakerCooldownMs: configDefaults.federation.breakerCooldownMs,
       breakerFailures: 1_000_000,
     });
     const batch = Array.from({ length: 100 }, (_, i) => `tel:+1415555${String(3000 + i)}`);

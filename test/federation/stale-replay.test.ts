@@ -4,6 +4,7 @@ import { SignPurpose, signObject } from '../../src/crypto/sign.js';
 import { DiscoveryProvider } from '../../src/dp/provider.js';
 import type { MappingSubmission } from '../../src/protocol/records.js';
 import { Registry, signRegistry } from '../../src/registry/document.js';
+import { configDefaults } from '../../src/server/config.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { Federation, freshDpKeys } from '../support/federation.js';
@@ -54,6 +55,7 @@ describe('an old holder-signed body posted again, at the same DP or another (R14
       store: storeB,
       registry: () => registry,
       policy: {},
+      contestWindowSeconds: configDefaults.policy.contestWindowSeconds,
       now: fed.clock.now,
     });
   });

@@ -58,9 +58,9 @@ describe('witnessing a peer log', () => {
       port: await freePort(),
       extraDps: [{ id: 'dp9', endpoint: `http://127.0.0.1:${peerPort}`, keys: { log: peerKey.publicKey } }],
     });
-    const loaded = loadConfig(layout.configFile);
-    loaded.config.log = { witnessIntervalMs: 3_600_000 };
-    ctx = await createContext(loaded);
+    ctx = await createContext(loadConfig(layout.configFile), {
+      config: (c) => (c.log = { witnessIntervalMs: 3_600_000 }),
+    });
     app = buildApp(ctx);
     await listen(app, ctx);
   });

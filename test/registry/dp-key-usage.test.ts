@@ -13,7 +13,7 @@ import { logOrigin, witnessName } from '../../src/protocol/transparency.js';
 import { Registry, signRegistry, type UnsignedRegistry } from '../../src/registry/document.js';
 import { unsignedMapping, verifyMapping } from '../../src/registry/verify-mapping.js';
 import { SessionAuthority } from '../../src/server/auth.js';
-import { checkConfig } from '../../src/server/config.js';
+import { checkConfig, loadedConfig } from '../../src/server/config.js';
 import { readKeyFile } from '../../src/server/context.js';
 import { readDpKeys } from '../../src/server/dp-keys.js';
 import { signCheckpoint } from '../../src/tlog/checkpoint.js';
@@ -238,7 +238,7 @@ describe('a node signs with the key the registry names for each usage (config)',
       store: { backend: 'sqlite', path: 'dp1.db' },
       listen: { host: '127.0.0.1', port: 7300 },
     });
-    return { config, baseDir: dir, path: (p: string) => join(dir, p) };
+    return loadedConfig(config, dir);
   };
 
   it('reads one key per usage', () => {

@@ -46,11 +46,14 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
     writeDevnet(dir, { port, dps: 2 });
     const layout = readDevnet(dir);
     endpoint = layout.endpoint;
-    const loaded = loadConfig(layout.configFile);
-    loaded.config.operations = { listen: { port: await freePort() } };
-    loaded.config.limits = { ...loaded.config.limits, anonymousPerMinute: 3 };
-    loaded.config.federation = { ...loaded.config.federation, breakerFailures: 2, peerTimeoutMs: 500 };
-    ctx = await createContext(loaded);
+    const opsPort = await freePort();
+    ctx = await createContext(loadConfig(layout.configFile), {
+      config: (c) => {
+        c.operations = { listen: { port: opsPort } };
+        c.limits = { ...c.limits, anonymousPerMinute: 3 };
+        c.federation = { ...c.federation, breakerFailures: 2, peerTimeoutMs: 500 };
+      },
+    });
     app = buildApp(ctx);
     await listen(app, ctx);
     ops = buildOperationsApp(ctx);

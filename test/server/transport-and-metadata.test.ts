@@ -3,9 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, isLoopback, listen } from '../../src/server/app.js';
+import { buildApp, listen } from '../../src/server/app.js';
 import { loadConfig } from '../../src/server/config.js';
 import { createContext } from '../../src/server/context.js';
+import { isLoopback } from '../../src/server/listen-address.js';
 import { freePort, type RunningDevnet, startDevnet } from '../support/devnet.js';
 
 describe('R11: published defaults and limits', () => {

@@ -11,7 +11,7 @@ import { PrivateIndex } from '../../src/dp/private-index.js';
 import { MimiError } from '../../src/protocol/errors.js';
 import { formatSsi } from '../../src/protocol/identifiers.js';
 import type { CsipEvent, PossessionAttestation } from '../../src/protocol/records.js';
-import { checkConfig, type NodeConfig } from '../../src/server/config.js';
+import { checkConfig, loadedConfig, type NodeConfig } from '../../src/server/config.js';
 import { openStore } from '../../src/server/context.js';
 import { LockSpace } from '../../src/store/postgres/locks.js';
 import { ResidencyStore } from '../../src/store/residency/residency-store.js';
@@ -364,7 +364,7 @@ describe('R27: residency configuration', () => {
         ],
       },
     });
-    const loaded = { config: cfg, baseDir: '/tmp', path: (p: string) => join('/tmp', p) };
+    const loaded = loadedConfig(cfg, '/tmp');
     await expect(openStore(loaded)).rejects.toMatchObject({
       code: 'config-invalid',
       message: expect.stringMatching(

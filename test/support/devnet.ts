@@ -68,9 +68,11 @@ export async function startDevnet(
   });
   const layout = readDevnet(dir);
   const clock = new TestClock();
-  const loaded = loadConfig(layout.configFile);
-  opts.configure?.(loaded.config);
-  const ctx = await createContext(loaded, { clock, ...overrides });
+  const ctx = await createContext(loadConfig(layout.configFile), {
+    clock,
+    config: opts.configure,
+    ...overrides,
+  });
   const app = buildApp(ctx, opts.app);
   await listen(app, ctx);
   const url = layout.endpoint;

@@ -3,6 +3,7 @@ import { generateKeyPair } from '../../src/crypto/keys.js';
 import { dns01Value, holderKeyThumbprint } from '../../src/protocol/dns-names.js';
 import { MimiError } from '../../src/protocol/errors.js';
 import { verifyAttestation } from '../../src/registry/verify-mapping.js';
+import { configDefaults } from '../../src/server/config.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
 import { DevOutboxChannel } from '../../src/verifier/channels.js';
 import type { TxtResolver } from '../../src/verifier/dns01.js';
@@ -24,6 +25,7 @@ class FakeTxt implements TxtResolver {
 function verifierFor(fed: Federation, dns?: TxtResolver) {
   return new PossessionVerifier({
     id: 'verifier1',
+    ...configDefaults.verifier,
     key: fed.verifierKey,
     store: fed.store,
     secret: Buffer.alloc(32, 7),

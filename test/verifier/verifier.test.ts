@@ -3,7 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import { verifyAttestation } from '../../src/registry/verify-mapping.js';
-import { checkConfig } from '../../src/server/config.js';
+import { checkConfig, configDefaults } from '../../src/server/config.js';
 import { DevOutboxChannel, HttpSmsChannel, SmtpChannel } from '../../src/verifier/channels.js';
 import { PossessionVerifier } from '../../src/verifier/verifier.js';
 import { Federation } from '../support/federation.js';
@@ -15,6 +15,7 @@ function verifierFor(
 ) {
   return new PossessionVerifier({
     id: 'verifier1',
+    ...configDefaults.verifier,
     key: fed.verifierKey,
     store: fed.store,
     secret: Buffer.alloc(32, 7),
@@ -99,6 +100,7 @@ describe('R1: one-time-code possession challenges', () => {
     await expect(v.start('+14155550101', key)).resolves.toBeDefined();
     const emailOnly = new PossessionVerifier({
       id: 'verifier1',
+      ...configDefaults.verifier,
       key: fed.verifierKey,
       store: fed.store,
       secret: Buffer.alloc(32, 1),

@@ -32,7 +32,7 @@ export async function readiness(ctx: Context): Promise<Readiness> {
     checks.registry = e.code;
     errors.push(e);
   }
-  const timeoutMs = ctx.config.config.operations?.readyTimeoutMs ?? 2000;
+  const timeoutMs = ctx.config.resolved.operations.readyTimeoutMs;
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([

@@ -1,0 +1,24 @@
+import { CliError, CliErrorCode } from './io.js';
+
+/** `--log-level` of the commands that run a service (serve, relay, issuer serve, devnet). */
+export const LogLevel = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LogLevel)[number];
+
+export function logLevelArg(input: string): LogLevel {
+  if (!(LogLevel as readonly string[]).includes(input)) {
+    throw new CliError(CliErrorCode.InvalidArgument, `--log-level is one of ${LogLevel.join(', ')}`);
+  }
+  return input as LogLevel;
+}
+
+/**
+ * A service's logger option from `--log-level` and where its lines go (stderr under --json, so
+ * that stdout holds only the JSON document): one way for the node, the relay and the issuer.
+ */
+export function serviceLogger(
+  level: LogLevel,
+  stream: NodeJS.WritableStream | undefined,
+): false | { level: LogLevel; stream?: NodeJS.WritableStream } {
+  if (level === 'silent') return false;
+  return { level, ...(stream === undefined ? {} : { stream }) };
+}

@@ -1,0 +1,260 @@
+import {
+  defaultReputationSettings,
+  type LookupBudget,
+  type ReputationSettings,
+} from '../dp/lookup-reputation.js';
+import { DEFAULT_PROOF_CACHE_BYTES, DEFAULT_SUBTREE_CACHE_BYTES } from '../dp/transparency-log.js';
+import type { NodeConfig } from './config-schema.js';
+
+/**
+ * Every default of the node config, in one place (STYLE.md §19, as atproto's `envToCfg`): what a
+ * setting is when the file does not say. `resolveConfig` fills them in once, at start; the
+ * context hands the resolved values to each component, so no component guesses one of its own.
+ */
+export const configDefaults = {
+  registry: { refreshSeconds: 300 },
+  policy: { contestWindowSeconds: 7 * 86_400 },
+  federation: {
+    peerTimeoutMs: 1500,
+    breakerFailures: 3,
+    breakerCooldownMs: 10_000,
+    maxAnswerBytesPerCsi: 64 * 1024,
+    outboxIntervalMs: 250,
+    outboxMaxBackoffMs: 60_000,
+    /** Witness rounds and peer proofs: a peer's log answer takes longer than a lookup. */
+    logCallTimeoutMs: 5000,
+  },
+  verifier: {
+    codeTtlSeconds: 300,
+    maxAttempts: 5,
+    maxChallengesPerHour: 5,
+    smsTimeoutMs: 10_000,
+    dns01TimeoutMs: 2000,
+  },
+  log: {
+    checkpointIntervalMs: 1000,
+    witness: true,
+    witnessIntervalMs: 10_000,
+    requestsPerMinute: 6000,
+    subtreeCacheBytes: DEFAULT_SUBTREE_CACHE_BYTES,
+    proofCacheBytes: DEFAULT_PROOF_CACHE_BYTES,
+  },
+  privateLookup: {
+    kAnonymity: 16,
+    rotationSeconds: 7 * 86_400,
+    overlapSeconds: 3600,
+    buildBatch: 500,
+    maxEvaluateBatch: 1000,
+    mspEvaluations: { points: 100_000, perSeconds: 86_400 },
+    anonymousEvaluations: { points: 500, perSeconds: 86_400 },
+    tokenEvaluations: { points: 1_000_000, perSeconds: 86_400 },
+    bucketRequestsPerMinute: 20_000,
+    requireCredential: false,
+  },
+  ohttp: { replayWindowSeconds: 60 },
+  operations: {
+    /** Metrics are for the operator, not the public. */
+    host: '127.0.0.1',
+    shutdownTimeoutMs: 30_000,
+    readyTimeoutMs: 2000,
+  },
+  dns: { host: '127.0.0.1', port: 53, refreshMs: 1000, maxUdpPayload: 1232 },
+  limits: {
+    maxBodyBytes: 64 * 1024,
+    maxBatch: 100,
+    maxSubmissionBatch: 500,
+    maxSubmissionBatchBytes: 2 * 1024 * 1024,
+    callerPointsPerMinute: 600_000,
+    anonymousPerMinute: 120,
+    nonDefaultPointsPerMinute: 60_000,
+    peerPointsPerMinute: 600_000,
+    requestTimeoutMs: 10_000,
+    /** At most requestTimeoutMs, so a smaller requestTimeoutMs alone stays valid. */
+    headersTimeoutMs: 5_000,
+    // A few seconds: an idle connection costs a socket, and clients reconnect cheaply.
+    keepAliveTimeoutMs: 5_000,
+    // Room for a busy client (the benches use 16 connections, tests many more) but not for 1,500.
+    maxConnectionsPerAddress: 256,
+    // Strict: the private path grants an MSP 100,000 evaluations a day, and a plain lookup tells
+    // more (the mapping itself), so an MSP without a registry tier gets no more. The minute
+    // budget is 10 full batches, for a contact sync's burst.
+    mspLookupPerMinute: 1_000,
+    mspLookupPerDay: 100_000,
+  },
+} as const;
+
+export interface Limits {
+  maxBodyBytes: number;
+  maxBatch: number;
+  maxSubmissionBatch: number;
+  maxSubmissionBatchBytes: number;
+  callerPointsPerMinute: number;
+  anonymousPerMinute: number;
+  nonDefaultPointsPerMinute: number;
+  peerPointsPerMinute: number;
+  /** R22: an MSP's lookup budget when the registry gives it none. */
+  mspLookup: LookupBudget;
+  lookupReputation: ReputationSettings;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnectionsPerAddress: number;
+}
+
+type Section<K extends keyof NodeConfig> = NonNullable<NodeConfig[K]>;
+type Budget = { points: number; perSeconds: number };
+
+/** The settings that have a default, each filled in: what the components are built from. */
+export interface ResolvedConfig {
+  registry: { refreshSeconds: number };
+  policy: { contestWindowSeconds: number };
+  federation: Required<Omit<Section<'federation'>, 'preferredPeers'>> & {
+    preferredPeers: readonly string[] | undefined;
+    logCallTimeoutMs: number;
+  };
+  verifier:
+    | {
+        codeTtlSeconds: number;
+        maxAttempts: number;
+        maxChallengesPerHour: number;
+        smsTimeoutMs: number;
+        dns01TimeoutMs: number;
+      }
+    | undefined;
+  log: {
+    enabled: boolean;
+    checkpointIntervalMs: number;
+    /** null: witnessing is off. */
+    witnessIntervalMs: number | null;
+    requestsPerMinute: number;
+    subtreeCacheBytes: number;
+    proofCacheBytes: number;
+  };
+  privateLookup:
+    | {
+        kAnonymity: number;
+        rotationSeconds: number;
+        overlapSeconds: number;
+        buildBatch: number;
+        maxEvaluateBatch: number;
+        budgets: { msp: Budget; anonymous: Budget; tokens: Budget };
+        bucketRequestsPerMinute: number;
+        requireCredential: boolean;
+      }
+    | undefined;
+  ohttp: { replayWindowSeconds: number };
+  operations: {
+    listen: { host: string; port: number } | undefined;
+    shutdownTimeoutMs: number;
+    readyTimeoutMs: number;
+  };
+  dns: { listen: { host: string; port: number }; refreshMs: number; maxUdpPayload: number };
+  /** Where rate-limit counters are shared (Redis), when they are. */
+  rateLimits: { redisUrl: string; keyPrefix: string } | undefined;
+  limits: Limits;
+}
+
+/** The config's settings with every default of `configDefaults` filled in. */
+export function resolveConfig(config: NodeConfig): ResolvedConfig {
+  const d = configDefaults;
+  const fed = config.federation ?? {};
+  const log = config.log ?? {};
+  const p = config.privateLookup;
+  const ops = config.operations ?? {};
+  const v = config.verifier;
+  return {
+    registry: { refreshSeconds: config.registry.refreshSeconds ?? d.registry.refreshSeconds },
+    policy: { contestWindowSeconds: config.policy?.contestWindowSeconds ?? d.policy.contestWindowSeconds },
+    federation: {
+      preferredPeers: fed.preferredPeers,
+      peerTimeoutMs: fed.peerTimeoutMs ?? d.federation.peerTimeoutMs,
+      breakerFailures: fed.breakerFailures ?? d.federation.breakerFailures,
+      breakerCooldownMs: fed.breakerCooldownMs ?? d.federation.breakerCooldownMs,
+      maxAnswerBytesPerCsi: fed.maxAnswerBytesPerCsi ?? d.federation.maxAnswerBytesPerCsi,
+      outboxIntervalMs: fed.outboxIntervalMs ?? d.federation.outboxIntervalMs,
+      outboxMaxBackoffMs: fed.outboxMaxBackoffMs ?? d.federation.outboxMaxBackoffMs,
+      // Log calls wait as long as lookups when the operator set the peer timeout.
+      logCallTimeoutMs: fed.peerTimeoutMs ?? d.federation.logCallTimeoutMs,
+    },
+    verifier: v && {
+      codeTtlSeconds: v.codeTtlSeconds ?? d.verifier.codeTtlSeconds,
+      maxAttempts: v.maxAttempts ?? d.verifier.maxAttempts,
+      maxChallengesPerHour: v.maxChallengesPerHour ?? d.verifier.maxChallengesPerHour,
+      smsTimeoutMs:
+        (typeof v.sms === 'object' ? v.sms.gateway.timeoutMs : undefined) ?? d.verifier.smsTimeoutMs,
+      dns01TimeoutMs: v.dns01?.timeoutMs ?? d.verifier.dns01TimeoutMs,
+    },
+    log: {
+      enabled: log.enabled !== false,
+      checkpointIntervalMs: log.checkpointIntervalMs ?? d.log.checkpointIntervalMs,
+      witnessIntervalMs:
+        (log.witness ?? d.log.witness) ? (log.witnessIntervalMs ?? d.log.witnessIntervalMs) : null,
+      requestsPerMinute: log.requestsPerMinute ?? d.log.requestsPerMinute,
+      subtreeCacheBytes: log.subtreeCacheBytes ?? d.log.subtreeCacheBytes,
+      proofCacheBytes: log.proofCacheBytes ?? d.log.proofCacheBytes,
+    },
+    privateLookup:
+      p?.enabled === false
+        ? undefined
+        : {
+            kAnonymity: p?.kAnonymity ?? d.privateLookup.kAnonymity,
+            rotationSeconds: p?.rotationSeconds ?? d.privateLookup.rotationSeconds,
+            overlapSeconds: p?.overlapSeconds ?? d.privateLookup.overlapSeconds,
+            buildBatch: p?.buildBatch ?? d.privateLookup.buildBatch,
+            maxEvaluateBatch: p?.maxEvaluateBatch ?? d.privateLookup.maxEvaluateBatch,
+            budgets: {
+              msp: p?.mspEvaluations ?? { ...d.privateLookup.mspEvaluations },
+              anonymous: p?.anonymousEvaluations ?? { ...d.privateLookup.anonymousEvaluations },
+              tokens: p?.tokenEvaluations ?? { ...d.privateLookup.tokenEvaluations },
+            },
+            bucketRequestsPerMinute: p?.bucketRequestsPerMinute ?? d.privateLookup.bucketRequestsPerMinute,
+            requireCredential: p?.requireCredential ?? d.privateLookup.requireCredential,
+          },
+    ohttp: { replayWindowSeconds: config.ohttp?.replayWindowSeconds ?? d.ohttp.replayWindowSeconds },
+    operations: {
+      listen: ops.listen && { host: ops.listen.host ?? d.operations.host, port: ops.listen.port },
+      shutdownTimeoutMs: ops.shutdownTimeoutMs ?? d.operations.shutdownTimeoutMs,
+      readyTimeoutMs: ops.readyTimeoutMs ?? d.operations.readyTimeoutMs,
+    },
+    dns: {
+      listen: config.dns?.listen ?? { host: d.dns.host, port: d.dns.port },
+      refreshMs: config.dns?.refreshMs ?? d.dns.refreshMs,
+      maxUdpPayload: config.dns?.maxUdpPayload ?? d.dns.maxUdpPayload,
+    },
+    rateLimits:
+      config.rateLimits?.redisUrl === undefined
+        ? undefined
+        : {
+            redisUrl: config.rateLimits.redisUrl,
+            keyPrefix: config.rateLimits.keyPrefix ?? `mimi:${config.dp.id}`,
+          },
+    limits: limitsOf(config),
+  };
+}
+
+function limitsOf(config: NodeConfig): Limits {
+  const l = config.limits ?? {};
+  const d = configDefaults.limits;
+  const requestTimeoutMs = l.requestTimeoutMs ?? d.requestTimeoutMs;
+  return {
+    maxBodyBytes: l.maxBodyBytes ?? d.maxBodyBytes,
+    maxBatch: l.maxBatch ?? d.maxBatch,
+    maxSubmissionBatch: l.maxSubmissionBatch ?? d.maxSubmissionBatch,
+    maxSubmissionBatchBytes: l.maxSubmissionBatchBytes ?? d.maxSubmissionBatchBytes,
+    callerPointsPerMinute: l.callerPointsPerMinute ?? d.callerPointsPerMinute,
+    anonymousPerMinute: l.anonymousPerMinute ?? d.anonymousPerMinute,
+    nonDefaultPointsPerMinute: l.nonDefaultPointsPerMinute ?? d.nonDefaultPointsPerMinute,
+    peerPointsPerMinute: l.peerPointsPerMinute ?? d.peerPointsPerMinute,
+    requestTimeoutMs,
+    headersTimeoutMs: l.headersTimeoutMs ?? Math.min(d.headersTimeoutMs, requestTimeoutMs),
+    bodyTimeoutMs: l.bodyTimeoutMs ?? requestTimeoutMs,
+    keepAliveTimeoutMs: l.keepAliveTimeoutMs ?? d.keepAliveTimeoutMs,
+    maxConnectionsPerAddress: l.maxConnectionsPerAddress ?? d.maxConnectionsPerAddress,
+    mspLookup: {
+      perMinute: l.mspLookupPerMinute ?? d.mspLookupPerMinute,
+      perDay: l.mspLookupPerDay ?? d.mspLookupPerDay,
+    },
+    lookupReputation: { ...defaultReputationSettings, ...l.lookupReputation },
+  };
+}
