@@ -6,7 +6,7 @@ import { parseCsi } from '../../src/protocol/identifiers.js';
 import { Registry, signRegistry } from '../../src/registry/document.js';
 import { configDefaults } from '../../src/server/config.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
-import { DpProcesses } from '../support/dp-processes.js';
+import { DpNodes } from '../support/dp-nodes.js';
 import { Federation, freshDpKeys } from '../support/federation.js';
 
 /** One sample's value from the exposition text, or undefined when the series is absent. */
@@ -48,10 +48,10 @@ function scattered(
 }
 
 describe('R12, R13: separate budgets for non-default and forwarded queries', () => {
-  let net: DpProcesses;
+  let net: DpNodes;
   const csi = 'tel:+14155550181';
   beforeAll(async () => {
-    net = await DpProcesses.start(2, {
+    net = await DpNodes.start(2, {
       configure: (dp, config) => ({
         ...config,
         limits:

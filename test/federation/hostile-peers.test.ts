@@ -4,7 +4,7 @@ import { generateKeyPair } from '../../src/crypto/keys.js';
 import { signPeerRequest } from '../../src/federation/http-signature.js';
 import { mappingId } from '../../src/registry/verify-mapping.js';
 import { freePort } from '../support/devnet.js';
-import { DpProcesses } from '../support/dp-processes.js';
+import { DpNodes } from '../support/dp-nodes.js';
 
 /**
  * Issue scenario: a peer that answers garbage, a forged mapping, a slow or oversized answer is
@@ -12,7 +12,7 @@ import { DpProcesses } from '../support/dp-processes.js';
  * requests are refused.
  */
 describe('hostile and broken peers', () => {
-  let net: DpProcesses;
+  let net: DpNodes;
   let fake: Server;
   let mode = 'garbage';
   let realAnswer = '';
@@ -40,7 +40,7 @@ describe('hostile and broken peers', () => {
       });
     });
     await new Promise<void>((r) => fake.listen(port, '127.0.0.1', r));
-    net = await DpProcesses.start(2, {
+    net = await DpNodes.start(2, {
       extraDps: [{ id: 'dp4', endpoint: `http://127.0.0.1:${port}`, keys: { transport: rogue.publicKey } }],
       // dp1 keeps asking whatever happens, to see each failure; dp2 has the default breaker.
       configure: (dp, config) =>
