@@ -14,6 +14,7 @@ import {
   invalid,
   isOdd,
   isPowerOfTwo,
+  type NormalizedSource,
   nodeHash,
   normalizeSource,
   rangeHash,
@@ -34,25 +35,13 @@ export function inclusionProof(index: number, tree: TreeSource): Uint8Array[] {
   if (index >= src.size) {
     throw new TlogError('tlog-bad-range', `leaf index ${index} is not in a tree of size ${src.size}`);
   }
-  const out: Uint8Array[] = [];
-  // PATH(m, D[start:end]); siblings are emitted bottom-up, so collect top-down and reverse.
-  let m = index;
-  let start = 0;
-  let end = src.size;
-  while (end - start > 1) {
-    const k = splitPoint(end - start);
-    if (m < k) {
-      // PATH(m, D[0:k]) : MTH(D[k:n])
-      out.push(rangeHash(src, start + k, end));
-      end = start + k;
-    } else {
-      // PATH(m - k, D[k:n]) : MTH(D[0:k])
-      out.push(rangeHash(src, start, start + k));
-      m -= k;
-      start += k;
-    }
-  }
-  return out.reverse();
+  // PATH(m, D[0:k]) : MTH(D[k:n]) while m < k, else PATH(m - k, D[k:n]) : MTH(D[0:k]), down to one leaf.
+  return descend(
+    src,
+    index,
+    (m, k) => m < k,
+    (m, n) => n === 1 && m === 0,
+  ).out;
 }
 
 /**
@@ -72,29 +61,50 @@ export function consistencyProof(oldSize: number, tree: TreeSource): Uint8Array[
       `no consistency proof from size ${oldSize} to size ${src.size} (need 0 < old <= new)`,
     );
   }
+  // SUBPROOF(m, D[0:k], b) : MTH(D[k:n]) while m <= k, else SUBPROOF(m - k, D[k:n], false) :
+  // MTH(D[0:k]), until m == n.
+  const { out, start, end, wentRight } = descend(
+    src,
+    oldSize,
+    (m, k) => m <= k,
+    (m, n) => m === n,
+  );
+  // m == n: SUBPROOF(m, D[m], true) = {}, SUBPROOF(m, D[m], false) = {MTH(D[m])}.
+  if (wentRight) out.unshift(rangeHash(src, start, end));
+  return out;
+}
+
+/**
+ * The descent PATH (RFC 9162 §2.1.3.1) and SUBPROOF (§2.1.4.1) share: from D[0:n] with `m`, at
+ * each split k the sibling subtree's hash is taken and the walk goes left while `left(m, k)`,
+ * else right (m -= k), until `done(m, size)`. Returns the hashes bottom-up (the proof's order),
+ * the subtree [start, end) it stopped at, and whether it ever went right.
+ */
+function descend(
+  src: NormalizedSource,
+  first: number,
+  left: (m: number, k: number) => boolean,
+  done: (m: number, size: number) => boolean,
+): { out: Uint8Array[]; start: number; end: number; wentRight: boolean } {
   const out: Uint8Array[] = [];
-  // SUBPROOF(m, D[start:end], b), unrolled; nodes collected top-down then reversed.
-  let m = oldSize;
+  let m = first;
   let start = 0;
   let end = src.size;
-  let b = true;
-  while (m !== end - start) {
+  let wentRight = false;
+  while (!done(m, end - start)) {
     const k = splitPoint(end - start);
-    if (m <= k) {
-      // SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
+    if (left(m, k)) {
       out.push(rangeHash(src, start + k, end));
       end = start + k;
     } else {
-      // SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
       out.push(rangeHash(src, start, start + k));
       m -= k;
       start += k;
-      b = false;
+      wentRight = true;
     }
   }
-  // m == n: SUBPROOF(m, D[m], true) = {}, SUBPROOF(m, D[m], false) = {MTH(D[m])}.
-  if (!b) out.push(rangeHash(src, start, end));
-  return out.reverse();
+  // Collected top-down; a proof lists them bottom-up.
+  return { out: out.reverse(), start, end, wentRight };
 }
 
 /**
