@@ -6,9 +6,6 @@
  * the codes a layer raises and handles itself, which never go on the wire as they are. Each boundary translates once: HTTP in
  * src/server/problems.ts, the CLI in src/cli/io.ts, the SDK in `fromProblem` below. Tests assert
  * the code, never the message. API misuse is a TypeError, not a MimiError (convention 5).
- *
- * @example
- * if (err instanceof MimiError && err.code === ErrorCode.RateLimited) await later();
  */
 /** The codes that go on the wire, each with its HTTP status: everything a caller did wrong is 4xx. */
 const wire = {
@@ -142,7 +139,12 @@ const wire = {
   Internal: ['internal', 500],
 } as const satisfies Record<string, readonly [string, number]>;
 
-/** The wire codes by name (the table above without the statuses). */
+/**
+ * The wire codes by name (the table above without the statuses).
+ *
+ * @example
+ * if (err instanceof MimiError && err.code === ErrorCode.RateLimited) await later();
+ */
 export const ErrorCode = Object.freeze(
   Object.fromEntries(Object.entries(wire).map(([name, [code]]) => [name, code])),
 ) as { readonly [K in keyof typeof wire]: (typeof wire)[K][0] };
