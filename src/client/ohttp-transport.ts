@@ -8,7 +8,7 @@ import {
   offersSuite,
 } from '../crypto/ohttp.js';
 import { fromB64u, nowSeconds } from '../protocol/encoding.js';
-import { fromProblem, MimiError } from '../protocol/errors.js';
+import { fromProblemBody, MimiError } from '../protocol/errors.js';
 import type { Registry } from '../registry/document.js';
 import type { FetchLike } from './http.js';
 
@@ -93,13 +93,9 @@ export function ohttpFetch(opts: OhttpTransportOptions): FetchLike {
         });
       }
       // A plain answer: the relay's or the gateway's own refusal, before anything was decrypted.
-      let problem: unknown;
-      try {
-        problem = JSON.parse(Buffer.from(body).toString('utf8'));
-      } catch {
-        throw new MimiError('unreachable', `the relay answered HTTP ${res.status}`);
-      }
-      const err = fromProblem(problem, res.status);
+      const err =
+        fromProblemBody(body, res.status) ??
+        new MimiError('unreachable', `the relay answered HTTP ${res.status}`);
       if (err.code !== 'ohttp-key-unknown') throw err;
       refused.add(key.text);
     }

@@ -8,7 +8,7 @@ import {
 import { PROOF_LENGTH } from '../crypto/oprf-suite.js';
 import { bucketKeyOf, bucketOf, tagOf } from '../crypto/private-entry.js';
 import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
-import { fromProblem, MimiError } from '../protocol/errors.js';
+import { fromProblemBody, MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
 import { winningHolder } from '../protocol/preference.js';
 import { EpochsAnswer, EvaluateAnswer, findInBucket, splitBuckets } from '../protocol/private.js';
@@ -599,13 +599,10 @@ export class PrivateLookupClient {
     if (body.length > (maxAnswerBytes ?? 8 * 1024 * 1024) * buckets)
       throw new MimiError('body-too-large', 'bucket too large');
     if (!res.ok) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(Buffer.from(body).toString('utf8'));
-      } catch {
-        throw new MimiError('malformed-json', `${baseUrl} answered HTTP ${res.status}`);
-      }
-      throw fromProblem(parsed, res.status);
+      throw (
+        fromProblemBody(body, res.status) ??
+        new MimiError('malformed-json', `${baseUrl} answered HTTP ${res.status}`)
+      );
     }
     return body;
   }

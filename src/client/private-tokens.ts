@@ -1,6 +1,6 @@
 import { blindTokenRequest } from '../crypto/privacy-pass.js';
 import { nowSeconds } from '../protocol/encoding.js';
-import { fromProblem, MimiError } from '../protocol/errors.js';
+import { fromProblem, fromProblemBody, MimiError } from '../protocol/errors.js';
 import { PrivacyPass, privateTokenHeader } from '../protocol/privacy-pass.js';
 import type { Registry } from '../registry/document.js';
 import { type RegistryInput, registryGetter } from './registry-input.js';
@@ -143,13 +143,7 @@ export class PrivateTokens {
     }
     const body = new Uint8Array(await res.arrayBuffer());
     if (!res.ok) {
-      let problem: unknown;
-      try {
-        problem = JSON.parse(Buffer.from(body).toString());
-      } catch {
-        problem = undefined;
-      }
-      throw fromProblem(problem, res.status);
+      throw fromProblemBody(body, res.status) ?? fromProblem(undefined, res.status);
     }
     if (res.headers.get('content-type') !== PrivacyPass.ResponseMediaType) {
       throw new MimiError('token-invalid', `the issuer did not answer ${PrivacyPass.ResponseMediaType}`);

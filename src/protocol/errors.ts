@@ -375,3 +375,18 @@ export function fromProblem(body: unknown, status: number): MimiError {
   const { type: _t, title: _ti, status: _s, detail: _d, code: _c, ...extra } = (p ?? {}) as Problem;
   return new MimiError(code, detail, Object.keys(extra).length > 0 ? extra : undefined);
 }
+
+/**
+ * A refusal's body as bytes (an answer that is not JSON on success: buckets, tokens, Oblivious
+ * HTTP): its problem document as a MimiError, or undefined when the body is not JSON, for the
+ * caller to say what that means where it is.
+ */
+export function fromProblemBody(body: Uint8Array, status: number): MimiError | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { ignoreBOM: true }).decode(body));
+  } catch {
+    return undefined;
+  }
+  return fromProblem(parsed, status);
+}

@@ -9,6 +9,7 @@ import {
   type AnyErrorCode,
   ErrorCode,
   fromProblem,
+  fromProblemBody,
   isWireCode,
   localErrorCodes,
   MimiError,
@@ -71,6 +72,9 @@ describe('one error model', () => {
     expect([back.code, back.extra?.index]).toEqual([ErrorCode.OprfIdentityElement, 3]);
     expect(fromProblem({ code: 'no-such-code' }, 400).code).toBe(ErrorCode.Internal);
     expect(fromProblem({ code: 'toString' }, 400).code).toBe(ErrorCode.Internal);
+    const bytes = new TextEncoder().encode(JSON.stringify(sent));
+    expect(fromProblemBody(bytes, sent.status)?.code).toBe(ErrorCode.OprfIdentityElement);
+    expect(fromProblemBody(new TextEncoder().encode('<html>'), 502)).toBeUndefined();
     // A local code never goes out as it is.
     expect(toProblem(new TlogError(TlogErrorCode.ProofInvalid, 'x')).code).toBe(ErrorCode.Internal);
   });
