@@ -1,44 +1,20 @@
 import type pg from 'pg';
-import {
-  bytesOf,
-  type CheckpointDbRow,
-  checkpointColumns,
-  edgeOf,
-  type ForkDbRow,
-  forkColumns,
-  type LeafDbRow,
-  nodeId,
-  toCheckpoint,
-  toFork,
-  toHead,
-  toLeaf,
-  toWitnessed,
-  type WitnessedDbRow,
-  witnessedColumns,
-} from '../rows.js';
-import type { LogCheckpointRow, LogForkRow, LogHead, LogLeafRow, LogNode, WitnessedRow } from '../store.js';
+import { postgresText } from '../contract.js';
+import { type LogRead, type LogReads, logReadSql, logReads } from '../log-reads.js';
+import { bytesOf, edgeOf, nodeId } from '../rows.js';
+import type { LogHead, LogLeafRow, LogNode } from '../store.js';
 
 /**
  * The transparency log's tables on PostgreSQL (migration 4), as functions over a statement
  * runner: the two writes with logic of their own run on a write()'s connection (the others are
- * declared in contract.ts), the reads on the pool. Same node id
- * scheme and row codecs as SQLite (../rows.ts).
+ * declared in contract.ts), the reads (../log-reads.ts) on the pool. Same node id scheme and
+ * row codecs as SQLite (../rows.ts).
  */
 export type Run = <R extends object>(
   name: string | undefined,
   text: string,
   values: unknown[],
 ) => Promise<pg.QueryResult<R & Record<string, unknown>>>;
-
-/** The head, committed state (a write reads it FOR UPDATE: contract.ts). */
-export async function logHead(run: Run): Promise<LogHead> {
-  const { rows } = await run<{ size: number; edge: Buffer }>(
-    'log-head',
-    'SELECT size, edge FROM log_head WHERE id = 1',
-    [],
-  );
-  return toHead(rows[0]);
-}
 
 export async function appendLog(
   run: Run,
@@ -84,31 +60,20 @@ export async function addCosignature(run: Run, size: number, witness: string, li
   );
 }
 
-// read side (committed state)
+// read side (committed state), on the pool: named statements, parsed once per connection
 
-export async function logLeaves(run: Run, start: number, end: number): Promise<LogLeafRow[]> {
-  const { rows } = await run<LeafDbRow>(
-    'log-read-leaves',
-    'SELECT idx, hash, data, time FROM log_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx',
-    [start, end],
+export function postgresLogReads(run: Run): LogReads {
+  const texts = Object.fromEntries(
+    (Object.keys(logReadSql) as LogRead[]).map((read) => [read, postgresText(logReadSql[read])]),
+  ) as Record<LogRead, string>;
+  return logReads(
+    async (read, values) => (await run(`log-read-${read}`, texts[read], values)).rows,
+    (ranges) => logSubtrees(run, ranges),
   );
-  return rows.map(toLeaf);
-}
-
-export async function logLeafIndex(run: Run, hash: Uint8Array): Promise<number | undefined> {
-  const { rows } = await run<{ idx: number }>(
-    'log-leaf-index',
-    'SELECT idx FROM log_leaves WHERE hash = $1 ORDER BY idx LIMIT 1',
-    [bytesOf(hash)],
-  );
-  return rows[0]?.idx;
 }
 
 /** Each range must be complete and aligned; a missing one is an error (the cache is complete). */
-export async function logSubtrees(
-  run: Run,
-  ranges: readonly (readonly [number, number])[],
-): Promise<Uint8Array[]> {
+async function logSubtrees(run: Run, ranges: readonly (readonly [number, number])[]): Promise<Uint8Array[]> {
   const leafIdx: number[] = [];
   const nodeIds: number[] = [];
   const keys = ranges.map(([start, end]) => {
@@ -142,50 +107,4 @@ export async function logSubtrees(
     }
     return new Uint8Array(hash);
   });
-}
-
-async function checkpointOf(run: Run, r: CheckpointDbRow | undefined): Promise<LogCheckpointRow | undefined> {
-  if (r === undefined) return undefined;
-  const { rows } = await run<{ line: string }>(
-    'log-cosignatures',
-    'SELECT line FROM log_cosignatures WHERE size = $1 ORDER BY at, witness',
-    [r.size],
-  );
-  return toCheckpoint(
-    r,
-    rows.map((c) => c.line),
-  );
-}
-
-/** One checkpoint row, chosen by `rest` (a WHERE and/or ORDER BY ... LIMIT 1), with its cosignatures. */
-async function checkpointBy(run: Run, name: string, rest: string, values: unknown[]) {
-  const { rows } = await run<CheckpointDbRow>(
-    name,
-    `SELECT ${checkpointColumns} FROM log_checkpoints ${rest}`,
-    values,
-  );
-  return checkpointOf(run, rows[0]);
-}
-
-export const latestCheckpoint = (run: Run) =>
-  checkpointBy(run, 'log-latest', 'ORDER BY size DESC LIMIT 1', []);
-
-export const latestCosignedCheckpoint = (run: Run) =>
-  checkpointBy(run, 'log-latest-cosigned', 'WHERE cosigned > 0 ORDER BY size DESC LIMIT 1', []);
-
-export const checkpointAt = (run: Run, size: number) =>
-  checkpointBy(run, 'log-checkpoint-at', 'WHERE size = $1', [size]);
-
-export async function witnessedLogs(run: Run): Promise<WitnessedRow[]> {
-  const { rows } = await run<WitnessedDbRow>(
-    'log-witnessed-all',
-    `SELECT ${witnessedColumns} FROM log_witnessed ORDER BY dp`,
-    [],
-  );
-  return rows.map(toWitnessed);
-}
-
-export async function logForks(run: Run): Promise<LogForkRow[]> {
-  const { rows } = await run<ForkDbRow>('log-forks', `SELECT ${forkColumns} FROM log_forks ORDER BY id`, []);
-  return rows.map(toFork);
 }

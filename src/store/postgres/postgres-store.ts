@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { EntryFrames } from '../../protocol/private.js';
 import { isConnectionError, isRace, StoreClosed, storeErrorOf } from '../errors.js';
+import type { LogReads } from '../log-reads.js';
 import { postgresMigrations } from '../migrations/postgres.js';
 import {
   byCsi,
@@ -15,20 +16,15 @@ import {
   toServed,
 } from '../rows.js';
 import type {
-  LogCheckpointRow,
-  LogForkRow,
-  LogHead,
-  LogLeafRow,
   OprfEpoch,
   ServedReadOptions,
   ServedStoredMapping,
   Store,
   StoredMapping,
   StoreTx,
-  WitnessedRow,
 } from '../store.js';
 import { LockSpace } from './locks.js';
-import * as log from './postgres-log.js';
+import { postgresLogReads, type Run } from './postgres-log.js';
 import { postgresTx } from './postgres-tx.js';
 
 export interface PostgresStoreOptions {
@@ -65,6 +61,8 @@ const types = {
 
 const identifier = /^[a-z_][a-z0-9_]{0,62}$/;
 
+// The log's reads are assigned in the constructor (postgres-log.ts); this declares them.
+export interface PostgresStore extends LogReads {}
 /**
  * The production store: PostgreSQL through a pool of pg connections. Reads outside write() use
  * any pooled connection and see committed state only.
@@ -83,6 +81,7 @@ const identifier = /^[a-z_][a-z0-9_]{0,62}$/;
  * (the replay-id purge, outbox scans, index ranges) abort each other under load; here the only
  * retries are the rare real races isRace lists.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface above declares the log reads assigned in the constructor
 export class PostgresStore implements Store {
   readonly backend = 'postgres';
   private readonly pool: pg.Pool;
@@ -129,6 +128,7 @@ export class PostgresStore implements Store {
     // An idle connection that dies (server restart) is dropped by the pool; the next request
     // opens a new one. Without a listener the error would crash the process.
     this.pool.on('error', () => undefined);
+    Object.assign(this, postgresLogReads(this.run));
   }
 
   /** Applies every migration newer than the database, each in its own transaction. */
@@ -239,7 +239,7 @@ export class PostgresStore implements Store {
   }
 
   /** A read on any pooled connection; named statements are prepared once per connection. */
-  private readonly run: log.Run = async (name, text, values) => {
+  private readonly run: Run = async (name, text, values) => {
     try {
       return await this.pool.query(name === undefined ? { text, values } : { name, text, values });
     } catch (err) {
@@ -322,44 +322,6 @@ export class PostgresStore implements Store {
       [epoch],
     );
     return { counts, modalPayloadLength: mode?.len ?? 0 };
-  }
-
-  // transparency log, committed state
-
-  logHead(): Promise<LogHead> {
-    return log.logHead(this.run);
-  }
-
-  logLeaves(start: number, end: number): Promise<LogLeafRow[]> {
-    return log.logLeaves(this.run, start, end);
-  }
-
-  logLeafIndex(hash: Uint8Array): Promise<number | undefined> {
-    return log.logLeafIndex(this.run, hash);
-  }
-
-  logSubtrees(ranges: readonly (readonly [number, number])[]): Promise<Uint8Array[]> {
-    return log.logSubtrees(this.run, ranges);
-  }
-
-  latestCheckpoint(): Promise<LogCheckpointRow | undefined> {
-    return log.latestCheckpoint(this.run);
-  }
-
-  latestCosignedCheckpoint(): Promise<LogCheckpointRow | undefined> {
-    return log.latestCosignedCheckpoint(this.run);
-  }
-
-  checkpointAt(size: number): Promise<LogCheckpointRow | undefined> {
-    return log.checkpointAt(this.run, size);
-  }
-
-  witnessedLogs(): Promise<WitnessedRow[]> {
-    return log.witnessedLogs(this.run);
-  }
-
-  logForks(): Promise<LogForkRow[]> {
-    return log.logForks(this.run);
   }
 
   /** Waits for the connections in use to be released, then closes them all. */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { EntryFrames } from '../../protocol/private.js';
+import type { LogReads } from '../log-reads.js';
 import { sqliteMigrations } from '../migrations/sqlite.js';
 import {
   byCsi,
@@ -17,21 +18,16 @@ import {
   toServed,
 } from '../rows.js';
 import type {
-  LogCheckpointRow,
-  LogForkRow,
-  LogHead,
-  LogLeafRow,
   OprfEpoch,
   ServedReadOptions,
   ServedStoredMapping,
   Store,
   StoredMapping,
   StoreTx,
-  WitnessedRow,
 } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
 import { GroupCommit } from './group-commit.js';
-import { SqliteLogReader } from './sqlite-log.js';
+import { sqliteLogReads } from './sqlite-log.js';
 import { sqliteTx } from './sqlite-tx.js';
 
 export interface SqliteStoreOptions {
@@ -51,10 +47,13 @@ export interface SqliteStoreOptions {
 /** SQLite allows 32,766 bound values; lookups are far smaller, but stay well below. */
 const maxIn = 500;
 
+// The log's reads are assigned in the constructor (sqlite-log.ts); this declares them.
+export interface SqliteStore extends LogReads {}
 /**
  * The embedded store: better-sqlite3 in WAL mode. One connection writes (transactions run one at a
  * time, behind a queue); a second connection reads, so a lookup never sees an uncommitted write.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface above declares the log reads assigned in the constructor
 export class SqliteStore implements Store {
   readonly backend = 'sqlite';
   private readonly writer: Database.Database;
@@ -69,8 +68,6 @@ export class SqliteStore implements Store {
     { n: number; frames: Buffer | null }
   >;
   private closed = false;
-  /** Transparency-log reads (committed state). */
-  private readonly log: SqliteLogReader;
   private readonly tempDir: string | undefined;
 
   constructor(opts: SqliteStoreOptions) {
@@ -97,7 +94,7 @@ export class SqliteStore implements Store {
          CAST(group_concat(tag || unhex(printf('%04X', length(payload))) || payload, '' ORDER BY tag) AS BLOB) AS frames
        FROM private_index WHERE epoch = ? AND bucket_key BETWEEN ? AND ?`,
     );
-    this.log = new SqliteLogReader(this.reader);
+    Object.assign(this, sqliteLogReads(this.reader));
     this.checkpointer = new Checkpointer(this.writer, path);
     this.group = new GroupCommit(this.writer, sqliteTx(this.writer), (n) => this.checkpointer.committed(n));
   }
@@ -199,42 +196,6 @@ export class SqliteStore implements Store {
   async privateBucket(epoch: number, fromKey: number, toKey: number): Promise<EntryFrames> {
     const { n, frames } = this.readBucket.get(epoch, fromKey, toKey)!;
     return { count: n, bytes: frames ?? new Uint8Array(0) };
-  }
-
-  async logHead(): Promise<LogHead> {
-    return this.log.head();
-  }
-
-  async logLeaves(start: number, end: number): Promise<LogLeafRow[]> {
-    return this.log.leaves(start, end);
-  }
-
-  async logLeafIndex(hash: Uint8Array): Promise<number | undefined> {
-    return this.log.leafIndex(hash);
-  }
-
-  async logSubtrees(ranges: readonly (readonly [number, number])[]): Promise<Uint8Array[]> {
-    return this.log.subtrees(ranges);
-  }
-
-  async latestCheckpoint(): Promise<LogCheckpointRow | undefined> {
-    return this.log.latest();
-  }
-
-  async latestCosignedCheckpoint(): Promise<LogCheckpointRow | undefined> {
-    return this.log.latestCosigned();
-  }
-
-  async checkpointAt(size: number): Promise<LogCheckpointRow | undefined> {
-    return this.log.at(size);
-  }
-
-  async witnessedLogs(): Promise<WitnessedRow[]> {
-    return this.log.witnessed();
-  }
-
-  async logForks(): Promise<LogForkRow[]> {
-    return this.log.forks();
   }
 
   async privateIndexStats(
