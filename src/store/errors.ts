@@ -12,9 +12,7 @@ export class StoreError extends MimiError {
     message: string,
     opts: { cause?: unknown; extra?: Record<string, unknown> } = {},
   ) {
-    super(code, message, opts.extra);
-    this.name = new.target.name;
-    if (opts.cause !== undefined) this.cause = opts.cause;
+    super(code, message, opts.extra, opts.cause === undefined ? undefined : { cause: opts.cause });
   }
 }
 
