@@ -54,8 +54,11 @@ export function asMimiError(err: FastifyError | Error): MimiError | undefined {
  */
 export function problemOf(err: unknown, log: { error(obj: object, msg: string): void }): MimiError {
   const mimi = err instanceof Error ? asMimiError(err) : undefined;
-  if (mimi !== undefined) return mimi;
+  // A typed fault of ours (a store's exhausted write conflict, a closed store) is logged as an
+  // untyped one is: its cause carries what the operator needs.
+  if (mimi !== undefined && mimi.code !== 'internal') return mimi;
   log.error({ err }, 'internal error');
+  if (mimi !== undefined) return mimi;
   return new MimiError('internal', 'internal error');
 }
 
