@@ -256,6 +256,8 @@ export interface Decapsulated {
    * response nonce.
    */
   respond(response: Uint8Array | readonly Uint8Array[], nonce?: Uint8Array): Uint8Array;
+  /** {@link respond}'s message as pieces (nonce, ciphertext pieces, tag), not joined. */
+  respondPieces(response: Uint8Array | readonly Uint8Array[], nonce?: Uint8Array): Uint8Array[];
 }
 
 /**
@@ -295,17 +297,24 @@ export async function decapsulateRequest(
   } catch {
     throw new MimiError('ohttp-decrypt-failed', 'the encapsulated request does not open');
   }
+  const respondPieces: Decapsulated['respondPieces'] = (
+    response,
+    nonce = randomBytes(responseNonceLength),
+  ) => {
+    if (nonce.length !== responseNonceLength) throw new TypeError('bad response nonce');
+    const { key: k, iv } = responseKeys(secret, enc, nonce);
+    const c = createCipheriv('aes-128-gcm', k, iv);
+    const pieces = response instanceof Uint8Array ? [response] : response;
+    // §4.4: nonce, ciphertext, tag.
+    return [nonce, ...pieces.map((p) => c.update(p)), c.final(), c.getAuthTag()];
+  };
   return {
     keyId,
     enc,
     request,
-    respond(response, nonce = randomBytes(responseNonceLength)) {
-      if (nonce.length !== responseNonceLength) throw new TypeError('bad response nonce');
-      const { key: k, iv } = responseKeys(secret, enc, nonce);
-      const c = createCipheriv('aes-128-gcm', k, iv);
-      const pieces = response instanceof Uint8Array ? [response] : response;
-      // One copy of the answer, into the message: nonce, ciphertext, tag (§4.4).
-      const out = Buffer.concat([nonce, ...pieces.map((p) => c.update(p)), c.final(), c.getAuthTag()]);
+    respondPieces,
+    respond(response, nonce) {
+      const out = Buffer.concat(respondPieces(response, nonce));
       return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     },
   };

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { decodeRequest, encodeResponseParts, type FieldLine } from '../../crypto/bhttp.js';
 import { decapsulateRequest, encodeKeyConfigList, OhttpMediaType } from '../../crypto/ohttp.js';
@@ -77,11 +78,15 @@ export function ohttpRoutes(app: FastifyInstance, ctx: Context): void {
       };
     }
     reply.header('cache-control', 'no-store');
-    // Binary HTTP around the answer's chunks, encrypted piece by piece into one buffer (§4.4).
-    const out = d.respond(encodeResponseParts(inner));
-    return reply
-      .code(200)
-      .type(OhttpMediaType.Response)
-      .send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+    // Binary HTTP around the answer's chunks, encrypted piece by piece and sent as the pieces
+    // are (§4.4): a bucket batch answer is MiBs, and several may be in flight.
+    const pieces = d
+      .respondPieces(encodeResponseParts(inner))
+      .map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+    reply.header(
+      'content-length',
+      pieces.reduce((n, p) => n + p.length, 0),
+    );
+    return reply.code(200).type(OhttpMediaType.Response).send(Readable.from(pieces));
   });
 }
