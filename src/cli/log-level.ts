@@ -4,6 +4,14 @@ import { CliError, CliErrorCode } from './io.js';
 export const LogLevel = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LogLevel)[number];
 
+/** The options of a command that runs a service from its config file (serve, relay). */
+export interface ServiceArgs {
+  config: string;
+  logLevel: string;
+  json?: boolean;
+  exitWithParent?: boolean;
+}
+
 export function logLevelArg(input: string): LogLevel {
   if (!(LogLevel as readonly string[]).includes(input)) {
     throw new CliError(CliErrorCode.InvalidArgument, `--log-level is one of ${LogLevel.join(', ')}`);

@@ -1,15 +1,10 @@
 import { createRelay, loadRelayConfig } from '../server/relay.js';
 import { emit } from './io.js';
-import { logLevelArg, serviceLogger } from './log-level.js';
+import { logLevelArg, type ServiceArgs, serviceLogger } from './log-level.js';
 import { exitWithParent, untilSignal } from './node.js';
 
 /** Runs an Oblivious HTTP relay (RFC 9458) from its config file until SIGINT or SIGTERM. */
-export async function relayAction(opts: {
-  config: string;
-  logLevel: string;
-  json?: boolean;
-  exitWithParent?: boolean;
-}): Promise<void> {
+export async function relayAction(opts: ServiceArgs): Promise<void> {
   const json = opts.json === true;
   const level = logLevelArg(opts.logLevel);
   const relay = await createRelay(loadRelayConfig(opts.config), {

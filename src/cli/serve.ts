@@ -1,14 +1,9 @@
 import { emit } from './io.js';
-import { logLevelArg } from './log-level.js';
+import { logLevelArg, type ServiceArgs } from './log-level.js';
 import { exitWithParent, startNode, untilSignal } from './node.js';
 
 /** Runs a node from its config file until SIGINT or SIGTERM, then closes it cleanly. */
-export async function serveAction(opts: {
-  config: string;
-  logLevel: string;
-  json?: boolean;
-  exitWithParent?: boolean;
-}): Promise<void> {
+export async function serveAction(opts: ServiceArgs): Promise<void> {
   const json = opts.json === true;
   const node = await startNode(opts.config, {
     logLevel: logLevelArg(opts.logLevel),

@@ -10,22 +10,12 @@ import {
   redisLimiter,
 } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
-import type { LoadedConfig } from './config.js';
+import type { LoadedConfig, ResolvedConfig } from './config.js';
 import { TokenRedeemer, type TokenRedeemerOptions } from './private-tokens.js';
 import { besideDpKey, readOrCreateSecretFile } from './secret-file.js';
 
 /** Settings of the private lookup path, defaults filled in; published in the metadata (R11, R22). */
-export interface PrivateLookupSettings {
-  kekFile: string;
-  kAnonymity: number;
-  rotationSeconds: number;
-  overlapSeconds: number;
-  buildBatch: number;
-  maxEvaluateBatch: number;
-  budgets: { msp: Budget; anonymous: Budget; tokens: Budget };
-  bucketRequestsPerMinute: number;
-  requireCredential: boolean;
-}
+export type PrivateLookupSettings = NonNullable<ResolvedConfig['privateLookup']> & { kekFile: string };
 
 export function privateLookupSettings(loaded: LoadedConfig): PrivateLookupSettings | undefined {
   const resolved = loaded.resolved.privateLookup;
