@@ -57,11 +57,8 @@ import { readDevnet, readJwkFile, writeDevnet } from '../src/cli/devnet-files.js
 import { freePort } from '../src/cli/ports.js';
 import { verifyVerboseAnswer } from '../src/client/lookup-client.js';
 import { MspAgent } from '../src/client/msp-agent.js';
-import {
-  MemoryOprfCache,
-  PrivateLookupClient,
-  type PrivateLookupOptions,
-} from '../src/client/private-lookup.js';
+import { MemoryOprfCache } from '../src/client/oprf-cache.js';
+import { PrivateLookupClient, type PrivateLookupOptions } from '../src/client/private-lookup.js';
 import { PrivateTokens } from '../src/client/private-tokens.js';
 import { openAndVerify } from '../src/client/private-verify.js';
 import { generateKeyPair } from '../src/crypto/keys.js';

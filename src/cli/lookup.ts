@@ -1,6 +1,7 @@
 import { lookupNativeDns } from '../client/dns-lookup.js';
 import type { LookupOptions, VerifiedResult } from '../client/lookup-client.js';
-import { type PrivateLookupStats, privateLookupAcross } from '../client/private-lookup.js';
+import type { PrivateLookupStats } from '../client/private-lookup.js';
+import { privateLookupAcross } from '../client/private-lookup-across.js';
 import { PrivateTokens } from '../client/private-tokens.js';
 import { createSodiumOprfClient } from '../crypto/oprf-client-sodium.js';
 import { nowSeconds } from '../protocol/encoding.js';

@@ -106,16 +106,17 @@ export {
   verifyVerboseAnswer,
 } from './lookup-client.js';
 export { type BatchItemResult, MspAgent, type MspAgentOptions } from './msp-agent.js';
+export { MemoryOprfCache, type OprfOutputCache } from './oprf-cache.js';
 export {
-  type FederatedPrivateResult,
-  MemoryOprfCache,
-  type OprfOutputCache,
-  type PrivateLookupAcrossOptions,
   PrivateLookupClient,
   type PrivateLookupOptions,
   type PrivateLookupStats,
-  privateLookupAcross,
 } from './private-lookup.js';
+export {
+  type FederatedPrivateResult,
+  type PrivateLookupAcrossOptions,
+  privateLookupAcross,
+} from './private-lookup-across.js';
 export { type PrivateTokenOptions, PrivateTokens } from './private-tokens.js';
 export type { RegistryInput } from './registry-input.js';
 export type { Credential } from './session.js';

@@ -1,3 +1,11 @@
+/**
+ * The private lookup against one DP (R9, R26): PrivateLookupClient, its options and its stats.
+ * Over 400 lines because attempt() is one pipeline (cache, evaluate, fetch buckets, open and
+ * verify, each stage feeding the next as its answers arrive) whose closures share the lookup's
+ * state; split into functions it would pass that state around instead. The DP's endpoints are
+ * in private-dp.ts, opening and verifying entries in private-verify.ts, the OPRF output cache in
+ * oprf-cache.ts and the lookup across several DPs in private-lookup-across.ts.
+ */
 import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
@@ -5,88 +13,27 @@ import {
   nobleOprfClient,
   type OprfClientEngine,
 } from '../crypto/oprf-client-sodium.js';
-import { PROOF_LENGTH } from '../crypto/oprf-suite.js';
 import { bucketKeyOf, bucketOf, tagOf } from '../crypto/private-entry.js';
-import { fromB64u, nowSeconds, toB64u } from '../protocol/encoding.js';
-import { fromProblemBody, MimiError } from '../protocol/errors.js';
+import { fromB64u, nowSeconds } from '../protocol/encoding.js';
+import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
-import { winningHolder } from '../protocol/preference.js';
-import { EpochsAnswer, EvaluateAnswer, findInBucket, splitBuckets } from '../protocol/private.js';
-import { levelRank } from '../protocol/records.js';
+import { type EpochsAnswer, findInBucket, splitBuckets } from '../protocol/private.js';
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
-import { isOptOut } from '../registry/verify-mapping.js';
-import { call, type HttpOptions } from './http.js';
+import type { HttpOptions } from './http.js';
 import { verifyEpochKeyLogged } from './log-verify.js';
-import type { VerifiedMapping, VerifiedResult } from './lookup-client.js';
+import type { VerifiedResult } from './lookup-client.js';
 import { ohttpFetch } from './ohttp-transport.js';
+import { MemoryOprfCache, type OprfOutputCache } from './oprf-cache.js';
+import { evaluateElements, fetchBucket, fetchBuckets, fetchEpochs } from './private-dp.js';
 import {
   type OpenItem,
-  openAndVerify,
-  PoolUnavailable,
-  statusOf,
+  openAll,
   VerifiedEntries,
   type VerifyContextData,
   VerifyPool,
 } from './private-verify.js';
 import { type RegistryInput, registryGetter } from './registry-input.js';
-
-/**
- * Where a client keeps OPRF outputs, per DP and epoch, so a contact sync that repeats CSIs it
- * asked before spends no evaluation on them (R22: only new CSIs are charged, as in Signal's
- * contact discovery). Outputs are as sensitive as the CSIs they belong to: keep them on the device.
- *
- * @example
- * const client = new PrivateLookupClient({ dp, registry, cache: new MemoryOprfCache() });
- */
-export interface OprfOutputCache {
-  get(dp: string, epoch: number, csi: string): Uint8Array | undefined;
-  set(dp: string, epoch: number, csi: string, out: Uint8Array): void;
-  /** Forgets the DP's epochs that are not in `served`. */
-  retain(dp: string, served: readonly number[]): void;
-}
-
-/**
- * An in-memory {@link OprfOutputCache}.
- *
- * @example
- * const cache = new MemoryOprfCache();
- * const client = new PrivateLookupClient({ dp, registry, cache });
- */
-export class MemoryOprfCache implements OprfOutputCache {
-  private readonly byDp = new Map<string, Map<number, Map<string, Uint8Array>>>();
-
-  get(dp: string, epoch: number, csi: string): Uint8Array | undefined {
-    return this.byDp.get(dp)?.get(epoch)?.get(csi);
-  }
-
-  set(dp: string, epoch: number, csi: string, out: Uint8Array): void {
-    let epochs = this.byDp.get(dp);
-    if (epochs === undefined) {
-      epochs = new Map();
-      this.byDp.set(dp, epochs);
-    }
-    let outs = epochs.get(epoch);
-    if (outs === undefined) {
-      outs = new Map();
-      epochs.set(epoch, outs);
-    }
-    outs.set(csi, out);
-  }
-
-  retain(dp: string, served: readonly number[]): void {
-    const epochs = this.byDp.get(dp);
-    if (epochs === undefined) return;
-    for (const epoch of epochs.keys()) if (!served.includes(epoch)) epochs.delete(epoch);
-  }
-
-  /** Number of outputs held for a DP (all epochs). */
-  size(dp: string): number {
-    let n = 0;
-    for (const outs of this.byDp.get(dp)?.values() ?? []) n += outs.size;
-    return n;
-  }
-}
 
 /**
  * What a {@link PrivateLookupClient} needs: the DP and the registry; the rest has defaults.
@@ -194,8 +141,6 @@ const encoder = new TextEncoder();
 const maxAttempts = 3;
 /** CSIs per evaluation request when the DP has no bucket batches to match. */
 const defaultChunk = 128;
-/** Entries opened and verified on the calling thread between two turns of the event loop. */
-const verifySlice = 16;
 /** The default OPRF engine, made once per process. */
 let defaultEngine: Promise<OprfClientEngine> | undefined;
 
@@ -258,7 +203,7 @@ export class PrivateLookupClient {
 
   /** The DP's served epochs (GET /v1/private/epochs), schema-checked. */
   epochs(): Promise<EpochsAnswer> {
-    return call(this.opts.dp, 'GET', '/v1/private/epochs', EpochsAnswer);
+    return fetchEpochs(this.opts.dp);
   }
 
   /** Looks CSIs up privately; results in the order asked, `query` being the canonical CSI. */
@@ -368,8 +313,8 @@ export class PrivateLookupClient {
           bucketRequests++;
           const body =
             maxBatch === 0
-              ? limit(() => this.fetchBucket(epoch, buckets[0]!)).then((b) => [received(b)])
-              : limit(() => this.fetchBuckets(epoch, buckets)).then((b) =>
+              ? limit(() => fetchBucket(this.opts.dp, epoch, buckets[0]!)).then((b) => [received(b)])
+              : limit(() => fetchBuckets(this.opts.dp, epoch, buckets)).then((b) =>
                   splitBuckets(received(b), part.length),
                 );
           // Awaited through the tasks below; this only keeps a failure from going unhandled meanwhile.
@@ -430,7 +375,7 @@ export class PrivateLookupClient {
               }
             });
           }
-          const results = await this.openAll(items, ctx, pool, cpu, workersBusy);
+          const results = await openAll(items, ctx, pool, cpu, workersBusy);
           items.forEach((item, j) => {
             byCsi.set(item.csi, results[j]!);
             this.verified.set(keys[j]!, results[j]!, ctx);
@@ -504,107 +449,16 @@ export class PrivateLookupClient {
     return canonical.map((csi) => byCsi.get(csi)!);
   }
 
-  /**
-   * Opens and verifies entries, on the pool when there is one (else, or if it fails, here). On
-   * this thread it works in slices, letting answers that arrive meanwhile be handled between them.
-   */
-  private async openAll(
-    items: OpenItem[],
-    ctx: VerifyContextData,
-    pool: VerifyPool | undefined,
-    cpu: PrivateLookupStats['ms']['cpu'],
-    busy: { pending: number; since: number },
-  ): Promise<VerifiedResult[]> {
-    if (items.length === 0) return [];
-    if (pool !== undefined && !pool.isBroken) {
-      if (busy.pending++ === 0) busy.since = performance.now();
-      // Split so that every worker gets a share.
-      const parts = Math.min(pool.size, items.length);
-      const size = Math.ceil(items.length / parts);
-      // Payloads are views into whole batch bodies: copy them, or each message would clone the body.
-      const own = items.map((item) => ({ ...item, payload: item.payload.slice() }));
-      try {
-        const done = await Promise.all(
-          Array.from({ length: parts }, (_, i) => pool.run(own.slice(i * size, (i + 1) * size), ctx)),
-        );
-        return done.flat();
-      } catch (err) {
-        if (!(err instanceof PoolUnavailable)) throw err;
-      } finally {
-        if (--busy.pending === 0) cpu.workers += performance.now() - busy.since;
-      }
-    }
-    const results: VerifiedResult[] = [];
-    for (let i = 0; i < items.length; i += verifySlice) {
-      if (i > 0) await yieldToEventLoop();
-      const ts = performance.now();
-      for (const item of items.slice(i, i + verifySlice)) results.push(openAndVerify(item, ctx));
-      cpu.verify += performance.now() - ts;
-    }
-    return results;
-  }
-
-  /** One charged evaluation request; the evaluated elements and the batch's proof, decoded. */
+  /** One charged evaluation request, paid with a Privacy Pass token or else the credential. */
   private async evaluate(
     epoch: number,
     blinded: readonly Uint8Array[],
   ): Promise<{ evaluated: Uint8Array[]; proof: Uint8Array }> {
-    const token =
+    const auth =
       this.opts.tokens === undefined
         ? await this.opts.credential?.()
         : { authorization: await this.opts.tokens.next() };
-    const answer = await call(
-      this.opts.dp,
-      'POST',
-      '/v1/private/evaluate',
-      EvaluateAnswer,
-      { v: 1, epoch, elements: blinded.map((b) => toB64u(b)) },
-      token,
-    );
-    if (answer.epoch !== epoch) throw new MimiError('record-invalid', 'evaluated under another epoch');
-    let proof: Uint8Array;
-    try {
-      proof = fromB64u(answer.proof, 'proof', PROOF_LENGTH);
-    } catch {
-      throw new MimiError('oprf-proof-invalid', `the proof is not ${PROOF_LENGTH} bytes of base64url`);
-    }
-    return { evaluated: answer.evaluated.map((e, i) => fromB64u(e, `evaluated[${i}]`)), proof };
-  }
-
-  private fetchBucket(epoch: number, bucket: number): Promise<Uint8Array> {
-    return this.fetchBinary(`/v1/private/buckets/${epoch}/${bucket}`);
-  }
-
-  private fetchBuckets(epoch: number, buckets: number[]): Promise<Uint8Array> {
-    // A batch holds up to maxBucketBatch buckets, so it may be that many answers long.
-    return this.fetchBinary('/v1/private/buckets', { v: 1, epoch, buckets }, buckets.length);
-  }
-
-  private async fetchBinary(path: string, json?: unknown, buckets = 1): Promise<Uint8Array> {
-    const { baseUrl, timeoutMs, maxAnswerBytes } = this.opts.dp;
-    let res: Response;
-    try {
-      res = await (this.opts.dp.fetch ?? fetch)(new URL(path, baseUrl), {
-        signal: AbortSignal.timeout(timeoutMs ?? 10_000),
-        ...(json === undefined
-          ? {}
-          : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) }),
-      });
-    } catch (err) {
-      // A transport's own refusal (Oblivious HTTP: a key, a tampered answer) keeps its code.
-      if (err instanceof MimiError) throw err;
-      throw new MimiError('unreachable', `${baseUrl} did not answer: ${(err as Error).message}`);
-    }
-    const body = new Uint8Array(await res.arrayBuffer());
-    if (body.length > (maxAnswerBytes ?? 8 * 1024 * 1024) * buckets)
-      throw new MimiError('body-too-large', 'bucket too large');
-    if (!res.ok) {
-      throw (
-        fromProblemBody(body, res.status) ??
-        new MimiError('malformed-json', `${baseUrl} answered HTTP ${res.status}`)
-      );
-    }
-    return body;
+    return evaluateElements(this.opts.dp, epoch, blinded, auth);
   }
 }
 
@@ -626,111 +480,4 @@ function makeLimiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
       if (active < n) run();
       else queue.push(run);
     });
-}
-
-/**
- * A private lookup across several DPs: the merged results and how each DP fared.
- *
- * @example
- * const failed = outcome.dps.filter((d) => d.status === 'error').map((d) => d.dp);
- */
-export interface FederatedPrivateResult {
-  /** Per CSI, the verified mappings of every DP that answered, merged by mapping id (R15: `dps`). */
-  results: VerifiedResult[];
-  /** How each DP fared. */
-  dps: { dp: string; status: 'ok' | 'error'; error?: MimiError; stats?: PrivateLookupStats }[];
-}
-
-/**
- * What {@link privateLookupAcross} asks with: the registry, which DPs, and each DP's credential.
- *
- * @example
- * const opts: PrivateLookupAcrossOptions = { registry, dps: ['dp1', 'dp2'], tokens: (dp) => tokensFor(dp) };
- */
-export interface PrivateLookupAcrossOptions {
-  registry: RegistryInput;
-  policy?: TrustPolicy;
-  /** 'all' DPs of the registry, or explicit ids. */
-  dps: 'all' | readonly string[];
-  cache?: OprfOutputCache;
-  oprf?: OprfClientEngine;
-  credential?: (dp: string) => Promise<string | undefined> | string | undefined;
-  /** Privacy Pass tokens for each DP (a token is bound to one DP), in place of `credential`. */
-  tokens?: (dp: string) => { next(): Promise<string> };
-  now?: () => number;
-  timeoutMs?: number;
-  /** Through this Oblivious HTTP relay (see {@link PrivateLookupOptions.relay}). */
-  relay?: string;
-}
-
-/**
- * A private lookup against several DPs of the registry in parallel (R10 `dpList`). A DP that
- * fails is reported, not fatal. Each DP gets its own client, cache partition and credential.
- *
- * @example
- * const { results } = await privateLookupAcross(['+14155550101'], { registry, dps: 'all' });
- */
-export async function privateLookupAcross(
-  csis: readonly string[],
-  opts: PrivateLookupAcrossOptions,
-): Promise<FederatedPrivateResult> {
-  const registry = registryGetter(opts.registry)();
-  const entries = registry.doc.dps.filter((d) => opts.dps === 'all' || opts.dps.includes(d.id));
-  const cache = opts.cache ?? new MemoryOprfCache();
-  const clients = entries.map(
-    (d) =>
-      new PrivateLookupClient({
-        dp: { baseUrl: d.endpoint, id: d.id, timeoutMs: opts.timeoutMs },
-        registry: opts.registry,
-        policy: opts.policy,
-        cache,
-        oprf: opts.oprf,
-        credential: opts.credential === undefined ? undefined : () => opts.credential!(d.id),
-        tokens: opts.tokens?.(d.id),
-        now: opts.now,
-        relay: opts.relay,
-      }),
-  );
-  const settled = await Promise.allSettled(clients.map((c) => c.lookup(csis)));
-  const canonical = csis.map((c) => parseCsi(c).uri);
-  const merged = canonical.map((csi) => ({ csi, byId: new Map<string, VerifiedMapping>() }));
-  const dps: FederatedPrivateResult['dps'] = [];
-  settled.forEach((s, i) => {
-    const dp = entries[i]!.id;
-    if (s.status === 'rejected') {
-      const error = s.reason instanceof MimiError ? s.reason : new MimiError('internal', String(s.reason));
-      dps.push({ dp, status: 'error', error });
-      return;
-    }
-    dps.push({ dp, status: 'ok', stats: clients[i]!.lastStats });
-    s.value.forEach((r, j) => {
-      for (const m of r.mappings) {
-        const have = merged[j]!.byId.get(m.id);
-        if (have === undefined) merged[j]!.byId.set(m.id, { ...m, dps: [...m.dps] });
-        else for (const d of m.dps) if (!have.dps.includes(d)) have.dps.push(d);
-      }
-    });
-  });
-  const results = merged.map(({ csi, byId }) => {
-    // R17 across DPs: one holder per CSI, as the federated plain lookup does (mergeServed).
-    const perDp = settled.map((s, i) =>
-      s.status !== 'fulfilled'
-        ? []
-        : [...byId.values()]
-            .filter((m) => m.dps.includes(entries[i]!.id))
-            .map((m) => ({
-              id: m.id,
-              holderKey: m.mapping.body.holderKey,
-              acceptedAt: m.mapping.acceptedAt,
-              levelRank: levelRank[m.mapping.attestation.level],
-            })),
-    );
-    const winner = winningHolder(perDp);
-    const all = [...byId.values()].filter((m) => winner.has(m.id));
-    const optOut = all.filter((m) => isOptOut(m.mapping.body));
-    // A holder's opt-out wins over mappings a lagging DP still serves (R14, R25).
-    const mappings = optOut.length > 0 ? optOut.slice(0, 1) : all;
-    return { query: csi, csi, status: statusOf(mappings), mappings };
-  });
-  return { results, dps };
 }

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { openAnswer } from '../crypto/private-entry.js';
 import { cryptoProvider } from '../crypto/provider.js';
@@ -222,6 +223,49 @@ export class PoolUnavailable extends MimiError {
       cause: reason,
     });
   }
+}
+
+/** Entries opened and verified on the calling thread between two turns of the event loop. */
+const verifySlice = 16;
+
+/**
+ * Opens and verifies entries, on the pool when there is one (else, or if it fails, here). On
+ * this thread it works in slices, letting answers that arrive meanwhile be handled between them.
+ */
+export async function openAll(
+  items: OpenItem[],
+  ctx: VerifyContextData,
+  pool: VerifyPool | undefined,
+  cpu: { verify: number; workers: number },
+  busy: { pending: number; since: number },
+): Promise<VerifiedResult[]> {
+  if (items.length === 0) return [];
+  if (pool !== undefined && !pool.isBroken) {
+    if (busy.pending++ === 0) busy.since = performance.now();
+    // Split so that every worker gets a share.
+    const parts = Math.min(pool.size, items.length);
+    const size = Math.ceil(items.length / parts);
+    // Payloads are views into whole batch bodies: copy them, or each message would clone the body.
+    const own = items.map((item) => ({ ...item, payload: item.payload.slice() }));
+    try {
+      const done = await Promise.all(
+        Array.from({ length: parts }, (_, i) => pool.run(own.slice(i * size, (i + 1) * size), ctx)),
+      );
+      return done.flat();
+    } catch (err) {
+      if (!(err instanceof PoolUnavailable)) throw err;
+    } finally {
+      if (--busy.pending === 0) cpu.workers += performance.now() - busy.since;
+    }
+  }
+  const results: VerifiedResult[] = [];
+  for (let i = 0; i < items.length; i += verifySlice) {
+    if (i > 0) await yieldToEventLoop();
+    const ts = performance.now();
+    for (const item of items.slice(i, i + verifySlice)) results.push(openAndVerify(item, ctx));
+    cpu.verify += performance.now() - ts;
+  }
+  return results;
 }
 
 /**

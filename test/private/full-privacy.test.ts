@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryOprfCache, PrivateLookupClient } from '../../src/client/private-lookup.js';
+import { MemoryOprfCache } from '../../src/client/oprf-cache.js';
+import { PrivateLookupClient } from '../../src/client/private-lookup.js';
 import { decodeResponse, encodeRequest } from '../../src/crypto/bhttp.js';
 import {
   decapsulateResponse,

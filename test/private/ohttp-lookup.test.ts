@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resignDevnetRegistry } from '../../src/cli/devnet-files.js';
 import { ohttpFetch } from '../../src/client/ohttp-transport.js';
-import { MemoryOprfCache, PrivateLookupClient } from '../../src/client/private-lookup.js';
+import { MemoryOprfCache } from '../../src/client/oprf-cache.js';
+import { PrivateLookupClient } from '../../src/client/private-lookup.js';
 import { decodeResponse, encodeRequest, type FieldLine } from '../../src/crypto/bhttp.js';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import {

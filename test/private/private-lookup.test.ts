@@ -1,10 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  MemoryOprfCache,
-  PrivateLookupClient,
-  type PrivateLookupOptions,
-} from '../../src/client/private-lookup.js';
+import { MemoryOprfCache } from '../../src/client/oprf-cache.js';
+import { PrivateLookupClient, type PrivateLookupOptions } from '../../src/client/private-lookup.js';
 import { VerifiedEntries } from '../../src/client/private-verify.js';
 import {
   createSodiumOprfClient,

@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryOprfCache, PrivateLookupClient } from '../../src/client/private-lookup.js';
+import { MemoryOprfCache } from '../../src/client/oprf-cache.js';
+import { PrivateLookupClient } from '../../src/client/private-lookup.js';
 import { loggerOptions, scrubLogLine } from '../../src/server/logging.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
