@@ -39,7 +39,9 @@
  * The server runs in a child process (`--serve <config>`) pinned to core 0 when `taskset` exists;
  * this process, the client, pins itself to core 1 (and to both cores for `contact_sync_1000_workers`).
  * BENCH_ONLY=full-privacy runs only the syncs of issue 14 (direct, relay, relay with tokens) and
- * their costs; BENCH_STORED=<n> (default 1,000,000) and BENCH_REAL=<n> (default 5,000; at least
+ * their costs; BENCH_ONLY=sync only the baselines and `contact_sync_1000`, BENCH_ROUNDS times
+ * (default 3), each round a fresh client (warm-up, then the cold sync), with the median client and
+ * server CPU (issue 16); BENCH_STORED=<n> (default 1,000,000) and BENCH_REAL=<n> (default 5,000; at least
  * 2,000) size the set-up.
  * BENCH_DIR=<dir> keeps the set-up (devnet, 1,000,000-entry index) there and reuses it next time.
  * BENCH_PROFILE_DIR=<dir> writes a CPU profile of the server there; BENCH_CLIENT_PROFILE=<file> one of
@@ -95,6 +97,8 @@ import { signAttestation } from '../src/verifier/attestation.js';
 const STORED = Number(process.env.BENCH_STORED ?? 1_000_000);
 /** BENCH_ONLY=full-privacy: only the three cold syncs of issue 14 and their costs (direct, relay, relay + tokens). */
 const FULL_ONLY = process.env.BENCH_ONLY === 'full-privacy';
+/** BENCH_ONLY=sync: only the baselines and BENCH_ROUNDS cold syncs of `contact_sync_1000` (issue 16). */
+const SYNC_ONLY = process.env.BENCH_ONLY === 'sync';
 const REAL = Number(process.env.BENCH_REAL ?? 5_000);
 const SYNC = 1_000;
 const K = Number(process.env.BENCH_K ?? 16);
@@ -485,7 +489,7 @@ async function main(): Promise<void> {
       if (res.status !== 200) throw new Error(`evaluate: HTTP ${res.status}`);
       await res.arrayBuffer();
     };
-    if (!FULL_ONLY) {
+    if (!FULL_ONLY && !SYNC_ONLY) {
       let evaluated = 0;
       const evalSeconds = await closedLoop(post, () => {
         evaluated += 1000;
@@ -602,6 +606,27 @@ async function main(): Promise<void> {
       one.cold.seconds,
       `s (direct, VOPRF, MSP session; libsodium client on core 1, verifying on its own thread; target < 0.5 s; ${phases(one.cold.stats, one.cold.cpu)})`,
     );
+    if (SYNC_ONLY) {
+      // More rounds of the same cold sync, each with a fresh client; the medians of each CPU.
+      const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+      const runs = [one.cold];
+      for (let r = 1; r < rounds; r++) {
+        const next = await syncs(sodiumClient, {}, { repeat: false });
+        runs.push(next.cold);
+        line(
+          `contact_sync_1000_round_${r + 1}`,
+          next.cold.seconds,
+          `s (${phases(next.cold.stats, next.cold.cpu)})`,
+        );
+      }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+      line(
+        'contact_sync_1000_median_cpu',
+        `client ${median(runs.map((x) => x.cpu.client)).toFixed(0)} ms, server ${median(runs.map((x) => x.cpu.server)).toFixed(0)} ms`,
+        `(median of ${runs.length} cold syncs; client thread open+verify ${median(runs.map((x) => x.stats.ms.cpu.verify)).toFixed(0)} ms, finalize ${median(runs.map((x) => x.stats.ms.cpu.finalize)).toFixed(0)} ms, blind ${median(runs.map((x) => x.stats.ms.cpu.blind)).toFixed(0)} ms; wall ${median(runs.map((x) => x.seconds)).toFixed(3)} s)`,
+      );
+      return;
+    }
     if (!FULL_ONLY) {
       pin(process.pid, '0,1');
       const autoWorkers = Math.min(4, availableParallelism() - 1);
