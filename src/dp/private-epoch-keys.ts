@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { PRIVATE_TAG_LENGTH } from '../crypto/private-entry.js';
 import { MimiError } from '../protocol/errors.js';
-import type { BucketEntry } from '../protocol/private.js';
+import type { EntryFrames } from '../protocol/private.js';
 import type { OprfEpoch } from '../store/store.js';
 import { LogLeafKind, NO_PSEUDONYM, oprfKeyCommitment } from '../tlog/leaf.js';
 import type { LogPseudonym } from './log-pseudonym.js';
@@ -23,25 +23,27 @@ export function dummyKeyOf(secretKey: Uint8Array, epochId: number): Buffer {
 }
 
 /**
- * Deterministic dummy entries for one bucket: one AES-256-CTR stream per (epoch key, bucket), cut
- * into entries, so dummy i is the same however many dummies the bucket needs.
+ * Deterministic dummy entries for one bucket, framed as on the wire in stream order: one
+ * AES-256-CTR stream per (epoch key, bucket), cut into tag || payload pieces, so dummy i is the same
+ * however many dummies the bucket needs.
  */
-export function dummies(key: Buffer, bucket: number, count: number, length: number): BucketEntry[] {
-  if (count <= 0) return [];
+export function dummyFrames(key: Buffer, bucket: number, count: number, length: number): EntryFrames {
+  if (count <= 0) return { count: 0, bytes: new Uint8Array(0) };
+  if (length > 0xffff) throw new TypeError('dummy payloads are at most 65535 bytes');
   const size = PRIVATE_TAG_LENGTH + length;
   const iv = Buffer.alloc(16);
   iv.writeUInt32BE(bucket, 0);
   const c = createCipheriv('aes-256-ctr', key, iv);
   const stream = Buffer.concat([c.update(Buffer.alloc(size * count)), c.final()]);
-  const out: BucketEntry[] = [];
+  const out = Buffer.allocUnsafe((size + 2) * count);
   for (let i = 0; i < count; i++) {
     const at = i * size;
-    out.push({
-      tag: stream.subarray(at, at + PRIVATE_TAG_LENGTH),
-      payload: stream.subarray(at + PRIVATE_TAG_LENGTH, at + size),
-    });
+    const o = i * (size + 2);
+    stream.copy(out, o, at, at + PRIVATE_TAG_LENGTH);
+    out.writeUInt16BE(length, o + PRIVATE_TAG_LENGTH);
+    stream.copy(out, o + PRIVATE_TAG_LENGTH + 2, at + PRIVATE_TAG_LENGTH, at + size);
   }
-  return out;
+  return { count, bytes: out };
 }
 
 /** The `oprf-key` leaf of an epoch (R9, R26): deterministic, so it is found again by its hash. */

@@ -19,10 +19,10 @@ import {
 import { toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import {
+  type BucketParts,
   type EpochInfo,
+  encodeBucketBatch,
   encodeBucketFrames,
-  encodeBuckets,
-  frameEntries,
   MAX_BUCKET_BATCH,
   mergeFrames,
   PrivateSuite,
@@ -30,7 +30,7 @@ import {
 import { MappingState, type OprfEpoch, OprfEpochState, type Store, type StoreTx } from '../store/store.js';
 import { leafHash } from '../tlog/merkle.js';
 import { resultFor } from './lookup.js';
-import { dummies, dummyKeyOf, isLegacyKey, keyLogEntry, openKey, sealKey } from './private-epoch-keys.js';
+import { dummyFrames, dummyKeyOf, isLegacyKey, keyLogEntry, openKey, sealKey } from './private-epoch-keys.js';
 import { leafBytes, type TransparencyLog } from './transparency-log.js';
 
 /**
@@ -466,7 +466,8 @@ export class PrivateIndex {
   async bucket(epochId: number, bucket: number): Promise<Buffer> {
     const loaded = await this.servable(epochId);
     checkBucket(loaded.row, bucket);
-    return this.bucketOf(loaded, bucket);
+    const { head, parts } = await this.partsOf(loaded, bucket);
+    return encodeBucketFrames(head, mergeFrames(parts));
   }
 
   /**
@@ -485,19 +486,20 @@ export class PrivateIndex {
     }
     const loaded = await this.servable(epochId);
     for (const b of buckets) checkBucket(loaded.row, b);
-    const bodies: Buffer[] = [];
-    for (const b of buckets) bodies.push(await this.bucketOf(loaded, b));
-    return encodeBuckets(bodies);
+    const parts: BucketParts[] = [];
+    for (const b of buckets) parts.push(await this.partsOf(loaded, b));
+    // Each bucket read once and each entry copied once, into the answer.
+    return encodeBucketBatch(parts);
   }
 
-  /** One bucket body: the stored entries and this bucket's dummies, merged by tag. */
-  private async bucketOf({ row, dummyKey }: LoadedEpoch, bucket: number): Promise<Buffer> {
+  /** One bucket's parts: the stored entries and this bucket's dummies, to be merged by tag. */
+  private async partsOf({ row, dummyKey }: LoadedEpoch, bucket: number): Promise<BucketParts> {
     const bits = row.bucketBits;
     const [from, to] = bucketRange(bucket, bits);
     const real = await this.opts.store.privateBucket(row.id, from, to);
     const size = Math.max(row.padTo, Math.ceil(real.count / PAD_STEP) * PAD_STEP);
-    const padding = frameEntries(dummies(dummyKey, bucket, size - real.count, row.dummyLength));
-    return encodeBucketFrames({ epoch: row.id, bits, bucket }, mergeFrames([real, padding]));
+    const padding = dummyFrames(dummyKey, bucket, size - real.count, row.dummyLength);
+    return { head: { epoch: row.id, bits, bucket }, parts: [real, padding] };
   }
 
   /** The served epochs with their public information, newest first. */

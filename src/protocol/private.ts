@@ -141,9 +141,10 @@ export interface Bucket {
 }
 
 /**
- * Entries in their wire framing, `tag[16] | len u16 | payload[len]` each, sorted by tag: a bucket
- * body without its header. Stores read a bucket's real entries this way in one piece
- * (Store.privateBucket), so serving a bucket makes no object per entry.
+ * Entries in their wire framing, `tag[16] | len u16 | payload[len]` each: a bucket body without its
+ * header once sorted by tag ({@link mergeFrames}). Stores read a bucket's real entries this way in
+ * one piece, in no particular order (Store.privateBucket), so serving a bucket makes no object per
+ * entry.
  */
 export interface EntryFrames {
   count: number;
@@ -206,46 +207,80 @@ export function entriesOf(f: EntryFrames): BucketEntry[] {
 }
 
 /**
- * Merges framed runs, each sorted by tag, into one sorted run (a bucket's parts: regions,
+ * The entries of framed runs (each checked, in any order) sorted by tag: each as its run and
+ * start offset, with the framed bytes of all of them.
+ */
+function sortedEntries(parts: readonly EntryFrames[]): { at: { buf: Buffer; o: number }[]; size: number } {
+  const at: { buf: Buffer; o: number }[] = [];
+  let size = 0;
+  for (const p of parts) {
+    const buf = asBuffer(p.bytes);
+    for (const o of entryOffsets(buf, 0, p.count, badFrames)) at.push({ buf, o });
+    size += buf.length;
+  }
+  at.sort((x, y) => x.buf.compare(y.buf, y.o, y.o + tagLength, x.o, x.o + tagLength));
+  return { at, size };
+}
+
+/** Copies sorted entries into `out` from `o`; the offset after them. */
+function writeEntries(out: Buffer, o: number, at: readonly { buf: Buffer; o: number }[]): number {
+  for (const e of at) {
+    o += e.buf.copy(out, o, e.o, e.o + tagLength + 2 + e.buf.readUInt16BE(e.o + tagLength));
+  }
+  return o;
+}
+
+/**
+ * Merges framed runs, each in any order, into one run sorted by tag (a bucket's parts: regions,
  * dummies). Every part's framing is checked, so a bad stored run fails here, not at the client.
  */
 export function mergeFrames(parts: readonly EntryFrames[]): EntryFrames {
-  const runs = parts.map((p) => {
-    const buf = asBuffer(p.bytes);
-    return { buf, at: entryOffsets(buf, 0, p.count, badFrames), next: 0 };
-  });
   const filled = parts.filter((p) => p.count > 0);
-  if (filled.length <= 1) return filled[0] ?? noFrames;
-  const out = Buffer.allocUnsafe(runs.reduce((n, r) => n + r.buf.length, 0));
-  let o = 0;
-  for (;;) {
-    let best: (typeof runs)[number] | undefined;
-    for (const r of runs) {
-      if (r.next === r.at.length) continue;
-      const a = r.at[r.next]!;
-      if (best === undefined) best = r;
-      else {
-        const b = best.at[best.next]!;
-        if (r.buf.compare(best.buf, b, b + tagLength, a, a + tagLength) < 0) best = r;
-      }
-    }
-    if (best === undefined) break;
-    const start = best.at[best.next++]!;
-    const end = best.next < best.at.length ? best.at[best.next]! : best.buf.length;
-    o += best.buf.copy(out, o, start, end);
-  }
-  return { count: runs.reduce((n, r) => n + r.at.length, 0), bytes: out };
+  if (filled.length === 0) return noFrames;
+  const { at, size } = sortedEntries(filled);
+  const out = Buffer.allocUnsafe(size);
+  writeEntries(out, 0, at);
+  return { count: at.length, bytes: out };
+}
+
+/** A bucket to encode: its header and its entries as framed runs, each in any order. */
+export interface BucketParts {
+  head: Omit<Bucket, 'entries'>;
+  parts: readonly EntryFrames[];
+}
+
+function writeHeader(out: Buffer, o: number, head: Omit<Bucket, 'entries'>, count: number): number {
+  magic.copy(out, o);
+  out.writeUInt32BE(head.epoch, o + 4);
+  out.writeUInt8(head.bits, o + 8);
+  out.writeUInt32BE(head.bucket, o + 9);
+  out.writeUInt32BE(count, o + 13);
+  return o + headerLength;
+}
+
+/**
+ * A batch body (see {@link encodeBuckets}) of buckets given as parts, byte for byte
+ * `encodeBuckets(buckets.map((b) => encodeBucketFrames(b.head, mergeFrames(b.parts))))`, but
+ * written in one buffer: each entry is copied once, from its run to its place in the answer.
+ */
+export function encodeBucketBatch(buckets: readonly BucketParts[]): Buffer {
+  const sorted = buckets.map((b) => sortedEntries(b.parts));
+  const out = Buffer.allocUnsafe(8 + sorted.reduce((n, s) => n + 4 + headerLength + s.size, 0));
+  batchMagic.copy(out, 0);
+  out.writeUInt32BE(buckets.length, 4);
+  let o = 8;
+  buckets.forEach((b, i) => {
+    const { at, size } = sorted[i]!;
+    out.writeUInt32BE(headerLength + size, o);
+    o = writeEntries(out, writeHeader(out, o + 4, b.head, at.length), at);
+  });
+  return out;
 }
 
 /** A bucket body from its framed entries (all of them: real and dummy). */
 export function encodeBucketFrames(head: Omit<Bucket, 'entries'>, frames: EntryFrames): Buffer {
   const out = Buffer.allocUnsafe(headerLength + frames.bytes.length);
-  magic.copy(out, 0);
-  out.writeUInt32BE(head.epoch, 4);
-  out.writeUInt8(head.bits, 8);
-  out.writeUInt32BE(head.bucket, 9);
-  out.writeUInt32BE(frames.count, 13);
-  out.set(frames.bytes, headerLength);
+  out.set(frames.bytes, writeHeader(out, 0, head, frames.count));
   return out;
 }
 

@@ -285,9 +285,10 @@ export interface Store {
   /** Committed epochs, oldest first. */
   oprfEpochs(): Promise<OprfEpoch[]>;
   /**
-   * Entries of `epoch` whose bucket key lies in [fromKey, toKey], framed as on the wire and sorted
-   * by tag (protocol/private.ts EntryFrames): read in one piece, since a contact sync downloads
-   * about a thousand buckets of dozens of entries.
+   * Entries of `epoch` whose bucket key lies in [fromKey, toKey], framed as on the wire in no
+   * particular order (protocol/private.ts EntryFrames; the DP sorts them by tag with the bucket's
+   * dummies): read in one piece, since a contact sync downloads about a thousand buckets of dozens
+   * of entries.
    */
   privateBucket(epoch: number, fromKey: number, toKey: number): Promise<EntryFrames>;
   /** Entry count per bucket for `bits` leading bits (dense, 2^bits long), and the modal payload length. */

@@ -17,11 +17,15 @@ import {
   tagOf,
 } from '../../src/crypto/private-entry.js';
 import { digest } from '../../src/crypto/sign.js';
+import { dummyFrames } from '../../src/dp/private-epoch-keys.js';
 import { MimiError } from '../../src/protocol/errors.js';
 import {
   type BucketEntry,
   decodeBucket,
+  type EntryFrames,
   encodeBucket,
+  encodeBucketBatch,
+  encodeBucketFrames,
   encodeBuckets,
   entriesOf,
   frameEntries,
@@ -196,14 +200,64 @@ describe('bucket wire format', () => {
       }),
     );
   });
+  /** Entries framed in the order given, as a store may read them. */
+  const framedAsGiven = (entries: readonly BucketEntry[]): EntryFrames => ({
+    count: entries.length,
+    bytes: Buffer.concat(
+      entries.flatMap((e) => [
+        e.tag,
+        Buffer.from([e.payload.length >> 8, e.payload.length & 0xff]),
+        e.payload,
+      ]),
+    ),
+  });
   it('merging framed runs gives the frames of all their entries, in tag order', () => {
     fc.assert(
       fc.property(fc.array(fc.array(entry, { maxLength: 10 }), { maxLength: 4 }), (parts) => {
-        const merged = mergeFrames(parts.map(frameEntries));
         const all = byTag(parts.flat());
-        return merged.count === all.length && same(entriesOf(merged), all);
+        const merged = mergeFrames(parts.map(frameEntries));
+        // Runs in no particular order (Store.privateBucket) merge to the same sorted run.
+        const unsorted = mergeFrames(parts.map(framedAsGiven));
+        return (
+          merged.count === all.length &&
+          same(entriesOf(merged), all) &&
+          unsorted.count === all.length &&
+          same(entriesOf(unsorted), all)
+        );
       }),
     );
+  });
+  it('a batch encoded from parts is byte for byte the batch of the merged bucket bodies', () => {
+    const bucket = fc.record({
+      bucket: fc.integer({ min: 0, max: 7 }),
+      parts: fc.array(fc.array(entry, { maxLength: 8 }), { maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(fc.array(bucket, { maxLength: 5 }), fc.integer({ min: 1, max: 1000 }), (buckets, epoch) => {
+        const given = buckets.map((b) => ({
+          head: { epoch, bits: 3, bucket: b.bucket },
+          parts: b.parts.map(framedAsGiven),
+        }));
+        const expected = encodeBuckets(given.map((b) => encodeBucketFrames(b.head, mergeFrames(b.parts))));
+        const batch = encodeBucketBatch(given);
+        if (!batch.equals(expected)) return false;
+        // Each body decodes to its bucket's entries in tag order.
+        return splitBuckets(batch, given.length).every((body, i) =>
+          same(decodeBucket(body, given[i]!.head).entries, byTag(buckets[i]!.parts.flat())),
+        );
+      }),
+    );
+  });
+  it("a bucket's dummies are framed from one stream: dummy i is the same however many are asked", () => {
+    const key = randomBytes(32);
+    const few = entriesOf(dummyFrames(key, 7, 3, 40));
+    const many = entriesOf(dummyFrames(key, 7, 10, 40));
+    expect(few).toHaveLength(3);
+    expect(many.slice(0, 3)).toEqual(few);
+    expect(many.every((e) => e.payload.length === 40)).toBe(true);
+    // Another bucket's stream differs.
+    expect(entriesOf(dummyFrames(key, 8, 3, 40))[0]!.tag).not.toEqual(few[0]!.tag);
+    expect(dummyFrames(key, 7, 0, 40).count).toBe(0);
   });
   it('framed runs whose framing does not hold are refused', () => {
     const good = frameEntries([{ tag: new Uint8Array(16), payload: new Uint8Array(3) }]);

@@ -297,7 +297,8 @@ export class PostgresStore implements Store {
   }
 
   async privateBucket(epoch: number, fromKey: number, toKey: number): Promise<EntryFrames> {
-    // One row per bucket, entries framed as on the wire (tag | u16 length | payload) in tag order.
+    // One row per bucket, entries framed as on the wire (tag | u16 length | payload), here in tag
+    // order (the contract asks none: the DP sorts them with the dummies).
     const [row] = await this.query<{ n: number; frames: Buffer | null }>(
       `SELECT count(*)::int AS n,
          string_agg(tag || substring(int4send(length(payload)) FROM 3 FOR 2) || payload, ''::bytea ORDER BY tag) AS frames

@@ -43,7 +43,7 @@ export const readRoutes = {
     },
   },
   oprfEpochs: home,
-  // A bucket holds entries of every region: each store's part, merged by tag.
+  // A bucket holds entries of every region: each store's part, in one run sorted by tag.
   privateBucket: { to: 'every', merge: (parts) => mergeFrames(parts) },
   privateIndexStats: { to: 'every', merge: (all, _epoch, bits) => mergeIndexStats(all, bits) },
   logHead: home,
