@@ -1,3 +1,9 @@
+/**
+ * The DP's transparency log: the TransparencyLog below and the leaf bytes it appends (lookup
+ * proofs are in lookup-proofs.ts, the tree hashing in src/tlog/). About 400 lines because the
+ * sequencer, the checkpointer and the proof reads are one object over one state (the compact
+ * range, the cached subtree blocks, the latest checkpoints) that each of them updates.
+ */
 import { toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import type { LogCheckpointRow, LogLeafRow, LogNode, Store, StoreTx } from '../store/store.js';

@@ -16,6 +16,9 @@ import {
 /**
  * R30: the signed registry lists DPs, MSPs (with compact bit positions), verifiers and CSIPs, so
  * participants find and authenticate each other. It is trusted through one pinned registry key.
+ * Over 400 lines because the document's schema, one declaration per kind of participant, stays
+ * beside the Registry that opens it, so what a document may hold and what opening it checks
+ * (checkConsistency) are read in one place.
  */
 const Keys = Type.Array(PublicKeyB64, { minItems: 1, maxItems: 4 });
 const Operator = Type.String({ minLength: 1, maxLength: 128 });
