@@ -176,7 +176,10 @@ export class VerifyPool {
       };
       worker.on('error', fail);
       worker.on('exit', (code) => {
-        if (code !== 0) fail(new Error(`verify worker exited with code ${code}`));
+        if (code !== 0)
+          fail(
+            new MimiError(ClientErrorCode.VerifyPoolUnavailable, `verify worker exited with code ${code}`),
+          );
       });
       this.slots.push(slot);
     }

@@ -196,7 +196,7 @@ function forward(
         resolvePromise({ status: res.statusCode ?? 502, type, length, body: bounded });
       },
     );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('timeout', () => req.destroy(new MimiError('unreachable', 'the gateway did not answer in time')));
     req.on('error', () => reject(new MimiError('unreachable', 'the gateway did not answer')));
     req.end(body);
   });

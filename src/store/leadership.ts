@@ -52,6 +52,15 @@ export interface Leadership {
   close(): Promise<void>;
 }
 
+/**
+ * Registers `task` for `role` in `tasks`. A role registered twice is a mistake in the node's
+ * wiring, not a fault at run time: a TypeError (STYLE.md convention 5).
+ */
+export function addTask(tasks: Map<string, LeaderTask>, role: string, task: LeaderTask): void {
+  if (tasks.has(role)) throw new TypeError(`role ${role} is registered twice`);
+  tasks.set(role, task);
+}
+
 /** Calls a task's stop, never throwing: a failing stop must not keep the other roles running. */
 export async function stopTask(task: LeaderTask): Promise<void> {
   try {
@@ -71,8 +80,7 @@ export class SingleNodeLeadership implements Leadership {
   constructor(readonly nodeName = `mimi:${process.pid}`) {}
 
   add(role: string, task: LeaderTask): void {
-    if (this.tasks.has(role)) throw new Error(`role ${role} is registered twice`);
-    this.tasks.set(role, task);
+    addTask(this.tasks, role, task);
     if (this.started && !this.closed) task.start();
   }
 

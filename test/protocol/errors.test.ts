@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { CliError, CliErrorCode, renderError } from '../../src/cli/io.js';
@@ -48,6 +48,13 @@ describe('one error model', () => {
     expect(err).toBeInstanceOf(Error);
     expect(err.name).toBe(name);
     expect(every.has(err.code)).toBe(true);
+  });
+
+  it('src/ raises no bare Error: a MimiError, a TypeError for misuse, or a sentinel private to its file', () => {
+    const src = new URL('../../src/', import.meta.url);
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    const bare = files.filter((f) => /\bnew Error\(/.test(readFileSync(new URL(f, src), 'utf8')));
+    expect(bare).toEqual([]);
   });
 
   it('keeps the cause', () => {

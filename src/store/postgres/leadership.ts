@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { type Leadership, type LeaderTask, stopTask } from '../leadership.js';
+import { addTask, type Leadership, type LeaderTask, stopTask } from '../leadership.js';
 import { LockSpace } from './locks.js';
 
 export interface PostgresLeadershipOptions {
@@ -70,8 +70,7 @@ export class PostgresLeadership implements Leadership {
   }
 
   add(role: string, task: LeaderTask): void {
-    if (this.tasks.has(role)) throw new Error(`role ${role} is registered twice`);
-    this.tasks.set(role, task);
+    addTask(this.tasks, role, task);
   }
 
   async start(): Promise<void> {
@@ -104,6 +103,7 @@ export class PostgresLeadership implements Leadership {
     let c: pg.Client | undefined;
     try {
       c = this.client ?? (await this.connect());
+      if (c === undefined) return;
       // Heartbeat: a connection that died without a word is found here, within one interval.
       if (this.held.size > 0) await c.query('SELECT 1');
       for (const [role, task] of this.tasks) {
@@ -133,7 +133,8 @@ export class PostgresLeadership implements Leadership {
     }
   }
 
-  private async connect(): Promise<pg.Client> {
+  /** A fresh connection, or undefined when close() came while it was being made. */
+  private async connect(): Promise<pg.Client | undefined> {
     const settings = { ...keepalives, ...this.opts.settings };
     const c = new pg.Client({
       connectionString: this.opts.url,
@@ -158,7 +159,7 @@ export class PostgresLeadership implements Leadership {
     }
     if (this.closed) {
       await c.end().catch(() => undefined);
-      throw new Error('leadership is closed');
+      return undefined;
     }
     this.client = c;
     return c;

@@ -20,8 +20,13 @@ export interface RegionStores {
 type Method = (...a: unknown[]) => Promise<unknown>;
 const call = (tx: StoreTx, m: TxMethod, a: readonly unknown[]) => (tx[m] as unknown as Method)(...a);
 
-/** Thrown into a region transaction to roll it back. */
-const rollback = new Error('rolled back by the residency store');
+/**
+ * Thrown into a region transaction to roll it back. Private to this file: it only settles that
+ * transaction's `done`, which end() awaits and never rethrows for a rollback, so it never reaches
+ * a caller (who sees MimiErrors only).
+ */
+class RolledBack extends Error {}
+const rollback = new RolledBack('rolled back by the residency store');
 
 /** One store's transaction, held open inside its write() until the routed write decides. */
 interface OpenTx {
