@@ -1,3 +1,4 @@
+import type { Static, TSchema } from '@sinclair/typebox';
 import { MimiError } from '../protocol/errors.js';
 import { decodeRecord } from '../protocol/records.js';
 import { checkResidencyRules } from '../store/residency/rules.js';
@@ -15,6 +16,44 @@ export { NodeConfig } from './config-schema.js';
  * the setting, or the environment variable.
  */
 
+/**
+ * A setting that fails its check: config-invalid, its name in `extra.setting` as the operator
+ * writes it (`store.url`, `residency.regions[0].id`), as config-env-missing names its own.
+ */
+function invalidSetting(setting: string | undefined, message: string, cause?: unknown): MimiError {
+  return new MimiError(
+    'config-invalid',
+    message,
+    setting === undefined || setting === '' ? undefined : { setting },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** A JSON pointer into the config (`/residency/regions/0/id`) as a setting's name. */
+function settingAt(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .filter((p) => p !== '')
+    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .reduce((name, p) => (/^\d+$/.test(p) ? `${name}[${p}]` : name === '' ? p : `${name}.${p}`), '');
+}
+
+/** The config's `schema` at `pointer` decoded, or config-invalid naming the setting that fails. */
+function decodeSetting<S extends TSchema>(
+  schema: S,
+  value: unknown,
+  pointer: string,
+  where: string,
+): Static<S> {
+  try {
+    return decodeRecord(schema, value, `config${pointer}`);
+  } catch (err) {
+    const inner = err instanceof MimiError && typeof err.extra?.pointer === 'string' ? err.extra.pointer : '';
+    throw invalidSetting(settingAt(pointer + inner), `${where}: ${(err as Error).message}`, err);
+  }
+}
+
 /** Environment overrides: the settings an operator changes per machine. */
 const envOverrides: Record<string, (c: NodeConfig, v: string) => void> = {
   MIMI_LISTEN_HOST: (c, v) => {
@@ -25,12 +64,12 @@ const envOverrides: Record<string, (c: NodeConfig, v: string) => void> = {
   },
   MIMI_STORE_PATH: (c, v) => {
     if (c.store?.backend === 'postgres')
-      throw new MimiError('config-invalid', 'MIMI_STORE_PATH: store.backend is postgres; set MIMI_STORE_URL');
+      throw invalidSetting('store.path', 'MIMI_STORE_PATH: store.backend is postgres; set MIMI_STORE_URL');
     if (c.store !== undefined) c.store.path = v;
   },
   MIMI_STORE_URL: (c, v) => {
     if (c.store?.backend !== 'postgres')
-      throw new MimiError('config-invalid', 'MIMI_STORE_URL: applies only when store.backend is postgres');
+      throw invalidSetting('store.url', 'MIMI_STORE_URL: applies only when store.backend is postgres');
     c.store.url = v;
   },
   MIMI_REDIS_URL: (c, v) => {
@@ -134,46 +173,41 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 export function checkConfig(raw: unknown, where = 'config'): NodeConfig {
-  let config: NodeConfig;
-  try {
-    // The store first, against its backend's schema: an error then names the setting, not "union".
-    const store = (raw as { store?: { backend?: unknown } } | null)?.store;
-    const schema = storeSchemas[store?.backend as keyof typeof storeSchemas];
-    if (typeof store === 'object' && store !== null && schema === undefined) {
-      throw new MimiError('config-invalid', 'config/store/backend: must be "sqlite" or "postgres"');
-    }
-    if (schema !== undefined) decodeRecord(schema, store, 'config/store');
-    const regions = (raw as { residency?: { regions?: unknown } } | null)?.residency?.regions;
-    if (Array.isArray(regions)) {
-      regions.forEach((r: { store?: { backend?: unknown } } | null, i) => {
-        const s = storeSchemas[r?.store?.backend as keyof typeof storeSchemas];
-        if (s !== undefined) decodeRecord(s, r?.store, `config/residency/regions/${i}/store`);
-      });
-    }
-    config = decodeRecord(NodeConfig, raw, 'config');
-  } catch (err) {
-    throw new MimiError('config-invalid', `${where}: ${(err as Error).message}`, undefined, { cause: err });
+  // The store first, against its backend's schema: an error then names the setting, not "union".
+  const store = (raw as { store?: { backend?: unknown } } | null)?.store;
+  const schema = storeSchemas[store?.backend as keyof typeof storeSchemas];
+  if (typeof store === 'object' && store !== null && schema === undefined) {
+    throw invalidSetting('store.backend', `${where}: config/store/backend: must be "sqlite" or "postgres"`);
   }
-  if (config.residency !== undefined) checkResidencyRules(config.residency, `${where}: residency`);
+  if (schema !== undefined) decodeSetting(schema, store, '/store', where);
+  const regions = (raw as { residency?: { regions?: unknown } } | null)?.residency?.regions;
+  if (Array.isArray(regions)) {
+    regions.forEach((r: { store?: { backend?: unknown } } | null, i) => {
+      const s = storeSchemas[r?.store?.backend as keyof typeof storeSchemas];
+      if (s !== undefined) decodeSetting(s, r?.store, `/residency/regions/${i}/store`, where);
+    });
+  }
+  const config = decodeSetting(NodeConfig, raw, '', where);
+  if (config.residency !== undefined) checkResidencyRules(config.residency, where);
   const { limits } = resolveConfig(config);
   for (const name of ['headersTimeoutMs', 'bodyTimeoutMs'] as const) {
     if (limits[name] > limits.requestTimeoutMs) {
-      throw new MimiError(
-        'config-invalid',
+      throw invalidSetting(
+        `limits.${name}`,
         `${where}: limits.${name} (${limits[name]}) must not exceed limits.requestTimeoutMs (${limits.requestTimeoutMs})`,
       );
     }
   }
   if ((config.dp.keyFile === undefined) === (config.dp.keyFiles === undefined)) {
-    throw new MimiError(
-      'config-invalid',
+    throw invalidSetting(
+      'dp.keyFiles',
       `${where}: dp: set keyFiles (one key per usage) or keyFile, one of them`,
     );
   }
   const v = config.verifier;
   if (!config.dev && (v?.sms === 'dev-outbox' || v?.email === 'dev-outbox')) {
-    throw new MimiError(
-      'config-invalid',
+    throw invalidSetting(
+      v?.sms === 'dev-outbox' ? 'verifier.sms' : 'verifier.email',
       `${where}: verifier dev-outbox channels are allowed only in a config with "dev": true`,
     );
   }

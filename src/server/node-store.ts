@@ -18,7 +18,9 @@ export function readKeyFile(path: string, setting: string): KeyPair {
   try {
     jwk = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new MimiError('config-invalid', `${setting}: cannot read ${path}: ${(err as Error).message}`);
+    throw new MimiError('config-invalid', `${setting}: cannot read ${path}: ${(err as Error).message}`, {
+      setting,
+    });
   }
   return keyPairFromJwk(jwk, setting);
 }

@@ -28,9 +28,8 @@ export function readOrCreateSecretFile(path: string, setting: string): Buffer {
       throw new MimiError('config-invalid', 'it must hold 32 random bytes, base64url');
     return secret;
   } catch (err) {
-    throw new MimiError('config-invalid', `${setting}: ${path}: ${(err as Error).message}`, undefined, {
-      cause: err,
-    });
+    const message = `${setting}: ${path}: ${(err as Error).message}`;
+    throw new MimiError('config-invalid', message, { setting }, { cause: err });
   }
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readDevnet, readJwkFile, writeDevnet } from '../../src/cli/devnet-files.js';
 import { MspAgent } from '../../src/client/msp-agent.js';
+import type { MimiError } from '../../src/protocol/errors.js';
 import { Registry } from '../../src/registry/document.js';
 import { loadConfig, type NodeConfig } from '../../src/server/config.js';
 import { spawnCli } from '../cli/run-cli.js';
@@ -244,11 +245,19 @@ describe('operations settings from the file and the environment', () => {
         listen: { host: '10.0.0.5', port: 9464 },
         shutdownTimeoutMs: 5000,
       });
-      expect(() => loadConfig(file, { MIMI_OPERATIONS_HOST: '0.0.0.0' })).toThrow(/operations\/listen/);
-      expect(() => loadConfig(file, { MIMI_OPERATIONS_PORT: 'x' })).toThrow(/operations\/listen\/port/);
-      expect(() => loadConfig(file, { MIMI_SHUTDOWN_TIMEOUT_MS: '-1' })).toThrow(
-        /operations\/shutdownTimeoutMs/,
-      );
+      // Each refused, naming the setting the variable sets.
+      const settingOf = (env: Record<string, string>) => {
+        try {
+          loadConfig(file, env);
+        } catch (err) {
+          expect((err as MimiError).code).toBe('config-invalid');
+          return (err as MimiError).extra?.setting;
+        }
+        return undefined;
+      };
+      expect(settingOf({ MIMI_OPERATIONS_HOST: '0.0.0.0' })).toBe('operations.listen.port');
+      expect(settingOf({ MIMI_OPERATIONS_PORT: 'x' })).toBe('operations.listen.port');
+      expect(settingOf({ MIMI_SHUTDOWN_TIMEOUT_MS: '-1' })).toBe('operations.shutdownTimeoutMs');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

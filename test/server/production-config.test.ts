@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { MimiError } from '../../src/protocol/errors.js';
 import { checkConfig, type NodeConfig } from '../../src/server/config.js';
 import { connectRedis, RedisRateLimiter } from '../../src/store/rate-limit.js';
 import { startDevnet } from '../support/devnet.js';
@@ -23,11 +24,11 @@ const configWith = (extra: Record<string, unknown>) => ({
   ...extra,
 });
 
-async function codeAndMessage(fn: () => unknown): Promise<{ code?: string; message?: string }> {
+async function thrownBy(fn: () => unknown): Promise<Partial<MimiError>> {
   try {
     fn();
   } catch (err) {
-    return err as { code: string; message: string };
+    return err as MimiError;
   }
   return {};
 }
@@ -51,26 +52,23 @@ describe('config: PostgreSQL store and Redis rate limits', () => {
   });
 
   it.each([
-    [{ store: { backend: 'postgres' } }, 'config/store'],
-    [{ store: { backend: 'postgres', url: 'mysql://x' } }, 'config/store/url'],
-    [{ store: { backend: 'postgres', url: 'postgres://x/y', poolSize: 0 } }, 'config/store/poolSize'],
-    [{ store: { backend: 'postgres', url: 'postgres://x/y', path: 'a.db' } }, 'config/store'],
-    [{ store: { backend: 'postgres', url: 'postgres://x/y', schema: 'Bad-Name' } }, 'config/store/schema'],
-    [
-      { store: { backend: 'postgres', url: 'postgres://x/y', settings: { a: 'x y' } } },
-      'config/store/settings',
-    ],
+    [{ store: { backend: 'postgres' } }, 'store.url'],
+    [{ store: { backend: 'postgres', url: 'mysql://x' } }, 'store.url'],
+    [{ store: { backend: 'postgres', url: 'postgres://x/y', poolSize: 0 } }, 'store.poolSize'],
+    [{ store: { backend: 'postgres', url: 'postgres://x/y', path: 'a.db' } }, 'store.path'],
+    [{ store: { backend: 'postgres', url: 'postgres://x/y', schema: 'Bad-Name' } }, 'store.schema'],
+    [{ store: { backend: 'postgres', url: 'postgres://x/y', settings: { a: 'x y' } } }, 'store.settings.a'],
     [
       { store: { backend: 'postgres', url: 'postgres://x/y', settings: { 'a b': 'x' } } },
-      'config/store/settings',
+      'store.settings.a b',
     ],
-    [{ store: { backend: 'mysql', url: 'mysql://x' } }, 'config/store/backend'],
-    [{ store: { backend: 'sqlite', url: 'postgres://x/y', path: 'a.db' } }, 'config/store'],
-    [{ rateLimits: { redisUrl: 'http://cache' } }, 'config/rateLimits/redisUrl'],
+    [{ store: { backend: 'mysql', url: 'mysql://x' } }, 'store.backend'],
+    [{ store: { backend: 'sqlite', url: 'postgres://x/y', path: 'a.db' } }, 'store.url'],
+    [{ rateLimits: { redisUrl: 'http://cache' } }, 'rateLimits.redisUrl'],
   ])('refuses %j, naming %s', async (extra, setting) => {
-    const err = await codeAndMessage(() => checkConfig(configWith(extra)));
+    const err = await thrownBy(() => checkConfig(configWith(extra)));
     expect(err.code).toBe('config-invalid');
-    expect(err.message).toContain(setting);
+    expect(err.extra?.setting).toBe(setting);
   });
 });
 

@@ -355,12 +355,13 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
 
       it('forgets an id remembered by a write that rolled back', async () => {
         const now = Math.floor(Date.now() / 1000);
+        const undo = new Error('undo');
         await expect(
           write(async (tx) => {
             await tx.rememberRequest('r1', now + 60);
-            throw new Error('undo');
+            throw undo;
           }),
-        ).rejects.toThrow('undo');
+        ).rejects.toBe(undo);
         expect(await write((tx) => tx.rememberRequest('r1', now + 60))).toBe(true);
       });
     });
@@ -372,12 +373,13 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
         expect(await write((tx) => tx.spendToken('k1', 'n1', now + 3600))).toBe(false);
         // The same nonce under another key is another token.
         expect(await write((tx) => tx.spendToken('k2', 'n1', now + 3600))).toBe(true);
+        const undo = new Error('undo');
         await expect(
           write(async (tx) => {
             await tx.spendToken('k1', 'n2', now + 60);
-            throw new Error('undo');
+            throw undo;
           }),
-        ).rejects.toThrow('undo');
+        ).rejects.toBe(undo);
         expect(await write((tx) => tx.spendToken('k1', 'n2', now + 60))).toBe(true);
       });
     });

@@ -284,7 +284,7 @@ describe('R27: residency configuration', () => {
     store: { backend: 'sqlite', path: `${id}.db` },
     ...over,
   });
-  const rejects = (residencyConfig: unknown, setting: RegExp) => {
+  const rejects = (residencyConfig: unknown, setting: string) => {
     let err: unknown;
     try {
       checkConfig({ ...base(), residency: residencyConfig });
@@ -293,7 +293,7 @@ describe('R27: residency configuration', () => {
     }
     expect(err).toBeInstanceOf(MimiError);
     expect((err as MimiError).code).toBe('config-invalid');
-    expect((err as MimiError).message).toMatch(setting);
+    expect((err as MimiError).extra?.setting).toBe(setting);
   };
 
   it('accepts regions with codes and domains', () => {
@@ -302,7 +302,7 @@ describe('R27: residency configuration', () => {
   });
 
   it('refuses an unknown default, a bad or shared code or domain, and misplaced stores', () => {
-    rejects({ default: 'mars', regions: [region('eu')] }, /residency\.default/);
+    rejects({ default: 'mars', regions: [region('eu')] }, 'residency.default');
     rejects(
       {
         default: 'home',
@@ -312,15 +312,15 @@ describe('R27: residency configuration', () => {
           { id: 'home' },
         ],
       },
-      /residency\.regions\[1\]\.callingCodes: \+33 is also in region eu/,
+      'residency.regions[1].callingCodes',
     );
     rejects(
       { default: 'home', regions: [region('eu', { callingCodes: ['999'] }), { id: 'home' }] },
-      /residency\.regions\[0\]\.callingCodes/,
+      'residency.regions[0].callingCodes',
     );
     rejects(
       { default: 'home', regions: [region('eu', { callingCodes: ['+33'] }), { id: 'home' }] },
-      /residency\.regions\[0\]\.callingCodes/,
+      'residency.regions[0].callingCodes',
     );
     rejects(
       {
@@ -330,25 +330,25 @@ describe('R27: residency configuration', () => {
           { id: 'home', emailDomains: ['example.de'] },
         ],
       },
-      /residency\.regions\[1\]\.emailDomains: example\.de is also in region eu/,
+      'residency.regions[1].emailDomains',
     );
     rejects(
       { default: 'home', regions: [region('eu', { emailDomains: ['not a domain'] }), { id: 'home' }] },
-      /residency\.regions\[0\]\.emailDomains/,
+      'residency.regions[0].emailDomains',
     );
-    rejects({ default: 'home', regions: [{ id: 'eu' }, { id: 'home' }] }, /residency\.regions\[0\]\.store/);
-    rejects({ default: 'home', regions: [region('home')] }, /residency\.regions\[0\]\.store/);
+    rejects({ default: 'home', regions: [{ id: 'eu' }, { id: 'home' }] }, 'residency.regions[0].store');
+    rejects({ default: 'home', regions: [region('home')] }, 'residency.regions[0].store');
     rejects(
       { default: 'home', regions: [region('eu'), region('eu'), { id: 'home' }] },
-      /residency\.regions\[1\]\.id/,
+      'residency.regions[1].id',
     );
     rejects(
       { default: 'home', regions: [{ id: 'eu', store: { backend: 'mysql' } }, { id: 'home' }] },
-      /config\/residency\/regions\/0\/store/,
+      'residency.regions[0].store',
     );
     rejects(
       { default: 'home', regions: [{ id: 'eu', store: { backend: 'sqlite' } }, { id: 'home' }] },
-      /config\/residency\/regions\/0\/store/,
+      'residency.regions[0].store.path',
     );
   });
 
@@ -374,6 +374,9 @@ describe('R27: residency configuration', () => {
   });
 });
 
+/** What a LosingStore's lost write throws. */
+const regionLost = new Error('region lost at commit');
+
 /** A region store that, once armed, rolls back the next write that puts a private-index entry, as if the region were lost at commit. */
 class LosingStore extends SqliteStore {
   armed = false;
@@ -390,7 +393,7 @@ class LosingStore extends SqliteStore {
       const result = await fn(watched);
       if (puts && this.armed) {
         this.armed = false;
-        throw new Error('region lost at commit');
+        throw regionLost;
       }
       return result;
     });
@@ -522,7 +525,7 @@ describe('R27: routed writes', () => {
     // Batches of two in byte order: na, na | na, eu | eu, eu. The second batch's eu part is lost
     // after the home store committed.
     eu.armed = true;
-    await expect(index.rotate()).rejects.toThrow('region lost at commit');
+    await expect(index.rotate()).rejects.toBe(regionLost);
     expect(eu.armed).toBe(false);
     expect(await index.rotate()).toBe(2);
     expect(index.current()).toBe(2);

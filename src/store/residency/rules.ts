@@ -28,8 +28,10 @@ const knownCallingCodes = new Set(getCountries().map((c) => getCountryCallingCod
 
 const regionId = /^[a-z][a-z0-9-]{0,31}$/;
 
-function invalid(setting: string, message: string): MimiError {
-  return new MimiError('config-invalid', `${setting}: ${message}`);
+/** config-invalid naming the setting, also in `extra.setting` (as the node config's errors do). */
+function invalid(where: string | undefined, setting: string, message: string): MimiError {
+  const named = `${setting}: ${message}`;
+  return new MimiError('config-invalid', where === undefined ? named : `${where}: ${named}`, { setting });
 }
 
 /** The canonical (lower-case A-label) form of a configured domain, or undefined when it is not one. */
@@ -44,39 +46,50 @@ function canonicalDomain(domain: string): string | undefined {
  * without a store of its own, calling codes real and domains well formed, and no code or domain
  * in two regions. Each failure is config-invalid and names the setting.
  */
-export function checkResidencyRules(rules: ResidencyRules, where = 'residency'): void {
+export function checkResidencyRules(rules: ResidencyRules, where?: string): void {
   const ids = new Set<string>();
   const codes = new Map<string, string>();
   const domains = new Map<string, string>();
   rules.regions.forEach((r, i) => {
-    const at = `${where}.regions[${i}]`;
-    if (!regionId.test(r.id)) throw invalid(`${at}.id`, 'use 1-32 lower-case letters, digits and -');
-    if (ids.has(r.id)) throw invalid(`${at}.id`, `region ${r.id} is listed twice`);
+    const at = `residency.regions[${i}]`;
+    if (!regionId.test(r.id)) throw invalid(where, `${at}.id`, 'use 1-32 lower-case letters, digits and -');
+    if (ids.has(r.id)) throw invalid(where, `${at}.id`, `region ${r.id} is listed twice`);
     ids.add(r.id);
     if (r.id === rules.default && r.store !== undefined) {
-      throw invalid(`${at}.store`, `${r.id} is the default region: its store is the node's main store`);
+      throw invalid(
+        where,
+        `${at}.store`,
+        `${r.id} is the default region: its store is the node's main store`,
+      );
     }
     if (r.id !== rules.default && r.store === undefined) {
-      throw invalid(`${at}.store`, `region ${r.id} needs a store of its own`);
+      throw invalid(where, `${at}.store`, `region ${r.id} needs a store of its own`);
     }
     for (const code of r.callingCodes ?? []) {
       if (!knownCallingCodes.has(code)) {
-        throw invalid(`${at}.callingCodes`, `${JSON.stringify(code)} is not a country calling code`);
+        throw invalid(where, `${at}.callingCodes`, `${JSON.stringify(code)} is not a country calling code`);
       }
       const other = codes.get(code);
-      if (other !== undefined) throw invalid(`${at}.callingCodes`, `+${code} is also in region ${other}`);
+      if (other !== undefined)
+        throw invalid(where, `${at}.callingCodes`, `+${code} is also in region ${other}`);
       codes.set(code, r.id);
     }
     for (const d of r.emailDomains ?? []) {
       const domain = canonicalDomain(d);
-      if (domain === undefined) throw invalid(`${at}.emailDomains`, `${JSON.stringify(d)} is not a domain`);
+      if (domain === undefined)
+        throw invalid(where, `${at}.emailDomains`, `${JSON.stringify(d)} is not a domain`);
       const other = domains.get(domain);
-      if (other !== undefined) throw invalid(`${at}.emailDomains`, `${domain} is also in region ${other}`);
+      if (other !== undefined)
+        throw invalid(where, `${at}.emailDomains`, `${domain} is also in region ${other}`);
       domains.set(domain, r.id);
     }
   });
   if (!ids.has(rules.default)) {
-    throw invalid(`${where}.default`, `${JSON.stringify(rules.default)} is not a region listed in regions`);
+    throw invalid(
+      where,
+      'residency.default',
+      `${JSON.stringify(rules.default)} is not a region listed in regions`,
+    );
   }
 }
 
