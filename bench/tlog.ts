@@ -57,6 +57,8 @@ function makeLog(store: SqliteStore, intervalMs = 1000) {
     signer: { name: origin, privateKey },
     pseudonyms: new KeyedPseudonyms(key),
     checkpointIntervalMs: intervalMs,
+    subtreeCacheBytes: configDefaults.log.subtreeCacheBytes,
+    proofCacheBytes: configDefaults.log.proofCacheBytes,
     now: () => Math.floor(Date.now() / 1000),
   });
 }

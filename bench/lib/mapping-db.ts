@@ -4,7 +4,7 @@ import { sha256 } from '../../src/crypto/sign.js';
 import { KeyedPseudonyms } from '../../src/dp/log-pseudonym.js';
 import { TransparencyLog } from '../../src/dp/transparency-log.js';
 import { logOrigin } from '../../src/protocol/transparency.js';
-import { loadConfig } from '../../src/server/config.js';
+import { configDefaults, loadConfig } from '../../src/server/config.js';
 import { besideDpKey, readOrCreateSecretFile } from '../../src/server/secret-file.js';
 import type { Store, StoredMapping } from '../../src/store/store.js';
 import { LogLeafKind } from '../../src/tlog/leaf.js';
@@ -45,6 +45,9 @@ export function benchLog(store: Store, keys: BenchLogKeys, now: number): Transpa
     origin,
     signer: { name: origin, privateKey: keys.dpKey.privateKey },
     pseudonyms: new KeyedPseudonyms(keys.pseudonymKey),
+    checkpointIntervalMs: configDefaults.log.checkpointIntervalMs,
+    subtreeCacheBytes: configDefaults.log.subtreeCacheBytes,
+    proofCacheBytes: configDefaults.log.proofCacheBytes,
     now: () => now,
   });
 }

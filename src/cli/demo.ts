@@ -92,7 +92,12 @@ export async function runDemo(opts: {
   };
   const dnsZones = new ZoneSet({ store: node.ctx.store, zones: [zone], now: nowSeconds, refreshMs: 500 });
   await dnsZones.start();
-  const dns = new DnsResponder({ zones: dnsZones, host: '127.0.0.1', port: dnsPort });
+  const dns = new DnsResponder({
+    zones: dnsZones,
+    host: '127.0.0.1',
+    port: dnsPort,
+    maxUdpPayload: node.ctx.config.resolved.dns.maxUdpPayload,
+  });
   await dns.start();
   const steps: DemoStep[] = [];
   const fedNodes: Awaited<ReturnType<typeof startNode>>[] = [];

@@ -106,7 +106,12 @@ export async function dnsExport(opts: {
   const store = await openStore(loaded);
   try {
     const now = nowSeconds();
-    const set = new ZoneSet({ store, zones: settings, now: () => serial ?? now });
+    const set = new ZoneSet({
+      store,
+      zones: settings,
+      now: () => serial ?? now,
+      refreshMs: loaded.resolved.dns.refreshMs,
+    });
     await set.refresh();
     const zone = set.zones()[0]!;
     const text = masterFile(zone, `${zone.name}: native MIMI identifiers (R29), exported by mimi-discovery`);

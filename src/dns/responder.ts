@@ -15,11 +15,14 @@ export interface DnsResponderOptions {
   host: string;
   /** 0: a free port, the same for UDP and TCP. */
   port: number;
-  /** Largest UDP answer we send when the query's EDNS(0) allows it (RFC 6891 §6.2.5; default 1232, the DNS flag day 2020 value). */
-  maxUdpPayload?: number;
-  tcpIdleMs?: number;
-  maxTcpConnections?: number;
+  /** Largest UDP answer we send when the query's EDNS(0) allows it (RFC 6891 §6.2.5; dns.maxUdpPayload). */
+  maxUdpPayload: number;
 }
+
+/** An idle TCP connection is closed after this long (RFC 7766 §6.2.3 suggests seconds). */
+const tcpIdleMs = 10_000;
+/** TCP connections open at once, across clients. */
+const maxTcpConnections = 256;
 
 const Rcode = { NoError: 0, FormErr: 1, ServFail: 2, NxDomain: 3, NotImp: 4, Refused: 5 } as const;
 const AA = 0x0400;
@@ -154,7 +157,7 @@ export class DnsResponder {
       });
       const port = udp.address().port;
       const tcp = createServer((s) => this.onTcp(s));
-      tcp.maxConnections = this.opts.maxTcpConnections ?? 256;
+      tcp.maxConnections = maxTcpConnections;
       try {
         await new Promise<void>((resolve, reject) => {
           tcp.once('error', reject);
@@ -167,7 +170,7 @@ export class DnsResponder {
         throw err;
       }
       udp.on('message', (msg, rinfo) => {
-        const a = answerQuery(this.opts.zones, msg, { maxPayload: this.opts.maxUdpPayload ?? 1232 });
+        const a = answerQuery(this.opts.zones, msg, { maxPayload: this.opts.maxUdpPayload });
         if (a !== undefined) udp.send(a.message, rinfo.port, rinfo.address);
       });
       udp.on('error', () => undefined);
@@ -181,7 +184,7 @@ export class DnsResponder {
   /** RFC 7766 §8: two-byte length prefix, several queries per connection, idle connections closed. */
   private onTcp(socket: Socket): void {
     this.conns.add(socket);
-    socket.setTimeout(this.opts.tcpIdleMs ?? 10_000, () => socket.destroy());
+    socket.setTimeout(tcpIdleMs, () => socket.destroy());
     socket.on('close', () => this.conns.delete(socket));
     socket.on('error', () => undefined);
     let buffered = Buffer.alloc(0);

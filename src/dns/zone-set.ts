@@ -42,8 +42,8 @@ export interface ZoneSetOptions {
   store: Store;
   zones: readonly ZoneSettings[];
   now: () => number;
-  /** How often the zones are rebuilt from the store (default 1000 ms). */
-  refreshMs?: number;
+  /** How often start() rebuilds the zones from the store, in ms (the node's dns.refreshMs). */
+  refreshMs: number;
   onError?: (err: unknown) => void;
 }
 
@@ -118,10 +118,10 @@ export class ZoneSet {
       this.refresh()
         .catch((err) => this.opts.onError?.(err))
         .finally(() => {
-          if (this.timer !== undefined) this.timer = setTimeout(tick, this.opts.refreshMs ?? 1000).unref();
+          if (this.timer !== undefined) this.timer = setTimeout(tick, this.opts.refreshMs).unref();
         });
     };
-    this.timer = setTimeout(tick, this.opts.refreshMs ?? 1000).unref();
+    this.timer = setTimeout(tick, this.opts.refreshMs).unref();
   }
 
   async close(): Promise<void> {

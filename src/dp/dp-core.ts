@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { canonicalize } from '../crypto/jcs.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { sha256 } from '../crypto/sign.js';
-import { nowSeconds } from '../protocol/encoding.js';
 import type { FederationEventKind, Mapping, NoticeKind } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
@@ -23,9 +22,7 @@ export interface DiscoveryProviderOptions {
    * resolved config's policy.contestWindowSeconds (src/server/config-defaults.ts).
    */
   contestWindowSeconds: number;
-  /** How old a holder-signed request may be before it is refused as stale. */
-  requestMaxAgeSeconds?: number;
-  now?: () => number;
+  now: () => number;
   /**
    * Called inside the write transaction of every change that may alter what a CSI serves
    * (accept, supersede, opt-out, invalidate, contest resolution), so derived indexes such as the
@@ -88,7 +85,7 @@ export class DpCore {
   constructor(opts: DiscoveryProviderOptions) {
     this.opts = opts;
     this.id = opts.id;
-    this.now = opts.now ?? nowSeconds;
+    this.now = opts.now;
   }
 
   get contestWindow(): number {

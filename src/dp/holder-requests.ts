@@ -1,5 +1,6 @@
 import { canonicalize } from '../crypto/jcs.js';
 import { digest, SignPurpose, verifyObject } from '../crypto/sign.js';
+import { requestMaxAgeSeconds } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
 import { assertCanonicalCsi } from '../protocol/identifiers.js';
 import {
@@ -179,18 +180,20 @@ export async function checkPossession(core: DpCore, r: PseudonymRequest): Promis
 /** Checks the CSI and the freshness of a holder request (relayed ones may be old: replays still fail). */
 function checkRequest(core: DpCore, issuedAt: number, csi: string, opts: ApplyOptions): void {
   assertCanonicalCsi(csi);
-  const maxAge = core.opts.requestMaxAgeSeconds ?? 300;
-  if (!opts.relayed && Math.abs(core.now() - issuedAt) > maxAge) {
-    throw new MimiError('request-stale', `holder requests must be signed within ${maxAge} s of now`);
+  if (!opts.relayed && Math.abs(core.now() - issuedAt) > requestMaxAgeSeconds) {
+    throw new MimiError(
+      'request-stale',
+      `holder requests must be signed within ${requestMaxAgeSeconds} s of now`,
+    );
   }
-  if (issuedAt > core.now() + maxAge)
+  if (issuedAt > core.now() + requestMaxAgeSeconds)
     throw new MimiError('request-stale', 'this request is signed in the future');
 }
 
 async function once(core: DpCore, tx: StoreTx, request: unknown, issuedAt: number): Promise<void> {
-  const maxAge = core.opts.requestMaxAgeSeconds ?? 300;
   // Relayed requests can arrive late, so ids are kept long enough to outlast any retry.
-  if (!(await tx.rememberRequest(digest(request), Math.max(issuedAt, core.now()) + 30 * day + 2 * maxAge))) {
+  const keepUntil = Math.max(issuedAt, core.now()) + 30 * day + 2 * requestMaxAgeSeconds;
+  if (!(await tx.rememberRequest(digest(request), keepUntil))) {
     throw new MimiError('replayed', 'this signed request was already used');
   }
 }

@@ -40,17 +40,14 @@ export interface TransparencyLogOptions {
   /** The DP's Ed25519 key, named after the origin. */
   signer: NoteSigner;
   pseudonyms: PseudonymSource;
-  /** How often a checkpoint is made when the tree grew, in ms (default 1000). */
-  checkpointIntervalMs?: number;
-  /** Bytes of complete subtree hashes kept for proofs (default 16 MiB: all of 250,000 leaves). */
-  subtreeCacheBytes?: number;
-  /** Bytes of verbose answers' `log` members kept, per leaf and checkpoint (default 8 MiB). */
-  proofCacheBytes?: number;
+  /** How often a checkpoint is made when the tree grew, in ms (the node's log.checkpointIntervalMs). */
+  checkpointIntervalMs: number;
+  /** Bytes of complete subtree hashes kept for proofs (log.subtreeCacheBytes). */
+  subtreeCacheBytes: number;
+  /** Bytes of verbose answers' `log` members kept, per leaf and checkpoint (log.proofCacheBytes). */
+  proofCacheBytes: number;
   now: () => number;
 }
-
-export const DEFAULT_SUBTREE_CACHE_BYTES = 16 * 2 ** 20;
-export const DEFAULT_PROOF_CACHE_BYTES = 8 * 2 ** 20;
 
 const ZERO = new Uint8Array(32);
 
@@ -116,8 +113,8 @@ export class TransparencyLog {
   constructor(opts: TransparencyLogOptions) {
     this.opts = opts;
     this.origin = opts.origin;
-    this.subtrees = new BoundedCache(opts.subtreeCacheBytes ?? DEFAULT_SUBTREE_CACHE_BYTES);
-    this.proofs = new BoundedCache(opts.proofCacheBytes ?? DEFAULT_PROOF_CACHE_BYTES);
+    this.subtrees = new BoundedCache(opts.subtreeCacheBytes);
+    this.proofs = new BoundedCache(opts.proofCacheBytes);
   }
 
   /** What the proof caches hold now, in bytes (metrics). */
@@ -190,7 +187,7 @@ export class TransparencyLog {
   start(): void {
     this.timer ??= setInterval(() => {
       this.tick().catch(() => undefined);
-    }, this.opts.checkpointIntervalMs ?? 1000);
+    }, this.opts.checkpointIntervalMs);
     this.timer.unref();
   }
 

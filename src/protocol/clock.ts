@@ -14,6 +14,12 @@ export interface Clock {
   readonly nowMs: () => number;
 }
 
+/**
+ * How far a signed request's `issuedAt` (a holder request, a session request) may lie from the
+ * DP's clock, either way, before it is refused as `request-stale` (docs/spec/records.md §2.5).
+ */
+export const requestMaxAgeSeconds = 300;
+
 export const systemClock: Clock = {
   now: () => Math.floor(Date.now() / 1000),
   nowMs: () => Date.now(),

@@ -4,6 +4,9 @@ import { nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { Registry } from './document.js';
 
+/** The SDK's default refresh interval in seconds, which a node's config defaults to as well. */
+export const defaultRefreshSeconds = 300;
+
 /**
  * Where a RegistrySource loads the registry from, and the key it must be signed by.
  *
@@ -15,6 +18,7 @@ export interface RegistrySourceOptions {
   location: string;
   /** The registry key, base64url: the one thing a node trusts a priori. */
   pinnedKey: string;
+  /** How often start() reloads it (default {@link defaultRefreshSeconds}; a node: registry.refreshSeconds). */
   refreshSeconds?: number;
   maxBytes?: number;
   now?: () => number;
@@ -83,7 +87,7 @@ export class RegistrySource {
 
   /** Refresh on an interval; errors go to onRefreshError and the node keeps its registry. */
   start(): void {
-    const seconds = this.opts.refreshSeconds ?? 300;
+    const seconds = this.opts.refreshSeconds ?? defaultRefreshSeconds;
     this.timer = setInterval(() => {
       this.load().catch((err: unknown) => this.opts.onRefreshError?.(err));
     }, seconds * 1000);

@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { SignPurpose, verifyObject } from '../crypto/sign.js';
+import { requestMaxAgeSeconds } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
 import { ParticipantId, ParticipantRole, type SessionRequest } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
@@ -56,7 +57,7 @@ export class SessionAuthority {
   ): { token: string; caller: Caller } {
     if (req.audience !== dpId)
       throw new MimiError('unauthenticated', 'the session request is for another DP');
-    if (Math.abs(now - req.issuedAt) > 300)
+    if (Math.abs(now - req.issuedAt) > requestMaxAgeSeconds)
       throw new MimiError('request-stale', 'the session request is stale');
     // A DP asks for a session with its transport keys (registry.md §8.1.1), an MSP with its keys.
     const keys =

@@ -3,7 +3,7 @@ import {
   type LookupBudget,
   type ReputationSettings,
 } from '../dp/lookup-reputation.js';
-import { DEFAULT_PROOF_CACHE_BYTES, DEFAULT_SUBTREE_CACHE_BYTES } from '../dp/transparency-log.js';
+import { defaultRefreshSeconds } from '../registry/source.js';
 import type { NodeConfig } from './config-schema.js';
 
 /**
@@ -12,7 +12,7 @@ import type { NodeConfig } from './config-schema.js';
  * context hands the resolved values to each component, so no component guesses one of its own.
  */
 export const configDefaults = {
-  registry: { refreshSeconds: 300 },
+  registry: { refreshSeconds: defaultRefreshSeconds },
   policy: { contestWindowSeconds: 7 * 86_400 },
   federation: {
     peerTimeoutMs: 1500,
@@ -36,8 +36,9 @@ export const configDefaults = {
     witness: true,
     witnessIntervalMs: 10_000,
     requestsPerMinute: 6000,
-    subtreeCacheBytes: DEFAULT_SUBTREE_CACHE_BYTES,
-    proofCacheBytes: DEFAULT_PROOF_CACHE_BYTES,
+    /** All the complete subtree hashes of a 250,000-leaf tree. */
+    subtreeCacheBytes: 16 * 2 ** 20,
+    proofCacheBytes: 8 * 2 ** 20,
   },
   privateLookup: {
     kAnonymity: 16,

@@ -1,7 +1,6 @@
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { KeyPair } from '../crypto/keys.js';
 import { challengeName, dns01Value } from '../protocol/dns-names.js';
-import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { CsiKind, parseCsi } from '../protocol/identifiers.js';
 import { type PossessionAttestation, PossessionMethod } from '../protocol/records.js';
@@ -26,7 +25,7 @@ export interface VerifierOptions {
   /** Challenges per CSI, and per mailbox for email, per hour: stops SMS pumping and mail bombing through us. */
   maxChallengesPerHour: number;
   attestationLifetimeSeconds?: number;
-  now?: () => number;
+  now: () => number;
   /** Random source for codes and ids (tests); defaults to node:crypto. */
   random?: { int(max: number): number; bytes(n: number): Uint8Array };
 }
@@ -53,7 +52,7 @@ export class PossessionVerifier {
   constructor(opts: VerifierOptions) {
     this.opts = opts;
     this.id = opts.id;
-    this.now = opts.now ?? nowSeconds;
+    this.now = opts.now;
     this.random = opts.random ?? { int: (max) => randomInt(max), bytes: (n) => randomBytes(n) };
   }
 

@@ -278,7 +278,12 @@ describe('R29: the SDK with wrong, forged, truncated and missing answers', () =>
       new Map([['mimi:alice@example.net', [aliceMapping]]]),
       1,
     );
-    const responder = new DnsResponder({ zones: oneZone(zone), host: '127.0.0.1', port: 0 });
+    const responder = new DnsResponder({
+      zones: oneZone(zone),
+      host: '127.0.0.1',
+      port: 0,
+      maxUdpPayload: 1232,
+    });
     await responder.start();
     try {
       const r = await lookupNativeDns('mimi:alice@example.net', {
@@ -306,7 +311,12 @@ describe('R29: the SDK with wrong, forged, truncated and missing answers', () =>
       new Map([['mimi:alice@example.net', [aliceMapping]]]),
       1,
     );
-    const responder = new DnsResponder({ zones: oneZone(zone), host: '127.0.0.1', port: 0 });
+    const responder = new DnsResponder({
+      zones: oneZone(zone),
+      host: '127.0.0.1',
+      port: 0,
+      maxUdpPayload: 1232,
+    });
     await responder.start();
     try {
       const at = { ...opts(), resolvers: [`127.0.0.1:${responder.port}`] };

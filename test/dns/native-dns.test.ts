@@ -77,7 +77,7 @@ describe.skipIf(missing.length > 0)('R29: native identifiers through real DNS', 
       refreshMs: 100,
     });
     await zones.start();
-    responder = new DnsResponder({ zones, host: '127.0.0.1', port: 0 });
+    responder = new DnsResponder({ zones, host: '127.0.0.1', port: 0, maxUdpPayload: 1232 });
     await responder.start();
 
     // The same zones as master files, for NSD; two of them signed, one signed and then tampered with.

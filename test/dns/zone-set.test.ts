@@ -44,7 +44,7 @@ for (const backend of storeBackends()) {
       await f.dp.accept(
         f.submission('mimi:alice@example.net', generateKeyPair(), { msp: 'msp2', user: 'eve' }),
       );
-      const zones = new ZoneSet({ store: f.store, zones: settings, now: f.clock.now });
+      const zones = new ZoneSet({ store: f.store, zones: settings, now: f.clock.now, refreshMs: 1000 });
       await zones.refresh();
       const [apex, delegated] = zones.zones();
       const owners = (z: typeof apex) => [
@@ -106,7 +106,7 @@ for (const backend of storeBackends()) {
           });
         }
       });
-      const zones = new ZoneSet({ store: f.store, zones: [settings[0]!], now: f.clock.now });
+      const zones = new ZoneSet({ store: f.store, zones: [settings[0]!], now: f.clock.now, refreshMs: 1000 });
       await zones.refresh();
       expect(
         zones

@@ -7,6 +7,7 @@ import { DiscoveryProvider } from '../../src/dp/provider.js';
 import { TransparencyLog } from '../../src/dp/transparency-log.js';
 import { toB64u } from '../../src/protocol/encoding.js';
 import { logOrigin, witnessName } from '../../src/protocol/transparency.js';
+import { configDefaults } from '../../src/server/config.js';
 import { openCheckpoint, signCheckpoint } from '../../src/tlog/checkpoint.js';
 import { cosignNote, verifyCosignatures } from '../../src/tlog/cosignature.js';
 import { decodeLeaf, LogLeafKind, leafIsAbout } from '../../src/tlog/leaf.js';
@@ -35,6 +36,9 @@ describe('transparency log over the store (R3, R19, R28)', () => {
       origin,
       signer: { name: origin, privateKey: fed.dpKeys.log.privateKey },
       pseudonyms: keyed,
+      checkpointIntervalMs: configDefaults.log.checkpointIntervalMs,
+      subtreeCacheBytes: configDefaults.log.subtreeCacheBytes,
+      proofCacheBytes: configDefaults.log.proofCacheBytes,
       now: fed.clock.now,
     });
     dp = new DiscoveryProvider({
@@ -150,6 +154,7 @@ describe('transparency log over the store (R3, R19, R28)', () => {
       signer: { name: origin, privateKey: fed.dpKeys.log.privateKey },
       pseudonyms: keyed,
       now: fed.clock.now,
+      checkpointIntervalMs: configDefaults.log.checkpointIntervalMs,
       subtreeCacheBytes: 9_000, // one block of 256 hashes at a time
       proofCacheBytes: 0,
     });

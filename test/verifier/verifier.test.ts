@@ -105,6 +105,7 @@ describe('R1: one-time-code possession challenges', () => {
       store: fed.store,
       secret: Buffer.alloc(32, 1),
       channels: { mailto: new DevOutboxChannel() },
+      now: fed.clock.now,
     });
     await expect(emailOnly.start('+14155550101', key)).rejects.toMatchObject({ code: 'channel-unavailable' });
   });
