@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { VerifiedResult } from '../../src/client/lookup-client.js';
 import { MemoryOprfCache } from '../../src/client/oprf-cache.js';
 import { PrivateLookupClient } from '../../src/client/private-lookup.js';
@@ -70,10 +70,12 @@ describe('key rotation under concurrent lookups', () => {
 
     let stop = false;
     let lookups = 0;
+    /** Lookups each loop has finished, failed or not. */
+    const finished = [0, 0, 0, 0];
     const failures: unknown[] = [];
-    const loop = async (shared: boolean) => {
+    const loop = async (shared: boolean, n: number) => {
       const mine = client();
-      while (!stop) {
+      for (; !stop; finished[n] = (finished[n] ?? 0) + 1) {
         const pick = csis.filter(() => Math.random() < 0.4);
         try {
           const got = await (shared ? mine : client()).lookup(pick);
@@ -85,7 +87,7 @@ describe('key rotation under concurrent lookups', () => {
         }
       }
     };
-    const loops = [loop(true), loop(false), loop(true), loop(false)];
+    const loops = [loop(true, 0), loop(false, 1), loop(true, 2), loop(false, 3)];
 
     // Rotate while a mapping is being published: the build must pick it up.
     const [next] = await Promise.all([index.rotate(), publish(late)]);
@@ -104,7 +106,12 @@ describe('key rotation under concurrent lookups', () => {
 
     net.clock.advance(61);
     expect(await index.retireDue()).toEqual([old]);
-    await new Promise((r) => setTimeout(r, 200));
+    // Every loop finishes two more lookups, so at least one begun after the retirement.
+    const before = [...finished];
+    await vi.waitFor(() => expect(finished.every((n, i) => n >= before[i]! + 2)).toBe(true), {
+      timeout: 30_000,
+      interval: 5,
+    });
     stop = true;
     await Promise.all(loops);
     expect(failures).toEqual([]);
