@@ -13,9 +13,26 @@
  */
 
 import { expand_message_xmd } from '@noble/curves/abstract/hash-to-curve.js';
-import { sha512 } from '@noble/hashes/sha2.js';
-import { randomBytes } from '@noble/hashes/utils.js';
+import { sha512 as nobleSha512 } from '@noble/hashes/sha2.js';
+import { type CHash, randomBytes } from '@noble/hashes/utils.js';
 import { OprfError } from './oprf-errors.js';
+import { cryptoProvider } from './provider.js';
+
+/**
+ * SHA-512 through the crypto provider (node:crypto in Node, src/crypto/provider.ts), shaped as the
+ * hash @noble/curves' expand_message_xmd takes: it calls the function and reads the lengths only.
+ * A contact sync hashes every element several times (HashToGroup, the composites, Finalize).
+ */
+// Every provider returns a fresh digest over an ArrayBuffer of its own.
+const sha512: CHash = Object.assign(
+  (msg: Uint8Array) => cryptoProvider().sha512(msg) as Uint8Array<ArrayBuffer>,
+  {
+    outputLen: nobleSha512.outputLen,
+    blockLen: nobleSha512.blockLen,
+    canXOF: false,
+    create: nobleSha512.create,
+  },
+);
 
 /**
  * A source of random bytes: returns exactly `n` fresh bytes. Injectable so that test vectors reproduce.

@@ -1,6 +1,6 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
 import sodium from 'sodium-native';
 import type { CryptoProvider } from './provider.js';
+import { nodeCrypto } from './provider-node.js';
 
 /**
  * The server's implementation (src/crypto/provider.ts): libsodium's native binding and
@@ -15,19 +15,11 @@ export const nativeCrypto: CryptoProvider = {
     if (signature.length !== 64 || publicKey.length !== 32) return false;
     return sodium.crypto_sign_verify_detached(signature, message, publicKey);
   },
-  sha256(...parts) {
-    const h = createHash('sha256');
-    for (const part of parts) h.update(part);
-    return h.digest();
-  },
-  hmacSha256(key, ...parts) {
-    const h = createHmac('sha256', key);
-    for (const part of parts) h.update(part);
-    return h.digest();
-  },
-  randomBytes(length) {
-    return randomBytes(length);
-  },
+  // node:crypto's, as the SDK has them in Node.
+  sha256: nodeCrypto.sha256,
+  sha512: nodeCrypto.sha512,
+  hmacSha256: nodeCrypto.hmacSha256,
+  randomBytes: nodeCrypto.randomBytes,
   sealToEd25519(edPublicKey, message) {
     const xPk = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
     const sealed = Buffer.alloc(message.length + sodium.crypto_box_SEALBYTES);

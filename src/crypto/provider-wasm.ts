@@ -1,5 +1,5 @@
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import sodium from 'libsodium-wrappers-sumo';
 import type { CryptoProvider } from './provider.js';
 
@@ -28,6 +28,11 @@ export const wasmCrypto: CryptoProvider = {
   },
   sha256(...parts) {
     const h = sha256.create();
+    for (const part of parts) h.update(bytesOf(part));
+    return h.digest();
+  },
+  sha512(...parts) {
+    const h = sha512.create();
     for (const part of parts) h.update(bytesOf(part));
     return h.digest();
   },

@@ -1,13 +1,15 @@
+import { nodeCrypto } from './provider-node.js';
 import { wasmCrypto } from './provider-wasm.js';
 
 /**
  * The primitives the SDK's code needs, behind one small interface so that where it runs decides
  * how they are computed: the server installs its native implementation
- * (src/crypto/provider-native.ts: libsodium's binding and node:crypto), the SDK keeps the
- * portable default (src/crypto/provider-wasm.ts: libsodium compiled to WebAssembly, @noble/hashes,
- * WebCrypto's random source), which needs no native module and runs in a browser too. Both give
- * the same results bit for bit; test/crypto/signatures.test.ts and seal-to-holder.test.ts run
- * against each.
+ * (src/crypto/provider-native.ts: libsodium's binding and node:crypto), the SDK in Node uses
+ * node:crypto's hashes beside libsodium compiled to WebAssembly (src/crypto/provider-node.ts), and
+ * elsewhere the portable one (src/crypto/provider-wasm.ts: libsodium compiled to WebAssembly,
+ * @noble/hashes, WebCrypto's random source), which runs in a browser too. None needs a native
+ * module of the SDK's. All give the same results bit for bit; test/crypto/signatures.test.ts and
+ * seal-to-holder.test.ts run against each.
  *
  * Ed25519 signing still goes through node:crypto KeyObjects (src/crypto/sign.ts, keys.ts): the
  * holder's key lives in one; a browser build gives the holder another key type first.
@@ -27,6 +29,8 @@ export interface CryptoProvider {
   verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
   /** SHA-256 over the parts in order; strings as UTF-8. */
   sha256(...parts: (Uint8Array | string)[]): Uint8Array;
+  /** SHA-512 over the parts in order; strings as UTF-8 (the OPRF's hash, RFC 9497 ristretto255-SHA512). */
+  sha512(...parts: (Uint8Array | string)[]): Uint8Array;
   /** HMAC-SHA-256 (RFC 2104) over the parts in order; strings as UTF-8. */
   hmacSha256(key: Uint8Array, ...parts: (Uint8Array | string)[]): Uint8Array;
   /** `length` bytes from a cryptographically secure source. */
@@ -47,10 +51,12 @@ export interface CryptoProvider {
 /** Bytes crypto_box_seal adds: the ephemeral X25519 key and the Poly1305 tag. */
 export const sealBytes = 48;
 
-let current: CryptoProvider = wasmCrypto;
+const inNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+let current: CryptoProvider = inNode ? nodeCrypto : wasmCrypto;
 
 /**
- * The implementation in use: the portable one unless the process installed another.
+ * The implementation in use: node:crypto's hashes with libsodium's WebAssembly build in Node, the
+ * portable one elsewhere, unless the process installed another.
  *
  * @example
  * const nonce = cryptoProvider().randomBytes(16);

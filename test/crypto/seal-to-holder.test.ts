@@ -5,6 +5,7 @@ import { HolderClient } from '../../src/client/holder.js';
 import { generateKeyPair, keyPairToJwk } from '../../src/crypto/keys.js';
 import { cryptoProvider, useCryptoProvider } from '../../src/crypto/provider.js';
 import { nativeCrypto } from '../../src/crypto/provider-native.js';
+import { nodeCrypto } from '../../src/crypto/provider-node.js';
 import { wasmCrypto } from '../../src/crypto/provider-wasm.js';
 import { openWithEd25519, sealOverhead, sealToEd25519 } from '../../src/crypto/seal.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
@@ -19,9 +20,9 @@ import { Federation } from '../support/federation.js';
  * box to the holder key's X25519 form, of SHA-256(info) || secret. Checked against libsodium's
  * WebAssembly build (libsodium-wrappers-sumo) called directly, so another platform's libsodium
  * opens what the DP seals and the DP opens what it seals; run through each crypto provider
- * (src/crypto/provider.ts), the server's native one and the SDK's portable one.
+ * (src/crypto/provider.ts): the server's native one, the SDK's in Node and its portable one.
  */
-describe.each([nativeCrypto, wasmCrypto])(
+describe.each([nativeCrypto, nodeCrypto, wasmCrypto])(
   'sealing a secret to an Ed25519 holder key (libsodium sealed box, $name provider)',
   (provider) => {
     const before = cryptoProvider();

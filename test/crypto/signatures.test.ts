@@ -7,6 +7,7 @@ import { canonicalize } from '../../src/crypto/jcs.js';
 import { generateKeyPair, importPublicKey, keyPairFromJwk, keyPairToJwk } from '../../src/crypto/keys.js';
 import { cryptoProvider, useCryptoProvider } from '../../src/crypto/provider.js';
 import { nativeCrypto } from '../../src/crypto/provider-native.js';
+import { nodeCrypto } from '../../src/crypto/provider-node.js';
 import { wasmCrypto } from '../../src/crypto/provider-wasm.js';
 import { SignPurpose, signObject, verifyInput, verifyObject } from '../../src/crypto/sign.js';
 import ed from '../vectors/rfc8032-ed25519.json' with { type: 'json' };
@@ -73,9 +74,10 @@ describe('Ed25519 through node:crypto (RFC 8032 vectors)', () => {
   });
 });
 
-// Both crypto providers (src/crypto/provider.ts) are libsodium: the server's native binding and the
-// SDK's WebAssembly build must accept exactly the same signatures, so every case runs on each.
-describe.each([nativeCrypto, wasmCrypto])(
+// Every crypto provider (src/crypto/provider.ts) verifies with libsodium: the server's native
+// binding, and the WebAssembly build in the SDK's Node and portable providers must accept exactly
+// the same signatures, so every case runs on each.
+describe.each([nativeCrypto, nodeCrypto, wasmCrypto])(
   'Ed25519 verification through libsodium (verifyInput, $name provider)',
   (provider) => {
     const before = cryptoProvider();
