@@ -7,14 +7,28 @@
  *   --warmup S       unmeasured run before each window (default 5: caches fill and V8's young
  *                    generation grows for the first seconds of a node's life)
  *   --connections C  concurrent keep-alive connections (default 16)
- *   --profile        run each server phase under `node --cpu-prof` and summarise where time goes
+ *   --profile        profile the server over each measured window (not its start-up or warm-up)
+ *                    and summarise where the time went
  *   --keep           keep the temp folder (database, config, profiles)
+ *   --dir D          work in D: a folder kept by an earlier run (--keep) is reused as it is
+ *                    (its devnet and preloaded database), so the preload is not made again
+ *   --only LIST      phases to run, of single,batch,accept,soak (all by default; the echo
+ *                    baseline always runs, at the start and at the end)
  *   --soak-minutes M mixed load for M minutes at the end, sampling the node's RSS every 10 s
  *                    (issue target: M = 10, RSS under 256 MiB and flat from minute 5 to 10)
  * Prints `name: value unit` lines, then a summary table. See bench/README.md.
  */
 import { sign as cryptoSign, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,6 +57,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'soak-minutes': { type: 'string', default: '0' },
+    dir: { type: 'string' },
+    only: { type: 'string', default: 'single,batch,accept,soak' },
   },
 });
 const mappings = Number(args.mappings);
@@ -52,6 +68,10 @@ const warmupMs = Number(args.warmup) * 1000;
 const connections = Number(args.connections);
 const batchSize = 100;
 const soakMinutes = Number(args['soak-minutes']);
+const preloadMarker = 'bench-preload.json';
+const phases = new Set(args.only!.split(','));
+for (const p of phases)
+  if (!['single', 'batch', 'accept', 'soak'].includes(p)) throw new Error(`--only: unknown phase ${p}`);
 // The per-MSP lookup budget (R22) too: the bench measures the node, not its refusals.
 const raisedLimits = {
   callerPointsPerMinute: 2_000_000_000,
@@ -205,10 +225,11 @@ async function main(): Promise<void> {
       : 'pinning: unavailable (no taskset or one core); figures are not comparable',
   );
 
-  const dir = mkdtempSync(join(tmpdir(), 'mimi-bench-'));
+  // A folder kept by an earlier run holds its devnet and preload; a marker says how many mappings.
+  const reused = args.dir !== undefined && existsSync(join(args.dir, preloadMarker));
+  const dir = args.dir ?? mkdtempSync(join(tmpdir(), 'mimi-bench-'));
   const profileDir = join(dir, 'profiles');
-  const port = await freePort();
-  writeDevnet(dir, { port });
+  if (!reused) writeDevnet(dir, { port: await freePort() });
   const layout = readDevnet(dir);
   const config = JSON.parse(readFileSync(layout.configFile, 'utf8')) as NodeConfig;
   config.limits = { ...config.limits, ...raisedLimits };
@@ -227,57 +248,94 @@ async function main(): Promise<void> {
     // processes, written with their log leaves (bench/lib/mapping-db.ts) in 2,000-row transactions.
     const now = nowSeconds();
     let t = performance.now();
-    const { signSeconds, insertSeconds } = await preloadMappings({
-      dir,
-      dbPath,
-      count: mappings,
-      now,
-      workers: 2,
-    });
-    const preloadSeconds = (performance.now() - t) / 1000;
-    report('preload_mappings', mappings, 'mappings');
-    report('preload_time', preloadSeconds, 's');
-    report('preload_sign_time', signSeconds, 's (two processes)');
-    report('preload_insert_time', insertSeconds, 's (one process, 2,000-row transactions)');
-    report('preload_rate', mappings / preloadSeconds, 'mappings/s');
+    let runs = 0;
+    if (reused) {
+      const marker = JSON.parse(readFileSync(join(dir, preloadMarker), 'utf8')) as {
+        mappings: number;
+        runs: number;
+      };
+      if (marker.mappings !== mappings)
+        throw new Error(
+          `--dir ${dir} holds ${marker.mappings} preloaded mappings, not --mappings ${mappings}`,
+        );
+      runs = marker.runs;
+      console.log(`preload: reusing the ${mappings} mappings in ${dir} (run ${runs + 1} on it)`);
+    } else {
+      const { signSeconds, insertSeconds } = await preloadMappings({
+        dir,
+        dbPath,
+        count: mappings,
+        now,
+        workers: 2,
+      });
+      const preloadSeconds = (performance.now() - t) / 1000;
+      report('preload_mappings', mappings, 'mappings');
+      report('preload_time', preloadSeconds, 's');
+      report('preload_sign_time', signSeconds, 's (two processes)');
+      report('preload_insert_time', insertSeconds, 's (one process, 2,000-row transactions)');
+      report('preload_rate', mappings / preloadSeconds, 'mappings/s');
+    }
+    writeFileSync(join(dir, preloadMarker), JSON.stringify({ mappings, runs: runs + 1 }));
     report('db_size_after_preload', dbSize(dbPath) / 2 ** 20, 'MiB');
     report('db_bytes_per_mapping', dbSize(dbPath) / mappings, 'B');
 
     t = performance.now();
-    const subs = await prepareSubmissions({ dir, first: mappings, count: submissionCount, now, workers: 2 });
+    // Submissions take CSIs no earlier run on this folder has stored.
+    const first = mappings + runs * 1_000_000;
+    const subs =
+      phases.has('accept') || phases.has('soak')
+        ? await prepareSubmissions({ dir, first, count: submissionCount, now, workers: 2 })
+        : [];
     console.log(
       `prepared ${subs.length} signed submissions (distinct holders and CSIs) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
 
     if (pin) pinSelf(1);
 
-    const serve = async (argv: string[], phase: string): Promise<ServerProcess> =>
-      startServer({
+    // --profile: each measured window alone is profiled in the server (SIGUSR2 at its start and
+    // end: bench/lib/server-child.ts), one file per window, so start-up and warm-up stay out.
+    const windows = new Map<ServerProcess, { prefix: string; files: string[] }>();
+    const serve = async (argv: string[], phase: string): Promise<ServerProcess> => {
+      const prefix = join(profileDir, phase);
+      if (args.profile) mkdirSync(profileDir, { recursive: true });
+      const server = await startServer({
         args: argv,
         pin,
         core: 0,
-        nodeFlags: args.profile
-          ? // One folder per phase: tsx runs its loader in a worker thread, which writes a profile too.
-            ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, phase)}`]
-          : [],
+        env: args.profile ? { BENCH_WINDOW_PROFILE: prefix } : {},
       });
+      windows.set(server, { prefix, files: [] });
+      return server;
+    };
     const stop = async (server: ServerProcess, phase: string) => {
       await server.stop();
-      if (!args.profile) return;
-      // The main thread's profile is the largest; the loader thread's is small.
-      const folder = join(profileDir, phase);
-      const file = readdirSync(folder)
-        .map((f) => join(folder, f))
-        .sort((a, b) => statSync(b).size - statSync(a).size)[0];
-      if (file !== undefined) console.log(`profile ${phase}: ${file}\n${summarise(file, 14)}`);
+      for (const file of windows.get(server)?.files ?? [])
+        console.log(`profile ${phase}: ${file}\n${summarise(file, 14)}`);
+      windows.delete(server);
     };
 
     // Every measured window: this bench's connections, warm-up and duration against one server.
-    const measure = (
+    const measure = async (
       server: ServerProcess,
       load: Omit<LoadOptions, 'port' | 'connections' | 'warmupMs' | 'durationMs'>,
-    ) =>
-      runLoad({ port: server.port, serverPid: server.child.pid, connections, warmupMs, durationMs, ...load });
+    ) => {
+      const r = await runLoad({
+        port: server.port,
+        serverPid: server.child.pid,
+        connections,
+        warmupMs,
+        durationMs,
+        ...load,
+        onWindow: args.profile ? () => server.child.kill('SIGUSR2') : undefined,
+      });
+      const w = windows.get(server);
+      if (args.profile && w !== undefined) {
+        const file = `${w.prefix}-${w.files.length}.cpuprofile`;
+        for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((res) => setTimeout(res, 100));
+        w.files.push(file);
+      }
+      return r;
+    };
 
     // 1. Baseline: bare fastify echoing a small JSON body; run again at the end to show drift.
     const baseline = async (name: string) => {
@@ -305,7 +363,7 @@ async function main(): Promise<void> {
       report(name, (performance.now() - t0) / 1000, 's');
       await stop(server, name);
     }
-    {
+    if (phases.has('single')) {
       const { server, baseUrl, tokens } = await devnet('lookup-single');
       // Not timed: the SDK verifies served mappings end to end (attestation, holder, MSP, DP).
       const registry = Registry.open(
@@ -361,7 +419,7 @@ async function main(): Promise<void> {
       { label: 'verbose_shared', format: 'verbose', proofs: 'shared' },
       { label: 'compact', format: 'compact', proofs: undefined },
     ] as const;
-    for (const { label, format, proofs } of batchKinds) {
+    for (const { label, format, proofs } of phases.has('batch') ? batchKinds : []) {
       const phase = `lookup-batch-${label.replaceAll('_', '-')}`;
       const { server, tokens } = await devnet(phase);
       const auth = { authorization: `Bearer ${tokens.get('msp1')}` };
@@ -431,29 +489,31 @@ async function main(): Promise<void> {
       reportLoad(name, r, 'mappings/s', target);
       if (bad > 0) throw new Error(`${bad} sampled acceptance answers were wrong`);
     };
-    await accept('accept_mappings', layout.configFile, '>= 35% of the signature bound');
-    if ('privateLookup' in NodeConfig.properties) {
-      const noIndex = join(dir, 'dp1.no-private-index.config.json');
-      // The OHTTP gateway serves the private lookup only: it goes with it.
-      const { ohttp: _gateway, ...withoutGateway } = config as NodeConfig & { ohttp?: unknown };
-      writeFileSync(
-        noIndex,
-        JSON.stringify({ ...withoutGateway, privateLookup: { enabled: false } }, null, 2),
+    if (phases.has('accept')) {
+      await accept('accept_mappings', layout.configFile, '>= 35% of the signature bound');
+      if ('privateLookup' in NodeConfig.properties) {
+        const noIndex = join(dir, 'dp1.no-private-index.config.json');
+        // The OHTTP gateway serves the private lookup only: it goes with it.
+        const { ohttp: _gateway, ...withoutGateway } = config as NodeConfig & { ohttp?: unknown };
+        writeFileSync(
+          noIndex,
+          JSON.stringify({ ...withoutGateway, privateLookup: { enabled: false } }, null, 2),
+        );
+        console.log('config: private lookup disabled (privateLookup.enabled false) for the next figure');
+        await accept('accept_mappings_no_private_index', noIndex);
+      }
+      const verifies = verifyRate();
+      report('ed25519_verify_per_core', verifies, 'verifications/s (sodium-native, bench process)');
+      report(
+        'accept_signature_bound',
+        verifies / VERIFICATIONS_PER_ACCEPT,
+        `accepts/s (${VERIFICATIONS_PER_ACCEPT} verifications each)`,
       );
-      console.log('config: private lookup disabled (privateLookup.enabled false) for the next figure');
-      await accept('accept_mappings_no_private_index', noIndex);
+      report('accepted_total', sent, 'submissions sent (warm-up included)');
+      report('db_size_after_accept', dbSize(dbPath) / 2 ** 20, 'MiB');
     }
-    const verifies = verifyRate();
-    report('ed25519_verify_per_core', verifies, 'verifications/s (sodium-native, bench process)');
-    report(
-      'accept_signature_bound',
-      verifies / VERIFICATIONS_PER_ACCEPT,
-      `accepts/s (${VERIFICATIONS_PER_ACCEPT} verifications each)`,
-    );
-    report('accepted_total', sent, 'submissions sent (warm-up included)');
-    report('db_size_after_accept', dbSize(dbPath) / 2 ** 20, 'MiB');
 
-    if (soakMinutes > 0) {
+    if (soakMinutes > 0 && phases.has('soak')) {
       // Mixed load: single and 100-CSI lookups of both formats, and accepts while they last.
       const { server, tokens } = await devnet('soak');
       const auth = { authorization: `Bearer ${tokens.get('msp1')}` };
@@ -522,7 +582,7 @@ async function main(): Promise<void> {
           .join(' ')}`,
       );
   } finally {
-    if (!args.keep && !args.profile) rmSync(dir, { recursive: true, force: true });
+    if (!args.keep && !args.profile && args.dir === undefined) rmSync(dir, { recursive: true, force: true });
     else console.log(`kept: ${dir}`);
   }
 }

@@ -34,6 +34,8 @@ export interface LoadOptions {
   serverPids?: number[];
   /** Other processes to account apart, by name (e.g. the database's), each summed over its pids. */
   groups?: Record<string, () => number[]>;
+  /** Told when the measured window opens and closes (e.g. to profile the window alone). */
+  onWindow?: (edge: 'start' | 'end') => void;
 }
 
 export interface LoadResult {
@@ -130,6 +132,7 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
     serverCpuAtEnd = serverCpuNow();
     for (const [name, pids] of Object.entries(groupPids)) groupAtEnd[name] = pidsCpuSeconds(pids);
     windowEnd = performance.now();
+    opts.onWindow?.('end');
   };
   const startTimer = setTimeout(() => {
     cpuAtStart = process.cpuUsage();
@@ -137,6 +140,7 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
     serverCpuAtStart = serverCpuNow();
     groupPids = Object.fromEntries(Object.entries(opts.groups ?? {}).map(([name, pids]) => [name, pids()]));
     for (const [name, pids] of Object.entries(groupPids)) groupAtStart[name] = pidsCpuSeconds(pids);
+    opts.onWindow?.('start');
   }, opts.warmupMs);
 
   return new Promise<LoadResult>((resolve, reject) => {

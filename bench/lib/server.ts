@@ -35,19 +35,24 @@ export function startServer(opts: {
   pin: boolean;
   core?: number;
   nodeFlags?: string[];
+  env?: Record<string, string>;
 }): Promise<ServerProcess> {
   const nodeArgs = [...(opts.nodeFlags ?? []), ...process.execArgv, childScript, ...opts.args];
   const child = opts.pin
     ? spawn('taskset', ['-c', String(opts.core ?? 0), process.execPath, ...nodeArgs], {
         stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, ...opts.env },
       })
-    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
+    : spawn(process.execPath, nodeArgs, {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, ...opts.env },
+      });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error('the server child did not listen within 180 s'));
-    }, 180_000);
+      reject(new Error('the server child did not listen within 600 s'));
+    }, 600_000);
     const onExit = (code: number | null) => {
       clearTimeout(timer);
       reject(new Error(`server child exited early with ${code}`));
