@@ -3,7 +3,7 @@
  * the metrics), with CLOCK eviction: a hit only sets a flag, and eviction walks from the oldest
  * entry, sparing (and moving to the back) those used since the last walk. The values cached here
  * are immutable (complete subtree hashes, proofs against one checkpoint), so an entry is never
- * stale, only absent.
+ * stale, only absent, or dropped by whoever knows it changed (the served rows: served-cache.ts).
  *
  * Written here because the npm LRUs either count entries (a proof's JSON and a block of hashes
  * differ by 10x in size) or reorder a linked list on every hit, which the proof path does
@@ -43,6 +43,13 @@ export class BoundedCache<K, V> {
     this.size += cost;
     this.entries.set(key, { value, bytes: cost, used: false });
     this.evict();
+  }
+
+  delete(key: K): void {
+    const e = this.entries.get(key);
+    if (e === undefined) return;
+    this.entries.delete(key);
+    this.size -= e.bytes;
   }
 
   clear(): void {

@@ -16,8 +16,9 @@ export type PeerProofSource = (dp: string, index: number) => Promise<string | un
 
 /**
  * The same results with each mapping carrying its inclusion proof (R3): from this DP's log for
- * the mappings it accepted, from the accepting peer for foreign copies (when `peers` is given).
- * Rows are copied, never changed in place (the store may share them between answers).
+ * the mappings it accepted (all of them in one call), from the accepting peer for foreign copies
+ * (when `peers` is given). Rows are copied, never changed in place (the store may share them
+ * between answers).
  */
 export async function withProofs<R extends { rows: readonly { json: string; log?: string }[] }>(
   log: TransparencyLog | undefined,
@@ -26,13 +27,21 @@ export async function withProofs<R extends { rows: readonly { json: string; log?
   peers?: PeerProofSource,
 ): Promise<R[]> {
   if (log === undefined) return [...results];
+  const positions = results.map((r) =>
+    r.rows.map((row) => (row.log === undefined ? logPosition(row.json) : undefined)),
+  );
+  const own = positions.flatMap((p) => p.filter((at) => at?.dp === dpId).map((at) => at!.index));
+  const proofs = own.length === 0 ? [] : await log.mappingProofsJson(own);
+  let next = 0;
   const out: R[] = [];
-  for (const r of results) {
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
     const rows = [];
-    for (const row of r.rows) {
-      const at = row.log === undefined ? logPosition(row.json) : undefined;
+    for (let j = 0; j < r.rows.length; j++) {
+      const row = r.rows[j]!;
+      const at = positions[i]![j];
       let proof: string | undefined;
-      if (at !== undefined && at.dp === dpId) proof = await log.mappingProofJson(at.index);
+      if (at !== undefined && at.dp === dpId) proof = proofs[next++];
       else if (at !== undefined && peers !== undefined) proof = await peers(at.dp, at.index);
       rows.push(proof === undefined ? row : { ...row, log: proof });
     }

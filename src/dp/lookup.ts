@@ -169,6 +169,31 @@ function indexIn(table: Map<string, number>, value: string): number {
 
 /** R15 compact: per CSI a bit string, one bit per MSP position in the registry (bit 0 = MSB of byte 0). */
 export function compactBits(registry: Registry, rows: readonly Pick<ServedRow, 'msp'>[]): string {
+  if (registry.bitLength > maskedBits) return bitsOf(registry, rows);
+  // Registries of up to 30 MSP positions: the bits as one number, each distinct string made once.
+  let mask = 0;
+  for (const row of rows) {
+    const msp = row.msp === null ? undefined : registry.msp(row.msp);
+    if (msp !== undefined) mask |= 1 << msp.bit;
+  }
+  let memo = bitStrings.get(registry);
+  if (memo === undefined) {
+    memo = new Map();
+    bitStrings.set(registry, memo);
+  }
+  let bits = memo.get(mask);
+  if (bits === undefined) {
+    bits = bitsOf(registry, rows);
+    if (memo.size < 4096) memo.set(mask, bits);
+  }
+  return bits;
+}
+
+const maskedBits = 30;
+/** Per registry (a new document is a new object): bit strings by mask, at most 4,096 of them. */
+const bitStrings = new WeakMap<Registry, Map<number, string>>();
+
+function bitsOf(registry: Registry, rows: readonly Pick<ServedRow, 'msp'>[]): string {
   const bytes = new Uint8Array(Math.ceil(registry.bitLength / 8));
   for (const row of rows) {
     const msp = row.msp === null ? undefined : registry.msp(row.msp);

@@ -254,8 +254,8 @@ export class TransparencyLog {
    * it (so a sender requiring cosignatures can check it), else the latest, else a new one now.
    */
   async checkpointCovering(index: number): Promise<LogCheckpointRow> {
-    if (this.latestCosigned !== undefined && this.latestCosigned.size > index) return this.latestCosigned;
-    if (this.latest !== undefined && this.latest.size > index) return this.latest;
+    const held = this.coveringNow(index);
+    if (held !== undefined) return held;
     const made = await this.checkpoint();
     if (made.size > index) return made;
     // The leaf committed after the checkpoint began: one more.
@@ -376,24 +376,58 @@ export class TransparencyLog {
    * its leaf, its audit path and the signed checkpoint (with cosignatures) it leads to.
    */
   async mappingProofJson(index: number): Promise<string> {
-    const cp = await this.checkpointCovering(index);
-    const key = `${index}@${cp.size}`;
-    const hit = this.proofs.get(key);
-    if (hit !== undefined) return hit;
-    // Independent reads: on PostgreSQL they go out on two connections at once.
-    const [[leaf], proof] = await Promise.all([
-      this.opts.store.logLeaves(index, index + 1),
-      this.withTree(cp.size, (src) => inclusionProof(index, src)),
-    ]);
-    if (leaf === undefined) throw new MimiError('internal', `leaf ${index} is not stored`);
-    let note = this.noteJson.get(cp);
-    if (note === undefined) {
-      note = JSON.stringify(noteOf(cp));
-      this.noteJson.set(cp, note);
+    return (await this.mappingProofsJson([index]))[0]!;
+  }
+
+  /**
+   * `mappingProofJson` of each of `indexes`, in order: those not cached are made together, with
+   * one read of their leaves and one pass over the tree per checkpoint (a lookup of 100 CSIs
+   * reads the store twice, not 200 times).
+   */
+  async mappingProofsJson(indexes: readonly number[]): Promise<string[]> {
+    const out = new Array<string>(indexes.length);
+    const todo = new Map<LogCheckpointRow, number[]>();
+    for (let i = 0; i < indexes.length; i++) {
+      const index = indexes[i]!;
+      const cp = this.coveringNow(index) ?? (await this.checkpointCovering(index));
+      const hit = this.proofs.get(`${index}@${cp.size}`);
+      if (hit !== undefined) out[i] = hit;
+      else {
+        const at = todo.get(cp);
+        if (at === undefined) todo.set(cp, [i]);
+        else at.push(i);
+      }
     }
-    const json = `{"checkpoint":${note},"leaf":"${toB64u(leaf.data)}","proof":${JSON.stringify(proof.map(toB64u))}}`;
-    this.proofs.set(key, json, json.length);
-    return json;
+    for (const [cp, positions] of todo) {
+      const wanted = positions.map((i) => indexes[i]!);
+      // Independent reads: on PostgreSQL they go out on two connections at once.
+      const [leaves, proofs] = await Promise.all([
+        this.opts.store.logLeavesAt([...new Set(wanted)]),
+        this.withTree(cp.size, (src) => wanted.map((index) => inclusionProof(index, src))),
+      ]);
+      const leafOf = new Map(leaves.map((l) => [l.index, l]));
+      let note = this.noteJson.get(cp);
+      if (note === undefined) {
+        note = JSON.stringify(noteOf(cp));
+        this.noteJson.set(cp, note);
+      }
+      for (let k = 0; k < positions.length; k++) {
+        const index = wanted[k]!;
+        const leaf = leafOf.get(index);
+        if (leaf === undefined) throw new MimiError('internal', `leaf ${index} is not stored`);
+        const json = `{"checkpoint":${note},"leaf":"${toB64u(leaf.data)}","proof":${JSON.stringify(proofs[k]!.map(toB64u))}}`;
+        this.proofs.set(`${index}@${cp.size}`, json, json.length);
+        out[positions[k]!] = json;
+      }
+    }
+    return out;
+  }
+
+  /** checkpointCovering without a wait, when a checkpoint this node holds covers `index`. */
+  private coveringNow(index: number): LogCheckpointRow | undefined {
+    if (this.latestCosigned !== undefined && this.latestCosigned.size > index) return this.latestCosigned;
+    if (this.latest !== undefined && this.latest.size > index) return this.latest;
+    return undefined;
   }
 }
 

@@ -74,10 +74,14 @@ export function buildApp(ctx: Context, opts: AppOptions = {}): FastifyInstance {
   if (opts.logger !== undefined && opts.logger !== false) ctx.log.attach(app.log);
 
   // Metrics by route pattern (never the URL asked: it may hold a CSI), method and status.
-  app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? '(no route)';
-    ctx.metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
-    ctx.metrics.requestSeconds.observe({ route, method: req.method }, reply.elapsedTime / 1000);
+  app.addHook('onResponse', (req, reply, done) => {
+    ctx.metrics.countRequest(
+      req.routeOptions.url ?? '(no route)',
+      req.method,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+    done();
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {

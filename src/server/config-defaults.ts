@@ -13,6 +13,8 @@ import type { NodeConfig } from './config-schema.js';
  */
 export const configDefaults = {
   registry: { refreshSeconds: defaultRefreshSeconds },
+  /** The served-rows cache of a SQLite node (src/dp/served-cache.ts). */
+  store: { servedCacheBytes: 48 * 2 ** 20 },
   policy: { contestWindowSeconds: 7 * 86_400 },
   federation: {
     peerTimeoutMs: 1500,
@@ -109,6 +111,8 @@ type Budget = { points: number; perSeconds: number };
 /** The settings that have a default, each filled in: what the components are built from. */
 export interface ResolvedConfig {
   registry: { refreshSeconds: number };
+  /** 0 where no served-rows cache may run: a PostgreSQL store, or residency across stores. */
+  store: { servedCacheBytes: number };
   policy: { contestWindowSeconds: number };
   federation: Required<Omit<Section<'federation'>, 'preferredPeers'>> & {
     preferredPeers: readonly string[] | undefined;
@@ -166,6 +170,12 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
   const v = config.verifier;
   return {
     registry: { refreshSeconds: config.registry.refreshSeconds ?? d.registry.refreshSeconds },
+    store: {
+      servedCacheBytes:
+        config.store.backend === 'sqlite' && config.residency === undefined
+          ? (config.store.servedCacheBytes ?? d.store.servedCacheBytes)
+          : 0,
+    },
     policy: { contestWindowSeconds: config.policy?.contestWindowSeconds ?? d.policy.contestWindowSeconds },
     federation: {
       preferredPeers: fed.preferredPeers,

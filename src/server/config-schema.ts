@@ -41,12 +41,19 @@ const SqliteStoreConfig = Type.Object(
     path: Type.String({ minLength: 1 }),
     synchronous: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('full')])),
     /**
-     * Bytes of the database file the read connection maps (default 1 GiB; 0: none). Mapped pages
-     * count in the node's RSS as file-backed pages (the kernel's page cache, reclaimable).
+     * Bytes of the database file the read connection maps (default 0: none). Mapped pages count
+     * in the node's RSS as file-backed pages (the kernel's page cache, reclaimable); without the
+     * map, SQLite reads pages with pread into its own cache, and the kernel still caches the file.
      */
     mmapBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 46 })),
-    /** Bytes of SQLite's own page cache on the read connection (default 64 MiB; heap memory). */
+    /** Bytes of SQLite's own page cache on the read connection (default 32 MiB; heap memory). */
     cacheBytes: Type.Optional(Type.Integer({ minimum: 1 << 20, maximum: 2 ** 40 })),
+    /**
+     * Bytes of the node's cache of served rows by CSI (default 48 MiB; 0: none; heap memory):
+     * lookups of a CSI seen recently read no database. SQLite only, where this node is the
+     * only writer and so sees every change (src/dp/served-cache.ts).
+     */
+    servedCacheBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 40 })),
   },
   { additionalProperties: false },
 );

@@ -1,6 +1,7 @@
 import { useCryptoProvider } from '../crypto/provider.js';
 import { nativeCrypto } from '../crypto/provider-native.js';
 import { DiscoveryProvider } from '../dp/provider.js';
+import { ServedCache } from '../dp/served-cache.js';
 import { Fanout } from '../federation/fanout.js';
 import { type PeerNonces, RedisNonceCache, StoreNonces } from '../federation/nonce-cache.js';
 import { enqueueDpEvent, OutboxWorker } from '../federation/outbox.js';
@@ -173,12 +174,23 @@ export async function createContext(
     ready: async () => built !== undefined && (await readiness(built)).ready,
     leadership: () => leadership.roles(),
     mspReputation: () => lookupBudgets.reputations(),
-    cacheBytes: () => transparency?.log.cacheBytes() ?? {},
+    cacheBytes: () => ({
+      ...transparency?.log.cacheBytes(),
+      ...(servedCache === undefined ? {} : { served: servedCache.bytes }),
+    }),
   });
-  // Every store call is timed (mimi_store_operation_duration_seconds).
-  const store = timedStore(overrides.store ?? (await openStore(loaded)), (op, run) =>
-    metrics.timeStore(op, run),
-  );
+  // Every store call is timed (mimi_store_operation_duration_seconds); served reads of a CSI
+  // seen recently are answered from memory on a store only this node writes (served-cache.ts).
+  const opened = overrides.store ?? (await openStore(loaded));
+  const timed = timedStore(opened, (op, run) => metrics.timeStore(op, run));
+  const servedCache =
+    resolved.store.servedCacheBytes > 0 && opened.backend === 'sqlite'
+      ? new ServedCache(resolved.store.servedCacheBytes, (hits, misses) => {
+          if (hits > 0) metrics.servedCache.inc({ outcome: 'hit' }, hits);
+          if (misses > 0) metrics.servedCache.inc({ outcome: 'miss' }, misses);
+        })
+      : undefined;
+  const store = servedCache === undefined ? timed : servedCache.wrap(timed);
   const policy: TrustPolicy = {
     trustedIssuers: config.policy?.trustedIssuers,
     requireIndependentVerifier: config.policy?.requireIndependentVerifier,

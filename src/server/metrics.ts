@@ -21,6 +21,7 @@ export class NodeMetrics {
   readonly storeSeconds: Histogram<'operation' | 'outcome'>;
   readonly peerCalls: Counter<'peer' | 'outcome'>;
   readonly outboxDeliveries: Counter<'target' | 'outcome'>;
+  readonly servedCache: Counter<'outcome'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -73,6 +74,12 @@ export class NodeMetrics {
       name: 'mimi_outbox_deliveries_total',
       help: 'Outbox delivery attempts, by target (peer DP or webhook:<msp>) and outcome',
       labelNames: ['target', 'outcome'],
+      registers,
+    });
+    this.servedCache = new Counter({
+      name: 'mimi_served_cache_csis_total',
+      help: 'CSIs of lookups answered from the served-rows cache (hit) or read from the store (miss)',
+      labelNames: ['outcome'],
       registers,
     });
     // Gauges read at scrape time from their source, so they are never stale.
@@ -174,15 +181,55 @@ export class NodeMetrics {
 
   /** Times `run` into mimi_store_operation_duration_seconds{operation}. */
   async timeStore<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const end = this.storeSeconds.startTimer({ operation });
+    const start = performance.now();
     try {
       const value = await run();
-      end({ outcome: 'ok' });
+      this.storeChild(operation, 'ok').observe((performance.now() - start) / 1000);
       return value;
     } catch (err) {
-      end({ outcome: 'error' });
+      this.storeChild(operation, 'error').observe((performance.now() - start) / 1000);
       throw err;
     }
+  }
+
+  /** Counts one answered request into mimi_http_requests_total and its duration histogram. */
+  countRequest(route: string, method: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let c = this.requestChildren.get(key);
+    if (c === undefined) {
+      c = {
+        count: this.requests.labels({ route, method, status: String(status) }),
+        seconds: this.requestSeconds.labels({ route, method }),
+      };
+      this.requestChildren.set(key, c);
+    }
+    c.count.inc();
+    c.seconds.observe(seconds);
+  }
+
+  // The labelled children of the hot metrics, made once per label set: prom-client hashes a
+  // label object on every call otherwise. Label values are route patterns, methods, statuses and
+  // operation names, a bounded set.
+  private readonly requestChildren = new Map<
+    string,
+    {
+      count: Counter.Internal;
+      seconds: Histogram.Internal<'route' | 'method'>;
+    }
+  >();
+  private readonly storeChildren = new Map<string, Histogram.Internal<'operation' | 'outcome'>>();
+
+  private storeChild(
+    operation: string,
+    outcome: 'ok' | 'error',
+  ): Histogram.Internal<'operation' | 'outcome'> {
+    const key = `${outcome} ${operation}`;
+    let child = this.storeChildren.get(key);
+    if (child === undefined) {
+      child = this.storeSeconds.labels({ operation, outcome });
+      this.storeChildren.set(key, child);
+    }
+    return child;
   }
 
   /** The exposition text and its content type. */

@@ -19,12 +19,14 @@ import type { LogCheckpointRow, Store } from './store.js';
  * The transparency log's reads of committed state (R3), declared once: the same statements on
  * both backends (`?` placeholders; PostgreSQL's get `$n`), the same row codecs (rows.ts). Each
  * backend gives a runner over its read connection (SQLite: statements prepared once; PostgreSQL:
- * named statements on the pool) and its own subtree read, the one read whose SQL differs.
+ * named statements on the pool) and its own subtree read and leaves by index, the reads whose
+ * SQL differs (a list of values: SQLite's json_each, PostgreSQL's arrays).
  */
 export type LogReads = Pick<
   Store,
   | 'logHead'
   | 'logLeaves'
+  | 'logLeavesAt'
   | 'logLeafIndex'
   | 'logSubtrees'
   | 'latestCheckpoint'
@@ -50,7 +52,14 @@ export type LogRead = keyof typeof logReadSql;
 /** Runs one of logReadSql on a backend's read connection; resolves to its rows. */
 export type RunLogRead = (read: LogRead, values: unknown[]) => Promise<unknown[]> | unknown[];
 
-export function logReads(run: RunLogRead, logSubtrees: LogReads['logSubtrees']): LogReads {
+/** The leaf columns a read of leaves by index takes (toLeaf decodes them). */
+export const leafColumns = 'idx, hash, data, time';
+
+export function logReads(
+  run: RunLogRead,
+  logSubtrees: LogReads['logSubtrees'],
+  leavesAt: (indexes: readonly number[]) => Promise<unknown[]> | unknown[],
+): LogReads {
   const rows = async <R>(read: LogRead, values: unknown[] = []) => (await run(read, values)) as R[];
   const checkpoint = async (found: CheckpointDbRow[]): Promise<LogCheckpointRow | undefined> => {
     const r = found[0];
@@ -65,6 +74,8 @@ export function logReads(run: RunLogRead, logSubtrees: LogReads['logSubtrees']):
     logHead: async () => toHead((await rows<{ size: number; edge: Buffer }>('head'))[0]),
     logLeaves: async (start, end) => (await rows<LeafDbRow>('leaves', [start, end])).map(toLeaf),
     logLeafIndex: async (hash) => (await rows<{ idx: number }>('leafIndex', [bytesOf(hash)]))[0]?.idx,
+    logLeavesAt: async (indexes) =>
+      indexes.length === 0 ? [] : ((await leavesAt(indexes)) as LeafDbRow[]).map(toLeaf),
     logSubtrees,
     latestCheckpoint: async () => checkpoint(await rows('latest')),
     latestCosignedCheckpoint: async () => checkpoint(await rows('latestCosigned')),

@@ -38,13 +38,24 @@ export interface MappingRow {
 export const mappingColumns =
   'id, csi, holder_group, holder_key, msp, tag, priority, opt_out, level, state, accepted_at, expires_at, contest_deadline, body_digest, json';
 /** What a lookup answer needs of a row (see ServedStoredMapping). */
-export const servedColumns = 'id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, json';
+export const servedColumns =
+  'id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, expires_at, json';
 /** The same without the signed record, for answers that do not carry it (compact: R15). */
 export const servedColumnsWithoutJson =
-  "id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, '' AS json";
+  "id, csi, holder_key, msp, tag, priority, opt_out, level, accepted_at, expires_at, '' AS json";
 export type ServedRow = Pick<
   MappingRow,
-  'id' | 'csi' | 'holder_key' | 'msp' | 'tag' | 'priority' | 'opt_out' | 'level' | 'accepted_at' | 'json'
+  | 'id'
+  | 'csi'
+  | 'holder_key'
+  | 'msp'
+  | 'tag'
+  | 'priority'
+  | 'opt_out'
+  | 'level'
+  | 'accepted_at'
+  | 'expires_at'
+  | 'json'
 >;
 
 export function toServed(r: ServedRow): ServedStoredMapping {
@@ -56,6 +67,7 @@ export function toServed(r: ServedRow): ServedStoredMapping {
     tag: r.tag,
     priority: r.priority,
     acceptedAt: r.accepted_at,
+    expiresAt: r.expires_at,
     level: r.level as PossessionLevel,
     optOut: r.opt_out === true || r.opt_out === 1,
   };

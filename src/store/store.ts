@@ -53,7 +53,7 @@ export interface StoredMapping {
 /** The part of a stored mapping that a lookup answer uses. */
 export type ServedStoredMapping = Pick<
   StoredMapping,
-  'id' | 'json' | 'holderKey' | 'msp' | 'tag' | 'priority' | 'acceptedAt' | 'level' | 'optOut'
+  'id' | 'json' | 'holderKey' | 'msp' | 'tag' | 'priority' | 'acceptedAt' | 'expiresAt' | 'level' | 'optOut'
 >;
 
 export interface HolderKey {
@@ -297,6 +297,8 @@ export interface Store {
   logHead(): Promise<LogHead>;
   /** Leaves [start, end), in order (fewer if the log is shorter). */
   logLeaves(start: number, end: number): Promise<LogLeafRow[]>;
+  /** The leaves at `indexes`, in one read, in any order (those past the log's end are absent). */
+  logLeavesAt(indexes: readonly number[]): Promise<LogLeafRow[]>;
   /** Index of the first leaf with this leaf hash. */
   logLeafIndex(hash: Uint8Array): Promise<number | undefined>;
   /** Hashes of complete, aligned subtrees [start, end) (end - start a power of two), in order. */

@@ -13,6 +13,7 @@ const timed = new Set<string>([
   'privateIndexStats',
   'logHead',
   'logLeaves',
+  'logLeavesAt',
   'logLeafIndex',
   'logSubtrees',
   'latestCheckpoint',

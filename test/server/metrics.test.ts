@@ -106,6 +106,7 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
 
   it('counts requests, latencies, rejects, rate limits, store timings, peers, outbox and the process', async () => {
     for (let i = 0; i < 3; i++) await msp.lookup([bob, carol]);
+    for (let i = 0; i < 2; i++) await msp.lookupCompact([bob, carol]);
     const refused = await fetch(new URL('/v1/lookup', endpoint), {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${await msp.sessionToken()}` },
@@ -136,7 +137,7 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
     const text = await scrape();
     expect(
       sample(text, 'mimi_http_requests_total', { route: '/v1/lookup', method: 'POST', status: '200' }),
-    ).toBe(3);
+    ).toBe(5);
     expect(
       sample(text, 'mimi_http_requests_total', { route: '/v1/mappings', method: 'POST', status: '201' }),
     ).toBe(1);
@@ -145,7 +146,7 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
     ).toBe(1);
     expect(
       sample(text, 'mimi_http_request_duration_seconds_count', { route: '/v1/lookup', method: 'POST' }),
-    ).toBeGreaterThanOrEqual(4);
+    ).toBeGreaterThanOrEqual(6);
     expect(sample(text, 'mimi_rejects_total', { code: 'invalid-phone' })).toBe(1);
     expect(sample(text, 'mimi_rejects_total', { code: 'not-found' })).toBe(1);
     expect(sample(text, 'mimi_rejects_total', { code: 'rate-limited' })).toBe(1);
@@ -161,6 +162,10 @@ describe('metrics at /metrics on the operations listener', { timeout: 60_000 }, 
         outcome: 'ok',
       }),
     ).toBeGreaterThanOrEqual(3);
+    // The two compact lookups of the same two CSIs: read once, then answered from the cache.
+    expect(sample(text, 'mimi_served_cache_csis_total', { outcome: 'miss' })).toBe(2);
+    expect(sample(text, 'mimi_served_cache_csis_total', { outcome: 'hit' })).toBe(2);
+    expect(sample(text, 'mimi_cache_bytes', { cache: 'served' })).toBeGreaterThan(0);
     // dp2 is down: the fan-outs to it failed and its breaker opened after two failures.
     const failed = ['unavailable', 'error'].map(
       (o) => sample(text, 'mimi_peer_calls_total', { peer: 'dp2', outcome: o }) ?? 0,

@@ -3,7 +3,7 @@ import { type EntryFrames, entriesOf, mergeFrames } from '../../src/protocol/pri
 import { postgresMigrations } from '../../src/store/migrations/postgres.js';
 import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
 import type { OprfEpoch, Store, StoredMapping, StoreTx } from '../../src/store/store.js';
-import { residencyStoreBackends, storeBackends } from '../support/stores.js';
+import { cachedStoreBackends, residencyStoreBackends, storeBackends } from '../support/stores.js';
 
 /**
  * The Store contract (STYLE.md §10): the same behaviour, test for test, on every backend.
@@ -79,8 +79,8 @@ describe('migrations', () => {
   });
 });
 
-for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
-  describe.skipIf(!backend.available)(`Store conformance: ${backend.name}`, () => {
+for (const backend of [...storeBackends(), ...residencyStoreBackends(), ...cachedStoreBackends()]) {
+  describe.skipIf(!backend.available)(`Store conformance: ${backend.title ?? backend.name}`, () => {
     let store: Store;
     const write = <T>(fn: (tx: StoreTx) => Promise<T>) => store.write(fn);
 
@@ -214,6 +214,7 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
             tag: b1.tag,
             priority: b1.priority,
             acceptedAt: b1.acceptedAt,
+            expiresAt: b1.expiresAt,
             level: b1.level,
             optOut: b1.optOut,
           },
@@ -596,6 +597,13 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends()]) {
           { index: 2, data: bytes(12), hash: hash(2), time: 7 },
         ]);
         expect((await store.logLeaves(0, 1))[0]!.data).toEqual(bytes(10));
+        // By index, in one read: any order, past the end absent.
+        const at = await store.logLeavesAt([2, 9, 0]);
+        expect(at.sort((a, b) => a.index - b.index)).toEqual([
+          { index: 0, data: bytes(10), hash: hash(0), time: 5 },
+          { index: 2, data: bytes(12), hash: hash(2), time: 7 },
+        ]);
+        expect(await store.logLeavesAt([])).toEqual([]);
         expect(await store.logLeafIndex(hash(2))).toBe(2);
         expect(await store.logLeafIndex(hash(9))).toBeUndefined();
         expect(

@@ -12,15 +12,15 @@ describe('SQLite read connection memory (store.mmapBytes, store.cacheBytes)', ()
     };
   };
 
-  it('defaults to a 1 GiB map and a 64 MiB page cache', async () => {
+  it('defaults to no map and a 32 MiB page cache (issue 16: RSS bounded, mapped pages count in it)', async () => {
     const store = new SqliteStore({ path: ':temp:' });
-    expect(pragmas(store)).toEqual({ mmap: 2 ** 30, cache: -65_536 });
+    expect(pragmas(store)).toEqual({ mmap: 0, cache: -32_768 });
     await store.close();
   });
 
-  it('takes the sizes given, a map of 0 turning mapping off', async () => {
-    const store = new SqliteStore({ path: ':temp:', mmapBytes: 0, cacheBytes: 8 * 2 ** 20 });
-    expect(pragmas(store)).toEqual({ mmap: 0, cache: -8192 });
+  it('takes the sizes given', async () => {
+    const store = new SqliteStore({ path: ':temp:', mmapBytes: 2 ** 28, cacheBytes: 8 * 2 ** 20 });
+    expect(pragmas(store)).toEqual({ mmap: 2 ** 28, cache: -8192 });
     await store.close();
   });
 });

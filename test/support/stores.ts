@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { ServedCache } from '../../src/dp/served-cache.js';
 import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/postgres-store.js';
 import { ResidencyStore } from '../../src/store/residency/residency-store.js';
 import type { ResidencyRules } from '../../src/store/residency/rules.js';
@@ -13,6 +14,8 @@ import type { Store } from '../../src/store/store.js';
  */
 export interface StoreBackend {
   name: 'sqlite' | 'postgres' | 'residency:sqlite' | 'residency:postgres';
+  /** What the suite calls it, when not its name (a store seen through a cache). */
+  title?: string;
   /** False when the backend's service is not configured: its tests are skipped, visibly. */
   available: boolean;
   /** A fresh, empty, migrated store; its close() also removes what it stored. */
@@ -81,6 +84,21 @@ export function storeBackends(): StoreBackend[] {
   return [
     { name: 'sqlite', available: true, open: async () => new SqliteStore({ path: ':temp:' }) },
     { name: 'postgres', available: postgresUrl !== undefined, open: (o) => openPostgresTestStore(o) },
+  ];
+}
+
+/**
+ * SQLite seen through the node's served-rows cache (src/dp/served-cache.ts), large enough to keep
+ * every row it reads: the Store contract must hold through it, every read after a write too.
+ */
+export function cachedStoreBackends(): StoreBackend[] {
+  return [
+    {
+      name: 'sqlite',
+      title: 'sqlite through the served cache',
+      available: true,
+      open: async () => new ServedCache(1 << 24).wrap(new SqliteStore({ path: ':temp:' })),
+    },
   ];
 }
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { postgresText } from '../contract.js';
-import { type LogRead, type LogReads, logReadSql, logReads } from '../log-reads.js';
+import { type LogRead, type LogReads, leafColumns, logReadSql, logReads } from '../log-reads.js';
 import { bytesOf, edgeOf, nodeId } from '../rows.js';
 import type { LogHead, LogLeafRow, LogNode } from '../store.js';
 
@@ -69,6 +69,12 @@ export function postgresLogReads(run: Run): LogReads {
   return logReads(
     async (read, values) => (await run(`log-read-${read}`, texts[read], values)).rows,
     (ranges) => logSubtrees(run, ranges),
+    async (indexes) =>
+      (
+        await run('log-leaves-at', `SELECT ${leafColumns} FROM log_leaves WHERE idx = ANY($1::bigint[])`, [
+          indexes,
+        ])
+      ).rows,
   );
 }
 

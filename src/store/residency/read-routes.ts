@@ -48,6 +48,7 @@ export const readRoutes = {
   privateIndexStats: { to: 'every', merge: (all, _epoch, bits) => mergeIndexStats(all, bits) },
   logHead: home,
   logLeaves: home,
+  logLeavesAt: home,
   logLeafIndex: home,
   logSubtrees: home,
   latestCheckpoint: home,

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { type LogRead, type LogReads, logReadSql, logReads } from '../log-reads.js';
+import { type LogRead, type LogReads, leafColumns, logReadSql, logReads } from '../log-reads.js';
 import { nodeId } from '../rows.js';
 
 /**
@@ -41,5 +41,12 @@ export function sqliteLogReads(db: Database.Database): LogReads {
     }
     return out;
   };
-  return logReads((read, values) => prepared[read].all(...values), subtrees);
+  const leavesAt = db.prepare<[string]>(
+    `SELECT ${leafColumns} FROM log_leaves WHERE idx IN (SELECT value FROM json_each(?))`,
+  );
+  return logReads(
+    (read, values) => prepared[read].all(...values),
+    subtrees,
+    (indexes) => leavesAt.all(JSON.stringify(indexes)),
+  );
 }

@@ -38,9 +38,9 @@ export interface SqliteStoreOptions {
    * power loss. 'full' fsyncs every commit and survives both, at a large cost in write rate.
    */
   synchronous?: 'normal' | 'full';
-  /** Bytes of the file the read connection maps (default 1 GiB). */
+  /** Bytes of the file the read connection maps (default 0: none; mapped pages count in RSS). */
   mmapBytes?: number;
-  /** Bytes of the read connection's page cache (default 64 MiB). */
+  /** Bytes of the read connection's page cache (default 32 MiB). */
   cacheBytes?: number;
 }
 
@@ -83,8 +83,8 @@ export class SqliteStore implements Store {
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
     // Lookups read a few pages per CSI at random: keep the hot part of the file in memory.
-    this.reader.pragma(`cache_size = -${Math.floor((opts.cacheBytes ?? 64 * 2 ** 20) / 1024)}`);
-    this.reader.pragma(`mmap_size = ${Math.floor(opts.mmapBytes ?? 2 ** 30)}`);
+    this.reader.pragma(`cache_size = -${Math.floor((opts.cacheBytes ?? 32 * 2 ** 20) / 1024)}`);
+    this.reader.pragma(`mmap_size = ${Math.floor(opts.mmapBytes ?? 0)}`);
     this.readById = this.reader.prepare(`SELECT ${mappingColumns} FROM mappings WHERE id = ?`);
     // One row per bucket, entries framed as on the wire (tag | u16 length | payload) in key order:
     // the DP sorts them by tag with the dummies (an ORDER BY here would sort a copy of each framed

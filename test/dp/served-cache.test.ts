@@ -1,0 +1,159 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ServedCache } from '../../src/dp/served-cache.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store, StoredMapping } from '../../src/store/store.js';
+
+/**
+ * Issue 16, R14/R15: served rows answered from memory are never older than what was acknowledged.
+ * The Store contract through the cache is in test/store/conformance.test.ts; here, what only a
+ * cache can get wrong.
+ */
+
+const csi = 'tel:+14155550100';
+/** What compact lookups read (R15): the rows without their signed records. */
+const bare = { json: false };
+let seq = 0;
+function mapping(over: Partial<StoredMapping> = {}): StoredMapping {
+  seq += 1;
+  return {
+    id: `m${seq}`,
+    csi,
+    holderGroup: 'g',
+    holderKey: 'k',
+    msp: 'msp1',
+    tag: 'Default',
+    priority: 0,
+    optOut: false,
+    level: 'otp',
+    state: 'active',
+    acceptedAt: 100 + seq,
+    expiresAt: 10_000,
+    contestDeadline: null,
+    bodyDigest: `d${seq}`,
+    json: `{"n":${seq}}`,
+    ...over,
+  };
+}
+
+describe('served-rows cache', () => {
+  let raw: SqliteStore;
+  let reads: number;
+  /** Resolves the next store read's answer only when released (a slow, networked store). */
+  let gate: Promise<void> | undefined;
+  let inner: Store;
+
+  beforeEach(() => {
+    raw = new SqliteStore({ path: ':temp:' });
+    reads = 0;
+    gate = undefined;
+    inner = new Proxy(raw, {
+      get(target, prop, receiver) {
+        if (prop === 'servedMappings') {
+          return async (...args: Parameters<Store['servedMappings']>) => {
+            reads++;
+            const answer = await target.servedMappings(...args);
+            if (gate !== undefined) await gate;
+            return answer;
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  });
+  afterEach(() => raw.close());
+
+  it('answers a CSI read before from memory, with nothing served as well', async () => {
+    const store = new ServedCache(1 << 20).wrap(inner);
+    const other = 'tel:+14155550199';
+    await store.write((tx) => tx.insertMapping(mapping()));
+    const first = await store.servedMappings([csi, other], 500, bare);
+    expect(reads).toBe(1);
+    expect(await store.servedMappings([csi, other], 500, bare)).toEqual(first);
+    expect(await store.servedMappings([other], 500, bare)).toEqual(new Map([[other, []]]));
+    expect(reads).toBe(1);
+  });
+
+  it('an accepted mapping, a state change and an expiry are seen at the next read', async () => {
+    const cache = new ServedCache(1 << 20);
+    const store = cache.wrap(inner);
+    const a = mapping({ expiresAt: 1_000 });
+    expect((await store.servedMappings([csi], 500, bare)).get(csi)).toEqual([]);
+    await store.write((tx) => tx.insertMapping(a));
+    expect((await store.servedMappings([csi], 500, bare)).get(csi)!.map((r) => r.id)).toEqual([a.id]);
+    const b = mapping();
+    await store.write(async (tx) => {
+      await tx.insertMapping(b);
+      await tx.setState([a.id], 'superseded', 600);
+    });
+    expect((await store.servedMappings([csi], 600, bare)).get(csi)!.map((r) => r.id)).toEqual([b.id]);
+    // Removed by a state change alone (an invalidation, a CSIP event): setState names ids only.
+    await store.write((tx) => tx.setState([b.id], 'invalidated', 700));
+    expect((await store.servedMappings([csi], 700, bare)).get(csi)).toEqual([]);
+    const c = mapping({ expiresAt: 1_000 });
+    await store.write((tx) => tx.insertMapping(c));
+    expect((await store.servedMappings([csi], 999, bare)).get(csi)!.map((r) => r.id)).toEqual([c.id]);
+    // The store serves a row while expires_at > now: so does the cache, without a read.
+    const before = reads;
+    expect((await store.servedMappings([csi], 1_000, bare)).get(csi)).toEqual([]);
+    expect(reads).toBe(before);
+    // A clock set back does not bring back what had expired when the entry was read.
+    expect((await store.servedMappings([csi], 998, bare)).get(csi)!.map((r) => r.id)).toEqual([c.id]);
+  });
+
+  it('a write that rolls back changes nothing, and the next read is still right', async () => {
+    const store = new ServedCache(1 << 20).wrap(inner);
+    const a = mapping();
+    await store.write((tx) => tx.insertMapping(a));
+    await store.servedMappings([csi], 500, bare);
+    await expect(
+      store.write(async (tx) => {
+        await tx.setState([a.id], 'invalidated', 600);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow();
+    expect((await store.servedMappings([csi], 600, bare)).get(csi)!.map((r) => r.id)).toEqual([a.id]);
+  });
+
+  it('a read that ran while a write settled keeps nothing: the next read sees the write', async () => {
+    const store = new ServedCache(1 << 20).wrap(inner);
+    const a = mapping();
+    await store.write((tx) => tx.insertMapping(a));
+    let release!: () => void;
+    gate = new Promise((r) => {
+      release = r;
+    });
+    // The store answered (a served) but the answer is still on its way back.
+    const slow = store.servedMappings([csi], 500, bare);
+    await new Promise((r) => setImmediate(r));
+    gate = undefined;
+    await store.write((tx) => tx.setState([a.id], 'invalidated', 600));
+    release();
+    expect((await slow).get(csi)!.map((r) => r.id)).toEqual([a.id]);
+    expect((await store.servedMappings([csi], 600, bare)).get(csi)).toEqual([]);
+  });
+
+  it('reads with the signed record are not kept: each goes to the store', async () => {
+    const store = new ServedCache(1 << 20).wrap(inner);
+    const a = mapping();
+    await store.write((tx) => tx.insertMapping(a));
+    expect((await store.servedMappings([csi], 500)).get(csi)![0]!.json).toBe(a.json);
+    expect((await store.servedMappings([csi], 500)).get(csi)![0]!.json).toBe(a.json);
+    expect(reads).toBe(2);
+    expect((await store.servedMappings([csi], 500, bare)).get(csi)![0]!.json).toBe('');
+    expect((await store.servedMappings([csi], 500, bare)).get(csi)![0]!.json).toBe('');
+    expect(reads).toBe(3);
+  });
+
+  it('stays within its bytes', async () => {
+    const cache = new ServedCache(20_000);
+    const store = cache.wrap(inner);
+    const csis = Array.from({ length: 200 }, (_, i) => `tel:+1415556${String(i).padStart(4, '0')}`);
+    await store.write(async (tx) => {
+      for (const c of csis) await tx.insertMapping(mapping({ csi: c, json: 'x'.repeat(200) }));
+    });
+    for (const c of csis) await store.servedMappings([c], 500, bare);
+    expect(cache.bytes).toBeGreaterThan(0);
+    expect(cache.bytes).toBeLessThanOrEqual(20_000);
+  });
+});
