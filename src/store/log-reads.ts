@@ -74,8 +74,13 @@ export function logReads(
     logHead: async () => toHead((await rows<{ size: number; edge: Buffer }>('head'))[0]),
     logLeaves: async (start, end) => (await rows<LeafDbRow>('leaves', [start, end])).map(toLeaf),
     logLeafIndex: async (hash) => (await rows<{ idx: number }>('leafIndex', [bytesOf(hash)]))[0]?.idx,
+    // One index (a single lookup): the range read, which needs no list parsed.
     logLeavesAt: async (indexes) =>
-      indexes.length === 0 ? [] : ((await leavesAt(indexes)) as LeafDbRow[]).map(toLeaf),
+      indexes.length === 0
+        ? []
+        : indexes.length === 1
+          ? (await rows<LeafDbRow>('leaves', [indexes[0], indexes[0]! + 1])).map(toLeaf)
+          : ((await leavesAt(indexes)) as LeafDbRow[]).map(toLeaf),
     logSubtrees,
     latestCheckpoint: async () => checkpoint(await rows('latest')),
     latestCosignedCheckpoint: async () => checkpoint(await rows('latestCosigned')),
