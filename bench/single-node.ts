@@ -2,7 +2,7 @@
  * Single-node throughput: one devnet DP on one core, driven over keep-alive HTTP from another.
  * Run with `npx tsx bench/single-node.ts` (about 2 minutes). Options:
  *   --mappings N     mappings preloaded before the lookups (default 100000)
- *   --submissions N  signed submissions prepared for the acceptance run (default 40000)
+ *   --submissions N  signed submissions prepared for the acceptance runs (default 60000)
  *   --seconds S      measured window per figure (default 8)
  *   --warmup S       unmeasured run before each window (default 5: caches fill and V8's young
  *                    generation grows for the first seconds of a node's life)
@@ -16,6 +16,8 @@
  *                    baseline always runs, at the start and at the end)
  *   --soak-minutes M mixed load for M minutes at the end, sampling the node's RSS every 10 s
  *                    (issue target: M = 10, RSS under 256 MiB and flat from minute 5 to 10)
+ *   --no-postgres    skip the PostgreSQL accept phase (which uses a fresh schema, dropped after,
+ *                    in --postgres-url, default $MIMI_TEST_POSTGRES_URL or the local test database)
  * Prints `name: value unit` lines, then a summary table. See bench/README.md.
  */
 import { sign as cryptoSign, generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -32,10 +34,13 @@ import {
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { readDevnet, writeDevnet } from '../src/cli/devnet-files.js';
 import { freePort } from '../src/cli/ports.js';
 import { call } from '../src/client/http.js';
 import { MspAgent } from '../src/client/msp-agent.js';
+import { useCryptoProvider } from '../src/crypto/provider.js';
+import { nativeCrypto } from '../src/crypto/provider-native.js';
 import { SignPurpose, signObject, verifyEd25519 } from '../src/crypto/sign.js';
 import { SessionAnswer } from '../src/protocol/answers.js';
 import { nowSeconds } from '../src/protocol/encoding.js';
@@ -50,7 +55,7 @@ import { canPin, pinSelf, type ServerProcess, startServer } from './lib/server.j
 const { values: args } = parseArgs({
   options: {
     mappings: { type: 'string', default: '100000' },
-    submissions: { type: 'string', default: '40000' },
+    submissions: { type: 'string', default: '60000' },
     seconds: { type: 'string', default: '8' },
     warmup: { type: 'string', default: '5' },
     connections: { type: 'string', default: '16' },
@@ -59,6 +64,11 @@ const { values: args } = parseArgs({
     'soak-minutes': { type: 'string', default: '0' },
     dir: { type: 'string' },
     only: { type: 'string', default: 'single,batch,accept,soak' },
+    'no-postgres': { type: 'boolean', default: false },
+    'postgres-url': {
+      type: 'string',
+      default: process.env.MIMI_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test',
+    },
   },
 });
 const mappings = Number(args.mappings);
@@ -166,6 +176,9 @@ function reportRss(name: string, server: ServerProcess): void {
  */
 const VERIFICATIONS_PER_ACCEPT = 3;
 function verifyRate(): number {
+  // The server installs the native binding (src/server/context.ts); this process would otherwise
+  // measure the SDK's WebAssembly build, about a third as fast.
+  useCryptoProvider(nativeCrypto);
   const key = generateKeyPairSync('ed25519');
   const pub = (key.publicKey.export({ format: 'jwk' }) as { x: string }).x;
   const msg = randomBytes(400);
@@ -502,6 +515,28 @@ async function main(): Promise<void> {
         console.log('config: private lookup disabled (privateLookup.enabled false) for the next figure');
         await accept('accept_mappings_no_private_index', noIndex);
       }
+      if (!args['no-postgres']) {
+        // The same accepts on PostgreSQL (one node, its default pool), private index on, in a fresh
+        // schema: the node builds its empty index and log there at start; dropped afterwards.
+        const schema = `bench_single_${process.pid}`;
+        const onPg = join(dir, 'dp1.postgres.config.json');
+        writeFileSync(
+          onPg,
+          JSON.stringify(
+            { ...config, store: { backend: 'postgres', url: args['postgres-url'], schema } },
+            null,
+            2,
+          ),
+        );
+        console.log(`config: PostgreSQL store (schema ${schema}, pool default) for the next figure`);
+        try {
+          await accept('accept_mappings_postgres', onPg, '>= 60% of accept_mappings');
+        } finally {
+          const client = new pg.Client({ connectionString: args['postgres-url'] });
+          await client.connect();
+          await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => client.end());
+        }
+      }
       const verifies = verifyRate();
       report('ed25519_verify_per_core', verifies, 'verifications/s (sodium-native, bench process)');
       report(
@@ -652,6 +687,21 @@ function printSummary(): void {
     bound > 0
       ? check('accepts / signature bound', perCore('accept_mappings') / bound, 0.35)
       : 'accepts: no signature bound measured',
+    ...(find('accept_mappings_postgres') === undefined
+      ? []
+      : [
+          check(
+            'PostgreSQL accepts / SQLite accepts',
+            (find('accept_mappings_postgres')?.value ?? 0) /
+              Math.max(1e-9, find('accept_mappings')?.value ?? 0),
+            0.6,
+          ),
+          check(
+            'PostgreSQL accepts / SQLite accepts, per server core-second',
+            perCore('accept_mappings_postgres') / Math.max(1e-9, perCore('accept_mappings')),
+            0.6,
+          ),
+        ]),
   ];
   console.log(`targets (per server core-second, against the echo's ${Math.round(baseCore)}/core-s):`);
   for (const l of lines) console.log(`  ${l}`);

@@ -1,0 +1,197 @@
+/**
+ * Server CPU per accepted mapping, in-process: the node's own composition (createContext on a
+ * devnet config: SQLite, the transparency log, the private index unless switched off) and
+ * `DiscoveryProvider.accept` with every check, called 16 at a time as 16 connections would, plus
+ * the log receipt the route adds to each answer. No HTTP: what is left is the accept itself.
+ *
+ *   npx tsx bench/accept-cpu.ts [--accepts N] [--warm N] [--runs R] [--only LIST] [--cpu-prof]
+ *     [--postgres-url U]
+ *
+ * Set-ups (`--only`, comma-separated; all by default): `index` (SQLite, the default config, the
+ * private index on), `no-index` (SQLite, privateLookup off), `pg-index` (PostgreSQL, one node,
+ * pooled, the private index on, in a fresh schema dropped afterwards; default URL
+ * $MIMI_TEST_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/test). CPU is this process's:
+ * PostgreSQL's own server processes are not counted (bench/single-node.ts measures the server
+ * process the same way).
+ *
+ * Prints, per set-up, CPU microseconds per accept (process.cpuUsage, user + system, over N
+ * accepts after N `--warm` unmeasured ones) for each of R runs and their median, and the
+ * Ed25519 verifications per CPU second of this process (sodium-native, as the verifier checks),
+ * so the 3 verifications an accept needs can be set against the total. `--cpu-prof` runs under
+ * the V8 profiler and writes accept-<setup>.cpuprofile in the working folder, measured window
+ * only (read it with `npx tsx bench/lib/profile-summary.ts <file>`).
+ */
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { writeDevnet } from '../src/cli/devnet-files.js';
+import { useCryptoProvider } from '../src/crypto/provider.js';
+import { nativeCrypto } from '../src/crypto/provider-native.js';
+import { verifyEd25519 } from '../src/crypto/sign.js';
+import { logReceipt } from '../src/dp/log-pseudonym.js';
+import type { AcceptResult } from '../src/dp/provider.js';
+import { nowSeconds } from '../src/protocol/encoding.js';
+import type { MappingSubmission } from '../src/protocol/records.js';
+import { loadConfig } from '../src/server/config.js';
+import { type Context, createContext } from '../src/server/context.js';
+import { devnetSigners, signedSubmission } from './lib/fixtures.js';
+
+const { values: args } = parseArgs({
+  options: {
+    accepts: { type: 'string', default: '3000' },
+    warm: { type: 'string', default: '1000' },
+    runs: { type: 'string', default: '3' },
+    only: { type: 'string', default: 'index,no-index,pg-index' },
+    'postgres-url': {
+      type: 'string',
+      default: process.env.MIMI_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test',
+    },
+    'cpu-prof': { type: 'boolean', default: false },
+  },
+});
+const accepts = Number(args.accepts);
+const warm = Number(args.warm);
+const runs = Number(args.runs);
+const inFlight = 16;
+
+const cpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** Ed25519 verifications per CPU second through the verifier's primitive (src/crypto/sign.ts). */
+function verifyRate(): number {
+  const key = generateKeyPairSync('ed25519');
+  const pub = (key.publicKey.export({ format: 'jwk' }) as { x: string }).x;
+  const msg = randomBytes(400);
+  const sig = sign(null, msg, key.privateKey);
+  const c0 = cpuUs();
+  let n = 0;
+  while (cpuUs() - c0 < 1_000_000) {
+    for (let i = 0; i < 200; i++) if (!verifyEd25519(msg, sig, pub)) throw new Error('verify failed');
+    n += 200;
+  }
+  return n / ((cpuUs() - c0) / 1e6);
+}
+
+/** The route's part of an answer besides the accept: the R28 receipt (src/server/routes/mappings.ts). */
+function receipt(ctx: Context, r: AcceptResult): void {
+  const t = ctx.transparency;
+  if (t === undefined) return;
+  logReceipt({
+    dp: ctx.dp.id,
+    dpKey: ctx.dpKeys.records.privateKey,
+    mappingId: r.id,
+    holderKey: r.mapping.body.holderKey,
+    pseudonym: t.keyed.of(r.mapping.body.csi).pseudonym,
+  });
+}
+
+/** Accepts `subs` with `inFlight` outstanding at a time; every answer must be a new active mapping. */
+async function acceptAll(ctx: Context, subs: readonly MappingSubmission[]): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    for (let s = subs[next++]; s !== undefined; s = subs[next++]) {
+      const r = await ctx.dp.accept(s);
+      if (r.state !== 'active' || r.duplicate) throw new Error(`accept answered ${r.state}`);
+      receipt(ctx, r);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, lane));
+}
+
+async function setup(name: string, privateIndex: boolean, postgres: boolean): Promise<number[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'mimi-accept-cpu-'));
+  try {
+    const layout = writeDevnet(dir, { port: 1 });
+    const now = nowSeconds();
+    const signers = devnetSigners(dir);
+    const total = warm + runs * accepts;
+    const subs = Array.from({ length: total }, (_, i) => signedSubmission(signers, i, now));
+    const schema = `bench_accept_${process.pid}`;
+    const ctx = await createContext(loadConfig(layout.configFile), {
+      config: (c) => {
+        if (postgres) c.store = { backend: 'postgres', url: args['postgres-url']!, schema };
+        if (!privateIndex) {
+          c.privateLookup = { enabled: false };
+          delete (c as { ohttp?: unknown }).ohttp;
+        }
+      },
+    });
+    try {
+      await acceptAll(ctx, subs.slice(0, warm));
+      const profiler = args['cpu-prof'] ? new Session() : undefined;
+      if (profiler !== undefined) {
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+      }
+      const perAccept: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const slice = subs.slice(warm + r * accepts, warm + (r + 1) * accepts);
+        const c0 = cpuUs();
+        await acceptAll(ctx, slice);
+        perAccept.push((cpuUs() - c0) / slice.length);
+      }
+      if (profiler !== undefined) {
+        const { profile } = await profiler.post('Profiler.stop');
+        const file = `accept-${name}.cpuprofile`;
+        writeFileSync(file, JSON.stringify(profile));
+        console.log(`profile: ${file}`);
+        profiler.disconnect();
+      }
+      return perAccept;
+    } finally {
+      await ctx.close();
+      if (postgres) await dropSchema(schema);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: args['postgres-url'] });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const only = args.only!.split(',');
+  const setups = [
+    { name: 'index', privateIndex: true, postgres: false },
+    { name: 'no-index', privateIndex: false, postgres: false },
+    { name: 'pg-index', privateIndex: true, postgres: true },
+  ].filter((s) => only.includes(s.name));
+  // The verifier's primitive: the server installs the native binding (src/server/context.ts).
+  useCryptoProvider(nativeCrypto);
+  const before = verifyRate();
+  const results = [];
+  for (const s of setups) results.push({ ...s, us: await setup(s.name, s.privateIndex, s.postgres) });
+  // Before and after the accepts: a shared machine drifts; the bound is their mean.
+  const verifies = (before + verifyRate()) / 2;
+  console.log(
+    `ed25519_verify: ${Math.round(verifies)} verifications per CPU second (sodium-native; ${Math.round(before)} before the accepts); ` +
+      `3 of them: ${Math.round(3e6 / verifies)} us, bound ${Math.round(verifies / 3)} accepts per CPU second`,
+  );
+  for (const { us, ...s } of results) {
+    const m = median(us);
+    console.log(
+      `accept_cpu_${s.name.replaceAll('-', '_')}: ${Math.round(m)} us per accept (runs ${us.map((u) => Math.round(u)).join(', ')}; ` +
+        `${accepts} accepts each, ${inFlight} in flight); ${Math.round(1e6 / m)} accepts per CPU second, ` +
+        `${((1e6 / m / (verifies / 3)) * 100).toFixed(1)}% of the bound`,
+    );
+  }
+}
+
+await main();
