@@ -1,3 +1,4 @@
+import { sign } from 'node:crypto';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import sodium from 'libsodium-wrappers-sumo';
@@ -7,6 +8,7 @@ import type { CryptoProvider } from './provider.js';
  * The portable implementation (src/crypto/provider.ts): libsodium compiled to WebAssembly, so that
  * signatures and sealed boxes are checked by the same code as the native binding's, SHA-256 and
  * HMAC from @noble/hashes, randomness from WebCrypto (Node 20 and every browser). No native module.
+ * Signing stays with node:crypto, which holds the key (src/crypto/provider.ts).
  */
 
 // libsodium's WebAssembly module loads asynchronously; every call here is synchronous, so the
@@ -25,6 +27,9 @@ export const wasmCrypto: CryptoProvider = {
     } catch {
       return false;
     }
+  },
+  signEd25519(message, key) {
+    return sign(null, message, key);
   },
   sha256(...parts) {
     const h = sha256.create();

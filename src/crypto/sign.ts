@@ -1,4 +1,4 @@
-import { sign as edSign, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { canonicalize } from './jcs.js';
 import { cryptoProvider } from './provider.js';
@@ -45,12 +45,12 @@ export function signingInputOf(purpose: SignPurpose, canonical: string): Buffer 
 
 /** Sign `unsigned` (the object without its signature fields) for `purpose`; base64url result. */
 export function signObject(purpose: SignPurpose, unsigned: unknown, key: KeyObject): string {
-  return toB64u(edSign(null, signingInput(purpose, unsigned), key));
+  return toB64u(cryptoProvider().signEd25519(signingInput(purpose, unsigned), key));
 }
 
 /** The same over JSON already canonicalised (see signingInputOf). */
 export function signCanonical(purpose: SignPurpose, canonical: string, key: KeyObject): string {
-  return toB64u(edSign(null, signingInputOf(purpose, canonical), key));
+  return toB64u(cryptoProvider().signEd25519(signingInputOf(purpose, canonical), key));
 }
 
 /** True when `sig` is a valid signature by `publicKey` (base64url) over `unsigned` for `purpose`. */

@@ -1,9 +1,16 @@
 // The sodium-native functions the project uses (the package ships no types of its own): detached
-// signature checks, and the log receipt's sealed box (src/crypto/provider-native.ts).
+// signatures and their checks, and the log receipt's sealed box (src/crypto/provider-native.ts).
 declare module 'sodium-native' {
   interface SodiumNative {
     /** libsodium crypto_sign_verify_detached: true when `signature` is valid for `message`. */
     crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+    /** libsodium crypto_sign_detached: writes the 64-byte signature of `message` by `secretKey` (seed || public key). */
+    crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
+    /** libsodium crypto_sign_seed_keypair: the key pair of a 32-byte seed (RFC 8032's private key). */
+    crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
+    readonly crypto_sign_BYTES: number;
+    readonly crypto_sign_PUBLICKEYBYTES: number;
+    readonly crypto_sign_SECRETKEYBYTES: number;
     crypto_sign_ed25519_pk_to_curve25519(x25519Pk: Uint8Array, ed25519Pk: Uint8Array): void;
     crypto_sign_ed25519_sk_to_curve25519(x25519Sk: Uint8Array, ed25519Sk: Uint8Array): void;
     /** libsodium crypto_box_seal: `c` is `m.length + crypto_box_SEALBYTES`; throws if `pk` is of small order. */

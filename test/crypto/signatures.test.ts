@@ -89,6 +89,22 @@ describe.each([nativeCrypto, nodeCrypto, wasmCrypto])(
     const sOf = (sig: Buffer) => BigInt(`0x${Buffer.from(sig.subarray(32)).reverse().toString('hex')}`);
 
     for (const [i, v] of ed.vectors.entries()) {
+      it(`TEST ${i + 1}: signing gives the RFC signature, byte for byte, twice with one key`, () => {
+        // The native provider derives libsodium's secret key from the KeyObject once and keeps it.
+        const key = keyPairFromJwk({
+          kty: 'OKP',
+          crv: 'Ed25519',
+          x: b64u(v.publicKey),
+          d: b64u(v.secretKey),
+        }).privateKey;
+        const msg = Buffer.from(v.message, 'hex');
+        for (let n = 0; n < 2; n++) {
+          expect(Buffer.from(provider.signEd25519(msg, key)).toString('hex')).toBe(v.signature);
+        }
+      });
+    }
+
+    for (const [i, v] of ed.vectors.entries()) {
       it(`TEST ${i + 1}: the RFC signature verifies, and fails for another message or key`, () => {
         const msg = Buffer.from(v.message, 'hex');
         expect(verifyInput(msg, b64u(v.signature), b64u(v.publicKey))).toBe(true);
