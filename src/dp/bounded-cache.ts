@@ -24,6 +24,11 @@ export class BoundedCache<K, V> {
     return this.entries.size;
   }
 
+  /** Whether a value of `bytes` would be kept without evicting anything. */
+  fits(bytes: number): boolean {
+    return this.size + bytes + ENTRY_OVERHEAD <= this.maxBytes;
+  }
+
   get(key: K): V | undefined {
     const e = this.entries.get(key);
     if (e === undefined) return undefined;

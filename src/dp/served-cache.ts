@@ -62,6 +62,35 @@ export class ServedCache {
     });
   }
 
+  /**
+   * Fills the cache from `store` at start, CSI by CSI in their order, until it is full or every
+   * served CSI is in: compact lookups then read no database from the first request on, not only
+   * once each CSI was asked once. Returns the CSIs loaded.
+   */
+  async warm(store: Store, now: number, batch = 1000): Promise<number> {
+    let after: string | null = null;
+    let loaded = 0;
+    for (;;) {
+      const from: string | null = after;
+      const csis: string[] = await store.write((tx) => tx.servedCsisAfter(from, batch, now));
+      if (csis.length === 0) break;
+      const epoch = this.epoch;
+      const read = await store.servedMappings(csis, now, { json: false });
+      // A write that settled meanwhile may have changed these: leave them to be read when asked.
+      after = csis.at(-1)!;
+      if (epoch !== this.epoch) continue;
+      for (const csi of csis) {
+        const rows = read.get(csi) ?? [];
+        const bytes = bytesOf(csi, rows);
+        // Full: what is in stays (warming evicts nothing).
+        if (!this.entries.fits(bytes)) return loaded;
+        this.entries.set(csi, entryOf(rows, now), bytes);
+        loaded++;
+      }
+    }
+    return loaded;
+  }
+
   private async read(
     store: Store,
     csis: readonly string[],

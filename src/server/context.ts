@@ -191,6 +191,7 @@ export async function createContext(
         })
       : undefined;
   const store = servedCache === undefined ? timed : servedCache.wrap(timed);
+  await servedCache?.warm(timed, now());
   const policy: TrustPolicy = {
     trustedIssuers: config.policy?.trustedIssuers,
     requireIndependentVerifier: config.policy?.requireIndependentVerifier,

@@ -145,6 +145,25 @@ describe('served-rows cache', () => {
     expect(reads).toBe(3);
   });
 
+  it('warm fills it from the store at start, and stops when it is full', async () => {
+    const csis = Array.from({ length: 50 }, (_, i) => `tel:+1415557${String(i).padStart(4, '0')}`);
+    await raw.write(async (tx) => {
+      for (const c of csis) await tx.insertMapping(mapping({ csi: c }));
+    });
+    const cache = new ServedCache(1 << 20);
+    const store = cache.wrap(inner);
+    expect(await cache.warm(inner, 500, 7)).toBe(50);
+    const before = reads;
+    const all = await store.servedMappings(csis, 500, bare);
+    expect([...all.values()].every((rows) => rows.length === 1)).toBe(true);
+    expect(reads).toBe(before);
+    const small = new ServedCache(2_000);
+    const loaded = await small.warm(inner, 500, 5);
+    expect(loaded).toBeGreaterThan(0);
+    expect(loaded).toBeLessThan(50);
+    expect(small.bytes).toBeLessThanOrEqual(2_000);
+  });
+
   it('stays within its bytes', async () => {
     const cache = new ServedCache(20_000);
     const store = cache.wrap(inner);
