@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeDevnet } from '../../src/cli/devnet-files.js';
 import { freePort } from '../support/devnet.js';
 import { runCli, runJson, spawnCli, stopCli, waitForHealth } from './run-cli.js';
 
@@ -16,10 +17,21 @@ describe('mimi-discovery log audit and log monitor', () => {
 
   beforeAll(async () => {
     const port = await freePort(3); // the devnet's three DPs
-    devnet = spawnCli(['devnet', '--dir', dir, '--port', String(port), '--log-level', 'warn']);
-    await waitForHealth(`http://127.0.0.1:${port}`);
+    // The devnet as the command makes it, its DPs signing a checkpoint every 50 ms instead of
+    // every second: the next command then finds one covering what the last one published.
+    const layout = writeDevnet(dir, { port, dps: 3, issuers: { port: port + 20 } });
+    for (const dp of layout.dps) {
+      const config = JSON.parse(readFileSync(dp.configFile, 'utf8'));
+      writeFileSync(
+        dp.configFile,
+        JSON.stringify({ ...config, log: { ...config.log, checkpointIntervalMs: 50 } }),
+      );
+    }
+    devnet = spawnCli(['devnet', '--dir', dir, '--log-level', 'warn']);
+    // Three DPs, their relay and issuers start in turn: on a busy machine that takes a while.
+    await waitForHealth(`http://127.0.0.1:${port}`, 60_000);
     expect((await publish('+1 415 555 0101', 'bob')).code).toBe(0);
-  });
+  }, 120_000);
   afterAll(async () => {
     await stopCli(devnet, base);
   });
@@ -32,11 +44,10 @@ describe('mimi-discovery log audit and log monitor', () => {
     expect(first.code).toBe(0);
     expect(first.doc).toMatchObject({ ok: true, previousSize: null });
     expect((await publish('+1 415 555 0102', 'carol')).code).toBe(0);
-    // Checkpoints are signed every second (and on demand by lookups): ask again (at most 10 s) until
-    // one covers Carol's leaves. An audit that sees no growth leaves the saved size as it was.
+    // A checkpoint covering Carol's leaves is due within 50 ms; should this audit still come first,
+    // the next one sees it. An audit that sees no growth leaves the saved size as it was.
     let second = await audit('--recompute');
-    for (let i = 0; second.code === 0 && second.doc.size <= first.doc.size && i < 20; i++) {
-      await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; second.code === 0 && second.doc.size <= first.doc.size && i < 5; i++) {
       second = await audit('--recompute');
     }
     expect(second.code).toBe(0);
@@ -62,13 +73,12 @@ describe('mimi-discovery log audit and log monitor', () => {
 
   it('monitor: the holder sees its own entries, and an entry it did not make is reported', async () => {
     type Monitor = { ok: boolean; findings: { verdict: string; kind: string }[] };
-    // The monitor reads up to the latest signed checkpoint, made every second: a leaf committed a
-    // moment ago may not be in it yet, so ask again (at most 10 s) until `count` findings show.
+    // The monitor reads up to the latest signed checkpoint, made every 50 ms: should a leaf
+    // committed a moment ago not be in it yet, the next run finds it.
     const monitor = async (count: number) => {
       for (let i = 0; ; i++) {
         const r = await runJson<Monitor>(['log', 'monitor', '--devnet', dir, '--csi', '+1 415 555 0101']);
-        if (r.doc.findings.length >= count || i === 20) return r;
-        await new Promise((res) => setTimeout(res, 500));
+        if (r.doc.findings.length >= count || i === 5) return r;
       }
     };
     const mine = await monitor(1);
