@@ -48,10 +48,9 @@ export interface ReputationStats {
 }
 
 /**
- * The window of one MSP: a ring of samples, and for the numbers two counts kept flat (no
- * allocation per sample on the lookup path): samples per exact number, and per bucket of width
- * `distance`, so that a number with three empty buckets around it is known to have no neighbour
- * without a scan.
+ * The window of one MSP: a ring of samples, and its numbers by bucket of width `distance`: a
+ * number's neighbours (within `distance`) all lie in its own bucket or the two beside it, so a
+ * check reads three buckets of a few numbers each instead of every number around it.
  */
 export class ReputationWindow {
   private readonly at: number[];
@@ -61,8 +60,8 @@ export class ReputationWindow {
   private readonly near: boolean[];
   private head = 0;
   private size = 0;
-  private readonly perNumber = new Map<number, number>();
-  private readonly perBucket = new Map<number, number>();
+  /** The numbers in the window, by bucket (Math.floor(n / distance)), once per sample. */
+  private readonly perBucket = new Map<number, number[]>();
   private readonly totals: ReputationStats = { samples: 0, misses: 0, numbers: 0, sequential: 0 };
 
   constructor(private readonly settings: ReputationSettings) {
@@ -102,11 +101,11 @@ export class ReputationWindow {
   private hasNeighbour(n: number): boolean {
     const d = this.settings.sequentialDistance;
     const k = Math.floor(n / d);
-    const own = this.perNumber.get(n) ?? 0;
-    const around =
-      (this.perBucket.get(k - 1) ?? 0) + (this.perBucket.get(k) ?? 0) + (this.perBucket.get(k + 1) ?? 0);
-    if (around === own) return false;
-    for (let m = n - d; m <= n + d; m++) if (m !== n && this.perNumber.has(m)) return true;
+    for (let b = k - 1; b <= k + 1; b++) {
+      const numbers = this.perBucket.get(b);
+      if (numbers === undefined) continue;
+      for (const m of numbers) if (m !== n && Math.abs(m - n) <= d) return true;
+    }
     return false;
   }
 
@@ -123,15 +122,17 @@ export class ReputationWindow {
     if (Number.isNaN(n)) return;
     this.totals.numbers += by;
     if (this.near[i]) this.totals.sequential += by;
-    bump(this.perNumber, n, by);
-    bump(this.perBucket, Math.floor(n / this.settings.sequentialDistance), by);
+    const k = Math.floor(n / this.settings.sequentialDistance);
+    const numbers = this.perBucket.get(k);
+    if (by === 1) {
+      if (numbers === undefined) this.perBucket.set(k, [n]);
+      else numbers.push(n);
+    } else if (numbers !== undefined) {
+      // The oldest sample leaves: its number is the first of its value in the bucket.
+      numbers.splice(numbers.indexOf(n), 1);
+      if (numbers.length === 0) this.perBucket.delete(k);
+    }
   }
-}
-
-function bump(counts: Map<number, number>, key: number, by: 1 | -1): void {
-  const left = (counts.get(key) ?? 0) + by;
-  if (left > 0) counts.set(key, left);
-  else counts.delete(key);
 }
 
 export interface ReputationVerdict {
