@@ -11,11 +11,12 @@
  *
  * Run: npx tsx bench/tlog.ts [--leaves 1000000] [--rate 20]
  */
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readDevnet, writeDevnet } from '../src/cli/devnet-files.js';
+import { generateKeyPair } from '../src/crypto/keys.js';
 import { KeyedPseudonyms } from '../src/dp/log-pseudonym.js';
 import { DiscoveryProvider } from '../src/dp/provider.js';
 import { type LogEntry, TransparencyLog } from '../src/dp/transparency-log.js';
@@ -50,7 +51,7 @@ function sha256Rate(): number {
 function makeLog(store: SqliteStore, intervalMs = 1000) {
   const key = randomBytes(32);
   const origin = logOrigin('bench', 'dp1');
-  const { privateKey } = generateKeyPairSync('ed25519');
+  const { privateKey } = generateKeyPair();
   return new TransparencyLog({
     store,
     origin,

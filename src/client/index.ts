@@ -4,6 +4,7 @@ export {
   type KeyPair,
   keyPairFromJwk,
   keyPairToJwk,
+  SigningKey,
 } from '../crypto/keys.js';
 export {
   createSodiumOprfClient,

@@ -1,31 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import sodium from 'sodium-native';
 import type { CryptoProvider } from './provider.js';
 import { nodeCrypto } from './provider-node.js';
-
-/**
- * libsodium's 64-byte secret key (seed || public key) of each private KeyObject signed with,
- * derived once: the server signs with a few keys of its own (records, log, transport), and
- * libsodium signs in about two thirds of node:crypto's time (the same bytes: RFC 8032 signatures
- * are deterministic). The copy lives in ordinary memory, as the KeyObject's own does; a KeyObject
- * is immutable, so an entry never goes stale, and it goes when its KeyObject is collected.
- */
-const secretKeys = new WeakMap<KeyObject, Buffer>();
-
-function secretKeyOf(key: KeyObject): Buffer {
-  let sk = secretKeys.get(key);
-  if (sk === undefined) {
-    const d = key.export({ format: 'jwk' }).d;
-    if (key.asymmetricKeyType !== 'ed25519' || d === undefined)
-      throw new TypeError('not an Ed25519 private key');
-    const seed = Buffer.from(d, 'base64url');
-    sk = Buffer.alloc(sodium.crypto_sign_SECRETKEYBYTES);
-    sodium.crypto_sign_seed_keypair(Buffer.alloc(sodium.crypto_sign_PUBLICKEYBYTES), sk, seed);
-    seed.fill(0);
-    secretKeys.set(key, sk);
-  }
-  return sk;
-}
 
 /**
  * The server's implementation (src/crypto/provider.ts): libsodium's native binding and
@@ -40,9 +15,15 @@ export const nativeCrypto: CryptoProvider = {
     if (signature.length !== 64 || publicKey.length !== 32) return false;
     return sodium.crypto_sign_verify_detached(signature, message, publicKey);
   },
-  signEd25519(message, key) {
+  ed25519KeyPair(seed) {
+    const publicKey = Buffer.alloc(sodium.crypto_sign_PUBLICKEYBYTES);
+    const secretKey = Buffer.alloc(sodium.crypto_sign_SECRETKEYBYTES);
+    sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed);
+    return { publicKey, secretKey };
+  },
+  signEd25519(secretKey, message) {
     const signature = Buffer.alloc(sodium.crypto_sign_BYTES);
-    sodium.crypto_sign_detached(signature, message, secretKeyOf(key));
+    sodium.crypto_sign_detached(signature, message, secretKey);
     return signature;
   },
   // node:crypto's, as the SDK has them in Node.

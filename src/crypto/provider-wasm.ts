@@ -1,4 +1,3 @@
-import { sign } from 'node:crypto';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import sodium from 'libsodium-wrappers-sumo';
@@ -8,7 +7,6 @@ import type { CryptoProvider } from './provider.js';
  * The portable implementation (src/crypto/provider.ts): libsodium compiled to WebAssembly, so that
  * signatures and sealed boxes are checked by the same code as the native binding's, SHA-256 and
  * HMAC from @noble/hashes, randomness from WebCrypto (Node 20 and every browser). No native module.
- * Signing stays with node:crypto, which holds the key (src/crypto/provider.ts).
  */
 
 // libsodium's WebAssembly module loads asynchronously; every call here is synchronous, so the
@@ -28,8 +26,12 @@ export const wasmCrypto: CryptoProvider = {
       return false;
     }
   },
-  signEd25519(message, key) {
-    return sign(null, message, key);
+  ed25519KeyPair(seed) {
+    const { publicKey, privateKey } = sodium.crypto_sign_seed_keypair(seed);
+    return { publicKey, secretKey: privateKey };
+  },
+  signEd25519(secretKey, message) {
+    return sodium.crypto_sign_detached(message, secretKey);
   },
   sha256(...parts) {
     const h = sha256.create();

@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { nodeCrypto } from './provider-node.js';
 import { wasmCrypto } from './provider-wasm.js';
 
@@ -12,9 +11,8 @@ import { wasmCrypto } from './provider-wasm.js';
  * module of the SDK's. All give the same results bit for bit; test/crypto/signatures.test.ts and
  * seal-to-holder.test.ts run against each.
  *
- * Ed25519 keys are node:crypto KeyObjects (src/crypto/keys.ts): the holder's key lives in one; a
- * browser build gives the holder another key type first. Ed25519 signatures are deterministic
- * (RFC 8032 §5.1.6), so every implementation of `signEd25519` gives the same bytes.
+ * Ed25519 keys are bytes held by a SigningKey (src/crypto/keys.ts), never a node:crypto
+ * KeyObject, so the same key signs through either implementation.
  *
  * @example
  * const tag = cryptoProvider().sha256(new TextEncoder().encode('hello'));
@@ -29,8 +27,13 @@ export interface CryptoProvider {
    * False for any bad input, never throws.
    */
   verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
-  /** The RFC 8032 Ed25519 signature of `message` by the private key `key` (64 bytes). */
-  signEd25519(message: Uint8Array, key: KeyObject): Uint8Array;
+  /**
+   * The RFC 8032 key pair of a 32-byte seed, in libsodium's form (crypto_sign_seed_keypair): the
+   * 32-byte public key and the 64-byte secret key seed || public key.
+   */
+  ed25519KeyPair(seed: Uint8Array): { publicKey: Uint8Array; secretKey: Uint8Array };
+  /** RFC 8032 Ed25519 signature (64 bytes, deterministic) by the 64-byte secret key of ed25519KeyPair. */
+  signEd25519(secretKey: Uint8Array, message: Uint8Array): Uint8Array;
   /** SHA-256 over the parts in order; strings as UTF-8. */
   sha256(...parts: (Uint8Array | string)[]): Uint8Array;
   /** SHA-512 over the parts in order; strings as UTF-8 (the OPRF's hash, RFC 9497 ristretto255-SHA512). */

@@ -1,6 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
+import { type SigningKey, seedOf } from './keys.js';
 import { cryptoProvider, sealBytes } from './provider.js';
 
 /**
@@ -54,7 +54,7 @@ export function sealToEd25519(edPublicKey: string, plain: Uint8Array, info: stri
  * a small-order ephemeral key).
  */
 export function openWithEd25519(
-  edPrivateKey: KeyObject,
+  edPrivateKey: SigningKey,
   sealed: string,
   info: string,
 ): Uint8Array | undefined {
@@ -62,10 +62,8 @@ export function openWithEd25519(
   try {
     const c = fromB64u(sealed, 'sealed');
     if (c.length < sealOverhead) return undefined;
-    const jwk = edPrivateKey.export({ format: 'jwk' });
-    if (jwk.crv !== 'Ed25519' || jwk.d === undefined || jwk.x === undefined) return undefined;
-    seed = Buffer.from(jwk.d, 'base64url');
-    const m = cryptoProvider().openWithEd25519(seed, Buffer.from(jwk.x, 'base64url'), c);
+    seed = seedOf(edPrivateKey);
+    const m = cryptoProvider().openWithEd25519(seed, fromB64u(edPrivateKey.publicKey, 'key', 32), c);
     if (m === undefined || !equalBytes(m.subarray(0, 32), contextOf(info))) return undefined;
     return Uint8Array.from(m.subarray(32));
   } catch {

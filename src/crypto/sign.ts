@@ -1,6 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { canonicalize } from './jcs.js';
+import type { SigningKey } from './keys.js';
 import { cryptoProvider } from './provider.js';
 
 /**
@@ -33,24 +33,25 @@ export const SignPurpose = {
 export type SignPurpose = (typeof SignPurpose)[keyof typeof SignPurpose];
 
 const prefix = 'mimi-discovery/v1/';
+const utf8 = new TextEncoder();
 
-export function signingInput(purpose: SignPurpose, unsigned: unknown): Buffer {
+export function signingInput(purpose: SignPurpose, unsigned: unknown): Uint8Array {
   return signingInputOf(purpose, canonicalize(unsigned));
 }
 
 /** The same, from JSON already canonicalised (one object signed for two purposes is canonicalised once). */
-export function signingInputOf(purpose: SignPurpose, canonical: string): Buffer {
-  return Buffer.from(`${prefix}${purpose}\n${canonical}`, 'utf8');
+export function signingInputOf(purpose: SignPurpose, canonical: string): Uint8Array {
+  return utf8.encode(`${prefix}${purpose}\n${canonical}`);
 }
 
 /** Sign `unsigned` (the object without its signature fields) for `purpose`; base64url result. */
-export function signObject(purpose: SignPurpose, unsigned: unknown, key: KeyObject): string {
-  return toB64u(cryptoProvider().signEd25519(signingInput(purpose, unsigned), key));
+export function signObject(purpose: SignPurpose, unsigned: unknown, key: SigningKey): string {
+  return toB64u(key.sign(signingInput(purpose, unsigned)));
 }
 
 /** The same over JSON already canonicalised (see signingInputOf). */
-export function signCanonical(purpose: SignPurpose, canonical: string, key: KeyObject): string {
-  return toB64u(cryptoProvider().signEd25519(signingInputOf(purpose, canonical), key));
+export function signCanonical(purpose: SignPurpose, canonical: string, key: SigningKey): string {
+  return toB64u(key.sign(signingInputOf(purpose, canonical)));
 }
 
 /** True when `sig` is a valid signature by `publicKey` (base64url) over `unsigned` for `purpose`. */
@@ -73,10 +74,10 @@ export function verifyObject(
  * which RFC 8032 §5.1.7 leaves to the implementation. Every record signature in the project goes
  * through here, so the SDK, the server and federation accept exactly the same set.
  */
-export function verifyInput(input: Buffer, sig: string, publicKey: string): boolean {
+export function verifyInput(input: Uint8Array, sig: string, publicKey: string): boolean {
   // 64 bytes in 86 base64url characters, the last one with its 4 spare bits zero: one spelling only.
   if (typeof sig !== 'string' || !/^[A-Za-z0-9_-]{85}[AQgw]$/.test(sig)) return false;
-  return verifyEd25519(input, Buffer.from(sig, 'base64url'), publicKey);
+  return verifyEd25519(input, fromB64u(sig, 'sig', 64), publicKey);
 }
 
 /** The raw check behind verifyInput, also for HTTP message signatures: false for any bad input. */
@@ -96,7 +97,6 @@ export function digest(value: unknown): string {
   return toB64u(cryptoProvider().sha256(canonicalize(value)));
 }
 
-export function sha256(data: string | Uint8Array): Buffer {
-  const h = cryptoProvider().sha256(data);
-  return Buffer.from(h.buffer, h.byteOffset, h.byteLength);
+export function sha256(data: string | Uint8Array): Uint8Array {
+  return cryptoProvider().sha256(data);
 }

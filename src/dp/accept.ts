@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../crypto/jcs.js';
 import { digest, SignPurpose, sha256, signCanonical } from '../crypto/sign.js';
+import { toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { FederationEventKind, type Mapping, type MappingSubmission } from '../protocol/records.js';
 import { isOptOut, verifyHolderAndMsp, verifyMapping } from '../registry/verify-mapping.js';
@@ -38,7 +39,7 @@ export async function acceptMapping(core: DpCore, sub: MappingSubmission): Promi
   const optOut = isOptOut(body);
   // Each part is canonicalised once, in verifyHolderAndMsp; the mapping's canonical JSON is
   // spliced from them (canonicalMappingJson), signed, stored and answered as it is.
-  const bodyDigest = sha256(canonical.body).toString('base64url');
+  const bodyDigest = toB64u(sha256(canonical.body));
 
   return core.opts.store.write(async (tx) => {
     const earlier = await tx.mappingByBodyDigest(bodyDigest);

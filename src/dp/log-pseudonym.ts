@@ -1,4 +1,5 @@
-import { createHmac, type KeyObject } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import type { SigningKey } from '../crypto/keys.js';
 import { sealToEd25519 } from '../crypto/seal.js';
 import { SignPurpose, signObject } from '../crypto/sign.js';
 import { type LogReceipt, logReceiptInfo } from '../protocol/answers.js';
@@ -55,7 +56,7 @@ export class KeyedPseudonyms implements PseudonymSource {
  */
 export function logReceipt(opts: {
   dp: string;
-  dpKey: KeyObject;
+  dpKey: SigningKey;
   mappingId: string;
   holderKey: string;
   pseudonym: Uint8Array;

@@ -1,5 +1,6 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { canonicalize } from '../crypto/jcs.js';
+import type { SigningKey } from '../crypto/keys.js';
 import type { PeerReport } from '../dp/lookup.js';
 import type { ServedMapping } from '../dp/merge.js';
 import { VerboseAnswer } from '../protocol/answers.js';
@@ -24,7 +25,7 @@ function elapsed(started: number): number {
 export type DpList = 'preferred' | 'all' | readonly string[];
 
 export interface FanoutOptions {
-  self: { id: string; key: KeyObject };
+  self: { id: string; key: SigningKey };
   registry: () => Registry;
   policy: TrustPolicy;
   clock: Clock;

@@ -1,4 +1,4 @@
-import { createHash, sign as edSign, type KeyObject, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { httpbis } from 'http-message-signatures';
 import {
   type Dictionary,
@@ -10,6 +10,7 @@ import {
   serializeItem,
   serializeList,
 } from 'structured-headers';
+import type { SigningKey } from '../crypto/keys.js';
 import { verifyEd25519 } from '../crypto/sign.js';
 import { systemClock } from '../protocol/clock.js';
 import { MimiError } from '../protocol/errors.js';
@@ -40,7 +41,7 @@ export interface SignedRequest {
 
 export async function signPeerRequest(
   req: { method: string; url: string; body: string },
-  signer: { id: string; key: KeyObject },
+  signer: { id: string; key: SigningKey },
   opts: { created?: Date; nonce?: string } = {},
 ): Promise<SignedRequest> {
   const message = {
@@ -55,7 +56,11 @@ export async function signPeerRequest(
   const created = opts.created ?? new Date(systemClock.nowMs());
   const signed = await httpbis.signMessage(
     {
-      key: { id: signer.id, alg: 'ed25519', sign: async (data: Buffer) => edSign(null, data, signer.key) },
+      key: {
+        id: signer.id,
+        alg: 'ed25519',
+        sign: async (data: Buffer) => Buffer.from(signer.key.sign(data)),
+      },
       name: signatureName,
       fields: [...peerSignatureFields],
       params: ['created', 'expires', 'keyid', 'alg', 'nonce'],

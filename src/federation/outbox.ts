@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { SigningKey } from '../crypto/keys.js';
 import { digest } from '../crypto/sign.js';
 import type { DpEvent } from '../dp/provider.js';
 import { EventAck } from '../protocol/answers.js';
@@ -58,7 +58,7 @@ export async function enqueueDpEvent(
 export interface OutboxOptions {
   store: Store;
   registry: () => Registry;
-  self: { id: string; key: KeyObject };
+  self: { id: string; key: SigningKey };
   /** From the resolved config (src/server/config-defaults.ts). */
   intervalMs: number;
   maxBackoffMs: number;

@@ -1,5 +1,5 @@
-import type { KeyObject } from 'node:crypto';
 import type { Static, TSchema } from '@sinclair/typebox';
+import type { SigningKey } from '../crypto/keys.js';
 import { type AnyErrorCode, fromProblem, MimiError, PeerErrorCode } from '../protocol/errors.js';
 import { decodeRecord } from '../protocol/records.js';
 import { signPeerRequest } from './http-signature.js';
@@ -65,7 +65,7 @@ export async function callPeer<S extends TSchema>(
   body: unknown,
   schema: S,
   opts: {
-    self: { id: string; key: KeyObject };
+    self: { id: string; key: SigningKey };
     timeoutMs: number;
     maxAnswerBytes: number;
     /** The node's clock (seconds): the signature's `created`, checked by the peer on its own. */

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { SigningKey } from '../crypto/keys.js';
 import { toB64u } from '../protocol/encoding.js';
 import { type AnyErrorCode, ErrorCode, MimiError } from '../protocol/errors.js';
 import {
@@ -20,9 +20,9 @@ export interface WitnessOptions {
   store: Store;
   registry: () => Registry;
   /** Its id, and its transport key: it signs the peer calls that fetch and send checkpoints. */
-  self: { id: string; key: KeyObject };
+  self: { id: string; key: SigningKey };
   /** The DP's log key (registry usage `log`): it signs the cosignatures, never a peer call. */
-  cosignKey: KeyObject;
+  cosignKey: SigningKey;
   /** From the resolved config (src/server/config-defaults.ts). */
   intervalMs: number;
   timeoutMs: number;

@@ -1,8 +1,9 @@
-import type { KeyObject } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { type Static, Type } from '@sinclair/typebox';
+import type { SigningKey } from '../crypto/keys.js';
 import { SignPurpose, signObject, verifyObject } from '../crypto/sign.js';
-import { nowSeconds } from '../protocol/encoding.js';
+import { fromB64u, nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { canonicalDomain } from '../protocol/identifiers.js';
 import {
@@ -262,7 +263,7 @@ function dpEntryOf(entry: DpEntry | DpEntryV1): DpEntry {
   return { ...entry, keys: { records: keys, transport: keys, log: keys } };
 }
 
-export function signRegistry(doc: UnsignedRegistry, key: KeyObject): RegistryDocument {
+export function signRegistry(doc: UnsignedRegistry, key: SigningKey): RegistryDocument {
   checkConsistency(doc);
   return { ...doc, sig: signObject(SignPurpose.Registry, doc, key) };
 }
@@ -426,7 +427,7 @@ function tokenKeysOf(doc: UnsignedRegistry): Map<string, RegisteredTokenKey> {
     }
     names.add(msp.issuer.name);
     for (const key of msp.issuer.tokenKeys) {
-      const id = Buffer.from(sha256(Buffer.from(key.key, 'base64url'))).toString('hex');
+      const id = bytesToHex(sha256(fromB64u(key.key, 'registry: token key')));
       if (keys.has(id)) throw new MimiError('record-invalid', 'registry: a token key is listed twice');
       keys.set(id, { msp, issuerName: msp.issuer.name, key });
     }

@@ -1,5 +1,5 @@
-import type { KeyObject } from 'node:crypto';
 import { canonicalize } from '../crypto/jcs.js';
+import type { SigningKey } from '../crypto/keys.js';
 import {
   digest,
   SignPurpose,
@@ -10,7 +10,7 @@ import {
   verifyInput,
   verifyObject,
 } from '../crypto/sign.js';
-import { nowSeconds } from '../protocol/encoding.js';
+import { nowSeconds, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { assertCanonicalCsi, parseSsi } from '../protocol/identifiers.js';
 import {
@@ -110,17 +110,17 @@ export function countersignedPart(
   canonicalBody: string,
   holderSig: string,
 ): { body: string; holderSig: string } {
-  return { body: sha256(canonicalBody).toString('base64url'), holderSig };
+  return { body: toB64u(sha256(canonicalBody)), holderSig };
 }
 
-function mspSigningInput(body: MappingBody, canonicalBody: string, holderSig: string): Buffer {
+function mspSigningInput(body: MappingBody, canonicalBody: string, holderSig: string): Uint8Array {
   return body.v === MappingBodyVersion
     ? signingInput(SignPurpose.MappingCountersign, countersignedPart(canonicalBody, holderSig))
     : signingInputOf(SignPurpose.MappingMsp, canonicalBody);
 }
 
 /** R2: the MSP's countersignature of a holder-signed version 2 body (the only kind an MSP makes now). */
-export function countersign(signed: { body: MappingBody; holderSig: string }, key: KeyObject): string {
+export function countersign(signed: { body: MappingBody; holderSig: string }, key: SigningKey): string {
   if (signed.body.v !== MappingBodyVersion) {
     throw new MimiError('version-retired', `mapping bodies are countersigned at v${MappingBodyVersion} only`);
   }
@@ -156,7 +156,7 @@ export function verifyHolderAndMsp(
     throw new MimiError('attestation-mismatch', 'the attestation is for another CSI or holder key');
   }
   const canonicalAttestation = canonicalize(attestation);
-  if (sha256(canonicalAttestation).toString('base64url') !== body.attestation) {
+  if (toB64u(sha256(canonicalAttestation)) !== body.attestation) {
     throw new MimiError('attestation-mismatch', 'the mapping names a different attestation');
   }
   const canonicalBody = canonicalize(body);

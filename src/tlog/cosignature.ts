@@ -8,11 +8,12 @@
  * with key ID = SHA-256(name || 0x0A || 0x04 || public key)[:4], over the message
  * "cosignature/v1\ntime <timestamp>\n" || checkpoint body.
  */
-import type { KeyObject } from 'node:crypto';
-import { createHash, createPublicKey, sign, verify } from 'node:crypto';
+import { cryptoProvider } from '../crypto/provider.js';
+import { toBase64, utf8 } from '../protocol/encoding.js';
 import type { NoteSigner, NoteVerifier } from './checkpoint.js';
 import { parseNote } from './checkpoint.js';
 import { TlogError } from './errors.js';
+import { publicKeyOfSigner, rawEd25519PublicKey, readU32 } from './note-keys.js';
 
 /** Signature type byte of Ed25519 cosignatures (tlog-cosignature "Format"). */
 export const COSIGNATURE_V1_TYPE = 0x04;
@@ -26,28 +27,16 @@ export interface Cosignature {
   readonly timestamp: number;
 }
 
-function rawPublicKey(key: KeyObject): Uint8Array {
-  const jwk = key.export({ format: 'jwk' });
-  const raw = Buffer.from(jwk.x ?? '', 'base64url');
-  if (key.asymmetricKeyType !== 'ed25519' || raw.length !== 32) {
-    throw new TypeError('cosigner key must be Ed25519');
-  }
-  return Uint8Array.from(raw);
-}
-
 /** tlog-cosignature key ID: SHA-256(name || "\n" || 0x04 || 32-byte public key)[:4], big-endian. */
-export function cosignatureKeyId(name: string, publicKey: KeyObject): number {
-  return createHash('sha256')
-    .update(name, 'utf8')
-    .update(Uint8Array.of(0x0a, COSIGNATURE_V1_TYPE))
-    .update(rawPublicKey(publicKey))
-    .digest()
-    .readUInt32BE(0);
+export function cosignatureKeyId(name: string, publicKey: Uint8Array): number {
+  return readU32(
+    cryptoProvider().sha256(name, Uint8Array.of(0x0a, COSIGNATURE_V1_TYPE), rawEd25519PublicKey(publicKey)),
+  );
 }
 
 /** The signed message: the two header lines, then the whole checkpoint body. */
-function cosignedMessage(body: string, timestamp: number): Buffer {
-  return Buffer.from(`cosignature/v1\ntime ${timestamp}\n${body}`, 'utf8');
+function cosignedMessage(body: string, timestamp: number): Uint8Array {
+  return utf8(`cosignature/v1\ntime ${timestamp}\n${body}`);
 }
 
 /**
@@ -60,14 +49,14 @@ export function cosignNote(noteText: string, signer: NoteSigner, timestamp: numb
   if (!Number.isSafeInteger(timestamp) || timestamp < 0)
     throw new RangeError('timestamp must be POSIX seconds');
   const parsed = parseNote(noteText);
-  const publicKey = createPublicKey(signer.privateKey);
-  const keyId = cosignatureKeyId(signer.name, publicKey);
-  const signature = sign(null, cosignedMessage(parsed.body, timestamp), signer.privateKey);
-  const blob = Buffer.alloc(4 + 8 + signature.length);
-  blob.writeUInt32BE(keyId, 0);
-  blob.writeBigUInt64BE(BigInt(timestamp), 4);
-  signature.copy(blob, 12);
-  const line = `${EM_DASH_PREFIX}${signer.name} ${blob.toString('base64')}\n`;
+  const keyId = cosignatureKeyId(signer.name, publicKeyOfSigner(signer.privateKey));
+  const signature = signer.privateKey.sign(cosignedMessage(parsed.body, timestamp));
+  const blob = new Uint8Array(4 + 8 + signature.length);
+  const view = new DataView(blob.buffer);
+  view.setUint32(0, keyId);
+  view.setBigUint64(4, BigInt(timestamp));
+  blob.set(signature, 12);
+  const line = `${EM_DASH_PREFIX}${signer.name} ${toBase64(blob)}\n`;
   // A previous cosignature by the same witness key is replaced, every other line kept.
   const kept = signatureLines(noteText)
     .filter((l) => {
@@ -97,13 +86,15 @@ export function verifyCosignatures(noteText: string, cosigners: readonly NoteVer
     if (sig.signature.length !== 8 + 64) {
       throw new TlogError('tlog-signature-invalid', `cosignature by ${sig.name} has the wrong length`);
     }
-    const b = Buffer.from(sig.signature);
-    const ts = b.readBigUInt64BE(0);
+    const b = sig.signature;
+    const ts = new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0);
     if (ts > BigInt(Number.MAX_SAFE_INTEGER)) {
       throw new TlogError('tlog-signature-invalid', `cosignature by ${sig.name} has an impossible time`);
     }
     const timestamp = Number(ts);
-    if (!verify(null, cosignedMessage(parsed.body, timestamp), c.publicKey, b.subarray(8))) {
+    if (
+      !cryptoProvider().verifyEd25519(b.subarray(8), cosignedMessage(parsed.body, timestamp), c.publicKey)
+    ) {
       throw new TlogError('tlog-signature-invalid', `cosignature by ${sig.name} does not verify`);
     }
     if (!out.has(sig.name)) out.set(sig.name, { name: sig.name, timestamp });

@@ -15,6 +15,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { canonicalize } from '../crypto/jcs.js';
 import { cryptoProvider } from '../crypto/provider.js';
+import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { DigestB64, decodeRecord } from '../protocol/records.js';
 
@@ -134,8 +135,13 @@ export function leafTag(
  * const mine = leaves.map(decodeLeaf).filter((leaf) => leafIsAbout(leaf, pseudonym));
  */
 export function leafIsAbout(leaf: LogLeaf, pseudonym: string): boolean {
-  const key = Buffer.from(pseudonym, 'base64url');
-  return key.length === 32 && Buffer.from(leafTag(key, leaf)).toString('base64url') === leaf.pseudonym;
+  let key: Uint8Array;
+  try {
+    key = fromB64u(pseudonym, 'pseudonym', 32);
+  } catch {
+    return false;
+  }
+  return toB64u(leafTag(key, leaf)) === leaf.pseudonym;
 }
 
 /** The pseudonym of a leaf that concerns no CSI (an OPRF key): 32 zero bytes. */
@@ -153,7 +159,7 @@ export function oprfKeyCommitment(epoch: number, publicKey: Uint8Array): Uint8Ar
       epoch,
       suite: 'ristretto255-SHA512',
       mode: 'voprf',
-      publicKey: Buffer.from(publicKey).toString('base64url'),
+      publicKey: toB64u(publicKey),
     }),
   );
 }

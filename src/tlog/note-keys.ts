@@ -8,8 +8,9 @@
  * `TypeError`/`RangeError`.
  */
 
-import type { KeyObject } from 'node:crypto';
-import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { SigningKey } from '../crypto/keys.js';
+import { cryptoProvider } from '../crypto/provider.js';
+import { decodeBase64, fromB64u, toBase64 } from '../protocol/encoding.js';
 import { TlogError } from './errors.js';
 
 /** Signature type identifier byte for Ed25519 (signed-note "Signature types"). */
@@ -18,21 +19,17 @@ export const ED25519_SIGNATURE_TYPE = 0x01;
 export const EM_DASH_PREFIX = '\u2014 ';
 export const ED25519_SIG_SIZE = 64;
 export const ED25519_KEY_SIZE = 32;
-// PKCS#8 DER prefix for an Ed25519 private key; the 32-byte seed follows.
-const ED25519_PKCS8_PREFIX = Uint8Array.from([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-]);
 
 /** An Ed25519 note signing key. */
 export interface NoteSigner {
   readonly name: string;
-  readonly privateKey: KeyObject;
+  readonly privateKey: SigningKey;
 }
 
-/** An Ed25519 note verification key. */
+/** An Ed25519 note verification key: its 32 raw bytes. */
 export interface NoteVerifier {
   readonly name: string;
-  readonly publicKey: KeyObject;
+  readonly publicKey: Uint8Array;
 }
 
 /** A verifier parsed from a vkey string, with its key ID. */
@@ -49,13 +46,13 @@ export const DECIMAL_RE = /^(?:0|[1-9][0-9]*)$/;
 /** Strict RFC 4648 §4 base64: padded, standard alphabet, canonical (zero) pad bits. */
 export function decodeBase64Strict(s: string): Uint8Array | undefined {
   if (!BASE64_RE.test(s)) return undefined;
-  const buf = Buffer.from(s, 'base64');
-  if (buf.toString('base64') !== s) return undefined;
-  return Uint8Array.from(buf);
+  const bytes = decodeBase64(s);
+  if (toBase64(bytes) !== s) return undefined;
+  return bytes;
 }
 
 export function encodeBase64(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+  return toBase64(b);
 }
 
 export function utf8(s: string): Uint8Array {
@@ -91,42 +88,36 @@ export function assertSignerName(name: unknown): asserts name is string {
   if (!isValidKeyName(name)) throw new TypeError(`invalid note key name ${JSON.stringify(name)}`);
 }
 
-export function rawEd25519PublicKey(key: KeyObject): Uint8Array {
-  if (
-    typeof key !== 'object' ||
-    key === null ||
-    key.type !== 'public' ||
-    key.asymmetricKeyType !== 'ed25519'
-  ) {
-    throw new TypeError('publicKey must be an Ed25519 public KeyObject');
+/** The key itself, checked to be 32 bytes: API misuse (TypeError) otherwise. */
+export function rawEd25519PublicKey(key: Uint8Array): Uint8Array {
+  if (!(key instanceof Uint8Array) || key.length !== ED25519_KEY_SIZE) {
+    throw new TypeError('publicKey must be the 32 bytes of an Ed25519 public key');
   }
-  const jwk = key.export({ format: 'jwk' });
-  const raw = Buffer.from(jwk.x ?? '', 'base64url');
-  if (raw.length !== ED25519_KEY_SIZE) throw new TypeError('unexpected Ed25519 public key length');
-  return Uint8Array.from(raw);
+  return key;
 }
 
-export function ed25519PublicKeyFromRaw(raw: Uint8Array): KeyObject {
-  return createPublicKey({
-    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
-    format: 'jwk',
-  });
+/** The raw public key of a signing key. */
+export function publicKeyOfSigner(key: SigningKey): Uint8Array {
+  if (!(key instanceof SigningKey)) throw new TypeError('privateKey must be an Ed25519 SigningKey');
+  return fromB64u(key.publicKey, 'publicKey', ED25519_KEY_SIZE);
+}
+
+/** The big-endian uint32 of the first four bytes. */
+export function readU32(b: Uint8Array): number {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0);
 }
 
 export function keyIdFromRaw(name: string, rawPublicKey: Uint8Array): number {
   // signed-note "Ed25519 signatures": SHA-256(name || 0x0A || 0x01 || pubkey)[:4].
-  const digest = createHash('sha256')
-    .update(utf8(name))
-    .update(Uint8Array.of(0x0a, ED25519_SIGNATURE_TYPE))
-    .update(rawPublicKey)
-    .digest();
-  return digest.readUInt32BE(0);
+  return readU32(
+    cryptoProvider().sha256(utf8(name), Uint8Array.of(0x0a, ED25519_SIGNATURE_TYPE), rawPublicKey),
+  );
 }
 
 export function keyIdBytes(keyId: number): Uint8Array {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(keyId, 0);
-  return Uint8Array.from(b);
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, keyId);
+  return b;
 }
 
 export function hex8(keyId: number): string {
@@ -140,27 +131,18 @@ export function formatSignatureLine(name: string, keyId: number, signature: Uint
   return `${EM_DASH_PREFIX}${name} ${encodeBase64(blob)}\n`;
 }
 
-export function privateKeyToSigner(signer: NoteSigner): { name: string; keyId: number; key: KeyObject } {
+export function privateKeyToSigner(signer: NoteSigner): { name: string; keyId: number; key: SigningKey } {
   if (typeof signer !== 'object' || signer === null) throw new TypeError('signer must be an object');
   assertSignerName(signer.name);
-  const key = signer.privateKey;
-  if (
-    typeof key !== 'object' ||
-    key === null ||
-    key.type !== 'private' ||
-    key.asymmetricKeyType !== 'ed25519'
-  ) {
-    throw new TypeError('privateKey must be an Ed25519 private KeyObject');
-  }
-  const raw = rawEd25519PublicKey(createPublicKey(key));
-  return { name: signer.name, keyId: keyIdFromRaw(signer.name, raw), key };
+  const raw = publicKeyOfSigner(signer.privateKey);
+  return { name: signer.name, keyId: keyIdFromRaw(signer.name, raw), key: signer.privateKey };
 }
 
 /**
  * Key ID of an Ed25519 note key: the big-endian uint32 of the first four
  * bytes of SHA-256(key name || 0x0A || 0x01 || 32-byte public key).
  */
-export function noteKeyId(name: string, publicKey: KeyObject): number {
+export function noteKeyId(name: string, publicKey: Uint8Array): number {
   assertSignerName(name);
   return keyIdFromRaw(name, rawEd25519PublicKey(publicKey));
 }
@@ -200,13 +182,7 @@ export function parseVerifierKey(vkey: string): ParsedVerifierKey {
   if (raw.length !== ED25519_KEY_SIZE) throw bad('Ed25519 key must be 32 bytes');
   const keyId = Number.parseInt(idHex, 16);
   if (keyIdFromRaw(name, raw) !== keyId) throw bad('key ID does not match name and key');
-  let publicKey: KeyObject;
-  try {
-    publicKey = ed25519PublicKeyFromRaw(raw);
-  } catch (err) {
-    throw new TlogError('tlog-key-malformed', 'malformed verifier key: unusable Ed25519 key', { cause: err });
-  }
-  return { name, keyId, publicKey };
+  return { name, keyId, publicKey: Uint8Array.from(raw) };
 }
 
 /**
@@ -233,18 +209,12 @@ export function parseSignerKey(skey: string): NoteSigner & { readonly keyId: num
     throw bad('expected 0x01 || 32-byte Ed25519 seed');
   }
   const privateKey = ed25519PrivateKeyFromSeed(blob.subarray(1));
-  const keyId = keyIdFromRaw(name, rawEd25519PublicKey(createPublicKey(privateKey)));
+  const keyId = keyIdFromRaw(name, publicKeyOfSigner(privateKey));
   if (keyId !== Number.parseInt(idHex, 16)) throw bad('key ID does not match name and key');
   return { name, keyId, privateKey };
 }
 
-/** Builds an Ed25519 private KeyObject from a 32-byte RFC 8032 seed. */
-export function ed25519PrivateKeyFromSeed(seed: Uint8Array): KeyObject {
-  if (!(seed instanceof Uint8Array) || seed.length !== ED25519_KEY_SIZE) {
-    throw new TypeError('Ed25519 seed must be a 32-byte Uint8Array');
-  }
-  const der = new Uint8Array(ED25519_PKCS8_PREFIX.length + seed.length);
-  der.set(ED25519_PKCS8_PREFIX, 0);
-  der.set(seed, ED25519_PKCS8_PREFIX.length);
-  return createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
+/** The Ed25519 signing key of a 32-byte RFC 8032 seed. */
+export function ed25519PrivateKeyFromSeed(seed: Uint8Array): SigningKey {
+  return SigningKey.fromSeed(seed);
 }

@@ -7,7 +7,7 @@
  * `TypeError`/`RangeError`.
  */
 
-import { type KeyObject, sign, verify } from 'node:crypto';
+import { cryptoProvider } from '../crypto/provider.js';
 import { TlogError } from './errors.js';
 import {
   assertSignerName,
@@ -24,6 +24,7 @@ import {
   type NoteVerifier,
   privateKeyToSigner,
   rawEd25519PublicKey,
+  readU32,
   utf8,
 } from './note-keys.js';
 
@@ -99,7 +100,7 @@ export function parseNote(noteText: string): ParsedNote {
     // 4-byte key ID plus at least one byte of signature.
     if (blob === undefined || blob.length < 5)
       throw malformedNote('signature is not valid base64 of key ID || sig');
-    const keyId = Buffer.from(blob.buffer, blob.byteOffset, 4).readUInt32BE(0);
+    const keyId = readU32(blob);
     signatures.push({ name, keyId, signature: blob.slice(4) });
   }
   return { body, signatures };
@@ -115,8 +116,8 @@ export function signNote(body: string, signer: NoteSigner): string {
   assertString(body, 'body');
   checkNoteBody(body);
   const s = privateKeyToSigner(signer);
-  const signature = sign(null, utf8(body), s.key);
-  return `${body}\n${formatSignatureLine(s.name, s.keyId, Uint8Array.from(signature))}`;
+  const signature = s.key.sign(utf8(body));
+  return `${body}\n${formatSignatureLine(s.name, s.keyId, signature)}`;
 }
 
 /**
@@ -134,8 +135,8 @@ export function addSignature(noteText: string, signer: NoteSigner): string {
     .filter((sig) => !(sig.name === s.name && sig.keyId === s.keyId))
     .map((sig) => formatSignatureLine(sig.name, sig.keyId, sig.signature))
     .join('');
-  const signature = sign(null, utf8(parsed.body), s.key);
-  return `${parsed.body}\n${kept}${formatSignatureLine(s.name, s.keyId, Uint8Array.from(signature))}`;
+  const signature = s.key.sign(utf8(parsed.body));
+  return `${parsed.body}\n${kept}${formatSignatureLine(s.name, s.keyId, signature)}`;
 }
 
 /**
@@ -150,7 +151,7 @@ export function addSignature(noteText: string, signer: NoteSigner): string {
  */
 export function openNote(noteText: string, verifiers: readonly NoteVerifier[]): OpenedNote {
   if (!Array.isArray(verifiers)) throw new TypeError('verifiers must be an array');
-  const known = new Map<string, KeyObject>();
+  const known = new Map<string, Uint8Array>();
   for (const v of verifiers) {
     if (typeof v !== 'object' || v === null) throw new TypeError('verifier must be an object');
     assertSignerName(v.name);
@@ -171,7 +172,9 @@ export function openNote(noteText: string, verifiers: readonly NoteVerifier[]): 
       continue;
     }
     // A failing signature from a known key rejects the whole note.
-    const ok = sig.signature.length === ED25519_SIG_SIZE && verify(null, message, key, sig.signature);
+    const ok =
+      sig.signature.length === ED25519_SIG_SIZE &&
+      cryptoProvider().verifyEd25519(sig.signature, message, key);
     if (!ok) {
       throw new TlogError(
         'tlog-signature-invalid',

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { SigningKey } from '../crypto/keys.js';
 import { SignPurpose, signObject } from '../crypto/sign.js';
 import { levelOfMethod, type PossessionAttestation, type PossessionMethod } from '../protocol/records.js';
 
@@ -15,7 +15,7 @@ export interface AttestationInput {
  * Signs a possession attestation (R1, R5). Verifiers call it after a passed challenge; a CSIP
  * calls it with method 'csip-token' to issue the stricter possession token (R17).
  */
-export function signAttestation(input: AttestationInput, key: KeyObject): PossessionAttestation {
+export function signAttestation(input: AttestationInput, key: SigningKey): PossessionAttestation {
   const unsigned = {
     v: 1 as const,
     csi: input.csi,

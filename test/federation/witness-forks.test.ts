@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDevnet } from '../../src/cli/devnet-files.js';
-import { generateKeyPair } from '../../src/crypto/keys.js';
+import { generateKeyPair, importPublicKey } from '../../src/crypto/keys.js';
 import { toB64u } from '../../src/protocol/encoding.js';
 import { ForkCode } from '../../src/protocol/errors.js';
 import { logOrigin, witnessName } from '../../src/protocol/transparency.js';
@@ -78,7 +78,9 @@ describe('witnessing a peer log', () => {
     expect(await witness()).toMatchObject({ status: 'cosigned', size: 4 });
     serving = { size: 6, leaves: honest };
     expect(await witness()).toMatchObject({ status: 'cosigned', size: 6 });
-    const cosigner = [{ name: witnessName('devnet', 'dp1'), publicKey: ctx.dpKeys.log.privateKey }];
+    const cosigner = [
+      { name: witnessName('devnet', 'dp1'), publicKey: importPublicKey(ctx.dpKeys.log.publicKey) },
+    ];
     expect(verifyCosignatures(cosignatures.at(-1)!, cosigner)).toHaveLength(1);
     expect(await witness()).toMatchObject({ status: 'unchanged' });
   });

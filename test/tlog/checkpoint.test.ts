@@ -1,7 +1,8 @@
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { generateKeyPair, importPublicKey } from '../../src/crypto/keys.js';
 import {
   addSignature,
   consistencyProof,
@@ -109,8 +110,8 @@ const sumdbVerifier = parseVerifierKey(V.keys.sumdbTest.vkey);
 const sumdbSigner = parseSignerKey(V.keys.sumdbTest.skey!);
 
 function freshKey(name: string): { signer: NoteSigner; verifier: NoteVerifier } {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  return { signer: { name, privateKey }, verifier: { name, publicKey } };
+  const { publicKey, privateKey } = generateKeyPair();
+  return { signer: { name, privateKey }, verifier: { name, publicKey: importPublicKey(publicKey) } };
 }
 
 describe('verifier and signer keys (signed-note "Verifier keys")', () => {
@@ -132,9 +133,9 @@ describe('verifier and signer keys (signed-note "Verifier keys")', () => {
       [sumdbSigner, V.keys.sumdbTest],
       [enochSigner, V.keys.enochRoot],
     ] as const) {
-      expect(formatVerifierKey({ name: signer.name, publicKey: createPublicKey(signer.privateKey) })).toBe(
-        k.vkey,
-      );
+      expect(
+        formatVerifierKey({ name: signer.name, publicKey: importPublicKey(signer.privateKey.publicKey) }),
+      ).toBe(k.vkey);
     }
     expect(peterSigner.keyId).toBe(0xc74f20a3);
   });
@@ -168,8 +169,12 @@ describe('verifier and signer keys (signed-note "Verifier keys")', () => {
   });
 
   it('rejects non-Ed25519 keys as API misuse', () => {
-    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    // A node:crypto key object of another curve, and a public key of the wrong length.
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicKey = ec.publicKey as unknown as Uint8Array;
+    const privateKey = ec.privateKey as unknown as NoteSigner['privateKey'];
     expect(() => noteKeyId('x', publicKey)).toThrow(TypeError);
+    expect(() => noteKeyId('x', new Uint8Array(31))).toThrow(TypeError);
     expect(() => signNote('hi\n', { name: 'x', privateKey })).toThrow(TypeError);
     expect(() => openNote(V.notes.peterSigned.note, [{ name: 'PeterNeumann', publicKey }])).toThrow(
       TypeError,

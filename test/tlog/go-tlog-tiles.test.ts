@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, importPublicKey } from '../../src/crypto/keys.js';
 import type { LogEntry } from '../../src/dp/transparency-log.js';
 import { formatVerifierKey } from '../../src/tlog/checkpoint.js';
 import { LogLeafKind } from '../../src/tlog/leaf.js';
@@ -108,7 +109,7 @@ for (const backend of storeBackends().filter((b) => b.name === 'sqlite' || b.nam
         size = (await t.log.checkpoint()).size;
         key = formatVerifierKey({
           name: t.log.origin,
-          publicKey: createPublicKey(net.ctx.dpKeys.log.privateKey),
+          publicKey: importPublicKey(net.ctx.dpKeys.log.publicKey),
         });
         tiles = `${net.url}/v1/log/tiles`;
         // Serves the log as it is, but with one byte flipped in the tile named by the request's
@@ -198,7 +199,7 @@ for (const backend of storeBackends().filter((b) => b.name === 'sqlite' || b.nam
       it('fails on a wrong checkpoint key', async () => {
         const other = formatVerifierKey({
           name: net.ctx.transparency!.log.origin,
-          publicKey: createPublicKey((await import('../../src/crypto/keys.js')).generateKeyPair().privateKey),
+          publicKey: importPublicKey(generateKeyPair().publicKey),
         });
         const { code, result } = await runGo(bin, ['-base', tiles, '-key', other, '-leaf', '3']);
         expect(code).not.toBe(0);

@@ -1,6 +1,6 @@
-import { createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateKeyPair } from '../../src/crypto/keys.js';
+import { generateKeyPair, importPublicKey, type KeyPair } from '../../src/crypto/keys.js';
 import { SignPurpose, signObject } from '../../src/crypto/sign.js';
 import { KeyedPseudonyms } from '../../src/dp/log-pseudonym.js';
 import { DiscoveryProvider } from '../../src/dp/provider.js';
@@ -127,9 +127,7 @@ describe('transparency log over the store (R3, R19, R28)', () => {
     expect(toB64u(MerkleAccumulator.fromState(head).root())).toBe(toB64u(rootFromLeafHashes(hashes)));
     for (const size of sizes) {
       const cp = (await fed.store.checkpointAt(size))!;
-      const opened = openCheckpoint(cp.note, [
-        { name: origin, publicKey: createPublic(fed.dpKeys.log.privateKey) },
-      ]);
+      const opened = openCheckpoint(cp.note, [{ name: origin, publicKey: createPublic(fed.dpKeys.log) }]);
       expect(opened.checkpoint.size).toBe(size);
       const root = rootFromLeafHashes(hashes.slice(0, size));
       expect(toB64u(opened.checkpoint.rootHash)).toBe(toB64u(root));
@@ -242,14 +240,12 @@ describe('C2SP tlog-cosignature/v1', () => {
     );
     const n2 = cosignNote(n1, { name: witnessName('test', 'dp3'), privateKey: w2.privateKey }, 1_700_000_001);
     const cosigners = [
-      { name: witnessName('test', 'dp2'), publicKey: createPublic(w1.privateKey) },
-      { name: witnessName('test', 'dp3'), publicKey: createPublic(w2.privateKey) },
+      { name: witnessName('test', 'dp2'), publicKey: createPublic(w1) },
+      { name: witnessName('test', 'dp3'), publicKey: createPublic(w2) },
     ];
     expect(verifyCosignatures(n2, cosigners).map((c) => c.timestamp)).toEqual([1_700_000_000, 1_700_000_001]);
     // The log's own signature still opens the note; cosignature lines are ignored by it.
-    expect(
-      openCheckpoint(n2, [{ name: origin, publicKey: createPublic(logKey.privateKey) }]).checkpoint.size,
-    ).toBe(5);
+    expect(openCheckpoint(n2, [{ name: origin, publicKey: createPublic(logKey) }]).checkpoint.size).toBe(5);
     // Re-cosigning replaces the witness's line rather than adding one.
     const again = cosignNote(
       n2,
@@ -272,6 +268,6 @@ describe('C2SP tlog-cosignature/v1', () => {
   });
 });
 
-function createPublic(key: KeyObject): KeyObject {
-  return key.type === 'public' ? key : createPublicKey(key);
+function createPublic(pair: KeyPair): Uint8Array {
+  return importPublicKey(pair.publicKey);
 }

@@ -9,12 +9,12 @@
  * test/vectors/mimi-vectors.test.ts rebuilds every vector from the spec's rules with independent
  * primitives and checks that the project's functions still agree with the file.
  */
-import { createHash, createPublicKey, hkdfSync, type KeyObject, verify } from 'node:crypto';
+import { createHash, createPublicKey, hkdfSync, verify } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sodium from 'libsodium-wrappers-sumo';
 import { canonicalize } from '../../src/crypto/jcs.js';
-import { publicKeyOf } from '../../src/crypto/keys.js';
+import type { SigningKey } from '../../src/crypto/keys.js';
 import { blind } from '../../src/crypto/oprf-client.js';
 import { createOprfServer, deriveKeyPair, ready } from '../../src/crypto/oprf-server.js';
 import { bucketKeyOf, bucketOf, sealAnswer, tagOf } from '../../src/crypto/private-entry.js';
@@ -75,9 +75,9 @@ type Label = (typeof labels)[number];
 const keys = Object.fromEntries(
   labels.map((l) => {
     const privateKey = ed25519PrivateKeyFromSeed(seedOf(l));
-    return [l, { privateKey, publicKey: publicKeyOf(privateKey) }];
+    return [l, { privateKey, publicKey: privateKey.publicKey }];
   }),
-) as Record<Label, { privateKey: KeyObject; publicKey: string }>;
+) as Record<Label, { privateKey: SigningKey; publicKey: string }>;
 
 const T = 1_767_225_600; // 2026-01-01T00:00:00Z
 const day = 86_400;
@@ -89,7 +89,7 @@ function signed(purpose: string, signer: Label | Label[], unsigned: unknown, sig
     purpose,
     signer,
     unsigned,
-    signingInput: signingInput(purpose as never, unsigned).toString('utf8'),
+    signingInput: Buffer.from(signingInput(purpose as never, unsigned)).toString('utf8'),
     signatures,
   };
 }
@@ -404,7 +404,17 @@ async function main(): Promise<void> {
     `"@signature-params": ${params}`,
   ].join('\n');
   const peerSig = Buffer.from(peer.headers.Signature!.slice('mimi=:'.length, -1), 'base64');
-  if (!verify(null, Buffer.from(signatureBase), createPublicKey(keys['dp1-transport'].privateKey), peerSig)) {
+  if (
+    !verify(
+      null,
+      Buffer.from(signatureBase),
+      createPublicKey({
+        key: { kty: 'OKP', crv: 'Ed25519', x: keys['dp1-transport'].publicKey },
+        format: 'jwk',
+      }),
+      peerSig,
+    )
+  ) {
     throw new Error('the written-out signature base is not what was signed');
   }
 

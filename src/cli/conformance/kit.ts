@@ -8,7 +8,7 @@ import type { HolderClient, HolderSigned } from '../../client/holder.js';
 import { call, type HttpOptions } from '../../client/http.js';
 import { openDpCheckpoint } from '../../client/log-verify.js';
 import type { MspAgent } from '../../client/msp-agent.js';
-import type { KeyPair } from '../../crypto/keys.js';
+import { type KeyPair, seedOf } from '../../crypto/keys.js';
 import { SignPurpose, signObject } from '../../crypto/sign.js';
 import { AcceptAnswer } from '../../protocol/answers.js';
 import { nowSeconds } from '../../protocol/encoding.js';
@@ -201,7 +201,7 @@ export function resigned(s: State, h: HolderSigned, body: HolderSigned['body']):
  * lines are written here over @noble/curves' point arithmetic. Only for building test inputs.
  */
 export function secondSignature(message: Uint8Array, key: KeyPair): string {
-  const seed = Buffer.from(key.privateKey.export({ format: 'jwk' }).d as string, 'base64url');
+  const seed = seedOf(key.privateKey);
   const { scalar, pointBytes } = ed25519.utils.getExtendedPublicKey(seed);
   const n = ed25519.Point.CURVE().n;
   const le = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);

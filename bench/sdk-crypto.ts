@@ -1,0 +1,108 @@
+/**
+ * The SDK's crypto per provider (src/crypto/provider.ts): what a holder's device and an MSP's
+ * lookup spend in signatures, with the portable provider the SDK uses by default (`wasm`) and the
+ * native one the server installs (`native`). One process, plain `name: value unit` lines, rates per
+ * CPU second:
+ *
+ * - holder_sign_<provider>: HolderClient.signMapping per second (canonical JSON and one Ed25519
+ *   signature by the holder key)
+ * - verify_mapping_<provider>: verifyMapping of an accepted mapping per second (attestation,
+ *   holder, MSP and DP signatures: what a verbose lookup checks for each mapping)
+ * - open_checkpoint_<provider>: openCheckpoint of a DP's signed checkpoint per second (the log
+ *   check of the same lookup)
+ *
+ * Run: npx tsx bench/sdk-crypto.ts [--seconds 2]
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readDevnet, readJwkFile, writeDevnet } from '../src/cli/devnet-files.js';
+import { HolderClient } from '../src/client/holder.js';
+import { generateKeyPair } from '../src/crypto/keys.js';
+import { useCryptoProvider } from '../src/crypto/provider.js';
+import { nativeCrypto } from '../src/crypto/provider-native.js';
+import { wasmCrypto } from '../src/crypto/provider-wasm.js';
+import { parseCsi } from '../src/protocol/identifiers.js';
+import type { Mapping } from '../src/protocol/records.js';
+import { logOrigin } from '../src/protocol/transparency.js';
+import { Registry } from '../src/registry/document.js';
+import { logVerifiers } from '../src/registry/log-keys.js';
+import { verifyMapping } from '../src/registry/verify-mapping.js';
+import { openCheckpoint, signCheckpoint } from '../src/tlog/checkpoint.js';
+import { acceptedRow, benchCsi, devnetSigners, signedSubmission } from './lib/fixtures.js';
+
+const i = process.argv.indexOf('--seconds');
+const SECONDS = i < 0 ? 2 : Number(process.argv[i + 1]);
+
+const out = (name: string, value: number, unit: string) =>
+  process.stdout.write(`${name}: ${Math.round(value)} ${unit}\n`);
+
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/**
+ * Calls of `f` per CPU second of this process over SECONDS of CPU, after a short warm-up: on a
+ * shared machine other processes stretch wall time, not the CPU time of the calls.
+ */
+function rate(f: () => void): number {
+  for (let k = 0; k < 200; k++) f();
+  const t0 = cpuSeconds();
+  let n = 0;
+  while (cpuSeconds() - t0 < SECONDS) {
+    for (let k = 0; k < 50; k++) f();
+    n += 50;
+  }
+  return n / (cpuSeconds() - t0);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'sdk-crypto-'));
+try {
+  writeDevnet(dir, { port: 1 });
+  const layout = readDevnet(dir);
+  const now = Math.floor(Date.now() / 1000);
+  const registry = Registry.open(
+    JSON.parse(readFileSync(join(dir, 'registry.json'), 'utf8')),
+    layout.registryKey,
+    {
+      now,
+    },
+  );
+  const signers = devnetSigners(dir);
+  const mapping = JSON.parse(acceptedRow(signers, signedSubmission(signers, 1, now), now).json) as Mapping;
+  const origin = logOrigin(registry.doc.federation, 'dp1');
+  const logKey = readJwkFile(join(dir, 'keys', 'dp1.log.jwk'));
+  const checkpoint = signCheckpoint(
+    { origin, size: 1000, rootHash: new Uint8Array(32).fill(7) },
+    { name: origin, privateKey: logKey.privateKey },
+  );
+  const verifiers = logVerifiers(registry, 'dp1');
+  const holder = new HolderClient({
+    dp: { baseUrl: 'http://unused.invalid' },
+    key: generateKeyPair(),
+    now: () => now,
+  });
+  const csi = parseCsi(benchCsi(2)).uri;
+  const att = signedSubmission(signers, 2, now).attestation;
+  for (const provider of [wasmCrypto, nativeCrypto]) {
+    useCryptoProvider(provider);
+    out(
+      `holder_sign_${provider.name}`,
+      rate(() => holder.signMapping({ csi, msp: 'msp1', ssi: 'mimi://chat.example/u/b', attestation: att })),
+      '/s',
+    );
+    out(
+      `verify_mapping_${provider.name}`,
+      rate(() => verifyMapping(mapping, { registry, now })),
+      '/s',
+    );
+    out(
+      `open_checkpoint_${provider.name}`,
+      rate(() => openCheckpoint(checkpoint, verifiers, { origin })),
+      '/s',
+    );
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
