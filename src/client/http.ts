@@ -1,4 +1,5 @@
 import type { Static, TSchema } from '@sinclair/typebox';
+import { utf8 } from '../protocol/encoding.js';
 import { fromProblem, MimiError } from '../protocol/errors.js';
 import { decodeRecord } from '../protocol/records.js';
 
@@ -67,7 +68,7 @@ export async function call<S extends TSchema>(
     throw new MimiError('body-too-large', `the answer from ${opts.baseUrl} is larger than ${limit} bytes`);
   }
   const text = await res.text();
-  if (Buffer.byteLength(text) > limit) throw new MimiError('body-too-large', 'the answer is too large');
+  if (utf8(text).length > limit) throw new MimiError('body-too-large', 'the answer is too large');
   let json: unknown;
   try {
     json = JSON.parse(text);

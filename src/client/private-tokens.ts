@@ -1,5 +1,5 @@
 import { blindTokenRequest } from '../crypto/privacy-pass.js';
-import { nowSeconds } from '../protocol/encoding.js';
+import { fromB64u, nowSeconds } from '../protocol/encoding.js';
 import { fromProblem, fromProblemBody, MimiError } from '../protocol/errors.js';
 import { PrivacyPass, privateTokenHeader } from '../protocol/privacy-pass.js';
 import type { Registry } from '../registry/document.js';
@@ -125,7 +125,7 @@ export class PrivateTokens {
     if (msp?.issuer === undefined || key === undefined) {
       throw new MimiError('token-key-unknown', `MSP ${mspId} lists no current Privacy Pass issuer key`);
     }
-    const pending = await blindTokenRequest(Buffer.from(key.key, 'base64url'), msp.issuer.name, dpId);
+    const pending = await blindTokenRequest(fromB64u(key.key, 'token key'), msp.issuer.name, dpId);
     let res: Response;
     try {
       res = await fetch(new URL('/token-request', issuer.url), {

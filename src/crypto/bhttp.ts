@@ -1,3 +1,5 @@
+import { concatBytes } from '@noble/hashes/utils.js';
+import { fromLatin1, latin1 } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 
 /**
@@ -73,7 +75,7 @@ class Writer {
     this.parts.push(b);
   }
   text(s: string): void {
-    this.bytes(Buffer.from(s, 'latin1'));
+    this.bytes(latin1(s));
   }
   section(fields: readonly FieldLine[]): void {
     const inner = new Writer();
@@ -90,8 +92,7 @@ class Writer {
     return this.parts;
   }
   done(): Uint8Array {
-    const all = Buffer.concat(this.parts);
-    return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
+    return concatBytes(...this.parts);
   }
 }
 
@@ -112,8 +113,7 @@ export function encodeRequest(req: BinaryRequest): Uint8Array {
 
 /** A known-length response (RFC 9292 §3.1, framing indicator 1), without informational responses. */
 export function encodeResponse(res: BinaryResponse): Uint8Array {
-  const all = Buffer.concat(encodeResponseParts(res));
-  return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
+  return concatBytes(...encodeResponseParts(res));
 }
 
 /**
@@ -168,12 +168,12 @@ class Reader {
     return out;
   }
   text(): string {
-    return Buffer.from(this.take(this.varint())).toString('latin1');
+    return fromLatin1(this.take(this.varint()));
   }
 }
 
 function fieldLine(r: Reader, nameLength: number): FieldLine {
-  const name = Buffer.from(r.take(nameLength)).toString('latin1');
+  const name = fromLatin1(r.take(nameLength));
   const value = r.text();
   // RFC 9292 §3.6 (as HTTP/2 and HTTP/3): names are lowercase; CR, LF and NUL never appear.
   if (!fieldName.test(name)) throw malformed('field name is not a lowercase token');
@@ -212,7 +212,7 @@ function content(r: Reader, known: boolean): Uint8Array {
   const chunks: Uint8Array[] = [];
   for (;;) {
     const n = r.varint();
-    if (n === 0) return new Uint8Array(Buffer.concat(chunks));
+    if (n === 0) return concatBytes(...chunks);
     chunks.push(r.take(n));
   }
 }

@@ -1,9 +1,14 @@
-import type { webcrypto } from 'node:crypto';
 import { util } from '@cloudflare/privacypass-ts';
+import { toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
-import { PrivacyPass, type TokenFields, tokenChallengeFor } from '../protocol/privacy-pass.js';
+import {
+  tokenKeyPrefix as keyPrefix,
+  tokenKeySuffix as keySuffix,
+  PrivacyPass,
+  type TokenFields,
+  tokenChallengeFor,
+} from '../protocol/privacy-pass.js';
 import { blind, unblind } from './blind-rsa.js';
-import { tokenKeyPrefix as keyPrefix, tokenKeySuffix as keySuffix } from './token-key.js';
 
 /**
  * Privacy Pass token type 2 (RFC 9578 §6) over WebCrypto: the client's blind and finalize (the
@@ -12,7 +17,9 @@ import { tokenKeyPrefix as keyPrefix, tokenKeySuffix as keySuffix } from './toke
  * server/token-issuer.ts.
  */
 
-type CryptoKey = webcrypto.CryptoKey;
+type CryptoKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+
+const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 const rsaPss = { name: 'RSA-PSS', hash: 'SHA-384' } as const;
 
@@ -27,11 +34,11 @@ export async function tokenKeyId(tokenKey: Uint8Array): Promise<Uint8Array> {
  * conversion replaces the RSASSA-PSS parameters without looking at them.
  */
 export async function importTokenKey(tokenKey: Uint8Array): Promise<CryptoKey> {
-  const bytes = Buffer.from(tokenKey);
+  const bytes = tokenKey;
   if (
     bytes.length !== PrivacyPass.TokenKeyLength ||
-    !bytes.subarray(0, keyPrefix.length).equals(keyPrefix) ||
-    !bytes.subarray(bytes.length - keySuffix.length).equals(keySuffix) ||
+    !equalBytes(bytes.subarray(0, keyPrefix.length), keyPrefix) ||
+    !equalBytes(bytes.subarray(bytes.length - keySuffix.length), keySuffix) ||
     (bytes[keyPrefix.length]! & 0x80) === 0
   ) {
     throw new MimiError('token-key-unknown', 'a token key is a 2048-bit RSASSA-PSS SPKI (RFC 9578 §6.5)');
@@ -68,7 +75,7 @@ export interface PendingToken {
 const imported = new Map<string, Promise<CryptoKey>>();
 
 function importedKey(tokenKey: Uint8Array): Promise<CryptoKey> {
-  const id = Buffer.from(tokenKey).toString('base64url');
+  const id = toB64u(tokenKey);
   let key = imported.get(id);
   if (key === undefined) {
     if (imported.size >= 16) imported.clear();

@@ -1,18 +1,11 @@
 import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { tokenKeyPrefix, tokenKeySuffix } from '../protocol/privacy-pass.js';
 
 /**
  * Privacy Pass issuer keys (RFC 9578 §6.5) over node:crypto alone, without the Privacy Pass
  * library: what the issuer, its key generation and the devnet need to turn an RSA key into the
  * token key the registry lists.
  */
-
-/** Every type-2 token key is this DER around its 2048-bit modulus: SPKI, id-RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48. */
-export const tokenKeyPrefix = Buffer.from(
-  '30820152303d06092a864886f70d01010a3030a00d300b0609608648016503040202a11a301806092a864886f70d010108300b0609608648016503040202a2030201300382010f003082010a0282010100',
-  'hex',
-);
-/** ... and exponent 65537. */
-export const tokenKeySuffix = Buffer.from('0203010001', 'hex');
 
 /** The token key encoding of a 2048-bit modulus (big-endian, 256 bytes) with exponent 65537. */
 export function tokenKeyFromModulus(n: Uint8Array): Uint8Array {

@@ -45,7 +45,7 @@ function line(r: ZoneRecord): string {
       return `${head} TXT ${r.data.map(quoted).join(' ')}`;
     case 'URI': {
       const rdata = encodeUri(r.data);
-      return `${head} TYPE256 \\# ${rdata.length} ${rdata.toString('hex')}`;
+      return `${head} TYPE256 \\# ${rdata.length} ${Buffer.from(rdata).toString('hex')}`;
     }
   }
 }

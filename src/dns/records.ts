@@ -68,7 +68,12 @@ export function identifierRecords(
     }
   });
   for (const m of ordered) {
-    records.push({ name, type: 'TXT', ttl: opts.ttl, data: splitTxt(TxtPrefix + asciiJson(m)) });
+    records.push({
+      name,
+      type: 'TXT',
+      ttl: opts.ttl,
+      data: splitTxt(TxtPrefix + asciiJson(m)).map((s) => Buffer.from(s)),
+    });
   }
   return records;
 }

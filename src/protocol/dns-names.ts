@@ -1,5 +1,7 @@
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes } from '@noble/hashes/utils.js';
+import { fromLatin1, fromUtf8, toB64u } from './encoding.js';
 import { MimiError } from './errors.js';
 import { domainOfCsi, localPartOfCsi } from './identifiers.js';
 
@@ -78,11 +80,9 @@ export function challengeName(csi: string): string {
   return `${ChallengeLabel}.${domainOfCsi(csi)}`;
 }
 
-const b64u = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
-
 /** RFC 7638 JWK thumbprint of an Ed25519 holder key (RFC 8037 OKP members, in lexical order). */
 export function holderKeyThumbprint(holderKey: string): string {
-  return b64u(sha256(utf8.encode(`{"crv":"Ed25519","kty":"OKP","x":"${holderKey}"}`)));
+  return toB64u(sha256(utf8.encode(`{"crv":"Ed25519","kty":"OKP","x":"${holderKey}"}`)));
 }
 
 /**
@@ -95,7 +95,7 @@ export function holderKeyThumbprint(holderKey: string): string {
  * const txt = dns01Value(started.dns!.token, holder.publicKey);
  */
 export function dns01Value(token: string, holderKey: string): string {
-  return b64u(sha256(utf8.encode(`${token}.${holderKeyThumbprint(holderKey)}`)));
+  return toB64u(sha256(utf8.encode(`${token}.${holderKeyThumbprint(holderKey)}`)));
 }
 
 // ---- record data ---------------------------------------------------------------------------
@@ -128,9 +128,9 @@ export function asciiJson(value: unknown): string {
 }
 
 /** Splits a TXT payload into RFC 1035 character-strings of at most 255 bytes. */
-export function splitTxt(text: string): Buffer[] {
-  const bytes = Buffer.from(text, 'utf8');
-  const out: Buffer[] = [];
+export function splitTxt(text: string): Uint8Array[] {
+  const bytes = utf8.encode(text);
+  const out: Uint8Array[] = [];
   for (let i = 0; i < bytes.length; i += MaxTxtString) out.push(bytes.subarray(i, i + MaxTxtString));
   return out;
 }
@@ -144,7 +144,7 @@ export function joinTxt(strings: readonly Uint8Array[]): string | undefined {
       `a TXT record of ${size} bytes is larger than a mapping can be`,
     );
   }
-  const text = Buffer.concat(strings.map((s) => Buffer.from(s))).toString('latin1');
+  const text = fromLatin1(concatBytes(...strings));
   if (!text.startsWith(TxtPrefix)) return undefined;
   if (!/^[\x20-\x7e]*$/.test(text)) {
     throw new MimiError('dns-record-invalid', 'a mimi1 TXT record holds a byte outside printable ASCII');
@@ -153,17 +153,18 @@ export function joinTxt(strings: readonly Uint8Array[]): string | undefined {
 }
 
 /** RFC 7553 URI RDATA. */
-export function encodeUri(u: Uri): Buffer {
-  const target = Buffer.from(u.target, 'utf8');
-  const out = Buffer.alloc(4 + target.length);
-  out.writeUInt16BE(u.priority, 0);
-  out.writeUInt16BE(u.weight, 2);
-  target.copy(out, 4);
+export function encodeUri(u: Uri): Uint8Array {
+  const target = utf8.encode(u.target);
+  const out = new Uint8Array(4 + target.length);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, u.priority);
+  view.setUint16(2, u.weight);
+  out.set(target, 4);
   return out;
 }
 
 export function decodeUri(data: Uint8Array): Uri {
   if (data.length < 5) throw new MimiError('dns-record-invalid', 'a URI record is too short');
-  const b = Buffer.from(data);
-  return { priority: b.readUInt16BE(0), weight: b.readUInt16BE(2), target: b.subarray(4).toString('utf8') };
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return { priority: view.getUint16(0), weight: view.getUint16(2), target: fromUtf8(data.subarray(4)) };
 }

@@ -1,4 +1,6 @@
 import { TokenChallenge } from '@cloudflare/privacypass-ts';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { decodeBase64, toB64u } from './encoding.js';
 import { MimiError } from './errors.js';
 
 /**
@@ -27,6 +29,13 @@ export const PrivacyPass = {
   /** RFC 9578 §6.5: DER SubjectPublicKeyInfo with the RSASSA-PSS OID, SHA-384, salt 48. */
   TokenKeyLength: 342,
 } as const;
+
+/** Every type-2 token key is this DER around its 2048-bit modulus: SPKI, id-RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48. */
+export const tokenKeyPrefix = hexToBytes(
+  '30820152303d06092a864886f70d01010a3030a00d300b0609608648016503040202a11a301806092a864886f70d010108300b0609608648016503040202a2030201300382010f003082010a0282010100',
+);
+/** ... and exponent 65537. */
+export const tokenKeySuffix = hexToBytes('0203010001');
 
 /**
  * The TokenChallenge a DP issues and redeems (RFC 9577 §2.1), fixed by the registry so a client
@@ -101,14 +110,14 @@ export function parsePrivateTokenHeader(header: string): Uint8Array | undefined 
     throw new MimiError('token-malformed', 'expected one token= parameter, base64url');
   }
   const text = m[2]!.replace(/=+$/, '');
-  const bytes = Buffer.from(text, 'base64url');
-  if (bytes.toString('base64url') !== text) {
+  const bytes = decodeBase64(text);
+  if (toB64u(bytes) !== text) {
     throw new MimiError('token-malformed', 'the token is not canonical base64url');
   }
-  return new Uint8Array(bytes);
+  return bytes;
 }
 
 /** The Authorization header value that spends `token` (RFC 9577 §2.2.1). */
 export function privateTokenHeader(token: Uint8Array): string {
-  return `${PrivacyPass.AuthScheme} token="${Buffer.from(token).toString('base64url')}"`;
+  return `${PrivacyPass.AuthScheme} token="${toB64u(token)}"`;
 }

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
  * of src/client/index.ts (and its verify worker's entry): it must stay light. This walks that
  * closure as tsc does and pins what may be in it: no server-side folder, no npm package that
  * packages/client/package.json does not declare (and none declared that the closure does not
- * use), and no native module anywhere in the tree those packages install.
+ * use), no native module anywhere in the tree those packages install, and no use of Node.js
+ * itself (a built-in module, the Buffer global) but in the files listed with why.
  */
 const root = resolve(import.meta.dirname, '../..');
 const entries = ['src/client/index.ts', 'src/client/verify-worker.ts'];
@@ -95,6 +96,72 @@ function nativeReason(dir: string): string | undefined {
   return undefined;
 }
 
+/**
+ * What in the closure reaches Node.js itself: an import of a built-in module (`node:*` or its bare
+ * name), or the `Buffer` global, read off the syntax tree (so a comment or a string does not
+ * count). Each such file is listed in `nodeOnly` with why; a browser build leaves those out or
+ * gives them another implementation. The crypto provider's files are the one place crypto may be
+ * Node's: src/crypto/provider-native.ts, which the server installs and the SDK never imports.
+ */
+function nodeUses(file: string): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
+  const uses = new Set<string>();
+  for (const spec of ts.preProcessFile(text, true, true).importedFiles.map((f) => f.fileName)) {
+    if (isBuiltin(spec)) uses.add(spec.startsWith('node:') ? spec : `node:${spec}`);
+  }
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
+  const visit = (node: ts.Node): void => {
+    if (ts.isIdentifier(node) && node.text === 'Buffer') uses.add('Buffer');
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return [...uses].sort();
+}
+
+/**
+ * The files of the closure that still reach Node, with what they use and why. Crypto and
+ * compression are not among the reasons but for the Node provider and the two listed last:
+ * everything else of theirs goes through the crypto provider (src/crypto/provider.ts) or a library
+ * that runs in both.
+ */
+const nodeOnly: Record<string, { uses: string[]; why: string }> = {
+  'src/crypto/provider-node.ts': {
+    uses: ['node:crypto'],
+    why: "the provider the SDK picks in Node: node:crypto's hashes and randomness, a provider file",
+  },
+  'src/client/dns-lookup.ts': {
+    uses: ['Buffer', 'node:dgram', 'node:dns', 'node:net'],
+    why: 'lookupNativeDns speaks DNS over UDP and TCP, which a browser cannot',
+  },
+  'src/client/private-lookup.ts': {
+    uses: ['node:os', 'node:timers/promises'],
+    why: 'default verify parallelism (availableParallelism) and yielding to the event loop (setImmediate)',
+  },
+  'src/client/private-verify.ts': {
+    uses: ['node:timers/promises', 'node:worker_threads'],
+    why: 'verifyThreads: verification in worker threads',
+  },
+  'src/client/verify-worker.ts': { uses: ['node:worker_threads'], why: 'the worker thread itself' },
+  'src/registry/source.ts': {
+    uses: ['Buffer', 'node:fs/promises'],
+    why: 'RegistrySource reads a registry from a file too',
+  },
+  'src/protocol/identifiers.ts': {
+    uses: ['node:url'],
+    why: 'domainToASCII (IDNA) of email domains, R8',
+  },
+  'src/protocol/private.ts': { uses: ['Buffer'], why: 'the bucket codec reads and writes through Buffer' },
+  'src/crypto/private-entry.ts': {
+    uses: ['Buffer', 'node:crypto', 'node:zlib'],
+    why: 'entry encryption (AES-256-GCM, HKDF) and raw deflate with a preset dictionary, synchronous',
+  },
+  'src/crypto/ohttp.ts': {
+    uses: ['Buffer', 'node:crypto'],
+    why: "the response's AES-128-GCM and HKDF, synchronous",
+  },
+};
+const providerFiles = ['src/crypto/provider.ts', 'src/crypto/provider-wasm.ts'];
+
 describe('the SDK package is light (packages/client)', () => {
   const { files, packages } = closure();
 
@@ -102,6 +169,21 @@ describe('the SDK package is light (packages/client)', () => {
     const server = files.filter((f) => serverSide.some((s) => f.startsWith(`${s}/`)));
     expect(server).toEqual([]);
     expect(files.every((f) => /^src\/(client|protocol|crypto|registry|tlog)\//.test(f))).toBe(true);
+  });
+
+  it('reaches Node.js (node:* or Buffer) only in the files that say why, never in the portable provider', () => {
+    const found = Object.fromEntries(
+      files.map((f) => [f, nodeUses(f)] as const).filter(([, uses]) => uses.length > 0),
+    );
+    expect(found).toEqual(Object.fromEntries(Object.entries(nodeOnly).map(([f, { uses }]) => [f, uses])));
+    for (const f of providerFiles) {
+      expect(files).toContain(f);
+      expect(nodeUses(f)).toEqual([]);
+    }
+    // The check is not vacuous: it sees the native provider's Buffer (and the Node provider's
+    // node:crypto above), and that provider stays out of the SDK.
+    expect(nodeUses('src/crypto/provider-native.ts')).toEqual(['Buffer']);
+    expect(files).not.toContain('src/crypto/provider-native.ts');
   });
 
   it('declares exactly the npm packages it imports', () => {

@@ -224,7 +224,7 @@ describe('R29: the SDK with wrong, forged, truncated and missing answers', () =>
   });
 
   it('junk, non-JSON, non-ASCII and oversized TXT records are typed errors; other TXT records are ignored', async () => {
-    const cases: [Buffer[], string][] = [
+    const cases: [Uint8Array[], string][] = [
       [splitTxt('mimi1 {not json'), 'dns-record-invalid'],
       [splitTxt('mimi1 {"v":1}'), 'dns-record-invalid'],
       [[Buffer.from('mimi1 {"v":1,"x":"\xff"}', 'latin1')], 'dns-record-invalid'],
@@ -234,7 +234,13 @@ describe('R29: the SDK with wrong, forged, truncated and missing answers', () =>
       ],
     ];
     for (const [strings, code] of cases) {
-      fake.handler = (q, reply) => reply(txtAnswer(q, strings));
+      fake.handler = (q, reply) =>
+        reply(
+          txtAnswer(
+            q,
+            strings.map((s) => Buffer.from(s)),
+          ),
+        );
       await expect(lookupNativeDns('mimi:alice@example.net', opts())).rejects.toMatchObject({ code });
     }
     fake.handler = (q, reply) => reply(txtAnswer(q, [Buffer.from('v=spf1 -all')]));

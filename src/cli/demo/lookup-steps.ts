@@ -173,7 +173,12 @@ export async function lookupSteps(d: Demo): Promise<void> {
       const started = await holder.client.startChallenge(csi);
       expect(started.method === 'dns-01' && started.dns !== undefined, 'a dns-01 challenge');
       // Alice's zone, served by the node from its store; her challenge record sits in it too.
-      zone.extra.push({ name: started.dns!.name, type: 'TXT', ttl: 5, data: splitTxt(started.dns!.value) });
+      zone.extra.push({
+        name: started.dns!.name,
+        type: 'TXT',
+        ttl: 5,
+        data: splitTxt(started.dns!.value).map((s) => Buffer.from(s)),
+      });
       await dnsZones.refresh();
       const attestation = await holder.client.checkDnsChallenge(started.challengeId);
       writeJson(holder.attestationFile, attestation);
