@@ -149,10 +149,13 @@ function entryOf(rows: ServedStoredMapping[], now: number): Entry {
   return { rows, readAt: now, until };
 }
 
-/** Roughly what an entry holds: its strings (one byte a character, V8's one-byte strings) and objects. */
+/**
+ * What an entry holds on V8, as measured: 100,000 CSIs of one row each took 108 MB of heap, about
+ * 1,080 bytes a CSI (the row object, its strings as read from SQLite, the entry and the map's own).
+ */
 function bytesOf(csi: string, rows: readonly ServedStoredMapping[]): number {
-  let n = csi.length + 64;
-  for (const r of rows) n += 160 + r.id.length + r.holderKey.length + r.tag.length + (r.msp?.length ?? 0);
+  let n = 400 + csi.length;
+  for (const r of rows) n += 520 + r.id.length + r.holderKey.length + r.tag.length + (r.msp?.length ?? 0);
   return n;
 }
 
