@@ -59,14 +59,27 @@ export class BoundedCache<K, V> {
 
   clear(): void {
     this.entries.clear();
+    this.hand = undefined;
     this.size = 0;
   }
 
+  /**
+   * The CLOCK hand: one live iterator over the map, kept between evictions. A fresh iterator per
+   * eviction would start at the map's front, where every entry evicted so far has left a hole
+   * until the map is rehashed, and each eviction would step over all of them.
+   */
+  private hand: IterableIterator<[K, { value: V; bytes: number; used: boolean }]> | undefined;
+
   private evict(): void {
     while (this.size > this.maxBytes) {
-      const first = this.entries.entries().next();
-      if (first.done === true) return;
-      const [key, e] = first.value;
+      let next = this.hand?.next();
+      if (next === undefined || next.done === true) {
+        // Round done: start again from the oldest entry (the iterator sees entries moved behind it).
+        this.hand = this.entries.entries();
+        next = this.hand.next();
+        if (next.done === true) return;
+      }
+      const [key, e] = next.value;
       this.entries.delete(key);
       if (e.used) {
         e.used = false;
