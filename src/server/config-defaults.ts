@@ -14,7 +14,7 @@ import type { NodeConfig } from './config-schema.js';
 export const configDefaults = {
   registry: { refreshSeconds: defaultRefreshSeconds },
   /** The served-rows cache of a SQLite node (src/dp/served-cache.ts). */
-  store: { servedCacheBytes: 48 * 2 ** 20 },
+  store: { servedCacheBytes: 128 * 2 ** 20 },
   policy: { contestWindowSeconds: 7 * 86_400 },
   federation: {
     peerTimeoutMs: 1500,
