@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ServedCache } from '../../src/dp/served-cache.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store, StoredMapping } from '../../src/store/store.js';
+import { storedMapping } from '../support/mapping-rows.js';
 
 /**
  * Issue 16, R14/R15: served rows answered from memory are never older than what was acknowledged.
@@ -12,28 +13,7 @@ import type { Store, StoredMapping } from '../../src/store/store.js';
 const csi = 'tel:+14155550100';
 /** What compact lookups read (R15): the rows without their signed records. */
 const bare = { json: false };
-let seq = 0;
-function mapping(over: Partial<StoredMapping> = {}): StoredMapping {
-  seq += 1;
-  return {
-    id: `m${seq}`,
-    csi,
-    holderGroup: 'g',
-    holderKey: 'k',
-    msp: 'msp1',
-    tag: 'Default',
-    priority: 0,
-    optOut: false,
-    level: 'otp',
-    state: 'active',
-    acceptedAt: 100 + seq,
-    expiresAt: 10_000,
-    contestDeadline: null,
-    bodyDigest: `d${seq}`,
-    json: `{"n":${seq}}`,
-    ...over,
-  };
-}
+const mapping = (over: Partial<StoredMapping> = {}) => storedMapping({ csi, expiresAt: 10_000, ...over });
 
 describe('served-rows cache', () => {
   let raw: SqliteStore;

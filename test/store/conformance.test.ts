@@ -3,6 +3,7 @@ import { type EntryFrames, entriesOf, mergeFrames } from '../../src/protocol/pri
 import { postgresMigrations } from '../../src/store/migrations/postgres.js';
 import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
 import type { OprfEpoch, Store, StoredMapping, StoreTx } from '../../src/store/store.js';
+import { storedMapping } from '../support/mapping-rows.js';
 import { cachedStoreBackends, residencyStoreBackends, storeBackends } from '../support/stores.js';
 
 /**
@@ -14,29 +15,7 @@ const csiA = 'tel:+14155550100';
 const csiB = 'tel:+14155550101';
 const csiC = 'mailto:carol@example.org';
 
-let seq = 0;
-function mapping(over: Partial<StoredMapping> = {}): StoredMapping {
-  seq += 1;
-  const n = String(seq).padStart(5, '0');
-  return {
-    id: `m${n}`,
-    csi: csiA,
-    holderGroup: 'group-1',
-    holderKey: 'key-1',
-    msp: 'msp1',
-    tag: 'Default',
-    priority: 0,
-    optOut: false,
-    level: 'otp',
-    state: 'active',
-    acceptedAt: 1_000 + seq,
-    expiresAt: 1_000_000,
-    contestDeadline: null,
-    bodyDigest: `digest-${n}`,
-    json: `{"n":${seq}}`,
-    ...over,
-  };
-}
+const mapping = storedMapping;
 
 function epoch(id: number, over: Partial<OprfEpoch> = {}): OprfEpoch {
   return {
