@@ -38,7 +38,8 @@ function toWire(r: ZoneRecord): Wire {
     case 'SOA':
       return { ...base, type: 'SOA', data: r.data };
     case 'URI':
-      return { ...base, type: 'UNKNOWN_256', data: encodeUri(r.data) };
+      // dns-packet copies an unknown type's data as a Buffer.
+      return { ...base, type: 'UNKNOWN_256', data: Buffer.from(encodeUri(r.data)) };
     default:
       return { ...base, type: r.type, data: r.data };
   }
