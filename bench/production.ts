@@ -47,7 +47,7 @@ import { MspAgent } from '../src/client/msp-agent.js';
 import { nowSeconds } from '../src/protocol/encoding.js';
 import type { MappingSubmission } from '../src/protocol/records.js';
 import { Registry } from '../src/registry/document.js';
-import type { NodeConfig } from '../src/server/config.js';
+import { configDefaults, type NodeConfig } from '../src/server/config.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { benchCsi, devnetSigners } from './lib/fixtures.js';
@@ -199,7 +199,7 @@ async function growSqlite(
   target: number,
   pool: SignerPool,
 ): Promise<number> {
-  const store = new SqliteStore({ path });
+  const store = new SqliteStore({ ...configDefaults.store.sqlite, path });
   try {
     const log = benchLog(store, logKeys(), meta.now);
     const have = await benchCount(store);
@@ -301,7 +301,7 @@ async function loadPostgres(meta: Meta, n: number): Promise<void> {
 /** The template schema with the first `n` mappings of the small SQLite database. */
 async function ensureTemplate(meta: Meta, n: number): Promise<void> {
   const template = pgTemplate;
-  const from = new SqliteStore({ path: smallPath });
+  const from = new SqliteStore({ ...configDefaults.store.sqlite, path: smallPath });
   try {
     const first = (await from.activeMappings([benchCsi(0)], nowSeconds())).get(benchCsi(0))?.[0]?.id;
     const have = await pgQuery<{ id: string; n: string }>(
@@ -313,6 +313,7 @@ async function ensureTemplate(meta: Meta, n: number): Promise<void> {
       await pgQuery(`DROP SCHEMA IF EXISTS ${template} CASCADE`);
       // Loading only: commits without waiting for the WAL flush. The nodes run with the defaults.
       const to = await PostgresStore.open({
+        ...configDefaults.store.postgres,
         url: pgUrl,
         schema: template,
         poolSize: 8,
@@ -345,7 +346,9 @@ async function cloneTemplate(): Promise<void> {
   const template = pgTemplate;
   const t = performance.now();
   await pgQuery(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
-  await (await PostgresStore.open({ url: pgUrl, schema: pgSchema, poolSize: 1 })).close();
+  await (
+    await PostgresStore.open({ ...configDefaults.store.postgres, url: pgUrl, schema: pgSchema, poolSize: 1 })
+  ).close();
   const tables = await pgQuery<{ table_name: string }>(
     `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'`,
     [template],
@@ -740,7 +743,7 @@ async function main(): Promise<void> {
       ? args['generate-only']
         ? 0
         : await (async () => {
-            const s = new SqliteStore({ path: largePath });
+            const s = new SqliteStore({ ...configDefaults.store.sqlite, path: largePath });
             try {
               return await benchCount(s);
             } finally {

@@ -73,7 +73,7 @@ const entry = (i: number): LogEntry => ({
 
 /** One append per write, as DiscoveryProvider does; writes are group-committed by the store. */
 async function appendRate(seconds: number): Promise<{ rate: number; checkpoints: number }> {
-  const store = new SqliteStore({ path: ':temp:' });
+  const store = new SqliteStore({ ...configDefaults.store.sqlite, path: ':temp:' });
   const log = makeLog(store);
   await log.open();
   log.start();
@@ -95,7 +95,7 @@ async function appendRate(seconds: number): Promise<{ rate: number; checkpoints:
 }
 
 async function batchAppendRate(seconds: number, batch: number): Promise<number> {
-  const store = new SqliteStore({ path: ':temp:' });
+  const store = new SqliteStore({ ...configDefaults.store.sqlite, path: ':temp:' });
   const log = makeLog(store);
   await log.open();
   log.start();
@@ -129,7 +129,7 @@ async function acceptRate(withLog: boolean, count: number): Promise<number> {
     const subs = Array.from({ length: count }, (_, i) =>
       signedSubmission(signers, i + (withLog ? 0 : count), now),
     );
-    const store = new SqliteStore({ path: ':temp:' });
+    const store = new SqliteStore({ ...configDefaults.store.sqlite, path: ':temp:' });
     const log = withLog ? makeLog(store) : undefined;
     await log?.open();
     log?.start();
@@ -158,7 +158,7 @@ async function acceptRate(withLog: boolean, count: number): Promise<number> {
 async function proofs(
   leaves: number,
 ): Promise<{ rate: number; cold: number; proofBytes: number; hashes: number; leafBytes: number }> {
-  const store = new SqliteStore({ path: ':temp:' });
+  const store = new SqliteStore({ ...configDefaults.store.sqlite, path: ':temp:' });
   const log = makeLog(store);
   await log.open();
   for (let n = 0; n < leaves; n += 10_000) {

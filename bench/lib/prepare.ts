@@ -3,6 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MappingSubmission } from '../../src/protocol/records.js';
+import { configDefaults } from '../../src/server/config.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { StoredMapping } from '../../src/store/store.js';
 import { benchLog, devnetLogKeys, writeRows } from './mapping-db.js';
@@ -86,7 +87,7 @@ export async function preloadMappings(opts: {
   await runChildren(parts);
   const signSeconds = (performance.now() - t) / 1000;
   t = performance.now();
-  const store = new SqliteStore({ path: opts.dbPath });
+  const store = new SqliteStore({ ...configDefaults.store.sqlite, path: opts.dbPath });
   // Each mapping with its log leaf, as accept writes it: lookups then carry inclusion proofs.
   const log = benchLog(store, devnetLogKeys(opts.dir), opts.now);
   let written = 0;

@@ -13,8 +13,15 @@ import type { NodeConfig } from './config-schema.js';
  */
 export const configDefaults = {
   registry: { refreshSeconds: defaultRefreshSeconds },
-  /** The served-rows cache of a SQLite node (src/dp/served-cache.ts). */
-  store: { servedCacheBytes: 128 * 2 ** 20 },
+  store: {
+    /** The served-rows cache of a SQLite node (src/dp/served-cache.ts). */
+    servedCacheBytes: 128 * 2 ** 20,
+    /** The read connection maps none of the file: mapped pages count in the node's RSS. */
+    sqlite: { synchronous: 'normal', mmapBytes: 0, cacheBytes: 32 * 2 ** 20 },
+    postgres: { poolSize: 10, connectionTimeoutMs: 5000, maxWriteAttempts: 5 },
+    /** How often a node of a PostgreSQL DP tries the roles it does not lead (src/store/postgres/leadership.ts). */
+    leadershipRetryMs: 1000,
+  },
   policy: { contestWindowSeconds: 7 * 86_400 },
   federation: {
     peerTimeoutMs: 1500,
@@ -32,6 +39,7 @@ export const configDefaults = {
     maxChallengesPerHour: 5,
     smsTimeoutMs: 10_000,
     dns01TimeoutMs: 2000,
+    attestationLifetimeSeconds: 365 * 86_400,
   },
   log: {
     checkpointIntervalMs: 1000,
@@ -107,12 +115,40 @@ export interface Limits {
 
 type Section<K extends keyof NodeConfig> = NonNullable<NodeConfig[K]>;
 type Budget = { points: number; perSeconds: number };
+type StoreSection = Section<'store'>;
+
+/** A store section with its defaults filled in: the main store's, or a residency region's. */
+export type ResolvedStore =
+  | {
+      backend: 'sqlite';
+      /** As written: relative to the config file's folder. */
+      path: string;
+      synchronous: 'normal' | 'full';
+      mmapBytes: number;
+      cacheBytes: number;
+    }
+  | {
+      backend: 'postgres';
+      url: string;
+      schema: string | undefined;
+      settings: Readonly<Record<string, string>> | undefined;
+      poolSize: number;
+      connectionTimeoutMs: number;
+      maxWriteAttempts: number;
+      leadershipRetryMs: number;
+    };
 
 /** The settings that have a default, each filled in: what the components are built from. */
 export interface ResolvedConfig {
   registry: { refreshSeconds: number };
-  /** 0 where no served-rows cache may run: a PostgreSQL store, or residency across stores. */
-  store: { servedCacheBytes: number };
+  store: {
+    /** 0 where no served-rows cache may run: a PostgreSQL store, or residency across stores. */
+    servedCacheBytes: number;
+    /** The main store (with residency, the home region's). */
+    home: ResolvedStore;
+    /** R27: each residency region's own store, by region id (none for the home region). */
+    regions: Readonly<Record<string, ResolvedStore>>;
+  };
   policy: { contestWindowSeconds: number };
   federation: Required<Omit<Section<'federation'>, 'preferredPeers'>> & {
     preferredPeers: readonly string[] | undefined;
@@ -125,6 +161,7 @@ export interface ResolvedConfig {
         maxChallengesPerHour: number;
         smsTimeoutMs: number;
         dns01TimeoutMs: number;
+        attestationLifetimeSeconds: number;
       }
     | undefined;
   log: {
@@ -175,6 +212,10 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
         config.store.backend === 'sqlite' && config.residency === undefined
           ? (config.store.servedCacheBytes ?? d.store.servedCacheBytes)
           : 0,
+      home: resolveStore(config.store),
+      regions: Object.fromEntries(
+        (config.residency?.regions ?? []).flatMap((r) => (r.store ? [[r.id, resolveStore(r.store)]] : [])),
+      ),
     },
     policy: { contestWindowSeconds: config.policy?.contestWindowSeconds ?? d.policy.contestWindowSeconds },
     federation: {
@@ -195,6 +236,7 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
       smsTimeoutMs:
         (typeof v.sms === 'object' ? v.sms.gateway.timeoutMs : undefined) ?? d.verifier.smsTimeoutMs,
       dns01TimeoutMs: v.dns01?.timeoutMs ?? d.verifier.dns01TimeoutMs,
+      attestationLifetimeSeconds: v.attestationLifetimeSeconds ?? d.verifier.attestationLifetimeSeconds,
     },
     log: {
       enabled: log.enabled !== false,
@@ -241,6 +283,30 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
             keyPrefix: config.rateLimits.keyPrefix ?? `mimi:${config.dp.id}`,
           },
     limits: limitsOf(config),
+  };
+}
+
+function resolveStore(s: StoreSection): ResolvedStore {
+  if (s.backend === 'sqlite') {
+    const d = configDefaults.store.sqlite;
+    return {
+      backend: 'sqlite',
+      path: s.path,
+      synchronous: s.synchronous ?? d.synchronous,
+      mmapBytes: s.mmapBytes ?? d.mmapBytes,
+      cacheBytes: s.cacheBytes ?? d.cacheBytes,
+    };
+  }
+  const d = configDefaults.store.postgres;
+  return {
+    backend: 'postgres',
+    url: s.url,
+    schema: s.schema,
+    settings: s.settings,
+    poolSize: s.poolSize ?? d.poolSize,
+    connectionTimeoutMs: s.connectionTimeoutMs ?? d.connectionTimeoutMs,
+    maxWriteAttempts: s.maxWriteAttempts ?? d.maxWriteAttempts,
+    leadershipRetryMs: s.leadershipRetryMs ?? configDefaults.store.leadershipRetryMs,
   };
 }
 

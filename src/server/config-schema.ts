@@ -68,7 +68,12 @@ const PostgresStoreConfig = Type.Object(
     poolSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     /** Schema of the tables, created if missing (default public). */
     schema: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$' })),
+    /** How long a request waits for a connection (default 5000). */
     connectionTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+    /** Times one write runs when it loses a race to another node's transaction (default 5). */
+    maxWriteAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
+    /** How often a node tries the leadership roles it does not lead (default 1000). */
+    leadershipRetryMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000 })),
     /** Session settings, e.g. { "statement_timeout": "10s", "lock_timeout": "5s" }. */
     settings: Type.Optional(
       Type.Record(Type.RegExp(/^[a-z_][a-z0-9_.]*$/), Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), {
@@ -189,6 +194,10 @@ export const NodeConfig = Type.Object(
           codeTtlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 3600 })),
           maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
           maxChallengesPerHour: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** How long an attestation this verifier signs is valid (default 365 days). */
+          attestationLifetimeSeconds: Type.Optional(
+            Type.Integer({ minimum: 60, maximum: 10 * 365 * 86_400 }),
+          ),
         },
         { additionalProperties: false },
       ),

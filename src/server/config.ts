@@ -6,7 +6,13 @@ import { type ResolvedConfig, resolveConfig } from './config-defaults.js';
 import { folderOf, pathsRelativeTo, readConfigJson } from './config-file.js';
 import { NodeConfig, storeSchemas } from './config-schema.js';
 
-export { configDefaults, type Limits, type ResolvedConfig, resolveConfig } from './config-defaults.js';
+export {
+  configDefaults,
+  type Limits,
+  type ResolvedConfig,
+  type ResolvedStore,
+  resolveConfig,
+} from './config-defaults.js';
 export { NodeConfig } from './config-schema.js';
 
 /**

@@ -302,7 +302,7 @@ export async function createContext(
   registry.start();
   await transparency?.log.open();
   // R22: background jobs run on the node leading their role (one node of the DP at a time).
-  const leadership = leadershipFor(config, log);
+  const leadership = leadershipFor(loaded, log);
   leadership.add(LeaderRole.Outbox, outbox);
   if (transparency !== undefined) leadership.add(LeaderRole.Checkpoints, transparency.log);
   if (transparency?.witness !== undefined) leadership.add(LeaderRole.Witness, transparency.witness);

@@ -8,7 +8,7 @@ import { PostgresStore } from '../store/postgres/postgres-store.js';
 import { ResidencyStore } from '../store/residency/residency-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
-import type { LoadedConfig, NodeConfig } from './config.js';
+import type { LoadedConfig, ResolvedStore } from './config.js';
 import type { BackgroundLog } from './logging.js';
 
 /** What the context opens from the config's files and store settings (src/server/context.ts). */
@@ -30,11 +30,12 @@ export function readKeyFile(path: string, setting: string): KeyPair {
  * (R27), a store routing each CSI's records to its region's store (src/store/residency).
  */
 export async function openStore(loaded: LoadedConfig): Promise<Store> {
-  const { store, residency } = loaded.config;
-  if (residency === undefined) return openStoreOf(loaded, store);
+  const { residency } = loaded.config;
+  const { home, regions } = loaded.resolved.store;
+  if (residency === undefined) return openStoreOf(loaded, home);
   return ResidencyStore.open({
-    rules: residency,
-    home: store,
+    rules: { ...residency, regions: residency.regions.map((r) => ({ ...r, store: regions[r.id] })) },
+    home,
     open: (s) => openStoreOf(loaded, s),
     where: (s) =>
       s.backend === 'postgres'
@@ -45,22 +46,9 @@ export async function openStore(loaded: LoadedConfig): Promise<Store> {
   });
 }
 
-async function openStoreOf(loaded: LoadedConfig, s: NodeConfig['store']): Promise<Store> {
-  if (s.backend === 'postgres') {
-    return PostgresStore.open({
-      url: s.url,
-      poolSize: s.poolSize,
-      schema: s.schema,
-      connectionTimeoutMs: s.connectionTimeoutMs,
-      settings: s.settings,
-    });
-  }
-  return new SqliteStore({
-    path: loaded.path(s.path),
-    synchronous: s.synchronous,
-    mmapBytes: s.mmapBytes,
-    cacheBytes: s.cacheBytes,
-  });
+async function openStoreOf(loaded: LoadedConfig, s: ResolvedStore): Promise<Store> {
+  if (s.backend === 'postgres') return PostgresStore.open(s);
+  return new SqliteStore({ ...s, path: loaded.path(s.path) });
 }
 
 /**
@@ -68,15 +56,16 @@ async function openStoreOf(loaded: LoadedConfig, s: NodeConfig['store']): Promis
  * database, every role on this node with SQLite. The node's name (its pg application_name)
  * says which DP, process and machine it is.
  */
-export function leadershipFor(config: NodeConfig, log: BackgroundLog): Leadership {
-  const nodeName = `mimi:${config.dp.id}:${process.pid}@${hostname()}`;
-  const s = config.store;
+export function leadershipFor(loaded: LoadedConfig, log: BackgroundLog): Leadership {
+  const nodeName = `mimi:${loaded.config.dp.id}:${process.pid}@${hostname()}`;
+  const s = loaded.resolved.store.home;
   return s.backend === 'postgres'
     ? new PostgresLeadership({
         url: s.url,
         schema: s.schema,
         settings: s.settings,
         connectionTimeoutMs: s.connectionTimeoutMs,
+        retryMs: s.leadershipRetryMs,
         nodeName,
         onChange: (role, leading) =>
           log.info({ role, node: nodeName }, leading ? 'took the role' : 'no longer holds the role'),

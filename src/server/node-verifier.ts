@@ -85,6 +85,7 @@ export function createNodeVerifier(
     codeTtlSeconds: settings.codeTtlSeconds,
     maxAttempts: settings.maxAttempts,
     maxChallengesPerHour: settings.maxChallengesPerHour,
+    attestationLifetimeSeconds: settings.attestationLifetimeSeconds,
     now: deps.now,
   });
   return { verifier, devOutbox, channels };

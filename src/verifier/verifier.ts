@@ -19,12 +19,12 @@ export interface VerifierOptions {
   /** R29: resolves `_mimi-challenge.<domain>` for dns-01; without it, no native identifier is attested. */
   dns?: TxtResolver;
   codeDigits?: number;
-  /** These three from the resolved config (src/server/config-defaults.ts). */
+  /** These four from the resolved config (src/server/config-defaults.ts). */
   codeTtlSeconds: number;
   maxAttempts: number;
   /** Challenges per CSI, and per mailbox for email, per hour: stops SMS pumping and mail bombing through us. */
   maxChallengesPerHour: number;
-  attestationLifetimeSeconds?: number;
+  attestationLifetimeSeconds: number;
   now: () => number;
   /** Random source for codes and ids (tests); defaults to node:crypto. */
   random?: { int(max: number): number; bytes(n: number): Uint8Array };
@@ -253,7 +253,7 @@ export class PossessionVerifier {
         method: c.method,
         issuer: this.id,
         issuedAt: now,
-        lifetimeSeconds: this.opts.attestationLifetimeSeconds ?? 365 * 86_400,
+        lifetimeSeconds: this.opts.attestationLifetimeSeconds,
       },
       this.opts.key.privateKey,
     );

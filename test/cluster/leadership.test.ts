@@ -2,12 +2,19 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PrivateIndex } from '../../src/dp/private-index.js';
+import { configDefaults } from '../../src/server/config.js';
 import { type LeaderTask, SingleNodeLeadership } from '../../src/store/leadership.js';
 import { leaderLockName, PostgresLeadership } from '../../src/store/postgres/leadership.js';
 import { LockSpace } from '../../src/store/postgres/locks.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { eventually } from '../support/dp-processes.js';
-import { openPostgresTestStore, postgresAvailable, postgresUrl, testSchema } from '../support/stores.js';
+import {
+  openPostgresTestStore,
+  postgresAvailable,
+  postgresOptions,
+  postgresUrl,
+  testSchema,
+} from '../support/stores.js';
 
 /**
  * R22, many nodes: the lease behind each single-at-a-time job. Several PostgresLeadership
@@ -92,7 +99,13 @@ describe.skipIf(!available)('R22: leader leases on PostgreSQL advisory locks', (
     roles: Record<string, LeaderTask>,
     retryMs = 50,
   ): PostgresLeadership {
-    const l = new PostgresLeadership({ url: postgresUrl!, schema, nodeName: name, retryMs });
+    const l = new PostgresLeadership({
+      url: postgresUrl!,
+      schema,
+      nodeName: name,
+      connectionTimeoutMs: configDefaults.store.postgres.connectionTimeoutMs,
+      retryMs,
+    });
     for (const [role, task] of Object.entries(roles)) l.add(role, task);
     open.push(l);
     return l;
@@ -202,7 +215,7 @@ describe.skipIf(!available)('R22: what every node does at start, on one database
     const schema = testSchema();
     const first = await openPostgresTestStore({ schema });
     const others = await Promise.all(
-      [1, 2].map(() => PostgresStore.open({ url: postgresUrl!, schema, poolSize: 2 })),
+      [1, 2].map(() => PostgresStore.open(postgresOptions({ url: postgresUrl!, schema, poolSize: 2 }))),
     );
     try {
       const kek = randomBytes(32);

@@ -7,8 +7,8 @@ import { isMimiError } from '../../src/protocol/errors.js';
 import { SessionAuthority } from '../../src/server/auth.js';
 import { EvaluationBudget } from '../../src/server/private-lookup.js';
 import { readOrCreateSecretFile } from '../../src/server/secret-file.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { testRedis } from '../support/redis.js';
+import { tempSqliteStore } from '../support/stores.js';
 
 /**
  * R22, R23 across nodes: what one node remembers, every node of the DP must know. Each "node"
@@ -57,8 +57,8 @@ describe.skipIf(redisUrl === undefined)('R22, R23: nonces and private-lookup bud
 
   it('a peer nonce seen by one node is a replay on another; keys expire by themselves; the store outlasts Redis', async () => {
     // The DP's database (PostgreSQL when nodes share one), behind Redis.
-    const store = new SqliteStore({ path: ':temp:' });
-    const other = new SqliteStore({ path: ':temp:' });
+    const store = tempSqliteStore();
+    const other = tempSqliteStore();
     try {
       const a = new RedisNonceCache(await redis(), `${prefix}:nonce`, new StoreNonces(store));
       const b = new RedisNonceCache(await redis(), `${prefix}:nonce`, new StoreNonces(store));

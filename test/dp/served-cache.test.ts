@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ServedCache } from '../../src/dp/served-cache.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store, StoredMapping } from '../../src/store/store.js';
 import { storedMapping } from '../support/mapping-rows.js';
+import { tempSqliteStore } from '../support/stores.js';
 
 /**
  * Issue 16, R14/R15: served rows answered from memory are never older than what was acknowledged.
@@ -23,7 +24,7 @@ describe('served-rows cache', () => {
   let inner: Store;
 
   beforeEach(() => {
-    raw = new SqliteStore({ path: ':temp:' });
+    raw = tempSqliteStore();
     reads = 0;
     gate = undefined;
     inner = new Proxy(raw, {

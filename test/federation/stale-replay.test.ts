@@ -5,9 +5,9 @@ import { DiscoveryProvider } from '../../src/dp/provider.js';
 import type { MappingSubmission } from '../../src/protocol/records.js';
 import { Registry, signRegistry } from '../../src/registry/document.js';
 import { configDefaults } from '../../src/server/config.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { Federation, freshDpKeys } from '../support/federation.js';
+import { tempSqliteStore } from '../support/stores.js';
 
 const csi = 'tel:+14155550177';
 
@@ -26,7 +26,7 @@ describe('an old holder-signed body posted again, at the same DP or another (R14
 
   beforeEach(() => {
     fed = new Federation();
-    storeB = new SqliteStore({ path: ':temp:' });
+    storeB = tempSqliteStore();
     const dp2Key = generateKeyPair();
     const unsigned = {
       ...fed.unsigned,

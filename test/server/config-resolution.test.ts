@@ -84,6 +84,43 @@ describe('one resolved config (STYLE.md §19)', () => {
     expect(r.verifier).toBeUndefined();
   });
 
+  it("fills in each store's settings, a residency region's too, and the verifier's attestation lifetime", () => {
+    const pg = { backend: 'postgres', url: 'postgres://db/mimi' };
+    const loaded = loadConfig(
+      file({
+        ...base,
+        store: { ...pg, poolSize: 3, leadershipRetryMs: 200 },
+        residency: {
+          default: 'home',
+          regions: [
+            {
+              id: 'eu',
+              store: { backend: 'sqlite', path: 'eu.db', cacheBytes: 2 ** 21 },
+              callingCodes: ['33'],
+            },
+            { id: 'home' },
+          ],
+        },
+        verifier: { id: 'verifier1', keyFile: 'v.jwk', secretFile: 'v.secret' },
+      }),
+      {},
+    );
+    const { store, verifier: v } = loaded.resolved;
+    expect(store.home).toEqual({
+      ...pg,
+      schema: undefined,
+      settings: undefined,
+      poolSize: 3,
+      connectionTimeoutMs: configDefaults.store.postgres.connectionTimeoutMs,
+      maxWriteAttempts: configDefaults.store.postgres.maxWriteAttempts,
+      leadershipRetryMs: 200,
+    });
+    expect(store.regions).toEqual({
+      eu: { ...configDefaults.store.sqlite, backend: 'sqlite', path: 'eu.db', cacheBytes: 2 ** 21 },
+    });
+    expect(v?.attestationLifetimeSeconds).toBe(configDefaults.verifier.attestationLifetimeSeconds);
+  });
+
   it('an override edits a copy, validated and resolved again; the loaded config is left as it was', async () => {
     const loaded = loadConfig(file(base), {});
     const changed = reconfigured(loaded, (c) => (c.limits = { maxBatch: 7 }), {});

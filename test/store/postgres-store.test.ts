@@ -7,6 +7,7 @@ import {
   dropSchema,
   openPostgresTestStore,
   postgresAvailable,
+  postgresOptions,
   postgresUrl,
   testSchema,
 } from '../support/stores.js';
@@ -95,8 +96,8 @@ describe.skipIf(!available)('PostgreSQL store: many nodes, one database', () => 
   async function twoNodes(): Promise<[PostgresStore, PostgresStore]> {
     schema = testSchema();
     const [a, b] = await Promise.all([
-      PostgresStore.open({ url: postgresUrl!, schema, poolSize: 8 }),
-      PostgresStore.open({ url: postgresUrl!, schema, poolSize: 8 }),
+      PostgresStore.open(postgresOptions({ url: postgresUrl!, schema, poolSize: 8 })),
+      PostgresStore.open(postgresOptions({ url: postgresUrl!, schema, poolSize: 8 })),
     ]);
     opened.push(a, b);
     return [a, b];
@@ -228,7 +229,9 @@ describe.skipIf(!available)('PostgreSQL store: the database goes away and comes 
     const url = new URL(postgresUrl!);
     url.host = `127.0.0.1:${dead.port}`;
     await dead.cut();
-    const err = await PostgresStore.open({ url: url.href, connectionTimeoutMs: 1000 }).catch((e) => e);
+    const err = await PostgresStore.open(postgresOptions({ url: url.href, connectionTimeoutMs: 1000 })).catch(
+      (e) => e,
+    );
     expect(isMimiError(err, 'store-unavailable')).toBe(true);
     expect(err.status).toBe(503);
   });
@@ -239,7 +242,9 @@ describe.skipIf(!available)('PostgreSQL store: the database goes away and comes 
     await relay.start();
     url.host = `127.0.0.1:${relay.port}`;
     schema = testSchema();
-    store = await PostgresStore.open({ url: url.href, schema, poolSize: 4, connectionTimeoutMs: 1000 });
+    store = await PostgresStore.open(
+      postgresOptions({ url: url.href, schema, poolSize: 4, connectionTimeoutMs: 1000 }),
+    );
     const s = store;
     await s.write((tx) => tx.insertMapping(mapping(1)));
 

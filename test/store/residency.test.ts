@@ -11,7 +11,7 @@ import { PrivateIndex } from '../../src/dp/private-index.js';
 import { MimiError } from '../../src/protocol/errors.js';
 import { formatSsi } from '../../src/protocol/identifiers.js';
 import type { CsipEvent, PossessionAttestation } from '../../src/protocol/records.js';
-import { checkConfig, loadedConfig, type NodeConfig } from '../../src/server/config.js';
+import { checkConfig, configDefaults, loadedConfig, type NodeConfig } from '../../src/server/config.js';
 import { openStore } from '../../src/server/context.js';
 import { LockSpace } from '../../src/store/postgres/locks.js';
 import { ResidencyStore } from '../../src/store/residency/residency-store.js';
@@ -23,6 +23,7 @@ import {
   openPostgresTestStore,
   postgresAvailable,
   postgresUrl,
+  tempSqliteStore,
   testResidencyRules,
 } from '../support/stores.js';
 
@@ -429,11 +430,11 @@ describe('R27: routed writes', () => {
   };
 
   beforeEach(() => {
-    eu = new LosingStore({ path: ':temp:' });
+    eu = new LosingStore({ ...configDefaults.store.sqlite, path: ':temp:' });
     store = new ResidencyStore({
       rules: testResidencyRules,
-      home: new SqliteStore({ path: ':temp:' }),
-      regions: { na: new SqliteStore({ path: ':temp:' }), eu },
+      home: tempSqliteStore(),
+      regions: { na: tempSqliteStore(), eu },
     });
   });
   afterEach(async () => {

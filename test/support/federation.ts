@@ -10,10 +10,10 @@ import type {
 import { Registry, signRegistry, type UnsignedRegistryV2 } from '../../src/registry/document.js';
 import type { TrustPolicy } from '../../src/registry/policy.js';
 import { countersign } from '../../src/registry/verify-mapping.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
 import { TestClock } from './clock.js';
+import { tempSqliteStore } from './stores.js';
 
 /** A registry v2 DP key set of fresh keys (held by no one), one per usage. */
 export function freshDpKeys(): { records: string[]; transport: string[]; log: string[] } {
@@ -40,7 +40,7 @@ export class Federation {
 
   /** `store`: another backend (test/support/stores.ts); default a throwaway SQLite file. */
   constructor(policy: TrustPolicy = {}, contestWindowSeconds = 3600, store?: Store) {
-    this.store = store ?? new SqliteStore({ path: ':temp:' });
+    this.store = store ?? tempSqliteStore();
     const now = this.clock.now();
     this.unsigned = {
       v: 2,

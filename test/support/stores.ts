@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ServedCache } from '../../src/dp/served-cache.js';
+import { configDefaults } from '../../src/server/config-defaults.js';
 import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/postgres-store.js';
 import { ResidencyStore } from '../../src/store/residency/residency-store.js';
 import type { ResidencyRules } from '../../src/store/residency/rules.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 
 /**
@@ -39,6 +40,18 @@ export function postgresAvailable(): boolean {
   return postgresUrl !== undefined;
 }
 
+/** A throwaway SQLite store with a node's settings where `options` says nothing (the resolved config's defaults). */
+export function tempSqliteStore(options: Partial<SqliteStoreOptions> = {}): SqliteStore {
+  return new SqliteStore({ ...configDefaults.store.sqlite, path: ':temp:', ...options });
+}
+
+/** PostgreSQL store options with a node's settings where `options` says nothing. */
+export function postgresOptions(
+  options: Partial<PostgresStoreOptions> & { url: string },
+): PostgresStoreOptions {
+  return { ...configDefaults.store.postgres, ...options };
+}
+
 /** A throwaway schema name; tests in parallel files never share one. */
 export const testSchema = () => `mimi_test_${randomBytes(6).toString('hex')}`;
 
@@ -61,13 +74,15 @@ export async function openPostgresTestStore(
   const schema = options.schema ?? testSchema();
   // Tests need no durability across a server crash; without the commit fsync a schema's
   // migrations take half the time.
-  const store = await PostgresStore.open({
-    poolSize: 4,
-    ...options,
-    url,
-    schema,
-    settings: { synchronous_commit: 'off', ...options.settings },
-  });
+  const store = await PostgresStore.open(
+    postgresOptions({
+      poolSize: 4,
+      ...options,
+      url,
+      schema,
+      settings: { synchronous_commit: 'off', ...options.settings },
+    }),
+  );
   const close = store.close.bind(store);
   let dropped = false;
   store.close = async () => {
@@ -82,7 +97,7 @@ export async function openPostgresTestStore(
 export function storeBackends(): StoreBackend[] {
   warnSkip();
   return [
-    { name: 'sqlite', available: true, open: async () => new SqliteStore({ path: ':temp:' }) },
+    { name: 'sqlite', available: true, open: async () => tempSqliteStore() },
     { name: 'postgres', available: postgresUrl !== undefined, open: (o) => openPostgresTestStore(o) },
   ];
 }
@@ -97,7 +112,7 @@ export function cachedStoreBackends(): StoreBackend[] {
       name: 'sqlite',
       title: 'sqlite through the served cache',
       available: true,
-      open: async () => new ServedCache(1 << 24).wrap(new SqliteStore({ path: ':temp:' })),
+      open: async () => new ServedCache(1 << 24).wrap(tempSqliteStore()),
     },
   ];
 }
@@ -147,7 +162,7 @@ export function residencyStoreBackends(): StoreBackend[] {
     {
       name: 'residency:sqlite',
       available: true,
-      open: () => openResidency(async () => new SqliteStore({ path: ':temp:' })),
+      open: () => openResidency(async () => tempSqliteStore()),
     },
     {
       name: 'residency:postgres',

@@ -9,14 +9,15 @@ export interface PostgresLeadershipOptions {
   schema?: string;
   /** The store's session settings (statement_timeout, ...), applied to this connection too. */
   settings?: Readonly<Record<string, string | number>>;
-  connectionTimeoutMs?: number;
+  /** The store's connection timeout; this and `retryMs` come from the resolved config. */
+  connectionTimeoutMs: number;
   /**
    * This node's `application_name` on the leadership connection, e.g. `mimi:dp1:4242@host`, so
    * operators see in pg_stat_activity which node leads (at most 63 printable ASCII characters).
    */
   nodeName: string;
-  /** How often a node tries to take the roles it does not lead, and checks its connection (default 1000 ms). */
-  retryMs?: number;
+  /** How often a node tries to take the roles it does not lead, and checks its connection (ms). */
+  retryMs: number;
   /** Told of every change, for logs and metrics. */
   onChange?: (role: string, leading: boolean) => void;
 }
@@ -77,7 +78,7 @@ export class PostgresLeadership implements Leadership {
     if (this.timer !== undefined || this.closed) return;
     this.timer = setInterval(() => {
       this.poll().catch(() => undefined);
-    }, this.opts.retryMs ?? 1000);
+    }, this.opts.retryMs);
     this.timer.unref();
     await this.poll();
   }
@@ -139,7 +140,7 @@ export class PostgresLeadership implements Leadership {
     const c = new pg.Client({
       connectionString: this.opts.url,
       application_name: this.nodeName,
-      connectionTimeoutMillis: this.opts.connectionTimeoutMs ?? 5000,
+      connectionTimeoutMillis: this.opts.connectionTimeoutMs,
       query_timeout: queryTimeoutMs,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,

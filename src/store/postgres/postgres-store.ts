@@ -33,14 +33,17 @@ export interface PostgresStoreOptions {
    * PGPASSWORD or ~/.pgpass instead, which pg reads.
    */
   url: string;
-  /** Connections this node keeps open at most (default 10). */
-  poolSize?: number;
+  /**
+   * Connections this node keeps open at most. This and the two numbers below come from the
+   * resolved config (`configDefaults.store.postgres`).
+   */
+  poolSize: number;
   /** Schema holding the tables, created if missing (default: the server's search_path, normally public). */
   schema?: string;
-  /** How long a request waits for a connection before failing with store-unavailable (default 5000). */
-  connectionTimeoutMs?: number;
-  /** Times one write runs when it loses a race to another transaction (default 5); see write(). */
-  maxWriteAttempts?: number;
+  /** How long a request waits for a connection before failing with store-unavailable. */
+  connectionTimeoutMs: number;
+  /** Times one write runs when it loses a race to another transaction; see write(). */
+  maxWriteAttempts: number;
   /**
    * Server settings for this node's sessions, e.g. `{ statement_timeout: '10s', lock_timeout: '5s' }`.
    * Names are lower-case words; values letters, digits and `_.:-`.
@@ -106,7 +109,7 @@ export class PostgresStore implements Store {
       throw new TypeError(`schema ${JSON.stringify(opts.schema)}: use lower-case letters, digits and _`);
     }
     this.schema = opts.schema;
-    this.maxAttempts = opts.maxWriteAttempts ?? 5;
+    this.maxAttempts = opts.maxWriteAttempts;
     const options: string[] = opts.schema === undefined ? [] : [`-c search_path=${opts.schema}`];
     for (const [name, value] of Object.entries(opts.settings ?? {})) {
       // Sent in the startup packet's options string: nothing there may break out of `-c name=value`.
@@ -117,8 +120,8 @@ export class PostgresStore implements Store {
     }
     this.pool = new pg.Pool({
       connectionString: opts.url,
-      max: opts.poolSize ?? 10,
-      connectionTimeoutMillis: opts.connectionTimeoutMs ?? 5000,
+      max: opts.poolSize,
+      connectionTimeoutMillis: opts.connectionTimeoutMs,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
       application_name: 'mimi-discovery',

@@ -34,14 +34,15 @@ export interface SqliteStoreOptions {
   /** File path, or ':temp:' for a throwaway database in the temp folder. */
   path: string;
   /**
-   * 'normal' (default): in WAL mode a commit survives a crash or kill -9 of the process, not a
-   * power loss. 'full' fsyncs every commit and survives both, at a large cost in write rate.
+   * 'normal': in WAL mode a commit survives a crash or kill -9 of the process, not a power loss.
+   * 'full' fsyncs every commit and survives both, at a large cost in write rate.
+   * This and the two below come from the resolved config (`configDefaults.store.sqlite`).
    */
-  synchronous?: 'normal' | 'full';
-  /** Bytes of the file the read connection maps (default 0: none; mapped pages count in RSS). */
-  mmapBytes?: number;
-  /** Bytes of the read connection's page cache (default 32 MiB). */
-  cacheBytes?: number;
+  synchronous: 'normal' | 'full';
+  /** Bytes of the file the read connection maps (0: none; mapped pages count in RSS). */
+  mmapBytes: number;
+  /** Bytes of the read connection's page cache. */
+  cacheBytes: number;
 }
 
 /** SQLite allows 32,766 bound values; lookups are far smaller, but stay well below. */
@@ -83,8 +84,8 @@ export class SqliteStore implements Store {
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
     // Lookups read a few pages per CSI at random: keep the hot part of the file in memory.
-    this.reader.pragma(`cache_size = -${Math.floor((opts.cacheBytes ?? 32 * 2 ** 20) / 1024)}`);
-    this.reader.pragma(`mmap_size = ${Math.floor(opts.mmapBytes ?? 0)}`);
+    this.reader.pragma(`cache_size = -${Math.floor(opts.cacheBytes / 1024)}`);
+    this.reader.pragma(`mmap_size = ${Math.floor(opts.mmapBytes)}`);
     this.readById = this.reader.prepare(`SELECT ${mappingColumns} FROM mappings WHERE id = ?`);
     // One row per bucket, entries framed as on the wire (tag | u16 length | payload) in key order:
     // the DP sorts them by tag with the dummies (an ORDER BY here would sort a copy of each framed
