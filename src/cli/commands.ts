@@ -3,15 +3,26 @@ import type { Command } from 'commander';
 /**
  * Every command's definition: its name, arguments, options and help. Each action loads its
  * implementation when it runs, so that start-up and --help load commander and this file only,
- * and a command loads no other command's dependencies (server, stores, sodium). About 400 lines:
+ * and a command loads no other command's dependencies (server, stores). About 400 lines:
  * the whole command tree is declared here, one block per command, so that --help needs no other file.
  */
 
 export const defaultDevnetPort = 7300;
 
-/** An action that imports its module and calls `name` with commander's arguments. */
+/**
+ * An action that imports its module and calls `name` with commander's arguments. Every command
+ * hashes, signs or verifies through libsodium's native binding, as the server does (same results,
+ * src/crypto/provider.ts), installed before the command's module is imported, so that no command
+ * loads the SDK's default, libsodium's WebAssembly build, which costs more to load than a verify
+ * takes.
+ */
 function lazy<M>(load: () => Promise<M>, name: keyof M & string): (...args: unknown[]) => Promise<void> {
   return async (...args) => {
+    const [{ useCryptoProvider }, { nativeCrypto }] = await Promise.all([
+      import('../crypto/provider-current.js'),
+      import('../crypto/provider-native.js'),
+    ]);
+    useCryptoProvider(nativeCrypto);
     const action = (await load())[name] as (...a: unknown[]) => void | Promise<void>;
     await action(...args);
   };

@@ -4,7 +4,7 @@ import { decodeRecord, Mapping } from '../protocol/records.js';
 import { Registry } from '../registry/document.js';
 import { isOptOut, mappingId, verifyMapping } from '../registry/verify-mapping.js';
 import { publicKeyOrFileArg, readJson } from './args.js';
-import { openDevnetLayout } from './devnet-files.js';
+import { openDevnetLayout } from './devnet-layout.js';
 import { CliError, CliErrorCode, type CommandResult, emit, isoTime, table } from './io.js';
 
 export interface VerifySource {

@@ -1,6 +1,6 @@
 import sodium from 'sodium-native';
 import type { CryptoProvider } from './provider.js';
-import { nodeCrypto } from './provider-node.js';
+import { nodeHashes } from './provider-node-hashes.js';
 
 /**
  * The server's implementation (src/crypto/provider.ts): libsodium's native binding and
@@ -27,10 +27,7 @@ export const nativeCrypto: CryptoProvider = {
     return signature;
   },
   // node:crypto's, as the SDK has them in Node.
-  sha256: nodeCrypto.sha256,
-  sha512: nodeCrypto.sha512,
-  hmacSha256: nodeCrypto.hmacSha256,
-  randomBytes: nodeCrypto.randomBytes,
+  ...nodeHashes,
   sealToEd25519(edPublicKey, message) {
     const xPk = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
     const sealed = Buffer.alloc(message.length + sodium.crypto_box_SEALBYTES);

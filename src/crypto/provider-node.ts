@@ -1,35 +1,14 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { CryptoProvider } from './provider.js';
+import { nodeHashes } from './provider-node-hashes.js';
 import { wasmCrypto } from './provider-wasm.js';
 
 /**
  * The SDK's implementation when it runs in Node (src/crypto/provider.ts): SHA-256, SHA-512, HMAC
- * and randomness from node:crypto, which is part of Node (no native module of ours), about ten
- * times faster than @noble/hashes on the kilobyte-sized canonical records a contact sync hashes
- * several times per mapping and on the OPRF's SHA-512 (RFC 9497). Ed25519 and sealed boxes stay
- * libsodium's WebAssembly build: node:crypto's Ed25519 verifies fewer signatures per second
+ * and randomness from node:crypto (src/crypto/provider-node-hashes.ts), about ten times faster
+ * than @noble/hashes on the kilobyte-sized canonical records a contact sync hashes several times
+ * per mapping and on the OPRF's SHA-512 (RFC 9497). Ed25519 and sealed boxes stay libsodium's
+ * WebAssembly build: node:crypto's Ed25519 verifies fewer signatures per second
  * (bench/private-lookup.ts `baseline_ed25519_verify` and `_node`), and libsodium is what the
  * server's native binding runs, so both accept exactly the same signatures.
  */
-export const nodeCrypto: CryptoProvider = {
-  ...wasmCrypto,
-  name: 'node',
-  sha256(...parts) {
-    const h = createHash('sha256');
-    for (const part of parts) h.update(part);
-    return h.digest();
-  },
-  sha512(...parts) {
-    const h = createHash('sha512');
-    for (const part of parts) h.update(part);
-    return h.digest();
-  },
-  hmacSha256(key, ...parts) {
-    const h = createHmac('sha256', key);
-    for (const part of parts) h.update(part);
-    return h.digest();
-  },
-  randomBytes(length) {
-    return randomBytes(length);
-  },
-};
+export const nodeCrypto: CryptoProvider = { ...wasmCrypto, ...nodeHashes, name: 'node' };

@@ -1,5 +1,6 @@
-import { nodeCrypto } from './provider-node.js';
-import { wasmCrypto } from './provider-wasm.js';
+import { installedCryptoProvider, useCryptoProvider } from './provider-current.js';
+
+export { useCryptoProvider };
 
 /**
  * The primitives the SDK's code needs, behind one small interface so that where it runs decides
@@ -58,29 +59,27 @@ export interface CryptoProvider {
 /** Bytes crypto_box_seal adds: the ephemeral X25519 key and the Poly1305 tag. */
 export const sealBytes = 48;
 
-const inNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
-let current: CryptoProvider = inNode ? nodeCrypto : wasmCrypto;
+// The default loads here, once, when the first module that hashes or signs is imported and no
+// implementation is installed: libsodium's WebAssembly module loads asynchronously and every call
+// is synchronous. A process that installs another first (the CLI: src/cli/commands.ts, through
+// provider-current.ts) loads no WebAssembly at all.
+if (installedCryptoProvider() === undefined) {
+  const inNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+  useCryptoProvider(
+    inNode
+      ? (await import('./provider-node.js')).nodeCrypto
+      : (await import('./provider-wasm.js')).wasmCrypto,
+  );
+}
 
 /**
  * The implementation in use: node:crypto's hashes with libsodium's WebAssembly build in Node, the
- * portable one elsewhere, unless the process installed another.
+ * portable one elsewhere, unless the process installed another (useCryptoProvider).
  *
  * @example
  * const nonce = cryptoProvider().randomBytes(16);
  */
 export function cryptoProvider(): CryptoProvider {
-  return current;
-}
-
-/**
- * Installs the implementation every later call uses (the server installs the native one at start).
- *
- * @example
- * ```ts
- * import { nativeCrypto } from './provider-native.js';
- * useCryptoProvider(nativeCrypto);
- * ```
- */
-export function useCryptoProvider(provider: CryptoProvider): void {
-  current = provider;
+  // Set above, or installed before this module loaded.
+  return installedCryptoProvider()!;
 }

@@ -125,9 +125,9 @@ function nodeUses(file: string): string[] {
  * that runs in both.
  */
 const nodeOnly: Record<string, { uses: string[]; why: string }> = {
-  'src/crypto/provider-node.ts': {
+  'src/crypto/provider-node-hashes.ts': {
     uses: ['node:crypto'],
-    why: "the provider the SDK picks in Node: node:crypto's hashes and randomness, a provider file",
+    why: "the provider the SDK picks in Node (provider-node.ts): node:crypto's hashes and randomness, a provider file",
   },
   'src/client/dns-lookup.ts': {
     uses: ['Buffer', 'node:dgram', 'node:dns', 'node:net'],
@@ -160,7 +160,11 @@ const nodeOnly: Record<string, { uses: string[]; why: string }> = {
     why: "the response's AES-128-GCM and HKDF, synchronous",
   },
 };
-const providerFiles = ['src/crypto/provider.ts', 'src/crypto/provider-wasm.ts'];
+const providerFiles = [
+  'src/crypto/provider.ts',
+  'src/crypto/provider-current.ts',
+  'src/crypto/provider-wasm.ts',
+];
 
 describe('the SDK package is light (packages/client)', () => {
   const { files, packages } = closure();

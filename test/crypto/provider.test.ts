@@ -19,6 +19,19 @@ describe('crypto providers', () => {
     expect(nodeCrypto.openWithEd25519).toBe(wasmCrypto.openWithEd25519);
   });
 
+  it('keeps the implementation a process installed before the SDK loaded, instead of the default', async () => {
+    // As the CLI does (src/cli/commands.ts): install through provider-current.ts, then import.
+    vi.resetModules();
+    const current = await import('../../src/crypto/provider-current.js');
+    expect(current.installedCryptoProvider()).toBeUndefined();
+    current.useCryptoProvider(nativeCrypto);
+    const fresh = await import('../../src/crypto/provider.js');
+    expect(fresh.cryptoProvider()).toBe(nativeCrypto);
+    // One installed state: provider.ts's useCryptoProvider is provider-current.ts's.
+    fresh.useCryptoProvider(wasmCrypto);
+    expect(current.installedCryptoProvider()).toBe(wasmCrypto);
+  });
+
   // FIPS 180-2 "abc" and the two-block message, split into parts and mixed with strings.
   const abc = '616263';
   const two = 'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq';
