@@ -22,8 +22,7 @@ describe('devnet, holder, lookup and verify as child processes', { timeout: 120_
 
   it('prints a banner with the endpoints, the folder, the registry key and next commands', async () => {
     // The banner follows once every DP answers.
-    for (let i = 0; i < 100 && !devnet.output().includes('demo'); i++)
-      await new Promise((r) => setTimeout(r, 100));
+    await devnet.until(() => devnet.output().includes('demo'), 'the banner', 10_000);
     const banner = devnet.output();
     expect(banner).toMatch(/dp1 +http:\/\/127\.0\.0\.1:\d+ +\(also verifier1\)/);
     expect(banner).toContain('dp3');

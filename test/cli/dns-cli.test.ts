@@ -91,7 +91,7 @@ describe.skipIf(missing.length > 0)('dns export, dns serve and lookup --dns', { 
 
   it('dns serve answers authoritatively; lookup --dns verifies what it serves', async () => {
     serve = spawnCli(['dns', 'serve', '--config', config, '--json']);
-    await expect.poll(() => serve.output(), { timeout: 15_000, interval: 100 }).toContain('"listening"');
+    await serve.until(() => serve.output().includes('"listening"'), 'listening', 15_000);
     const name = discoveryName('mimi:alice@example.net');
     const answer = await dig(['@127.0.0.1', '-p', String(port), name, 'TXT', '+norec']);
     expect(answer).toMatch(/flags: qr aa/);
@@ -126,7 +126,7 @@ describe.skipIf(missing.length > 0)('dns export, dns serve and lookup --dns', { 
     writeFileSync(config, JSON.stringify(c, null, 2));
     const node = spawnCli(['serve', '--config', config, '--json']);
     try {
-      await expect.poll(() => node.output(), { timeout: 20_000, interval: 100 }).toContain('"listening"');
+      await node.until(() => node.output().includes('"listening"'), 'listening');
       const csi = 'mimi:zed@example.net';
       const first = await runJson<{ code: string; name: string; value: string; challengeId: string }>([
         'holder',

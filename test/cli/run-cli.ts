@@ -48,18 +48,57 @@ export async function runJson<T = Record<string, unknown>>(
 export function spawnCli(args: readonly string[]): {
   child: ChildProcess;
   output: () => string;
+  stdout: () => string;
   exited: Promise<number | null>;
+  /**
+   * Resolves once `check()` holds, asked again at each piece of output; rejects when the process
+   * ends first, or after `timeoutMs` (a deadline, not a wait: the condition is the output).
+   */
+  until: (check: () => boolean, what: string, timeoutMs?: number) => Promise<void>;
 } {
   const child = spawn(process.execPath, [main, ...args], { cwd: root, stdio: 'pipe' });
   let output = '';
+  let stdout = '';
+  let ended = false;
+  const watchers = new Set<() => void>();
+  const changed = () => {
+    for (const w of [...watchers]) w();
+  };
   child.stdout?.on('data', (d: Buffer) => {
     output += d.toString();
+    stdout += d.toString();
+    changed();
   });
   child.stderr?.on('data', (d: Buffer) => {
     output += d.toString();
+    changed();
+  });
+  // 'close' comes after the last output, once the streams are done.
+  child.once('close', () => {
+    ended = true;
+    changed();
   });
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return { child, output: () => output, exited };
+  const until = (check: () => boolean, what: string, timeoutMs = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      const finish = (err?: Error) => {
+        watchers.delete(watch);
+        clearTimeout(deadline);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const watch = () => {
+        if (check()) finish();
+        else if (ended) finish(new Error(`the process ended before ${what}:\n${output}`));
+      };
+      const deadline = setTimeout(
+        () => finish(new Error(`no ${what} within ${timeoutMs} ms:\n${output}`)),
+        timeoutMs,
+      );
+      watchers.add(watch);
+      watch();
+    });
+  return { child, output: () => output, stdout: () => stdout, exited, until };
 }
 
 /**

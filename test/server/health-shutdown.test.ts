@@ -84,22 +84,20 @@ async function setUp(dir: string, peerPort: number, edit: (c: NodeConfig) => voi
 /** `serve --json` in its own process, once listening; its URLs from the JSON document on stdout. */
 async function serve(configFile: string) {
   const run = spawnCli(['serve', '--config', configFile, '--json', '--log-level', 'warn']);
-  let stdout = '';
-  run.child.stdout!.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  const until = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const doc = JSON.parse(stdout) as { listening: string; operations: string };
-      return { ...run, url: doc.listening, operations: doc.operations };
-    } catch {
-      // not complete yet
-    }
-    if (run.child.exitCode !== null) throw new Error(`serve exited: ${run.output()}`);
-    if (Date.now() > until) throw new Error(`serve did not start: ${run.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  let doc: { listening: string; operations: string } | undefined;
+  await run.until(
+    () => {
+      try {
+        doc = JSON.parse(run.stdout());
+        return true;
+      } catch {
+        return false; // not complete yet
+      }
+    },
+    'the listening document',
+    60_000,
+  );
+  return { ...run, url: doc!.listening, operations: doc!.operations };
 }
 
 /** A federated lookup asking dp9, the held peer. */

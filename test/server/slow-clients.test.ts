@@ -116,7 +116,19 @@ describe('case 8: slow clients are bounded', () => {
   });
 
   it('the connection over the per-address cap is answered 429 rate-limited and closed', async () => {
+    // The server's side of each socket, by the client's port: the cap counts it on accept and
+    // releases it on close, in listeners that run before these (capConnections, src/server/transport.ts).
+    const accepted = new Map<number, Socket>();
+    const waiting = new Map<number, (s: Socket) => void>();
+    const onConnection = (s: Socket) => {
+      accepted.set(s.remotePort!, s);
+      waiting.get(s.remotePort!)?.(s);
+    };
+    const serverSide = (client: Socket) =>
+      accepted.get(client.localPort!) ?? new Promise<Socket>((r) => waiting.set(client.localPort!, r));
+    net.app.server.on('connection', onConnection);
     const held: Socket[] = [];
+    let counted: Socket[] = [];
     try {
       for (let i = 0; i < cap; i++) {
         const s = connect(port(net), '127.0.0.1');
@@ -124,8 +136,8 @@ describe('case 8: slow clients are bounded', () => {
         await new Promise((r) => s.once('connect', r));
         held.push(s);
       }
-      // The server counts on accept; give it a moment to see all of them.
-      await new Promise((r) => setTimeout(r, 100));
+      // A client's connect can come before the server's accept: wait until the server has each.
+      counted = await Promise.all(held.map(serverSide));
       const refused = await rawExchange(
         port(net),
         'GET /healthz HTTP/1.1\r\nHost: dp1\r\n\r\n',
@@ -138,10 +150,11 @@ describe('case 8: slow clients are bounded', () => {
         code: 'rate-limited',
       });
     } finally {
+      net.app.server.off('connection', onConnection);
       for (const s of held) s.destroy();
     }
-    // Once they are closed, the address may connect again.
-    await new Promise((r) => setTimeout(r, 100));
+    // Once the server has seen them closed, the address may connect again.
+    await Promise.all(counted.map((s) => (s.closed ? undefined : new Promise((r) => s.once('close', r)))));
     const res = await fetch(`${net.url}/healthz`);
     expect(res.status).toBe(200);
   });
