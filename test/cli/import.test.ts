@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImportSummary } from '../../src/cli/import.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
@@ -13,6 +13,30 @@ import { runCli, runJson, spawnCli } from './run-cli.js';
  * their line and code without stopping, and resumes after kill -9 with every good line accepted
  * exactly once.
  */
+/**
+ * Resolves once the import's progress file records `line` or more, read again at each change in
+ * its folder (the file is renamed into place); or once the import has ended, which the caller sees.
+ */
+function progressPast(progressFile: string, line: number, run: ReturnType<typeof spawnCli>): Promise<void> {
+  return new Promise((resolve) => {
+    const watcher = watch(dirname(progressFile));
+    const done = () => {
+      watcher.close();
+      resolve();
+    };
+    const check = () => {
+      try {
+        if ((JSON.parse(readFileSync(progressFile, 'utf8')) as { line: number }).line >= line) done();
+      } catch {
+        // not written yet, or being renamed into place
+      }
+    };
+    watcher.on('change', check);
+    void run.exited.then(done);
+    check();
+  });
+}
+
 describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () => {
   let net: RunningDevnet;
   let work: string;
@@ -127,16 +151,7 @@ describe('import: bulk onboarding as a child process', { timeout: 120_000 }, () 
     const before = await mappings();
     const progressFile = `${file}.progress.json`;
     const first = spawnCli(importArgs('msp1', file, '--batch-size', '5'));
-    let line = 0;
-    while (line < 40) {
-      await new Promise((r) => setTimeout(r, 5));
-      if (first.child.exitCode !== null) break;
-      try {
-        line = (JSON.parse(readFileSync(progressFile, 'utf8')) as { line: number }).line;
-      } catch {
-        // not written yet, or being renamed into place
-      }
-    }
+    await progressPast(progressFile, 40, first);
     await kill9(first.child);
     const atKill = JSON.parse(readFileSync(progressFile, 'utf8')) as { line: number; done: boolean };
     expect(atKill.done).toBe(false);

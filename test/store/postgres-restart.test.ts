@@ -178,6 +178,22 @@ describe.skipIf(!available)('PostgreSQL restarted under load', { timeout: 120_00
       }
     };
 
+    // Waits on the outcomes: each condition is checked again as each request ends.
+    const waiting = new Set<() => void>();
+    const recorded = () => {
+      for (const w of [...waiting]) w();
+    };
+    const until = (cond: () => boolean) =>
+      new Promise<void>((resolve) => {
+        const w = () => {
+          if (!cond()) return;
+          waiting.delete(w);
+          resolve();
+        };
+        waiting.add(w);
+        w();
+      });
+
     let stop = false;
     const queue = [...subs];
     const submitter = async () => {
@@ -189,6 +205,7 @@ describe.skipIf(!available)('PostgreSQL restarted under load', { timeout: 120_00
         // 200: a resubmission of one whose commit outcome was unknown, found stored (idempotent).
         if (o.status === 201 || o.status === 200) acknowledged.push(sub.body.csi);
         else if (o.status === 503) queue.push(sub); // retryable: offered again later
+        recorded();
       }
     };
     const reader = async () => {
@@ -200,14 +217,13 @@ describe.skipIf(!available)('PostgreSQL restarted under load', { timeout: 120_00
             csis: csis.length > 0 ? csis : ['tel:+14155550100'],
           }),
         );
+        recorded();
+        // Paces the load (a failing lookup answers at once); nothing is waited for.
         await new Promise((r) => setTimeout(r, 5));
       }
     };
     const count = (p: Outcome['phase'], pred: (o: Outcome) => boolean) =>
       outcomes.filter((o) => o.phase === p && pred(o)).length;
-    const until = async (cond: () => boolean) => {
-      while (!cond()) await new Promise((r) => setTimeout(r, 20));
-    };
 
     const load = Promise.all([submitter(), submitter(), submitter(), reader(), reader()]);
     await until(() => acknowledged.length >= 30);

@@ -19,6 +19,8 @@ import {
 
 const available = postgresAvailable();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A deadline: false once `ms` have passed. */
+const giveUpAfter = (ms: number) => new Promise<false>((r) => setTimeout(() => r(false), ms).unref());
 const csi = 'tel:+14155550123';
 
 function mapping(n: number, over: Partial<StoredMapping> = {}): StoredMapping {
@@ -132,14 +134,19 @@ describe.skipIf(!available)('PostgreSQL store: many nodes, one database', () => 
     // Each write keeps its transaction open until all eight are inside theirs at once. Writes that
     // waited for each other could never all be inside together: each would give up after 10 s.
     const inside = new Set<number>();
+    let allInside!: () => void;
+    const together = new Promise<true>((r) => {
+      allInside = () => r(true);
+    });
     const sawAll = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
         nodes[i % 2]!.write(async (tx) => {
           await tx.liveMappings(`tel:+1415555000${i}`);
           inside.add(i);
-          for (const until = Date.now() + 10_000; inside.size < 8 && Date.now() < until; ) await sleep(10);
+          if (inside.size === 8) allInside();
+          const all = await Promise.race([together, giveUpAfter(10_000)]);
           await tx.insertMapping(mapping(i, { csi: `tel:+1415555000${i}` }));
-          return inside.size === 8;
+          return all;
         }),
       ),
     );
@@ -149,12 +156,19 @@ describe.skipIf(!available)('PostgreSQL store: many nodes, one database', () => 
 
   it('the same body accepted on two nodes at once is stored once; the loser sees it on retry', async () => {
     const nodes = await twoNodes();
+    // Both look for the body before either stores it: only the unique index can stop the second.
+    let looked = 0;
+    let bothLooked!: () => void;
+    const bothHaveLooked = new Promise<void>((r) => {
+      bothLooked = r;
+    });
     const accept = (store: Store) =>
       store.write(async (tx) => {
         // As the DP does: look for the body before the CSI is known (no lock yet), then lock the CSI.
         if ((await tx.mappingByBodyDigest('d1')) !== undefined) return 'duplicate';
+        if (++looked === 2) bothLooked();
+        await bothHaveLooked;
         await tx.csipCutoff(csi);
-        await sleep(30);
         await tx.insertMapping(mapping(1));
         return 'accepted';
       });
@@ -253,15 +267,20 @@ describe.skipIf(!available)('PostgreSQL store: the database goes away and comes 
     const entered = new Promise<void>((r) => {
       inWrite = r;
     });
+    let wasCut!: () => void;
+    const cut = new Promise<void>((r) => {
+      wasCut = r;
+    });
     const doomed = s.write(async (tx) => {
       await tx.insertMapping(mapping(2));
       inWrite();
-      await sleep(100);
+      await cut;
       await tx.insertMapping(mapping(3));
     });
     const doomedResult = doomed.catch((e) => e);
     await entered;
     await relay.cut();
+    wasCut();
     const failures = [
       await doomedResult,
       await s.mapping('m1').catch((e) => e),
