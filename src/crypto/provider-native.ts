@@ -1,5 +1,6 @@
 import sodium from 'sodium-native';
 import type { CryptoProvider } from './provider.js';
+import { nodeCiphers } from './provider-node-ciphers.js';
 import { nodeHashes } from './provider-node-hashes.js';
 
 /**
@@ -26,8 +27,9 @@ export const nativeCrypto: CryptoProvider = {
     sodium.crypto_sign_detached(signature, message, secretKey);
     return signature;
   },
-  // node:crypto's, as the SDK has them in Node.
+  // node:crypto's and node:zlib's, as the SDK has them in Node.
   ...nodeHashes,
+  ...nodeCiphers,
   sealToEd25519(edPublicKey, message) {
     const xPk = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
     const sealed = Buffer.alloc(message.length + sodium.crypto_box_SEALBYTES);

@@ -1,7 +1,11 @@
+import { gcm } from '@noble/ciphers/aes.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { concatBytes } from '@noble/hashes/utils.js';
+import { deflateSync, Inflate } from 'fflate';
 import sodium from 'libsodium-wrappers-sumo';
 import type { CryptoProvider } from './provider.js';
+import { checkGcmArgs, piecesOf } from './provider-args.js';
 
 /**
  * The portable implementation (src/crypto/provider.ts): libsodium compiled to WebAssembly, so that
@@ -14,6 +18,8 @@ import type { CryptoProvider } from './provider.js';
 await sodium.ready;
 
 const utf8 = new TextEncoder();
+/** Input bytes fed to fflate's inflate stream at a time. */
+const inflateSlice = 1024;
 const bytesOf = (part: Uint8Array | string) => (typeof part === 'string' ? utf8.encode(part) : part);
 
 export const wasmCrypto: CryptoProvider = {
@@ -62,6 +68,44 @@ export const wasmCrypto: CryptoProvider = {
     } catch {
       throw new TypeError('no X25519 form: small order or not canonical');
     }
+  },
+  aesGcmSeal(key, nonce, plaintext, aad) {
+    checkGcmArgs(key, nonce);
+    const pieces = piecesOf(plaintext);
+    const sealed = gcm(key, nonce, aad).encrypt(pieces.length === 1 ? pieces[0]! : concatBytes(...pieces));
+    return [sealed.subarray(0, sealed.length - 16), sealed.subarray(sealed.length - 16)];
+  },
+  aesGcmOpen(key, nonce, sealed, aad) {
+    checkGcmArgs(key, nonce);
+    if (sealed.length < 16) return undefined;
+    try {
+      return gcm(key, nonce, aad).decrypt(sealed);
+    } catch {
+      return undefined;
+    }
+  },
+  deflateRaw(data, { level, dictionary }) {
+    return deflateSync(bytesOf(data), { level, ...(dictionary === undefined ? {} : { dictionary }) });
+  },
+  inflateRaw(data, { maxOutputLength, dictionary }) {
+    if (data.length === 0) return undefined;
+    // fflate's one-shot inflate has no output bound: its stream is fed a slice at a time, so a
+    // deflate bomb stops within about 1 MiB (at most 1032 times its input) of the bound.
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const inflater = new Inflate(dictionary === undefined ? {} : { dictionary }, (chunk) => {
+      total += chunk.length;
+      if (total > maxOutputLength) throw new RangeError('inflates past the bound');
+      chunks.push(chunk);
+    });
+    try {
+      for (let i = 0; i < data.length; i += inflateSlice) {
+        inflater.push(data.subarray(i, i + inflateSlice), i + inflateSlice >= data.length);
+      }
+    } catch {
+      return undefined;
+    }
+    return chunks.length === 1 ? chunks[0]! : concatBytes(...chunks);
   },
   openWithEd25519(seed, edPublicKey, sealed) {
     let xSk: Uint8Array | undefined;

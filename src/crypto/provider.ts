@@ -5,12 +5,14 @@ export { useCryptoProvider };
 /**
  * The primitives the SDK's code needs, behind one small interface so that where it runs decides
  * how they are computed: the server installs its native implementation
- * (src/crypto/provider-native.ts: libsodium's binding and node:crypto), the SDK in Node uses
- * node:crypto's hashes beside libsodium compiled to WebAssembly (src/crypto/provider-node.ts), and
- * elsewhere the portable one (src/crypto/provider-wasm.ts: libsodium compiled to WebAssembly,
- * @noble/hashes, WebCrypto's random source), which runs in a browser too. None needs a native
- * module of the SDK's. All give the same results bit for bit; test/crypto/signatures.test.ts and
- * seal-to-holder.test.ts run against each.
+ * (src/crypto/provider-native.ts: libsodium's binding, node:crypto and node:zlib), the SDK in Node
+ * uses node:crypto's hashes and AES-GCM and node:zlib's deflate beside libsodium compiled to
+ * WebAssembly (src/crypto/provider-node.ts), and elsewhere the portable one
+ * (src/crypto/provider-wasm.ts: libsodium compiled to WebAssembly, @noble/hashes, @noble/ciphers,
+ * fflate, WebCrypto's random source), which runs in a browser too. None needs a native module of
+ * the SDK's. Every method is synchronous, as its callers are. All give the same results bit for
+ * bit but for deflate's bytes, which every one inflates alike; test/crypto/provider.test.ts,
+ * signatures.test.ts and seal-to-holder.test.ts run against each.
  *
  * Ed25519 keys are bytes held by a SigningKey (src/crypto/keys.ts), never a node:crypto
  * KeyObject, so the same key signs through either implementation.
@@ -54,10 +56,54 @@ export interface CryptoProvider {
    * public key; undefined when it does not open or the key has no X25519 form.
    */
   openWithEd25519(seed: Uint8Array, edPublicKey: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
+  /**
+   * AES-GCM (NIST SP 800-38D) with a 12-byte nonce and a 16-byte tag, AES-128 or AES-256 by the
+   * key's length (16 or 32 bytes). The plaintext may be given as pieces, encrypted one after the
+   * other and never joined (an OHTTP response is MiBs); the result's pieces, concatenated, are the
+   * ciphertext followed by the tag (its last {@link gcmTagBytes} bytes).
+   * @throws {TypeError} for a key or nonce of another length.
+   */
+  aesGcmSeal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array | readonly Uint8Array[],
+    aad?: Uint8Array,
+  ): Uint8Array[];
+  /**
+   * Opens what {@link aesGcmSeal} made, given as ciphertext || tag; undefined when the tag does not
+   * check (tampered, truncated, another key, nonce or aad).
+   * @throws {TypeError} for a key or nonce of another length.
+   */
+  aesGcmOpen(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    aad?: Uint8Array,
+  ): Uint8Array | undefined;
+  /**
+   * Raw DEFLATE (RFC 1951, no zlib or gzip frame) at `level` (0-9) of bytes or of a string as
+   * UTF-8, with a preset dictionary when given. Implementations may differ in the bytes they emit;
+   * every one inflates what any other deflated.
+   */
+  deflateRaw(
+    data: Uint8Array | string,
+    opts: { level: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9; dictionary?: Uint8Array },
+  ): Uint8Array;
+  /**
+   * Inflates raw DEFLATE, with the preset dictionary it was made with; undefined when it is not a
+   * whole valid stream or inflates to more than `maxOutputLength` bytes (a deflate bomb stops there).
+   */
+  inflateRaw(
+    data: Uint8Array,
+    opts: { maxOutputLength: number; dictionary?: Uint8Array },
+  ): Uint8Array | undefined;
 }
 
 /** Bytes crypto_box_seal adds: the ephemeral X25519 key and the Poly1305 tag. */
 export const sealBytes = 48;
+
+/** Bytes of an AES-GCM tag ({@link CryptoProvider.aesGcmSeal}). */
+export const gcmTagBytes = 16;
 
 // The default loads here, once, when the first module that hashes or signs is imported and no
 // implementation is installed: libsodium's WebAssembly module loads asynchronously and every call

@@ -129,6 +129,10 @@ const nodeOnly: Record<string, { uses: string[]; why: string }> = {
     uses: ['node:crypto'],
     why: "the provider the SDK picks in Node (provider-node.ts): node:crypto's hashes and randomness, a provider file",
   },
+  'src/crypto/provider-node-ciphers.ts': {
+    uses: ['node:crypto', 'node:zlib'],
+    why: "the provider the SDK picks in Node (provider-node.ts): node:crypto's AES-GCM, node:zlib's deflate, a provider file",
+  },
   'src/client/dns-lookup.ts': {
     uses: ['Buffer', 'node:dgram', 'node:dns', 'node:net'],
     why: 'lookupNativeDns speaks DNS over UDP and TCP, which a browser cannot',
@@ -164,6 +168,7 @@ const providerFiles = [
   'src/crypto/provider.ts',
   'src/crypto/provider-current.ts',
   'src/crypto/provider-wasm.ts',
+  'src/crypto/provider-args.ts',
 ];
 
 describe('the SDK package is light (packages/client)', () => {
