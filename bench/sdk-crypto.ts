@@ -10,6 +10,10 @@
  *   holder, MSP and DP signatures: what a verbose lookup checks for each mapping)
  * - open_checkpoint_<provider>: openCheckpoint of a DP's signed checkpoint per second (the log
  *   check of the same lookup)
+ * - seal_entry_<provider>: sealAnswer of a one-mapping private entry per second (what the DP's
+ *   private index does at every accept: strip, deflate with the preset dictionary, HKDF, AES-GCM)
+ * - open_entry_<provider>: openAnswer of that entry per second (what a private lookup does for
+ *   each CSI found, before verification)
  *
  * Run: npx tsx bench/sdk-crypto.ts [--seconds 2]
  */
@@ -19,6 +23,7 @@ import { join } from 'node:path';
 import { readDevnet, readJwkFile, writeDevnet } from '../src/cli/devnet-files.js';
 import { HolderClient } from '../src/client/holder.js';
 import { generateKeyPair } from '../src/crypto/keys.js';
+import { openAnswer, sealAnswer } from '../src/crypto/private-entry.js';
 import { useCryptoProvider } from '../src/crypto/provider.js';
 import { nativeCrypto } from '../src/crypto/provider-native.js';
 import { wasmCrypto } from '../src/crypto/provider-wasm.js';
@@ -70,7 +75,10 @@ try {
     },
   );
   const signers = devnetSigners(dir);
-  const mapping = JSON.parse(acceptedRow(signers, signedSubmission(signers, 1, now), now).json) as Mapping;
+  const mappingJson = acceptedRow(signers, signedSubmission(signers, 1, now), now).json;
+  const mapping = JSON.parse(mappingJson) as Mapping;
+  const rebuild = { csi: mapping.body.csi, dp: 'dp1' };
+  const oprfOut = new Uint8Array(64).fill(9);
   const origin = logOrigin(registry.doc.federation, 'dp1');
   const logKey = readJwkFile(join(dir, 'keys', 'dp1.log.jwk'));
   const checkpoint = signCheckpoint(
@@ -100,6 +108,17 @@ try {
     out(
       `open_checkpoint_${provider.name}`,
       rate(() => openCheckpoint(checkpoint, verifiers, { origin })),
+      '/s',
+    );
+    out(
+      `seal_entry_${provider.name}`,
+      rate(() => sealAnswer(oprfOut, [mappingJson], rebuild)),
+      '/s',
+    );
+    const entry = sealAnswer(oprfOut, [mappingJson], rebuild);
+    out(
+      `open_entry_${provider.name}`,
+      rate(() => openAnswer(oprfOut, entry.tag, entry.payload, rebuild)),
       '/s',
     );
   }

@@ -1,7 +1,10 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { x25519 } from '@noble/curves/ed25519.js';
+import { concatBytes } from '@noble/hashes/utils.js';
+import { dataView, utf8 } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
+import { hkdfSha256 } from './hkdf.js';
+import { cryptoProvider, gcmTagBytes } from './provider.js';
 
 /**
  * Oblivious HTTP message encapsulation (RFC 9458 §3, §4.3, §4.4) over HPKE (RFC 9180, @hpke/core).
@@ -13,7 +16,9 @@ import { MimiError } from '../protocol/errors.js';
  * a secret exported from the request's HPKE context and a fresh response nonce. One suite:
  * DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, the one of RFC 9458 Appendix A; a key
  * configuration may list others, which are ignored. Pinned by the Appendix A example
- * (test/crypto/rfc9458-ohttp.test.ts).
+ * (test/crypto/rfc9458-ohttp.test.ts). The response's AES-GCM and HKDF are synchronous, through
+ * the crypto provider (src/crypto/provider.ts): node:crypto's on the gateway, @noble/ciphers' in a
+ * browser.
  */
 
 export const OhttpMediaType = {
@@ -28,7 +33,7 @@ export const OhttpSuite = { Kem: 0x0020, Kdf: 0x0001, Aead: 0x0001 } as const;
 const Npk = 32; // X25519 public key, and enc
 const Nk = 16; // AES-128-GCM key
 const Nn = 12; // AES-128-GCM nonce
-const Nt = 16; // AES-128-GCM tag
+const Nt = gcmTagBytes; // AES-128-GCM tag
 const responseNonceLength = Math.max(Nn, Nk);
 const headerLength = 7;
 const requestLabel = 'message/bhttp request';
@@ -54,7 +59,7 @@ function hpke(): CipherSuite {
   return suite;
 }
 
-/** A copy in an ArrayBuffer of its own (a Buffer may be a view into a shared pool). */
+/** A copy in an ArrayBuffer of its own (bytes may be a view into a larger buffer). */
 function own(bytes: Uint8Array): ArrayBuffer {
   return new Uint8Array(bytes).buffer;
 }
@@ -67,35 +72,45 @@ function malformed(message: string): MimiError {
 
 /** One key configuration (§3.1), as published and as listed in the registry. */
 export function encodeKeyConfig(cfg: KeyConfig): Uint8Array {
-  if (cfg.publicKey.length !== Npk || cfg.suites.length === 0) throw new TypeError('bad key config');
-  const out = Buffer.alloc(3 + Npk + 2 + 4 * cfg.suites.length);
-  out.writeUInt8(cfg.keyId, 0);
-  out.writeUInt16BE(cfg.kemId, 1);
-  Buffer.from(cfg.publicKey).copy(out, 3);
-  out.writeUInt16BE(4 * cfg.suites.length, 3 + Npk);
+  const u16 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffff;
+  const ids = [cfg.kemId, ...cfg.suites.flatMap((x) => [x.kdfId, x.aeadId])];
+  if (
+    cfg.publicKey.length !== Npk ||
+    cfg.suites.length === 0 ||
+    !(Number.isInteger(cfg.keyId) && cfg.keyId >= 0 && cfg.keyId <= 255) ||
+    !ids.every(u16)
+  ) {
+    throw new TypeError('bad key config');
+  }
+  const out = new Uint8Array(3 + Npk + 2 + 4 * cfg.suites.length);
+  const v = dataView(out);
+  v.setUint8(0, cfg.keyId);
+  v.setUint16(1, cfg.kemId);
+  out.set(cfg.publicKey, 3);
+  v.setUint16(3 + Npk, 4 * cfg.suites.length);
   cfg.suites.forEach((s, i) => {
-    out.writeUInt16BE(s.kdfId, 5 + Npk + 4 * i);
-    out.writeUInt16BE(s.aeadId, 7 + Npk + 4 * i);
+    v.setUint16(5 + Npk + 4 * i, s.kdfId);
+    v.setUint16(7 + Npk + 4 * i, s.aeadId);
   });
-  return new Uint8Array(out);
+  return out;
 }
 
 /** Parses one key configuration, strictly; only X25519 keys (the KEM we speak) are accepted. */
 export function decodeKeyConfig(bytes: Uint8Array): KeyConfig {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b.length < 3) throw malformed('key config truncated');
-  const kemId = b.readUInt16BE(1);
+  const b = dataView(bytes);
+  if (bytes.length < 3) throw malformed('key config truncated');
+  const kemId = b.getUint16(1);
   if (kemId !== OhttpSuite.Kem) throw new MimiError('ohttp-key-unknown', 'key config KEM not supported');
-  if (b.length < 5 + Npk) throw malformed('key config truncated');
-  const suitesLength = b.readUInt16BE(3 + Npk);
-  if (suitesLength === 0 || suitesLength % 4 !== 0 || b.length !== 5 + Npk + suitesLength) {
+  if (bytes.length < 5 + Npk) throw malformed('key config truncated');
+  const suitesLength = b.getUint16(3 + Npk);
+  if (suitesLength === 0 || suitesLength % 4 !== 0 || bytes.length !== 5 + Npk + suitesLength) {
     throw malformed('key config suites malformed');
   }
   const suites: KeyConfig['suites'] = [];
-  for (let p = 5 + Npk; p < b.length; p += 4) {
-    suites.push({ kdfId: b.readUInt16BE(p), aeadId: b.readUInt16BE(p + 2) });
+  for (let p = 5 + Npk; p < bytes.length; p += 4) {
+    suites.push({ kdfId: b.getUint16(p), aeadId: b.getUint16(p + 2) });
   }
-  return { keyId: b.readUInt8(0), kemId, publicKey: new Uint8Array(b.subarray(3, 3 + Npk)), suites };
+  return { keyId: b.getUint8(0), kemId, publicKey: bytes.slice(3, 3 + Npk), suites };
 }
 
 /** True when the configuration offers the suite we speak. */
@@ -108,12 +123,8 @@ export function offersSuite(cfg: KeyConfig): boolean {
 
 /** `application/ohttp-keys` (§3.2): each configuration behind its two-byte length. */
 export function encodeKeyConfigList(configs: readonly Uint8Array[]): Uint8Array {
-  const parts = configs.flatMap((c) => {
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(c.length);
-    return [len, Buffer.from(c)];
-  });
-  return new Uint8Array(Buffer.concat(parts));
+  if (configs.some((c) => c.length > 0xffff)) throw new TypeError('a key config is at most 65535 bytes');
+  return concatBytes(...configs.flatMap((c) => [Uint8Array.of(c.length >> 8, c.length & 0xff), c]));
 }
 
 /** Splits an `application/ohttp-keys` body into configuration encodings. */
@@ -166,25 +177,30 @@ export async function gatewayKeyFromPrivate(keyId: number, skR: Uint8Array): Pro
 // ---- requests and responses (§4.3, §4.4) ----
 
 function header(keyId: number): Uint8Array {
-  const h = Buffer.alloc(headerLength);
-  h.writeUInt8(keyId, 0);
-  h.writeUInt16BE(OhttpSuite.Kem, 1);
-  h.writeUInt16BE(OhttpSuite.Kdf, 3);
-  h.writeUInt16BE(OhttpSuite.Aead, 5);
-  return new Uint8Array(h);
+  const h = new Uint8Array(headerLength);
+  const v = dataView(h);
+  v.setUint8(0, keyId);
+  v.setUint16(1, OhttpSuite.Kem);
+  v.setUint16(3, OhttpSuite.Kdf);
+  v.setUint16(5, OhttpSuite.Aead);
+  return h;
 }
 
 function requestInfo(hdr: Uint8Array): ArrayBuffer {
-  return new Uint8Array(Buffer.concat([Buffer.from(requestLabel), Buffer.of(0), hdr])).buffer;
+  return concatBytes(utf8(requestLabel), Uint8Array.of(0), hdr).buffer;
 }
 
-function responseKeys(secret: Uint8Array, enc: Uint8Array, nonce: Uint8Array): { key: Buffer; iv: Buffer } {
-  // §4.4: prk = Extract(enc || response_nonce, secret); node's hkdf does Extract and Expand in one.
-  const salt = Buffer.concat([enc, nonce]);
-  return {
-    key: Buffer.from(hkdfSync('sha256', secret, salt, 'key', Nk)),
-    iv: Buffer.from(hkdfSync('sha256', secret, salt, 'nonce', Nn)),
-  };
+const keyInfo = utf8('key');
+const nonceInfo = utf8('nonce');
+
+function responseKeys(
+  secret: Uint8Array,
+  enc: Uint8Array,
+  nonce: Uint8Array,
+): { key: Uint8Array; iv: Uint8Array } {
+  // §4.4: prk = Extract(enc || response_nonce, secret), then Expand for the key and the nonce.
+  const salt = concatBytes(enc, nonce);
+  return { key: hkdfSha256(secret, salt, keyInfo, Nk), iv: hkdfSha256(secret, salt, nonceInfo, Nn) };
 }
 
 /** What the client keeps to open the response to its request. */
@@ -221,8 +237,8 @@ export async function encapsulateRequest(
   });
   const ct = new Uint8Array(await sender.seal(own(request)));
   const enc = new Uint8Array(sender.enc);
-  const secret = new Uint8Array(await sender.export(new TextEncoder().encode(responseLabel), Nk));
-  return { encapsulated: new Uint8Array(Buffer.concat([hdr, enc, ct])), context: { enc, secret } };
+  const secret = new Uint8Array(await sender.export(utf8(responseLabel), Nk));
+  return { encapsulated: concatBytes(hdr, enc, ct), context: { enc, secret } };
 }
 
 /** Opens an encapsulated response (§4.4) with the context of its request. */
@@ -230,18 +246,10 @@ export function decapsulateResponse(context: ResponseContext, bytes: Uint8Array)
   if (bytes.length < responseNonceLength + Nt) throw malformed('encapsulated response truncated');
   const nonce = bytes.subarray(0, responseNonceLength);
   const { key, iv } = responseKeys(context.secret, context.enc, nonce);
-  const d = createDecipheriv('aes-128-gcm', key, iv);
-  d.setAuthTag(bytes.subarray(bytes.length - Nt));
-  try {
-    // GCM's final() checks the tag and adds no bytes: the plaintext is update's, returned
-    // uncopied (a bucket batch answer is MiBs), and only once the tag checked.
-    const plain = d.update(bytes.subarray(responseNonceLength, bytes.length - Nt));
-    const rest = d.final();
-    const all = rest.length === 0 ? plain : Buffer.concat([plain, rest]);
-    return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
-  } catch {
+  const plain = cryptoProvider().aesGcmOpen(key, iv, bytes.subarray(responseNonceLength));
+  if (plain === undefined)
     throw new MimiError('ohttp-decrypt-failed', 'the encapsulated response does not open');
-  }
+  return plain;
 }
 
 /** A decapsulated request and how to answer it. */
@@ -270,19 +278,19 @@ export async function decapsulateRequest(
   bytes: Uint8Array,
 ): Promise<Decapsulated> {
   if (bytes.length < headerLength + Npk + Nt) throw malformed('encapsulated request truncated');
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const keyId = b.readUInt8(0);
+  const b = dataView(bytes);
+  const keyId = b.getUint8(0);
   const key = keys.get(keyId);
   if (
     key === undefined ||
-    b.readUInt16BE(1) !== OhttpSuite.Kem ||
-    b.readUInt16BE(3) !== OhttpSuite.Kdf ||
-    b.readUInt16BE(5) !== OhttpSuite.Aead
+    b.getUint16(1) !== OhttpSuite.Kem ||
+    b.getUint16(3) !== OhttpSuite.Kdf ||
+    b.getUint16(5) !== OhttpSuite.Aead
   ) {
     throw new MimiError('ohttp-key-unknown', 'no live key configuration has this key id and suite');
   }
-  const hdr = new Uint8Array(bytes.subarray(0, headerLength));
-  const enc = new Uint8Array(bytes.subarray(headerLength, headerLength + Npk));
+  const hdr = bytes.slice(0, headerLength);
+  const enc = bytes.slice(headerLength, headerLength + Npk);
   const s = hpke();
   let request: Uint8Array;
   let secret: Uint8Array;
@@ -293,20 +301,18 @@ export async function decapsulateRequest(
       info: requestInfo(hdr),
     });
     request = new Uint8Array(await recipient.open(own(bytes.subarray(headerLength + Npk))));
-    secret = new Uint8Array(await recipient.export(new TextEncoder().encode(responseLabel), Nk));
+    secret = new Uint8Array(await recipient.export(utf8(responseLabel), Nk));
   } catch {
     throw new MimiError('ohttp-decrypt-failed', 'the encapsulated request does not open');
   }
   const respondPieces: Decapsulated['respondPieces'] = (
     response,
-    nonce = randomBytes(responseNonceLength),
+    nonce = cryptoProvider().randomBytes(responseNonceLength),
   ) => {
     if (nonce.length !== responseNonceLength) throw new TypeError('bad response nonce');
     const { key: k, iv } = responseKeys(secret, enc, nonce);
-    const c = createCipheriv('aes-128-gcm', k, iv);
-    const pieces = response instanceof Uint8Array ? [response] : response;
     // §4.4: nonce, ciphertext, tag.
-    return [nonce, ...pieces.map((p) => c.update(p)), c.final(), c.getAuthTag()];
+    return [nonce, ...cryptoProvider().aesGcmSeal(k, iv, response)];
   };
   return {
     keyId,
@@ -314,8 +320,7 @@ export async function decapsulateRequest(
     request,
     respondPieces,
     respond(response, nonce) {
-      const out = Buffer.concat(respondPieces(response, nonce));
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      return concatBytes(...respondPieces(response, nonce));
     },
   };
 }

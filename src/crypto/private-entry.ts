@@ -1,6 +1,7 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { dataView, fromUtf8, utf8 } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
+import { hkdfSha256 } from './hkdf.js';
+import { cryptoProvider, gcmTagBytes } from './provider.js';
 import { digest } from './sign.js';
 
 /**
@@ -32,6 +33,11 @@ import { digest } from './sign.js';
  *   about 500 bytes on the wire instead of about 810.
  *
  * Payload lengths say roughly how many mappings an entry holds and nothing more.
+ *
+ * AES-GCM, HMAC and deflate are the crypto provider's (src/crypto/provider.ts): node:crypto and
+ * node:zlib on the server and in Node, @noble/ciphers and fflate in a browser. The deflated bytes
+ * may differ between them; every one inflates the other's, so an entry sealed by one opens with
+ * the other.
  */
 export const PrivateLabel = {
   Bucket: 'mimi-discovery/v1/bucket',
@@ -41,17 +47,18 @@ export const PrivateLabel = {
 
 export const PRIVATE_TAG_LENGTH = 16;
 const NONCE_LENGTH = 12;
-const GCM_TAG_LENGTH = 16;
 /** v2 plaintexts are padded to a multiple of this. */
 export const PAYLOAD_QUANTUM = 64;
 /** v1 plaintexts were padded to a multiple of this. */
 export const PAYLOAD_QUANTUM_V1 = 256;
 const FORMAT_V2 = 0x02;
 /** Payload overhead: nonce and GCM tag. */
-export const PAYLOAD_OVERHEAD = NONCE_LENGTH + GCM_TAG_LENGTH;
+export const PAYLOAD_OVERHEAD = NONCE_LENGTH + gcmTagBytes;
+/** What an entry may inflate to (a 64 KiB payload of honest JSON is far less). */
+const MAX_INFLATED = 1 << 20;
 
-function labelled(label: string, out: Uint8Array): Buffer {
-  return createHash('sha256').update(label).update(out).digest();
+function labelled(label: string, out: Uint8Array): Uint8Array {
+  return cryptoProvider().sha256(label, out);
 }
 
 function checkOut(out: Uint8Array): void {
@@ -62,7 +69,7 @@ function checkOut(out: Uint8Array): void {
 /** The 32-bit bucket key; a bucket is its `bits` leading bits. */
 export function bucketKeyOf(out: Uint8Array): number {
   checkOut(out);
-  return labelled(PrivateLabel.Bucket, out).readUInt32BE(0);
+  return dataView(labelled(PrivateLabel.Bucket, out)).getUint32(0);
 }
 
 /** Bucket index of a bucket key under `bits` leading bits (0 bits: one bucket, index 0). */
@@ -82,28 +89,26 @@ export function tagOf(out: Uint8Array): Uint8Array {
   return new Uint8Array(labelled(PrivateLabel.Tag, out).subarray(0, PRIVATE_TAG_LENGTH));
 }
 
-const emptySalt = Buffer.alloc(0);
-/** HKDF-Expand's info for the payload key's one block: info || 0x01 (RFC 5869 §2.3, T(1)). */
-const payloadInfo = Buffer.concat([Buffer.from(PrivateLabel.Payload, 'utf8'), Buffer.from([1])]);
+const emptySalt = new Uint8Array(0);
+const payloadInfo = utf8(PrivateLabel.Payload);
 
 /**
- * HKDF-SHA256(ikm = out, salt = "", info = Payload label, 32 bytes), RFC 5869, as two HMACs:
- * PRK = HMAC(salt, out), key = T(1) = HMAC(PRK, info || 0x01). The same bytes as node's hkdfSync
- * (the test vectors pin them), at less than half its cost: hkdfSync builds a KeyObject per call,
- * and every accept seals an entry with it, every private lookup opens one.
+ * HKDF-SHA256(ikm = out, salt = "", info = Payload label, 32 bytes), RFC 5869: one block, so two
+ * HMACs. The same bytes as node's hkdfSync (the test vectors pin them), at less than half its
+ * cost: hkdfSync builds a KeyObject per call, and every accept seals an entry with it, every
+ * private lookup opens one.
  */
-function payloadKey(out: Uint8Array): Buffer {
-  const prk = createHmac('sha256', emptySalt).update(out).digest();
-  return createHmac('sha256', prk).update(payloadInfo).digest();
+function payloadKey(out: Uint8Array): Uint8Array {
+  return hkdfSha256(out, emptySalt, payloadInfo, 32);
 }
 
-/** v1: deflated, length-prefixed, zero-padded plaintext. */
-function pad(json: string): Buffer {
-  const packed = deflateRawSync(Buffer.from(json, 'utf8'));
+/** v1: deflated (zlib's default level, 6), length-prefixed, zero-padded plaintext. */
+function pad(json: string): Uint8Array {
+  const packed = cryptoProvider().deflateRaw(json, { level: 6 });
   const size = Math.ceil((packed.length + 4) / PAYLOAD_QUANTUM_V1) * PAYLOAD_QUANTUM_V1;
-  const plain = Buffer.alloc(size);
-  plain.writeUInt32BE(packed.length, 0);
-  packed.copy(plain, 4);
+  const plain = new Uint8Array(size);
+  dataView(plain).setUint32(0, packed.length);
+  plain.set(packed, 4);
   return plain;
 }
 
@@ -113,18 +118,20 @@ export interface SealedEntry {
   payload: Uint8Array;
 }
 
-function sealPlain(out: Uint8Array, plain: Buffer, rng: (n: number) => Uint8Array): SealedEntry {
+function sealPlain(out: Uint8Array, plain: Uint8Array, rng: (n: number) => Uint8Array): SealedEntry {
   const tag = tagOf(out);
   const nonce = rng(NONCE_LENGTH);
-  const cipher = createCipheriv('aes-256-gcm', payloadKey(out), nonce, { authTagLength: GCM_TAG_LENGTH });
-  cipher.setAAD(tag);
-  const body = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-  return {
-    bucketKey: bucketKeyOf(out),
-    tag,
-    payload: new Uint8Array(body.buffer, body.byteOffset, body.length),
-  };
+  const payload = new Uint8Array(NONCE_LENGTH + plain.length + gcmTagBytes);
+  payload.set(nonce);
+  let o = NONCE_LENGTH;
+  for (const piece of cryptoProvider().aesGcmSeal(payloadKey(out), nonce, plain, tag)) {
+    payload.set(piece, o);
+    o += piece.length;
+  }
+  return { bucketKey: bucketKeyOf(out), tag, payload };
 }
+
+const providerRandom = (n: number) => cryptoProvider().randomBytes(n);
 
 /**
  * Seals a CSI's verbose answer under its OPRF output (plaintext v1).
@@ -136,7 +143,7 @@ function sealPlain(out: Uint8Array, plain: Buffer, rng: (n: number) => Uint8Arra
 export function sealEntry(
   out: Uint8Array,
   json: string,
-  rng: (n: number) => Uint8Array = randomBytes,
+  rng: (n: number) => Uint8Array = providerRandom,
 ): SealedEntry {
   return sealPlain(out, pad(json), rng);
 }
@@ -146,7 +153,7 @@ export function sealEntry(
  * sorts the keys), so field names and common values cost next to nothing. Part of the format:
  * changing it needs a new format byte.
  */
-export const ANSWER_DICTIONARY = Buffer.from(
+export const ANSWER_DICTIONARY = utf8(
   '"method":"email-otp","level":"csip","method":"csip-token",' +
     '"supersedes":"","tag":"Work","priority":1,' +
     '{"m":[{"acceptedAt":1700000000,"attestation":{"expiresAt":1700000000,"issuedAt":1700000000,' +
@@ -154,7 +161,6 @@ export const ANSWER_DICTIONARY = Buffer.from(
     '1700000000,"expiresAt":1700000000,"holderKey":"","msp":"msp1","priority":0,"ssi":"mimi://' +
     '.example/u/","supersedes":null,"tag":"Default","v":1},"dpSig":"","holderSig":"","logIndex":' +
     'null,"mspSig":"","v":1}]}',
-  'utf8',
 );
 
 type Json = Record<string, unknown>;
@@ -215,61 +221,56 @@ export function sealAnswer(
   out: Uint8Array,
   mappings: readonly string[],
   r: Rebuild,
-  rng: (n: number) => Uint8Array = randomBytes,
+  rng: (n: number) => Uint8Array = providerRandom,
 ): SealedEntry {
   const m = mappings.map((j) => {
     const parsed: unknown = JSON.parse(j);
     return isObject(parsed) ? stripMapping(parsed, r) : parsed;
   });
-  const packed = deflateRawSync(Buffer.from(JSON.stringify({ m }), 'utf8'), {
+  const packed = cryptoProvider().deflateRaw(JSON.stringify({ m }), {
     dictionary: ANSWER_DICTIONARY,
     level: 9,
   });
   const size = Math.ceil((packed.length + 3) / PAYLOAD_QUANTUM) * PAYLOAD_QUANTUM;
   // A bucket frames each payload with a 16-bit length (protocol/private.ts).
   if (size + PAYLOAD_OVERHEAD > 0xffff) throw new MimiError('record-invalid', 'private answer too large');
-  const plain = Buffer.alloc(size);
+  const plain = new Uint8Array(size);
   plain[0] = FORMAT_V2;
-  plain.writeUInt16BE(packed.length, 1);
-  packed.copy(plain, 3);
+  dataView(plain).setUint16(1, packed.length);
+  plain.set(packed, 3);
   return sealPlain(out, plain, rng);
 }
 
 /** AES-GCM open; any failure is one opaque record-invalid. */
-function openPlain(out: Uint8Array, tag: Uint8Array, payload: Uint8Array): Buffer {
+function openPlain(out: Uint8Array, tag: Uint8Array, payload: Uint8Array): Uint8Array {
   checkOut(out);
   if (payload.length < PAYLOAD_OVERHEAD + 4) throw new MimiError('record-invalid', 'private entry too short');
-  const p = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', payloadKey(out), p.subarray(0, NONCE_LENGTH), {
-      authTagLength: GCM_TAG_LENGTH,
-    });
-    decipher.setAAD(tag);
-    decipher.setAuthTag(p.subarray(p.length - GCM_TAG_LENGTH));
-    return Buffer.concat([
-      decipher.update(p.subarray(NONCE_LENGTH, p.length - GCM_TAG_LENGTH)),
-      decipher.final(),
-    ]);
-  } catch {
+  const plain = cryptoProvider().aesGcmOpen(
+    payloadKey(out),
+    payload.subarray(0, NONCE_LENGTH),
+    payload.subarray(NONCE_LENGTH),
+    tag,
+  );
+  if (plain === undefined) {
     throw new MimiError('record-invalid', 'private entry does not open under this OPRF output');
   }
+  return plain;
 }
 
 /** The plaintext's format and its inflated JSON text. */
-function unpack(plain: Buffer): { version: 1 | 2; text: string } {
+function unpack(plain: Uint8Array): { version: 1 | 2; text: string } {
   const version = plain[0] === FORMAT_V2 ? 2 : 1;
   const header = version === 2 ? 3 : 4;
-  const length = version === 2 ? plain.readUInt16BE(1) : plain.readUInt32BE(0);
+  const length = version === 2 ? dataView(plain).getUint16(1) : dataView(plain).getUint32(0);
   if (length > plain.length - header || plain.subarray(header + length).some((b) => b !== 0)) {
     throw new MimiError('record-invalid', 'private entry padding is malformed');
   }
-  try {
-    const packed = plain.subarray(header, header + length);
-    const opts = { maxOutputLength: 1 << 20, ...(version === 2 ? { dictionary: ANSWER_DICTIONARY } : {}) };
-    return { version, text: inflateRawSync(packed, opts).toString('utf8') };
-  } catch {
-    throw new MimiError('record-invalid', 'private entry does not inflate');
-  }
+  const inflated = cryptoProvider().inflateRaw(plain.subarray(header, header + length), {
+    maxOutputLength: MAX_INFLATED,
+    ...(version === 2 ? { dictionary: ANSWER_DICTIONARY } : {}),
+  });
+  if (inflated === undefined) throw new MimiError('record-invalid', 'private entry does not inflate');
+  return { version, text: fromUtf8(inflated) };
 }
 
 /**
@@ -282,7 +283,7 @@ export function openAnswer(out: Uint8Array, tag: Uint8Array, payload: Uint8Array
   return answerOf(openPlain(out, tag, payload), r);
 }
 
-function answerOf(plain: Buffer, r: Rebuild): unknown {
+function answerOf(plain: Uint8Array, r: Rebuild): unknown {
   const { version, text } = unpack(plain);
   let parsed: unknown;
   try {

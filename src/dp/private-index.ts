@@ -463,7 +463,7 @@ export class PrivateIndex {
    * same bucket downloads identically until it changes and dummies cannot be told from real
    * entries (AES-GCM output and the dummy stream are both pseudorandom).
    */
-  async bucket(epochId: number, bucket: number): Promise<Buffer> {
+  async bucket(epochId: number, bucket: number): Promise<Uint8Array> {
     const loaded = await this.servable(epochId);
     checkBucket(loaded.row, bucket);
     const { head, parts } = await this.partsOf(loaded, bucket);
@@ -475,7 +475,7 @@ export class PrivateIndex {
    * {@link bucket} serves it, in the order asked. At most {@link MAX_BUCKET_BATCH} distinct
    * buckets, all checked before any is read; reveals the same bucket ids as separate requests.
    */
-  async buckets(epochId: number, buckets: readonly number[]): Promise<Buffer> {
+  async buckets(epochId: number, buckets: readonly number[]): Promise<Uint8Array> {
     if (buckets.length > MAX_BUCKET_BATCH) {
       throw new MimiError('batch-too-large', `at most ${MAX_BUCKET_BATCH} buckets per request`, {
         limit: MAX_BUCKET_BATCH,

@@ -112,6 +112,11 @@ export function latin1(text: string): Uint8Array {
   return out;
 }
 
+/** A DataView of exactly `bytes` (which may be a view into a larger buffer): big-endian fields. */
+export function dataView(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }

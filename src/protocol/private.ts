@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { dataView, latin1 } from './encoding.js';
 import { MimiError } from './errors.js';
 import { MappingLogProof } from './transparency.js';
 
@@ -124,7 +125,7 @@ export type BucketsRequest = Static<typeof BucketsRequest>;
  * All integers big-endian. Real and dummy entries are indistinguishable on the wire.
  */
 export const BucketMediaType = 'application/vnd.mimi-discovery.bucket';
-const magic = Buffer.from('MDB1');
+const magic = latin1('MDB1');
 const headerLength = 4 + 4 + 1 + 4 + 4;
 const tagLength = 16;
 
@@ -153,34 +154,52 @@ export interface EntryFrames {
 
 const noFrames: EntryFrames = { count: 0, bytes: new Uint8Array(0) };
 
+const u16At = (b: Uint8Array, o: number) => (b[o]! << 8) | b[o + 1]!;
+const u32At = (b: Uint8Array, o: number) => dataView(b).getUint32(o);
+
+/** Byte order of the 16-byte tags at `ao` in `a` and `bo` in `b`, as Buffer.compare orders them. */
+function compareTags(a: Uint8Array, ao: number, b: Uint8Array, bo: number): number {
+  for (let i = 0; i < tagLength; i++) {
+    const d = a[ao + i]! - b[bo + i]!;
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
 /** Frames entries, sorted by tag. */
 export function frameEntries(entries: readonly BucketEntry[]): EntryFrames {
   if (entries.length === 0) return noFrames;
-  const sorted = [...entries].sort((a, b) => Buffer.compare(a.tag, b.tag));
+  for (const e of entries) {
+    if (e.tag.length !== tagLength || e.payload.length > 0xffff) throw new TypeError('bad bucket entry');
+  }
+  const sorted = [...entries].sort((a, b) => compareTags(a.tag, 0, b.tag, 0));
   let size = 0;
   for (const e of sorted) size += tagLength + 2 + e.payload.length;
-  const out = Buffer.allocUnsafe(size);
+  const out = new Uint8Array(size);
+  const v = dataView(out);
   let o = 0;
   for (const e of sorted) {
-    if (e.tag.length !== tagLength || e.payload.length > 0xffff) throw new TypeError('bad bucket entry');
     out.set(e.tag, o);
-    out.writeUInt16BE(e.payload.length, o + tagLength);
+    v.setUint16(o + tagLength, e.payload.length);
     out.set(e.payload, o + tagLength + 2);
     o += tagLength + 2 + e.payload.length;
   }
   return { count: sorted.length, bytes: out };
 }
 
+/** The end of the entry framed at `o` in `buf`. */
+const entryEnd = (buf: Uint8Array, o: number) => o + tagLength + 2 + u16At(buf, o + tagLength);
+
 /**
  * Start offsets of the `count` framed entries from `start`, which must end exactly at the end of
  * `buf`; `bad` makes the error for a framing that does not hold.
  */
-function entryOffsets(buf: Buffer, start: number, count: number, bad: (why: string) => Error): number[] {
+function entryOffsets(buf: Uint8Array, start: number, count: number, bad: (why: string) => Error): number[] {
   const at: number[] = [];
   let o = start;
   for (let i = 0; i < count; i++) {
     if (o + tagLength + 2 > buf.length) throw bad('truncated');
-    const next = o + tagLength + 2 + buf.readUInt16BE(o + tagLength);
+    const next = entryEnd(buf, o);
     if (next > buf.length) throw bad('truncated');
     at.push(o);
     o = next;
@@ -189,12 +208,9 @@ function entryOffsets(buf: Buffer, start: number, count: number, bad: (why: stri
   return at;
 }
 
-const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-
 /** The entry framed at `o`, as views into `buf`. */
-function entryAt(buf: Buffer, o: number): BucketEntry {
-  const end = o + tagLength + 2 + buf.readUInt16BE(o + tagLength);
-  return { tag: buf.subarray(o, o + tagLength), payload: buf.subarray(o + tagLength + 2, end) };
+function entryAt(buf: Uint8Array, o: number): BucketEntry {
+  return { tag: buf.subarray(o, o + tagLength), payload: buf.subarray(o + tagLength + 2, entryEnd(buf, o)) };
 }
 
 /** Stored frames that do not parse are the store's fault, not the peer's: a plain error. */
@@ -202,30 +218,33 @@ const badFrames = (why: string) => new TypeError(`entry frames: ${why}`);
 
 /** The entries of framed runs, as views into them. */
 export function entriesOf(f: EntryFrames): BucketEntry[] {
-  const buf = asBuffer(f.bytes);
-  return entryOffsets(buf, 0, f.count, badFrames).map((o) => entryAt(buf, o));
+  return entryOffsets(f.bytes, 0, f.count, badFrames).map((o) => entryAt(f.bytes, o));
 }
 
 /**
  * The entries of framed runs (each checked, in any order) sorted by tag: each as its run and
  * start offset, with the framed bytes of all of them.
  */
-function sortedEntries(parts: readonly EntryFrames[]): { at: { buf: Buffer; o: number }[]; size: number } {
-  const at: { buf: Buffer; o: number }[] = [];
+function sortedEntries(parts: readonly EntryFrames[]): {
+  at: { buf: Uint8Array; o: number }[];
+  size: number;
+} {
+  const at: { buf: Uint8Array; o: number }[] = [];
   let size = 0;
   for (const p of parts) {
-    const buf = asBuffer(p.bytes);
-    for (const o of entryOffsets(buf, 0, p.count, badFrames)) at.push({ buf, o });
-    size += buf.length;
+    for (const o of entryOffsets(p.bytes, 0, p.count, badFrames)) at.push({ buf: p.bytes, o });
+    size += p.bytes.length;
   }
-  at.sort((x, y) => x.buf.compare(y.buf, y.o, y.o + tagLength, x.o, x.o + tagLength));
+  at.sort((x, y) => compareTags(x.buf, x.o, y.buf, y.o));
   return { at, size };
 }
 
 /** Copies sorted entries into `out` from `o`; the offset after them. */
-function writeEntries(out: Buffer, o: number, at: readonly { buf: Buffer; o: number }[]): number {
+function writeEntries(out: Uint8Array, o: number, at: readonly { buf: Uint8Array; o: number }[]): number {
   for (const e of at) {
-    o += e.buf.copy(out, o, e.o, e.o + tagLength + 2 + e.buf.readUInt16BE(e.o + tagLength));
+    const frame = e.buf.subarray(e.o, entryEnd(e.buf, e.o));
+    out.set(frame, o);
+    o += frame.length;
   }
   return o;
 }
@@ -238,7 +257,7 @@ export function mergeFrames(parts: readonly EntryFrames[]): EntryFrames {
   const filled = parts.filter((p) => p.count > 0);
   if (filled.length === 0) return noFrames;
   const { at, size } = sortedEntries(filled);
-  const out = Buffer.allocUnsafe(size);
+  const out = new Uint8Array(size);
   writeEntries(out, 0, at);
   return { count: at.length, bytes: out };
 }
@@ -249,12 +268,13 @@ export interface BucketParts {
   parts: readonly EntryFrames[];
 }
 
-function writeHeader(out: Buffer, o: number, head: Omit<Bucket, 'entries'>, count: number): number {
-  magic.copy(out, o);
-  out.writeUInt32BE(head.epoch, o + 4);
-  out.writeUInt8(head.bits, o + 8);
-  out.writeUInt32BE(head.bucket, o + 9);
-  out.writeUInt32BE(count, o + 13);
+function writeHeader(out: Uint8Array, o: number, head: Omit<Bucket, 'entries'>, count: number): number {
+  const v = dataView(out);
+  out.set(magic, o);
+  v.setUint32(o + 4, head.epoch);
+  v.setUint8(o + 8, head.bits);
+  v.setUint32(o + 9, head.bucket);
+  v.setUint32(o + 13, count);
   return o + headerLength;
 }
 
@@ -263,29 +283,30 @@ function writeHeader(out: Buffer, o: number, head: Omit<Bucket, 'entries'>, coun
  * `encodeBuckets(buckets.map((b) => encodeBucketFrames(b.head, mergeFrames(b.parts))))`, but
  * written in one buffer: each entry is copied once, from its run to its place in the answer.
  */
-export function encodeBucketBatch(buckets: readonly BucketParts[]): Buffer {
+export function encodeBucketBatch(buckets: readonly BucketParts[]): Uint8Array {
   const sorted = buckets.map((b) => sortedEntries(b.parts));
-  const out = Buffer.allocUnsafe(8 + sorted.reduce((n, s) => n + 4 + headerLength + s.size, 0));
-  batchMagic.copy(out, 0);
-  out.writeUInt32BE(buckets.length, 4);
+  const out = new Uint8Array(8 + sorted.reduce((n, s) => n + 4 + headerLength + s.size, 0));
+  const v = dataView(out);
+  out.set(batchMagic, 0);
+  v.setUint32(4, buckets.length);
   let o = 8;
   buckets.forEach((b, i) => {
     const { at, size } = sorted[i]!;
-    out.writeUInt32BE(headerLength + size, o);
+    v.setUint32(o, headerLength + size);
     o = writeEntries(out, writeHeader(out, o + 4, b.head, at.length), at);
   });
   return out;
 }
 
 /** A bucket body from its framed entries (all of them: real and dummy). */
-export function encodeBucketFrames(head: Omit<Bucket, 'entries'>, frames: EntryFrames): Buffer {
-  const out = Buffer.allocUnsafe(headerLength + frames.bytes.length);
+export function encodeBucketFrames(head: Omit<Bucket, 'entries'>, frames: EntryFrames): Uint8Array {
+  const out = new Uint8Array(headerLength + frames.bytes.length);
   out.set(frames.bytes, writeHeader(out, 0, head, frames.count));
   return out;
 }
 
 /** A bucket body, entries sorted by tag. */
-export function encodeBucket(b: Bucket): Buffer {
+export function encodeBucket(b: Bucket): Uint8Array {
   return encodeBucketFrames(b, frameEntries(b.entries));
 }
 
@@ -294,27 +315,22 @@ export function decodeBucket(
   bytes: Uint8Array,
   expect: { epoch: number; bits: number; bucket: number },
 ): Bucket {
-  const { buf, at } = bucketOffsets(bytes, expect);
+  const at = bucketOffsets(bytes, expect);
   const { epoch, bits, bucket } = expect;
-  return { epoch, bits, bucket, entries: at.map((o) => entryAt(buf, o)) };
+  return { epoch, bits, bucket, entries: at.map((o) => entryAt(bytes, o)) };
 }
 
+const startsWith = (bytes: Uint8Array, prefix: Uint8Array) =>
+  bytes.length >= prefix.length && prefix.every((b, i) => bytes[i] === b);
+
 /** Checks a bucket body's header against the bucket asked and its framing; the entries' offsets. */
-function bucketOffsets(
-  bytes: Uint8Array,
-  expect: { epoch: number; bits: number; bucket: number },
-): { buf: Buffer; at: number[] } {
-  const buf = asBuffer(bytes);
+function bucketOffsets(bytes: Uint8Array, expect: { epoch: number; bits: number; bucket: number }): number[] {
   const bad = (why: string) => new MimiError('record-invalid', `bucket: ${why}`);
-  if (buf.length < headerLength || !buf.subarray(0, 4).equals(magic)) throw bad('not a bucket');
-  if (
-    buf.readUInt32BE(4) !== expect.epoch ||
-    buf.readUInt8(8) !== expect.bits ||
-    buf.readUInt32BE(9) !== expect.bucket
-  ) {
+  if (bytes.length < headerLength || !startsWith(bytes, magic)) throw bad('not a bucket');
+  if (u32At(bytes, 4) !== expect.epoch || bytes[8] !== expect.bits || u32At(bytes, 9) !== expect.bucket) {
     throw bad('answers another bucket');
   }
-  return { buf, at: entryOffsets(buf, headerLength, buf.readUInt32BE(13), bad) };
+  return entryOffsets(bytes, headerLength, u32At(bytes, 13), bad);
 }
 
 /**
@@ -323,16 +339,17 @@ function bucketOffsets(
  *   "MDBN" | count u32 | count x (length u32 | bucket body as GET serves it)
  */
 export const BucketsMediaType = 'application/vnd.mimi-discovery.buckets';
-const batchMagic = Buffer.from('MDBN');
+const batchMagic = latin1('MDBN');
 
 /** A batch body from bucket bodies (as {@link encodeBucketFrames} makes them), in the order asked. */
-export function encodeBuckets(bodies: readonly Uint8Array[]): Buffer {
-  const out = Buffer.allocUnsafe(8 + bodies.reduce((n, b) => n + 4 + b.length, 0));
-  batchMagic.copy(out, 0);
-  out.writeUInt32BE(bodies.length, 4);
+export function encodeBuckets(bodies: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(8 + bodies.reduce((n, b) => n + 4 + b.length, 0));
+  const v = dataView(out);
+  out.set(batchMagic, 0);
+  v.setUint32(4, bodies.length);
   let o = 8;
   for (const b of bodies) {
-    out.writeUInt32BE(b.length, o);
+    v.setUint32(o, b.length);
     out.set(b, o + 4);
     o += 4 + b.length;
   }
@@ -344,20 +361,19 @@ export function encodeBuckets(bodies: readonly Uint8Array[]): Buffer {
  * then checked against the bucket asked by {@link decodeBucket} or {@link findInBucket}.
  */
 export function splitBuckets(bytes: Uint8Array, count: number): Uint8Array[] {
-  const buf = asBuffer(bytes);
   const bad = (why: string) => new MimiError('record-invalid', `buckets: ${why}`);
-  if (buf.length < 8 || !buf.subarray(0, 4).equals(batchMagic)) throw bad('not a bucket batch');
-  if (buf.readUInt32BE(4) !== count) throw bad(`expected ${count} buckets`);
+  if (bytes.length < 8 || !startsWith(bytes, batchMagic)) throw bad('not a bucket batch');
+  if (u32At(bytes, 4) !== count) throw bad(`expected ${count} buckets`);
   const out: Uint8Array[] = [];
   let o = 8;
   for (let i = 0; i < count; i++) {
-    if (o + 4 > buf.length) throw bad('truncated');
-    const len = buf.readUInt32BE(o);
-    if (o + 4 + len > buf.length) throw bad('truncated');
-    out.push(buf.subarray(o + 4, o + 4 + len));
+    if (o + 4 > bytes.length) throw bad('truncated');
+    const len = u32At(bytes, o);
+    if (o + 4 + len > bytes.length) throw bad('truncated');
+    out.push(bytes.subarray(o + 4, o + 4 + len));
     o += 4 + len;
   }
-  if (o !== buf.length) throw bad('trailing bytes');
+  if (o !== bytes.length) throw bad('trailing bytes');
   return out;
 }
 
@@ -370,13 +386,12 @@ export function findInBucket(
   expect: { epoch: number; bits: number; bucket: number },
   tags: readonly Uint8Array[],
 ): (Uint8Array | undefined)[] {
-  const { buf, at } = bucketOffsets(bytes, expect);
+  const at = bucketOffsets(bytes, expect);
   const found = new Array<Uint8Array | undefined>(tags.length).fill(undefined);
-  const wanted = tags.map(asBuffer);
   for (const o of at) {
-    for (let j = 0; j < wanted.length; j++) {
-      if (found[j] === undefined && buf.compare(wanted[j]!, 0, tagLength, o, o + tagLength) === 0) {
-        found[j] = entryAt(buf, o).payload;
+    for (let j = 0; j < tags.length; j++) {
+      if (found[j] === undefined && compareTags(tags[j]!, 0, bytes, o) === 0) {
+        found[j] = entryAt(bytes, o).payload;
       }
     }
   }

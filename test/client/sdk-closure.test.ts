@@ -120,9 +120,9 @@ function nodeUses(file: string): string[] {
 
 /**
  * The files of the closure that still reach Node, with what they use and why. Crypto and
- * compression are not among the reasons but for the Node provider and the two listed last:
- * everything else of theirs goes through the crypto provider (src/crypto/provider.ts) or a library
- * that runs in both.
+ * compression are not among the reasons but for the Node provider: everything else of theirs (the
+ * private entry's AES-GCM, HKDF and preset-dictionary deflate, OHTTP's response AEAD) goes through
+ * the crypto provider (src/crypto/provider.ts) or a library that runs in both.
  */
 const nodeOnly: Record<string, { uses: string[]; why: string }> = {
   'src/crypto/provider-node-hashes.ts': {
@@ -153,15 +153,6 @@ const nodeOnly: Record<string, { uses: string[]; why: string }> = {
   'src/protocol/identifiers.ts': {
     uses: ['node:url'],
     why: 'domainToASCII (IDNA) of email domains, R8',
-  },
-  'src/protocol/private.ts': { uses: ['Buffer'], why: 'the bucket codec reads and writes through Buffer' },
-  'src/crypto/private-entry.ts': {
-    uses: ['Buffer', 'node:crypto', 'node:zlib'],
-    why: 'entry encryption (AES-256-GCM, HKDF) and raw deflate with a preset dictionary, synchronous',
-  },
-  'src/crypto/ohttp.ts': {
-    uses: ['Buffer', 'node:crypto'],
-    why: "the response's AES-128-GCM and HKDF, synchronous",
   },
 };
 const providerFiles = [

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decodeRequest,
   decodeResponse,
@@ -20,6 +20,9 @@ import {
   gatewayKeyFromPrivate,
   offersSuite,
 } from '../../src/crypto/ohttp.js';
+import { cryptoProvider, useCryptoProvider } from '../../src/crypto/provider.js';
+import { nativeCrypto } from '../../src/crypto/provider-native.js';
+import { wasmCrypto } from '../../src/crypto/provider-wasm.js';
 import { MimiError } from '../../src/protocol/errors.js';
 
 interface Vector {
@@ -49,13 +52,18 @@ async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | u
   return undefined;
 }
 
-describe('RFC 9458 Appendix A', () => {
+// The response's AES-GCM and HKDF are the crypto provider's: node:crypto's on the gateway,
+// @noble/ciphers' in a browser.
+describe.each([nativeCrypto, wasmCrypto])('RFC 9458 Appendix A ($name provider)', (provider) => {
   let key: GatewayKey;
   let keys: Map<number, GatewayKey>;
+  const before = cryptoProvider();
   beforeAll(async () => {
+    useCryptoProvider(provider);
     key = await gatewayKeyFromPrivate(1, hex(A.skR));
     keys = new Map([[1, key]]);
   });
+  afterAll(() => useCryptoProvider(before));
 
   it('parses the key configuration (two suites) and re-encodes it byte for byte', () => {
     const cfg = decodeKeyConfig(hex(A.keyConfig));

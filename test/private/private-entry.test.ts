@@ -16,6 +16,9 @@ import {
   sealEntry,
   tagOf,
 } from '../../src/crypto/private-entry.js';
+import { type CryptoProvider, cryptoProvider, useCryptoProvider } from '../../src/crypto/provider.js';
+import { nativeCrypto } from '../../src/crypto/provider-native.js';
+import { wasmCrypto } from '../../src/crypto/provider-wasm.js';
 import { digest } from '../../src/crypto/sign.js';
 import { dummyFrames } from '../../src/dp/private-epoch-keys.js';
 import { MimiError } from '../../src/protocol/errors.js';
@@ -160,6 +163,43 @@ describe('private entry derivation and sealing', () => {
     expect(openAnswer(out, e.tag, e.payload, { csi, dp: 'dp1' })).toEqual(JSON.parse(json));
   });
 
+  // Sealed by the server's provider (node:crypto, node:zlib), opened by the browser's (@noble/ciphers,
+  // fflate), and the other way round: the deflated bytes may differ, the format does not.
+  const under = <T>(p: CryptoProvider, f: () => T): T => {
+    const before = cryptoProvider();
+    useCryptoProvider(p);
+    try {
+      return f();
+    } finally {
+      useCryptoProvider(before);
+    }
+  };
+  it.each([
+    { by: 'native', sealer: nativeCrypto, opener: wasmCrypto },
+    { by: 'wasm', sealer: wasmCrypto, opener: nativeCrypto },
+  ])('an entry sealed by the $by provider opens with the other, v1 and v2 alike', ({ sealer, opener }) => {
+    const r = { csi, dp: 'dp1' };
+    const m = [canonicalize(mapping('dp1')), canonicalize(mapping('dp2'))];
+    const out = randomBytes(64);
+    const v2 = under(sealer, () => sealAnswer(out, m, r));
+    const v1 = under(sealer, () => sealEntry(out, JSON.stringify({ v: 1, results: m })));
+    const expected = under(sealer, () => openAnswer(out, v2.tag, v2.payload, r));
+    expect(expected).toMatchObject({ results: [{ status: 'several' }] });
+    under(opener, () => {
+      expect(openAnswer(out, v2.tag, v2.payload, r)).toEqual(expected);
+      expect(openEntry(out, v1.tag, v1.payload)).toBe(JSON.stringify({ v: 1, results: m }));
+      expect(tagOf(out)).toEqual(v2.tag);
+      expect(bucketKeyOf(out)).toBe(v2.bucketKey);
+      // Any failure is the one opaque code, whichever provider opens.
+      const flipped = Uint8Array.from(v2.payload);
+      flipped[flipped.length - 1]! ^= 1;
+      expect(thrownCode(() => openAnswer(out, v2.tag, flipped, r))).toBe('record-invalid');
+      expect(thrownCode(() => openAnswer(out, v2.tag, v2.payload.subarray(0, 40), r))).toBe('record-invalid');
+      expect(thrownCode(() => openAnswer(randomBytes(64), v2.tag, v2.payload, r))).toBe('record-invalid');
+      expect(thrownCode(() => openAnswer(out, tagOf(randomBytes(64)), v2.payload, r))).toBe('record-invalid');
+    });
+  });
+
   it('buckets partition the 32-bit key space', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 24 }), (key, bits) => {
@@ -240,7 +280,7 @@ describe('bucket wire format', () => {
         }));
         const expected = encodeBuckets(given.map((b) => encodeBucketFrames(b.head, mergeFrames(b.parts))));
         const batch = encodeBucketBatch(given);
-        if (!batch.equals(expected)) return false;
+        if (Buffer.compare(batch, expected) !== 0) return false;
         // Each body decodes to its bucket's entries in tag order.
         return splitBuckets(batch, given.length).every((body, i) =>
           same(decodeBucket(body, given[i]!.head).entries, byTag(buckets[i]!.parts.flat())),
@@ -304,7 +344,7 @@ describe('bucket wire format', () => {
       }),
     );
     const batch = encodeBuckets(bodies);
-    expect(splitBuckets(batch, 3).map((b) => Buffer.from(b))).toEqual(bodies);
+    expect(splitBuckets(batch, 3).map((b) => Uint8Array.from(b))).toEqual(bodies);
     const code = (bytes: Uint8Array, count: number) => {
       try {
         splitBuckets(bytes, count);

@@ -23,6 +23,8 @@ import { importPublicKey, type SigningKey } from '../../src/crypto/keys.js';
 import { finalize } from '../../src/crypto/oprf-client.js';
 import { createOprfServer } from '../../src/crypto/oprf-server.js';
 import { openAnswer, sealAnswer } from '../../src/crypto/private-entry.js';
+import { cryptoProvider, useCryptoProvider } from '../../src/crypto/provider.js';
+import { wasmCrypto } from '../../src/crypto/provider-wasm.js';
 import { openWithEd25519 } from '../../src/crypto/seal.js';
 import { digest, SignPurpose, signingInput, signObject, verifyObject } from '../../src/crypto/sign.js';
 import { KeyedPseudonyms } from '../../src/dp/log-pseudonym.js';
@@ -319,6 +321,23 @@ describe('mimi-discovery v1 vectors: private lookup', () => {
     m.dp ??= 'dp1';
     expect(canonicalize(m)).toBe(canonicalize(full));
     expect(jcsDigest(m)).toBe(V.mapping.id);
+  });
+
+  it("the portable provider (@noble/ciphers, fflate) opens the payload to the same answer, and node's opens what it seals", () => {
+    const r = { csi: P.csi, dp: 'dp1' };
+    const expected = openAnswer(out, unhex(P.tag), unhex(P.payload), r);
+    const before = cryptoProvider();
+    useCryptoProvider(wasmCrypto);
+    let sealed: ReturnType<typeof sealAnswer>;
+    try {
+      expect(openAnswer(out, unhex(P.tag), unhex(P.payload), r)).toEqual(expected);
+      sealed = sealAnswer(out, [canonicalize(V.mapping.record)], r, () => unhex(P.nonce));
+    } finally {
+      useCryptoProvider(before);
+    }
+    expect(Buffer.from(sealed.tag).toString('hex')).toBe(P.tag);
+    expect(sealed.bucketKey).toBe(P.bucketKey);
+    expect(openAnswer(out, sealed.tag, sealed.payload, r)).toEqual(expected);
   });
 
   it('the project seals the same payload under the same nonce, and opens it to the verified answer', () => {
