@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Condition } from '../support/condition.js';
 
 /** The real CLI as a child process: `node dist/cli/main.js ...`, built by test/support/build-cli.ts. */
 const root = resolve(import.meta.dirname, '../..');
@@ -60,44 +61,35 @@ export function spawnCli(args: readonly string[]): {
   let output = '';
   let stdout = '';
   let ended = false;
-  const watchers = new Set<() => void>();
-  const changed = () => {
-    for (const w of [...watchers]) w();
-  };
+  const condition = new Condition();
   child.stdout?.on('data', (d: Buffer) => {
     output += d.toString();
     stdout += d.toString();
-    changed();
+    condition.changed();
   });
   child.stderr?.on('data', (d: Buffer) => {
     output += d.toString();
-    changed();
+    condition.changed();
   });
   // 'close' comes after the last output, once the streams are done.
   child.once('close', () => {
     ended = true;
-    changed();
+    condition.changed();
   });
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   const until = (check: () => boolean, what: string, timeoutMs = 20_000) =>
-    new Promise<void>((resolve, reject) => {
-      const finish = (err?: Error) => {
-        watchers.delete(watch);
-        clearTimeout(deadline);
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const watch = () => {
-        if (check()) finish();
-        else if (ended) finish(new Error(`the process ended before ${what}:\n${output}`));
-      };
-      const deadline = setTimeout(
-        () => finish(new Error(`no ${what} within ${timeoutMs} ms:\n${output}`)),
-        timeoutMs,
-      );
-      watchers.add(watch);
-      watch();
-    });
+    condition
+      .until(
+        () => {
+          if (check()) return true;
+          if (ended) throw new Error(`the process ended before ${what}`);
+          return false;
+        },
+        { timeoutMs, what },
+      )
+      .catch((err: Error) => {
+        throw new Error(`${err.message}:\n${output}`);
+      });
   return { child, output: () => output, stdout: () => stdout, exited, until };
 }
 

@@ -7,7 +7,7 @@ import { type LeaderTask, SingleNodeLeadership } from '../../src/store/leadershi
 import { leaderLockName, PostgresLeadership } from '../../src/store/postgres/leadership.js';
 import { LockSpace } from '../../src/store/postgres/locks.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
-import { eventually } from '../support/dp-processes.js';
+import { Condition } from '../support/condition.js';
 import {
   openPostgresTestStore,
   postgresAvailable,
@@ -89,6 +89,10 @@ describe('a one-node store leads every role (SQLite)', () => {
 
 describe.skipIf(!available)('R22: leader leases on PostgreSQL advisory locks', () => {
   const open: PostgresLeadership[] = [];
+  /** Told of every role any node takes or loses (onChange). */
+  const roleChanges = new Condition();
+  const handedOver = (check: () => boolean, what: string) =>
+    roleChanges.until(check, { timeoutMs: 10_000, what });
   afterEach(async () => {
     for (const l of open.splice(0)) await l.close();
   });
@@ -105,6 +109,7 @@ describe.skipIf(!available)('R22: leader leases on PostgreSQL advisory locks', (
       nodeName: name,
       connectionTimeoutMs: configDefaults.store.postgres.connectionTimeoutMs,
       retryMs,
+      onChange: () => roleChanges.changed(),
     });
     for (const [role, task] of Object.entries(roles)) l.add(role, task);
     open.push(l);
@@ -154,9 +159,9 @@ describe.skipIf(!available)('R22: leader leases on PostgreSQL advisory locks', (
     await b.start();
     expect(b.isLeader('outbox')).toBe(false);
     expect(await terminate(`${schema}:a`)).toBe(1);
-    await eventually(async () => !a.isLeader('outbox'), 10_000, 'a to lose the role');
+    await handedOver(() => !a.isLeader('outbox'), 'a to lose the role');
     expect(taskA.running).toBe(false);
-    await eventually(async () => b.isLeader('outbox'), 10_000, 'b to take the role');
+    await handedOver(() => b.isLeader('outbox'), 'b to take the role');
     expect(await holders(schema, 'outbox')).toEqual([`${schema}:b`]);
     expect(log.slice(0, 2)).toEqual(['a:start', 'a:stop']);
     expect(log).toContain('b:start');
@@ -177,7 +182,7 @@ describe.skipIf(!available)('R22: leader leases on PostgreSQL advisory locks', (
     expect(b.roles()).toEqual({ outbox: false, witness: false });
     await a.close();
     expect(a.roles()).toEqual({ outbox: false, witness: false });
-    await eventually(async () => b.isLeader('outbox') && b.isLeader('witness'), 10_000, 'hand-over');
+    await handedOver(() => b.isLeader('outbox') && b.isLeader('witness'), 'hand-over');
     // Both of a's tasks stopped before b started either.
     const firstB = log.findIndex((e) => e.startsWith('b'));
     expect(log.slice(0, firstB).sort()).toEqual(['a-w:start', 'a-w:stop', 'a:start', 'a:stop']);

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VerifiedResult } from '../../src/client/lookup-client.js';
 import { MemoryOprfCache } from '../../src/client/oprf-cache.js';
 import { PrivateLookupClient } from '../../src/client/private-lookup.js';
 import { createSodiumOprfClient, type OprfClientEngine } from '../../src/crypto/oprf-client-sodium.js';
 import type { EpochsAnswer } from '../../src/protocol/private.js';
+import { Condition } from '../support/condition.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
 /**
@@ -72,10 +73,11 @@ describe('key rotation under concurrent lookups', () => {
     let lookups = 0;
     /** Lookups each loop has finished, failed or not. */
     const finished = [0, 0, 0, 0];
+    const more = new Condition();
     const failures: unknown[] = [];
     const loop = async (shared: boolean, n: number) => {
       const mine = client();
-      for (; !stop; finished[n] = (finished[n] ?? 0) + 1) {
+      for (; !stop; finished[n] = (finished[n] ?? 0) + 1, more.changed()) {
         const pick = csis.filter(() => Math.random() < 0.4);
         try {
           const got = await (shared ? mine : client()).lookup(pick);
@@ -108,9 +110,9 @@ describe('key rotation under concurrent lookups', () => {
     expect(await index.retireDue()).toEqual([old]);
     // Every loop finishes two more lookups, so at least one begun after the retirement.
     const before = [...finished];
-    await vi.waitFor(() => expect(finished.every((n, i) => n >= before[i]! + 2)).toBe(true), {
-      timeout: 30_000,
-      interval: 5,
+    await more.until(() => finished.every((n, i) => n >= before[i]! + 2), {
+      timeoutMs: 30_000,
+      what: 'two more lookups in every loop',
     });
     stop = true;
     await Promise.all(loops);

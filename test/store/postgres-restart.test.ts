@@ -8,6 +8,7 @@ import { readJwkFile } from '../../src/cli/devnet-files.js';
 import type { MspAgent } from '../../src/client/msp-agent.js';
 import type { MappingSubmission } from '../../src/protocol/records.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
+import { Condition } from '../support/condition.js';
 import { freePort, type RunningDevnet, startDevnet } from '../support/devnet.js';
 import { postgresAvailable } from '../support/stores.js';
 
@@ -179,20 +180,8 @@ describe.skipIf(!available)('PostgreSQL restarted under load', { timeout: 120_00
     };
 
     // Waits on the outcomes: each condition is checked again as each request ends.
-    const waiting = new Set<() => void>();
-    const recorded = () => {
-      for (const w of [...waiting]) w();
-    };
-    const until = (cond: () => boolean) =>
-      new Promise<void>((resolve) => {
-        const w = () => {
-          if (!cond()) return;
-          waiting.delete(w);
-          resolve();
-        };
-        waiting.add(w);
-        w();
-      });
+    const outcome = new Condition();
+    const until = (cond: () => boolean) => outcome.until(cond);
 
     let stop = false;
     const queue = [...subs];
@@ -205,7 +194,7 @@ describe.skipIf(!available)('PostgreSQL restarted under load', { timeout: 120_00
         // 200: a resubmission of one whose commit outcome was unknown, found stored (idempotent).
         if (o.status === 201 || o.status === 200) acknowledged.push(sub.body.csi);
         else if (o.status === 503) queue.push(sub); // retryable: offered again later
-        recorded();
+        outcome.changed();
       }
     };
     const reader = async () => {
@@ -217,7 +206,7 @@ describe.skipIf(!available)('PostgreSQL restarted under load', { timeout: 120_00
             csis: csis.length > 0 ? csis : ['tel:+14155550100'],
           }),
         );
-        recorded();
+        outcome.changed();
         // Paces the load (a failing lookup answers at once); nothing is waited for.
         await new Promise((r) => setTimeout(r, 5));
       }
