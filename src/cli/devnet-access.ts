@@ -6,7 +6,7 @@ import { MimiError } from '../protocol/errors.js';
 import { Registry } from '../registry/document.js';
 import { loadConfig } from '../server/config.js';
 import { readJson, readKeyFile, readText } from './args.js';
-import { type DevnetLayout, openDevnetLayout } from './devnet-files.js';
+import { type DevnetLayout, openDevnetLayout } from './devnet-layout.js';
 
 /**
  * A devnet folder as the client-side commands see it: where the node is, the registry and its

@@ -89,4 +89,18 @@ describe('CLI start-up loads only what the command needs', { timeout: 60_000 }, 
     for (const p of ['libsodium-wrappers-sumo', 'libsodium-sumo', '@hpke/core', '@cloudflare/privacypass-ts'])
       expect(run.packages).not.toContain(p);
   });
+
+  it('lookup without --private loads neither the OPRF client (WebAssembly) nor Privacy Pass, OHTTP', async () => {
+    // The devnet lists its DP at port 1: the lookup loads what it needs, then fails to connect.
+    const net = join(dir, 'net-lookup');
+    writeDevnet(net, { port: 1 });
+    const run = await loaded(['lookup', '--devnet', net, '--as', 'msp1', '+12125550100', '--json']);
+    expect(run.code).toBe(1);
+    expect((JSON.parse(run.stdout) as { code: string }).code).toBe('unreachable');
+    expect(run.dist).toContain('cli/lookup.js');
+    expect(run.dist).not.toContain('cli/lookup-private.js');
+    expect(run.packages).toContain('sodium-native');
+    for (const p of ['libsodium-wrappers-sumo', 'libsodium-sumo', '@hpke/core', '@cloudflare/privacypass-ts'])
+      expect(run.packages).not.toContain(p);
+  });
 });

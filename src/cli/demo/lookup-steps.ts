@@ -3,14 +3,8 @@ import { splitTxt } from '../../protocol/dns-names.js';
 import { nowSeconds } from '../../protocol/encoding.js';
 import { writeJson } from '../args.js';
 import { openHolder, prove, publish, shown } from '../devnet-holder.js';
-import {
-  compactText,
-  lookupCompact,
-  lookupPrivate,
-  lookupVerbose,
-  privateText,
-  verboseText,
-} from '../lookup.js';
+import { compactText, lookupCompact, lookupVerbose, privateText, verboseText } from '../lookup.js';
+import { lookupPrivate } from '../lookup-private.js';
 import { bob, bobCsi, type Demo, expect, nobody } from './kit.js';
 
 /** Steps 1-8: Bob proves and publishes; lookups verbose, compact, private, through a relay, through DNS. */
