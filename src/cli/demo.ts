@@ -7,6 +7,7 @@ import { DnsResponder } from '../dns/responder.js';
 import { ZoneSet } from '../dns/zone-set.js';
 import { nowSeconds } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
+import { configDefaults } from '../server/config.js';
 import { createRelay, loadRelayConfig } from '../server/relay.js';
 import { startTokenIssuer, type TokenIssuer } from '../server/token-issuer.js';
 import { nodeTxtResolver } from '../verifier/dns01.js';
@@ -64,7 +65,12 @@ export async function runDemo(opts: {
         done();
       },
     }),
-    overrides: { dns01: nodeTxtResolver({ servers: [`127.0.0.1:${dnsPort}`], timeoutMs: 2000 }) },
+    overrides: {
+      dns01: nodeTxtResolver({
+        servers: [`127.0.0.1:${dnsPort}`],
+        timeoutMs: configDefaults.verifier.dns01TimeoutMs,
+      }),
+    },
   });
   const net = openDevnet(dir);
   // The devnet's relay, connecting to gateways from another loopback address where the system has

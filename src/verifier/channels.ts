@@ -70,7 +70,8 @@ export interface HttpSmsChannelOptions {
   url: string;
   /** Sent as `Authorization: Bearer <token>`. */
   token?: string;
-  timeoutMs?: number;
+  /** From the resolved config (`verifier.sms.gateway.timeoutMs`). */
+  timeoutMs: number;
 }
 
 /** SMS OTP through a configurable HTTP gateway. */
@@ -93,7 +94,7 @@ export class HttpSmsChannel implements OtpChannel {
           ...(this.opts.token === undefined ? {} : { authorization: `Bearer ${this.opts.token}` }),
         },
         body: JSON.stringify({ to: number, text: message(code, expiresInSeconds) }),
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
     } catch (err) {
       throw new MimiError('channel-failed', `the SMS gateway did not answer: ${(err as Error).message}`);

@@ -10,7 +10,9 @@ export interface TxtResolver {
 export interface NodeTxtResolverOptions {
   /** Resolver addresses (`127.0.0.1`, `127.0.0.1:5353`, `[::1]:53`); default: the system's. */
   servers?: readonly string[];
-  timeoutMs?: number;
+  /** Per try; from the resolved config (`verifier.dns01.timeoutMs`). */
+  timeoutMs: number;
+  /** Tries per resolver (c-ares; default 2). */
   tries?: number;
 }
 
@@ -22,8 +24,8 @@ const absent = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN', 'ENONAME']);
  * of its own (Unbound), not whatever the host uses, so that a spoofed answer fails DNSSEC where the
  * zone is signed: c-ares itself does not validate.
  */
-export function nodeTxtResolver(opts: NodeTxtResolverOptions = {}): TxtResolver {
-  const resolver = new Resolver({ timeout: opts.timeoutMs ?? 2000, tries: opts.tries ?? 2 });
+export function nodeTxtResolver(opts: NodeTxtResolverOptions): TxtResolver {
+  const resolver = new Resolver({ timeout: opts.timeoutMs, tries: opts.tries ?? 2 });
   if (opts.servers !== undefined && opts.servers.length > 0) resolver.setServers([...opts.servers]);
   return {
     async resolveTxt(name: string): Promise<string[][]> {

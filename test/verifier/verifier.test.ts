@@ -198,7 +198,11 @@ describe('real OTP channels', () => {
     });
     await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
     const port = (gateway.address() as { port: number }).port;
-    const channel = new HttpSmsChannel({ url: `http://127.0.0.1:${port}/sms`, token: 's3cret' });
+    const channel = new HttpSmsChannel({
+      url: `http://127.0.0.1:${port}/sms`,
+      token: 's3cret',
+      timeoutMs: configDefaults.verifier.smsTimeoutMs,
+    });
     await channel.send('tel:+14155550101', '777777', 300);
     expect(seen[0]?.auth).toBe('Bearer s3cret');
     expect(seen[0]?.body).toMatchObject({ to: '+14155550101' });
