@@ -22,13 +22,10 @@
  * only (read it with `npx tsx bench/lib/profile-summary.ts <file>`).
  */
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { writeDevnet } from '../src/cli/devnet-files.js';
 import { useCryptoProvider } from '../src/crypto/provider.js';
 import { nativeCrypto } from '../src/crypto/provider-native.js';
 import { verifyEd25519 } from '../src/crypto/sign.js';
@@ -38,7 +35,9 @@ import { nowSeconds } from '../src/protocol/encoding.js';
 import type { MappingSubmission } from '../src/protocol/records.js';
 import { loadConfig } from '../src/server/config.js';
 import { type Context, createContext } from '../src/server/context.js';
-import { devnetSigners, signedSubmission } from './lib/fixtures.js';
+import { postgresUrlOption } from './lib/args.js';
+import { signedSubmission, tempDevnet } from './lib/fixtures.js';
+import { time, timeAsync } from './lib/timing.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,10 +45,7 @@ const { values: args } = parseArgs({
     warm: { type: 'string', default: '1000' },
     runs: { type: 'string', default: '3' },
     only: { type: 'string', default: 'index,no-index,pg-index' },
-    'postgres-url': {
-      type: 'string',
-      default: process.env.MIMI_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test',
-    },
+    'postgres-url': postgresUrlOption,
     'cpu-prof': { type: 'boolean', default: false },
   },
 });
@@ -58,24 +54,16 @@ const warm = Number(args.warm);
 const runs = Number(args.runs);
 const inFlight = 16;
 
-const cpuUs = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
-
 /** Ed25519 verifications per CPU second through the verifier's primitive (src/crypto/sign.ts). */
 function verifyRate(): number {
   const key = generateKeyPairSync('ed25519');
   const pub = (key.publicKey.export({ format: 'jwk' }) as { x: string }).x;
   const msg = randomBytes(400);
   const sig = sign(null, msg, key.privateKey);
-  const c0 = cpuUs();
-  let n = 0;
-  while (cpuUs() - c0 < 1_000_000) {
-    for (let i = 0; i < 200; i++) if (!verifyEd25519(msg, sig, pub)) throw new Error('verify failed');
-    n += 200;
-  }
-  return n / ((cpuUs() - c0) / 1e6);
+  const verify = () => {
+    if (!verifyEd25519(msg, sig, pub)) throw new Error('verify failed');
+  };
+  return time(verify, { seconds: 1, clock: 'cpu', chunk: 200 }).perCpuSecond;
 }
 
 /** The route's part of an answer besides the accept: the R28 receipt (src/server/routes/mappings.ts). */
@@ -105,11 +93,9 @@ async function acceptAll(ctx: Context, subs: readonly MappingSubmission[]): Prom
 }
 
 async function setup(name: string, privateIndex: boolean, postgres: boolean): Promise<number[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'mimi-accept-cpu-'));
+  const { layout, signers, remove } = tempDevnet('mimi-accept-cpu-');
   try {
-    const layout = writeDevnet(dir, { port: 1 });
     const now = nowSeconds();
-    const signers = devnetSigners(dir);
     const total = warm + runs * accepts;
     const subs = Array.from({ length: total }, (_, i) => signedSubmission(signers, i, now));
     const schema = `bench_accept_${process.pid}`;
@@ -133,9 +119,14 @@ async function setup(name: string, privateIndex: boolean, postgres: boolean): Pr
       const perAccept: number[] = [];
       for (let r = 0; r < runs; r++) {
         const slice = subs.slice(warm + r * accepts, warm + (r + 1) * accepts);
-        const c0 = cpuUs();
-        await acceptAll(ctx, slice);
-        perAccept.push((cpuUs() - c0) / slice.length);
+        const t = await timeAsync(
+          async () => {
+            await acceptAll(ctx, slice);
+            return slice.length;
+          },
+          { calls: 1 },
+        );
+        perAccept.push(t.cpuMsPerOp * 1000);
       }
       if (profiler !== undefined) {
         const { profile } = await profiler.post('Profiler.stop');
@@ -150,7 +141,7 @@ async function setup(name: string, privateIndex: boolean, postgres: boolean): Pr
       if (postgres) await dropSchema(schema);
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    remove();
   }
 }
 

@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeDevnet } from '../src/cli/devnet-files.js';
+import { numberArg } from './lib/args.js';
 import { acceptedRow, devnetSigners, signedSubmission } from './lib/fixtures.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -18,8 +19,7 @@ const main = join(root, 'dist/cli/main.js');
 const time = '/usr/bin/time';
 
 function runsArg(): number {
-  const i = process.argv.indexOf('--runs');
-  const n = i === -1 ? 5 : Number(process.argv[i + 1]);
+  const n = numberArg('runs', 5);
   if (!Number.isInteger(n) || n < 1) throw new Error('--runs takes a whole number from 1');
   return n;
 }

@@ -26,16 +26,13 @@ import dnsPacket from 'dns-packet';
 import { masterFile } from '../src/dns/master-file.js';
 import { discoveryName } from '../src/protocol/dns-names.js';
 import { freeDnsPort, missingDnsTools, startNsd, startUnbound } from '../test/support/dns-servers.js';
+import { numberArg } from './lib/args.js';
 import { benchZone } from './lib/dns-zone.js';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? dflt : Number(process.argv[i + 1]);
-};
-const IDS = arg('identifiers', 10_000);
-const SECONDS = arg('seconds', 5);
-const INFLIGHT = arg('inflight', 64);
-const LOOKUPS = arg('lookups', 200);
+const IDS = numberArg('identifiers', 10_000);
+const SECONDS = numberArg('seconds', 5);
+const INFLIGHT = numberArg('inflight', 64);
+const LOOKUPS = numberArg('lookups', 200);
 const out = (name: string, value: number, unit: string) =>
   process.stdout.write(`${name}: ${Number.isInteger(value) ? value : value.toFixed(2)} ${unit}\n`);
 const taskset = existsSync('/usr/bin/taskset');

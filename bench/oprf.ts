@@ -6,23 +6,18 @@
 import sodium from 'libsodium-wrappers-sumo';
 import { blind, finalize } from '../src/crypto/oprf-client.js';
 import { createOprfServer, generateKeyPair, ready } from '../src/crypto/oprf-server.js';
+import { time } from './lib/timing.js';
 
-const BUDGET_MS = 1500;
-
-/** Runs `fn` (which performs `opsPerCall` operations) for about BUDGET_MS after a short warm-up. */
+/** Runs `fn` (which performs `opsPerCall` operations) for about 1.5 s after a short warm-up. */
 function measure(name: string, fn: () => void, opsPerCall = 1): void {
-  const warmUntil = performance.now() + 200;
-  while (performance.now() < warmUntil) fn();
-  let calls = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < BUDGET_MS) {
-    fn();
-    calls++;
-    now = performance.now();
-  }
-  const opsPerSecond = (calls * opsPerCall * 1000) / (now - start);
-  console.log(`${name}: ${Math.round(opsPerSecond)} ops/s`);
+  const { perSecond } = time(
+    () => {
+      fn();
+      return opsPerCall;
+    },
+    { seconds: 1.5, warmupSeconds: 0.2 },
+  );
+  console.log(`${name}: ${Math.round(perSecond)} ops/s`);
 }
 
 async function main(): Promise<void> {

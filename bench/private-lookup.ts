@@ -93,6 +93,7 @@ import { buildApp, listen } from '../src/server/app.js';
 import { loadConfig, type NodeConfig } from '../src/server/config.js';
 import { createContext } from '../src/server/context.js';
 import { signAttestation } from '../src/verifier/attestation.js';
+import { time } from './lib/timing.js';
 
 const STORED = Number(process.env.BENCH_STORED ?? 1_000_000);
 /** BENCH_ONLY=full-privacy: only the three cold syncs of issue 14 and their costs (direct, relay, relay + tokens). */
@@ -230,19 +231,9 @@ async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
   };
 }
 
-function measure(fn: () => void, ms = 1500): number {
-  const warm = performance.now() + 200;
-  while (performance.now() < warm) fn();
-  let n = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < ms) {
-    fn();
-    n++;
-    now = performance.now();
-  }
-  return (n * 1000) / (now - start);
-}
+/** Calls of `fn` per second over 1.5 s after a short warm-up. */
+const measure = (fn: () => void): number =>
+  time(() => void fn(), { seconds: 1.5, warmupSeconds: 0.2 }).perSecond;
 
 /** The i-th real CSI. */
 const csiOf = (i: number) => `tel:+1415${String(2_000_000 + i * 7).padStart(7, '0')}`;

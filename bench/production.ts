@@ -50,6 +50,7 @@ import { Registry } from '../src/registry/document.js';
 import { configDefaults, type NodeConfig } from '../src/server/config.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { postgresUrlOption } from './lib/args.js';
 import { benchCsi, devnetSigners } from './lib/fixtures.js';
 import { type LoadResult, rawPost, runLoad } from './lib/loadgen.js';
 import {
@@ -77,10 +78,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '2' },
     runtime: { type: 'string', default: 'dist' },
     'private-lookup': { type: 'boolean', default: false },
-    'postgres-url': {
-      type: 'string',
-      default: process.env.MIMI_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test',
-    },
+    'postgres-url': postgresUrlOption,
     'redis-url': { type: 'string', default: process.env.MIMI_TEST_REDIS_URL || 'redis://127.0.0.1:6379' },
     cache: { type: 'string' },
     off: { type: 'string', multiple: true, default: [] },

@@ -17,10 +17,8 @@
  *
  * Run: npx tsx bench/sdk-crypto.ts [--seconds 2]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readDevnet, readJwkFile, writeDevnet } from '../src/cli/devnet-files.js';
+import { readJwkFile } from '../src/cli/devnet-files.js';
 import { HolderClient } from '../src/client/holder.js';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { openAnswer, sealAnswer } from '../src/crypto/private-entry.js';
@@ -30,51 +28,28 @@ import { wasmCrypto } from '../src/crypto/provider-wasm.js';
 import { parseCsi } from '../src/protocol/identifiers.js';
 import type { Mapping } from '../src/protocol/records.js';
 import { logOrigin } from '../src/protocol/transparency.js';
-import { Registry } from '../src/registry/document.js';
 import { logVerifiers } from '../src/registry/log-keys.js';
 import { verifyMapping } from '../src/registry/verify-mapping.js';
 import { openCheckpoint, signCheckpoint } from '../src/tlog/checkpoint.js';
-import { acceptedRow, benchCsi, devnetSigners, signedSubmission } from './lib/fixtures.js';
+import { numberArg } from './lib/args.js';
+import { acceptedRow, benchCsi, signedSubmission, tempDevnet } from './lib/fixtures.js';
+import { time } from './lib/timing.js';
 
-const i = process.argv.indexOf('--seconds');
-const SECONDS = i < 0 ? 2 : Number(process.argv[i + 1]);
+const SECONDS = numberArg('seconds', 2);
 
 const out = (name: string, value: number, unit: string) =>
   process.stdout.write(`${name}: ${Math.round(value)} ${unit}\n`);
-
-const cpuSeconds = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 
 /**
  * Calls of `f` per CPU second of this process over SECONDS of CPU, after a short warm-up: on a
  * shared machine other processes stretch wall time, not the CPU time of the calls.
  */
-function rate(f: () => void): number {
-  for (let k = 0; k < 200; k++) f();
-  const t0 = cpuSeconds();
-  let n = 0;
-  while (cpuSeconds() - t0 < SECONDS) {
-    for (let k = 0; k < 50; k++) f();
-    n += 50;
-  }
-  return n / (cpuSeconds() - t0);
-}
+const rate = (f: () => void): number =>
+  time(() => void f(), { seconds: SECONDS, clock: 'cpu', warmupCalls: 200, chunk: 50 }).perCpuSecond;
 
-const dir = mkdtempSync(join(tmpdir(), 'sdk-crypto-'));
+const { dir, registry, signers, remove } = tempDevnet('sdk-crypto-');
 try {
-  writeDevnet(dir, { port: 1 });
-  const layout = readDevnet(dir);
   const now = Math.floor(Date.now() / 1000);
-  const registry = Registry.open(
-    JSON.parse(readFileSync(join(dir, 'registry.json'), 'utf8')),
-    layout.registryKey,
-    {
-      now,
-    },
-  );
-  const signers = devnetSigners(dir);
   const mappingJson = acceptedRow(signers, signedSubmission(signers, 1, now), now).json;
   const mapping = JSON.parse(mappingJson) as Mapping;
   const rebuild = { csi: mapping.body.csi, dp: 'dp1' };
@@ -123,5 +98,5 @@ try {
     );
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  remove();
 }

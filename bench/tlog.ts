@@ -12,40 +12,27 @@
  * Run: npx tsx bench/tlog.ts [--leaves 1000000] [--rate 20]
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { readDevnet, writeDevnet } from '../src/cli/devnet-files.js';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { KeyedPseudonyms } from '../src/dp/log-pseudonym.js';
 import { DiscoveryProvider } from '../src/dp/provider.js';
 import { type LogEntry, TransparencyLog } from '../src/dp/transparency-log.js';
 import { logOrigin } from '../src/protocol/transparency.js';
-import { Registry } from '../src/registry/document.js';
 import { configDefaults } from '../src/server/config.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { LogLeafKind } from '../src/tlog/leaf.js';
-import { devnetSigners, signedSubmission } from './lib/fixtures.js';
+import { numberArg } from './lib/args.js';
+import { signedSubmission, tempDevnet } from './lib/fixtures.js';
+import { time, timeAsync } from './lib/timing.js';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? dflt : Number(process.argv[i + 1]);
-};
-const LEAVES = arg('leaves', 1_000_000);
-const RATE = arg('rate', 20);
+const LEAVES = numberArg('leaves', 1_000_000);
+const RATE = numberArg('rate', 20);
 
 const out = (name: string, value: number, unit: string) =>
   process.stdout.write(`${name}: ${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}\n`);
 
 function sha256Rate(): number {
   const input = randomBytes(64);
-  const t0 = performance.now();
-  let n = 0;
-  while (performance.now() - t0 < 1000) {
-    for (let i = 0; i < 1000; i++) createHash('sha256').update(input).digest();
-    n += 1000;
-  }
-  return n / ((performance.now() - t0) / 1000);
+  return time(() => createHash('sha256').update(input).digest(), { seconds: 1, chunk: 1000 }).perSecond;
 }
 
 function makeLog(store: SqliteStore, intervalMs = 1000) {
@@ -77,17 +64,19 @@ async function appendRate(seconds: number): Promise<{ rate: number; checkpoints:
   const log = makeLog(store);
   await log.open();
   log.start();
-  const t0 = performance.now();
   let n = 0;
-  while (performance.now() - t0 < seconds * 1000) {
-    const wave: Promise<number>[] = [];
-    for (let i = 0; i < 2000; i++, n++) {
-      const e = entry(n);
-      wave.push(store.write((tx) => log.append(tx, e)));
-    }
-    await Promise.all(wave);
-  }
-  const rate = n / ((performance.now() - t0) / 1000);
+  const { perSecond: rate } = await timeAsync(
+    async () => {
+      const wave: Promise<number>[] = [];
+      for (let i = 0; i < 2000; i++, n++) {
+        const e = entry(n);
+        wave.push(store.write((tx) => log.append(tx, e)));
+      }
+      await Promise.all(wave);
+      return wave.length;
+    },
+    { seconds },
+  );
   await log.close();
   const cp = await store.latestCheckpoint();
   await store.close();
@@ -99,33 +88,25 @@ async function batchAppendRate(seconds: number, batch: number): Promise<number> 
   const log = makeLog(store);
   await log.open();
   log.start();
-  const t0 = performance.now();
   let n = 0;
-  while (performance.now() - t0 < seconds * 1000) {
-    const entries = Array.from({ length: batch }, (_, i) => entry(n + i));
-    await store.write((tx) => log.appendMany(tx, entries));
-    n += batch;
-  }
-  const rate = n / ((performance.now() - t0) / 1000);
+  const { perSecond: rate } = await timeAsync(
+    async () => {
+      const entries = Array.from({ length: batch }, (_, i) => entry(n + i));
+      await store.write((tx) => log.appendMany(tx, entries));
+      n += batch;
+      return batch;
+    },
+    { seconds },
+  );
   await log.close();
   await store.close();
   return rate;
 }
 
 async function acceptRate(withLog: boolean, count: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'mimi-bench-tlog-'));
+  const { registry, signers, remove } = tempDevnet('mimi-bench-tlog-');
   try {
-    writeDevnet(dir, { port: 1 });
-    const layout = readDevnet(dir);
     const now = Math.floor(Date.now() / 1000);
-    const registry = Registry.open(
-      JSON.parse(readFileSync(join(dir, 'registry.json'), 'utf8')),
-      layout.registryKey,
-      {
-        now,
-      },
-    );
-    const signers = devnetSigners(dir);
     const subs = Array.from({ length: count }, (_, i) =>
       signedSubmission(signers, i + (withLog ? 0 : count), now),
     );
@@ -143,15 +124,21 @@ async function acceptRate(withLog: boolean, count: number): Promise<number> {
       now: () => now,
       log,
     });
-    const t0 = performance.now();
-    for (let i = 0; i < subs.length; i += 256)
-      await Promise.all(subs.slice(i, i + 256).map((s) => dp.accept(s)));
-    const rate = subs.length / ((performance.now() - t0) / 1000);
+    let i = 0;
+    const { perSecond: rate } = await timeAsync(
+      async () => {
+        const wave = subs.slice(i, i + 256);
+        i += wave.length;
+        await Promise.all(wave.map((s) => dp.accept(s)));
+        return wave.length;
+      },
+      { calls: Math.ceil(subs.length / 256) },
+    );
     await log?.close();
     await store.close();
     return rate;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    remove();
   }
 }
 
@@ -169,15 +156,9 @@ async function proofs(
   // Cold: a fresh log object (empty node cache) over the same store.
   const fresh = makeLog(store);
   await fresh.open();
-  let t0 = performance.now();
-  for (let i = 0; i < 2000; i++) await fresh.inclusion(Math.floor(Math.random() * cp.size), cp.size);
-  const cold = 2000 / ((performance.now() - t0) / 1000);
-  t0 = performance.now();
-  let n = 0;
-  while (performance.now() - t0 < 3000) {
-    for (let i = 0; i < 500; i++, n++) await log.inclusion(Math.floor(Math.random() * cp.size), cp.size);
-  }
-  const rate = n / ((performance.now() - t0) / 1000);
+  const randomProof = (l: TransparencyLog) => () => l.inclusion(Math.floor(Math.random() * cp.size), cp.size);
+  const cold = (await timeAsync(randomProof(fresh), { calls: 2000 })).perSecond;
+  const rate = (await timeAsync(randomProof(log), { seconds: 3, chunk: 500 })).perSecond;
   const json = await log.mappingProofJson(cp.size - 12_345);
   const hashes = (await log.inclusion(cp.size - 12_345, cp.size)).length;
   const [leaf] = await store.logLeaves(0, 1);

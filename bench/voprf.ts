@@ -11,22 +11,12 @@ import { blindBatch } from '../src/crypto/oprf-client.js';
 import { createSodiumOprfClient, nobleOprfClient } from '../src/crypto/oprf-client-sodium.js';
 import { generateProof, verifyProof } from '../src/crypto/oprf-proof.js';
 import { createOprfServer, generateKeyPair, ready, sodiumProofGroup } from '../src/crypto/oprf-server.js';
+import { time } from './lib/timing.js';
 
 const BATCH = 128;
-const BUDGET_MS = 700;
-
-/** Mean ms per call of `fn`, over about BUDGET_MS after a short warm-up. */
-function msPerCall(fn: () => void): number {
-  const warm = performance.now() + 100;
-  while (performance.now() < warm) fn();
-  let calls = 0;
-  const start = performance.now();
-  while (performance.now() - start < BUDGET_MS) {
-    fn();
-    calls++;
-  }
-  return (performance.now() - start) / calls;
-}
+/** Mean ms per call of `fn`, over about 0.7 s after a short warm-up. */
+const msPerCall = (fn: () => void): number =>
+  time(() => void fn(), { seconds: 0.7, warmupSeconds: 0.1 }).msPerOp;
 
 function line(name: string, ms: number): void {
   console.log(`${name}: ${ms.toFixed(3)} ms/batch, ${((ms * 1000) / BATCH).toFixed(1)} µs/element`);

@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
-import { readDevnet, readJwkFile } from '../../src/cli/devnet-files.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDevnet } from '../../src/cli/devnet-access.js';
+import { readDevnet, readJwkFile, writeDevnet } from '../../src/cli/devnet-files.js';
+import type { DevnetLayout } from '../../src/cli/devnet-layout.js';
 import { HolderClient } from '../../src/client/holder.js';
 import { canonicalize } from '../../src/crypto/jcs.js';
 import { generateKeyPair, type KeyPair } from '../../src/crypto/keys.js';
 import { digest, SignPurpose, signObject } from '../../src/crypto/sign.js';
 import { parseCsi } from '../../src/protocol/identifiers.js';
 import type { Mapping, MappingSubmission } from '../../src/protocol/records.js';
+import type { Registry } from '../../src/registry/document.js';
 import { countersign } from '../../src/registry/verify-mapping.js';
 import { MappingState, type StoredMapping } from '../../src/store/store.js';
 import { signAttestation } from '../../src/verifier/attestation.js';
@@ -47,6 +53,30 @@ export function devnetSigners(dir: string): Signers {
     dp: readJwkFile(`${dir}/keys/dp1.records.jwk`),
     msps: layout.msps.map((m) => ({ id: m.id, domain: m.domain, key: readJwkFile(m.keyFile) })),
   };
+}
+
+/** A devnet of one DP in a temp folder, for the in-process benches. */
+export interface TempDevnet {
+  dir: string;
+  layout: DevnetLayout;
+  /** Its registry, opened and checked against the pinned key as a client does. */
+  registry: Registry;
+  signers: Signers;
+  /** Deletes the folder. */
+  remove(): void;
+}
+
+/** Writes a devnet of one DP into a fresh temp folder named `<prefix>XXXXXX`. */
+export function tempDevnet(prefix: string): TempDevnet {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    const layout = writeDevnet(dir, { port: 1 });
+    return { dir, layout, registry: openDevnet(dir).registry(), signers: devnetSigners(dir), remove };
+  } catch (e) {
+    remove();
+    throw e;
+  }
 }
 
 /**
