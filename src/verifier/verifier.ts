@@ -1,10 +1,10 @@
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { KeyPair } from '../crypto/keys.js';
 import { challengeName, dns01Value } from '../protocol/dns-names.js';
-import { MimiError } from '../protocol/errors.js';
+import { type AnyErrorCode, MimiError } from '../protocol/errors.js';
 import { CsiKind, parseCsi } from '../protocol/identifiers.js';
 import { type PossessionAttestation, PossessionMethod } from '../protocol/records.js';
-import { type Challenge, ChallengeState, type Store } from '../store/store.js';
+import { type Challenge, ChallengeState, type Store, type StoreTx } from '../store/store.js';
 import { signAttestation } from './attestation.js';
 import type { OtpChannel } from './channels.js';
 import type { TxtResolver } from './dns01.js';
@@ -176,27 +176,14 @@ export class PossessionVerifier {
     const attempts = await this.opts.store.write(async (tx) => {
       const again = await tx.challenge(challengeId);
       this.assertOpen(again, now);
-      const n = again!.attempts + 1;
-      const state = good
-        ? ChallengeState.Passed
-        : n >= this.maxAttempts
-          ? ChallengeState.Failed
-          : ChallengeState.Pending;
-      await tx.updateChallenge(challengeId, n, state);
-      return n;
+      return this.spendAttempt(tx, again, good);
     });
-    if (!good) {
-      const attemptsLeft = this.maxAttempts - attempts;
-      if (attemptsLeft <= 0)
-        throw new MimiError('too-many-attempts', 'the record is not there; this challenge is now spent');
-      throw new MimiError(
+    if (!good)
+      throw this.wrongAttempt(
+        attempts,
         'dns-challenge-failed',
         `no TXT record at ${challengeName(c.csi)} answers the challenge`,
-        {
-          attemptsLeft,
-        },
       );
-    }
     return this.attest(c, now);
   }
 
@@ -209,6 +196,29 @@ export class PossessionVerifier {
       throw new MimiError('challenge-not-found', 'this challenge was already used');
     if (c.expiresAt <= now)
       throw new MimiError('challenge-expired', 'the challenge expired; start a new one');
+  }
+
+  /**
+   * R1: counts one attempt at `c`: a good one passes the challenge, a wrong one on the last allowed
+   * attempt spends it. The attempts made, this one included.
+   */
+  private async spendAttempt(tx: StoreTx, c: Challenge, good: boolean): Promise<number> {
+    const attempts = c.attempts + 1;
+    const state = good
+      ? ChallengeState.Passed
+      : attempts >= this.maxAttempts
+        ? ChallengeState.Failed
+        : ChallengeState.Pending;
+    await tx.updateChallenge(c.id, attempts, state);
+    return attempts;
+  }
+
+  /** R1: a wrong attempt's error: `code` with the attempts left, or too-many-attempts when none is. */
+  private wrongAttempt(attempts: number, code: AnyErrorCode, message: string): MimiError {
+    const attemptsLeft = this.maxAttempts - attempts;
+    if (attemptsLeft <= 0)
+      return new MimiError('too-many-attempts', `${message}; this challenge is now spent`);
+    return new MimiError(code, message, { attemptsLeft });
   }
 
   private dnsToken(challengeId: string): string {
@@ -224,22 +234,10 @@ export class PossessionVerifier {
       if (c?.method === PossessionMethod.Dns01)
         throw new MimiError('challenge-not-found', 'this challenge is answered through DNS');
       this.assertOpen(c, now);
-      const attempts = c.attempts + 1;
       const good = timingSafeEqual(Buffer.from(this.hash(challengeId, code)), Buffer.from(c.codeHash));
-      const state = good
-        ? ChallengeState.Passed
-        : attempts >= this.maxAttempts
-          ? ChallengeState.Failed
-          : ChallengeState.Pending;
-      await tx.updateChallenge(challengeId, attempts, state);
-      return { good, attempts, challenge: c };
+      return { good, attempts: await this.spendAttempt(tx, c, good), challenge: c };
     });
-    if (!outcome.good) {
-      const attemptsLeft = this.maxAttempts - outcome.attempts;
-      if (attemptsLeft <= 0)
-        throw new MimiError('too-many-attempts', 'wrong code; this challenge is now spent');
-      throw new MimiError('code-invalid', 'wrong code', { attemptsLeft });
-    }
+    if (!outcome.good) throw this.wrongAttempt(outcome.attempts, 'code-invalid', 'wrong code');
     const c = outcome.challenge;
     return this.attest(c, now);
   }
