@@ -51,6 +51,15 @@ function makeLog(store: SqliteStore, intervalMs = 1000) {
   });
 }
 
+/** A log over a fresh temporary SQLite store, open and signing checkpoints. */
+async function startedLog(): Promise<{ store: SqliteStore; log: TransparencyLog }> {
+  const store = new SqliteStore({ ...configDefaults.store.sqlite, path: ':temp:' });
+  const log = makeLog(store);
+  await log.open();
+  log.start();
+  return { store, log };
+}
+
 const entry = (i: number): LogEntry => ({
   kind: LogLeafKind.Mapping,
   csi: `tel:+1415${String(2_000_000 + (i % 7_000_000)).padStart(7, '0')}`,
@@ -60,10 +69,7 @@ const entry = (i: number): LogEntry => ({
 
 /** One append per write, as DiscoveryProvider does; writes are group-committed by the store. */
 async function appendRate(seconds: number): Promise<{ rate: number; checkpoints: number }> {
-  const store = new SqliteStore({ ...configDefaults.store.sqlite, path: ':temp:' });
-  const log = makeLog(store);
-  await log.open();
-  log.start();
+  const { store, log } = await startedLog();
   let n = 0;
   const { perSecond: rate } = await timeAsync(
     async () => {
@@ -84,10 +90,7 @@ async function appendRate(seconds: number): Promise<{ rate: number; checkpoints:
 }
 
 async function batchAppendRate(seconds: number, batch: number): Promise<number> {
-  const store = new SqliteStore({ ...configDefaults.store.sqlite, path: ':temp:' });
-  const log = makeLog(store);
-  await log.open();
-  log.start();
+  const { store, log } = await startedLog();
   let n = 0;
   const { perSecond: rate } = await timeAsync(
     async () => {
