@@ -1,5 +1,6 @@
 /**
  * Single-node throughput: one devnet DP on one core, driven over keep-alive HTTP from another.
+ * The DP is the compiled build (dist/, compiled at start), run as `mimi-discovery serve` is.
  * Run with `npx tsx bench/single-node.ts` (about 2 minutes). Options:
  *   --mappings N     mappings preloaded before the lookups (default 100000)
  *   --submissions N  signed submissions prepared for the acceptance runs (default 60000)
@@ -15,7 +16,9 @@
  *   --only LIST      phases to run, of single,batch,accept,soak (all by default; the echo
  *                    baseline always runs, at the start and at the end)
  *   --soak-minutes M mixed load for M minutes at the end, sampling the node's RSS every 10 s
- *                    (issue target: M = 10, RSS under 256 MiB and flat from minute 5 to 10)
+ *                    (issue target: M = 10, RSS under 256 MiB and flat from minute 5 to 10),
+ *                    and printing the node's own account of it by minute (V8's spaces, external)
+ *   --node-flags=F   flags for the node under test, space-separated (e.g. a heap limit)
  *   --no-postgres    skip the PostgreSQL accept phase (which uses a fresh schema, dropped after,
  *                    in --postgres-url, default $MIMI_TEST_POSTGRES_URL or the local test database)
  * Prints `name: value unit` lines, then a summary table. See bench/README.md.
@@ -50,7 +53,14 @@ import { benchCsi, devnetSigners, type Signers } from './lib/fixtures.js';
 import { type LoadOptions, type LoadResult, rawPost, runLoad } from './lib/loadgen.js';
 import { preloadMappings, prepareSubmissions } from './lib/prepare.js';
 import { summarise } from './lib/profile-summary.js';
-import { canPin, pinSelf, type ServerProcess, startServer } from './lib/server.js';
+import {
+  buildDist,
+  canPin,
+  pinSelf,
+  type ServerKind,
+  type ServerProcess,
+  startServer,
+} from './lib/server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -65,6 +75,7 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     only: { type: 'string', default: 'single,batch,accept,soak' },
     'no-postgres': { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
     'postgres-url': {
       type: 'string',
       default: process.env.MIMI_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test',
@@ -78,6 +89,7 @@ const warmupMs = Number(args.warmup) * 1000;
 const connections = Number(args.connections);
 const batchSize = 100;
 const soakMinutes = Number(args['soak-minutes']);
+const nodeFlags = args['node-flags']!.split(' ').filter((f) => f !== '');
 const preloadMarker = 'bench-preload.json';
 const phases = new Set(args.only!.split(','));
 for (const p of phases)
@@ -159,6 +171,39 @@ function rssOf(pid: number | undefined): { rss: number; anon: number; file: numb
   }
 }
 
+/**
+ * The soak node's own account of its memory (BENCH_MEMORY_LOG, bench/lib/node-hooks.mjs), one
+ * line per minute: RSS, V8's heap used / committed, the old and new spaces' committed pages, and
+ * memory outside the heap, in MiB.
+ */
+function printMemoryLog(file: string): void {
+  if (!existsSync(file)) return;
+  const lines = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as MemoryLine);
+  const t0 = lines[0]?.at ?? 0;
+  const perMinute = lines.filter((_, i) => i === lines.length - 1 || (i + 1) % 6 === 0);
+  console.log(
+    'soak memory, MiB (rss | heap used/committed | old, new, large objects, code committed | external):',
+  );
+  for (const l of perMinute) {
+    const c = (space: string) => l.spaces[space]?.[1] ?? 0;
+    console.log(
+      `  ${((l.at - t0) / 60_000 + 1 / 6).toFixed(1)} min: ${l.rss} | ${l.heapUsed}/${l.heapTotal} | ${c('old')}, ${c('new')}, ${c('large_object')}, ${c('code')} | ${l.external}`,
+    );
+  }
+}
+
+interface MemoryLine {
+  at: number;
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  spaces: Record<string, [number, number]>;
+}
+
 function reportRss(name: string, server: ServerProcess): void {
   const r = rssOf(server.child.pid);
   if (r === undefined) return;
@@ -237,11 +282,15 @@ async function main(): Promise<void> {
       ? 'pinning: server child on core 0 (taskset -c 0), load generator on core 1'
       : 'pinning: unavailable (no taskset or one core); figures are not comparable',
   );
+  // The node under test is the compiled build, as operators run it (no TypeScript loader).
+  console.log(`built dist/ from src/ in ${buildDist().toFixed(1)} s; the node runs dist/cli/main.js serve`);
+  if (nodeFlags.length > 0) console.log(`node flags of the node under test: ${nodeFlags.join(' ')}`);
 
   // A folder kept by an earlier run holds its devnet and preload; a marker says how many mappings.
   const reused = args.dir !== undefined && existsSync(join(args.dir, preloadMarker));
   const dir = args.dir ?? mkdtempSync(join(tmpdir(), 'mimi-bench-'));
   const profileDir = join(dir, 'profiles');
+  const memoryLog = join(dir, `memory-${process.pid}.jsonl`);
   if (!reused) writeDevnet(dir, { port: await freePort() });
   const layout = readDevnet(dir);
   const config = JSON.parse(readFileSync(layout.configFile, 'utf8')) as NodeConfig;
@@ -306,19 +355,24 @@ async function main(): Promise<void> {
     if (pin) pinSelf(1);
 
     // --profile: each measured window alone is profiled in the server (SIGUSR2 at its start and
-    // end: bench/lib/server-child.ts), one file per window, so start-up and warm-up stay out.
+    // end: bench/lib/node-hooks.mjs), one file per window, so start-up and warm-up stay out.
     const windows = new Map<ServerProcess, { prefix: string; files: string[] }>();
-    const serve = async (argv: string[], phase: string): Promise<ServerProcess> => {
+    const serve = async (server: ServerKind, phase: string): Promise<ServerProcess> => {
       const prefix = join(profileDir, phase);
       if (args.profile) mkdirSync(profileDir, { recursive: true });
-      const server = await startServer({
-        args: argv,
+      const child = await startServer({
+        server,
         pin,
         core: 0,
-        env: args.profile ? { BENCH_WINDOW_PROFILE: prefix } : {},
+        nodeFlags: nodeFlags,
+        env: {
+          ...(args.profile ? { BENCH_WINDOW_PROFILE: prefix } : {}),
+          // The soak's node logs its own memory (bench/lib/node-hooks.mjs), to tell its RSS apart.
+          ...(phase === 'soak' ? { BENCH_MEMORY_LOG: memoryLog } : {}),
+        },
       });
-      windows.set(server, { prefix, files: [] });
-      return server;
+      windows.set(child, { prefix, files: [] });
+      return child;
     };
     const stop = async (server: ServerProcess, phase: string) => {
       await server.stop();
@@ -352,7 +406,7 @@ async function main(): Promise<void> {
 
     // 1. Baseline: bare fastify echoing a small JSON body; run again at the end to show drift.
     const baseline = async (name: string) => {
-      const server = await serve(['baseline'], name);
+      const server = await serve({ kind: 'echo' }, name);
       const body = JSON.stringify({ v: 1, csis: [benchCsi(1)], format: 'verbose' });
       const r = await measure(server, {
         next: cycle([rawPost('/echo', body)]),
@@ -364,7 +418,7 @@ async function main(): Promise<void> {
 
     // 2 and 3. Lookups against the devnet node holding the preloaded mappings.
     const devnet = async (phase: string, configFile = layout.configFile) => {
-      const server = await serve(['devnet', configFile], phase);
+      const server = await serve({ kind: 'node', config: configFile }, phase);
       const baseUrl = `http://127.0.0.1:${server.port}`;
       return { server, baseUrl, tokens: await openSessions(baseUrl, signers) };
     };
@@ -372,7 +426,7 @@ async function main(): Promise<void> {
     // it listens; time it apart, then time an ordinary start.
     for (const name of ['devnet_first_start', 'devnet_start'] as const) {
       const t0 = performance.now();
-      const server = await serve(['devnet', layout.configFile], name);
+      const server = await serve({ kind: 'node', config: layout.configFile }, name);
       report(name, (performance.now() - t0) / 1000, 's');
       await stop(server, name);
     }
@@ -572,9 +626,9 @@ async function main(): Promise<void> {
       const samples: { minute: number; rss: number; anon: number }[] = [];
       const t0 = performance.now();
       const timer = setInterval(() => {
+        const minute = (performance.now() - t0) / 60_000;
         const r = rssOf(server.child.pid);
-        if (r !== undefined)
-          samples.push({ minute: (performance.now() - t0) / 60_000, rss: r.rss, anon: r.anon });
+        if (r !== undefined) samples.push({ minute, rss: r.rss, anon: r.anon });
       }, 10_000);
       const r = await runLoad({
         port: server.port,
@@ -599,6 +653,7 @@ async function main(): Promise<void> {
       console.log(
         `soak_rss_samples_MiB: ${samples.map((x) => `${x.minute.toFixed(1)}m=${Math.round(x.rss)}`).join(' ')}`,
       );
+      printMemoryLog(memoryLog);
       const at = (m: number) => samples.filter((x) => x.minute >= m).at(0)?.rss;
       report('soak_rss_max', Math.max(...samples.map((x) => x.rss)), 'MiB', { target: '< 256 MiB' });
       const half = at(soakMinutes / 2);

@@ -1,8 +1,14 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const childScript = fileURLToPath(new URL('./server-child.ts', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const echoScript = fileURLToPath(new URL('./echo-server.mjs', import.meta.url));
+const hooksScript = fileURLToPath(new URL('./node-hooks.mjs', import.meta.url));
+const mainScript = join(root, 'dist/cli/main.js');
+const tscScript = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
 /** Whether `taskset` exists and there are two cores to split between server and load generator. */
 export function canPin(): boolean {
@@ -26,18 +32,28 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+/** The node under test: the echo baseline, or the deployed build serving a config file. */
+export type ServerKind = { kind: 'echo' } | { kind: 'node'; config: string };
+
 /**
- * Starts bench/lib/server-child.ts in a child process, pinned to `core` with taskset when
- * `pin` is set. `nodeFlags` go to node (e.g. --cpu-prof).
+ * Starts the server in a child process, pinned to `core` with taskset when `pin` is set: the
+ * echo baseline (bench/lib/echo-server.mjs), or the node as operators run it,
+ * `node dist/cli/main.js serve --json --log-level warn --config <file>` (the compiled build, no TypeScript loader:
+ * call `buildDist` first). bench/lib/node-hooks.mjs is loaded into either (window profiles,
+ * memory log: set by `env`). `nodeFlags` go to node (e.g. --max-old-space-size).
  */
 export function startServer(opts: {
-  args: string[];
+  server: ServerKind;
   pin: boolean;
   core?: number;
   nodeFlags?: string[];
   env?: Record<string, string>;
 }): Promise<ServerProcess> {
-  const nodeArgs = [...(opts.nodeFlags ?? []), ...process.execArgv, childScript, ...opts.args];
+  const script =
+    opts.server.kind === 'echo'
+      ? [echoScript]
+      : [mainScript, 'serve', '--json', '--log-level', 'warn', '--config', opts.server.config];
+  const nodeArgs = [...(opts.nodeFlags ?? []), '--import', hooksScript, ...script];
   const child = opts.pin
     ? spawn('taskset', ['-c', String(opts.core ?? 0), process.execPath, ...nodeArgs], {
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -60,7 +76,7 @@ export function startServer(opts: {
     child.once('exit', onExit);
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /READY (\d+)/.exec(out);
+      const m = /"listening":\s*"http:\/\/[^"]*:(\d+)"/.exec(out);
       if (m === null) return;
       clearTimeout(timer);
       child.off('exit', onExit);
@@ -78,4 +94,14 @@ export function startServer(opts: {
       });
     });
   });
+}
+
+/**
+ * Compiles src/ to dist/ (`tsc -p tsconfig.build.json`, as `npm run build`), so that the node
+ * under test is the code in the tree; returns the seconds it took.
+ */
+export function buildDist(): number {
+  const t0 = performance.now();
+  execFileSync(process.execPath, [tscScript, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  return (performance.now() - t0) / 1000;
 }
