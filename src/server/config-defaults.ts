@@ -15,7 +15,7 @@ export const configDefaults = {
   registry: { refreshSeconds: defaultRefreshSeconds },
   store: {
     /** The served-rows cache of a SQLite node (src/dp/served-cache.ts). */
-    servedCacheBytes: 128 * 2 ** 20,
+    servedCacheBytes: 64 * 2 ** 20,
     /** The read connection maps none of the file: mapped pages count in the node's RSS. */
     sqlite: { synchronous: 'normal', mmapBytes: 0, cacheBytes: 32 * 2 ** 20 },
     postgres: { poolSize: 10, connectionTimeoutMs: 5000, maxWriteAttempts: 5 },
