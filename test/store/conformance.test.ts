@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EntryFrames, entriesOf, mergeFrames } from '../../src/protocol/private.js';
 import { postgresMigrations } from '../../src/store/migrations/postgres.js';
 import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
-import type { OprfEpoch, Store, StoredMapping, StoreTx } from '../../src/store/store.js';
+import type { OprfEpoch, Store, StoreTx } from '../../src/store/store.js';
 import { storedMapping } from '../support/mapping-rows.js';
 import { cachedStoreBackends, residencyStoreBackends, storeBackends } from '../support/stores.js';
 
