@@ -364,7 +364,8 @@ async function main(): Promise<void> {
         server,
         pin,
         core: 0,
-        nodeFlags: nodeFlags,
+        // --node-flags are for the node under test, not the echo it is measured against.
+        nodeFlags: server.kind === 'node' ? nodeFlags : [],
         env: {
           ...(args.profile ? { BENCH_WINDOW_PROFILE: prefix } : {}),
           // The soak's node logs its own memory (bench/lib/node-hooks.mjs), to tell its RSS apart.
