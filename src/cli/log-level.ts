@@ -20,13 +20,32 @@ export function logLevelArg(input: string): LogLevel {
 }
 
 /**
- * A service's logger option from `--log-level` and where its lines go (stderr under --json, so
- * that stdout holds only the JSON document): one way for the node, the relay and the issuer.
+ * A service's logger option from `--log-level` and where its lines go (stdout, or stderr under
+ * --json, so that stdout holds only the JSON document): one way for the node, the relay and the
+ * issuer.
  */
 export function serviceLogger(
   level: LogLevel,
   stream: NodeJS.WritableStream | undefined,
-): false | { level: LogLevel; stream?: NodeJS.WritableStream } {
+): false | { level: LogLevel; stream: { write(line: string): void } } {
   if (level === 'silent') return false;
-  return { level, ...(stream === undefined ? {} : { stream }) };
+  return { level, stream: untilBroken(stream ?? process.stdout) };
+}
+
+/**
+ * Writes to `out` until it fails, then drops what follows. A service whose reader is gone (a
+ * devnet killed while its DPs write their logs into its pipes) has nowhere to write: pino's own
+ * destination retries a failed write forever (sonic-boom's flushSync loops on EPIPE), which kept
+ * such a node from finishing its shutdown, so it never exited.
+ */
+function untilBroken(out: NodeJS.WritableStream): { write(line: string): void } {
+  let broken = false;
+  out.on('error', () => {
+    broken = true;
+  });
+  return {
+    write(line) {
+      if (!broken) out.write(line);
+    },
+  };
 }
