@@ -15,7 +15,7 @@ export default defineConfig({
       },
     },
     // Finds PostgreSQL and Redis (test/support/services.ts), then builds dist/ once for the CLI
-    // tests, which run dist/cli/main.js.
+    // tests, which run dist/bin/mimi-discovery.js.
     globalSetup: ['./test/support/services.ts', './test/support/build-cli.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
   },

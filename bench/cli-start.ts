@@ -2,7 +2,9 @@
  * CLI start-up: how long `mimi-discovery --help` and `mimi-discovery verify` take, start to
  * exit, as a user runs them. Run `npm run build` first, then `npx tsx bench/cli-start.ts
  * [--runs N]` (default 5; a few seconds). Each command is spawned N times as
- * `/usr/bin/time -f '%e %U %S' node dist/cli/main.js ...`; prints the median wall time and the
+ * `/usr/bin/time -f '%e %U %S' node dist/bin/mimi-discovery.js ...` (the bundled command line,
+ * tools/build.mjs), and as often, alternately, from tsc's one file per module
+ * (`dist/cli/main.js`, what the bin was before the bundle); prints the median wall time and the
  * median user+sys CPU time, which a loaded machine disturbs less than the wall time.
  */
 
@@ -15,7 +17,8 @@ import { numberArg } from './lib/args.js';
 import { acceptedRow, devnetSigners, signedSubmission } from './lib/fixtures.js';
 
 const root = resolve(import.meta.dirname, '..');
-const main = join(root, 'dist/cli/main.js');
+const bundled = join(root, 'dist/bin/mimi-discovery.js');
+const unbundled = join(root, 'dist/cli/main.js');
 const time = '/usr/bin/time';
 
 function runsArg(): number {
@@ -42,16 +45,33 @@ function once(nodeArgs: string[]): { wall: number; cpu: number } {
   return { wall, cpu: user + sys };
 }
 
-function measure(name: string, nodeArgs: string[], runs: number): void {
-  once(nodeArgs); // not counted: warms the file cache
-  const all = Array.from({ length: runs }, () => once(nodeArgs));
-  const wall = median(all.map((r) => r.wall));
-  const cpu = median(all.map((r) => r.cpu));
-  console.log(`${name}: wall ${wall.toFixed(2)} s, user+sys ${cpu.toFixed(2)} s (median of ${runs})`);
+/** Each of `variants` run `runs` times, taking turns, after one uncounted run each (file cache). */
+function measure(name: string, variants: Record<string, string[]>, runs: number): void {
+  const entries = Object.entries(variants);
+  for (const [, nodeArgs] of entries) once(nodeArgs);
+  const all = entries.map(() => [] as { wall: number; cpu: number }[]);
+  for (let i = 0; i < runs; i++) {
+    entries.forEach(([, nodeArgs], j) => {
+      all[j]!.push(once(nodeArgs));
+    });
+  }
+  entries.forEach(([variant], j) => {
+    const wall = median(all[j]!.map((r) => r.wall));
+    const cpu = median(all[j]!.map((r) => r.cpu));
+    console.log(
+      `${name}${variant}: wall ${wall.toFixed(2)} s, user+sys ${cpu.toFixed(2)} s (median of ${runs})`,
+    );
+  });
+}
+
+/** The same command from the bundle and from tsc's output. */
+function both(args: string[]): Record<string, string[]> {
+  return { '': [bundled, ...args], ' (unbundled: dist/cli/main.js)': [unbundled, ...args] };
 }
 
 function run(): void {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+  for (const f of [bundled, unbundled])
+    if (!existsSync(f)) throw new Error(`${f} is missing: run npm run build first`);
   if (!existsSync(time)) throw new Error(`${time} is missing (Debian: apt-get install time)`);
   const runs = runsArg();
   // A devnet folder (registry, keys) and one fully signed mapping to verify, made in-process.
@@ -62,9 +82,9 @@ function run(): void {
     const now = Math.floor(Date.now() / 1000);
     const file = join(dir, 'mapping.json');
     writeFileSync(file, acceptedRow(signers, signedSubmission(signers, 0, now), now).json);
-    measure('node -e 0 (the floor)', ['-e', '0'], runs);
-    measure('mimi-discovery --help', [main, '--help'], runs);
-    measure('mimi-discovery verify', [main, 'verify', file, '--devnet', dir], runs);
+    measure('node -e 0 (the floor)', { '': ['-e', '0'] }, runs);
+    measure('mimi-discovery --help', both(['--help']), runs);
+    measure('mimi-discovery verify', both(['verify', file, '--devnet', dir]), runs);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -22,7 +22,7 @@
  *   --connections C    requests in flight, one per keep-alive connection (16)
  *   --submissions N    signed submissions prepared per acceptance run (15000)
  *   --threads T        signing worker threads (2)
- *   --runtime R        `dist` (build with tsconfig.build.json, run node dist/cli/main.js; falls
+ *   --runtime R        `dist` (build with tsconfig.build.json, run node dist/bin/mimi-discovery.js; falls
  *                      back to tsx when the tree does not build) or `tsx` (src/cli/main.ts)
  *   --private-lookup   keep the private (OPRF) index on in the nodes (off by default: see README)
  *   --postgres-url U   default $MIMI_TEST_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/test
@@ -35,7 +35,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -385,7 +384,7 @@ let runtime: { name: string; argv: string[] } = { name: 'tsx', argv: [] };
 let pinned = false;
 const allCores = `0-${cpus().length - 1}`;
 
-/** The production build (tsconfig.build.json into dist/), or tsx on the sources when it fails. */
+/** The production build (`npm run build`: tools/build.mjs), or tsx on the sources when it fails. */
 function chooseRuntime(): void {
   const tsxArgv = ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
   if (args.runtime === 'tsx') {
@@ -394,9 +393,11 @@ function chooseRuntime(): void {
   }
   const t = performance.now();
   try {
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
-    runtime = { name: 'node dist/cli/main.js (npm run build)', argv: [join(root, 'dist', 'cli', 'main.js')] };
+    execFileSync(process.execPath, [join(root, 'tools', 'build.mjs')], { cwd: root, stdio: 'pipe' });
+    runtime = {
+      name: 'node dist/bin/mimi-discovery.js (npm run build)',
+      argv: [join(root, 'dist', 'bin', 'mimi-discovery.js')],
+    };
     console.log(`runtime: built dist/ in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   } catch (err) {
     const out = String((err as { stdout?: Buffer }).stdout ?? err).slice(0, 400);

@@ -1,5 +1,4 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,8 +6,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const echoScript = fileURLToPath(new URL('./echo-server.mjs', import.meta.url));
 const hooksScript = fileURLToPath(new URL('./node-hooks.mjs', import.meta.url));
-const mainScript = join(root, 'dist/cli/main.js');
-const tscScript = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+const mainScript = join(root, 'dist/bin/mimi-discovery.js');
 
 /** Whether `taskset` exists and there are two cores to split between server and load generator. */
 export function canPin(): boolean {
@@ -38,7 +36,7 @@ export type ServerKind = { kind: 'echo' } | { kind: 'node'; config: string };
 /**
  * Starts the server in a child process, pinned to `core` with taskset when `pin` is set: the
  * echo baseline (bench/lib/echo-server.mjs), or the node as operators run it,
- * `node dist/cli/main.js serve --json --log-level warn --config <file>` (the compiled build, no TypeScript loader:
+ * `node dist/bin/mimi-discovery.js serve --json --log-level warn --config <file>` (the compiled build, no TypeScript loader:
  * call `buildDist` first). bench/lib/node-hooks.mjs is loaded into either (window profiles,
  * memory log: set by `env`). `nodeFlags` go to node (e.g. --max-old-space-size).
  */
@@ -97,11 +95,11 @@ export function startServer(opts: {
 }
 
 /**
- * Compiles src/ to dist/ (`tsc -p tsconfig.build.json`, as `npm run build`), so that the node
- * under test is the code in the tree; returns the seconds it took.
+ * Builds dist/ as `npm run build` does (tools/build.mjs: tsc, then the bundled command line), so
+ * that the node under test is the code in the tree; returns the seconds it took.
  */
 export function buildDist(): number {
   const t0 = performance.now();
-  execFileSync(process.execPath, [tscScript, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'tools/build.mjs')], { stdio: 'inherit' });
   return (performance.now() - t0) / 1000;
 }

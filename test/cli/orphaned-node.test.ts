@@ -8,7 +8,7 @@ import { Condition } from '../support/condition.js';
 import { freePort } from '../support/devnet.js';
 import { waitForHealth } from './run-cli.js';
 
-const main = join(resolve(import.meta.dirname, '../..'), 'dist/cli/main.js');
+const main = join(resolve(import.meta.dirname, '../..'), 'dist/bin/mimi-discovery.js');
 
 function alive(pid: number): boolean {
   try {

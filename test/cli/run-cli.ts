@@ -4,9 +4,9 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Condition } from '../support/condition.js';
 
-/** The real CLI as a child process: `node dist/cli/main.js ...`, built by test/support/build-cli.ts. */
+/** The real CLI as a child process: `node dist/bin/mimi-discovery.js ...` (the bundled command line users run), built by test/support/build-cli.ts. */
 const root = resolve(import.meta.dirname, '../..');
-const main = join(root, 'dist/cli/main.js');
+const main = join(root, 'dist/bin/mimi-discovery.js');
 
 export interface CliRun {
   code: number;

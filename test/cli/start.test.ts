@@ -11,16 +11,25 @@ import { writeDevnet } from '../../src/cli/devnet-files.js';
  * Start-up loads what the command needs and nothing else: `--help` only commander and the
  * command definitions, `verify` no server, store or network client, and no libsodium
  * WebAssembly build (the CLI installs the native provider first: src/cli/commands.ts). Checked by
- * the modules node loads (a module hook logs every URL), not by a clock.
+ * what node loads of the bundled command line users run (dist/bin/, tools/build.mjs: a module
+ * hook logs every URL, and the bundle's metafile names the sources in each file), not by a clock.
  */
 const root = resolve(import.meta.dirname, '../..');
-const main = join(root, 'dist/cli/main.js');
+const bin = join(root, 'dist/bin');
+const main = join(bin, 'mimi-discovery.js');
 
 describe('CLI start-up loads only what the command needs', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'mimi-cli-start-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const meta = JSON.parse(readFileSync(join(bin, 'meta.json'), 'utf8')) as {
+    outputs: Record<string, { inputs: Record<string, unknown> }>;
+  };
+  const packageOf = (path: string) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path)?.[1];
 
-  /** The dist/ files and packages `node dist/cli/main.js <args>` loads. */
+  /**
+   * What `node dist/bin/mimi-discovery.js <args>` loads: the src/ modules in the bundle's files it
+   * loaded (as `cli/verify.js`, the module's path in dist/), and the packages, bundled or not.
+   */
   function loaded(
     args: string[],
   ): Promise<{ code: number; stdout: string; dist: string[]; packages: string[] }> {
@@ -42,17 +51,16 @@ describe('CLI start-up loads only what the command needs', { timeout: 60_000 }, 
         { cwd: root, env: { ...process.env, MIMI_TEST_LOADED_LOG: log } },
         (err, stdout) => {
           const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
-          const distUrl = pathToFileURL(join(root, 'dist')).href;
-          const dist = urls
-            .filter((u) => u.startsWith(`${distUrl}/`))
-            .map((u) => u.slice(distUrl.length + 1));
-          const packages = [
-            ...new Set(
-              urls
-                .map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1])
-                .filter((p) => p !== undefined),
-            ),
-          ];
+          const binUrl = pathToFileURL(bin).href;
+          const inputs = urls
+            .filter((u) => u.startsWith(`${binUrl}/`))
+            .flatMap((u) =>
+              Object.keys(meta.outputs[`dist/bin/${u.slice(binUrl.length + 1)}`]?.inputs ?? {}),
+            );
+          const dist = inputs
+            .filter((f) => f.startsWith('src/'))
+            .map((f) => f.slice(4).replace(/\.ts$/, '.js'));
+          const packages = [...new Set([...urls, ...inputs].map(packageOf).filter((p) => p !== undefined))];
           done({ code: err === null ? 0 : Number(err.code), stdout, dist, packages });
         },
       );

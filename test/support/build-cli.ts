@@ -13,8 +13,9 @@ function newest(dir: string): number {
 }
 
 /**
- * Vitest global setup: compiles src to dist, so the tests that run the CLI as a child process
- * start plain JavaScript (about 1 s) rather than compiling TypeScript in every child. Skipped
+ * Vitest global setup: builds dist/ as `npm run build` does (tools/build.mjs: tsc, then the
+ * bundled command line in dist/bin/), so the tests that run the CLI as a child process start what
+ * users run rather than compiling TypeScript in every child. Skipped
  * when dist was built after the last change to src and the compiler settings: a run of a few
  * test files then starts in a second instead of waiting for tsc.
  */
@@ -23,7 +24,9 @@ export default function setup(): void {
   const stamp = join(root, 'dist', '.built');
   const inputs = Math.max(
     newest(join(root, 'src')),
-    ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map((f) => statSync(join(root, f)).mtimeMs),
+    ...['tsconfig.json', 'tsconfig.build.json', 'package.json', 'tools/build.mjs'].map(
+      (f) => statSync(join(root, f)).mtimeMs,
+    ),
   );
   let built = 0;
   try {
@@ -32,13 +35,6 @@ export default function setup(): void {
     // never built here
   }
   if (built > inputs) return;
-  execFileSync(
-    process.execPath,
-    [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: root,
-      stdio: 'inherit',
-    },
-  );
+  execFileSync(process.execPath, [join(root, 'tools/build.mjs')], { cwd: root, stdio: 'inherit' });
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
