@@ -283,9 +283,7 @@ async function main(): Promise<void> {
       : 'pinning: unavailable (no taskset or one core); figures are not comparable',
   );
   // The node under test is the compiled build, as operators run it (no TypeScript loader).
-  console.log(
-    `built dist/ from src/ in ${buildDist().toFixed(1)} s; the node runs dist/bin/mimi-discovery.js serve`,
-  );
+  console.log(`built dist/ from src/ in ${buildDist().toFixed(1)} s; the node runs dist/cli/main.js serve`);
   if (nodeFlags.length > 0) console.log(`node flags of the node under test: ${nodeFlags.join(' ')}`);
 
   // A folder kept by an earlier run holds its devnet and preload; a marker says how many mappings.

@@ -1,5 +1,5 @@
 // Loaded with `node --import` into the node under test (bench/lib/server.ts), which is the
-// deployed build (`dist/bin/mimi-discovery.js serve`) or the echo baseline; plain JavaScript so that the
+// deployed build (`dist/cli/main.js serve`) or the echo baseline; plain JavaScript so that the
 // node runs without a TypeScript loader, as operators run it.
 //   BENCH_WINDOW_PROFILE=<file prefix>: SIGUSR2 starts a CPU profile and the next SIGUSR2 writes
 //     it to <prefix>-<n>.cpuprofile, so the bench profiles its measured windows alone, without

@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const echoScript = fileURLToPath(new URL('./echo-server.mjs', import.meta.url));
 const hooksScript = fileURLToPath(new URL('./node-hooks.mjs', import.meta.url));
-const mainScript = join(root, 'dist/bin/mimi-discovery.js');
+// tsc's per-module build of the same code the bin bundles: the node runs alike once started, and
+// a profile names each function's source file instead of a chunk of the bundle.
+const mainScript = join(root, 'dist/cli/main.js');
 
 /** Whether `taskset` exists and there are two cores to split between server and load generator. */
 export function canPin(): boolean {
@@ -36,7 +38,7 @@ export type ServerKind = { kind: 'echo' } | { kind: 'node'; config: string };
 /**
  * Starts the server in a child process, pinned to `core` with taskset when `pin` is set: the
  * echo baseline (bench/lib/echo-server.mjs), or the node as operators run it,
- * `node dist/bin/mimi-discovery.js serve --json --log-level warn --config <file>` (the compiled build, no TypeScript loader:
+ * `node dist/cli/main.js serve --json --log-level warn --config <file>` (the compiled build, no TypeScript loader:
  * call `buildDist` first). bench/lib/node-hooks.mjs is loaded into either (window profiles,
  * memory log: set by `env`). `nodeFlags` go to node (e.g. --max-old-space-size).
  */
