@@ -21,14 +21,12 @@
  * the V8 profiler and writes accept-<setup>.cpuprofile in the working folder, measured window
  * only (read it with `npx tsx bench/lib/profile-summary.ts <file>`).
  */
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { useCryptoProvider } from '../src/crypto/provider.js';
 import { nativeCrypto } from '../src/crypto/provider-native.js';
-import { verifyEd25519 } from '../src/crypto/sign.js';
 import { logReceipt } from '../src/dp/log-pseudonym.js';
 import type { AcceptResult } from '../src/dp/provider.js';
 import { nowSeconds } from '../src/protocol/encoding.js';
@@ -37,7 +35,8 @@ import { loadConfig } from '../src/server/config.js';
 import { type Context, createContext } from '../src/server/context.js';
 import { postgresUrlOption } from './lib/args.js';
 import { signedSubmission, tempDevnet } from './lib/fixtures.js';
-import { time, timeAsync } from './lib/timing.js';
+import { ed25519VerifyRate } from './lib/signature-bound.js';
+import { timeAsync } from './lib/timing.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -53,18 +52,6 @@ const accepts = Number(args.accepts);
 const warm = Number(args.warm);
 const runs = Number(args.runs);
 const inFlight = 16;
-
-/** Ed25519 verifications per CPU second through the verifier's primitive (src/crypto/sign.ts). */
-function verifyRate(): number {
-  const key = generateKeyPairSync('ed25519');
-  const pub = (key.publicKey.export({ format: 'jwk' }) as { x: string }).x;
-  const msg = randomBytes(400);
-  const sig = sign(null, msg, key.privateKey);
-  const verify = () => {
-    if (!verifyEd25519(msg, sig, pub)) throw new Error('verify failed');
-  };
-  return time(verify, { seconds: 1, clock: 'cpu', chunk: 200 }).perCpuSecond;
-}
 
 /** The route's part of an answer besides the accept: the R28 receipt (src/server/routes/mappings.ts). */
 function receipt(ctx: Context, r: AcceptResult): void {
@@ -166,11 +153,11 @@ async function main(): Promise<void> {
   ].filter((s) => only.includes(s.name));
   // The verifier's primitive: the server installs the native binding (src/server/context.ts).
   useCryptoProvider(nativeCrypto);
-  const before = verifyRate();
+  const before = ed25519VerifyRate();
   const results = [];
   for (const s of setups) results.push({ ...s, us: await setup(s.name, s.privateIndex, s.postgres) });
   // Before and after the accepts: a shared machine drifts; the bound is their mean.
-  const verifies = (before + verifyRate()) / 2;
+  const verifies = (before + ed25519VerifyRate()) / 2;
   console.log(
     `ed25519_verify: ${Math.round(verifies)} verifications per CPU second (sodium-native; ${Math.round(before)} before the accepts); ` +
       `3 of them: ${Math.round(3e6 / verifies)} us, bound ${Math.round(verifies / 3)} accepts per CPU second`,

@@ -23,7 +23,7 @@
  *                    in --postgres-url, default $MIMI_TEST_POSTGRES_URL or the local test database)
  * Prints `name: value unit` lines, then a summary table. See bench/README.md.
  */
-import { sign as cryptoSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -44,11 +44,12 @@ import { call } from '../src/client/http.js';
 import { MspAgent } from '../src/client/msp-agent.js';
 import { useCryptoProvider } from '../src/crypto/provider.js';
 import { nativeCrypto } from '../src/crypto/provider-native.js';
-import { SignPurpose, signObject, verifyEd25519 } from '../src/crypto/sign.js';
+import { SignPurpose, signObject } from '../src/crypto/sign.js';
 import { SessionAnswer } from '../src/protocol/answers.js';
 import { nowSeconds } from '../src/protocol/encoding.js';
 import { Registry } from '../src/registry/document.js';
 import { NodeConfig } from '../src/server/config.js';
+import { postgresUrlOption } from './lib/args.js';
 import { benchCsi, devnetSigners, type Signers } from './lib/fixtures.js';
 import { type LoadOptions, type LoadResult, rawPost, runLoad } from './lib/loadgen.js';
 import { preloadMappings, prepareSubmissions } from './lib/prepare.js';
@@ -61,6 +62,7 @@ import {
   type ServerProcess,
   startServer,
 } from './lib/server.js';
+import { ed25519VerifyRate } from './lib/signature-bound.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -76,10 +78,7 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'single,batch,accept,soak' },
     'no-postgres': { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
-    'postgres-url': {
-      type: 'string',
-      default: process.env.MIMI_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test',
-    },
+    'postgres-url': postgresUrlOption,
   },
 });
 const mappings = Number(args.mappings);
@@ -224,17 +223,7 @@ function verifyRate(): number {
   // The server installs the native binding (src/server/context.ts); this process would otherwise
   // measure the SDK's WebAssembly build, about a third as fast.
   useCryptoProvider(nativeCrypto);
-  const key = generateKeyPairSync('ed25519');
-  const pub = (key.publicKey.export({ format: 'jwk' }) as { x: string }).x;
-  const msg = randomBytes(400);
-  const sig = cryptoSign(null, msg, key.privateKey);
-  let n = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < 2000) {
-    for (let i = 0; i < 100; i++) if (!verifyEd25519(msg, sig, pub)) throw new Error('verify failed');
-    n += 100;
-  }
-  return n / ((performance.now() - t0) / 1000);
+  return ed25519VerifyRate(2);
 }
 
 /** One session per MSP (POST /v1/session, signed once), reused as a bearer token for the run. */
