@@ -2,6 +2,7 @@ import { generateKeyPair } from '../../src/crypto/keys.js';
 import { buildZone, type Zone } from '../../src/dns/zone.js';
 import type { ZoneSet } from '../../src/dns/zone-set.js';
 import type { Mapping } from '../../src/protocol/records.js';
+import { configDefaults } from '../../src/server/config.js';
 import { Federation } from '../../test/support/federation.js';
 
 /**
@@ -25,6 +26,7 @@ export async function benchZone(n: number, serial = 1): Promise<Zone> {
         name: 'bench.example',
         nameServers: [{ name: 'ns1.bench.example', addresses: ['127.0.0.1'] }],
         ttl: 300,
+        negativeTtl: configDefaults.dns.zone.negativeTtl,
       },
       mappings,
       serial,

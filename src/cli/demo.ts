@@ -94,6 +94,7 @@ export async function runDemo(opts: {
     name: 'example.net',
     nameServers: [{ name: 'ns1.example.net', addresses: ['127.0.0.1'] }],
     ttl: 5,
+    negativeTtl: configDefaults.dns.zone.negativeTtl,
     extra: [] as ZoneRecord[],
   };
   const dnsZones = new ZoneSet({ store: node.ctx.store, zones: [zone], now: nowSeconds, refreshMs: 500 });

@@ -13,9 +13,9 @@ import { untilSignal } from './node.js';
 
 /** The zones of a node's config, with their label keys read. */
 export function zoneSettingsOf(loaded: LoadedConfig): ZoneSettings[] {
-  const dns = loaded.config.dns;
-  if (dns === undefined) throw new MimiError('config-invalid', 'dns: this config holds no DNS zones');
-  return dns.zones.map((z, i) => ({
+  if (loaded.config.dns === undefined)
+    throw new MimiError('config-invalid', 'dns: this config holds no DNS zones');
+  return loaded.resolved.dns.zones.map((z, i) => ({
     name: z.name,
     nameServers: z.nameServers,
     hostmaster: z.hostmaster,

@@ -15,10 +15,10 @@ export interface ZoneSettings {
   nameServers: readonly { name: string; addresses?: readonly string[] }[];
   /** SOA RNAME as a mailbox domain (RFC 1035 §3.3.13), default `hostmaster.<zone>`. */
   hostmaster?: string;
-  /** TTL of the identifier records (default 60 s: an invalidation is gone from caches within a minute). */
-  ttl?: number;
-  /** Negative-answer TTL (RFC 2308), the SOA MINIMUM (default 30 s). */
-  negativeTtl?: number;
+  /** TTL of the identifier records, in seconds (the node's dns.zones[].ttl). */
+  ttl: number;
+  /** Negative-answer TTL (RFC 2308), the SOA MINIMUM, in seconds (the node's dns.zones[].negativeTtl). */
+  negativeTtl: number;
   labelKey?: Uint8Array;
   /**
    * Other records the zone holds, read at every rebuild: a self-hosting holder's
@@ -100,7 +100,7 @@ export function buildZone(
   if (name.length > 253 || !name.split('.').every((l) => /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/.test(l))) {
     throw new MimiError('config-invalid', `dns zone ${settings.name} is not a domain name`);
   }
-  const ttl = settings.ttl ?? 60;
+  const { ttl } = settings;
   const records: ZoneRecord[] = [];
   for (const ns of settings.nameServers) {
     records.push({ name, type: 'NS', ttl: 3600, data: lower(ns.name) });
@@ -122,7 +122,7 @@ export function buildZone(
     refresh: 300,
     retry: 60,
     expire: 86_400,
-    minimum: settings.negativeTtl ?? 30,
+    minimum: settings.negativeTtl,
   };
   return new Zone(name, soa, records);
 }

@@ -59,12 +59,13 @@ export interface OutboxOptions {
   store: Store;
   registry: () => Registry;
   self: { id: string; key: SigningKey };
-  /** From the resolved config (src/server/config-defaults.ts). */
+  /** These four from the resolved config (federation.outbox*, src/server/config-defaults.ts). */
   intervalMs: number;
   maxBackoffMs: number;
-  /** The first retry's backoff, doubled at each failure (default 250 ms). */
-  baseBackoffMs?: number;
-  timeoutMs?: number;
+  /** The first retry's backoff, doubled at each failure up to maxBackoffMs. */
+  baseBackoffMs: number;
+  /** One delivery's timeout: a peer's event or an MSP's webhook. */
+  timeoutMs: number;
   onDelivered?: (item: OutboxItem, ms: number) => void;
   onError?: (item: OutboxItem, err: unknown) => void;
   /** Due times and backoff (ms), and the signatures' `created` (s). */
@@ -160,7 +161,7 @@ export class OutboxWorker {
         this.opts.onDelivered?.(item, Math.round(performance.now() - started));
       } catch (err) {
         const attempts = item.attempts + 1;
-        const base = this.opts.baseBackoffMs ?? 250;
+        const base = this.opts.baseBackoffMs;
         const backoff = Math.min(this.opts.maxBackoffMs, base * 2 ** Math.min(attempts, 20));
         const next = this.clock() + backoff / 2 + Math.random() * (backoff / 2);
         await this.opts.store.write((tx) => tx.outboxRetry(item.id, attempts, next, failureOf(err)));
@@ -172,7 +173,7 @@ export class OutboxWorker {
 
   private async deliver(item: OutboxItem): Promise<void> {
     const registry = this.opts.registry();
-    const timeoutMs = this.opts.timeoutMs ?? 5000;
+    const { timeoutMs } = this.opts;
     if (item.target.startsWith(webhookPrefix)) {
       const msp = registry.msp(item.target.slice(webhookPrefix.length));
       if (msp?.webhook === undefined) return; // no webhook any more: nothing to deliver

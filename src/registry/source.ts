@@ -7,6 +7,9 @@ import { Registry } from './document.js';
 /** The SDK's default refresh interval in seconds, which a node's config defaults to as well. */
 export const defaultRefreshSeconds = 300;
 
+/** The SDK's bound on a registry document, in bytes; a node's and the relay's registry.maxBytes default to it. */
+export const defaultRegistryMaxBytes = 4 * 2 ** 20;
+
 /**
  * Where a RegistrySource loads the registry from, and the key it must be signed by.
  *
@@ -20,6 +23,7 @@ export interface RegistrySourceOptions {
   pinnedKey: string;
   /** How often start() reloads it (default {@link defaultRefreshSeconds}; a node: registry.refreshSeconds). */
   refreshSeconds?: number;
+  /** Largest document taken, in bytes (default {@link defaultRegistryMaxBytes}; a node: registry.maxBytes). */
   maxBytes?: number;
   now?: () => number;
   onRefreshError?: (err: unknown) => void;
@@ -99,7 +103,7 @@ export class RegistrySource {
   }
 
   private async fetchBytes(): Promise<Buffer> {
-    const maxBytes = this.opts.maxBytes ?? 4 * 1024 * 1024;
+    const maxBytes = this.opts.maxBytes ?? defaultRegistryMaxBytes;
     let bytes: Buffer;
     if (/^https?:\/\//.test(this.opts.location)) {
       let res: Response;

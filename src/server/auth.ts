@@ -43,9 +43,10 @@ export class SessionAuthority {
   /** Tokens already checked, with their callers; bounded, emptied when full. */
   private readonly checked = new Map<string, Caller>();
 
-  constructor(opts: { secret?: Uint8Array; ttlSeconds?: number } = {}) {
+  /** `ttlSeconds` from the resolved config (sessions.ttlSeconds, src/server/config-defaults.ts). */
+  constructor(opts: { secret?: Uint8Array; ttlSeconds: number }) {
     this.secret = Buffer.from(opts.secret ?? randomBytes(32));
-    this.ttlSeconds = opts.ttlSeconds ?? 3600;
+    this.ttlSeconds = opts.ttlSeconds;
   }
 
   /** Check a signed session request against the registry; the caller checks replay. */

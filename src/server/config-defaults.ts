@@ -3,8 +3,8 @@ import {
   type LookupBudget,
   type ReputationSettings,
 } from '../dp/lookup-reputation.js';
-import { defaultRefreshSeconds } from '../registry/source.js';
-import type { NodeConfig } from './config-schema.js';
+import { defaultRefreshSeconds, defaultRegistryMaxBytes } from '../registry/source.js';
+import type { NodeConfig, RegistryConfig, RelayConfig } from './config-schema.js';
 
 /**
  * Every default of the node config, in one place (STYLE.md §19, as atproto's `envToCfg`): what a
@@ -12,7 +12,8 @@ import type { NodeConfig } from './config-schema.js';
  * context hands the resolved values to each component, so no component guesses one of its own.
  */
 export const configDefaults = {
-  registry: { refreshSeconds: defaultRefreshSeconds },
+  registry: { refreshSeconds: defaultRefreshSeconds, maxBytes: defaultRegistryMaxBytes },
+  sessions: { ttlSeconds: 3600 },
   store: {
     /** The served-rows cache of a SQLite node (src/dp/served-cache.ts). */
     servedCacheBytes: 64 * 2 ** 20,
@@ -30,11 +31,15 @@ export const configDefaults = {
     maxAnswerBytesPerCsi: 64 * 1024,
     outboxIntervalMs: 250,
     outboxMaxBackoffMs: 60_000,
+    outboxBaseBackoffMs: 250,
+    /** A delivery waits longer than a lookup's peer call: nobody is waiting on it. */
+    outboxTimeoutMs: 5000,
     /** Witness rounds and peer proofs: a peer's log answer takes longer than a lookup. */
     logCallTimeoutMs: 5000,
   },
   verifier: {
     codeTtlSeconds: 300,
+    codeDigits: 6,
     maxAttempts: 5,
     maxChallengesPerHour: 5,
     smsTimeoutMs: 10_000,
@@ -69,7 +74,14 @@ export const configDefaults = {
     shutdownTimeoutMs: 30_000,
     readyTimeoutMs: 2000,
   },
-  dns: { host: '127.0.0.1', port: 53, refreshMs: 1000, maxUdpPayload: 1232 },
+  dns: {
+    host: '127.0.0.1',
+    port: 53,
+    refreshMs: 1000,
+    maxUdpPayload: 1232,
+    /** Each zone's: an invalidation is gone from resolvers' caches within a minute. */
+    zone: { ttl: 60, negativeTtl: 30 },
+  },
   limits: {
     maxBodyBytes: 64 * 1024,
     maxBatch: 100,
@@ -91,6 +103,17 @@ export const configDefaults = {
     // budget is 10 full batches, for a contact sync's burst.
     mspLookupPerMinute: 1_000,
     mspLookupPerDay: 100_000,
+  },
+} as const;
+
+/** Every default of the OHTTP relay's config (src/server/relay.ts); its registry's are the node's. */
+export const relayDefaults = {
+  limits: {
+    maxRequestBytes: 256 * 1024,
+    /** A batch of buckets. */
+    maxResponseBytes: 32 * 2 ** 20,
+    requestsPerMinute: 1200,
+    timeoutMs: 15_000,
   },
 } as const;
 
@@ -116,6 +139,15 @@ export interface Limits {
 type Section<K extends keyof NodeConfig> = NonNullable<NodeConfig[K]>;
 type Budget = { points: number; perSeconds: number };
 type StoreSection = Section<'store'>;
+type ZoneConfig = Section<'dns'>['zones'][number];
+
+/** A DNS zone of the config with its TTLs filled in (src/dns/zone.ts reads its label key). */
+export type ResolvedZone = Omit<ZoneConfig, 'ttl' | 'negativeTtl'> & { ttl: number; negativeTtl: number };
+
+export interface ResolvedRegistry {
+  refreshSeconds: number;
+  maxBytes: number;
+}
 
 /** A store section with its defaults filled in: the main store's, or a residency region's. */
 export type ResolvedStore =
@@ -140,7 +172,8 @@ export type ResolvedStore =
 
 /** The settings that have a default, each filled in: what the components are built from. */
 export interface ResolvedConfig {
-  registry: { refreshSeconds: number };
+  registry: ResolvedRegistry;
+  sessions: { ttlSeconds: number };
   store: {
     /** 0 where no served-rows cache may run: a PostgreSQL store, or residency across stores. */
     servedCacheBytes: number;
@@ -157,6 +190,7 @@ export interface ResolvedConfig {
   verifier:
     | {
         codeTtlSeconds: number;
+        codeDigits: number;
         maxAttempts: number;
         maxChallengesPerHour: number;
         smsTimeoutMs: number;
@@ -191,7 +225,13 @@ export interface ResolvedConfig {
     shutdownTimeoutMs: number;
     readyTimeoutMs: number;
   };
-  dns: { listen: { host: string; port: number }; refreshMs: number; maxUdpPayload: number };
+  dns: {
+    listen: { host: string; port: number };
+    refreshMs: number;
+    maxUdpPayload: number;
+    /** None when the config holds no dns section. */
+    zones: readonly ResolvedZone[];
+  };
   /** Where rate-limit counters are shared (Redis), when they are. */
   rateLimits: { redisUrl: string; keyPrefix: string } | undefined;
   limits: Limits;
@@ -206,7 +246,8 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
   const ops = config.operations ?? {};
   const v = config.verifier;
   return {
-    registry: { refreshSeconds: config.registry.refreshSeconds ?? d.registry.refreshSeconds },
+    registry: resolveRegistry(config.registry),
+    sessions: { ttlSeconds: config.sessions?.ttlSeconds ?? d.sessions.ttlSeconds },
     store: {
       servedCacheBytes:
         config.store.backend === 'sqlite' && config.residency === undefined
@@ -226,11 +267,14 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
       maxAnswerBytesPerCsi: fed.maxAnswerBytesPerCsi ?? d.federation.maxAnswerBytesPerCsi,
       outboxIntervalMs: fed.outboxIntervalMs ?? d.federation.outboxIntervalMs,
       outboxMaxBackoffMs: fed.outboxMaxBackoffMs ?? d.federation.outboxMaxBackoffMs,
+      outboxBaseBackoffMs: fed.outboxBaseBackoffMs ?? d.federation.outboxBaseBackoffMs,
+      outboxTimeoutMs: fed.outboxTimeoutMs ?? d.federation.outboxTimeoutMs,
       // Log calls wait as long as lookups when the operator set the peer timeout.
       logCallTimeoutMs: fed.peerTimeoutMs ?? d.federation.logCallTimeoutMs,
     },
     verifier: v && {
       codeTtlSeconds: v.codeTtlSeconds ?? d.verifier.codeTtlSeconds,
+      codeDigits: v.codeDigits ?? d.verifier.codeDigits,
       maxAttempts: v.maxAttempts ?? d.verifier.maxAttempts,
       maxChallengesPerHour: v.maxChallengesPerHour ?? d.verifier.maxChallengesPerHour,
       smsTimeoutMs:
@@ -274,6 +318,11 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
       listen: config.dns?.listen ?? { host: d.dns.host, port: d.dns.port },
       refreshMs: config.dns?.refreshMs ?? d.dns.refreshMs,
       maxUdpPayload: config.dns?.maxUdpPayload ?? d.dns.maxUdpPayload,
+      zones: (config.dns?.zones ?? []).map((z) => ({
+        ...z,
+        ttl: z.ttl ?? d.dns.zone.ttl,
+        negativeTtl: z.negativeTtl ?? d.dns.zone.negativeTtl,
+      })),
     },
     rateLimits:
       config.rateLimits?.redisUrl === undefined
@@ -283,6 +332,33 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
             keyPrefix: config.rateLimits.keyPrefix ?? `mimi:${config.dp.id}`,
           },
     limits: limitsOf(config),
+  };
+}
+
+/** The node's and the relay's registry section, defaults filled in. */
+function resolveRegistry(r: RegistryConfig): ResolvedRegistry {
+  const d = configDefaults.registry;
+  return { refreshSeconds: r.refreshSeconds ?? d.refreshSeconds, maxBytes: r.maxBytes ?? d.maxBytes };
+}
+
+/** The relay's settings that have a default, each filled in. */
+export interface ResolvedRelayConfig {
+  registry: ResolvedRegistry;
+  limits: { maxRequestBytes: number; maxResponseBytes: number; requestsPerMinute: number; timeoutMs: number };
+}
+
+/** The relay config's settings with every default of `relayDefaults` filled in. */
+export function resolveRelayConfig(config: RelayConfig): ResolvedRelayConfig {
+  const l = config.limits ?? {};
+  const d = relayDefaults.limits;
+  return {
+    registry: resolveRegistry(config.registry),
+    limits: {
+      maxRequestBytes: l.maxRequestBytes ?? d.maxRequestBytes,
+      maxResponseBytes: l.maxResponseBytes ?? d.maxResponseBytes,
+      requestsPerMinute: l.requestsPerMinute ?? d.requestsPerMinute,
+      timeoutMs: l.timeoutMs ?? d.timeoutMs,
+    },
   };
 }
 

@@ -16,17 +16,47 @@ export function readConfigJson(file: string, what: string): unknown {
   }
 }
 
-export function decodeConfig<S extends TSchema>(
+/**
+ * A setting that fails its check: config-invalid, its name in `extra.setting` as the operator
+ * writes it (`store.url`, `residency.regions[0].id`), as config-env-missing names its own.
+ */
+export function invalidSetting(setting: string | undefined, message: string, cause?: unknown): MimiError {
+  return new MimiError(
+    'config-invalid',
+    message,
+    setting === undefined || setting === '' ? undefined : { setting },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** A JSON pointer into the config (`/residency/regions/0/id`) as a setting's name. */
+function settingAt(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .filter((p) => p !== '')
+    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .reduce((name, p) => (/^\d+$/.test(p) ? `${name}[${p}]` : name === '' ? p : `${name}.${p}`), '');
+}
+
+/** The config's `schema` at `pointer` decoded, or config-invalid naming the setting that fails. */
+export function decodeSetting<S extends TSchema>(
   schema: S,
-  raw: unknown,
-  file: string,
-  what: string,
+  value: unknown,
+  pointer: string,
+  where: string,
 ): Static<S> {
   try {
-    return decodeRecord(schema, raw, what);
+    return decodeRecord(schema, value, `config${pointer}`);
   } catch (err) {
-    throw new MimiError('config-invalid', `${file}: ${(err as Error).message}`);
+    const inner = err instanceof MimiError && typeof err.extra?.pointer === 'string' ? err.extra.pointer : '';
+    throw invalidSetting(settingAt(pointer + inner), `${where}: ${(err as Error).message}`, err);
   }
+}
+
+/** A whole config file (`file`) against its schema: config-invalid naming the file and the setting. */
+export function decodeConfig<S extends TSchema>(schema: S, raw: unknown, file: string): Static<S> {
+  return decodeSetting(schema, raw, '', file);
 }
 
 /**

@@ -2,9 +2,10 @@ import { type Static, Type } from '@sinclair/typebox';
 import { ParticipantId, PublicKeyB64 } from '../protocol/records.js';
 
 /**
- * The node config file's schema (JSON): what may be written, never what is assumed when it is
- * not (every default is in config-defaults.ts). Reading and checking: config.ts. Over 400 lines
- * because it is one declaration, each setting with its bounds and the comment operators read.
+ * The node's and the relay's config file schemas (JSON): what may be written, never what is
+ * assumed when it is not (every default is in config-defaults.ts). Reading and checking:
+ * config.ts and relay.ts. Over 400 lines because the node's is one declaration, each setting
+ * with its bounds and the comment operators read.
  */
 const SmtpConfig = Type.Object(
   {
@@ -123,10 +124,14 @@ export const RegistryConfig = Type.Object(
   {
     location: Type.String({ minLength: 1 }),
     pinnedKey: PublicKeyB64,
+    /** How often the registry is loaded again, in seconds (default 300). */
     refreshSeconds: Type.Optional(Type.Integer({ minimum: 10 })),
+    /** Largest registry document taken, file or URL, in bytes (default 4 MiB). */
+    maxBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 2 ** 30 })),
   },
   { additionalProperties: false },
 );
+export type RegistryConfig = Static<typeof RegistryConfig>;
 
 export const NodeConfig = Type.Object(
   {
@@ -192,6 +197,8 @@ export const NodeConfig = Type.Object(
             ),
           ),
           codeTtlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 3600 })),
+          /** Digits of a one-time code (default 6; ChallengeAnswer takes 6 to 10, records.ts). */
+          codeDigits: Type.Optional(Type.Integer({ minimum: 6, maximum: 10 })),
           maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
           maxChallengesPerHour: Type.Optional(Type.Integer({ minimum: 1 })),
           /** How long an attestation this verifier signs is valid (default 365 days). */
@@ -225,6 +232,10 @@ export const NodeConfig = Type.Object(
           maxAnswerBytesPerCsi: Type.Optional(Type.Integer({ minimum: 1024 })),
           outboxIntervalMs: Type.Optional(Type.Integer({ minimum: 10 })),
           outboxMaxBackoffMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          /** The outbox's first retry backoff, doubled at each failure up to outboxMaxBackoffMs (default 250). */
+          outboxBaseBackoffMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 60_000 })),
+          /** How long one outbox delivery (a peer's event, an MSP's webhook) may take (default 5000). */
+          outboxTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
         },
         { additionalProperties: false },
       ),
@@ -325,6 +336,11 @@ export const NodeConfig = Type.Object(
            * file, so a token issued by one node is accepted by all.
            */
           secretFile: Type.Optional(Type.String()),
+          /**
+           * How long a session token is good for, in seconds (default 3600; published at
+           * /.well-known/mimi-discovery as sessionTtlSeconds). A token cannot be revoked before.
+           */
+          ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 86_400 })),
         },
         { additionalProperties: false },
       ),
@@ -382,7 +398,9 @@ export const NodeConfig = Type.Object(
                   { minItems: 1, maxItems: 13 },
                 ),
                 hostmaster: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+                /** TTL of the identifier records, in seconds (default 60: an invalidation leaves caches within a minute). */
                 ttl: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
+                /** Negative-answer TTL (RFC 2308), the SOA MINIMUM, in seconds (default 30). */
                 negativeTtl: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
                 /** 32 random bytes (base64url) keying the labels (hard-to-guess identifiers); generated if missing. */
                 labelKeyFile: Type.Optional(Type.String()),
@@ -462,3 +480,34 @@ export const NodeConfig = Type.Object(
   { additionalProperties: false },
 );
 export type NodeConfig = Static<typeof NodeConfig>;
+
+/**
+ * The Oblivious HTTP relay's config file (`mimi-discovery relay --config FILE`, src/server/relay.ts);
+ * its defaults are relayDefaults (config-defaults.ts).
+ */
+export const RelayConfig = Type.Object(
+  {
+    /** R23: as a node's, a non-loopback address needs TLS in front (a TLS proxy). */
+    listen: Type.Object(listenFields, { additionalProperties: false }),
+    registry: RegistryConfig,
+    limits: Type.Optional(
+      Type.Object(
+        {
+          /** Largest encapsulated request (default 256 KiB). */
+          maxRequestBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
+          /** Largest answer taken from a gateway (default 32 MiB: a batch of buckets). */
+          maxResponseBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024 })),
+          /** Requests per client address per minute (default 1200). */
+          requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** How long a gateway may take (default 15 s). */
+          timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 120_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** The local address the relay connects to gateways from (default: the system's choice). */
+    egressAddress: Type.Optional(Type.String({ minLength: 2, maxLength: 45 })),
+  },
+  { additionalProperties: false },
+);
+export type RelayConfig = Static<typeof RelayConfig>;

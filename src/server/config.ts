@@ -1,19 +1,21 @@
-import type { Static, TSchema } from '@sinclair/typebox';
 import { MimiError } from '../protocol/errors.js';
-import { decodeRecord } from '../protocol/records.js';
 import { checkResidencyRules } from '../store/residency/rules.js';
 import { type ResolvedConfig, resolveConfig } from './config-defaults.js';
-import { folderOf, pathsRelativeTo, readConfigJson } from './config-file.js';
+import { decodeSetting, folderOf, invalidSetting, pathsRelativeTo, readConfigJson } from './config-file.js';
 import { NodeConfig, storeSchemas } from './config-schema.js';
 
 export {
   configDefaults,
   type Limits,
   type ResolvedConfig,
+  type ResolvedRelayConfig,
   type ResolvedStore,
+  type ResolvedZone,
+  relayDefaults,
   resolveConfig,
+  resolveRelayConfig,
 } from './config-defaults.js';
-export { NodeConfig } from './config-schema.js';
+export { NodeConfig, RelayConfig } from './config-schema.js';
 
 /**
  * One config file per node (JSON), read once at start (STYLE.md §11, §19): read the file and
@@ -21,44 +23,6 @@ export { NodeConfig } from './config-schema.js';
  * variables the file names. Relative paths are relative to the config file. Every failure names
  * the setting, or the environment variable.
  */
-
-/**
- * A setting that fails its check: config-invalid, its name in `extra.setting` as the operator
- * writes it (`store.url`, `residency.regions[0].id`), as config-env-missing names its own.
- */
-function invalidSetting(setting: string | undefined, message: string, cause?: unknown): MimiError {
-  return new MimiError(
-    'config-invalid',
-    message,
-    setting === undefined || setting === '' ? undefined : { setting },
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-/** A JSON pointer into the config (`/residency/regions/0/id`) as a setting's name. */
-function settingAt(pointer: string): string {
-  return pointer
-    .split('/')
-    .slice(1)
-    .filter((p) => p !== '')
-    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
-    .reduce((name, p) => (/^\d+$/.test(p) ? `${name}[${p}]` : name === '' ? p : `${name}.${p}`), '');
-}
-
-/** The config's `schema` at `pointer` decoded, or config-invalid naming the setting that fails. */
-function decodeSetting<S extends TSchema>(
-  schema: S,
-  value: unknown,
-  pointer: string,
-  where: string,
-): Static<S> {
-  try {
-    return decodeRecord(schema, value, `config${pointer}`);
-  } catch (err) {
-    const inner = err instanceof MimiError && typeof err.extra?.pointer === 'string' ? err.extra.pointer : '';
-    throw invalidSetting(settingAt(pointer + inner), `${where}: ${(err as Error).message}`, err);
-  }
-}
 
 /** Environment overrides: the settings an operator changes per machine. */
 const envOverrides: Record<string, (c: NodeConfig, v: string) => void> = {

@@ -146,6 +146,7 @@ export async function createContext(
       : loaded.path(config.sessions.secretFile);
   const sessions = new SessionAuthority({
     secret: readOrCreateSecretFile(sessionSecretFile, 'sessions.secretFile'),
+    ttlSeconds: resolved.sessions.ttlSeconds,
   });
   const registry = new RegistrySource({
     location: /^https?:/.test(config.registry.location)
@@ -153,6 +154,7 @@ export async function createContext(
       : loaded.path(config.registry.location),
     pinnedKey: config.registry.pinnedKey,
     refreshSeconds: resolved.registry.refreshSeconds,
+    maxBytes: resolved.registry.maxBytes,
     now,
   });
   await registry.load();
@@ -264,6 +266,8 @@ export async function createContext(
     clock,
     intervalMs: fed.outboxIntervalMs,
     maxBackoffMs: fed.outboxMaxBackoffMs,
+    baseBackoffMs: fed.outboxBaseBackoffMs,
+    timeoutMs: fed.outboxTimeoutMs,
     onDelivered: (item) => metrics.outboxDeliveries.inc({ target: item.target, outcome: 'delivered' }),
     onError: (item, err) => {
       metrics.outboxDeliveries.inc({ target: item.target, outcome: 'failed' });

@@ -83,6 +83,7 @@ export function createNodeVerifier(
         ? undefined
         : nodeTxtResolver({ servers: v.dns01.servers, timeoutMs: settings.dns01TimeoutMs })),
     codeTtlSeconds: settings.codeTtlSeconds,
+    codeDigits: settings.codeDigits,
     maxAttempts: settings.maxAttempts,
     maxChallengesPerHour: settings.maxChallengesPerHour,
     attestationLifetimeSeconds: settings.attestationLifetimeSeconds,

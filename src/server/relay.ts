@@ -1,17 +1,48 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { pipeline, type Readable, Transform } from 'node:stream';
-import { type Static, Type } from '@sinclair/typebox';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { OhttpMediaType } from '../crypto/ohttp.js';
 import { MimiError } from '../protocol/errors.js';
 import { RegistrySource } from '../registry/source.js';
 import { MemoryRateLimiter } from '../store/rate-limit.js';
+import { type ResolvedRelayConfig, resolveRelayConfig } from './config-defaults.js';
 import { decodeConfig, folderOf, pathsRelativeTo, readConfigJson } from './config-file.js';
-import { listenFields, RegistryConfig } from './config-schema.js';
+import { RelayConfig } from './config-schema.js';
 import { checkListenAddress } from './listen-address.js';
 import { type LogOption, loggerOptions } from './logging.js';
 import { asMimiError, problemOf, sendProblem } from './problems.js';
+
+export interface LoadedRelayConfig {
+  /** The file as validated. */
+  config: RelayConfig;
+  /** Every setting with a default, filled in (relayDefaults, config-defaults.ts). */
+  resolved: ResolvedRelayConfig;
+  path(p: string): string;
+}
+
+/** A relay config file read, validated and resolved. */
+export function loadRelayConfig(file: string): LoadedRelayConfig {
+  return loadedRelayConfig(checkRelayConfig(readConfigJson(file, 'relay config'), file), folderOf(file));
+}
+
+/** The relay config validated as the node's is: config-invalid naming the setting in `extra.setting`. */
+export function checkRelayConfig(raw: unknown, where = 'relay config'): RelayConfig {
+  return decodeConfig(RelayConfig, raw, where);
+}
+
+/** A validated relay config, resolved, its paths relative to `baseDir`. */
+export function loadedRelayConfig(config: RelayConfig, baseDir: string): LoadedRelayConfig {
+  return { config, resolved: resolveRelayConfig(config), path: pathsRelativeTo(baseDir) };
+}
+
+export interface Relay {
+  app: FastifyInstance;
+  registry: RegistrySource;
+  /** Listens; its URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
 
 /**
  * The Oblivious HTTP relay (RFC 9458 §6.2; `mimi-discovery relay --config FILE`).
@@ -23,63 +54,20 @@ import { asMimiError, problemOf, sendProblem } from './problems.js';
  * nor any header of the client's). It bounds request and answer sizes and each client address's
  * requests per minute. Its logs (pino, the node's serializers) hold the client's address, the
  * route pattern, the target DP and the status: never a body, which it cannot read anyway.
+ *
+ * The relay's app and registry; `listen()` starts it. Refuses to start without a registry.
  */
-export const RelayConfig = Type.Object(
-  {
-    /** R23: as a node's, a non-loopback address needs TLS in front (a TLS proxy). */
-    listen: Type.Object(listenFields, { additionalProperties: false }),
-    registry: RegistryConfig,
-    limits: Type.Optional(
-      Type.Object(
-        {
-          /** Largest encapsulated request (default 256 KiB). */
-          maxRequestBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
-          /** Largest answer taken from a gateway (default 32 MiB: a batch of buckets). */
-          maxResponseBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024 })),
-          /** Requests per client address per minute (default 1200). */
-          requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
-          /** How long a gateway may take (default 15 s). */
-          timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 120_000 })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    /** The local address the relay connects to gateways from (default: the system's choice). */
-    egressAddress: Type.Optional(Type.String({ minLength: 2, maxLength: 45 })),
-  },
-  { additionalProperties: false },
-);
-export type RelayConfig = Static<typeof RelayConfig>;
-
-export function loadRelayConfig(file: string): { config: RelayConfig; path(p: string): string } {
-  const config = decodeConfig(RelayConfig, readConfigJson(file, 'relay config'), file, 'relay config');
-  return { config, path: pathsRelativeTo(folderOf(file)) };
-}
-
-export interface Relay {
-  app: FastifyInstance;
-  registry: RegistrySource;
-  /** Listens; its URL. */
-  listen(): Promise<string>;
-  close(): Promise<void>;
-}
-
-/** The relay's app and registry; `listen()` starts it. Refuses to start without a registry. */
 export async function createRelay(
-  loaded: { config: RelayConfig; path(p: string): string },
+  loaded: LoadedRelayConfig,
   opts: { logger?: LogOption; now?: () => number } = {},
 ): Promise<Relay> {
-  const { config } = loaded;
-  const limits = {
-    maxRequestBytes: config.limits?.maxRequestBytes ?? 256 * 1024,
-    maxResponseBytes: config.limits?.maxResponseBytes ?? 32 * 1024 * 1024,
-    requestsPerMinute: config.limits?.requestsPerMinute ?? 1200,
-    timeoutMs: config.limits?.timeoutMs ?? 15_000,
-  };
+  const { config, resolved } = loaded;
+  const { limits } = resolved;
   const registry = new RegistrySource({
     location: loaded.path(config.registry.location),
     pinnedKey: config.registry.pinnedKey,
-    refreshSeconds: config.registry.refreshSeconds,
+    refreshSeconds: resolved.registry.refreshSeconds,
+    maxBytes: resolved.registry.maxBytes,
     now: opts.now,
   });
   await registry.load();

@@ -137,7 +137,7 @@ export interface TokenIssuer {
 }
 
 export function readIssuerConfig(file: string): { config: IssuerConfig; path: (p: string) => string } {
-  const config = decodeConfig(IssuerConfig, readConfigJson(file, 'issuer config'), file, 'issuer config');
+  const config = decodeConfig(IssuerConfig, readConfigJson(file, 'issuer config'), file);
   return { config, path: pathsRelativeTo(folderOf(file)) };
 }
 

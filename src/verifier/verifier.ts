@@ -18,9 +18,10 @@ export interface VerifierOptions {
   channels: { tel?: OtpChannel; mailto?: OtpChannel };
   /** R29: resolves `_mimi-challenge.<domain>` for dns-01; without it, no native identifier is attested. */
   dns?: TxtResolver;
-  codeDigits?: number;
-  /** These four from the resolved config (src/server/config-defaults.ts). */
+  /** These five from the resolved config (src/server/config-defaults.ts). */
   codeTtlSeconds: number;
+  /** Digits of a one-time code, 6 to 10 (the wire's bounds, ChallengeAnswer in records.ts). */
+  codeDigits: number;
   maxAttempts: number;
   /** Challenges per CSI, and per mailbox for email, per hour: stops SMS pumping and mail bombing through us. */
   maxChallengesPerHour: number;
@@ -75,7 +76,7 @@ export class PossessionVerifier {
     const method = kind === 'tel' ? PossessionMethod.SmsOtp : PossessionMethod.EmailOtp;
     const now = this.now();
     const ttl = this.opts.codeTtlSeconds;
-    const digits = this.opts.codeDigits ?? 6;
+    const digits = this.opts.codeDigits;
     const code = String(this.random.int(10 ** digits)).padStart(digits, '0');
     const id = Buffer.from(this.random.bytes(16)).toString('base64url');
     await this.insert({ id, csi, holderKey, method, codeHash: this.hash(id, code), now, ttl });

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RedisNonceCache, StoreNonces } from '../../src/federation/nonce-cache.js';
 import { isMimiError } from '../../src/protocol/errors.js';
 import { SessionAuthority } from '../../src/server/auth.js';
+import { configDefaults } from '../../src/server/config.js';
 import { EvaluationBudget } from '../../src/server/private-lookup.js';
 import { readOrCreateSecretFile } from '../../src/server/secret-file.js';
 import { testRedis } from '../support/redis.js';
@@ -33,10 +34,17 @@ describe('R23: session tokens under one secret file are good on every node', () 
 
   it('a token issued by one node is accepted by another reading the same file, refused under another file', () => {
     const file = join(dir, 'sessions.secret');
-    const a = new SessionAuthority({ secret: readOrCreateSecretFile(file, 'sessions.secretFile') });
-    const b = new SessionAuthority({ secret: readOrCreateSecretFile(file, 'sessions.secretFile') });
+    const a = new SessionAuthority({
+      secret: readOrCreateSecretFile(file, 'sessions.secretFile'),
+      ttlSeconds: configDefaults.sessions.ttlSeconds,
+    });
+    const b = new SessionAuthority({
+      secret: readOrCreateSecretFile(file, 'sessions.secretFile'),
+      ttlSeconds: configDefaults.sessions.ttlSeconds,
+    });
     const other = new SessionAuthority({
       secret: readOrCreateSecretFile(join(dir, 'other.secret'), 'sessions.secretFile'),
+      ttlSeconds: configDefaults.sessions.ttlSeconds,
     });
     const now = 1_000_000;
     const token = a.issue({ participant: 'msp1', role: 'msp', expiresAt: now + 60 });

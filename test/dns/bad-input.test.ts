@@ -9,6 +9,7 @@ import { buildZone, Zone } from '../../src/dns/zone.js';
 import type { ZoneSet } from '../../src/dns/zone-set.js';
 import { discoveryName, localPartLabel, splitTxt } from '../../src/protocol/dns-names.js';
 import type { Mapping } from '../../src/protocol/records.js';
+import { configDefaults } from '../../src/server/config.js';
 import { Federation } from '../support/federation.js';
 
 /**
@@ -49,7 +50,7 @@ const query = (name: string, type: string, opts: { edns?: number; flags?: number
 describe('R29: the responder with malformed and edge-case queries', () => {
   const zone = () =>
     buildZone(
-      { name: 'example.net', nameServers: ns },
+      { ...configDefaults.dns.zone, name: 'example.net', nameServers: ns },
       new Map([['mimi:alice@example.net', [aliceMapping]]]),
       7,
     );
@@ -280,7 +281,7 @@ describe('R29: the SDK with wrong, forged, truncated and missing answers', () =>
     expect(Date.now() - t0).toBeLessThan(2000);
     // A second resolver (our responder) answers when the first does not.
     const zone = buildZone(
-      { name: 'example.net', nameServers: ns },
+      { ...configDefaults.dns.zone, name: 'example.net', nameServers: ns },
       new Map([['mimi:alice@example.net', [aliceMapping]]]),
       1,
     );
@@ -313,7 +314,7 @@ describe('R29: the SDK with wrong, forged, truncated and missing answers', () =>
   it('a keyed label is found only with the shared secret (R29: hard to guess)', async () => {
     const labelKey = Buffer.alloc(32, 5);
     const zone = buildZone(
-      { name: 'example.net', nameServers: ns, labelKey },
+      { ...configDefaults.dns.zone, name: 'example.net', nameServers: ns, labelKey },
       new Map([['mimi:alice@example.net', [aliceMapping]]]),
       1,
     );

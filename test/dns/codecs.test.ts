@@ -14,6 +14,7 @@ import {
   TxtPrefix,
 } from '../../src/protocol/dns-names.js';
 import { MimiError } from '../../src/protocol/errors.js';
+import { configDefaults } from '../../src/server/config.js';
 
 /** R29: the DNS codecs round-trip, and garbage never throws anything but a typed error. */
 describe('DNS record codecs', () => {
@@ -74,7 +75,11 @@ describe('DNS record codecs', () => {
   });
 
   it('the responder never throws on garbage, and never answers with QR clear', () => {
-    const zone = buildZone({ name: 'example.net', nameServers: [{ name: 'ns1.example.net' }] }, new Map(), 1);
+    const zone = buildZone(
+      { ...configDefaults.dns.zone, name: 'example.net', nameServers: [{ name: 'ns1.example.net' }] },
+      new Map(),
+      1,
+    );
     const zs = { find: (n: string) => (zone.contains(n) ? zone : undefined) } as unknown as ZoneSet;
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 600 }), fc.boolean(), (bytes, udp) => {

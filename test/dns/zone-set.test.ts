@@ -4,6 +4,7 @@ import { SignPurpose, signObject } from '../../src/crypto/sign.js';
 import { ZoneSet } from '../../src/dns/zone-set.js';
 import { lookupLocal } from '../../src/dp/lookup.js';
 import { discoveryName } from '../../src/protocol/dns-names.js';
+import { configDefaults } from '../../src/server/config.js';
 import type { Store } from '../../src/store/store.js';
 import { Federation } from '../support/federation.js';
 import { storeBackends } from '../support/stores.js';
@@ -28,8 +29,12 @@ for (const backend of storeBackends()) {
     }
 
     const settings = [
-      { name: 'example.net', nameServers: [{ name: 'ns1.example.net' }] },
-      { name: '_mimi-discovery.other.example', nameServers: [{ name: 'ns1.other.example' }] },
+      { ...configDefaults.dns.zone, name: 'example.net', nameServers: [{ name: 'ns1.example.net' }] },
+      {
+        ...configDefaults.dns.zone,
+        name: '_mimi-discovery.other.example',
+        nameServers: [{ name: 'ns1.other.example' }],
+      },
     ];
 
     it("holds the zone's native identifiers only, and moves the serial on only when they change", async () => {

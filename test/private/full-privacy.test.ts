@@ -14,7 +14,7 @@ import {
 import { createSodiumOprfClient, type OprfClientEngine } from '../../src/crypto/oprf-client-sodium.js';
 import { fromB64u } from '../../src/protocol/encoding.js';
 import { parsePrivateTokenHeader } from '../../src/protocol/privacy-pass.js';
-import { createRelay, type Relay } from '../../src/server/relay.js';
+import { checkRelayConfig, createRelay, loadedRelayConfig, type Relay } from '../../src/server/relay.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
 /**
@@ -84,14 +84,14 @@ describe('private, through a relay, with tokens', () => {
     const hc = net.holder();
     await hc.optOut(await net.prove(hc, carol));
     relay = await createRelay(
-      {
-        config: {
+      loadedRelayConfig(
+        checkRelayConfig({
           listen: { host: '127.0.0.1', port: 0 },
-          registry: { location: join(net.layout.dir, 'registry.json'), pinnedKey: net.layout.registryKey },
+          registry: { location: 'registry.json', pinnedKey: net.layout.registryKey },
           egressAddress: relayAddress,
-        },
-        path: (p) => p,
-      },
+        }),
+        net.layout.dir,
+      ),
       {
         logger: { level: 'trace', stream: { write: (l: string) => relayLines.push(l) } },
         now: net.clock.now,

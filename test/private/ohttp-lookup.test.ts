@@ -22,8 +22,9 @@ import {
 import { createSodiumOprfClient, type OprfClientEngine } from '../../src/crypto/oprf-client-sodium.js';
 import { fromB64u } from '../../src/protocol/encoding.js';
 import { Registry } from '../../src/registry/document.js';
+import { relayDefaults } from '../../src/server/config.js';
 import { innerRequestHeaders } from '../../src/server/ohttp-gateway.js';
-import { createRelay, type Relay } from '../../src/server/relay.js';
+import { checkRelayConfig, createRelay, loadedRelayConfig, type Relay } from '../../src/server/relay.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
 /**
@@ -117,14 +118,14 @@ describe('private lookup through an OHTTP relay and the DP gateway', () => {
       ),
     );
     relay = await createRelay(
-      {
-        config: {
+      loadedRelayConfig(
+        checkRelayConfig({
           listen: { host: '127.0.0.1', port: 0 },
-          registry: { location: join(net.layout.dir, 'registry.json'), pinnedKey: net.layout.registryKey },
+          registry: { location: 'registry.json', pinnedKey: net.layout.registryKey },
           egressAddress: relayAddress,
-        },
-        path: (p) => p,
-      },
+        }),
+        net.layout.dir,
+      ),
       {
         logger: { level: 'trace', stream: { write: (l: string) => relayLines.push(l) } },
         now: net.clock.now,
@@ -217,6 +218,7 @@ describe('private lookup through an OHTTP relay and the DP gateway', () => {
   it('the relay adds nothing that names the client and bounds sizes', async () => {
     // A gateway stand-in that records what arrives: only the content type and length.
     const seen: Record<string, string | string[] | undefined>[] = [];
+    const tooLarge = relayDefaults.limits.maxResponseBytes + 2 ** 20;
     const probe = createServer((req, res) => {
       seen.push(req.headers);
       let n = 0;
@@ -225,16 +227,16 @@ describe('private lookup through an OHTTP relay and the DP gateway', () => {
       });
       req.on('end', () => {
         const type = { 'content-type': OhttpMediaType.Response };
-        // 101 bytes asked: an answer declared larger than the relay takes (32 MiB by default);
+        // 101 bytes asked: an answer declared larger than the relay takes (its default bound);
         // 102: one that grows past it without declaring its length.
-        if (n === 101) res.writeHead(200, { ...type, 'content-length': String(33 * 2 ** 20) }).write('x');
+        if (n === 101) res.writeHead(200, { ...type, 'content-length': String(tooLarge) }).write('x');
         else if (n === 102) {
           res.writeHead(200, type);
           const chunk = Buffer.alloc(2 ** 20);
           let sent = 0;
           const more = () => {
-            while (sent < 33 && res.write(chunk)) sent++;
-            if (sent < 33) res.once('drain', more);
+            while (sent < tooLarge / chunk.length && res.write(chunk)) sent++;
+            if (sent < tooLarge / chunk.length) res.once('drain', more);
             else res.end();
           };
           more();
@@ -282,7 +284,7 @@ describe('private lookup through an OHTTP relay and the DP gateway', () => {
       const big = await fetch(`${relayUrl}/v1/relay/probe`, {
         method: 'POST',
         headers: { 'content-type': OhttpMediaType.Request },
-        body: new Uint8Array(300 * 1024),
+        body: new Uint8Array(relayDefaults.limits.maxRequestBytes + 1),
       });
       expect(big.status).toBe(413);
       expect(((await big.json()) as { code: string }).code).toBe('body-too-large');

@@ -13,7 +13,7 @@ import { logOrigin, witnessName } from '../../src/protocol/transparency.js';
 import { Registry, signRegistry, type UnsignedRegistry } from '../../src/registry/document.js';
 import { unsignedMapping, verifyMapping } from '../../src/registry/verify-mapping.js';
 import { SessionAuthority } from '../../src/server/auth.js';
-import { checkConfig, loadedConfig } from '../../src/server/config.js';
+import { checkConfig, configDefaults, loadedConfig } from '../../src/server/config.js';
 import { readKeyFile } from '../../src/server/context.js';
 import { readDpKeys } from '../../src/server/dp-keys.js';
 import { signCheckpoint } from '../../src/tlog/checkpoint.js';
@@ -96,7 +96,7 @@ describe('DP keys per usage: each signature verifies under its usage only', () =
   });
 
   it('a DP session request signed with the records or log key: unauthenticated', () => {
-    const sessions = new SessionAuthority();
+    const sessions = new SessionAuthority({ ttlSeconds: configDefaults.sessions.ttlSeconds });
     const request = (key: KeyPair, nonce: string) => {
       const req = {
         v: 1 as const,

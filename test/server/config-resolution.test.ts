@@ -1,8 +1,21 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { configDefaults, loadConfig, type NodeConfig, reconfigured } from '../../src/server/config.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readJwkFile } from '../../src/cli/devnet-files.js';
+import { OhttpMediaType } from '../../src/crypto/ohttp.js';
+import { SignPurpose, signObject } from '../../src/crypto/sign.js';
+import { isMimiError } from '../../src/protocol/errors.js';
+import {
+  configDefaults,
+  loadConfig,
+  type NodeConfig,
+  reconfigured,
+  relayDefaults,
+} from '../../src/server/config.js';
+import { createContext } from '../../src/server/context.js';
+import { createRelay, loadRelayConfig } from '../../src/server/relay.js';
+import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mimi-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -129,5 +142,195 @@ describe('one resolved config (STYLE.md §19)', () => {
     expect(loaded.resolved.limits.maxBatch).toBe(configDefaults.limits.maxBatch);
     const invalid = await errorOf(() => reconfigured(loaded, (c) => (c.limits = { maxBatch: 0 }), {}));
     expect(invalid.code).toBe('config-invalid');
+  });
+});
+
+describe('the settings that were constructor defaults (STYLE.md §19)', () => {
+  it('fills in the session, registry, verifier, outbox and zone settings; a value the file sets wins', () => {
+    const zone = { name: 'example.net', nameServers: [{ name: 'ns1.example.net' }] };
+    const defaults = loadConfig(
+      file({
+        ...base,
+        verifier: { id: 'verifier1', keyFile: 'v.jwk', secretFile: 'v.secret' },
+        dns: { zones: [zone] },
+      }),
+      {},
+    ).resolved;
+    expect(defaults.sessions).toEqual(configDefaults.sessions);
+    expect(defaults.registry).toEqual(configDefaults.registry);
+    expect(defaults.verifier?.codeDigits).toBe(configDefaults.verifier.codeDigits);
+    expect(defaults.federation).toMatchObject({
+      outboxBaseBackoffMs: configDefaults.federation.outboxBaseBackoffMs,
+      outboxTimeoutMs: configDefaults.federation.outboxTimeoutMs,
+    });
+    expect(defaults.dns.zones).toEqual([{ ...zone, ...configDefaults.dns.zone }]);
+    const set = loadConfig(
+      file({
+        ...base,
+        registry: { ...base.registry, maxBytes: 65_536 },
+        sessions: { ttlSeconds: 600 },
+        verifier: { id: 'verifier1', keyFile: 'v.jwk', secretFile: 'v.secret', codeDigits: 8 },
+        federation: { outboxBaseBackoffMs: 100, outboxTimeoutMs: 2000 },
+        dns: { zones: [{ ...zone, ttl: 5, negativeTtl: 1 }] },
+      }),
+      {},
+    ).resolved;
+    expect(set.registry.maxBytes).toBe(65_536);
+    expect(set.sessions.ttlSeconds).toBe(600);
+    expect(set.verifier?.codeDigits).toBe(8);
+    expect(set.federation).toMatchObject({ outboxBaseBackoffMs: 100, outboxTimeoutMs: 2000 });
+    expect(set.dns.zones).toEqual([{ ...zone, ttl: 5, negativeTtl: 1 }]);
+  });
+
+  const zone = { name: 'example.net', nameServers: [{ name: 'ns1.example.net' }] };
+  it.each([
+    [{ registry: { ...base.registry, maxBytes: 10 } }, 'registry.maxBytes'],
+    [{ sessions: { ttlSeconds: 10 } }, 'sessions.ttlSeconds'],
+    [{ sessions: { ttlSeconds: 7 * 86_400 } }, 'sessions.ttlSeconds'],
+    // Fewer digits than the wire takes (ChallengeAnswer: 6 to 10) would be codes nobody can answer.
+    [
+      { verifier: { id: 'verifier1', keyFile: 'v.jwk', secretFile: 'v.secret', codeDigits: 5 } },
+      'verifier.codeDigits',
+    ],
+    [
+      { verifier: { id: 'verifier1', keyFile: 'v.jwk', secretFile: 'v.secret', codeDigits: 11 } },
+      'verifier.codeDigits',
+    ],
+    [{ federation: { outboxBaseBackoffMs: 0 } }, 'federation.outboxBaseBackoffMs'],
+    [{ federation: { outboxTimeoutMs: 10 } }, 'federation.outboxTimeoutMs'],
+    [{ dns: { zones: [{ ...zone, ttl: -1 }] } }, 'dns.zones[0].ttl'],
+    [{ dns: { zones: [{ ...zone, negativeTtl: 86_401 }] } }, 'dns.zones[0].negativeTtl'],
+  ])('refuses %j, naming %s', async (extra, setting) => {
+    const err = await errorOf(() => loadConfig(file({ ...base, ...extra }), {}));
+    expect(err.code).toBe('config-invalid');
+    expect(err.extra?.setting).toBe(setting);
+  });
+});
+
+describe("the OHTTP relay's config: one resolved form, validated as the node's", () => {
+  const relayBase = {
+    listen: { host: '127.0.0.1', port: 0 },
+    registry: { location: 'registry.json', pinnedKey: 'A'.repeat(43) },
+  };
+
+  it('fills in every default of relayDefaults and the registry defaults; a value the file sets wins', () => {
+    const defaults = loadRelayConfig(file(relayBase)).resolved;
+    expect(defaults).toEqual({ registry: configDefaults.registry, limits: relayDefaults.limits });
+    const set = loadRelayConfig(
+      file({
+        ...relayBase,
+        registry: { ...relayBase.registry, refreshSeconds: 60 },
+        limits: { maxRequestBytes: 2048, timeoutMs: 500 },
+      }),
+    ).resolved;
+    expect(set.registry.refreshSeconds).toBe(60);
+    expect(set.limits).toEqual({ ...relayDefaults.limits, maxRequestBytes: 2048, timeoutMs: 500 });
+  });
+
+  it.each([
+    [{ limits: { maxRequestBytes: 10 } }, 'limits.maxRequestBytes'],
+    [{ limits: { maxResponseBytes: 2 ** 30 } }, 'limits.maxResponseBytes'],
+    [{ limits: { requestsPerMinute: 0 } }, 'limits.requestsPerMinute'],
+    [{ limits: { timeoutMs: 5 } }, 'limits.timeoutMs'],
+    [{ limits: { other: 1 } }, 'limits.other'],
+    [
+      { registry: { location: 'registry.json', pinnedKey: 'A'.repeat(43), maxBytes: 1 } },
+      'registry.maxBytes',
+    ],
+    [{ listen: { host: '127.0.0.1' } }, 'listen.port'],
+  ])('refuses %j, naming %s', async (extra, setting) => {
+    const err = await errorOf(() => loadRelayConfig(file({ ...relayBase, ...extra })));
+    expect(err.code).toBe('config-invalid');
+    expect(err.extra?.setting).toBe(setting);
+  });
+});
+
+describe('the new settings, applied by the node and the relay', () => {
+  let net: RunningDevnet;
+  const csi = 'tel:+14155550142';
+  beforeAll(async () => {
+    net = await startDevnet(
+      {},
+      {
+        configure: (c) => {
+          c.verifier = { ...c.verifier!, codeDigits: 8 };
+          c.sessions = { ...c.sessions, ttlSeconds: 600 };
+        },
+      },
+    );
+  });
+  afterAll(async () => {
+    await net?.close();
+  });
+
+  it('R1: verifier.codeDigits 8 sends 8-digit codes, and one answers its challenge', async () => {
+    const holder = net.holder();
+    const { challengeId } = await holder.startChallenge(csi);
+    const code = net.ctx.devOutbox?.latest(csi);
+    expect(code).toMatch(/^[0-9]{8}$/);
+    await expect(holder.answerChallenge(challengeId, code!)).resolves.toMatchObject({ csi });
+  });
+
+  it('R23: sessions.ttlSeconds is the lifetime of the tokens issued and the one published', async () => {
+    const meta = (await (await fetch(`${net.url}/.well-known/mimi-discovery`)).json()) as {
+      limits: { sessionTtlSeconds: number };
+    };
+    expect(meta.limits.sessionTtlSeconds).toBe(600);
+    const now = net.clock.now();
+    const unsigned = {
+      v: 1 as const,
+      participant: 'msp1',
+      role: 'msp' as const,
+      audience: 'dp1',
+      issuedAt: now,
+      nonce: 'n'.repeat(16),
+    };
+    const key = readJwkFile(net.layout.msps[0]!.keyFile).privateKey;
+    const res = await net.app.inject({
+      method: 'POST',
+      url: '/v1/session',
+      payload: { ...unsigned, sig: signObject(SignPurpose.Session, unsigned, key) },
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().expiresAt).toBe(now + 600);
+  });
+
+  it('registry.maxBytes: a node refuses to start on a registry document larger than it', async () => {
+    const err = await createContext(loadConfig(net.layout.configFile), {
+      clock: net.clock,
+      config: (c) => (c.registry = { ...c.registry, maxBytes: 1024 }),
+    }).catch((e: unknown) => e);
+    expect(isMimiError(err, 'registry-unavailable')).toBe(true);
+  });
+
+  it("the relay's limits from its config: maxRequestBytes and requestsPerMinute", async () => {
+    const relay = await createRelay(
+      loadRelayConfig(
+        file({
+          listen: { host: '127.0.0.1', port: 0 },
+          registry: { location: join(net.layout.dir, 'registry.json'), pinnedKey: net.layout.registryKey },
+          limits: { maxRequestBytes: 2048, requestsPerMinute: 2 },
+        }),
+      ),
+      { now: net.clock.now },
+    );
+    try {
+      const post = (bytes: number, dp = 'nobody') =>
+        relay.app.inject({
+          method: 'POST',
+          url: `/v1/relay/${dp}`,
+          headers: { 'content-type': OhttpMediaType.Request },
+          payload: Buffer.alloc(bytes),
+        });
+      // Under the default (256 KiB) this body would be taken.
+      const big = await post(4096);
+      expect(big.statusCode).toBe(413);
+      expect(big.json().code).toBe('body-too-large');
+      // Two requests a minute: the third from the same address is refused.
+      for (let i = 0; i < 2; i++) expect((await post(100)).json().code).toBe('relay-target-unknown');
+      expect((await post(100)).json().code).toBe('rate-limited');
+    } finally {
+      await relay.close();
+    }
   });
 });

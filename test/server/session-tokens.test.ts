@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionAuthority } from '../../src/server/auth.js';
+import { configDefaults } from '../../src/server/config.js';
 import { type RunningDevnet, startDevnet } from '../support/devnet.js';
 
 /** A token as SessionAuthority makes one, over any payload text: what a holder of the secret could MAC. */
@@ -35,7 +36,7 @@ const otherShapes: [string, string][] = [
  */
 describe('case 10: a token payload is checked against its schema after the MAC', () => {
   const secret = randomBytes(32);
-  const sessions = new SessionAuthority({ secret });
+  const sessions = new SessionAuthority({ secret, ttlSeconds: configDefaults.sessions.ttlSeconds });
 
   it('a token it issued is accepted', () => {
     const token = sessions.issue({ participant: 'msp1', role: 'msp', expiresAt: future });

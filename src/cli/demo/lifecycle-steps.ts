@@ -6,6 +6,7 @@ import { generateKeyPair } from '../../crypto/keys.js';
 import { digest, SignPurpose, signObject } from '../../crypto/sign.js';
 import type { Mapping, MappingBody } from '../../protocol/records.js';
 import { countersign, verifyHolderAndMsp } from '../../registry/verify-mapping.js';
+import { configDefaults } from '../../server/config-defaults.js';
 import { readJson, readKeyFile } from '../args.js';
 import { cliName } from '../devnet.js';
 import { codeFromOutbox, fileNameOf } from '../devnet-access.js';
@@ -199,7 +200,7 @@ export async function lifecycleSteps(d: Demo): Promise<void> {
       const real = codeFromOutbox(net.outboxFile, 'tel:+14155550103');
       expect(real !== undefined, 'a code in the outbox');
       const wrong = String((Number(real) + 1) % 1_000_000).padStart(6, '0');
-      const max = node.ctx.verifier?.maxAttempts ?? 5;
+      const max = node.ctx.verifier?.maxAttempts ?? configDefaults.verifier.maxAttempts;
       const lines: string[] = [];
       for (let i = 1; i < max; i++) {
         const e = await rejected('code-invalid', () =>
