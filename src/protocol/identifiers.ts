@@ -1,4 +1,3 @@
-import { domainToASCII } from 'node:url';
 import { type CountryCode, ParseError, parsePhoneNumberWithError } from 'libphonenumber-js/max';
 import { MimiError } from './errors.js';
 
@@ -154,7 +153,7 @@ function parseEmail(raw: string): Csi {
     throw new MimiError('invalid-email', 'an email address needs a local part and a domain');
   }
   const local = raw.slice(0, at);
-  // IDNA (UTS 46, in domainToASCII) maps and checks the domain; NFC first as before.
+  // IDNA (UTS 46, canonicalDomain) maps and checks the domain; NFC first as before.
   const domainInput = raw.slice(at + 1).normalize('NFC');
   if (local.length > 64) throw new MimiError('invalid-email', 'the local part is longer than 64 characters');
   if (local.startsWith('"')) throw new MimiError('invalid-email', 'quoted local parts are not supported');
@@ -255,11 +254,43 @@ export function localPartOfCsi(uri: string): string {
 }
 
 const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+const domainAscii = /^[A-Za-z0-9.-]$/;
 
-/** Lower-cased ASCII (IDNA) domain, or null when it is not a host name. */
+/**
+ * Whether `input` holds only what a domain name is written with: ASCII letters, digits, hyphens
+ * and dots, and other characters whose compatibility form (NFKC, which the UTS 46 mapping
+ * extends) brings in no other ASCII. The host parser that does IDNA cuts its input at `/`, `?`,
+ * `#` or `\`, drops tabs and newlines and decodes `%41`, so without this `bob@example.com/x`,
+ * `bob@exa%6dple.com` or `bob@example.com\uFF0Fx` (a full-width solidus) came out as
+ * bob@example.com: a look-alike of another address. Every code point that passes was checked to
+ * reach IDNA whole (test/protocol/identifiers.test.ts).
+ */
+function domainCharsAllowed(input: string): boolean {
+  for (const ch of input) {
+    if (ch < '\u0080') {
+      if (!domainAscii.test(ch)) return false;
+    } else {
+      for (const c of ch.normalize('NFKC')) if (c < '\u0080' && !domainAscii.test(c)) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Lower-cased ASCII (IDNA: UTS 46 as the WHATWG URL standard's domain-to-ASCII, R8) domain, or
+ * null when it is not a host name. Through the URL parser that Node and browsers share, on input
+ * it cannot read as anything but a host (domainCharsAllowed): the same result as Node's
+ * url.domainToASCII, without Node.
+ */
 export function canonicalDomain(input: string): string | null {
   if (input.length === 0 || input.length > 253 || input.endsWith('.')) return null;
-  const ascii = domainToASCII(input);
+  if (!domainCharsAllowed(input)) return null;
+  let ascii: string;
+  try {
+    ascii = new URL(`http://${input}`).hostname;
+  } catch {
+    return null;
+  }
   if (ascii === '' || ascii.length > 253) return null;
   return ascii.split('.').every((l) => label.test(l)) ? ascii : null;
 }

@@ -150,10 +150,6 @@ const nodeOnly: Record<string, { uses: string[]; why: string }> = {
     uses: ['Buffer', 'node:fs/promises'],
     why: 'RegistrySource reads a registry from a file too',
   },
-  'src/protocol/identifiers.ts': {
-    uses: ['node:url'],
-    why: 'domainToASCII (IDNA) of email domains, R8',
-  },
 };
 const providerFiles = [
   'src/crypto/provider.ts',

@@ -1,13 +1,16 @@
+import { domainToASCII } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MimiError } from '../../src/protocol/errors.js';
 import {
   assertCanonicalCsi,
+  canonicalDomain,
   formatSsi,
   mailboxOf,
   parseCsi,
   parseSsi,
 } from '../../src/protocol/identifiers.js';
+import vectors from '../vectors/csi-canonical.json' with { type: 'json' };
 
 describe('R8: one canonical form per CSI', () => {
   it.each([
@@ -23,6 +26,15 @@ describe('R8: one canonical form per CSI', () => {
   ])('%s -> %s', (input, canonical) => {
     expect(parseCsi(input).uri).toBe(canonical);
     expect(() => assertCanonicalCsi(canonical)).not.toThrow();
+  });
+
+  it.each(vectors.canonical)('vector: $input -> $canonical', ({ input, canonical }) => {
+    expect(parseCsi(input).uri).toBe(canonical);
+    expect(() => assertCanonicalCsi(canonical)).not.toThrow();
+  });
+
+  it.each(vectors.refused)('vector: $input is refused with $code', ({ input, code }) => {
+    expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code }));
   });
 
   it('accepts national numbers only with a default country', () => {
@@ -70,6 +82,54 @@ describe('R8: one canonical form per CSI', () => {
   ])('refuses the look-alike local part %j (%s) with invalid-email', (input) => {
     expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code: 'invalid-email' }));
     expect(() => assertCanonicalCsi(`mailto:${input}`)).toThrow(MimiError);
+  });
+
+  it.each([
+    ['bob@example.org/evil', 'path after the domain'],
+    ['bob@example.org?x=1', 'query after the domain'],
+    ['bob@example.org#x', 'fragment after the domain'],
+    ['bob@example.org\\x', 'backslash after the domain'],
+    ['bob@exa\tmple.org', 'tab inside the domain'],
+    ['bob@exa\nmple.org', 'newline inside the domain'],
+    ['bob@exa%6dple.org', 'percent-encoded letter'],
+    ['bob@example.org\uff0fevil', 'full-width solidus (NFKC /)'],
+    ['bob@example.org\ufe68x', 'small reverse solidus (NFKC \\)'],
+    ['bob@a\u2100.org', 'account-of sign (NFKC a/c)'],
+    ['bob@example.org:25', 'a port'],
+    ['bob@example_x.org', 'underscore'],
+  ])(
+    'refuses the look-alike domain %j (%s) with invalid-email, never cutting it to another address',
+    (input) => {
+      expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code: 'invalid-email' }));
+      expect(() => parseCsi(`mimi:${input}`)).toThrow(expect.objectContaining({ code: 'invalid-native-id' }));
+      expect(canonicalDomain(input.slice(input.indexOf('@') + 1))).toBeNull();
+    },
+  );
+
+  it("every code point the domain check lets through reaches IDNA whole, with the result of Node's domainToASCII", () => {
+    // R8: canonicalDomain runs the URL parser Node and browsers share; on what it lets through,
+    // nothing may be cut away, and the A-label must be Node's url.domainToASCII's.
+    let checked = 0;
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const domain = `x${String.fromCodePoint(cp)}y.example`;
+      const ours = canonicalDomain(domain);
+      if (ours === null) continue;
+      checked++;
+      if (ours !== domainToASCII(domain) || !ours.endsWith('.example')) {
+        expect.fail(`U+${cp.toString(16)}: ${ours} against ${domainToASCII(domain)}`);
+      }
+    }
+    expect(checked).toBeGreaterThan(100_000);
+  });
+
+  it.each([
+    ['bob@Bücher.example', 'mailto:bob@xn--bcher-kva.example'],
+    ['bob@example\uff0eorg', 'mailto:bob@example.org'],
+    ['bob@example\u3002org', 'mailto:bob@example.org'],
+    ['bob@ＥＸＡＭＰＬＥ.org', 'mailto:bob@example.org'],
+  ])('maps internationalised and full-width domains to their A-label: %s', (input, canonical) => {
+    expect(parseCsi(input).uri).toBe(canonical);
   });
 
   it.each([

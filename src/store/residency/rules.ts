@@ -1,7 +1,6 @@
-import { domainToASCII } from 'node:url';
 import { getCountries, getCountryCallingCode, parsePhoneNumberWithError } from 'libphonenumber-js/max';
 import { MimiError } from '../../protocol/errors.js';
-import { CsiKind, parseCsi } from '../../protocol/identifiers.js';
+import { CsiKind, canonicalDomain, parseCsi } from '../../protocol/identifiers.js';
 
 /**
  * Data residency (R27): which region's store holds a CSI's records. A phone number belongs to
@@ -34,11 +33,10 @@ function invalid(where: string | undefined, setting: string, message: string): M
   return new MimiError('config-invalid', where === undefined ? named : `${where}: ${named}`, { setting });
 }
 
-/** The canonical (lower-case A-label) form of a configured domain, or undefined when it is not one. */
-function canonicalDomain(domain: string): string | undefined {
-  const ascii = domainToASCII(domain.trim().toLowerCase());
-  if (ascii === '' || ascii.length > 253 || !ascii.includes('.')) return undefined;
-  return /^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(ascii) ? ascii : undefined;
+/** The canonical (lower-case A-label) form of a configured domain, as email CSIs carry it, or undefined when it is not one. */
+function configuredDomain(domain: string): string | undefined {
+  const ascii = canonicalDomain(domain.trim());
+  return ascii !== null && ascii.includes('.') ? ascii : undefined;
 }
 
 /**
@@ -75,7 +73,7 @@ export function checkResidencyRules(rules: ResidencyRules, where?: string): void
       codes.set(code, r.id);
     }
     for (const d of r.emailDomains ?? []) {
-      const domain = canonicalDomain(d);
+      const domain = configuredDomain(d);
       if (domain === undefined)
         throw invalid(where, `${at}.emailDomains`, `${JSON.stringify(d)} is not a domain`);
       const other = domains.get(domain);
@@ -104,7 +102,7 @@ export class RegionRouter {
     this.defaultRegion = rules.default;
     for (const r of rules.regions) {
       for (const code of r.callingCodes ?? []) this.byCode.set(code, r.id);
-      for (const d of r.emailDomains ?? []) this.byDomain.set(canonicalDomain(d)!, r.id);
+      for (const d of r.emailDomains ?? []) this.byDomain.set(configuredDomain(d)!, r.id);
     }
   }
 
