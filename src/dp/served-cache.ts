@@ -80,11 +80,12 @@ export class ServedCache {
       after = csis.at(-1)!;
       if (epoch !== this.epoch) continue;
       for (const csi of csis) {
-        const rows = read.get(csi) ?? [];
-        const bytes = bytesOf(csi, rows);
+        const e = entryOf(read.get(csi) ?? [], now);
+        if (e === undefined) continue;
+        const bytes = bytesOf(csi, e);
         // Full: what is in stays (warming evicts nothing).
         if (!this.entries.fits(bytes)) return loaded;
-        this.entries.set(csi, entryOf(rows, now), bytes);
+        this.entries.set(csi, e, bytes);
         loaded++;
       }
     }
@@ -106,8 +107,8 @@ export class ServedCache {
     for (const csi of csis) {
       const e = this.entries.get(csi);
       // A clock set back cannot bring back rows that had expired when the entry was read.
-      if (e === undefined || now < e.readAt) missing.push(csi);
-      else out.set(csi, e.until > now ? e.rows : e.rows.filter((r) => r.expiresAt > now));
+      if (e === undefined || now < readAtOf(e)) missing.push(csi);
+      else out.set(csi, rowsOf(e, now));
     }
     this.onRead?.(csis.length - missing.length, missing.length);
     if (missing.length === 0) return out;
@@ -117,7 +118,8 @@ export class ServedCache {
     for (const csi of missing) {
       const rows = read.get(csi) ?? [];
       out.set(csi, rows);
-      if (keep) this.entries.set(csi, entryOf(rows, now), bytesOf(csi, rows));
+      const e = keep ? entryOf(rows, now) : undefined;
+      if (e !== undefined) this.entries.set(csi, e, bytesOf(csi, e));
     }
     return out;
   }
@@ -136,57 +138,173 @@ export class ServedCache {
   }
 }
 
-interface Entry {
-  rows: ServedStoredMapping[];
-  readAt: number;
-  /** The earliest expiry among the rows: before it, no row needs the check. */
-  until: number;
+/**
+ * One CSI's served rows as the cache keeps them: one string, which V8 stores as one block of a
+ * byte a character (253 bytes of heap a one-row CSI, against 453 for the same rows as objects in
+ * an array: bench/served-cache.ts). Each character below 0x100 is a byte, as in `latin1`; text
+ * keeps its own characters, so any string round-trips.
+ *
+ *   entry  := readAt:number row*         (the rows to their end: no count)
+ *   row    := flags:u8 priority:number acceptedAt:number expiresAt:number [msp:text] tag:text
+ *             level:text idLength:u16 holderKeyLength:u16 id holderKey
+ *   number := 0 u32 (big-endian) | 1 the 8 bytes of its float64 (anything else)
+ *   text   := u16 below 0x8000: the shared value of that number (see `shared`)
+ *           | u16 0x8000 + n, then its n characters
+ *
+ * Every number is stored exactly, so a row read back equals the row read from the store; readAt
+ * is when it was read, for a clock set back. What a read decodes comes first and is a few dozen
+ * bytes; the id and the holder key are sliced out (V8 points into the entry for a slice of 13
+ * characters or more, copying nothing).
+ */
+type Entry = string;
+
+const OptOut = 1;
+const NoMsp = 2;
+const Inline = 0x8000;
+
+/** The entry for rows read at `now`, or undefined for one it cannot hold (a text of 32 k characters). */
+function entryOf(rows: readonly ServedStoredMapping[], now: number): Entry | undefined {
+  const parts = [numberOf(now)];
+  for (const r of rows) {
+    if (r.id.length >= Inline || r.holderKey.length >= Inline) return undefined;
+    const texts = [r.msp === null ? '' : textOf(r.msp), textOf(r.tag), textOf(r.level)];
+    if (texts.includes(undefined)) return undefined;
+    parts.push(
+      String.fromCharCode((r.optOut ? OptOut : 0) | (r.msp === null ? NoMsp : 0)),
+      numberOf(r.priority),
+      numberOf(r.acceptedAt),
+      numberOf(r.expiresAt),
+      ...(texts as string[]),
+      u16(r.id.length),
+      u16(r.holderKey.length),
+      r.id,
+      r.holderKey,
+    );
+  }
+  // join makes one flat string (a concatenation would keep a tree of its parts).
+  return parts.join('');
+}
+
+/** When the entry was read. */
+function readAtOf(e: Entry): number {
+  at = 0;
+  return numberAt(e);
+}
+
+/** The rows of an entry that are served at `now` (a row is served while expiresAt > now). */
+function rowsOf(e: Entry, now: number): ServedStoredMapping[] {
+  const rows: ServedStoredMapping[] = [];
+  at = 0;
+  numberAt(e);
+  while (at < e.length) {
+    const flags = e.charCodeAt(at++);
+    const priority = numberAt(e);
+    const acceptedAt = numberAt(e);
+    const expiresAt = numberAt(e);
+    const msp = (flags & NoMsp) !== 0 ? null : textAt(e);
+    const tag = textAt(e);
+    const level = textAt(e) as ServedStoredMapping['level'];
+    const idEnd = at + 4 + u16At(e, at);
+    const end = idEnd + u16At(e, at + 2);
+    const start = at + 4;
+    at = end;
+    if (expiresAt <= now) continue;
+    const id = e.slice(start, idEnd);
+    const holderKey = e.slice(idEnd, end);
+    rows.push({
+      id,
+      json: '',
+      holderKey,
+      msp,
+      tag,
+      priority,
+      acceptedAt,
+      expiresAt,
+      level,
+      optOut: (flags & OptOut) !== 0,
+    });
+  }
+  return rows;
 }
 
 /**
- * The entry kept for rows just read. Kept small, since the cache holds a whole directory's CSIs:
- * the rows go into an array of their own length (the store's, grown by push, has room for 17),
- * and the few values many rows share (MSP, tag, level) are one string each (interned), not one
- * per row as the database returns them.
+ * Values seen in many rows (MSP, tag, level), one copy each, numbered; bounded, so that distinct
+ * values beyond it are kept in each entry that has them.
  */
-function entryOf(rows: readonly ServedStoredMapping[], now: number): Entry {
-  let until = Number.POSITIVE_INFINITY;
-  const kept = new Array<ServedStoredMapping>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
-    until = Math.min(until, r.expiresAt);
-    kept[i] = {
-      ...r,
-      msp: r.msp === null ? null : interned(r.msp),
-      tag: interned(r.tag),
-      level: interned(r.level),
-    };
+const shared = { numbers: new Map<string, number>(), values: [] as string[] };
+const sharedLimit = 4096;
+
+function textOf(value: string): string | undefined {
+  let n = shared.numbers.get(value);
+  if (n === undefined && shared.values.length < sharedLimit) {
+    n = shared.values.push(value) - 1;
+    shared.numbers.set(value, n);
   }
-  return { rows: kept, readAt: now, until };
+  if (n !== undefined) return u16(n);
+  return value.length < Inline ? u16(Inline + value.length) + value : undefined;
 }
 
-/** Values seen in many rows, one copy each; bounded, so that distinct values are simply kept as read. */
-const pool = new Map<string, string>();
-const poolLimit = 4096;
+function u16(n: number): string {
+  return String.fromCharCode(n >> 8, n & 0xff);
+}
 
-function interned<T extends string>(value: T): T {
-  const seen = pool.get(value);
-  if (seen !== undefined) return seen as T;
-  if (pool.size < poolLimit) pool.set(value, value);
+const float64 = new Float64Array(1);
+const float64Bytes = new Uint8Array(float64.buffer);
+
+function numberOf(x: number): string {
+  if (Number.isInteger(x) && x >= 0 && x <= 0xffffffff && !Object.is(x, -0)) {
+    return String.fromCharCode(0, x >>> 24, (x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff);
+  }
+  float64[0] = x;
+  const b = float64Bytes;
+  return String.fromCharCode(1, b[0]!, b[1]!, b[2]!, b[3]!, b[4]!, b[5]!, b[6]!, b[7]!);
+}
+
+/** Where the entry being read is read next (an entry is read in one go, never two at once). */
+let at = 0;
+
+function numberAt(e: Entry): number {
+  if (e.charCodeAt(at) === 0) {
+    const x =
+      ((e.charCodeAt(at + 1) << 24) |
+        (e.charCodeAt(at + 2) << 16) |
+        (e.charCodeAt(at + 3) << 8) |
+        e.charCodeAt(at + 4)) >>>
+      0;
+    at += 5;
+    return x;
+  }
+  return floatAt(e);
+}
+
+/** Apart, so that numberAt's common case stays small enough to be inlined. */
+function floatAt(e: Entry): number {
+  for (let i = 0; i < 8; i++) float64Bytes[i] = e.charCodeAt(at + 1 + i);
+  at += 9;
+  return float64[0]!;
+}
+
+function u16At(e: Entry, i: number): number {
+  return (e.charCodeAt(i) << 8) | e.charCodeAt(i + 1);
+}
+
+function textAt(e: Entry): string {
+  const h = u16At(e, at);
+  at += 2;
+  if (h < Inline) return shared.values[h]!;
+  const value = e.slice(at, at + h - Inline);
+  at += h - Inline;
   return value;
 }
 
 /**
  * What an entry holds on V8, as measured by bench/served-cache.ts: 100,000 CSIs of one row each
- * held 449 bytes of heap a CSI with the cache's own entry (BoundedCache's overhead, counted
- * there), which this counts as about 470: the entry and its array, the key, and per row its
- * object with the strings that are its own (id, holder key; MSP and tag are counted though
- * interned).
+ * held 253 bytes of heap a CSI with the cache's own entry (BoundedCache's overhead, counted
+ * there), which this counts as about the same: the key and the entry, strings of a byte a
+ * character with a header each.
  */
-function bytesOf(csi: string, rows: readonly ServedStoredMapping[]): number {
-  let n = 110 + csi.length;
-  for (const r of rows) n += 150 + r.id.length + r.holderKey.length + r.tag.length + (r.msp?.length ?? 0);
-  return n;
+function bytesOf(csi: string, e: Entry): number {
+  return 24 + csi.length + e.length;
 }
 
 /** `tx`, reporting into `changed` the CSI of every mapping it inserts or whose state it sets. */

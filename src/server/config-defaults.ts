@@ -15,10 +15,10 @@ export const configDefaults = {
   registry: { refreshSeconds: defaultRefreshSeconds, maxBytes: defaultRegistryMaxBytes },
   sessions: { ttlSeconds: 3600 },
   store: {
-    /** The served-rows cache of a SQLite node (src/dp/served-cache.ts). */
-    servedCacheBytes: 64 * 2 ** 20,
+    /** The served-rows cache of a SQLite node (src/dp/served-cache.ts): about 130,000 one-row CSIs. */
+    servedCacheBytes: 32 * 2 ** 20,
     /** The read connection maps none of the file: mapped pages count in the node's RSS. */
-    sqlite: { synchronous: 'normal', mmapBytes: 0, cacheBytes: 32 * 2 ** 20 },
+    sqlite: { synchronous: 'normal', mmapBytes: 0, cacheBytes: 8 * 2 ** 20 },
     postgres: { poolSize: 10, connectionTimeoutMs: 5000, maxWriteAttempts: 5 },
     /** How often a node of a PostgreSQL DP tries the roles it does not lead (src/store/postgres/leadership.ts). */
     leadershipRetryMs: 1000,

@@ -47,10 +47,10 @@ const SqliteStoreConfig = Type.Object(
      * map, SQLite reads pages with pread into its own cache, and the kernel still caches the file.
      */
     mmapBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 46 })),
-    /** Bytes of SQLite's own page cache on the read connection (default 32 MiB; heap memory). */
+    /** Bytes of SQLite's own page cache on the read connection (default 8 MiB; heap memory). */
     cacheBytes: Type.Optional(Type.Integer({ minimum: 1 << 20, maximum: 2 ** 40 })),
     /**
-     * Bytes of the node's cache of served rows by CSI (default 64 MiB, about 140,000 one-row CSIs; 0: none; heap memory):
+     * Bytes of the node's cache of served rows by CSI (default 32 MiB, about 130,000 one-row CSIs; 0: none; heap memory):
      * lookups of a CSI seen recently read no database. SQLite only, where this node is the
      * only writer and so sees every change (src/dp/served-cache.ts).
      */

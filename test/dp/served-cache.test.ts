@@ -1,7 +1,9 @@
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ServedCache } from '../../src/dp/served-cache.js';
+import { PossessionLevel } from '../../src/protocol/records.js';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import type { Store, StoredMapping } from '../../src/store/store.js';
+import type { ServedStoredMapping, Store, StoredMapping, StoreTx } from '../../src/store/store.js';
 import { storedMapping } from '../support/mapping-rows.js';
 import { tempSqliteStore } from '../support/stores.js';
 
@@ -155,5 +157,65 @@ describe('served-rows cache', () => {
     for (const c of csis) await store.servedMappings([c], 500, bare);
     expect(cache.bytes).toBeGreaterThan(0);
     expect(cache.bytes).toBeLessThanOrEqual(20_000);
+  });
+});
+
+describe('served-rows cache entries', () => {
+  /** A store that serves whatever rows it is given, for values SQLite would not produce. */
+  const servingOnly = (rows: ServedStoredMapping[]) => {
+    let reads = 0;
+    const store = {
+      servedMappings: async (csis: readonly string[]) => {
+        reads++;
+        return new Map(csis.map((c) => [c, rows]));
+      },
+      write: async <T>(fn: (tx: StoreTx) => Promise<T>) => fn({} as StoreTx),
+    } as unknown as Store;
+    return { store, reads: () => reads };
+  };
+  const text = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    fc.constantFrom('msp1', 'Default', 'otp'),
+  );
+  const number = fc.oneof(
+    fc.integer(),
+    fc.double({ noNaN: true }),
+    fc.constantFrom(0, -0, 2 ** 32, 2 ** 32 - 1),
+  );
+  const row = fc.record({
+    id: text,
+    json: fc.constant(''),
+    holderKey: text,
+    msp: fc.option(text),
+    tag: text,
+    priority: number,
+    acceptedAt: number,
+    expiresAt: fc.oneof(number, fc.constant(Number.POSITIVE_INFINITY)),
+    level: fc.constantFrom(...Object.values(PossessionLevel)),
+    optOut: fc.boolean(),
+  });
+
+  it('give back every row as the store read it, leaving out what has expired since', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(row, { maxLength: 4 }), number, async (rows, now) => {
+        const { store, reads } = servingOnly(rows);
+        const cached = new ServedCache(1 << 20).wrap(store);
+        expect((await cached.servedMappings([csi], now, bare)).get(csi)).toEqual(rows);
+        const later = now + 1;
+        const again = (await cached.servedMappings([csi], later, bare)).get(csi);
+        expect(reads()).toBe(1);
+        expect(again).toEqual(rows.filter((r) => r.expiresAt > later));
+      }),
+    );
+  });
+
+  it('a row with a text too long to hold is served, not kept', async () => {
+    const rows = [{ ...mapping(), json: '', id: 'i'.repeat(40_000) }];
+    const { store, reads } = servingOnly(rows);
+    const cached = new ServedCache(1 << 20).wrap(store);
+    expect((await cached.servedMappings([csi], 500, bare)).get(csi)![0]!.id).toBe(rows[0]!.id);
+    expect((await cached.servedMappings([csi], 500, bare)).get(csi)![0]!.id).toBe(rows[0]!.id);
+    expect(reads()).toBe(2);
   });
 });

@@ -27,15 +27,15 @@ describe('SQLite read connection memory (store.mmapBytes, store.cacheBytes)', ()
     };
   };
 
-  it('defaults to no map and a 32 MiB page cache (issue 16: RSS bounded, mapped pages count in it)', async () => {
+  it('defaults to no map and an 8 MiB page cache (issue 16: RSS bounded, mapped pages count in it)', async () => {
     const store = await opened({});
-    expect(pragmas(store)).toEqual({ mmap: 0, cache: -32_768 });
+    expect(pragmas(store)).toEqual({ mmap: 0, cache: -8192 });
     await store.close();
   });
 
   it('takes the sizes given', async () => {
-    const store = await opened({ mmapBytes: 2 ** 28, cacheBytes: 8 * 2 ** 20 });
-    expect(pragmas(store)).toEqual({ mmap: 2 ** 28, cache: -8192 });
+    const store = await opened({ mmapBytes: 2 ** 28, cacheBytes: 32 * 2 ** 20 });
+    expect(pragmas(store)).toEqual({ mmap: 2 ** 28, cache: -32_768 });
     await store.close();
   });
 });
