@@ -36,7 +36,7 @@ function invalid(where: string | undefined, setting: string, message: string): M
 /** The canonical (lower-case A-label) form of a configured domain, as email CSIs carry it, or undefined when it is not one. */
 function configuredDomain(domain: string): string | undefined {
   const ascii = canonicalDomain(domain.trim());
-  return ascii !== null && ascii.includes('.') ? ascii : undefined;
+  return ascii?.includes('.') ? ascii : undefined;
 }
 
 /**
