@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp, buildOperationsApp, listen, listenOperations } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
+import { type LoadedConfig, loadConfig } from '../server/config.js';
 import { type Context, type ContextOverrides, createContext } from '../server/context.js';
 import { CliError, CliErrorCode } from './io.js';
 
@@ -39,9 +39,17 @@ async function drain(app: FastifyInstance, timeoutMs: number): Promise<void> {
 /** loadConfig + createContext + buildApp + listen; on failure nothing is left open. */
 export async function startNode(
   configFile: string,
-  opts: { logLevel: LogLevel; logStream?: NodeJS.WritableStream; overrides?: ContextOverrides },
+  opts: {
+    logLevel: LogLevel;
+    logStream?: NodeJS.WritableStream;
+    overrides?: ContextOverrides;
+    /** Called with the config as loaded, before anything is built from it. */
+    onConfig?: (config: LoadedConfig) => void;
+  },
 ): Promise<RunningNode> {
-  const ctx = await createContext(loadConfig(configFile), opts.overrides);
+  const config = loadConfig(configFile);
+  opts.onConfig?.(config);
+  const ctx = await createContext(config, opts.overrides);
   // pino (through fastify): request bodies are never logged, they hold CSIs.
   const app = buildApp(ctx, { logger: serviceLogger(opts.logLevel, opts.logStream) });
   const ops = ctx.config.config.operations?.listen === undefined ? undefined : buildOperationsApp(ctx);

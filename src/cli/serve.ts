@@ -5,11 +5,11 @@ import { exitWithParent, startNode, untilSignal } from './node.js';
 
 /** Runs a node from its config file until SIGINT or SIGTERM, then closes it cleanly. */
 export async function serveAction(opts: ServiceArgs): Promise<void> {
-  collectSooner();
   const json = opts.json === true;
   const node = await startNode(opts.config, {
     logLevel: logLevelArg(opts.logLevel),
     logStream: json ? process.stderr : undefined,
+    onConfig: (config) => collectSooner(config.resolved.operations.heapGrowingPercent),
   });
   if (opts.exitWithParent) exitWithParent();
   emit(json, {
@@ -30,16 +30,13 @@ export async function serveAction(opts: ServiceArgs): Promise<void> {
 }
 
 /**
- * Issue 16: V8 sizes its heap for the machine, not for the node. Left to itself on a large machine
- * it lets the old space grow to several times what survives a collection before it collects again
- * (a 100,000-mapping node rose past 570 MiB under mixed load); told to grow it by a fifth, the node
- * stays flat (docs/operations.md, "Memory"). The flag cannot go in NODE_OPTIONS, which refuses it,
- * so the node sets it for itself, unless the operator gave node one: `node
- * --heap-growing-percent=0 <bin> serve` leaves V8 to choose (0 is V8's own default).
+ * Issue 16: V8 sizes its heap for the machine, not for the node; `operations.heapGrowingPercent`
+ * (default 20) tells it how far to let the old space grow between collections, before the node
+ * fills its caches. The flag cannot go in NODE_OPTIONS, which refuses it, so the node sets it for
+ * itself, unless the operator gave node one (`node --heap-growing-percent=N <bin> serve`), which
+ * wins; 0 leaves V8 to choose.
  */
-const heapGrowingPercent = 20;
-
-function collectSooner(): void {
-  if (process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) return;
-  setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`);
+function collectSooner(percent: number): void {
+  if (percent === 0 || process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) return;
+  setFlagsFromString(`--heap-growing-percent=${percent}`);
 }

@@ -364,6 +364,11 @@ export const NodeConfig = Type.Object(
           shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
           /** How long /readyz waits for the store's answer before calling it unavailable. */
           readyTimeoutMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000 })),
+          /**
+           * V8's heap growth between collections, in percent, set by `serve` at start (issue 16:
+           * bounded memory); 0 leaves V8 to size the heap for the machine. Default 20.
+           */
+          heapGrowingPercent: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
         },
         { additionalProperties: false },
       ),

@@ -92,6 +92,7 @@ describe('one resolved config (STYLE.md §19)', () => {
     expect(r.operations).toMatchObject({
       listen: undefined,
       readyTimeoutMs: configDefaults.operations.readyTimeoutMs,
+      heapGrowingPercent: configDefaults.operations.heapGrowingPercent,
     });
     expect(r.rateLimits).toBeUndefined();
     expect(r.verifier).toBeUndefined();
@@ -182,6 +183,13 @@ describe('the settings that were constructor defaults (STYLE.md §19)', () => {
     expect(set.dns.zones).toEqual([{ ...zone, ttl: 5, negativeTtl: 1 }]);
   });
 
+  it('takes operations.heapGrowingPercent from the file, 0 for V8 to choose', () => {
+    for (const heapGrowingPercent of [0, 50]) {
+      const r = loadConfig(file({ ...base, operations: { heapGrowingPercent } }), {}).resolved;
+      expect(r.operations.heapGrowingPercent).toBe(heapGrowingPercent);
+    }
+  });
+
   const zone = { name: 'example.net', nameServers: [{ name: 'ns1.example.net' }] };
   it.each([
     [{ registry: { ...base.registry, maxBytes: 10 } }, 'registry.maxBytes'],
@@ -200,6 +208,8 @@ describe('the settings that were constructor defaults (STYLE.md §19)', () => {
     [{ federation: { outboxTimeoutMs: 10 } }, 'federation.outboxTimeoutMs'],
     [{ dns: { zones: [{ ...zone, ttl: -1 }] } }, 'dns.zones[0].ttl'],
     [{ dns: { zones: [{ ...zone, negativeTtl: 86_401 }] } }, 'dns.zones[0].negativeTtl'],
+    [{ operations: { heapGrowingPercent: 101 } }, 'operations.heapGrowingPercent'],
+    [{ operations: { heapGrowingPercent: -1 } }, 'operations.heapGrowingPercent'],
   ])('refuses %j, naming %s', async (extra, setting) => {
     const err = await errorOf(() => loadConfig(file({ ...base, ...extra }), {}));
     expect(err.code).toBe('config-invalid');
