@@ -10,6 +10,8 @@ import type { NodeConfig, RegistryConfig, RelayConfig } from './config-schema.js
  * Every default of the node config, in one place (STYLE.md §19, as atproto's `envToCfg`): what a
  * setting is when the file does not say. `resolveConfig` fills them in once, at start; the
  * context hands the resolved values to each component, so no component guesses one of its own.
+ * Over 400 lines because the defaults, the resolved form's type and its resolution are three
+ * tables of the same settings, kept side by side so that a new setting is added in one file.
  */
 export const configDefaults = {
   registry: { refreshSeconds: defaultRefreshSeconds, maxBytes: defaultRegistryMaxBytes },
