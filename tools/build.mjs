@@ -2,8 +2,8 @@
 /**
  * The build, as `npm run build` runs it: tsc compiles src/ to dist/ (the SDK and server exports,
  * with their types), then the command line is bundled into dist/bin/ (issue 17, point 8:
- * `--help` and `verify` start in under 0.25 s). Also imported by the tests and benches that run
- * the built CLI (test/support/build-cli.ts, bench/lib/server.ts), so that they run what users run.
+ * `--help` and `verify` start in under 0.25 s). Also run by the tests and benches that start the
+ * built CLI (test/support/build-cli.ts, bench/lib/server.ts), so that they run what users run.
  *
  * Why a bundle: tsc's dist/ has one file per module, and Node's loader pays for each. `verify`
  * loaded 378 files (219 of them TypeBox's, 96 libphonenumber's) and spent most of its 0.23 s
@@ -24,14 +24,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { build as bundle } from 'esbuild';
 
 const root = resolve(import.meta.dirname, '..');
 
-/** Compiles and bundles; returns the seconds it took. */
-export async function build() {
-  const t0 = performance.now();
+/** Compiles, then bundles. */
+async function build() {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 
@@ -60,7 +58,6 @@ export async function build() {
     logLevel: 'warning',
   });
   writeFileSync(join(out, 'meta.json'), JSON.stringify(result.metafile));
-  return (performance.now() - t0) / 1000;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await build();
+await build();
