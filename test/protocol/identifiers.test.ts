@@ -13,52 +13,18 @@ import {
 import vectors from '../vectors/csi-canonical.json' with { type: 'json' };
 
 describe('R8: one canonical form per CSI', () => {
-  it.each([
-    ['+1 415 555 0101', 'tel:+14155550101'],
-    ['+1 (415) 555-0101', 'tel:+14155550101'],
-    ['tel:+14155550101', 'tel:+14155550101'],
-    ['TEL:+44 20 7946 0000', 'tel:+442079460000'],
-    ['+49 151 12345678', 'tel:+4915112345678'],
-    ['Bob@Example.ORG', 'mailto:bob@example.org'],
-    ['mailto:Bob.Smith+chat@EXAMPLE.org', 'mailto:bob.smith+chat@example.org'],
-    ['jörg@Bücher.Example', 'mailto:jörg@xn--bcher-kva.example'],
-    ['  alice@example.net  ', 'mailto:alice@example.net'],
-  ])('%s -> %s', (input, canonical) => {
-    expect(parseCsi(input).uri).toBe(canonical);
-    expect(() => assertCanonicalCsi(canonical)).not.toThrow();
-  });
-
   it.each(vectors.canonical)('vector: $input -> $canonical', ({ input, canonical }) => {
     expect(parseCsi(input).uri).toBe(canonical);
     expect(() => assertCanonicalCsi(canonical)).not.toThrow();
   });
 
-  it.each(vectors.refused)('vector: $input is refused with $code', ({ input, code }) => {
+  it.each(vectors.refused)('vector: $input is refused with $code, never guessed', ({ input, code }) => {
     expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code }));
   });
 
   it('accepts national numbers only with a default country', () => {
     expect(() => parseCsi('(415) 555-0101')).toThrow(expect.objectContaining({ code: 'invalid-phone' }));
     expect(parseCsi('(415) 555-0101', { defaultCountry: 'US' }).uri).toBe('tel:+14155550101');
-  });
-
-  it.each([
-    ['+1 415 555', 'invalid-phone'],
-    ['+999 123', 'invalid-phone'],
-    ['tel:hello', 'invalid-phone'],
-    ['bob@', 'invalid-email'],
-    ['@example.org', 'invalid-email'],
-    ['bob@@example.org', 'invalid-email'],
-    ['bob..smith@example.org', 'invalid-email'],
-    ['"bob"@example.org', 'invalid-email'],
-    ['bob@localhost', 'invalid-email'],
-    ['bob@exa mple.org', 'invalid-email'],
-    ['bob@-example.org', 'invalid-email'],
-    [`${'a'.repeat(65)}@example.org`, 'invalid-email'],
-    ['', 'invalid-csi'],
-    ['hello world', 'invalid-csi'],
-  ])('%s is refused with %s, never guessed', (input, code) => {
-    expect(() => parseCsi(input)).toThrow(expect.objectContaining({ code }));
   });
 
   it.each([
@@ -121,15 +87,6 @@ describe('R8: one canonical form per CSI', () => {
       }
     }
     expect(checked).toBeGreaterThan(100_000);
-  });
-
-  it.each([
-    ['bob@Bücher.example', 'mailto:bob@xn--bcher-kva.example'],
-    ['bob@example\uff0eorg', 'mailto:bob@example.org'],
-    ['bob@example\u3002org', 'mailto:bob@example.org'],
-    ['bob@ＥＸＡＭＰＬＥ.org', 'mailto:bob@example.org'],
-  ])('maps internationalised and full-width domains to their A-label: %s', (input, canonical) => {
-    expect(parseCsi(input).uri).toBe(canonical);
   });
 
   it.each([
