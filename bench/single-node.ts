@@ -19,6 +19,8 @@
  *                    (issue target: M = 10, RSS under 256 MiB and flat from minute 5 to 10),
  *                    and printing the node's own account of it by minute (V8's spaces, external)
  *   --node-flags=F   flags for the node under test, space-separated (e.g. a heap limit)
+ *   --node-env=E     environment of the node under test, NAME=value pairs space-separated
+ *                    (e.g. MALLOC_ARENA_MAX=2, which glibc reads only when a process starts)
  *   --no-postgres    skip the PostgreSQL accept phase (which uses a fresh schema, dropped after,
  *                    in --postgres-url, default $MIMI_TEST_POSTGRES_URL or the local test database)
  * Prints `name: value unit` lines, then a summary table. See bench/README.md.
@@ -78,6 +80,7 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'single,batch,accept,soak' },
     'no-postgres': { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
+    'node-env': { type: 'string', default: '' },
     'postgres-url': postgresUrlOption,
   },
 });
@@ -89,6 +92,15 @@ const connections = Number(args.connections);
 const batchSize = 100;
 const soakMinutes = Number(args['soak-minutes']);
 const nodeFlags = args['node-flags']!.split(' ').filter((f) => f !== '');
+const nodeEnv = Object.fromEntries(
+  args['node-env']!.split(' ')
+    .filter((e) => e !== '')
+    .map((e) => {
+      const at = e.indexOf('=');
+      if (at < 1) throw new Error(`--node-env: ${e} is not NAME=value`);
+      return [e.slice(0, at), e.slice(at + 1)];
+    }),
+);
 const preloadMarker = 'bench-preload.json';
 const phases = new Set(args.only!.split(','));
 for (const p of phases)
@@ -274,6 +286,7 @@ async function main(): Promise<void> {
   // The node under test is the compiled build, as operators run it (no TypeScript loader).
   console.log(`built dist/ from src/ in ${buildDist().toFixed(1)} s; the node runs dist/cli/main.js serve`);
   if (nodeFlags.length > 0) console.log(`node flags of the node under test: ${nodeFlags.join(' ')}`);
+  if (args['node-env'] !== '') console.log(`environment of the node under test: ${args['node-env']}`);
 
   // A folder kept by an earlier run holds its devnet and preload; a marker says how many mappings.
   const reused = args.dir !== undefined && existsSync(join(args.dir, preloadMarker));
@@ -356,6 +369,7 @@ async function main(): Promise<void> {
         // --node-flags are for the node under test, not the echo it is measured against.
         nodeFlags: server.kind === 'node' ? nodeFlags : [],
         env: {
+          ...(server.kind === 'node' ? nodeEnv : {}),
           ...(args.profile ? { BENCH_WINDOW_PROFILE: prefix } : {}),
           // The soak's node logs its own memory (bench/lib/node-hooks.mjs), to tell its RSS apart.
           ...(phase === 'soak' ? { BENCH_MEMORY_LOG: memoryLog } : {}),

@@ -140,8 +140,8 @@ export class ServedCache {
 
 /**
  * One CSI's served rows as the cache keeps them: one string, which V8 stores as one block of a
- * byte a character (253 bytes of heap a one-row CSI, against 453 for the same rows as objects in
- * an array: bench/served-cache.ts). Each character below 0x100 is a byte, as in `latin1`; text
+ * byte a character (234 bytes of heap a one-row CSI with the cache's own slot, against 453 for
+ * the same rows as objects in an array: bench/served-cache.ts). Each character below 0x100 is a byte, as in `latin1`; text
  * keeps its own characters, so any string round-trips.
  *
  *   entry  := readAt:number row*         (the rows to their end: no count)
@@ -299,7 +299,7 @@ function textAt(e: Entry): string {
 
 /**
  * What an entry holds on V8, as measured by bench/served-cache.ts: 100,000 CSIs of one row each
- * held 253 bytes of heap a CSI with the cache's own entry (BoundedCache's overhead, counted
+ * held 234 bytes of heap a CSI with the cache's own slot (BoundedCache's overhead, counted
  * there), which this counts as about the same: the key and the entry, strings of a byte a
  * character with a header each.
  */

@@ -222,6 +222,34 @@ describe.skipIf(!available)('PostgreSQL store: many nodes, one database', () => 
     expect((await nodes[1].logHead()).size).toBe(10);
     expect((await nodes[1].logLeaves(0, 100)).map((l) => l.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
+
+  it("a transaction's head follows its own appends; a rolled-back append leaves nothing for the next", async () => {
+    const [a, b] = await twoNodes();
+    const hash = (n: number) => new Uint8Array(32).fill(n);
+    const leaf = (index: number) => ({ index, data: Uint8Array.of(index), hash: hash(index), time: index });
+    const heads = await a.write(async (tx) => {
+      const seen = [(await tx.logHead()).size];
+      await tx.appendLog([leaf(0)], [], { size: 1, edge: [hash(0)] });
+      seen.push((await tx.logHead()).size);
+      await tx.appendLog([leaf(1)], [{ level: 1, index: 0, hash: hash(9) }], { size: 2, edge: [hash(9)] });
+      seen.push((await tx.logHead()).size);
+      return seen;
+    });
+    expect(heads).toEqual([0, 1, 2]);
+    await expect(
+      a.write(async (tx) => {
+        await tx.appendLog([leaf(2)], [], { size: 3, edge: [hash(9), hash(2)] });
+        throw new Error('undone');
+      }),
+    ).rejects.toThrow('undone');
+    // The other node, and this one, see the head and leaves of the committed write only.
+    for (const node of [b, a]) {
+      const head = await node.write((tx) => tx.logHead());
+      expect(head.size).toBe(2);
+      expect(head.edge.map((h) => h[0])).toEqual([9]);
+      expect((await node.logLeaves(0, 10)).map((l) => l.index)).toEqual([0, 1]);
+    }
+  });
 });
 
 describe.skipIf(!available)('PostgreSQL store: the database goes away and comes back', () => {

@@ -16,35 +16,39 @@ export type Run = <R extends object>(
   values: unknown[],
 ) => Promise<pg.QueryResult<R & Record<string, unknown>>>;
 
+/**
+ * One statement for the lot (each round trip costs the node a write and a read on the socket):
+ * the leaves and the completed subtrees inserted, and the head moved, as data-modifying parts of
+ * one statement. They touch different tables and none reads another's rows, so running them
+ * under one snapshot changes nothing; empty arrays insert nothing.
+ */
 export async function appendLog(
   run: Run,
   leaves: readonly LogLeafRow[],
   nodes: readonly LogNode[],
   head: LogHead,
 ): Promise<void> {
-  if (leaves.length > 0) {
-    await run(
-      'log-leaves',
-      'INSERT INTO log_leaves (idx, hash, data, time) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[])',
-      [
-        leaves.map((l) => l.index),
-        leaves.map((l) => bytesOf(l.hash)),
-        leaves.map((l) => bytesOf(l.data)),
-        leaves.map((l) => l.time),
-      ],
-    );
-  }
-  if (nodes.length > 0) {
-    await run(
-      'log-nodes',
-      'INSERT INTO log_nodes (id, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[]) ON CONFLICT (id) DO UPDATE SET hash = EXCLUDED.hash',
-      [nodes.map((n) => nodeId(n.level, n.index)), nodes.map((n) => bytesOf(n.hash))],
-    );
-  }
-  await run('log-set-head', 'UPDATE log_head SET size = $1, edge = $2 WHERE id = 1', [
-    head.size,
-    edgeOf(head),
-  ]);
+  await run(
+    'log-append',
+    `WITH leaves AS (
+       INSERT INTO log_leaves (idx, hash, data, time)
+       SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[])
+     ), nodes AS (
+       INSERT INTO log_nodes (id, hash) SELECT * FROM unnest($5::bigint[], $6::bytea[])
+       ON CONFLICT (id) DO UPDATE SET hash = EXCLUDED.hash
+     )
+     UPDATE log_head SET size = $7, edge = $8 WHERE id = 1`,
+    [
+      leaves.map((l) => l.index),
+      leaves.map((l) => bytesOf(l.hash)),
+      leaves.map((l) => bytesOf(l.data)),
+      leaves.map((l) => l.time),
+      nodes.map((n) => nodeId(n.level, n.index)),
+      nodes.map((n) => bytesOf(n.hash)),
+      head.size,
+      edgeOf(head),
+    ],
+  );
 }
 
 export async function addCosignature(run: Run, size: number, witness: string, line: string, at: number) {

@@ -11,7 +11,7 @@ import {
   txMethods,
 } from '../contract.js';
 import { bindParams, epochColumns, type MappingRow, mappingColumns, toMapping } from '../rows.js';
-import type { StoreTx } from '../store.js';
+import type { LogHead, StoreTx } from '../store.js';
 import { LockSpace } from './locks.js';
 import * as log from './postgres-log.js';
 
@@ -109,6 +109,19 @@ export function postgresTx(c: pg.PoolClient): StoreTx {
       return s.answer(await run(s.name, s.text, bindParams(s.params(...a), 'bool')));
     };
   }
+  /**
+   * The log's head as this transaction holds it: read `FOR UPDATE` once (no other transaction
+   * can change the row until this one ends), then what this transaction's own appends left. An
+   * accept asks for it twice (the index it signs, then the append), one round trip fewer.
+   * A failed statement aborts the whole transaction, and a retry gets a new postgresTx, so the
+   * head kept here is never one that was rolled back.
+   */
+  let head: Promise<LogHead> | undefined;
+  const readHead = built.logHead as () => Promise<LogHead>;
+  built.logHead = () => {
+    head ??= readHead();
+    return head;
+  };
   const own: Pick<StoreTx, OwnTxMethod> = {
     mapping: async (id) => {
       const read = async () =>
@@ -186,7 +199,10 @@ export function postgresTx(c: pg.PoolClient): StoreTx {
         [items.map((i) => i.target), items.map((i) => i.eventId), items.map((i) => i.body), nowMs],
       );
     },
-    appendLog: (leaves, nodes, head) => log.appendLog(run, leaves, nodes, head),
+    appendLog: async (leaves, nodes, next) => {
+      await log.appendLog(run, leaves, nodes, next);
+      head = Promise.resolve(next);
+    },
     addCosignature: (size, witness, line, at) => log.addCosignature(run, size, witness, line, at),
   };
   return { ...(built as Pick<StoreTx, StatementTxMethod>), ...own };
