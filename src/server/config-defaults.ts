@@ -17,7 +17,7 @@ export const configDefaults = {
   registry: { refreshSeconds: defaultRefreshSeconds, maxBytes: defaultRegistryMaxBytes },
   sessions: { ttlSeconds: 3600 },
   store: {
-    /** The served-rows cache of a SQLite node (src/dp/served-cache.ts): about 130,000 one-row CSIs. */
+    /** The served-rows cache of a SQLite node (src/dp/served-cache.ts): about 140,000 one-row CSIs. */
     servedCacheBytes: 32 * 2 ** 20,
     /** The read connection maps none of the file: mapped pages count in the node's RSS. */
     sqlite: { synchronous: 'normal', mmapBytes: 0, cacheBytes: 8 * 2 ** 20 },

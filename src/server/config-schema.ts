@@ -50,7 +50,7 @@ const SqliteStoreConfig = Type.Object(
     /** Bytes of SQLite's own page cache on the read connection (default 8 MiB; heap memory). */
     cacheBytes: Type.Optional(Type.Integer({ minimum: 1 << 20, maximum: 2 ** 40 })),
     /**
-     * Bytes of the node's cache of served rows by CSI (default 32 MiB, about 130,000 one-row CSIs; 0: none; heap memory):
+     * Bytes of the node's cache of served rows by CSI (default 32 MiB, about 140,000 one-row CSIs; 0: none; heap memory):
      * lookups of a CSI seen recently read no database. SQLite only, where this node is the
      * only writer and so sees every change (src/dp/served-cache.ts).
      */
