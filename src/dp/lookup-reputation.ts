@@ -60,12 +60,7 @@ export class ReputationWindow {
   private readonly near: boolean[];
   private head = 0;
   private size = 0;
-  /**
-   * The numbers in the window, by bucket (Math.floor(n / distance)), once per sample. A bucket is
-   * found by its number modulo `buckets`: E.164 numbers make bucket numbers above 2^31, which V8
-   * would box on every lookup, and a slot shared by two far-apart buckets only adds numbers that
-   * the distance check then passes over.
-   */
+  /** The numbers in the window, by bucket (Math.floor(n / distance)), once per sample. */
   private readonly perBucket = new Map<number, number[]>();
   private readonly totals: ReputationStats = { samples: 0, misses: 0, numbers: 0, sequential: 0 };
 
@@ -107,7 +102,7 @@ export class ReputationWindow {
     const d = this.settings.sequentialDistance;
     const k = Math.floor(n / d);
     for (let b = k - 1; b <= k + 1; b++) {
-      const numbers = this.perBucket.get(b % buckets);
+      const numbers = this.perBucket.get(b);
       if (numbers === undefined) continue;
       for (const m of numbers) if (m !== n && Math.abs(m - n) <= d) return true;
     }
@@ -127,7 +122,7 @@ export class ReputationWindow {
     if (Number.isNaN(n)) return;
     this.totals.numbers += by;
     if (this.near[i]) this.totals.sequential += by;
-    const k = Math.floor(n / this.settings.sequentialDistance) % buckets;
+    const k = Math.floor(n / this.settings.sequentialDistance);
     const numbers = this.perBucket.get(k);
     if (by === 1) {
       if (numbers === undefined) this.perBucket.set(k, [n]);
@@ -139,9 +134,6 @@ export class ReputationWindow {
     }
   }
 }
-
-/** Bucket slots: a prime above any window's samples, so that slots are rarely shared. */
-const buckets = 1_048_573;
 
 export interface ReputationVerdict {
   missRatio: number;

@@ -46,21 +46,6 @@ describe('R22: lookup reputation (pure, on a given clock)', () => {
     expect(verdict.sequentialShare).toBeCloseTo(0.99);
   });
 
-  it('numbers whose buckets share a slot are not neighbours; their true neighbours still are', () => {
-    const w = new ReputationWindow(settings);
-    // Buckets of sequentialDistance (16) numbers, found by bucket number modulo 1,048,573: these
-    // two lie 16 * 1,048,573 apart, in buckets that share a slot, and the window drops them both.
-    const base = 14_155_500_000;
-    const far = base + 16 * 1_048_573;
-    w.add(samples([`tel:+${base}`, `tel:+${far}`], () => false), 1000);
-    expect(w.stats(1000)).toMatchObject({ numbers: 2, sequential: 0 });
-    w.add(samples([`tel:+${far + 3}`, `tel:+${base - 5}`], () => false), 1000);
-    expect(w.stats(1000)).toMatchObject({ numbers: 4, sequential: 2 });
-    // Dropped from the window (it holds 256 samples), each leaves its own bucket's list.
-    w.add(samples(scattered(256, 7), () => false), 1000);
-    expect(w.stats(1000)).toMatchObject({ samples: 256, sequential: 0 });
-  });
-
   it('a scan of scattered numbers with nothing found is over on misses alone', () => {
     const w = new ReputationWindow(settings);
     w.add(
