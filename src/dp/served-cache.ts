@@ -141,8 +141,8 @@ export class ServedCache {
 /**
  * One CSI's served rows as the cache keeps them: one string, which V8 stores as one block of a
  * byte a character (234 bytes of heap a one-row CSI with the cache's own slot, against 453 for
- * the same rows as objects in an array: bench/served-cache.ts). Each character below 0x100 is a byte, as in `latin1`; text
- * keeps its own characters, so any string round-trips.
+ * the same rows as objects in an array: bench/served-cache.ts). Each character below 0x100 is a
+ * byte, as in `latin1`; text keeps its own characters, so any string round-trips.
  *
  *   entry  := readAt:number row*         (the rows to their end: no count)
  *   row    := flags:u8 priority:number acceptedAt:number expiresAt:number [msp:text] tag:text
