@@ -55,7 +55,13 @@ export const configDefaults = {
     requestsPerMinute: 6000,
     /** All the complete subtree hashes of a 250,000-leaf tree. */
     subtreeCacheBytes: 16 * 2 ** 20,
-    proofCacheBytes: 8 * 2 ** 20,
+    /**
+     * Off: a proof is to the latest (cosigned) checkpoint, which moves every few seconds while
+     * mappings arrive, so a kept proof is reused only by a lookup of the same mapping before
+     * then; spread over the directory, keeping them cost 42 MiB of RSS and a quarter more p99
+     * on 100-CSI verbose batches, for no throughput (docs/operations.md, issue 16's second pair).
+     */
+    proofCacheBytes: 0,
   },
   privateLookup: {
     kAnonymity: 16,

@@ -320,7 +320,10 @@ export const NodeConfig = Type.Object(
            * of a 250,000-leaf tree); past it, proofs read their subtrees from the store.
            */
           subtreeCacheBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 40 })),
-          /** Bytes of verbose answers' proofs kept, per leaf and checkpoint (default 8 MiB). */
+          /**
+           * Bytes of verbose answers' proofs kept, per leaf and checkpoint (default 0: none; worth
+           * setting only where the same mappings are looked up again before the next checkpoint).
+           */
           proofCacheBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 40 })),
         },
         { additionalProperties: false },
