@@ -236,12 +236,13 @@ describe.skipIf(!available)('PostgreSQL store: many nodes, one database', () => 
       return seen;
     });
     expect(heads).toEqual([0, 1, 2]);
+    const undone = new Error('undone');
     await expect(
       a.write(async (tx) => {
         await tx.appendLog([leaf(2)], [], { size: 3, edge: [hash(9), hash(2)] });
-        throw new Error('undone');
+        throw undone;
       }),
-    ).rejects.toThrow('undone');
+    ).rejects.toBe(undone);
     // The other node, and this one, see the head and leaves of the committed write only.
     for (const node of [b, a]) {
       const head = await node.write((tx) => tx.logHead());
