@@ -42,13 +42,12 @@ export async function acceptMapping(core: DpCore, sub: MappingSubmission): Promi
   const bodyDigest = toB64u(sha256(canonical.body));
 
   return core.opts.store.write(async (tx) => {
-    const earlier = await tx.mappingByBodyDigest(bodyDigest);
+    const { earlier, cutoff, key, live } = await core.readCsi(tx, body.csi, body.holderKey, bodyDigest, now);
     if (earlier !== undefined) {
       const again = decideResubmission(earlier);
       if (!again.ok) throw new MimiError(again.code, again.message);
       return resultOf(earlier, true);
     }
-    const { cutoff, key, live } = await core.readCsi(tx, body.csi, body.holderKey, now);
     const checked = checkSubmission({
       live,
       key,
@@ -134,9 +133,8 @@ export async function acceptForeign(
   const bodyDigest = digest(body);
   const now = ctx.now;
   return core.opts.store.write(async (tx) => {
-    if ((await tx.mappingByBodyDigest(bodyDigest)) !== undefined)
-      return { state: 'ignored' as const, duplicate: true };
-    const { cutoff, key, live } = await core.readCsi(tx, body.csi, body.holderKey, now);
+    const { earlier, cutoff, key, live } = await core.readCsi(tx, body.csi, body.holderKey, bodyDigest, now);
+    if (earlier !== undefined) return { state: 'ignored' as const, duplicate: true };
     const kept = foreignIgnored({
       live,
       key,

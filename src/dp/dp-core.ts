@@ -6,7 +6,7 @@ import type { FederationEventKind, Mapping, NoticeKind } from '../protocol/recor
 import type { Registry } from '../registry/document.js';
 import type { TrustPolicy } from '../registry/policy.js';
 import type { VerifyContext } from '../registry/verify-mapping.js';
-import type { HolderKey, MappingState, Store, StoredMapping, StoreTx } from '../store/store.js';
+import type { CsiState, MappingState, Store, StoredMapping, StoreTx } from '../store/store.js';
 import { type Effects, liveAt, type PendingNotice } from './precedence.js';
 import type { LogEntry } from './transparency-log.js';
 
@@ -101,16 +101,19 @@ export class DpCore {
     return liveAt(await tx.liveMappings(csi), now);
   }
 
-  /** What a new mapping of `holderKey` is judged against: the CSI's CSIP cutoff (R16), the key's row, the live rows. */
+  /**
+   * What a new mapping of `holderKey` is judged against, in one read: an earlier submission of
+   * the same body, the CSI's CSIP cutoff (R16), the key's row, the live rows (R17).
+   */
   async readCsi(
     tx: StoreTx,
     csi: string,
     holderKey: string,
+    bodyDigest: string,
     now: number,
-  ): Promise<{ cutoff: number | null; key: HolderKey | undefined; live: StoredMapping[] }> {
-    const cutoff = await tx.csipCutoff(csi);
-    const key = await tx.holderKey(csi, holderKey);
-    return { cutoff, key, live: await this.liveOf(tx, csi, now) };
+  ): Promise<CsiState> {
+    const state = await tx.csiState(csi, holderKey, bodyDigest);
+    return { ...state, live: liveAt(state.live, now) };
   }
 
   /** A decision's transitions in order, then its notices in order. */

@@ -1,9 +1,11 @@
 import { mailboxRange } from '../protocol/identifiers.js';
 import {
   challengeColumns,
+  csiStateSql,
   epochSelect,
   mappingColumns,
   toChallenge,
+  toCsiState,
   toEpoch,
   toHead,
   toHolderKey,
@@ -34,9 +36,11 @@ type Ret<K extends TxMethod> = Awaited<ReturnType<StoreTx[K]>>;
 
 /** How a statement's outcome becomes the method's answer. `T` is only a type, checked against the method. */
 export interface Result<T> {
-  readonly kind: 'all' | 'first' | 'only' | 'column' | 'scalar' | 'changed' | 'count' | 'none';
+  readonly kind: 'all' | 'first' | 'only' | 'rows' | 'column' | 'scalar' | 'changed' | 'count' | 'none';
   /** all, first, only: the row codec. */
   readonly row?: (r: never) => unknown;
+  /** rows: the codec of all the rows at once. */
+  readonly rows?: (rs: never[]) => unknown;
   /** column, scalar: the column read. */
   readonly column?: string;
   /** scalar: the answer when there is no row or the value is null. */
@@ -58,6 +62,11 @@ export const first = <R, T>(row: (r: R) => T): Result<T | undefined> => ({
 export const only = <R, T>(row: (r: R | undefined) => T): Result<T> => ({
   kind: 'only',
   row: row as (r: never) => unknown,
+});
+/** All the rows at once, through `rows`: one statement that answers several questions. */
+export const rows = <R, T>(f: (rs: R[]) => T): Result<T> => ({
+  kind: 'rows',
+  rows: f as (rs: never[]) => unknown,
 });
 /** One column of every row. */
 export const column = <T = string>(name: string): Result<T[]> => ({ kind: 'column', column: name });
@@ -132,14 +141,14 @@ export const txContract = {
   },
   // PostgreSQL locks the row's CSI once it knows it and reads again; SQLite reads once.
   mapping: { route: { to: 'lookup' } },
-  mappingByBodyDigest: {
-    route: { to: 'lookup' },
+  // One round trip instead of four (PostgreSQL: issue 16's accepts); after the CSI's lock, so a
+  // second submission of one body waits for the first and then finds it.
+  csiState: {
+    route: { to: 'csi', csi: self },
     statement: {
-      sql: `SELECT ${mappingColumns} FROM mappings WHERE body_digest = ?`,
-      params: (d) => [d],
-      result: first(toMapping),
-      // The CSI is not known yet: the unique index on body_digest settles a race (isRace).
-      lock: null,
+      sql: csiStateSql,
+      params: (csi, key, digest) => [digest, csi, csi, csi, key],
+      result: rows(toCsiState),
     },
   },
   insertMapping: {
@@ -494,6 +503,7 @@ export function statementOf(method: TxMethod): Statement<TxMethod> | undefined {
 export function resultOf(s: Statement<TxMethod>): {
   kind: Result<unknown>['kind'];
   row: (r: unknown) => unknown;
+  rows: (rs: unknown[]) => unknown;
   column: string;
   fallback: unknown;
 } {

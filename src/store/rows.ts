@@ -2,6 +2,7 @@ import type { PossessionLevel, PossessionMethod } from '../protocol/records.js';
 import type {
   Challenge,
   ChallengeState,
+  CsiState,
   HolderKey,
   LogCheckpointRow,
   LogForkRow,
@@ -83,6 +84,44 @@ export function toMapping(r: MappingRow): StoredMapping {
     contestDeadline: r.contest_deadline,
     bodyDigest: r.body_digest,
   };
+}
+
+/**
+ * StoreTx.csiState as one statement, the same text on both backends: four reads in one UNION
+ * ALL, each row tagged with the `part` it answers. The first branch types the extra columns
+ * (PostgreSQL resolves a UNION's NULLs pairwise from the left), the holder key's row brings its
+ * CSI and key in the mapping columns of the same name, and the live rows come in liveMappings'
+ * order. Parameters: body digest, CSI (three times), holder key.
+ */
+const noMapping = (cols: Partial<Record<string, string>>) =>
+  mappingColumns
+    .split(', ')
+    .map((c) => cols[c] ?? 'NULL')
+    .join(', ');
+const csiStateBranches = [
+  `SELECT 'digest' AS part, ${mappingColumns}, CAST(NULL AS BIGINT) AS cutoff, CAST(NULL AS TEXT) AS grp, CAST(NULL AS BOOLEAN) AS retired FROM mappings WHERE body_digest = ?`,
+  `SELECT 'live', ${mappingColumns}, NULL, NULL, NULL FROM mappings WHERE csi = ? AND state IN ('active', 'contested')`,
+  `SELECT 'cutoff', ${noMapping({})}, MAX(at), NULL, NULL FROM csip_events WHERE csi = ? AND kind IN ('disconnected', 'reassigned')`,
+  `SELECT 'key', ${noMapping({ csi: 'csi', holder_key: 'key' })}, NULL, grp, retired FROM holder_keys WHERE csi = ? AND key = ?`,
+];
+export const csiStateSql = `${csiStateBranches.join(' UNION ALL ')} ORDER BY part, accepted_at, id`;
+
+type CsiStateRow = MappingRow & {
+  part: 'digest' | 'live' | 'cutoff' | 'key';
+  cutoff: number | null;
+  grp: string | null;
+  retired: number | boolean | null;
+};
+
+export function toCsiState(rs: CsiStateRow[]): CsiState {
+  const state: CsiState = { earlier: undefined, cutoff: null, key: undefined, live: [] };
+  for (const r of rs) {
+    if (r.part === 'digest') state.earlier = toMapping(r);
+    else if (r.part === 'live') state.live.push(toMapping(r));
+    else if (r.part === 'cutoff') state.cutoff = r.cutoff;
+    else state.key = toHolderKey({ csi: r.csi, key: r.holder_key, grp: r.grp!, retired: r.retired! });
+  }
+  return state;
 }
 
 /** An OPRF epoch row as both backends store it (same column names and types). */

@@ -63,6 +63,15 @@ export interface HolderKey {
   retired: boolean;
 }
 
+/** StoreTx.csiState's answer. */
+export interface CsiState {
+  earlier: StoredMapping | undefined;
+  cutoff: number | null;
+  key: HolderKey | undefined;
+  /** Active and contested rows, by acceptedAt then id (as liveMappings). */
+  live: StoredMapping[];
+}
+
 export const ChallengeState = { Pending: 'pending', Passed: 'passed', Failed: 'failed' } as const;
 export type ChallengeState = (typeof ChallengeState)[keyof typeof ChallengeState];
 
@@ -198,7 +207,12 @@ export interface LogForkRow {
 export interface StoreTx {
   liveMappings(csi: string): Promise<StoredMapping[]>;
   mapping(id: string): Promise<StoredMapping | undefined>;
-  mappingByBodyDigest(bodyDigest: string): Promise<StoredMapping | undefined>;
+  /**
+   * What a submission of `holderKey` for `csi` is judged against, in one read under the CSI's
+   * lock (R3, R16, R17): the mapping with this body digest, if any (a resubmission; the digest
+   * covers the CSI), the CSI's CSIP cutoff, the key's row, and the live rows in acceptance order.
+   */
+  csiState(csi: string, holderKey: string, bodyDigest: string): Promise<CsiState>;
   insertMapping(row: StoredMapping): Promise<void>;
   /** Moves mappings to `state`; `contestDeadline` is kept only for contested ones. */
   setState(ids: readonly string[], state: MappingState, now: number, contestDeadline?: number): Promise<void>;

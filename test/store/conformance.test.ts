@@ -103,9 +103,53 @@ for (const backend of [...storeBackends(), ...residencyStoreBackends(), ...cache
         expect(await store.mapping('nope')).toBeUndefined();
         await write(async (tx) => {
           expect(await tx.mapping(contested.id)).toEqual(contested);
-          expect(await tx.mappingByBodyDigest(plain.bodyDigest)).toEqual(plain);
-          expect(await tx.mappingByBodyDigest('missing')).toBeUndefined();
+          expect((await tx.csiState(plain.csi, 'k', plain.bodyDigest)).earlier).toEqual(plain);
+          expect((await tx.csiState(plain.csi, 'k', 'missing')).earlier).toBeUndefined();
           expect(await tx.mapping('nope')).toBeUndefined();
+        });
+      });
+
+      it('csiState answers in one read what the four reads answer alone (R3, R16, R17)', async () => {
+        // Live rows out of order on insert, one tie on acceptedAt (broken by id), one superseded,
+        // one live row of another CSI: the answer holds csiA's live rows in liveMappings' order.
+        const later = mapping({ acceptedAt: 500, id: 'm-b' });
+        const tieFirst = mapping({ acceptedAt: 400, id: 'm-a1', state: 'contested', contestDeadline: 9 });
+        const tieSecond = mapping({ acceptedAt: 400, id: 'm-a2', optOut: true, msp: null });
+        const gone = mapping({ acceptedAt: 300, state: 'superseded' });
+        const other = mapping({ csi: csiB, acceptedAt: 100 });
+        const ev = (id: string, kind: string, at: number, csi = csiA) => ({ id, csi, kind, at, json: '{}' });
+        await write(async (tx) => {
+          for (const m of [later, tieSecond, gone, tieFirst, other]) await tx.insertMapping(m);
+          await tx.insertHolderKey({ csi: csiA, key: 'k1', group: 'g1', retired: false });
+          await tx.insertHolderKey({ csi: csiA, key: 'k2', group: 'g1', retired: false });
+          await tx.retireHolderKey(csiA, 'k2');
+          await tx.insertHolderKey({ csi: csiB, key: 'k3', group: 'g3', retired: false });
+          await tx.insertCsipEvent(ev('e1', 'reassigned', 250), 1);
+          await tx.insertCsipEvent(ev('e2', 'ported', 900), 2);
+          await tx.insertCsipEvent(ev('e3', 'disconnected', 999, csiB), 3);
+        });
+        await write(async (tx) => {
+          const state = await tx.csiState(csiA, 'k2', gone.bodyDigest);
+          expect(state).toEqual({
+            earlier: gone,
+            cutoff: 250,
+            key: { csi: csiA, key: 'k2', group: 'g1', retired: true },
+            live: [tieFirst, tieSecond, later],
+          });
+          expect(state.live).toEqual(await tx.liveMappings(csiA));
+          expect(state.key).toEqual(await tx.holderKey(csiA, 'k2'));
+          expect(state.cutoff).toBe(await tx.csipCutoff(csiA));
+          // A key of another CSI, a body of another CSI, a CSI with nothing: nothing found.
+          expect(await tx.csiState(csiA, 'k3', other.bodyDigest)).toMatchObject({
+            earlier: other,
+            key: undefined,
+          });
+          expect(await tx.csiState(csiC, 'k1', 'none')).toEqual({
+            earlier: undefined,
+            cutoff: null,
+            key: undefined,
+            live: [],
+          });
         });
       });
 

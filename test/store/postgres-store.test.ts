@@ -154,25 +154,22 @@ describe.skipIf(!available)('PostgreSQL store: many nodes, one database', () => 
     expect((await nodes[0].stats()).mappings).toBe(8);
   });
 
-  it('the same body accepted on two nodes at once is stored once; the loser sees it on retry', async () => {
+  it('the same body accepted on two nodes at once is stored once; the second finds the first', async () => {
     const nodes = await twoNodes();
-    // Both look for the body before either stores it: only the unique index can stop the second.
-    let looked = 0;
-    let bothLooked!: () => void;
-    const bothHaveLooked = new Promise<void>((r) => {
-      bothLooked = r;
-    });
+    // As the DP does (csiState, under the CSI's lock): the second waits for the first to commit,
+    // then finds its row. Without the lock both would find nothing, and the unique index would
+    // refuse the second insert instead.
+    let reading = 0;
     const accept = (store: Store) =>
       store.write(async (tx) => {
-        // As the DP does: look for the body before the CSI is known (no lock yet), then lock the CSI.
-        if ((await tx.mappingByBodyDigest('d1')) !== undefined) return 'duplicate';
-        if (++looked === 2) bothLooked();
-        await bothHaveLooked;
-        await tx.csipCutoff(csi);
+        reading += 1;
+        if ((await tx.csiState(csi, 'k', 'd1')).earlier !== undefined) return 'duplicate';
+        await sleep(20);
         await tx.insertMapping(mapping(1));
         return 'accepted';
       });
     const outcomes = await Promise.all([accept(nodes[0]), accept(nodes[1])]);
+    expect(reading).toBe(2);
     expect(outcomes.sort()).toEqual(['accepted', 'duplicate']);
     expect((await nodes[1].stats()).mappings).toBe(1);
   });

@@ -33,10 +33,12 @@ interface Compiled {
 }
 
 function answerOf(kind: ReturnType<typeof resultOf>): (r: pg.QueryResult) => unknown {
-  const { row, column, fallback } = kind;
+  const { row, rows, column, fallback } = kind;
   switch (kind.kind) {
     case 'all':
       return (r) => r.rows.map(row);
+    case 'rows':
+      return (r) => rows(r.rows);
     case 'first':
       return (r) => (r.rows[0] === undefined ? undefined : row(r.rows[0]));
     case 'only':

@@ -33,10 +33,12 @@ function declared(db: Database.Database, s: Statement<TxMethod>): Method {
   const stmt = db.prepare(sqliteText(s.sql));
   const params = s.params as (...a: unknown[]) => readonly unknown[];
   const bind = (a: unknown[]) => bindParams(params(...a), 'int');
-  const { kind, row, column, fallback } = resultOf(s);
+  const { kind, row, rows, column, fallback } = resultOf(s);
   switch (kind) {
     case 'all':
       return async (...a) => stmt.all(...bind(a)).map(row);
+    case 'rows':
+      return async (...a) => rows(stmt.all(...bind(a)));
     case 'first':
       return async (...a) => {
         const r = stmt.get(...bind(a));
