@@ -77,9 +77,11 @@ export interface PostgresStore extends LogReads {}
  * challenge budgets, CSIP cut-offs) is about one CSI, so writes to one CSI run one after the
  * other across all nodes, and each statement after the lock sees what the previous holder
  * committed; writes to different CSIs never wait for each other. A challenge is read
- * `FOR UPDATE`, so two nodes cannot both count one attempt. The one check made before a CSI is
- * known, the body-digest lookup, is backed by a unique index: a loser gets 23505 and runs again
- * (isRace in ../errors.ts lists the races).
+ * `FOR UPDATE`, so two nodes cannot both count one attempt. An accept looks for an earlier
+ * submission of its body in the same statement as the CSI's state (csiState), after the lock, so
+ * a second submission of one body waits for the first and finds it; the unique index on the body
+ * digest stays as the backstop: a loser would get 23505 and run again (isRace in ../errors.ts
+ * lists the races).
  * SERIALIZABLE would give the same guarantee, but its predicate locks make unrelated writes
  * (the replay-id purge, outbox scans, index ranges) abort each other under load; here the only
  * retries are the rare real races isRace lists.
