@@ -762,21 +762,26 @@ function printSummary(): void {
   const find = (name: string) => rows.find((r) => r.name === name);
   const perCore = (name: string) => find(name)?.perCore ?? find(name)?.value ?? 0;
   const around = (name: string) => echoAround(rows.findIndex((r) => r.name === name));
-  /** A figure per server core-second against the echo around it. */
-  const vsEcho = (name: string) => perCore(name) / around(name).baseCore;
+  /** A figure per server core-second against the echo around it; NaN when the run did not measure it. */
+  const vsEcho = (name: string) =>
+    find(name) === undefined ? Number.NaN : perCore(name) / around(name).baseCore;
   const verboseBatch = `lookup_batch${batchSize}_verbose`;
   const check = (what: string, v: number, target: number, unit = 'x') =>
-    `${what} ${v.toFixed(2)}${unit} (target ${target}${unit}) ${v >= target ? 'MET' : 'MISSED'}`;
+    Number.isNaN(v)
+      ? `${what}: not measured in this run`
+      : `${what} ${v.toFixed(2)}${unit} (target ${target}${unit}) ${v >= target ? 'MET' : 'MISSED'}`;
   const bound = find('accept_signature_bound')?.value ?? 0;
   const lines = [
     check('single verbose / echo', vsEcho('lookup_single_verbose'), 0.5),
     check('single compact / echo', vsEcho('lookup_single_compact'), 0.6),
     check('batch compact CSIs / echo requests', vsEcho(`lookup_batch${batchSize}_compact_csis`), 10),
     check('batch verbose CSIs / echo requests', vsEcho(`${verboseBatch}_csis`), 3.5),
-    `batch verbose p99 / echo p99 ${((find(`${verboseBatch}_p99`)?.value ?? 0) / Math.max(around(`${verboseBatch}_csis`).p99, 1e-9)).toFixed(1)}x (target under 10x)`,
+    find(`${verboseBatch}_p99`) === undefined
+      ? 'batch verbose p99 / echo p99: not measured in this run'
+      : `batch verbose p99 / echo p99 ${(find(`${verboseBatch}_p99`)!.value / Math.max(around(`${verboseBatch}_csis`).p99, 1e-9)).toFixed(1)}x (target under 10x)`,
     bound > 0
       ? check('accepts / signature bound', perCore('accept_mappings') / bound, 0.35)
-      : 'accepts: no signature bound measured',
+      : 'accepts / signature bound: not measured in this run',
     ...(find('accept_mappings_postgres') === undefined
       ? []
       : [

@@ -123,6 +123,51 @@ describe('R22: lookup reputation (pure, on a given clock)', () => {
     expect(stats.sequential).toBeLessThanOrEqual(256);
   });
 
+  it('counts exactly what a scan of the whole window counts, through wraps, expiry and bucket churn', () => {
+    // A model that keeps every sample and looks for neighbours by scanning all of them. Small
+    // ring and dense, overlapping number ranges: buckets fill, share probe runs and empty
+    // again, so the table's deletions run often.
+    const small: ReputationSettings = { ...settings, maxSamples: 64, windowSeconds: 50 };
+    const w = new ReputationWindow(small);
+    type Sample = { at: number; miss: boolean; n: number; near: boolean };
+    let model: Sample[] = [];
+    let x = 7;
+    const rand = (m: number) => {
+      x = (x * 1_103_515_245 + 12_345) % 2 ** 31;
+      return x % m;
+    };
+    let now = 1_000;
+    for (let round = 0; round < 3_000; round++) {
+      now += rand(4);
+      const batch: LookupSample[] = Array.from({ length: 1 + rand(12) }, () => {
+        const k = rand(10);
+        const csi =
+          k === 0
+            ? `mailto:u${rand(50)}@example.org`
+            : k < 3
+              ? `tel:+1415555${String(rand(400)).padStart(4, '0')}`
+              : `tel:+${[1202555, 4930, 44207946][rand(3)]}${String(rand(3_000)).padStart(4, '0')}`;
+        return { csi, miss: rand(3) === 0 };
+      });
+      w.add(batch, now);
+      model = model.filter((m) => m.at > now - small.windowSeconds);
+      for (const s of batch) {
+        if (model.length === small.maxSamples) model.shift();
+        const n = s.csi.startsWith('tel:+') ? Number(s.csi.slice(5)) : Number.NaN;
+        const near =
+          !Number.isNaN(n) && model.some((m) => m.n !== n && Math.abs(m.n - n) <= small.sequentialDistance);
+        model.push({ at: now, miss: s.miss, n, near });
+      }
+      const numbers = model.filter((m) => !Number.isNaN(m.n));
+      expect(w.stats(now)).toEqual({
+        samples: model.length,
+        misses: model.filter((m) => m.miss).length,
+        numbers: numbers.length,
+        sequential: numbers.filter((m) => m.near).length,
+      });
+    }
+  });
+
   it('divides a budget while slowed, never below one', () => {
     expect(effectiveBudget({ perMinute: 1000, perDay: 100_000 }, false, 10)).toEqual({
       perMinute: 1000,
