@@ -2,7 +2,10 @@ import { mailboxRange } from '../protocol/identifiers.js';
 import {
   challengeColumns,
   csiStateSql,
+  cutoffWhere,
   epochSelect,
+  holderKeyWhere,
+  liveWhere,
   mappingColumns,
   toChallenge,
   toCsiState,
@@ -134,7 +137,7 @@ export const txContract = {
   liveMappings: {
     route: { to: 'csi', csi: self },
     statement: {
-      sql: `SELECT ${mappingColumns} FROM mappings WHERE csi = ? AND state IN ('active', 'contested') ORDER BY accepted_at, id`,
+      sql: `SELECT ${mappingColumns} FROM mappings WHERE ${liveWhere} ORDER BY accepted_at, id`,
       params: (csi) => [csi],
       result: all(toMapping),
     },
@@ -188,7 +191,7 @@ export const txContract = {
   holderKey: {
     route: { to: 'csi', csi: self },
     statement: {
-      sql: 'SELECT csi, key, grp, retired FROM holder_keys WHERE csi = ? AND key = ?',
+      sql: `SELECT csi, key, grp, retired FROM holder_keys WHERE ${holderKeyWhere}`,
       params: (csi, key) => [csi, key],
       result: first(toHolderKey),
     },
@@ -412,7 +415,7 @@ export const txContract = {
   csipCutoff: {
     route: { to: 'csi', csi: self },
     statement: {
-      sql: "SELECT MAX(at) AS at FROM csip_events WHERE csi = ? AND kind IN ('disconnected', 'reassigned')",
+      sql: `SELECT MAX(at) AS at FROM csip_events WHERE ${cutoffWhere}`,
       params: (csi) => [csi],
       result: scalar('at', null),
     },

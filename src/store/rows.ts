@@ -93,6 +93,13 @@ export function toMapping(r: MappingRow): StoredMapping {
  * CSI and key in the mapping columns of the same name, and the live rows come in liveMappings'
  * order. Parameters: body digest, CSI (three times), holder key.
  */
+/** A CSI's live rows (liveMappings, csiState). */
+export const liveWhere = "csi = ? AND state IN ('active', 'contested')";
+/** A CSI's events that void possession proved before them (csipCutoff, csiState: R16). */
+export const cutoffWhere = "csi = ? AND kind IN ('disconnected', 'reassigned')";
+/** One holder key of a CSI (holderKey, csiState). */
+export const holderKeyWhere = 'csi = ? AND key = ?';
+
 const noMapping = (cols: Partial<Record<string, string>>) =>
   mappingColumns
     .split(', ')
@@ -100,9 +107,9 @@ const noMapping = (cols: Partial<Record<string, string>>) =>
     .join(', ');
 const csiStateBranches = [
   `SELECT 'digest' AS part, ${mappingColumns}, CAST(NULL AS BIGINT) AS cutoff, CAST(NULL AS TEXT) AS grp, CAST(NULL AS BOOLEAN) AS retired FROM mappings WHERE body_digest = ?`,
-  `SELECT 'live', ${mappingColumns}, NULL, NULL, NULL FROM mappings WHERE csi = ? AND state IN ('active', 'contested')`,
-  `SELECT 'cutoff', ${noMapping({})}, MAX(at), NULL, NULL FROM csip_events WHERE csi = ? AND kind IN ('disconnected', 'reassigned')`,
-  `SELECT 'key', ${noMapping({ csi: 'csi', holder_key: 'key' })}, NULL, grp, retired FROM holder_keys WHERE csi = ? AND key = ?`,
+  `SELECT 'live', ${mappingColumns}, NULL, NULL, NULL FROM mappings WHERE ${liveWhere}`,
+  `SELECT 'cutoff', ${noMapping({})}, MAX(at), NULL, NULL FROM csip_events WHERE ${cutoffWhere}`,
+  `SELECT 'key', ${noMapping({ csi: 'csi', holder_key: 'key' })}, NULL, grp, retired FROM holder_keys WHERE ${holderKeyWhere}`,
 ];
 export const csiStateSql = `${csiStateBranches.join(' UNION ALL ')} ORDER BY part, accepted_at, id`;
 
