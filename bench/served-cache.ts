@@ -44,14 +44,19 @@ try {
   const cached = cache.wrap(store);
   const all: string[] = await store.write((tx) => tx.servedCsisAfter(null, csis, now));
   const reads = 2_000;
-  const batches = Array.from({ length: reads }, (_, i) =>
-    Array.from({ length: 100 }, (_, k) => all[(i * 7919 + k * 104_729) % all.length]!),
+  // Each batch as a request body, parsed afresh for each read: the node reads CSIs it has just
+  // parsed, strings whose hash nobody has computed yet.
+  const bodies = Array.from({ length: reads }, (_, i) =>
+    JSON.stringify(Array.from({ length: 100 }, (_, k) => all[(i * 7919 + k * 104_729) % all.length]!)),
   );
-  for (const b of batches.slice(0, 200)) await cached.servedMappings(b, now, { json: false });
+  const compact = { json: false, keys: false };
+  for (const b of bodies.slice(0, 200)) await cached.servedMappings(JSON.parse(b), now, compact);
   const t1 = performance.now();
-  for (const b of batches) await cached.servedMappings(b, now, { json: false });
+  for (const b of bodies) await cached.servedMappings(JSON.parse(b), now, compact);
   const us = ((performance.now() - t1) * 1000) / (reads * 100);
-  console.log(`served_cache_read_per_csi: ${us.toFixed(2)} us (100-CSI compact reads, all cached)`);
+  console.log(
+    `served_cache_read_per_csi: ${us.toFixed(2)} us (100-CSI compact reads, all cached, each batch parsed from JSON)`,
+  );
 } finally {
   await store.close();
   rmSync(dir, { recursive: true, force: true });

@@ -77,8 +77,8 @@ export async function lookupLocal(
   opts: LookupOptions,
 ): Promise<LookupResult[]> {
   checkBatch(queries, opts.maxBatch);
-  // R15: a compact answer carries no record, so the read leaves the signed JSON out.
-  const read = { json: opts.format !== 'compact' };
+  // R15: a compact answer carries no record, id or holder key, so the read leaves them out.
+  const read = opts.format === 'compact' ? { json: false, keys: false } : { json: true };
   const direct = [...new Set(queries.filter(maybeCanonical))];
   const found =
     direct.length > 0 ? await store.servedMappings(direct, opts.now, read) : new Map<string, ServedRow[]>();
@@ -209,9 +209,11 @@ export function renderCompact(
   results: readonly LookupResult[],
   peers?: readonly PeerReport[],
 ): string {
-  const parts = results.map(
-    (r) =>
-      `{"query":${JSON.stringify(r.query)},"csi":${JSON.stringify(r.csi)},"status":"${r.status}","bits":"${compactBits(registry, r.rows)}"}`,
-  );
+  const parts = results.map((r) => {
+    // Most queries are written canonically: their CSI is then the same string.
+    const query = JSON.stringify(r.query);
+    const csi = r.csi === r.query ? query : JSON.stringify(r.csi);
+    return `{"query":${query},"csi":${csi},"status":"${r.status}","bits":"${compactBits(registry, r.rows)}"}`;
+  });
   return `{"v":1,"format":"compact","dp":${JSON.stringify(dpId)},"registrySerial":${registry.serial},"bitLength":${registry.bitLength},"results":[${parts.join(',')}]${peersJson(peers)}}`;
 }

@@ -5,7 +5,7 @@ import type {
   StoredMapping,
   StoreTx,
 } from '../store/store.js';
-import { BoundedCache } from './bounded-cache.js';
+import { MaxStr, putStr, ServedArena, strAt, strEnd } from './served-arena.js';
 
 /**
  * The served rows of recently looked-up CSIs, without their signed records, in memory, bounded in
@@ -28,7 +28,7 @@ import { BoundedCache } from './bounded-cache.js';
  * a commit cannot store the state from before it.
  */
 export class ServedCache {
-  private readonly entries: BoundedCache<string, Entry>;
+  private readonly entries: ServedArena;
   /** Bumped by every settled write that changed mappings: a read spanning one keeps nothing. */
   private epoch = 0;
 
@@ -37,7 +37,7 @@ export class ServedCache {
     maxBytes: number,
     private readonly onRead?: (hits: number, misses: number) => void,
   ) {
-    this.entries = new BoundedCache(maxBytes);
+    this.entries = new ServedArena(maxBytes);
   }
 
   get bytes(): number {
@@ -80,12 +80,11 @@ export class ServedCache {
       after = csis.at(-1)!;
       if (epoch !== this.epoch) continue;
       for (const csi of csis) {
-        const e = entryOf(read.get(csi) ?? [], now);
-        if (e === undefined) continue;
-        const bytes = bytesOf(csi, e);
+        const n = entryOf(read.get(csi) ?? [], now);
+        if (n < 0) continue;
         // Full: what is in stays (warming evicts nothing).
-        if (!this.entries.fits(bytes)) return loaded;
-        this.entries.set(csi, e, bytes);
+        if (!this.entries.fits(csi, n)) return loaded;
+        this.entries.set(csi, scratch.subarray(0, n));
         loaded++;
       }
     }
@@ -104,22 +103,25 @@ export class ServedCache {
     if (opts?.json !== false) return store.servedMappings(csis, now, opts);
     const out = new Map<string, ServedStoredMapping[]>();
     const missing: string[] = [];
+    const { entries } = this;
+    const keys = opts.keys !== false;
     for (const csi of csis) {
-      const e = this.entries.get(csi);
+      const from = entries.find(csi);
       // A clock set back cannot bring back rows that had expired when the entry was read.
-      if (e === undefined || now < readAtOf(e)) missing.push(csi);
-      else out.set(csi, rowsOf(e, now));
+      if (from < 0 || now < readAtOf(entries.buf, from)) missing.push(csi);
+      else out.set(csi, rowsOf(entries.buf, from, entries.valueEnd, now, keys));
     }
     this.onRead?.(csis.length - missing.length, missing.length);
     if (missing.length === 0) return out;
     const epoch = this.epoch;
-    const read = await store.servedMappings(missing, now, opts);
+    // What is kept has every field, whatever this read leaves out.
+    const read = await store.servedMappings(missing, now, { json: false });
     const keep = epoch === this.epoch;
     for (const csi of missing) {
       const rows = read.get(csi) ?? [];
       out.set(csi, rows);
-      const e = keep ? entryOf(rows, now) : undefined;
-      if (e !== undefined) this.entries.set(csi, e, bytesOf(csi, e));
+      const n = keep ? entryOf(rows, now) : -1;
+      if (n >= 0) this.entries.set(csi, scratch.subarray(0, n));
     }
     return out;
   }
@@ -139,82 +141,84 @@ export class ServedCache {
 }
 
 /**
- * One CSI's served rows as the cache keeps them: one string, which V8 stores as one block of a
- * byte a character (234 bytes of heap a one-row CSI with the cache's own slot, against 453 for
- * the same rows as objects in an array: bench/served-cache.ts). Each character below 0x100 is a
- * byte, as in `latin1`; text keeps its own characters, so any string round-trips.
+ * One CSI's served rows as the cache keeps them, the value of its record in the arena:
  *
  *   entry  := readAt:number row*         (the rows to their end: no count)
  *   row    := flags:u8 priority:number acceptedAt:number expiresAt:number [msp:text] tag:text
- *             level:text idLength:u16 holderKeyLength:u16 id holderKey
+ *             level:text id:str holderKey:str
  *   number := 0 u32 (big-endian) | 1 the 8 bytes of its float64 (anything else)
- *   text   := u16 below 0x8000: the shared value of that number (see `shared`)
- *           | u16 0x8000 + n, then its n characters
+ *   text   := 2 u16: the shared value of that number (see `shared`) | str
+ *   str    := as in served-arena.ts: a byte or two a character, so any string round-trips
  *
  * Every number is stored exactly, so a row read back equals the row read from the store; readAt
- * is when it was read, for a clock set back. What a read decodes comes first and is a few dozen
- * bytes; the id and the holder key are sliced out (V8 points into the entry for a slice of 13
- * characters or more, copying nothing).
+ * is when it was read, for a clock set back. What a compact answer decodes comes first.
  */
-type Entry = string;
-
 const OptOut = 1;
 const NoMsp = 2;
-const Inline = 0x8000;
+const Shared = 2;
 
-/** The entry for rows read at `now`, or undefined for one it cannot hold (a text of 32 k characters). */
-function entryOf(rows: readonly ServedStoredMapping[], now: number): Entry | undefined {
-  const parts = [numberOf(now)];
+/** Encodes the entry for rows read at `now` into `scratch`; its length, or -1 for one it cannot hold. */
+function entryOf(rows: readonly ServedStoredMapping[], now: number): number {
+  // At most: the flags, three numbers of 9 bytes, five texts of a 3-byte head and 2 bytes a character.
+  let need = 9;
   for (const r of rows) {
-    if (r.id.length >= Inline || r.holderKey.length >= Inline) return undefined;
-    const texts = [r.msp === null ? '' : textOf(r.msp), textOf(r.tag), textOf(r.level)];
-    if (texts.includes(undefined)) return undefined;
-    parts.push(
-      String.fromCharCode((r.optOut ? OptOut : 0) | (r.msp === null ? NoMsp : 0)),
-      numberOf(r.priority),
-      numberOf(r.acceptedAt),
-      numberOf(r.expiresAt),
-      ...(texts as string[]),
-      u16(r.id.length),
-      u16(r.holderKey.length),
-      r.id,
-      r.holderKey,
-    );
+    need +=
+      1 +
+      3 * 9 +
+      5 * 3 +
+      2 * (r.id.length + r.holderKey.length + (r.msp?.length ?? 0) + r.tag.length + r.level.length);
   }
-  // join makes one flat string (a concatenation would keep a tree of its parts).
-  return parts.join('');
+  if (scratch.byteLength < need) scratch = Buffer.alloc(Math.max(need, 2 * scratch.byteLength));
+  const buf = scratch;
+  let i = putNumber(buf, 0, now);
+  for (const r of rows) {
+    if ([r.id, r.holderKey, r.msp ?? '', r.tag, r.level].some((t) => t.length > MaxStr)) return -1;
+    buf[i++] = (r.optOut ? OptOut : 0) | (r.msp === null ? NoMsp : 0);
+    i = putNumber(buf, i, r.priority);
+    i = putNumber(buf, i, r.acceptedAt);
+    i = putNumber(buf, i, r.expiresAt);
+    if (r.msp !== null) i = putText(buf, i, r.msp);
+    i = putText(buf, i, r.tag);
+    i = putText(buf, i, r.level);
+    i = putStr(buf, i, r.id);
+    i = putStr(buf, i, r.holderKey);
+  }
+  return i;
 }
 
-/** When the entry was read. */
-function readAtOf(e: Entry): number {
-  at = 0;
-  return numberAt(e);
+/** Where entries are encoded before they are copied into the arena. */
+let scratch = Buffer.alloc(4096);
+
+/** When the entry at `from` was read. */
+function readAtOf(buf: Buffer, from: number): number {
+  at = from;
+  return numberAt(buf);
 }
 
-/** The rows of an entry that are served at `now` (a row is served while expiresAt > now). */
-function rowsOf(e: Entry, now: number): ServedStoredMapping[] {
+/**
+ * The rows of the entry in [from, end) that are served at `now` (a row is served while
+ * expiresAt > now); without `keys`, their ids and holder keys are left ''.
+ */
+function rowsOf(buf: Buffer, from: number, end: number, now: number, keys: boolean): ServedStoredMapping[] {
   const rows: ServedStoredMapping[] = [];
-  at = 0;
-  numberAt(e);
-  while (at < e.length) {
-    const flags = e.charCodeAt(at++);
-    const priority = numberAt(e);
-    const acceptedAt = numberAt(e);
-    const expiresAt = numberAt(e);
-    const msp = (flags & NoMsp) !== 0 ? null : textAt(e);
-    const tag = textAt(e);
-    const level = textAt(e) as ServedStoredMapping['level'];
-    const idEnd = at + 4 + u16At(e, at);
-    const end = idEnd + u16At(e, at + 2);
-    const start = at + 4;
-    at = end;
+  at = from;
+  numberAt(buf);
+  while (at < end) {
+    const flags = buf[at++]!;
+    const priority = numberAt(buf);
+    const acceptedAt = numberAt(buf);
+    const expiresAt = numberAt(buf);
+    const msp = (flags & NoMsp) !== 0 ? null : textAt(buf);
+    const tag = textAt(buf);
+    const level = textAt(buf) as ServedStoredMapping['level'];
+    const idAt = at;
+    const holderKeyAt = strEnd(buf, idAt);
+    at = strEnd(buf, holderKeyAt);
     if (expiresAt <= now) continue;
-    const id = e.slice(start, idEnd);
-    const holderKey = e.slice(idEnd, end);
     rows.push({
-      id,
+      id: keys ? strAt(buf, idAt) : '',
       json: '',
-      holderKey,
+      holderKey: keys ? strAt(buf, holderKeyAt) : '',
       msp,
       tag,
       priority,
@@ -234,77 +238,65 @@ function rowsOf(e: Entry, now: number): ServedStoredMapping[] {
 const shared = { numbers: new Map<string, number>(), values: [] as string[] };
 const sharedLimit = 4096;
 
-function textOf(value: string): string | undefined {
+function putText(buf: Buffer, i: number, value: string): number {
   let n = shared.numbers.get(value);
   if (n === undefined && shared.values.length < sharedLimit) {
     n = shared.values.push(value) - 1;
     shared.numbers.set(value, n);
   }
-  if (n !== undefined) return u16(n);
-  return value.length < Inline ? u16(Inline + value.length) + value : undefined;
+  if (n === undefined) return putStr(buf, i, value);
+  buf[i] = Shared;
+  buf[i + 1] = n >> 8;
+  buf[i + 2] = n & 0xff;
+  return i + 3;
 }
 
-function u16(n: number): string {
-  return String.fromCharCode(n >> 8, n & 0xff);
+function textAt(buf: Buffer): string {
+  if (buf[at] === Shared) {
+    const value = shared.values[(buf[at + 1]! << 8) | buf[at + 2]!]!;
+    at += 3;
+    return value;
+  }
+  const value = strAt(buf, at);
+  at = strEnd(buf, at);
+  return value;
 }
 
 const float64 = new Float64Array(1);
 const float64Bytes = new Uint8Array(float64.buffer);
 
-function numberOf(x: number): string {
+function putNumber(buf: Buffer, i: number, x: number): number {
   if (Number.isInteger(x) && x >= 0 && x <= 0xffffffff && !Object.is(x, -0)) {
-    return String.fromCharCode(0, x >>> 24, (x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff);
+    buf[i] = 0;
+    buf[i + 1] = x >>> 24;
+    buf[i + 2] = (x >>> 16) & 0xff;
+    buf[i + 3] = (x >>> 8) & 0xff;
+    buf[i + 4] = x & 0xff;
+    return i + 5;
   }
   float64[0] = x;
-  const b = float64Bytes;
-  return String.fromCharCode(1, b[0]!, b[1]!, b[2]!, b[3]!, b[4]!, b[5]!, b[6]!, b[7]!);
+  buf[i] = 1;
+  buf.set(float64Bytes, i + 1);
+  return i + 9;
 }
 
 /** Where the entry being read is read next (an entry is read in one go, never two at once). */
 let at = 0;
 
-function numberAt(e: Entry): number {
-  if (e.charCodeAt(at) === 0) {
-    const x =
-      ((e.charCodeAt(at + 1) << 24) |
-        (e.charCodeAt(at + 2) << 16) |
-        (e.charCodeAt(at + 3) << 8) |
-        e.charCodeAt(at + 4)) >>>
-      0;
+function numberAt(buf: Buffer): number {
+  if (buf[at] === 0) {
+    const x = ((buf[at + 1]! << 24) | (buf[at + 2]! << 16) | (buf[at + 3]! << 8) | buf[at + 4]!) >>> 0;
     at += 5;
     return x;
   }
-  return floatAt(e);
+  return floatAt(buf);
 }
 
 /** Apart, so that numberAt's common case stays small enough to be inlined. */
-function floatAt(e: Entry): number {
-  for (let i = 0; i < 8; i++) float64Bytes[i] = e.charCodeAt(at + 1 + i);
+function floatAt(buf: Buffer): number {
+  for (let i = 0; i < 8; i++) float64Bytes[i] = buf[at + 1 + i]!;
   at += 9;
   return float64[0]!;
-}
-
-function u16At(e: Entry, i: number): number {
-  return (e.charCodeAt(i) << 8) | e.charCodeAt(i + 1);
-}
-
-function textAt(e: Entry): string {
-  const h = u16At(e, at);
-  at += 2;
-  if (h < Inline) return shared.values[h]!;
-  const value = e.slice(at, at + h - Inline);
-  at += h - Inline;
-  return value;
-}
-
-/**
- * What an entry holds on V8, as measured by bench/served-cache.ts: 100,000 CSIs of one row each
- * held 234 bytes of heap a CSI with the cache's own slot (BoundedCache's overhead, counted
- * there), which this counts as about the same: the key and the entry, strings of a byte a
- * character with a header each.
- */
-function bytesOf(csi: string, e: Entry): number {
-  return 24 + csi.length + e.length;
 }
 
 /** `tx`, reporting into `changed` the CSI of every mapping it inserts or whose state it sets. */

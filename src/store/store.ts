@@ -27,6 +27,11 @@ export type MappingState = (typeof MappingState)[keyof typeof MappingState];
 export interface ServedReadOptions {
   /** false: no signed record (default true). */
   json?: boolean;
+  /**
+   * false: nor the mapping's id and holder key (R15: a local compact answer shows neither), which
+   * a store may then give as ''; with `json: false` only (default true).
+   */
+  keys?: boolean;
 }
 
 export interface StoredMapping {

@@ -128,6 +128,24 @@ describe('served-rows cache', () => {
     expect(reads).toBe(3);
   });
 
+  it('a compact read without keys leaves out the id and holder key only, and keeps them for the next read', async () => {
+    const store = new ServedCache(1 << 20).wrap(inner);
+    const a = mapping();
+    await store.write((tx) => tx.insertMapping(a));
+    const full = (await store.servedMappings([csi], 500, bare)).get(csi)!;
+    const keyless = (await store.servedMappings([csi], 500, { json: false, keys: false })).get(csi)!;
+    expect(reads).toBe(1);
+    expect(keyless).toEqual(full.map((r) => ({ ...r, id: '', holderKey: '' })));
+    expect((await store.servedMappings([csi], 500, bare)).get(csi)).toEqual(full);
+    expect(full[0]!.id).toBe(a.id);
+    expect(full[0]!.holderKey).toBe(a.holderKey);
+    // A first read without keys still fills the cache with them.
+    const fresh = new ServedCache(1 << 20).wrap(inner);
+    await fresh.servedMappings([csi], 500, { json: false, keys: false });
+    expect((await fresh.servedMappings([csi], 500, bare)).get(csi)).toEqual(full);
+    expect(reads).toBe(2);
+  });
+
   it('warm fills it from the store at start, and stops when it is full', async () => {
     const csis = Array.from({ length: 50 }, (_, i) => `tel:+1415557${String(i).padStart(4, '0')}`);
     await raw.write(async (tx) => {
