@@ -263,9 +263,9 @@ function tableSlots(count: number): number {
 /**
  * A keyed hash of the string's UTF-16 code units: FNV-1a from a random start, then murmur3's
  * finaliser. The start is this process's own, so that nobody can choose CSIs that all land on
- * one probe run (lookups of CSIs with nothing served are cached too).
+ * one probe run (lookups of CSIs with nothing served are cached too). Exported for its test.
  */
-function hashOf(s: string): number {
+export function hashOf(s: string): number {
   let h = seed;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   h ^= h >>> 16;

@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ServedArena } from '../../src/dp/served-arena.js';
+import { hashOf, ServedArena } from '../../src/dp/served-arena.js';
 
 /**
  * Issue 16: the served-rows cache's store of records (src/dp/served-arena.ts). What it must never
@@ -104,5 +105,25 @@ describe('served arena', () => {
     arena.set('x'.repeat(0x8000), bytes(1, 1));
     expect(arena.size).toBe(0);
     expect(arena.fits('x'.repeat(0x8000), 1)).toBe(false);
+  });
+
+  it('hashes with a key of its own process: nobody can choose CSIs that share a probe run', () => {
+    const csis = ['tel:+14155550100', 'tel:+14155550101', 'mailto:a@example.org'];
+    const elsewhere = () =>
+      JSON.parse(
+        execFileSync(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            '-e',
+            `import('./src/dp/served-arena.ts').then((m) => console.log(JSON.stringify(${JSON.stringify(csis)}.map(m.hashOf))))`,
+          ],
+          { encoding: 'utf8' },
+        ),
+      ) as number[];
+    const here = csis.map(hashOf);
+    expect(elsewhere()).not.toEqual(here);
+    expect(elsewhere()).not.toEqual(here);
   });
 });
