@@ -27,7 +27,14 @@ import {
   mergeFrames,
   PrivateSuite,
 } from '../protocol/private.js';
-import { MappingState, type OprfEpoch, OprfEpochState, type Store, type StoreTx } from '../store/store.js';
+import {
+  MappingState,
+  type OprfEpoch,
+  OprfEpochState,
+  type Store,
+  type StoredMapping,
+  type StoreTx,
+} from '../store/store.js';
 import { leafHash } from '../tlog/merkle.js';
 import { resultFor } from './lookup.js';
 import { dummyFrames, dummyKeyOf, isLegacyKey, keyLogEntry, openKey, sealKey } from './private-epoch-keys.js';
@@ -405,31 +412,49 @@ export class PrivateIndex {
    */
   async onServedChange(tx: StoreTx, csis: readonly string[], now: number): Promise<void> {
     if (csis.length === 0) return;
-    const epochs = (await tx.oprfEpochs()).filter((e) => e.state !== OprfEpochState.Retired);
-    for (const epoch of epochs) await this.seal(tx, epoch, [...new Set(csis)], now);
+    // Asked together with the first CSI's rows: on PostgreSQL one round trip for both (issue 16).
+    const epochs = tx.oprfEpochs().then((all) => all.filter((e) => e.state !== OprfEpochState.Retired));
+    for (const csi of new Set(csis)) {
+      // Each CSI's rows, then its entries in every epoch: with data residency (R27) an entry is
+      // written in the region of the CSI read last (contract.ts, putPrivateEntry).
+      const [live, rows] = await Promise.all([epochs, this.servedRows(tx, csi, now)]);
+      for (const epoch of live) await this.sealOne(tx, epoch, csi, rows, now);
+    }
   }
 
+  /** A build batch: each CSI's rows, then its entry (in that order, as in onServedChange). */
   private async seal(tx: StoreTx, epoch: OprfEpoch, csis: readonly string[], now: number): Promise<void> {
+    for (const csi of csis) await this.sealOne(tx, epoch, csi, await this.servedRows(tx, csi, now), now);
+  }
+
+  /** The CSI's rows the plain lookup serves now. */
+  private async servedRows(tx: StoreTx, csi: string, now: number): Promise<StoredMapping[]> {
+    return (await tx.liveMappings(csi)).filter((m) => m.state === MappingState.Active && m.expiresAt > now);
+  }
+
+  /** The CSI's entry in `epoch`: its served rows sealed, or deleted when it has none. */
+  private async sealOne(
+    tx: StoreTx,
+    epoch: OprfEpoch,
+    csi: string,
+    rows: readonly StoredMapping[],
+    now: number,
+  ): Promise<void> {
     const { server } = await this.load(epoch);
-    for (const csi of csis) {
-      const rows = (await tx.liveMappings(csi)).filter(
-        (m) => m.state === MappingState.Active && m.expiresAt > now,
+    const out = server.evaluate(encoder.encode(csi));
+    if (rows.length === 0) {
+      await tx.deletePrivateEntry(epoch.id, { bucketKey: bucketKeyOf(out), tag: tagOf(out) });
+    } else {
+      // Exactly the mappings the plain lookup serves for this CSI, in its order (plaintext v2).
+      const { rows: served } = resultFor(csi, csi, rows);
+      const sealed = sealAnswer(
+        out,
+        served.map((m) => m.json),
+        { csi, dp: this.opts.dpId },
       );
-      const out = server.evaluate(encoder.encode(csi));
-      if (rows.length === 0) {
-        await tx.deletePrivateEntry(epoch.id, { bucketKey: bucketKeyOf(out), tag: tagOf(out) });
-      } else {
-        // Exactly the mappings the plain lookup serves for this CSI, in its order (plaintext v2).
-        const { rows: served } = resultFor(csi, csi, rows);
-        const sealed = sealAnswer(
-          out,
-          served.map((m) => m.json),
-          { csi, dp: this.opts.dpId },
-        );
-        await tx.putPrivateEntry(epoch.id, sealed, now);
-      }
-      out.fill(0);
+      await tx.putPrivateEntry(epoch.id, sealed, now);
     }
+    out.fill(0);
   }
 
   // ---- serving ---------------------------------------------------------------------------------

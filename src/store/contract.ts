@@ -83,6 +83,7 @@ export const scalar = <F>(name: string, fallback: F): Result<number | F> => ({
 export const changed: Result<boolean> = { kind: 'changed' };
 /** How many rows the statement changed. */
 export const count: Result<number> = { kind: 'count' };
+/** No answer: PostgreSQL sends it without waiting for one (postgres/pipeline.ts). */
 export const none: Result<void> = { kind: 'none' };
 
 /** A PostgreSQL advisory lock: a CSI's records (`csi`), or one peer's log as a witness. */

@@ -6,9 +6,9 @@ import type { LogHead, LogLeafRow, LogNode } from '../store.js';
 
 /**
  * The transparency log's tables on PostgreSQL (migration 4), as functions over a statement
- * runner: the two writes with logic of their own run on a write()'s connection (the others are
- * declared in contract.ts), the reads (../log-reads.ts) on the pool. Same node id scheme and
- * row codecs as SQLite (../rows.ts).
+ * runner: the two writes with logic of their own are sent on a write()'s connection (the others
+ * are declared in contract.ts), the reads (../log-reads.ts) run on the pool. Same node id scheme
+ * and row codecs as SQLite (../rows.ts).
  */
 export type Run = <R extends object>(
   name: string | undefined,
@@ -16,19 +16,22 @@ export type Run = <R extends object>(
   values: unknown[],
 ) => Promise<pg.QueryResult<R & Record<string, unknown>>>;
 
+/** Sends a statement of a write without waiting for its answer (pipeline.ts). */
+export type Send = (name: string | undefined, text: string, values: unknown[]) => void;
+
 /**
- * One statement for the lot (each round trip costs the node a write and a read on the socket):
+ * One statement for the lot (each statement costs the node CPU, even sent without waiting):
  * the leaves and the completed subtrees inserted, and the head moved, as data-modifying parts of
  * one statement. They touch different tables and none reads another's rows, so running them
  * under one snapshot changes nothing; empty arrays insert nothing.
  */
-export async function appendLog(
-  run: Run,
+export function appendLog(
+  send: Send,
   leaves: readonly LogLeafRow[],
   nodes: readonly LogNode[],
   head: LogHead,
-): Promise<void> {
-  await run(
+): void {
+  send(
     'log-append',
     `WITH leaves AS (
        INSERT INTO log_leaves (idx, hash, data, time)
@@ -51,13 +54,13 @@ export async function appendLog(
   );
 }
 
-export async function addCosignature(run: Run, size: number, witness: string, line: string, at: number) {
-  await run(
+export function addCosignature(send: Send, size: number, witness: string, line: string, at: number) {
+  send(
     'log-cosign',
     'INSERT INTO log_cosignatures (size, witness, line, at) VALUES ($1, $2, $3, $4) ON CONFLICT (size, witness) DO UPDATE SET line = EXCLUDED.line, at = EXCLUDED.at',
     [size, witness, line, at],
   );
-  await run(
+  send(
     'log-cosigned',
     'UPDATE log_checkpoints SET cosigned = (SELECT count(*) FROM log_cosignatures WHERE size = $1) WHERE size = $1',
     [size],

@@ -24,6 +24,7 @@ import type {
   StoreTx,
 } from '../store.js';
 import { LockSpace } from './locks.js';
+import { Pipeline } from './pipeline.js';
 import { postgresLogReads, type Run } from './postgres-log.js';
 import { postgresTx } from './postgres-tx.js';
 
@@ -127,6 +128,8 @@ export class PostgresStore implements Store {
       idleTimeoutMillis: 30_000,
       keepAlive: true,
       application_name: 'mimi-discovery',
+      // A write's statements are sent without waiting for the answers nobody needs (pipeline.ts).
+      pipeline: true,
       types,
       ...(options.length === 0 ? {} : { options: options.join(' ') }),
     });
@@ -192,7 +195,8 @@ export class PostgresStore implements Store {
    * must be safe to repeat). The caller is answered only after COMMIT returns: what is
    * acknowledged is durable. A connection lost before COMMIT rolls the write back; lost during
    * COMMIT, its outcome is unknown; both give store-unavailable, and repeating the request is
-   * safe because every write is idempotent by body digest or request id.
+   * safe because every write is idempotent by body digest or request id. The statements not
+   * awaited (pipeline.ts) travel with COMMIT: a connection lost then is lost during COMMIT.
    */
   async write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -212,13 +216,17 @@ export class PostgresStore implements Store {
         broken = err;
       };
       client.on('error', onError);
+      const pipe = new Pipeline(client);
       try {
-        await client.query('BEGIN');
-        const value = await fn(postgresTx(client));
-        committing = true;
-        await client.query('COMMIT');
+        pipe.send(undefined, 'BEGIN');
+        const value = await fn(postgresTx(pipe));
+        committing = pipe.commit();
+        await pipe.settle();
         return value;
-      } catch (err) {
+      } catch (thrown) {
+        // A statement not awaited that failed before `fn` threw is what the write failed of, as
+        // when every statement was awaited (fn never got past it then).
+        const err = await pipe.firstFailure(thrown);
         if (isConnectionError(err)) broken = err as Error;
         else if (!committing || isRace(err)) {
           // A failed COMMIT has already ended the transaction; ROLLBACK then only warns.
