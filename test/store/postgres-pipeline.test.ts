@@ -9,6 +9,7 @@ import { configDefaults } from '../../src/server/config-defaults.js';
 import { createContext } from '../../src/server/context.js';
 import { ConflictKind, WriteConflict } from '../../src/store/errors.js';
 import { LockSpace } from '../../src/store/postgres/locks.js';
+import { Pipeline } from '../../src/store/postgres/pipeline.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { StoredMapping } from '../../src/store/store.js';
 import { storedMapping } from '../support/mapping-rows.js';
@@ -140,6 +141,25 @@ describe.skipIf(!available)('PostgreSQL writes: statements sent without waiting 
       .catch((e) => e);
     expect(err).toBe(unbindable);
     expect(await store.write((tx) => tx.holderKey(csi, 'k1'))).toBeUndefined();
+  });
+
+  it('a statement pg refuses on the next tick is known before COMMIT, which is then not sent', async () => {
+    store = await openPostgresTestStore();
+    const client = await poolOf(store).connect();
+    try {
+      const pipe = new Pipeline(client);
+      pipe.send(undefined, 'BEGIN');
+      pipe.send('pipeline-test', 'SELECT 1', []);
+      // One name, another text: pg refuses it on the next tick, and nothing reaches the server.
+      pipe.send('pipeline-test', 'SELECT 2', []);
+      expect(await pipe.commit()).toBe(false);
+      const err = await pipe.settle().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as { code?: string }).code).toBeUndefined();
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 
   it('a statement awaited after a failed one throws the first failure, not 25P02, and the write still fails', async () => {

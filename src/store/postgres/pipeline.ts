@@ -43,10 +43,13 @@ export class Pipeline {
   /**
    * Sends COMMIT behind the statements not awaited yet; settle() then waits for them all. After a
    * failed statement the transaction is aborted and its COMMIT rolls back: nothing of the write is
-   * committed. A statement pg refused to send (a value it cannot bind, reported at once) aborted
-   * nothing on the server: then no COMMIT is sent, and the caller rolls back. True when sent.
+   * committed. A statement pg refused to send aborted nothing on the server: then no COMMIT is
+   * sent, and the caller rolls back. pg reports some refusals at once (a value it cannot bind),
+   * others on the next tick (a statement name reused with another text): one tick is waited
+   * first, so that those are known too. True when sent.
    */
-  commit(): boolean {
+  async commit(): Promise<boolean> {
+    await new Promise<void>((resolve) => process.nextTick(resolve));
     if (this.failed !== undefined) return false;
     this.send(undefined, 'COMMIT');
     return true;

@@ -220,7 +220,7 @@ export class PostgresStore implements Store {
       try {
         pipe.send(undefined, 'BEGIN');
         const value = await fn(postgresTx(pipe));
-        committing = pipe.commit();
+        committing = await pipe.commit();
         await pipe.settle();
         return value;
       } catch (thrown) {
