@@ -105,11 +105,18 @@ export class ServedCache {
     const missing: string[] = [];
     const { entries } = this;
     const keys = opts.keys !== false;
-    for (const csi of csis) {
-      const from = entries.find(csi);
+    if (found.start.length < csis.length) {
+      found.start = new Int32Array(2 * csis.length);
+      found.end = new Int32Array(2 * csis.length);
+    }
+    const { start, end } = found;
+    entries.findMany(csis, start, end);
+    for (let k = 0; k < csis.length; k++) {
+      const csi = csis[k]!;
+      const from = start[k]!;
       // A clock set back cannot bring back rows that had expired when the entry was read.
       if (from < 0 || now < readAtOf(entries.buf, from)) missing.push(csi);
-      else out.set(csi, rowsOf(entries.buf, from, entries.valueEnd, now, keys));
+      else out.set(csi, rowsOf(entries.buf, from, end[k]!, now, keys));
     }
     this.onRead?.(csis.length - missing.length, missing.length);
     if (missing.length === 0) return out;
@@ -185,6 +192,9 @@ function entryOf(rows: readonly ServedStoredMapping[], now: number): number {
   }
   return i;
 }
+
+/** Where each CSI's entry starts and ends in the arena, for one read (reads do not interleave: no await between). */
+const found = { start: new Int32Array(128), end: new Int32Array(128) };
 
 /** Where entries are encoded before they are copied into the arena. */
 let scratch = Buffer.alloc(4096);
