@@ -132,15 +132,6 @@ export class ServedArena {
     if (i >= 0) this.drop(i);
   }
 
-  clear(): void {
-    this.buf = Buffer.alloc(0);
-    this.table = new Int32Array(0);
-    this.mask = -1;
-    this.end = 0;
-    this.deadBytes = 0;
-    this.count = 0;
-  }
-
   /** The slot holding `key`, or -1. */
   private slotOfKey(key: string): number {
     return this.mask < 0 ? -1 : this.slotOfHash(key, hashOf(key));
