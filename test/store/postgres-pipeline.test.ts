@@ -84,30 +84,29 @@ describe.skipIf(!available)('PostgreSQL writes: statements sent without waiting 
     await s.write(async (tx) => tx.insertMapping(row(1)));
     const key = { csi, key: 'k9', group: 'g9', retired: false };
 
+    /** A write of the holder key, then `mapping`, neither awaited: its error and how often it ran. */
+    const insert = async (mapping: StoredMapping) => {
+      let runs = 0;
+      const error = await s
+        .write(async (tx) => {
+          runs++;
+          await tx.insertHolderKey(key);
+          await tx.insertMapping(mapping);
+        })
+        .catch((e) => e);
+      return { error, runs };
+    };
+
     // Not a race: thrown as PostgreSQL reported it, after one run.
-    let runs = 0;
-    const refusedRow = await s
-      .write(async (tx) => {
-        runs++;
-        await tx.insertHolderKey(key);
-        await tx.insertMapping(refused(2));
-      })
-      .catch((e) => e);
-    expect(refusedRow.code).toBe('23502');
-    expect(runs).toBe(1);
+    const refusedRow = await insert(refused(2));
+    expect(refusedRow.error.code).toBe('23502');
+    expect(refusedRow.runs).toBe(1);
 
     // A race (23505, the id taken): run again until the attempts are spent, then a WriteConflict.
-    runs = 0;
-    const taken = await s
-      .write(async (tx) => {
-        runs++;
-        await tx.insertHolderKey(key);
-        await tx.insertMapping(row(1));
-      })
-      .catch((e) => e);
-    expect(taken).toBeInstanceOf(WriteConflict);
-    expect(taken).toMatchObject({ kind: ConflictKind.UniqueViolation, driverCode: '23505' });
-    expect(runs).toBe(configDefaults.store.postgres.maxWriteAttempts);
+    const taken = await insert(row(1));
+    expect(taken.error).toBeInstanceOf(WriteConflict);
+    expect(taken.error).toMatchObject({ kind: ConflictKind.UniqueViolation, driverCode: '23505' });
+    expect(taken.runs).toBe(configDefaults.store.postgres.maxWriteAttempts);
 
     expect(await s.write((tx) => tx.holderKey(csi, 'k9'))).toBeUndefined();
     expect(await s.stats()).toEqual({ mappings: 1, active: 1 });
