@@ -1,10 +1,13 @@
-import { toB64u } from '../protocol/encoding.js';
+import { fromB64u, toB64u } from '../protocol/encoding.js';
 import { MimiError } from '../protocol/errors.js';
 import { parseCsi } from '../protocol/identifiers.js';
 import type { LookupFormat, LookupStatus } from '../protocol/records.js';
 import type { Registry } from '../registry/document.js';
 import type { Store } from '../store/store.js';
+import { JsonBytes } from './json-bytes.js';
+import type { LogMember } from './lookup-proofs.js';
 import { type ServedMapping, statusOf } from './merge.js';
+import { type MappingProof, writeMappingProof } from './transparency-log.js';
 
 export interface LookupOptions {
   format: LookupFormat;
@@ -111,7 +114,8 @@ function peersJson(peers: readonly PeerReport[] | undefined): string {
 
 /**
  * R15 verbose: each mapping with everything needed to verify it, and the DPs that returned it.
- * Stored mappings are already canonical JSON, so they are spliced in rather than re-serialised.
+ * Stored mappings are already canonical JSON, so they are spliced in rather than re-serialised;
+ * the answer is written as bytes (json-bytes.ts), proofs' hashes encoded straight into it.
  *
  * With `shared`, what several mappings' proofs have in common is sent once (docs/spec/api.md,
  * "Shared proofs"): each distinct checkpoint note and each distinct proof hash goes into the
@@ -122,39 +126,106 @@ export function renderVerbose(
   results: readonly LookupResult[],
   peers?: readonly PeerReport[],
   opts: { shared?: boolean } = {},
-): string {
+): Buffer {
+  let hint = 256;
+  for (const r of results) for (const m of r.rows) hint += m.json.length + 2048;
+  const out = new JsonBytes(hint);
   const self = JSON.stringify([dpId]);
   const shared = opts.shared === true ? new ProofTables() : undefined;
-  const parts = results.map((r) => {
-    const mappings = r.rows.map((m) => {
-      const log = m.log === undefined ? undefined : shared === undefined ? m.log : shared.add(m.log);
-      return `{"id":"${m.id}","dps":${m.dps === undefined ? self : JSON.stringify(m.dps)},"mapping":${m.json}${log === undefined ? '' : `,"log":${log}`}}`;
-    });
-    return `{"query":${JSON.stringify(r.query)},"csi":${JSON.stringify(r.csi)},"status":"${r.status}","mappings":[${mappings.join(',')}]}`;
-  });
-  const tables = shared === undefined ? '' : `,"logShared":${shared.json()}`;
-  return `{"v":1,"format":"verbose","dp":${JSON.stringify(dpId)},"results":[${parts.join(',')}]${tables}${peersJson(peers)}}`;
+  out.ascii('{"v":1,"format":"verbose","dp":').string(dpId).ascii(',"results":[');
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    out
+      .ascii(i === 0 ? '{"query":' : ',{"query":')
+      .string(r.query)
+      .ascii(',"csi":');
+    out.string(r.csi);
+    out.ascii(`,"status":"${r.status}","mappings":[`);
+    for (let j = 0; j < r.rows.length; j++) {
+      const m = r.rows[j]!;
+      out
+        .ascii(j === 0 ? '{"id":' : ',{"id":')
+        .string(m.id)
+        .ascii(',"dps":');
+      out
+        .utf8(m.dps === undefined ? self : JSON.stringify(m.dps))
+        .ascii(',"mapping":')
+        .utf8(m.json);
+      if (m.log !== undefined) {
+        if (shared !== undefined) shared.write(out, m.log);
+        else if (typeof m.log === 'string') out.ascii(',"log":').utf8(m.log);
+        else writeMappingProof(out.ascii(',"log":'), m.log);
+      }
+      out.ascii('}');
+    }
+    out.ascii(']}');
+  }
+  out.ascii(']');
+  if (shared !== undefined) shared.writeTables(out.ascii(',"logShared":'));
+  if (peers !== undefined) out.ascii(',"peers":').utf8(JSON.stringify(peers));
+  return out.ascii('}').done();
 }
 
 /** The checkpoints and hashes of one answer's proofs, each kept once, in order of first use. */
 class ProofTables {
   private readonly checkpoints = new Map<string, number>();
+  /** Hashes by their 32 bytes read as Latin-1 (exact, and cheaper to make than base64url). */
   private readonly nodes = new Map<string, number>();
+  private readonly hashes: Uint8Array[] = [];
 
-  /** A mapping's `log` (MappingLogProof JSON) as its shared form (SharedLogProof JSON). */
-  add(logJson: string): string | undefined {
-    const log = JSON.parse(logJson) as { checkpoint?: unknown; leaf?: unknown; proof?: unknown };
+  /** A mapping's `log` member in its shared form (SharedLogProof), or nothing for one not ours to share. */
+  write(out: JsonBytes, log: LogMember): void {
+    const proof = typeof log === 'string' ? parsedProof(log) : log;
     // Our own proofs, or a peer's that passed MappingLogProof: anything else is left out (the
     // client then reports log-proof-missing rather than a proof made up here).
-    if (typeof log.checkpoint !== 'string' || typeof log.leaf !== 'string' || !Array.isArray(log.proof))
-      return undefined;
-    const checkpoint = indexIn(this.checkpoints, log.checkpoint);
-    const proof = log.proof.map((h) => indexIn(this.nodes, String(h)));
-    return `{"leaf":"${log.leaf}","checkpoint":${checkpoint},"proof":[${proof.join(',')}]}`;
+    if (proof === undefined) return;
+    out
+      .ascii(',"log":{"leaf":"')
+      .b64u(proof.leaf)
+      .ascii(`","checkpoint":${indexIn(this.checkpoints, proof.checkpoint)},"proof":[`);
+    for (let i = 0; i < proof.proof.length; i++) {
+      const h = proof.proof[i]!;
+      const key = Buffer.from(h.buffer, h.byteOffset, h.length).toString('latin1');
+      let n = this.nodes.get(key);
+      if (n === undefined) {
+        n = this.hashes.push(h) - 1;
+        this.nodes.set(key, n);
+      }
+      out.ascii(i === 0 ? `${n}` : `,${n}`);
+    }
+    out.ascii(']}');
   }
 
-  json(): string {
-    return `{"checkpoints":${JSON.stringify([...this.checkpoints.keys()])},"nodes":${JSON.stringify([...this.nodes.keys()])}}`;
+  writeTables(out: JsonBytes): void {
+    out.ascii('{"checkpoints":[');
+    let first = true;
+    for (const note of this.checkpoints.keys()) {
+      out.ascii(first ? '' : ',').utf8(note);
+      first = false;
+    }
+    out.ascii('],"nodes":[');
+    for (let i = 0; i < this.hashes.length; i++)
+      out
+        .ascii(i === 0 ? '"' : ',"')
+        .b64u(this.hashes[i]!)
+        .ascii('"');
+    out.ascii(']}');
+  }
+}
+
+/** A peer's MappingLogProof JSON as a proof to share, its checkpoint note kept as JSON text. */
+function parsedProof(logJson: string): MappingProof | undefined {
+  const log = JSON.parse(logJson) as { checkpoint?: unknown; leaf?: unknown; proof?: unknown };
+  if (typeof log.checkpoint !== 'string' || typeof log.leaf !== 'string' || !Array.isArray(log.proof))
+    return undefined;
+  try {
+    return {
+      checkpoint: JSON.stringify(log.checkpoint),
+      leaf: fromB64u(log.leaf, 'log.leaf'),
+      proof: log.proof.map((h) => fromB64u(String(h), 'log.proof', 32)),
+    };
+  } catch {
+    return undefined;
   }
 }
 

@@ -7,6 +7,7 @@ import {
   type PossessionLevel,
 } from '../protocol/records.js';
 import type { LookupResult } from './lookup.js';
+import type { LogMember } from './lookup-proofs.js';
 
 /** R10: which DPs a federated lookup asks. */
 export type DpList = NonNullable<LookupRequest['dpList']>;
@@ -24,8 +25,8 @@ export interface ServedMapping {
   level: PossessionLevel;
   optOut: boolean;
   dps: string[];
-  /** MappingLogProof JSON: the mapping's inclusion proof in its DP's log (R3), when known. */
-  log?: string;
+  /** The mapping's inclusion proof in its DP's log (R3), when known: MappingLogProof JSON or this DP's own. */
+  log?: LogMember;
 }
 
 /**

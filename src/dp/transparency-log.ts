@@ -19,6 +19,7 @@ import {
   type TreeSource,
 } from '../tlog/merkle.js';
 import { BoundedCache } from './bounded-cache.js';
+import { JsonBytes } from './json-bytes.js';
 import type { LogPseudonym, PseudonymSource } from './log-pseudonym.js';
 
 /** One change to log: its kind, the CSI it concerns (never written: only its pseudonym), its record. */
@@ -105,8 +106,8 @@ export class TransparencyLog {
   private readonly subtrees: BoundedCache<number, SubtreeBlock>;
   /** Hashes of right-edge (incomplete) ranges, keyed "start:end": just as immutable. */
   private readonly ranges = new Map<string, Uint8Array>();
-  /** `log` members by "index@size", bounded in bytes; cleared when a newer checkpoint is cosigned. */
-  private readonly proofs: BoundedCache<string, string>;
+  /** Proofs by "index@size", bounded in bytes; cleared when a newer checkpoint is cosigned. */
+  private readonly proofs: BoundedCache<string, MappingProof>;
   /** Each checkpoint's note (with cosignatures) as a JSON string, shared by its proofs. */
   private readonly noteJson = new WeakMap<LogCheckpointRow, string>();
 
@@ -376,21 +377,21 @@ export class TransparencyLog {
    * its leaf, its audit path and the signed checkpoint (with cosignatures) it leads to.
    */
   async mappingProofJson(index: number): Promise<string> {
-    return (await this.mappingProofsJson([index]))[0]!;
+    return mappingProofText((await this.mappingProofs([index]))[0]!);
   }
 
   /**
-   * `mappingProofJson` of each of `indexes`, in order: those not cached are made together, with
-   * one read of their leaves and one pass over the tree per checkpoint (a lookup of 100 CSIs
-   * reads the store twice, not 200 times).
+   * The proof of each of `indexes`, in order: those not cached are made together, with one read
+   * of their leaves and one pass over the tree per checkpoint (a lookup of 100 CSIs reads the
+   * store twice, not 200 times). Verbose answers write them as bytes (writeMappingProof).
    */
-  async mappingProofsJson(indexes: readonly number[]): Promise<string[]> {
-    const out = new Array<string>(indexes.length);
+  async mappingProofs(indexes: readonly number[]): Promise<MappingProof[]> {
+    const out = new Array<MappingProof>(indexes.length);
     const todo = new Map<LogCheckpointRow, number[]>();
     for (let i = 0; i < indexes.length; i++) {
       const index = indexes[i]!;
       const cp = this.coveringNow(index) ?? (await this.checkpointCovering(index));
-      const hit = this.proofs.get(`${index}@${cp.size}`);
+      const hit = this.proofs.maxBytes === 0 ? undefined : this.proofs.get(`${index}@${cp.size}`);
       if (hit !== undefined) out[i] = hit;
       else {
         const at = todo.get(cp);
@@ -406,18 +407,19 @@ export class TransparencyLog {
         this.withTree(cp.size, (src) => wanted.map((index) => inclusionProof(index, src))),
       ]);
       const leafOf = new Map(leaves.map((l) => [l.index, l]));
-      let note = this.noteJson.get(cp);
-      if (note === undefined) {
-        note = JSON.stringify(noteOf(cp));
-        this.noteJson.set(cp, note);
+      let checkpoint = this.noteJson.get(cp);
+      if (checkpoint === undefined) {
+        checkpoint = JSON.stringify(noteOf(cp));
+        this.noteJson.set(cp, checkpoint);
       }
       for (let k = 0; k < positions.length; k++) {
         const index = wanted[k]!;
         const leaf = leafOf.get(index);
         if (leaf === undefined) throw new MimiError('internal', `leaf ${index} is not stored`);
-        const json = `{"checkpoint":${note},"leaf":"${toB64u(leaf.data)}","proof":${JSON.stringify(proofs[k]!.map(toB64u))}}`;
-        this.proofs.set(`${index}@${cp.size}`, json, json.length);
-        out[positions[k]!] = json;
+        const proof: MappingProof = { checkpoint, leaf: leaf.data, proof: proofs[k]! };
+        if (this.proofs.maxBytes > 0)
+          this.proofs.set(`${index}@${cp.size}`, proof, leaf.data.length + 32 * proof.proof.length);
+        out[positions[k]!] = proof;
       }
     }
     return out;
@@ -435,6 +437,37 @@ export class TransparencyLog {
 function hashIn(block: SubtreeBlock | undefined, index: number): Uint8Array | undefined {
   const at = index % BLOCK;
   return block === undefined || at >= block.count ? undefined : block.data.subarray(at * 32, at * 32 + 32);
+}
+
+/**
+ * A mapping's inclusion proof (R3), as a verbose answer's `log` member carries it
+ * (MappingLogProof, docs/spec/api.md), before it is written.
+ */
+export interface MappingProof {
+  /** The signed checkpoint note with its cosignature lines, as a JSON string (shared by its proofs). */
+  checkpoint: string;
+  /** The leaf's bytes. */
+  leaf: Uint8Array;
+  /** The audit path, leaf to root. */
+  proof: Uint8Array[];
+}
+
+/** Writes `p` as MappingLogProof JSON. */
+export function writeMappingProof(out: JsonBytes, p: MappingProof): void {
+  out.ascii('{"checkpoint":').utf8(p.checkpoint).ascii(',"leaf":"').b64u(p.leaf).ascii('","proof":[');
+  for (let i = 0; i < p.proof.length; i++)
+    out
+      .ascii(i === 0 ? '"' : ',"')
+      .b64u(p.proof[i]!)
+      .ascii('"');
+  out.ascii(']}');
+}
+
+/** `p` as MappingLogProof JSON text. */
+export function mappingProofText(p: MappingProof): string {
+  const out = new JsonBytes(512);
+  writeMappingProof(out, p);
+  return out.done().toString('utf8');
 }
 
 /** A checkpoint note with its witnesses' cosignature lines appended (C2SP tlog-cosignature). */

@@ -26,6 +26,7 @@ export async function limitAnonymous(req: FastifyRequest, ctx: Context, scope: s
   await ctx.anonymousLimiter.consume(`${scope}:${req.ip}`);
 }
 
-export function sendJson(reply: FastifyReply, status: number, json: string): FastifyReply {
+/** `json` as the answer: text, or its UTF-8 bytes as written by JsonBytes (sent as they are). */
+export function sendJson(reply: FastifyReply, status: number, json: string | Buffer): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send(json);
 }
