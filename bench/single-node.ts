@@ -24,6 +24,9 @@
  *   --node-flags=F   flags for the node under test, space-separated (e.g. a heap limit)
  *   --node-env=E     environment of the node under test, NAME=value pairs space-separated
  *                    (e.g. MALLOC_ARENA_MAX=2, which glibc reads only when a process starts)
+ *   --answer-ceiling after the lookups, the bare echo again, answering each request with one
+ *                    prebuilt answer the size of a verbose answer measured (single, 100 CSIs):
+ *                    what sending those bytes alone costs, the ceiling of any answer that size
  *   --no-postgres    skip the PostgreSQL accept phase (which uses a fresh schema, dropped after,
  *                    in --postgres-url, default $MIMI_TEST_POSTGRES_URL or the local test database)
  * Prints `name: value unit` lines, then a summary table. See bench/README.md.
@@ -83,6 +86,7 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'single,batch,accept,soak' },
     'no-postgres': { type: 'boolean', default: false },
     'echo-each': { type: 'boolean', default: false },
+    'answer-ceiling': { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
     'node-env': { type: 'string', default: '' },
     'postgres-url': postgresUrlOption,
@@ -374,6 +378,9 @@ async function main(): Promise<void> {
         nodeFlags: server.kind === 'node' ? nodeFlags : [],
         env: {
           ...(server.kind === 'node' ? nodeEnv : {}),
+          ...(server.kind === 'echo' && server.answerBytes !== undefined
+            ? { ECHO_ANSWER_BYTES: String(server.answerBytes) }
+            : {}),
           ...(args.profile ? { BENCH_WINDOW_PROFILE: prefix } : {}),
           // The soak's node logs its own memory (bench/lib/node-hooks.mjs), to tell its RSS apart.
           ...(phase === 'soak' ? { BENCH_MEMORY_LOG: memoryLog } : {}),
@@ -411,6 +418,10 @@ async function main(): Promise<void> {
       }
       return r;
     };
+
+    /** The body bytes of each verbose answer measured, for --answer-ceiling. */
+    const answerSizes: { name: string; bytes: number; csis: number }[] = [];
+    const answerBytes = (r: LoadResult) => Math.round(r.bytesPerSecond / Math.max(1, r.perSecond));
 
     // 1. Baseline: bare fastify echoing a small JSON body; run again at the end to show drift.
     const baseline = async (name: string) => {
@@ -482,6 +493,8 @@ async function main(): Promise<void> {
             if (status !== 200 || one?.status !== 'one' || !shaped) bad++;
           },
         });
+        if (format === 'verbose')
+          answerSizes.push({ name: 'single_verbose', bytes: answerBytes(r), csis: 1 });
         reportLoad(
           `lookup_single_${format}`,
           r,
@@ -535,12 +548,30 @@ async function main(): Promise<void> {
       reportRss(phase.replaceAll('-', '_'), server);
       await stop(server, phase);
       const name = `lookup_batch${batchSize}_${label}`;
+      if (format === 'verbose')
+        answerSizes.push({ name: `batch${batchSize}_${label}`, bytes: answerBytes(r), csis: batchSize });
       report(`${name}_bytes_per_csi`, r.bytesPerSecond / Math.max(1, r.perSecond * batchSize), 'B');
       const csiPerCore = perCoreOf(r, r.perSecond * batchSize);
       report(`${name}_csis`, r.perSecond * batchSize, 'CSIs/s', { ratio: true, perCore: csiPerCore });
       if (csiPerCore !== undefined) console.log(`${name}_csis_per_server_core: ${fmt(csiPerCore)} CSIs/s`);
       reportLoad(name, r);
       if (bad > 0) throw new Error(`${bad} sampled batch answers were wrong`);
+    }
+
+    // The answers' ceilings: the bare echo sending each verbose answer's bytes, in CSIs.
+    for (const { name, bytes, csis } of args['answer-ceiling'] ? answerSizes : []) {
+      await echoBetween();
+      const server = await serve({ kind: 'echo', answerBytes: bytes }, `ceiling-${name}`);
+      const r = await measure(server, {
+        next: cycle([rawPost('/echo', JSON.stringify({ v: 1, csis: [benchCsi(1)], format: 'verbose' }))]),
+      });
+      await stop(server, `ceiling-${name}`);
+      const perCore = perCoreOf(r, r.perSecond * csis);
+      report(`ceiling_${name}_csis`, r.perSecond * csis, `CSIs/s (${bytes} B answers)`, {
+        ratio: true,
+        perCore,
+      });
+      if (perCore !== undefined) console.log(`ceiling_${name}_csis_per_server_core: ${fmt(perCore)} CSIs/s`);
     }
 
     // 4. Mapping acceptance with every signature check, through POST /v1/mappings: with the node's

@@ -33,7 +33,7 @@ export interface ServerProcess {
 }
 
 /** The node under test: the echo baseline, or the deployed build serving a config file. */
-export type ServerKind = { kind: 'echo' } | { kind: 'node'; config: string };
+export type ServerKind = { kind: 'echo'; answerBytes?: number } | { kind: 'node'; config: string };
 
 /**
  * Starts the server in a child process, pinned to `core` with taskset when `pin` is set: the

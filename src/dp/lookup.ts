@@ -108,10 +108,6 @@ export function resultFor(
   return { query, csi, ...statusOf(rows, filter) };
 }
 
-function peersJson(peers: readonly PeerReport[] | undefined): string {
-  return peers === undefined ? '' : `,"peers":${JSON.stringify(peers)}`;
-}
-
 /**
  * R15 verbose: each mapping with everything needed to verify it, and the DPs that returned it.
  * Stored mappings are already canonical JSON, so they are spliced in rather than re-serialised;
@@ -274,17 +270,28 @@ function bitsOf(registry: Registry, rows: readonly Pick<ServedRow, 'msp'>[]): st
   return toB64u(bytes);
 }
 
+/** R15 compact: each CSI's status and bits, written as bytes as a verbose answer is. */
 export function renderCompact(
   dpId: string,
   registry: Registry,
   results: readonly LookupResult[],
   peers?: readonly PeerReport[],
-): string {
-  const parts = results.map((r) => {
-    // Most queries are written canonically: their CSI is then the same string.
+): Buffer {
+  const out = new JsonBytes(256 + 96 * results.length);
+  out.ascii('{"v":1,"format":"compact","dp":').string(dpId);
+  out.ascii(`,"registrySerial":${registry.serial},"bitLength":${registry.bitLength},"results":[`);
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    // Most queries are written canonically: their CSI is then the same text, encoded once.
     const query = JSON.stringify(r.query);
-    const csi = r.csi === r.query ? query : JSON.stringify(r.csi);
-    return `{"query":${query},"csi":${csi},"status":"${r.status}","bits":"${compactBits(registry, r.rows)}"}`;
-  });
-  return `{"v":1,"format":"compact","dp":${JSON.stringify(dpId)},"registrySerial":${registry.serial},"bitLength":${registry.bitLength},"results":[${parts.join(',')}]${peersJson(peers)}}`;
+    out
+      .ascii(i === 0 ? '{"query":' : ',{"query":')
+      .utf8(query)
+      .ascii(',"csi":');
+    out.utf8(r.csi === r.query ? query : JSON.stringify(r.csi));
+    out.ascii(`,"status":"${r.status}","bits":"`).ascii(compactBits(registry, r.rows)).ascii('"}');
+  }
+  out.ascii(']');
+  if (peers !== undefined) out.ascii(',"peers":').utf8(JSON.stringify(peers));
+  return out.ascii('}').done();
 }
