@@ -24,11 +24,6 @@ export class JsonBytes {
     this.buf = Buffer.allocUnsafe(Math.max(64, sizeHint));
   }
 
-  /** Bytes written so far. */
-  get length(): number {
-    return this.at;
-  }
-
   /** Text that is ASCII by construction (keys, punctuation, numbers, base64url, hex). */
   ascii(text: string): this {
     this.room(text.length);
@@ -51,14 +46,6 @@ export class JsonBytes {
   /** A JSON string value. */
   string(value: string): this {
     return this.utf8(JSON.stringify(value));
-  }
-
-  /** Bytes that are already JSON text. */
-  bytes(data: Uint8Array): this {
-    this.room(data.length);
-    this.buf.set(data, this.at);
-    this.at += data.length;
-    return this;
   }
 
   /**
@@ -86,6 +73,16 @@ export class JsonBytes {
     }
     this.at = o;
     return this;
+  }
+
+  /** A JSON array of byte strings, each as base64url (proof paths, hash tables). */
+  b64uArray(list: readonly Uint8Array[]): this {
+    this.ascii('[');
+    for (let i = 0; i < list.length; i++)
+      this.ascii(i === 0 ? '"' : ',"')
+        .b64u(list[i]!)
+        .ascii('"');
+    return this.ascii(']');
   }
 
   /** The answer: a view of what was written (the builder is not to be used after). */

@@ -131,22 +131,13 @@ export function renderVerbose(
   out.ascii('{"v":1,"format":"verbose","dp":').string(dpId).ascii(',"results":[');
   for (let i = 0; i < results.length; i++) {
     const r = results[i]!;
-    out
-      .ascii(i === 0 ? '{"query":' : ',{"query":')
-      .string(r.query)
-      .ascii(',"csi":');
-    out.string(r.csi);
-    out.ascii(`,"status":"${r.status}","mappings":[`);
+    out.ascii(i === 0 ? '{"query":' : ',{"query":').string(r.query);
+    out.ascii(',"csi":').string(r.csi).ascii(`,"status":"${r.status}","mappings":[`);
     for (let j = 0; j < r.rows.length; j++) {
       const m = r.rows[j]!;
-      out
-        .ascii(j === 0 ? '{"id":' : ',{"id":')
-        .string(m.id)
-        .ascii(',"dps":');
-      out
-        .utf8(m.dps === undefined ? self : JSON.stringify(m.dps))
-        .ascii(',"mapping":')
-        .utf8(m.json);
+      out.ascii(j === 0 ? '{"id":' : ',{"id":').string(m.id);
+      out.ascii(',"dps":').utf8(m.dps === undefined ? self : JSON.stringify(m.dps));
+      out.ascii(',"mapping":').utf8(m.json);
       if (m.log !== undefined) {
         if (shared !== undefined) shared.write(out, m.log);
         else if (typeof m.log === 'string') out.ascii(',"log":').utf8(m.log);
@@ -199,13 +190,7 @@ class ProofTables {
       out.ascii(first ? '' : ',').utf8(note);
       first = false;
     }
-    out.ascii('],"nodes":[');
-    for (let i = 0; i < this.hashes.length; i++)
-      out
-        .ascii(i === 0 ? '"' : ',"')
-        .b64u(this.hashes[i]!)
-        .ascii('"');
-    out.ascii(']}');
+    out.ascii('],"nodes":').b64uArray(this.hashes).ascii('}');
   }
 }
 

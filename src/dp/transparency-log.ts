@@ -417,9 +417,11 @@ export class TransparencyLog {
         const leaf = leafOf.get(index);
         if (leaf === undefined) throw new MimiError('internal', `leaf ${index} is not stored`);
         const proof: MappingProof = { checkpoint, leaf: leaf.data, proof: proofs[k]! };
-        if (this.proofs.maxBytes > 0)
-          this.proofs.set(`${index}@${cp.size}`, proof, leaf.data.length + 32 * proof.proof.length);
         out[positions[k]!] = proof;
+        // The path's hashes are views of cached subtree blocks: a kept proof gets its own copy,
+        // so that it holds the bytes it is counted for and no evicted block.
+        if (this.proofs.maxBytes > 0)
+          this.proofs.set(`${index}@${cp.size}`, packed(proof), packedBytes(proof));
       }
     }
     return out;
@@ -452,15 +454,26 @@ export interface MappingProof {
   proof: Uint8Array[];
 }
 
+/** `p` with its leaf and path copied into one buffer of their own. */
+function packed(p: MappingProof): MappingProof {
+  const bytes = new Uint8Array(packedBytes(p));
+  bytes.set(p.leaf);
+  const proof = p.proof.map((h, i) => {
+    const at = p.leaf.length + 32 * i;
+    bytes.set(h, at);
+    return bytes.subarray(at, at + 32);
+  });
+  return { checkpoint: p.checkpoint, leaf: bytes.subarray(0, p.leaf.length), proof };
+}
+
+function packedBytes(p: MappingProof): number {
+  return p.leaf.length + 32 * p.proof.length;
+}
+
 /** Writes `p` as MappingLogProof JSON. */
 export function writeMappingProof(out: JsonBytes, p: MappingProof): void {
-  out.ascii('{"checkpoint":').utf8(p.checkpoint).ascii(',"leaf":"').b64u(p.leaf).ascii('","proof":[');
-  for (let i = 0; i < p.proof.length; i++)
-    out
-      .ascii(i === 0 ? '"' : ',"')
-      .b64u(p.proof[i]!)
-      .ascii('"');
-  out.ascii(']}');
+  out.ascii('{"checkpoint":').utf8(p.checkpoint).ascii(',"leaf":"').b64u(p.leaf).ascii('","proof":');
+  out.b64uArray(p.proof).ascii('}');
 }
 
 /** `p` as MappingLogProof JSON text. */

@@ -55,6 +55,20 @@ describe('transparency log over the store (R3, R19, R28)', () => {
   });
   afterEach(() => fed.close());
 
+  /** A second log over the same store, with its own cache sizes. */
+  function logWith(subtreeCacheBytes: number, proofCacheBytes: number): TransparencyLog {
+    return new TransparencyLog({
+      store: fed.store,
+      origin,
+      signer: { name: origin, privateKey: fed.dpKeys.log.privateKey },
+      pseudonyms: keyed,
+      now: fed.clock.now,
+      checkpointIntervalMs: configDefaults.log.checkpointIntervalMs,
+      subtreeCacheBytes,
+      proofCacheBytes,
+    });
+  }
+
   async function leaves() {
     const head = await fed.store.logHead();
     return fed.store.logLeaves(0, head.size);
@@ -146,16 +160,7 @@ describe('transparency log over the store (R3, R19, R28)', () => {
 
   it('proofs stay exact across many subtree blocks, with a cache too small to hold them', async () => {
     // 700 leaves: three blocks of 256 leaf hashes, checked at sizes that cut blocks mid-way.
-    const small = new TransparencyLog({
-      store: fed.store,
-      origin,
-      signer: { name: origin, privateKey: fed.dpKeys.log.privateKey },
-      pseudonyms: keyed,
-      now: fed.clock.now,
-      checkpointIntervalMs: configDefaults.log.checkpointIntervalMs,
-      subtreeCacheBytes: 9_000, // one block of 256 hashes at a time
-      proofCacheBytes: 0,
-    });
+    const small = logWith(9_000, 0); // one block of 256 hashes at a time
     const sizes = [300, 513, 700];
     let appended = 0;
     for (const size of sizes) {
@@ -183,6 +188,45 @@ describe('transparency log over the store (R3, R19, R28)', () => {
       }
     }
     expect(small.cacheBytes()['log-subtrees']).toBeLessThanOrEqual(9_000);
+  });
+
+  it('a kept proof (log.proofCacheBytes) is answered exactly, holds only its own bytes, and goes with a newer cosigned checkpoint', async () => {
+    const entries = Array.from({ length: 700 }, (_, i) => ({
+      kind: LogLeafKind.Mapping,
+      csi: `tel:+1415557${String(1000 + i)}`,
+      time: fed.clock.now(),
+      commitment: randomBytes(32),
+    }));
+    await fed.store.write((tx) => log.appendMany(tx, entries));
+    // One subtree block at a time: the proofs' blocks are evicted as they go.
+    const kept = logWith(9_000, 1 << 20);
+    await kept.open();
+    const cp = await kept.checkpoint();
+    const hashes = (await leaves()).map((r) => r.hash).slice(0, cp.size);
+    const root = rootFromLeafHashes(hashes);
+    const indexes = [0, 255, 256, 511, 699];
+    const first = await kept.mappingProofs(indexes);
+    const heldBytes = kept.cacheBytes()['log-proofs']!;
+    const again = await kept.mappingProofs(indexes);
+    for (const [k, i] of indexes.entries()) {
+      // The kept copy is its own: no view of a subtree block (which may be gone from its cache).
+      for (const h of again[k]!.proof)
+        expect(h.buffer.byteLength).toBe(again[k]!.leaf.length + 32 * again[k]!.proof.length);
+      expect(again[k]!.proof.map(toB64u)).toEqual(first[k]!.proof.map(toB64u));
+      expect(again[k]!.proof.map(toB64u)).toEqual(inclusionProof(i, hashes).map(toB64u));
+      verifyInclusion(hashes[i]!, i, cp.size, again[k]!.proof, root);
+      const json = JSON.parse(await kept.mappingProofJson(i)) as {
+        checkpoint: string;
+        leaf: string;
+        proof: string[];
+      };
+      expect(json.proof).toEqual(inclusionProof(i, hashes).map(toB64u));
+      expect(json.checkpoint).toBe(cp.note);
+    }
+    expect(heldBytes).toBeGreaterThan(0);
+    expect(kept.cacheBytes()['log-proofs']).toBe(heldBytes);
+    kept.noteCosigned({ ...cp, cosignatures: ['— witness x\n'] });
+    expect(kept.cacheBytes()['log-proofs']).toBe(0);
   });
 
   it('a write that fails after appending rolls its leaf back with it (group commit savepoints)', async () => {
