@@ -421,18 +421,20 @@ async function main(): Promise<void> {
 
     /** The body bytes of each verbose answer measured, for --answer-ceiling. */
     const answerSizes: { name: string; bytes: number; csis: number }[] = [];
-    const answerBytes = (r: LoadResult) => Math.round(r.bytesPerSecond / Math.max(1, r.perSecond));
+    const bytesPerAnswer = (r: LoadResult) => Math.round(r.bytesPerSecond / Math.max(1, r.perSecond));
 
     // 1. Baseline: bare fastify echoing a small JSON body; run again at the end to show drift.
-    const baseline = async (name: string) => {
-      const server = await serve({ kind: 'echo' }, name);
+    /** One window of the bare echo; with `answerBytes`, answering a prebuilt answer that size. */
+    const echoWindow = async (name: string, answerBytes?: number) => {
+      const server = await serve({ kind: 'echo', answerBytes }, name);
       const body = JSON.stringify({ v: 1, csis: [benchCsi(1)], format: 'verbose' });
       const r = await measure(server, {
         next: cycle([rawPost('/echo', body)]),
       });
       await stop(server, name);
-      reportLoad(name, r);
+      return r;
     };
+    const baseline = async (name: string) => reportLoad(name, await echoWindow(name));
     await baseline('baseline_echo');
 
     // 2 and 3. Lookups against the devnet node holding the preloaded mappings.
@@ -494,7 +496,7 @@ async function main(): Promise<void> {
           },
         });
         if (format === 'verbose')
-          answerSizes.push({ name: 'single_verbose', bytes: answerBytes(r), csis: 1 });
+          answerSizes.push({ name: 'single_verbose', bytes: bytesPerAnswer(r), csis: 1 });
         reportLoad(
           `lookup_single_${format}`,
           r,
@@ -549,7 +551,7 @@ async function main(): Promise<void> {
       await stop(server, phase);
       const name = `lookup_batch${batchSize}_${label}`;
       if (format === 'verbose')
-        answerSizes.push({ name: `batch${batchSize}_${label}`, bytes: answerBytes(r), csis: batchSize });
+        answerSizes.push({ name: `batch${batchSize}_${label}`, bytes: bytesPerAnswer(r), csis: batchSize });
       report(`${name}_bytes_per_csi`, r.bytesPerSecond / Math.max(1, r.perSecond * batchSize), 'B');
       const csiPerCore = perCoreOf(r, r.perSecond * batchSize);
       report(`${name}_csis`, r.perSecond * batchSize, 'CSIs/s', { ratio: true, perCore: csiPerCore });
@@ -561,11 +563,7 @@ async function main(): Promise<void> {
     // The answers' ceilings: the bare echo sending each verbose answer's bytes, in CSIs.
     for (const { name, bytes, csis } of args['answer-ceiling'] ? answerSizes : []) {
       await echoBetween();
-      const server = await serve({ kind: 'echo', answerBytes: bytes }, `ceiling-${name}`);
-      const r = await measure(server, {
-        next: cycle([rawPost('/echo', JSON.stringify({ v: 1, csis: [benchCsi(1)], format: 'verbose' }))]),
-      });
-      await stop(server, `ceiling-${name}`);
+      const r = await echoWindow(`ceiling-${name}`, bytes);
       const perCore = perCoreOf(r, r.perSecond * csis);
       report(`ceiling_${name}_csis`, r.perSecond * csis, `CSIs/s (${bytes} B answers)`, {
         ratio: true,

@@ -26,8 +26,6 @@ import { randomBytes } from 'node:crypto';
 export class ServedArena {
   /** The records; replaced when it grows or shrinks, so read it afresh after any set. */
   buf: Buffer = Buffer.alloc(0);
-  /** The end of the value `find` found last. */
-  valueEnd = 0;
   /** What findMany's second pass read, kept so that no compiler can leave the reads out. */
   touched = 0;
   private end = 0;
@@ -63,16 +61,9 @@ export class ServedArena {
     return (need <= this.buf.byteLength && this.tableFits(count)) || this.sizeFor(need, count) !== undefined;
   }
 
-  /** Where `key`'s value starts in `buf` (it ends at `valueEnd`); -1 without one. Marks it used. */
-  find(key: string): number {
-    this.findMany([key], one.start, one.end);
-    this.valueEnd = one.end[0]!;
-    return one.start[0]!;
-  }
-
   /**
-   * `find` for each of `keys`, into `out` (a value's start, or -1; its end in `ends`). The same
-   * answers as one `find` after another, in three passes: the table slots of all the keys are
+   * Where each of `keys`' value starts in `buf`, into `out` (-1 without one; its end in `ends`),
+   * each found marked used. In three passes: the table slots of all the keys are
    * read first, then the records they point to, then each key is looked up in full. The loads of
    * one pass do not depend on each other, so the CPU waits for their cache misses together
    * instead of one after another: a lookup in 100,000 records is two misses, which cost more
@@ -281,7 +272,6 @@ const Wide = 1;
 /** The longest key or text a str holds. */
 export const MaxStr = 0x7fff;
 
-const one = { start: new Int32Array(1), end: new Int32Array(1) };
 let hashScratch = new Int32Array(128);
 
 function scratchOf(n: number): Int32Array {
@@ -374,11 +364,11 @@ function keyEquals(buf: Uint8Array, at: number, key: string): boolean {
   return true;
 }
 
-function u32At(buf: Uint8Array, at: number): number {
+export function u32At(buf: Uint8Array, at: number): number {
   return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
 }
 
-function putU32(buf: Uint8Array, at: number, x: number): void {
+export function putU32(buf: Uint8Array, at: number, x: number): void {
   buf[at] = x >>> 24;
   buf[at + 1] = (x >>> 16) & 0xff;
   buf[at + 2] = (x >>> 8) & 0xff;

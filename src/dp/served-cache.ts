@@ -5,7 +5,7 @@ import type {
   StoredMapping,
   StoreTx,
 } from '../store/store.js';
-import { MaxStr, putStr, ServedArena, strAt, strEnd } from './served-arena.js';
+import { MaxStr, putStr, putU32, ServedArena, strAt, strEnd, u32At } from './served-arena.js';
 
 /**
  * The served rows of recently looked-up CSIs, without their signed records, in memory, bounded in
@@ -278,10 +278,7 @@ const float64Bytes = new Uint8Array(float64.buffer);
 function putNumber(buf: Buffer, i: number, x: number): number {
   if (Number.isInteger(x) && x >= 0 && x <= 0xffffffff && !Object.is(x, -0)) {
     buf[i] = 0;
-    buf[i + 1] = x >>> 24;
-    buf[i + 2] = (x >>> 16) & 0xff;
-    buf[i + 3] = (x >>> 8) & 0xff;
-    buf[i + 4] = x & 0xff;
+    putU32(buf, i + 1, x);
     return i + 5;
   }
   float64[0] = x;
@@ -295,7 +292,7 @@ let at = 0;
 
 function numberAt(buf: Buffer): number {
   if (buf[at] === 0) {
-    const x = ((buf[at + 1]! << 24) | (buf[at + 2]! << 16) | (buf[at + 3]! << 8) | buf[at + 4]!) >>> 0;
+    const x = u32At(buf, at + 1);
     at += 5;
     return x;
   }
